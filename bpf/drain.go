@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Stats are the datapath's unkeyed packet counters: deltas since the
+// previous drain when returned by Drain.
+type Stats struct {
+	NonIPPackets, NonIPOctets       uint64 // frames that are not IPv4/IPv6
+	UnparsedPackets, UnparsedOctets uint64 // IP frames too short or malformed
+	FallbackPackets, FallbackOctets uint64 // flow map full: via the ring buffer
+	IgnoredPackets, IgnoredOctets   uint64 // map and ring buffer full: lost to flows
+}
+
+func (s *Stats) add(o *kflowDatapathStats) {
+	s.NonIPPackets += o.NonIpPackets
+	s.NonIPOctets += o.NonIpOctets
+	s.UnparsedPackets += o.UnparsedPackets
+	s.UnparsedOctets += o.UnparsedOctets
+	s.FallbackPackets += o.FallbackPackets
+	s.FallbackOctets += o.FallbackOctets
+	s.IgnoredPackets += o.IgnoredPackets
+	s.IgnoredOctets += o.IgnoredOctets
+}
+
+func (s Stats) sub(o Stats) Stats {
+	return Stats{
+		NonIPPackets: s.NonIPPackets - o.NonIPPackets, NonIPOctets: s.NonIPOctets - o.NonIPOctets,
+		UnparsedPackets: s.UnparsedPackets - o.UnparsedPackets, UnparsedOctets: s.UnparsedOctets - o.UnparsedOctets,
+		FallbackPackets: s.FallbackPackets - o.FallbackPackets, FallbackOctets: s.FallbackOctets - o.FallbackOctets,
+		IgnoredPackets: s.IgnoredPackets - o.IgnoredPackets, IgnoredOctets: s.IgnoredOctets - o.IgnoredOctets,
+	}
+}
+
+func (s Stats) raw() kflowDatapathStats {
+	return kflowDatapathStats{
+		NonIpPackets: s.NonIPPackets, NonIpOctets: s.NonIPOctets,
+		UnparsedPackets: s.UnparsedPackets, UnparsedOctets: s.UnparsedOctets,
+		FallbackPackets: s.FallbackPackets, FallbackOctets: s.FallbackOctets,
+		IgnoredPackets: s.IgnoredPackets, IgnoredOctets: s.IgnoredOctets,
+	}
+}
+
+var errShortEvent = errors.New("shorter than struct flow_event")
+
+// drainBatch is how many entries one batch syscall moves.
+const drainBatch = 4096
+
+type drainState struct {
+	ncpu     int
+	batchOK  bool // BPF_MAP_LOOKUP_AND_DELETE_BATCH works on the flow maps
+	keys     []kflowFlowKey
+	values   []kflowFlowValue // ncpu values per key for per-CPU maps
+	event    ringbuf.Record
+	baseline Stats // counters already handed out, mirrored in drained_stats
+}
+
+func (s *drainState) init(d *Datapath) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("possible cpus: %w", err)
+	}
+	s.ncpu = 1
+	if !d.cfg.SharedValues {
+		s.ncpu = n
+	}
+	s.batchOK = true
+	s.keys = make([]kflowFlowKey, drainBatch)
+	s.values = make([]kflowFlowValue, drainBatch*s.ncpu)
+	var base kflowDatapathStats
+	if err := d.objs.DrainedStats.Lookup(uint32(0), &base); err != nil {
+		return fmt.Errorf("read drained stats: %w", err)
+	}
+	s.baseline.add(&base)
+	return nil
+}
+
+// Drain retires the active flow map, reads every flow counted in it since
+// the previous drain, folds in the ring buffer's fallback events, and
+// returns the flows appended to dst (counters are deltas) with the unkeyed
+// counters' deltas. No increment is lost or counted twice: the kernel waits
+// for running programs when the map slot changes, so the retired map has no
+// writers while it is read and cleared.
+func (d *Datapath) Drain(dst []flow.Record) ([]flow.Record, Stats, error) {
+	clock := newClockMap()
+
+	// Swap first: from here on, programs count into the spare map.
+	if err := d.objs.FlowSlot.Put(uint32(0), d.spare); err != nil {
+		return dst, Stats{}, fmt.Errorf("swap flow maps: %w", err)
+	}
+	retired := d.active
+	d.active, d.spare = d.spare, retired
+
+	dst, err := d.readAndClear(retired, dst, clock)
+	if err != nil {
+		return dst, Stats{}, err
+	}
+	dst, err = d.readEvents(dst, clock)
+	if err != nil {
+		return dst, Stats{}, err
+	}
+	st, err := d.statsDelta()
+	return dst, st, err
+}
+
+func (d *Datapath) readAndClear(m *ebpf.Map, dst []flow.Record, clock clockMap) ([]flow.Record, error) {
+	s := &d.drain
+	if s.batchOK {
+		var cursor ebpf.MapBatchCursor
+		for {
+			n, err := m.BatchLookupAndDelete(&cursor, s.keys, s.values, nil)
+			for i := 0; i < n; i++ {
+				dst = append(dst, s.record(i, clock))
+			}
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				return dst, nil
+			}
+			if errors.Is(err, ebpf.ErrNotSupported) && n == 0 {
+				s.batchOK = false
+				break
+			}
+			if err != nil {
+				return dst, fmt.Errorf("drain flow map: %w", err)
+			}
+		}
+	}
+	// Kernels without batch operations: walk, read, then delete.
+	var key kflowFlowKey
+	var keys []kflowFlowKey
+	iter := m.Iterate()
+	vals := s.values[:s.ncpu]
+	for iter.Next(&key, perCPUOrOne(vals, s.ncpu)) {
+		copy(s.keys[:1], []kflowFlowKey{key})
+		dst = append(dst, s.record(0, clock))
+		keys = append(keys, key)
+	}
+	if err := iter.Err(); err != nil {
+		return dst, fmt.Errorf("walk flow map: %w", err)
+	}
+	for i := range keys {
+		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return dst, fmt.Errorf("clear flow map: %w", err)
+		}
+	}
+	return dst, nil
+}
+
+func perCPUOrOne(vals []kflowFlowValue, ncpu int) any {
+	if ncpu == 1 {
+		return &vals[0]
+	}
+	return vals
+}
+
+// record merges the per-CPU values of entry i into one flow record.
+func (s *drainState) record(i int, clock clockMap) flow.Record {
+	k := &s.keys[i]
+	var v kflowFlowValue
+	for _, c := range s.values[i*s.ncpu : (i+1)*s.ncpu] {
+		if c.Packets == 0 {
+			continue
+		}
+		if v.Packets == 0 || c.FirstSeenNs < v.FirstSeenNs {
+			v.FirstSeenNs = c.FirstSeenNs
+			v.Tos = c.Tos
+		}
+		if v.Packets == 0 || c.MinTtl < v.MinTtl {
+			v.MinTtl = c.MinTtl
+		}
+		if c.MaxTtl > v.MaxTtl {
+			v.MaxTtl = c.MaxTtl
+		}
+		if c.LastSeenNs > v.LastSeenNs {
+			v.LastSeenNs = c.LastSeenNs
+		}
+		v.Packets += c.Packets
+		v.Octets += c.Octets
+		v.TcpFlags |= c.TcpFlags
+	}
+	r := keyRecord(k)
+	r.Packets, r.Octets = v.Packets, v.Octets
+	r.Start, r.End = clock.wall(v.FirstSeenNs), clock.wall(v.LastSeenNs)
+	r.TCPFlags = uint16(v.TcpFlags)
+	r.TOS, r.MinTTL, r.MaxTTL = v.Tos, v.MinTtl, v.MaxTtl
+	return r
+}
+
+// keyRecord fills a record's identity from a kernel flow key.
+func keyRecord(k *kflowFlowKey) flow.Record {
+	var r flow.Record
+	if k.IpVersion == 4 {
+		r.Src = netip.AddrFrom4([4]byte(k.SrcAddr[12:16]))
+		r.Dst = netip.AddrFrom4([4]byte(k.DstAddr[12:16]))
+	} else {
+		r.Src = netip.AddrFrom16(k.SrcAddr)
+		r.Dst = netip.AddrFrom16(k.DstAddr)
+	}
+	r.Proto = k.Protocol
+	r.SrcPort, r.DstPort = k.SrcPort, k.DstPort
+	r.ICMPType, r.ICMPCode = k.IcmpType, k.IcmpCode
+	r.VLAN, r.InnerVLAN = k.VlanId, k.InnerVlanId
+	r.Direction = flow.Direction(k.Direction)
+	if r.Direction == flow.Egress {
+		r.OutIf = k.Ifindex
+	} else {
+		r.InIf = k.Ifindex
+	}
+	return r
+}
+
+// readEvents folds in the fallback events queued in the ring buffer.
+func (d *Datapath) readEvents(dst []flow.Record, clock clockMap) ([]flow.Record, error) {
+	s := &d.drain
+	d.ring.SetDeadline(time.Now())
+	for {
+		err := d.ring.ReadInto(&s.event)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, fmt.Errorf("read flow events: %w", err)
+		}
+		if len(s.event.RawSample) < int(unsafe.Sizeof(kflowFlowEvent{})) {
+			return dst, fmt.Errorf("flow event of %d bytes: %w", len(s.event.RawSample), errShortEvent)
+		}
+		ev := (*kflowFlowEvent)(unsafe.Pointer(&s.event.RawSample[0]))
+		r := keyRecord(&ev.Key)
+		r.Packets, r.Octets = uint64(ev.Packets), uint64(ev.Octets)
+		r.Start = clock.wall(ev.TsNs)
+		r.End = r.Start
+		r.TCPFlags = uint16(ev.TcpFlags)
+		r.TOS, r.MinTTL, r.MaxTTL = ev.Tos, ev.Ttl, ev.Ttl
+		dst = append(dst, r)
+	}
+}
+
+// statsDelta sums the per-CPU counters and returns what grew since the
+// previous drain, recording the new totals in the pinned drained_stats.
+func (d *Datapath) statsDelta() (Stats, error) {
+	total, err := d.StatsTotal()
+	if err != nil {
+		return Stats{}, err
+	}
+	delta := total.sub(d.drain.baseline)
+	raw := total.raw()
+	if err := d.objs.DrainedStats.Put(uint32(0), &raw); err != nil {
+		return Stats{}, fmt.Errorf("record drained stats: %w", err)
+	}
+	d.drain.baseline = total
+	return delta, nil
+}
+
+// StatsTotal returns the unkeyed counters summed over CPUs since the maps
+// were created.
+func (d *Datapath) StatsTotal() (Stats, error) {
+	var per []kflowDatapathStats
+	if err := d.objs.Stats.Lookup(uint32(0), &per); err != nil {
+		return Stats{}, fmt.Errorf("read datapath stats: %w", err)
+	}
+	var s Stats
+	for i := range per {
+		s.add(&per[i])
+	}
+	return s, nil
+}
+
+// clockMap converts CLOCK_BOOTTIME nanoseconds to wall-clock time.
+type clockMap struct{ offset int64 }
+
+func newClockMap() clockMap {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return clockMap{offset: time.Now().UnixNano() - ts.Nano()}
+}
+
+func (c clockMap) wall(bootNs uint64) time.Time {
+	return time.Unix(0, int64(bootNs)+c.offset)
+}

@@ -1,0 +1,270 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * kflow's datapath: per-flow packet and octet counters kept in the kernel.
+ * The entry points are thin: they parse the frame with the shared parsers,
+ * then account it with one update routine, and let the packet continue.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/errno.h>
+#include <bpf/bpf_helpers.h>
+
+#include "kflow_abi.h"
+#include "kflow_maps.h"
+#include "kflow_parse.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* TCX_NEXT lets the next program run; older uapi headers lack the name. */
+#define KFLOW_TCX_NEXT (-1)
+/* Bytes made linear before parsing when the headers are not. */
+#define PULL_LEN 256
+
+/* Ring buffer records have no map value type: keep their BTF for bpf2go. */
+const struct flow_event *unused_flow_event __attribute__((unused));
+
+static __always_inline struct datapath_stats *get_stats(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+/* count_unkeyed accounts a frame that has no flow key. */
+static __always_inline void count_unkeyed(int ret, __u64 frame_len)
+{
+	struct datapath_stats *st = get_stats();
+
+	if (!st)
+		return;
+	if (ret == PARSE_NON_IP) {
+		st->non_ip_packets++;
+		st->non_ip_octets += frame_len;
+	} else {
+		st->unparsed_packets++;
+		st->unparsed_octets += frame_len;
+	}
+}
+
+/* fallback sends a packet's update to user space through the ring buffer. */
+static __always_inline void fallback(struct packet_info *pi, __u32 packets,
+				     __u64 octets, __u64 now)
+{
+	struct datapath_stats *st = get_stats();
+	struct flow_event *ev;
+
+	ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
+	if (!ev) {
+		if (st) {
+			st->ignored_packets += packets;
+			st->ignored_octets += octets;
+		}
+		return;
+	}
+	__builtin_memcpy(&ev->key, &pi->key, sizeof(ev->key));
+	ev->packets = packets;
+	ev->ts_ns = now;
+	ev->octets = octets;
+	ev->tcp_flags = pi->tcp_flags;
+	ev->tos = pi->tos;
+	ev->ttl = pi->ttl;
+	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	bpf_ringbuf_submit(ev, 0);
+	if (st) {
+		st->fallback_packets += packets;
+		st->fallback_octets += octets;
+	}
+}
+
+static __always_inline void update_value(struct flow_value *v,
+					 struct packet_info *pi, __u32 packets,
+					 __u64 octets, __u64 now)
+{
+	if (cfg_shared_values) {
+		__sync_fetch_and_add(&v->packets, packets);
+		__sync_fetch_and_add(&v->octets, octets);
+		if (pi->tcp_flags & ~v->tcp_flags)
+			__sync_fetch_and_or(&v->tcp_flags, pi->tcp_flags);
+	} else {
+		/*
+		 * A per-CPU value another CPU created starts zeroed on this
+		 * CPU: its first packet here sets the per-CPU first seen.
+		 */
+		if (v->packets == 0) {
+			v->first_seen_ns = now;
+			v->tos = pi->tos;
+			v->min_ttl = pi->ttl;
+			v->max_ttl = pi->ttl;
+		}
+		v->packets += packets;
+		v->octets += octets;
+		v->tcp_flags |= pi->tcp_flags;
+	}
+	v->last_seen_ns = now;
+	if (pi->ttl < v->min_ttl)
+		v->min_ttl = pi->ttl;
+	if (pi->ttl > v->max_ttl)
+		v->max_ttl = pi->ttl;
+}
+
+/* account adds one packet (or the segments of a GSO packet) to its flow. */
+static __always_inline void account(struct packet_info *pi, __u32 packets,
+				    __u64 octets)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct flow_value *v, nv;
+	__u32 zero = 0;
+	void *flows;
+	long err;
+
+	flows = bpf_map_lookup_elem(&flow_slot, &zero);
+	if (!flows) {
+		/* No active map installed: keep the packet through user space. */
+		fallback(pi, packets, octets, now);
+		return;
+	}
+	v = bpf_map_lookup_elem(flows, &pi->key);
+	if (v) {
+		update_value(v, pi, packets, octets, now);
+		return;
+	}
+
+	__builtin_memset(&nv, 0, sizeof(nv));
+	nv.packets = packets;
+	nv.octets = octets;
+	nv.first_seen_ns = now;
+	nv.last_seen_ns = now;
+	nv.tcp_flags = pi->tcp_flags;
+	nv.tos = pi->tos;
+	nv.min_ttl = pi->ttl;
+	nv.max_ttl = pi->ttl;
+	err = bpf_map_update_elem(flows, &pi->key, &nv, BPF_NOEXIST);
+	if (err == 0)
+		return;
+	if (err == -EEXIST) {
+		/* Another CPU created the flow meanwhile. */
+		v = bpf_map_lookup_elem(flows, &pi->key);
+		if (v) {
+			update_value(v, pi, packets, octets, now);
+			return;
+		}
+	}
+	/* The map is full (-E2BIG) or out of memory. */
+	fallback(pi, packets, octets, now);
+}
+
+static __always_inline int sampled_out(void)
+{
+	return cfg_sampling > 1 && bpf_get_prandom_u32() % cfg_sampling != 0;
+}
+
+static __always_inline void handle_skb(struct __sk_buff *skb, __u8 dir)
+{
+	struct packet_info pi;
+	struct cursor c;
+	__u32 meta_vlan = 0, linear, segs;
+	__u64 l3_len, octets;
+	int ret;
+
+	if (sampled_out())
+		return;
+
+	linear = skb->data_end - skb->data;
+	if (linear < PULL_LEN && skb->len > linear)
+		bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN);
+
+	__builtin_memset(&pi, 0, sizeof(pi));
+	c.pos = (void *)(long)skb->data;
+	c.end = (void *)(long)skb->data_end;
+	if (skb->vlan_present)
+		meta_vlan = META_VLAN_PRESENT | (skb->vlan_tci & 0x0fff);
+	ret = parse_packet(&c, &pi, meta_vlan);
+	if (ret != PARSE_OK) {
+		count_unkeyed(ret, skb->len);
+		return;
+	}
+	pi.key.ifindex = skb->ifindex;
+	pi.key.direction = dir;
+
+	/*
+	 * A GSO packet counts as the segments it stands for, each with its own
+	 * copy of the headers: the IP total lengths of the segments add up to
+	 * the frame's L3 length plus (segments - 1) header lengths.
+	 */
+	l3_len = skb->len - pi.l3_offset;
+	segs = skb->gso_segs;
+	if (segs > 1)
+		octets = l3_len + (__u64)(segs - 1) * pi.hdr_len;
+	else
+		octets = pi.ip_len ? pi.ip_len : l3_len;
+	account(&pi, segs > 1 ? segs : 1, octets);
+}
+
+static __always_inline void handle_xdp(struct xdp_md *ctx)
+{
+	struct packet_info pi;
+	struct cursor c;
+	__u64 frame_len;
+	int ret;
+
+	if (sampled_out())
+		return;
+
+	__builtin_memset(&pi, 0, sizeof(pi));
+	c.pos = (void *)(long)ctx->data;
+	c.end = (void *)(long)ctx->data_end;
+	frame_len = c.end - c.pos;
+	ret = parse_packet(&c, &pi, 0);
+	if (ret != PARSE_OK) {
+		count_unkeyed(ret, frame_len);
+		return;
+	}
+	pi.key.ifindex = ctx->ingress_ifindex;
+	pi.key.direction = FLOW_DIR_INGRESS;
+	account(&pi, 1, pi.ip_len ? pi.ip_len : frame_len - pi.l3_offset);
+}
+
+SEC("tcx/ingress")
+int kflow_tcx_ingress(struct __sk_buff *skb)
+{
+	handle_skb(skb, FLOW_DIR_INGRESS);
+	return KFLOW_TCX_NEXT;
+}
+
+SEC("tcx/egress")
+int kflow_tcx_egress(struct __sk_buff *skb)
+{
+	handle_skb(skb, FLOW_DIR_EGRESS);
+	return KFLOW_TCX_NEXT;
+}
+
+/* Legacy clsact, direct action: TC_ACT_UNSPEC runs the next filter. */
+SEC("tc")
+int kflow_tc_ingress(struct __sk_buff *skb)
+{
+	handle_skb(skb, FLOW_DIR_INGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int kflow_tc_egress(struct __sk_buff *skb)
+{
+	handle_skb(skb, FLOW_DIR_EGRESS);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("xdp")
+int kflow_xdp(struct xdp_md *ctx)
+{
+	handle_xdp(ctx);
+	return XDP_PASS;
+}
+
+/* An empty program: the baseline the benchmarks compare against. */
+SEC("tc")
+int kflow_empty(struct __sk_buff *skb)
+{
+	return TC_ACT_UNSPEC;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The kernel/user ABI of kflow's datapath: every struct the eBPF programs
+ * share with Go is declared here once; bpf2go generates the Go types from
+ * the object's BTF (-type), and a Go test pins their sizes.
+ */
+#ifndef KFLOW_ABI_H
+#define KFLOW_ABI_H
+
+#include <linux/types.h>
+
+enum flow_direction {
+	FLOW_DIR_INGRESS = 0,
+	FLOW_DIR_EGRESS = 1,
+};
+
+/*
+ * A flow's identity. IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d).
+ * ICMP and ICMPv6 keep type and code in their own fields and zero ports.
+ * Non-first IP fragments carry no transport header: they are keyed with
+ * zero ports (and zero ICMP type/code), so they form their own flow next to
+ * the flow of their first fragment.
+ */
+struct flow_key {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u32 ifindex;
+	__u16 vlan_id;       /* outer 802.1Q/802.1ad tag, 0 when untagged */
+	__u16 inner_vlan_id; /* inner (customer) tag of a double-tagged frame */
+	__u16 src_port;      /* host byte order */
+	__u16 dst_port;
+	__u8 direction; /* enum flow_direction */
+	__u8 ip_version; /* 4 or 6 */
+	__u8 protocol;
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad[3];
+};
+
+/*
+ * Counters of one flow since the last drain. Timestamps are CLOCK_BOOTTIME
+ * nanoseconds (bpf_ktime_get_boot_ns). Octets are L3 octets: the IP total
+ * length of every packet (for a GSO packet, of every segment).
+ */
+struct flow_value {
+	__u64 packets;
+	__u64 octets;
+	__u64 first_seen_ns;
+	__u64 last_seen_ns;
+	__u32 tcp_flags; /* OR of the flags byte plus NS as bit 8 */
+	__u8 tos;        /* DSCP/ECN byte of the flow's first packet */
+	__u8 min_ttl;
+	__u8 max_ttl;
+	__u8 pad;
+};
+
+/*
+ * One packet's flow update, sent through the ring buffer when the flow map
+ * cannot take a new entry. User space folds these into its flow cache.
+ */
+struct flow_event {
+	struct flow_key key;
+	__u32 packets; /* segments of a GSO packet, else 1 */
+	__u64 ts_ns;
+	__u32 octets;
+	__u32 tcp_flags;
+	__u8 tos;
+	__u8 ttl;
+	__u8 pad[6];
+};
+
+/*
+ * Per-CPU datapath counters. They only grow; user space computes deltas.
+ * Every packet a program sees ends up in exactly one place: a flow map
+ * entry, a ring buffer event (fallback_*), or one of these counters.
+ */
+struct datapath_stats {
+	__u64 non_ip_packets;   /* frames that are not IPv4/IPv6 */
+	__u64 non_ip_octets;    /* their frame length */
+	__u64 unparsed_packets; /* IP frames too short or malformed to key */
+	__u64 unparsed_octets;  /* their frame length */
+	__u64 fallback_packets; /* flow map full: sent to the ring buffer */
+	__u64 fallback_octets;
+	__u64 ignored_packets; /* flow map and ring buffer both full */
+	__u64 ignored_octets;
+};
+
+_Static_assert(sizeof(struct flow_key) == 52, "flow_key size");
+_Static_assert(sizeof(struct flow_value) == 40, "flow_value size");
+_Static_assert(sizeof(struct flow_event) == 80, "flow_event size");
+_Static_assert(sizeof(struct datapath_stats) == 64, "datapath_stats size");
+
+#endif /* KFLOW_ABI_H */

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Maps and load-time knobs of the datapath. User space may change the map
+ * sizes and the flow maps' type (per-CPU or shared values) before loading,
+ * and sets the knobs through the object's read-only data.
+ */
+#ifndef KFLOW_MAPS_H
+#define KFLOW_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "kflow_abi.h"
+
+/* Sample 1 packet in N (1: every packet). */
+volatile const __u32 cfg_sampling = 1;
+/*
+ * Non-zero when the flow maps hold one shared value per flow updated with
+ * atomic adds (BPF_MAP_TYPE_HASH) instead of one value per CPU
+ * (BPF_MAP_TYPE_PERCPU_HASH). Must match the maps' type.
+ */
+volatile const __u8 cfg_shared_values = 0;
+
+/*
+ * The flow maps are double-buffered: the program finds the active one in
+ * slot 0 of flow_slot. User space installs the idle map in the slot, and
+ * after the update returns (the kernel waits for running programs when a
+ * map-in-map slot changes) it reads and clears the retired map while
+ * nothing writes to it.
+ */
+struct flow_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+	__uint(max_entries, 65536);
+} flows_a SEC(".maps"), flows_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flow_map);
+} flow_slot SEC(".maps");
+
+/* Packet updates that did not fit in the flow map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} flow_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct datapath_stats);
+} stats SEC(".maps");
+
+/*
+ * Written by user space only: the datapath_stats totals already handed out
+ * by a drain, so a daemon that adopts pinned maps continues from them and
+ * counts nothing twice or never.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct datapath_stats);
+} drained_stats SEC(".maps");
+
+#endif /* KFLOW_MAPS_H */

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Defaults for Config.
+const (
+	DefaultMapEntries      = 65536
+	DefaultRingBufferBytes = 1 << 20
+	DefaultPinDir          = "/sys/fs/bpf/kflow"
+)
+
+// Config sets the datapath's load-time options.
+type Config struct {
+	// MapEntries is the capacity of each of the two flow maps.
+	MapEntries uint32
+	// RingBufferBytes is the size of the map-full fallback ring buffer,
+	// a power of two multiple of the page size.
+	RingBufferBytes uint32
+	// Sampling counts one packet in Sampling (0 or 1: every packet).
+	Sampling uint32
+	// SharedValues keeps one value per flow updated with atomic adds
+	// instead of one value per CPU.
+	SharedValues bool
+	// PinDir, when set, is a bpffs directory where the maps (and links)
+	// are pinned; maps already pinned there are adopted.
+	PinDir string
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.MapEntries == 0 {
+		out.MapEntries = DefaultMapEntries
+	}
+	if out.RingBufferBytes == 0 {
+		out.RingBufferBytes = DefaultRingBufferBytes
+	}
+	if out.Sampling == 0 {
+		out.Sampling = 1
+	}
+	return out
+}
+
+// Datapath is a loaded set of kflow programs and maps.
+type Datapath struct {
+	cfg   Config
+	objs  kflowObjects
+	ring  *ringbuf.Reader
+	links []*Attachment
+
+	// The two flow maps; active is the one installed in flow_slot.
+	active, spare *ebpf.Map
+	// Whether the maps were adopted from a previous daemon's pins.
+	adopted bool
+
+	drain drainState
+}
+
+// pinnedMaps are the maps that survive a daemon restart when pinning.
+var pinnedMaps = []string{
+	kflowMapFlowsA, kflowMapFlowsB, kflowMapFlowSlot,
+	kflowMapFlowEvents, kflowMapStats, kflowMapDrainedStats,
+}
+
+// Load loads the datapath into the kernel. It does not attach anything.
+func Load(cfg Config) (*Datapath, error) {
+	cfg = cfg.withDefaults()
+	if cfg.RingBufferBytes&(cfg.RingBufferBytes-1) != 0 || cfg.RingBufferBytes < uint32(os.Getpagesize()) {
+		return nil, fmt.Errorf("ring buffer size %d: %w: must be a power of two of at least %d bytes",
+			cfg.RingBufferBytes, ErrInvalidConfig, os.Getpagesize())
+	}
+	if err := checkPrerequisites(cfg.PinDir); err != nil {
+		return nil, err
+	}
+
+	spec, err := loadKflow()
+	if err != nil {
+		return nil, fmt.Errorf("load datapath spec: %w", err)
+	}
+	flowType := ebpf.PerCPUHash
+	if cfg.SharedValues {
+		flowType = ebpf.Hash
+	}
+	for _, name := range []string{kflowMapFlowsA, kflowMapFlowsB} {
+		spec.Maps[name].Type = flowType
+		spec.Maps[name].MaxEntries = cfg.MapEntries
+	}
+	slot := spec.Maps[kflowMapFlowSlot]
+	slot.InnerMap.Type = flowType
+	slot.InnerMap.MaxEntries = cfg.MapEntries
+	spec.Maps[kflowMapFlowEvents].MaxEntries = cfg.RingBufferBytes
+	if err := spec.Variables["cfg_sampling"].Set(cfg.Sampling); err != nil {
+		return nil, fmt.Errorf("set sampling: %w", err)
+	}
+	shared := uint8(0)
+	if cfg.SharedValues {
+		shared = 1
+	}
+	if err := spec.Variables["cfg_shared_values"].Set(shared); err != nil {
+		return nil, fmt.Errorf("set value mode: %w", err)
+	}
+
+	opts := &ebpf.CollectionOptions{}
+	if cfg.PinDir != "" {
+		if err := os.MkdirAll(cfg.PinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create pin directory: %w", err)
+		}
+		opts.Maps.PinPath = cfg.PinDir
+		for _, name := range pinnedMaps {
+			spec.Maps[name].Pinning = ebpf.PinByName
+		}
+	}
+
+	d := &Datapath{cfg: cfg}
+	d.adopted = cfg.PinDir != "" && pinExists(filepath.Join(cfg.PinDir, kflowMapFlowSlot))
+	if err := spec.LoadAndAssign(&d.objs, opts); err != nil {
+		return nil, explainLoadError(err, cfg.PinDir)
+	}
+	if err := d.installActive(); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	if err := d.drain.init(d); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	d.ring, err = ringbuf.NewReader(d.objs.FlowEvents)
+	if err != nil {
+		d.objs.Close()
+		return nil, fmt.Errorf("open flow event ring buffer: %w", err)
+	}
+	return d, nil
+}
+
+// installActive puts a flow map in flow_slot, or finds which one an adopted
+// slot already holds.
+func (d *Datapath) installActive() error {
+	a, b := d.objs.FlowsA, d.objs.FlowsB
+	var id ebpf.MapID
+	err := d.objs.FlowSlot.Lookup(uint32(0), &id)
+	if err == nil && id != 0 {
+		infoB, err := b.Info()
+		if err != nil {
+			return fmt.Errorf("flow map info: %w", err)
+		}
+		if idB, _ := infoB.ID(); idB == id {
+			a, b = b, a
+		}
+		d.active, d.spare = a, b
+		return nil
+	}
+	if err := d.objs.FlowSlot.Put(uint32(0), a); err != nil {
+		return fmt.Errorf("install flow map: %w", err)
+	}
+	d.active, d.spare = a, b
+	return nil
+}
+
+// Adopted reports whether the maps came from a previous daemon's pins.
+func (d *Datapath) Adopted() bool { return d.adopted }
+
+// Config returns the configuration the datapath was loaded with.
+func (d *Datapath) Config() Config { return d.cfg }
+
+// Close detaches every attachment and closes the datapath. Pinned maps
+// stay pinned unless Unpin is called first or after.
+func (d *Datapath) Close() error {
+	var errs []error
+	for _, a := range d.links {
+		errs = append(errs, a.detach())
+	}
+	d.links = nil
+	return errors.Join(append(errs, d.closeObjects())...)
+}
+
+// Release closes the datapath but leaves it attached and pinned, for a
+// daemon that restarts (an upgrade): the next Load with the same PinDir
+// adopts the maps, and Attach adopts the links, so counting never stops.
+func (d *Datapath) Release() error {
+	if d.cfg.PinDir == "" {
+		return fmt.Errorf("keep programs attached: %w: needs a pin directory", ErrInvalidConfig)
+	}
+	var errs []error
+	for _, a := range d.links {
+		errs = append(errs, a.release())
+	}
+	d.links = nil
+	return errors.Join(append(errs, d.closeObjects())...)
+}
+
+// Unpin removes the datapath's map pins from bpffs (link pins are removed
+// when their attachment is detached).
+func (d *Datapath) Unpin() error {
+	var errs []error
+	for _, m := range []*ebpf.Map{d.objs.FlowsA, d.objs.FlowsB, d.objs.FlowSlot,
+		d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats} {
+		if m != nil && m.IsPinned() {
+			errs = append(errs, m.Unpin())
+		}
+	}
+	if d.cfg.PinDir != "" {
+		_ = os.Remove(filepath.Join(d.cfg.PinDir, "links"))
+		_ = os.Remove(d.cfg.PinDir)
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Datapath) closeObjects() error {
+	var errs []error
+	if d.ring != nil {
+		errs = append(errs, d.ring.Close())
+		d.ring = nil
+	}
+	errs = append(errs, d.objs.Close())
+	return errors.Join(errs...)
+}
+
+func pinExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
