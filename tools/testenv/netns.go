@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package testenv
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// NS is a named network namespace a test created.
+type NS struct {
+	Name   string
+	handle netns.NsHandle
+}
+
+// Do runs fn on an OS thread that is inside the namespace. Sockets and
+// netlink handles created by fn belong to the namespace.
+func (n *NS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		// The thread is left locked, so the runtime discards it after
+		// this goroutine: it never goes back to the pool inside the ns.
+		runtime.LockOSThread()
+		if err := netns.Set(n.handle); err != nil {
+			errc <- fmt.Errorf("enter netns %s: %w", n.Name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Exec runs a command inside the namespace (ip netns exec).
+func (n *NS) Exec(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("%s %v in %s: %w: %s", name, args, n.Name, err, out)
+	}
+	return out, nil
+}
+
+// Pair is two namespaces joined by a veth pair, with IPv4 addresses from
+// 198.18.0.0/15 and IPv6 addresses from fd00::/8 on both ends.
+type Pair struct {
+	A, B       *NS
+	AIf, BIf   string // veth names, in A and in B
+	AIndex     int    // ifindex of AIf inside A
+	BIndex     int
+	A4, B4     netip.Addr
+	A6, B6     netip.Addr
+	AMAC, BMAC []byte
+}
+
+var seq atomic.Uint32
+
+// NewPair creates the namespaces and the veth pair and removes them when
+// the test ends. Offloads (TSO, GSO, GRO) are turned off so every frame on
+// the veth is a wire-sized packet, and static neighbours avoid ARP and
+// neighbour discovery traffic.
+func NewPair(tb testing.TB) *Pair {
+	tb.Helper()
+	n := seq.Add(1)
+	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, n)
+	p := &Pair{
+		AIf: "kfa" + fmt.Sprint(n), BIf: "kfb" + fmt.Sprint(n),
+		A4: netip.AddrFrom4([4]byte{198, 18, byte(n), 1}),
+		B4: netip.AddrFrom4([4]byte{198, 18, byte(n), 2}),
+		A6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::1", n)),
+		B6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::2", n)),
+	}
+	var err error
+	if p.A, err = newNS("kflow-test-a-" + id); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.A.remove() })
+	if p.B, err = newNS("kflow-test-b-" + id); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.B.remove() })
+	if err := p.setup(); err != nil {
+		tb.Fatalf("set up veth pair: %v", err)
+	}
+	return p
+}
+
+func newNS(name string) (*NS, error) {
+	errc := make(chan error, 1)
+	var h netns.NsHandle
+	go func() {
+		runtime.LockOSThread()
+		// NewNamed moves this thread into the new namespace; the thread
+		// stays locked and is discarded when the goroutine ends.
+		var err error
+		h, err = netns.NewNamed(name)
+		if err != nil {
+			errc <- fmt.Errorf("create netns %s: %w", name, err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	return &NS{Name: name, handle: h}, nil
+}
+
+func (n *NS) remove() {
+	n.handle.Close()
+	_ = netns.DeleteNamed(n.Name)
+}
+
+func (p *Pair) setup() error {
+	err := p.A.Do(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: p.AIf},
+			PeerName:      p.BIf,
+			PeerNamespace: netlink.NsFd(p.B.handle),
+		}
+		if err := h.LinkAdd(veth); err != nil {
+			return fmt.Errorf("add veth: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ns := range []*NS{p.A, p.B} {
+		for _, arg := range [][]string{
+			{"-w", "net.ipv6.conf.all.accept_dad=0"},
+			{"-w", "net.ipv6.conf.default.accept_dad=0"},
+			{"-w", "net.ipv6.conf.default.router_solicitations=0"},
+			{"-w", "net.ipv6.conf.all.router_solicitations=0"},
+		} {
+			if _, err := ns.Exec("sysctl", arg...); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := p.A.Exec("ethtool", "-K", p.AIf, "tso", "off", "gso", "off", "gro", "off"); err != nil {
+		return err
+	}
+	if _, err := p.B.Exec("ethtool", "-K", p.BIf, "tso", "off", "gso", "off", "gro", "off"); err != nil {
+		return err
+	}
+	if err := p.configure(p.A, p.AIf, p.A4, p.A6, &p.AIndex, &p.AMAC); err != nil {
+		return err
+	}
+	if err := p.configure(p.B, p.BIf, p.B4, p.B6, &p.BIndex, &p.BMAC); err != nil {
+		return err
+	}
+	if err := p.neighbour(p.A, p.AIndex, p.B4, p.B6, p.BMAC); err != nil {
+		return err
+	}
+	return p.neighbour(p.B, p.BIndex, p.A4, p.A6, p.AMAC)
+}
+
+func (p *Pair) configure(ns *NS, ifname string, a4, a6 netip.Addr, index *int, mac *[]byte) error {
+	return ns.Do(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		l, err := h.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		*index = l.Attrs().Index
+		*mac = append([]byte(nil), l.Attrs().HardwareAddr...)
+		for _, pfx := range []netip.Prefix{netip.PrefixFrom(a4, 24), netip.PrefixFrom(a6, 64)} {
+			addr, _ := netlink.ParseAddr(pfx.String())
+			addr.Flags = unix.IFA_F_NODAD
+			if err := h.AddrAdd(l, addr); err != nil {
+				return fmt.Errorf("add %s to %s: %w", pfx, ifname, err)
+			}
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			return err
+		}
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(lo)
+	})
+}
+
+func (p *Pair) neighbour(ns *NS, index int, peer4, peer6 netip.Addr, mac []byte) error {
+	return ns.Do(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		for _, a := range []netip.Addr{peer4, peer6} {
+			fam := unix.AF_INET
+			if a.Is6() {
+				fam = unix.AF_INET6
+			}
+			if err := h.NeighSet(&netlink.Neigh{
+				LinkIndex: index, Family: fam, State: netlink.NUD_PERMANENT,
+				IP: a.AsSlice(), HardwareAddr: mac,
+			}); err != nil {
+				return fmt.Errorf("neighbour %s: %w", a, err)
+			}
+		}
+		return nil
+	})
+}
+
+// DisableIPv6 turns IPv6 off on both ends, for tests that must see no
+// traffic but their own (IPv6 sends multicast listener reports on its own
+// for a while after a link comes up).
+func (p *Pair) DisableIPv6() error {
+	if _, err := p.A.Exec("sysctl", "-w", "net.ipv6.conf."+p.AIf+".disable_ipv6=1"); err != nil {
+		return err
+	}
+	_, err := p.B.Exec("sysctl", "-w", "net.ipv6.conf."+p.BIf+".disable_ipv6=1")
+	return err
+}
