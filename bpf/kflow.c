@@ -121,7 +121,7 @@ static __always_inline void account(struct packet_info *pi, __u32 packets,
 
 	flows = bpf_map_lookup_elem(&flow_slot, &zero);
 	if (!flows) {
-		/* No active map installed: keep the packet through user space. */
+		/* No active map installed: count through user space. */
 		fallback(pi, packets, octets, now);
 		return;
 	}
@@ -173,7 +173,8 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 dir)
 
 	linear = skb->data_end - skb->data;
 	if (linear < PULL_LEN && skb->len > linear)
-		bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN);
+		bpf_skb_pull_data(skb,
+				  skb->len < PULL_LEN ? skb->len : PULL_LEN);
 
 	__builtin_memset(&pi, 0, sizeof(pi));
 	c.pos = (void *)(long)skb->data;

@@ -25,11 +25,11 @@ struct flow_key {
 	__u8 src_addr[16];
 	__u8 dst_addr[16];
 	__u32 ifindex;
-	__u16 vlan_id;       /* outer 802.1Q/802.1ad tag, 0 when untagged */
+	__u16 vlan_id;	     /* outer 802.1Q/802.1ad tag, 0 when untagged */
 	__u16 inner_vlan_id; /* inner (customer) tag of a double-tagged frame */
-	__u16 src_port;      /* host byte order */
+	__u16 src_port;	     /* host byte order */
 	__u16 dst_port;
-	__u8 direction; /* enum flow_direction */
+	__u8 direction;	 /* enum flow_direction */
 	__u8 ip_version; /* 4 or 6 */
 	__u8 protocol;
 	__u8 icmp_type;
@@ -48,7 +48,7 @@ struct flow_value {
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 	__u32 tcp_flags; /* OR of the flags byte plus NS as bit 8 */
-	__u8 tos;        /* DSCP/ECN byte of the flow's first packet */
+	__u8 tos;	 /* DSCP/ECN byte of the flow's first packet */
 	__u8 min_ttl;
 	__u8 max_ttl;
 	__u8 pad;
@@ -75,10 +75,10 @@ struct flow_event {
  * entry, a ring buffer event (fallback_*), or one of these counters.
  */
 struct datapath_stats {
-	__u64 non_ip_packets;   /* frames that are not IPv4/IPv6 */
-	__u64 non_ip_octets;    /* their frame length */
+	__u64 non_ip_packets;	/* frames that are not IPv4/IPv6 */
+	__u64 non_ip_octets;	/* their frame length */
 	__u64 unparsed_packets; /* IP frames too short or malformed to key */
-	__u64 unparsed_octets;  /* their frame length */
+	__u64 unparsed_octets;	/* their frame length */
 	__u64 fallback_packets; /* flow map full: sent to the ring buffer */
 	__u64 fallback_octets;
 	__u64 ignored_packets; /* flow map and ring buffer both full */

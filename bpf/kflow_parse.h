@@ -40,7 +40,7 @@ struct cursor {
 
 enum parse_result {
 	PARSE_OK = 0,
-	PARSE_NON_IP,    /* a frame that is not IPv4 or IPv6 */
+	PARSE_NON_IP,	 /* a frame that is not IPv4 or IPv6 */
 	PARSE_TRUNCATED, /* a header runs past the end of the data */
 	PARSE_MALFORMED, /* a header with impossible values */
 };
@@ -48,13 +48,13 @@ enum parse_result {
 /* What the parser learns about one packet. */
 struct packet_info {
 	struct flow_key key;
-	__u32 l3_offset;  /* from the start of the frame */
-	__u32 ip_len;     /* IP total length from the header, 0 if unknown */
-	__u32 hdr_len;    /* IP + extension + transport header lengths */
+	__u32 l3_offset; /* from the start of the frame */
+	__u32 ip_len;	 /* IP total length from the header, 0 if unknown */
+	__u32 hdr_len;	 /* IP + extension + transport header lengths */
 	__u32 tcp_flags;
 	__u8 tos;
 	__u8 ttl;
-	__u8 has_l4;      /* the transport header was read */
+	__u8 has_l4; /* the transport header was read */
 	__u8 pad;
 };
 
@@ -271,8 +271,8 @@ static __always_inline int parse_ipv6(struct cursor *c, struct packet_info *pi)
 }
 
 /* parse_packet parses one frame starting at its Ethernet header. */
-static __always_inline int parse_packet(struct cursor *c, struct packet_info *pi,
-					__u32 meta_vlan)
+static __always_inline int parse_packet(struct cursor *c,
+					struct packet_info *pi, __u32 meta_vlan)
 {
 	void *start = c->pos;
 	__be16 proto;
