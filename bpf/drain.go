@@ -96,45 +96,52 @@ func (s *drainState) init(d *Datapath) error {
 // for running programs when the map slot changes, so the retired map has no
 // writers while it is read and cleared.
 func (d *Datapath) Drain(dst []flow.Record) ([]flow.Record, Stats, error) {
+	st, err := d.DrainFunc(func(r *flow.Record) { dst = append(dst, *r) })
+	return dst, st, err
+}
+
+// DrainFunc is Drain handing each flow to emit instead of collecting them:
+// its memory stays that of one batch whatever the number of flows. The
+// record passed to emit is reused after emit returns.
+func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	clock := newClockMap()
 
 	// Swap first: from here on, programs count into the spare map.
 	if err := d.objs.FlowSlot.Put(uint32(0), d.spare); err != nil {
-		return dst, Stats{}, fmt.Errorf("swap flow maps: %w", err)
+		return Stats{}, fmt.Errorf("swap flow maps: %w", err)
 	}
 	retired := d.active
 	d.active, d.spare = d.spare, retired
 
-	dst, err := d.readAndClear(retired, dst, clock)
-	if err != nil {
-		return dst, Stats{}, err
+	if err := d.readAndClear(retired, emit, clock); err != nil {
+		return Stats{}, err
 	}
-	dst, err = d.readEvents(dst, clock)
-	if err != nil {
-		return dst, Stats{}, err
+	if err := d.readEvents(emit, clock); err != nil {
+		return Stats{}, err
 	}
-	st, err := d.statsDelta()
-	return dst, st, err
+	return d.statsDelta()
 }
 
-func (d *Datapath) readAndClear(m *ebpf.Map, dst []flow.Record, clock clockMap) ([]flow.Record, error) {
+func (d *Datapath) readAndClear(m *ebpf.Map, emit func(*flow.Record), clock clockMap) error {
 	s := &d.drain
+	var r flow.Record
 	if s.batchOK {
 		var cursor ebpf.MapBatchCursor
 		for {
 			n, err := m.BatchLookupAndDelete(&cursor, s.keys, s.values, nil)
 			for i := 0; i < n; i++ {
-				dst = append(dst, s.record(i, clock))
+				s.record(&r, i, clock)
+				emit(&r)
 			}
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
-				return dst, nil
+				return nil
 			}
 			if errors.Is(err, ebpf.ErrNotSupported) && n == 0 {
 				s.batchOK = false
 				break
 			}
 			if err != nil {
-				return dst, fmt.Errorf("drain flow map: %w", err)
+				return fmt.Errorf("drain flow map: %w", err)
 			}
 		}
 	}
@@ -144,19 +151,20 @@ func (d *Datapath) readAndClear(m *ebpf.Map, dst []flow.Record, clock clockMap) 
 	iter := m.Iterate()
 	vals := s.values[:s.ncpu]
 	for iter.Next(&key, perCPUOrOne(vals, s.ncpu)) {
-		copy(s.keys[:1], []kflowFlowKey{key})
-		dst = append(dst, s.record(0, clock))
+		s.keys[0] = key
+		s.record(&r, 0, clock)
+		emit(&r)
 		keys = append(keys, key)
 	}
 	if err := iter.Err(); err != nil {
-		return dst, fmt.Errorf("walk flow map: %w", err)
+		return fmt.Errorf("walk flow map: %w", err)
 	}
 	for i := range keys {
 		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return dst, fmt.Errorf("clear flow map: %w", err)
+			return fmt.Errorf("clear flow map: %w", err)
 		}
 	}
-	return dst, nil
+	return nil
 }
 
 func perCPUOrOne(vals []kflowFlowValue, ncpu int) any {
@@ -167,7 +175,7 @@ func perCPUOrOne(vals []kflowFlowValue, ncpu int) any {
 }
 
 // record merges the per-CPU values of entry i into one flow record.
-func (s *drainState) record(i int, clock clockMap) flow.Record {
+func (s *drainState) record(r *flow.Record, i int, clock clockMap) {
 	k := &s.keys[i]
 	var v kflowFlowValue
 	for _, c := range s.values[i*s.ncpu : (i+1)*s.ncpu] {
@@ -191,17 +199,16 @@ func (s *drainState) record(i int, clock clockMap) flow.Record {
 		v.Octets += c.Octets
 		v.TcpFlags |= c.TcpFlags
 	}
-	r := keyRecord(k)
+	keyRecord(r, k)
 	r.Packets, r.Octets = v.Packets, v.Octets
 	r.Start, r.End = clock.wall(v.FirstSeenNs), clock.wall(v.LastSeenNs)
 	r.TCPFlags = uint16(v.TcpFlags)
 	r.TOS, r.MinTTL, r.MaxTTL = v.Tos, v.MinTtl, v.MaxTtl
-	return r
 }
 
 // keyRecord fills a record's identity from a kernel flow key.
-func keyRecord(k *kflowFlowKey) flow.Record {
-	var r flow.Record
+func keyRecord(r *flow.Record, k *kflowFlowKey) {
+	*r = flow.Record{}
 	if k.IpVersion == 4 {
 		r.Src = netip.AddrFrom4([4]byte(k.SrcAddr[12:16]))
 		r.Dst = netip.AddrFrom4([4]byte(k.DstAddr[12:16]))
@@ -219,32 +226,32 @@ func keyRecord(k *kflowFlowKey) flow.Record {
 	} else {
 		r.InIf = k.Ifindex
 	}
-	return r
 }
 
 // readEvents folds in the fallback events queued in the ring buffer.
-func (d *Datapath) readEvents(dst []flow.Record, clock clockMap) ([]flow.Record, error) {
+func (d *Datapath) readEvents(emit func(*flow.Record), clock clockMap) error {
 	s := &d.drain
+	var r flow.Record
 	d.ring.SetDeadline(time.Now())
 	for {
 		err := d.ring.ReadInto(&s.event)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return dst, nil
+			return nil
 		}
 		if err != nil {
-			return dst, fmt.Errorf("read flow events: %w", err)
+			return fmt.Errorf("read flow events: %w", err)
 		}
 		if len(s.event.RawSample) < int(unsafe.Sizeof(kflowFlowEvent{})) {
-			return dst, fmt.Errorf("flow event of %d bytes: %w", len(s.event.RawSample), errShortEvent)
+			return fmt.Errorf("flow event of %d bytes: %w", len(s.event.RawSample), errShortEvent)
 		}
 		ev := (*kflowFlowEvent)(unsafe.Pointer(&s.event.RawSample[0]))
-		r := keyRecord(&ev.Key)
+		keyRecord(&r, &ev.Key)
 		r.Packets, r.Octets = uint64(ev.Packets), uint64(ev.Octets)
 		r.Start = clock.wall(ev.TsNs)
 		r.End = r.Start
 		r.TCPFlags = uint16(ev.TcpFlags)
 		r.TOS, r.MinTTL, r.MaxTTL = ev.Tos, ev.Ttl, ev.Ttl
-		dst = append(dst, r)
+		emit(&r)
 	}
 }
 

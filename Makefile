@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: Apache-2.0
+
+GO      ?= go
+CLANG_FORMAT ?= clang-format-19
+PKGS    := ./...
+# The datapath tests need root (CAP_BPF, CAP_NET_ADMIN, network namespaces).
+TESTFLAGS ?= -count=1 -timeout 15m
+
+.PHONY: help deps generate check-generate build test lint bench clean
+
+help: ## Show the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+deps: ## Install the Debian packages the build and tests need (if missing).
+	@tools/install-deps.sh
+
+generate: deps ## Regenerate the eBPF objects and Go bindings (bpf2go, clang-19).
+	$(GO) generate ./bpf/...
+
+check-generate: generate ## Fail if the committed generated files are stale.
+	@git diff --exit-code -- bpf/ || { echo "generated files differ: run 'make generate' and commit"; exit 1; }
+
+build: ## Build the kflow binary into bin/.
+	$(GO) build -o bin/kflow ./cmd/kflow
+
+lint: deps ## gofmt, go vet and clang-format checks.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(CLANG_FORMAT) --dry-run -Werror bpf/*.c bpf/*.h
+
+test: deps lint ## Run every test (run as root for the datapath tests).
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+bench: ## Run the Go benchmarks.
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean: ## Remove build output.
+	rm -rf bin

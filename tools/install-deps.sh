@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Installs the Debian packages kflow's build and tests need, if missing.
+# Idempotent and quick when everything is there. Needs root (apt-get).
+set -euo pipefail
+
+packages=(
+	# make generate / make lint: the pinned compiler and the system headers
+	clang-19 llvm-19 clang-format-19 libbpf-dev linux-libc-dev
+	# privileged tests: namespaces, veth, offload switches
+	iproute2 ethtool
+	# interop tests: third-party collectors and dissectors
+	nfdump tshark pmacct
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+if [[ $(id -u) != 0 ]]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root or install them with apt-get" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
