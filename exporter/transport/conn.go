@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Conn sends export messages to one collector.
+type Conn interface {
+	// Ensure makes sure a stream is open before a batch of messages. It
+	// reports fresh when a new TCP connection started, so the caller
+	// sends templates first. UDP is always ready.
+	Ensure() (fresh bool, err error)
+	// Send writes one message. After an error, a TCP Conn is closed and
+	// the next Ensure reconnects after a backoff.
+	Send(msg []byte) error
+	Close() error
+}
+
+// ErrBackoff is returned while a TCP Conn waits before reconnecting.
+var ErrBackoff = errors.New("collector unreachable: waiting before reconnecting")
+
+// ErrNotConnected is returned by Send on a TCP Conn that Ensure did not open.
+var ErrNotConnected = errors.New("not connected to collector")
+
+// Dial opens a Conn for the target. UDP never fails here for an
+// unreachable collector; TCP connects lazily on the first Send.
+func Dial(ctx context.Context, t Target) (Conn, error) {
+	if t.TCP {
+		return &tcpConn{target: t, ctx: ctx, dial: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			backoff: backoff{min: 500 * time.Millisecond, max: 30 * time.Second}}, nil
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, "udp", t.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("udp collector %s: %w", t.Addr, err)
+	}
+	return &udpConn{c: c}, nil
+}
+
+type udpConn struct{ c net.Conn }
+
+func (u *udpConn) Ensure() (bool, error) { return false, nil }
+
+func (u *udpConn) Send(msg []byte) error {
+	_, err := u.c.Write(msg)
+	return err
+}
+
+func (u *udpConn) Close() error { return u.c.Close() }
+
+// backoff doubles the wait after each failure, up to max.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+	until    time.Time
+}
+
+func (b *backoff) fail(now time.Time) {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	b.until = now.Add(b.cur)
+}
+
+func (b *backoff) reset() { b.cur, b.until = 0, time.Time{} }
+
+type tcpConn struct {
+	target  Target
+	ctx     context.Context
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	mu      sync.Mutex
+	c       net.Conn
+	backoff backoff
+	now     func() time.Time
+}
+
+func (t *tcpConn) clock() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
+}
+
+func (t *tcpConn) Ensure() (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c != nil {
+		return false, nil
+	}
+	now := t.clock()
+	if now.Before(t.backoff.until) {
+		return false, fmt.Errorf("tcp collector %s: %w", t.target.Addr, ErrBackoff)
+	}
+	c, err := t.dial(t.ctx, "tcp", t.target.Addr)
+	if err != nil {
+		t.backoff.fail(now)
+		return false, fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
+	}
+	t.c = c
+	t.backoff.reset()
+	return true, nil
+}
+
+func (t *tcpConn) Send(msg []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c == nil {
+		return fmt.Errorf("tcp collector %s: %w", t.target.Addr, ErrNotConnected)
+	}
+	_ = t.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := t.c.Write(msg); err != nil {
+		t.c.Close()
+		t.c = nil
+		t.backoff.fail(t.clock())
+		return fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
+	}
+	return nil
+}
+
+func (t *tcpConn) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c == nil {
+		return nil
+	}
+	err := t.c.Close()
+	t.c = nil
+	return err
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+func TestTCPReconnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	target := Target{Format: IPFIX, TCP: true, Addr: ln.Addr().String()}
+	c, err := Dial(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	now := time.Unix(1000, 0)
+	c.(*tcpConn).now = func() time.Time { return now }
+
+	if err := c.Send([]byte("a")); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("send before Ensure: %v, want ErrNotConnected", err)
+	}
+	if fresh, err := c.Ensure(); !fresh || err != nil {
+		t.Fatalf("first Ensure: %v %v, want a fresh connection", fresh, err)
+	}
+	if fresh, err := c.Ensure(); fresh || err != nil {
+		t.Fatalf("second Ensure: %v %v, want the same connection", fresh, err)
+	}
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(srv, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("server read %q, %v", buf, err)
+	}
+
+	// The collector goes away: sends fail, then back off, then reconnect.
+	srv.Close()
+	ln.Close()
+	var failed bool
+	for i := 0; i < 100 && !failed; i++ {
+		failed = c.Send(make([]byte, 1024)) != nil
+		time.Sleep(time.Millisecond)
+	}
+	if !failed {
+		t.Fatal("send to a closed collector never failed")
+	}
+	if _, err := c.Ensure(); !errors.Is(err, ErrBackoff) {
+		t.Fatalf("Ensure during backoff: %v, want ErrBackoff", err)
+	}
+	ln2, err := net.Listen("tcp", target.Addr)
+	if err != nil {
+		t.Skipf("cannot listen again on %s: %v", target.Addr, err)
+	}
+	defer ln2.Close()
+	now = now.Add(time.Minute)
+	if fresh, err := c.Ensure(); !fresh || err != nil {
+		t.Fatalf("Ensure after backoff: %v %v, want a fresh connection", fresh, err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := backoff{min: time.Second, max: 4 * time.Second}
+	now := time.Unix(0, 0)
+	var got []time.Duration
+	for i := 0; i < 5; i++ {
+		b.fail(now)
+		got = append(got, b.until.Sub(now))
+	}
+	want := []time.Duration{1, 2, 4, 4, 4}
+	for i := range want {
+		if got[i] != want[i]*time.Second {
+			t.Fatalf("backoff %v, want %v seconds", got, want)
+		}
+	}
+	b.reset()
+	if b.cur != 0 || !b.until.IsZero() {
+		t.Fatal("reset left state")
+	}
+}
