@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package cache is the exporter's flow cache: it merges the per-drain deltas
+// read from the kernel into flows and decides when each flow is exported and
+// why (idle timeout, active timeout, TCP FIN/RST, cache full, shutdown).
+//
+// Every packet and octet merged into the cache leaves it in exactly one
+// exported record: a record's counters are deltas since that flow's previous
+// record, and Flush exports whatever is left.
+//
+// A Cache is not safe for concurrent use; the drain loop owns it. All times
+// (the deltas' Start and End and the now passed to Expire) must come from
+// the same clock; the cache never reads a clock itself.
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultIdleTimeout   = 15 * time.Second
+	DefaultActiveTimeout = 60 * time.Second
+	DefaultEndGrace      = 2 * time.Second
+	// DefaultMaxFlows bounds the cache at about 35 MB (see EntryBytes).
+	DefaultMaxFlows = 1 << 18
+)
+
+// EntryBytes is the size of one cached flow's entry; the index adds 11 to
+// 21 bytes per flow depending on its load.
+const EntryBytes = 112
+
+// ErrConfig is wrapped by the errors New returns for an invalid Config.
+var ErrConfig = errors.New("invalid flow cache config")
+
+// Config sets the expiry policy and size of a Cache. Zero fields take the
+// defaults above.
+type Config struct {
+	// IdleTimeout ends a flow (flow.EndIdle) when no packet was seen for
+	// this long.
+	IdleTimeout time.Duration
+	// ActiveTimeout reports a long flow (flow.EndActive) this long after
+	// its first packet since its previous record; the flow stays cached and
+	// its next record starts at its next packet.
+	ActiveTimeout time.Duration
+	// EndGrace is how long a TCP flow stays cached after the last packet of
+	// the delta in which FIN or RST was first seen (a delta does not say
+	// when the FIN itself passed), so that the last ACKs land in the same
+	// record (flow.EndOfFlow). Packets after that start a new flow. It must
+	// not exceed IdleTimeout.
+	EndGrace time.Duration
+	// MaxFlows bounds the number of cached flows. A new flow in a full
+	// cache forces out the flow nearest to its deadline
+	// (flow.EndLackOfResources).
+	MaxFlows int
+}
+
+// Stats are the cache's counters, for metrics. Counters only grow; Flows is
+// a gauge.
+type Stats struct {
+	Flows   int    // flows in the cache now
+	Created uint64 // flows created
+	Deltas  uint64 // deltas merged
+
+	// Records exported, indexed by flow.EndReason. Records[flow.EndActive]
+	// counts reports of flows that stay cached; Records[flow.EndLackOfResources]
+	// counts flows forced out of a full cache.
+	Records [flow.EndLackOfResources + 1]uint64
+	// Emptied counts flows removed without a record because they held no
+	// counts: their last record was an active-timeout report and no packet
+	// followed before they went idle, were forced out or flushed.
+	Emptied uint64
+
+	// Conservation: merged = exported + still cached, for packets and octets.
+	MergedPackets, MergedOctets     uint64
+	ExportedPackets, ExportedOctets uint64
+}
+
+// entry is one cached flow: 112 bytes, no pointers.
+type entry struct {
+	packets, octets uint64
+	start, last     int64 // unix ns of the first and last packet since the last record
+	due             int64 // unix ns deadline, for reason
+	lk              links // wheel list, or free list
+	key             key
+	tcpFlags        uint16
+	tos             uint8
+	minTTL, maxTTL  uint8
+	reason          flow.EndReason // why the flow ends at due
+}
+
+// Cache is the flow cache. Create it with New.
+type Cache struct {
+	idle, active, grace int64 // ns
+	maxFlows            int
+
+	seed   maphash.Seed
+	ix     index
+	chunks [][]entry
+	used   uint32 // entries ever handed out from chunks
+	free   uint32 // free list head or noEntry
+
+	wheel   [wheelSize]links
+	cursor  int64 // ticks before cursor have been fully expired
+	clocked bool  // cursor has been set from a time
+	now     int64 // latest now seen by Expire, for deltas without times
+
+	rec   flow.Record // handed to emit; reused
+	stats Stats
+}
+
+// New returns an empty cache with the policy in cfg.
+func New(cfg Config) (*Cache, error) {
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.ActiveTimeout == 0 {
+		cfg.ActiveTimeout = DefaultActiveTimeout
+	}
+	if cfg.EndGrace == 0 {
+		cfg.EndGrace = min(DefaultEndGrace, cfg.IdleTimeout)
+	}
+	if cfg.MaxFlows == 0 {
+		cfg.MaxFlows = DefaultMaxFlows
+	}
+	switch {
+	case cfg.IdleTimeout < 0:
+		return nil, fmt.Errorf("idle timeout %v: %w", cfg.IdleTimeout, ErrConfig)
+	case cfg.ActiveTimeout < 0:
+		return nil, fmt.Errorf("active timeout %v: %w", cfg.ActiveTimeout, ErrConfig)
+	case cfg.EndGrace < 0:
+		return nil, fmt.Errorf("end-of-flow grace %v: %w", cfg.EndGrace, ErrConfig)
+	case cfg.EndGrace > cfg.IdleTimeout:
+		return nil, fmt.Errorf("end-of-flow grace %v exceeds idle timeout %v: %w",
+			cfg.EndGrace, cfg.IdleTimeout, ErrConfig)
+	case cfg.MaxFlows < 0 || cfg.MaxFlows > maxFlows:
+		return nil, fmt.Errorf("max flows %d out of range 1..%d: %w", cfg.MaxFlows, maxFlows, ErrConfig)
+	}
+	c := &Cache{
+		idle:     int64(cfg.IdleTimeout),
+		active:   int64(cfg.ActiveTimeout),
+		grace:    int64(cfg.EndGrace),
+		maxFlows: cfg.MaxFlows,
+		seed:     maphash.MakeSeed(),
+	}
+	c.reset()
+	return c, nil
+}
+
+func (c *Cache) reset() {
+	c.ix.init(minSlots)
+	c.chunks = nil
+	c.used = 0
+	c.free = noEntry
+	c.initWheel()
+}
+
+// Len returns the number of cached flows.
+func (c *Cache) Len() int { return c.ix.n }
+
+// Stats returns a snapshot of the cache's counters.
+func (c *Cache) Stats() Stats {
+	s := c.stats
+	s.Flows = c.ix.n
+	return s
+}
+
+func (c *Cache) hash(k *key) uint32 {
+	return uint32(maphash.Bytes(c.seed, k[:]))
+}
+
+// Merge folds the deltas of one drain into the cache. Deltas carry counters
+// since the previous drain; their Start and End are the first and last
+// packet of the delta, and their EndReason is ignored. Deltas with neither
+// packets nor octets are skipped.
+//
+// Merge calls emit for the records that merging forces out: a flow pushed
+// out of a full cache, and a flow whose deadline passed before the delta's
+// first packet (so the result does not depend on whether Expire ran first).
+// The record is only valid during the call; emit must not be nil and must
+// not call the cache.
+func (c *Cache) Merge(deltas []flow.Record, emit func(*flow.Record)) {
+	for i := range deltas {
+		c.merge(&deltas[i], emit)
+	}
+}
+
+func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
+	if d.Packets == 0 && d.Octets == 0 {
+		return
+	}
+	start, end := c.times(d)
+	if !c.clocked {
+		c.cursor, c.clocked = tickOf(start), true
+	}
+	var k key
+	k.set(d)
+	h := c.hash(&k)
+	c.stats.Deltas++
+	c.stats.MergedPackets += d.Packets
+	c.stats.MergedOctets += d.Octets
+
+	idx, pos, found := c.find(&k, h)
+	if found {
+		e := c.entry(idx)
+		if e.due <= start {
+			// The flow ended (or its active report fell due) before this
+			// delta's first packet.
+			if e.reason != flow.EndActive {
+				c.stats.Created++
+			}
+			c.export(e, e.reason, emit)
+			c.restart(e, d, start, end)
+			return
+		}
+		if e.packets == 0 && e.octets == 0 {
+			// First packets after an active-timeout report.
+			old := e.due
+			c.restart(e, d, start, end)
+			c.reschedule(idx, e, old)
+			return
+		}
+		e.packets += d.Packets
+		e.octets += d.Octets
+		e.start = min(e.start, start)
+		e.last = max(e.last, end)
+		e.tcpFlags |= d.TCPFlags
+		e.minTTL = min(e.minTTL, d.MinTTL)
+		e.maxTTL = max(e.maxTTL, d.MaxTTL)
+		c.reschedule(idx, e, e.due)
+		return
+	}
+
+	if c.ix.n >= c.maxFlows {
+		c.evict(emit)
+		_, pos, _ = c.find(&k, h) // eviction moved slots
+	}
+	idx = c.alloc()
+	e := c.entry(idx)
+	e.key = k
+	c.restart(e, d, start, end)
+	c.insertAt(pos, h, idx)
+	c.schedule(idx, e)
+	c.stats.Created++
+}
+
+// times returns the delta's first and last packet times in unix ns. A
+// missing time is taken from the other one, or from the latest Expire.
+func (c *Cache) times(d *flow.Record) (start, end int64) {
+	switch {
+	case !d.Start.IsZero() && !d.End.IsZero():
+		start, end = d.Start.UnixNano(), d.End.UnixNano()
+	case !d.Start.IsZero():
+		start = d.Start.UnixNano()
+		end = start
+	case !d.End.IsZero():
+		end = d.End.UnixNano()
+		start = end
+	default:
+		start, end = c.now, c.now
+	}
+	if end < start {
+		start, end = end, start
+	}
+	return start, end
+}
+
+// restart makes e hold delta d alone, as the first delta of a record, and
+// sets its deadline. It leaves the entry's wheel links alone.
+func (c *Cache) restart(e *entry, d *flow.Record, start, end int64) {
+	e.packets = d.Packets
+	e.octets = d.Octets
+	e.start = start
+	e.last = end
+	e.tcpFlags = d.TCPFlags
+	e.tos = d.TOS
+	e.minTTL = d.MinTTL
+	e.maxTTL = d.MaxTTL
+	e.reason = flow.EndUnknown
+	c.setDue(e)
+}
+
+// reschedule sets e's deadline after a merge and relinks it when the
+// deadline moved earlier than old.
+func (c *Cache) reschedule(idx uint32, e *entry, old int64) {
+	c.setDue(e)
+	if e.due < old {
+		c.unlink(e)
+		c.schedule(idx, e)
+	}
+}
+
+// setDue computes e's deadline. Once FIN or RST has been seen the deadline
+// is fixed at the end of that delta plus the grace, and the active timeout
+// no longer applies: the flow ends within the grace anyway.
+func (c *Cache) setDue(e *entry) {
+	if e.reason == flow.EndOfFlow {
+		return
+	}
+	if e.key.proto() == flow.ProtoTCP && e.tcpFlags&(flow.TCPFin|flow.TCPRst) != 0 {
+		e.due = e.last + c.grace
+		e.reason = flow.EndOfFlow
+		return
+	}
+	e.due, e.reason = e.last+c.idle, flow.EndIdle
+	if a := e.start + c.active; a < e.due {
+		e.due, e.reason = a, flow.EndActive
+	}
+}
+
+// export hands e's record to emit with the given end reason and counts it.
+// Entries without packets or octets export nothing.
+func (c *Cache) export(e *entry, reason flow.EndReason, emit func(*flow.Record)) {
+	if e.packets == 0 && e.octets == 0 {
+		c.stats.Emptied++
+		return
+	}
+	r := &c.rec
+	*r = flow.Record{}
+	e.key.fill(r)
+	r.Packets = e.packets
+	r.Octets = e.octets
+	r.Start = time.Unix(0, e.start).UTC()
+	r.End = time.Unix(0, e.last).UTC()
+	r.TCPFlags = e.tcpFlags
+	r.TOS = e.tos
+	r.MinTTL = e.minTTL
+	r.MaxTTL = e.maxTTL
+	r.EndReason = reason
+	c.stats.Records[reason]++
+	c.stats.ExportedPackets += e.packets
+	c.stats.ExportedOctets += e.octets
+	emit(r)
+}
+
+// remove deletes entry idx, which must already be out of the wheel.
+func (c *Cache) remove(idx uint32, e *entry) {
+	c.ix.remove(c.hash(&e.key), idx)
+	c.release(idx)
+}
+
+// Expire exports the flows whose deadline is at or before now, with the
+// reason of that deadline. Flows at their active timeout are reported and
+// stay cached; the others leave the cache. The record is only valid during
+// the call; emit must not be nil and must not call the cache.
+//
+// Expire visits only the wheel buckets between the previous call and now,
+// so its cost follows the number of flows falling due, not the cache size.
+func (c *Cache) Expire(now time.Time, emit func(*flow.Record)) {
+	n := now.UnixNano()
+	c.now = n
+	if !c.clocked {
+		c.cursor, c.clocked = tickOf(n), true
+	}
+	hi := max(tickOf(n), c.cursor)
+	lo := max(c.cursor, hi-wheelMask)
+	// Set the cursor first: entries rescheduled to a tick this loop has
+	// passed land in the last bucket it visits.
+	c.cursor = hi
+	for t := lo; t <= hi; t++ {
+		c.expireBucket(int(t&wheelMask), n, emit)
+	}
+}
+
+func (c *Cache) expireBucket(b int, now int64, emit func(*flow.Record)) {
+	head := &c.wheel[b]
+	h := uint32(headBase + b)
+	x := head.next
+	if x == h {
+		return
+	}
+	// Detach the whole list; every entry is then either removed or
+	// scheduled again (possibly into this bucket, after the detached part).
+	*head = links{prev: h, next: h}
+	for x != h {
+		e := c.entry(x)
+		next := e.lk.next
+		switch {
+		case e.due > now:
+			c.schedule(x, e)
+		case e.reason == flow.EndActive:
+			c.export(e, flow.EndActive, emit)
+			e.packets, e.octets = 0, 0
+			e.tcpFlags, e.tos, e.minTTL, e.maxTTL = 0, 0, 0, 0
+			e.due, e.reason = e.last+c.idle, flow.EndIdle
+			c.schedule(x, e)
+		default:
+			c.export(e, e.reason, emit)
+			c.remove(x, e)
+		}
+		x = next
+	}
+}
+
+// evict forces one flow out of the cache to make room: the flow nearest to
+// its deadline, found from the cursor on. Entries found in a bucket earlier
+// than their deadline (the wheel is lazy) are moved on a few times before
+// one is taken anyway.
+func (c *Cache) evict(emit func(*flow.Record)) {
+	moves := 0
+	for t := c.cursor; ; t++ {
+		b := int(t & wheelMask)
+		head := &c.wheel[b]
+		for head.next != uint32(headBase+b) {
+			idx := head.next
+			e := c.entry(idx)
+			if moves < 8 && tickOf(e.due) > t {
+				moves++
+				c.unlink(e)
+				c.schedule(idx, e)
+				continue
+			}
+			c.unlink(e)
+			reason := flow.EndLackOfResources
+			if e.due <= c.now && e.reason != flow.EndActive {
+				reason = e.reason // it had ended already; Expire had not seen it yet
+			}
+			c.export(e, reason, emit)
+			c.remove(idx, e)
+			return
+		}
+	}
+}
+
+// Flush exports every cached flow with flow.EndForced and empties the
+// cache, releasing its memory. Call it at shutdown after the final drain.
+// The record is only valid during the call; emit must not be nil and must
+// not call the cache.
+func (c *Cache) Flush(emit func(*flow.Record)) {
+	for i := range wheelSize {
+		b := int((c.cursor + int64(i)) & wheelMask)
+		h := uint32(headBase + b)
+		for x := c.wheel[b].next; x != h; {
+			e := c.entry(x)
+			next := e.lk.next
+			c.export(e, flow.EndForced, emit)
+			x = next
+		}
+	}
+	c.reset()
+}

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package ipfix
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/wire"
+)
+
+func TestRoundTrip(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	e := newEncoder(t, Config{ObservationDomain: 7, SamplingInterval: 100}, clk)
+	e.SetInterfaces([]wire.Interface{{Index: 3, Name: "eth0"}, {Index: 70000, Name: "veth-kflow-long0"}})
+	e.SetIgnored(11, 2222)
+	recs := []flow.Record{recordV4(), recordV6()}
+	var s sink
+	n, err := e.Encode(recs, s.emit)
+	if err != nil || n != 2 {
+		t.Fatalf("Encode = %d, %v", n, err)
+	}
+	if len(s.pkts) != 1 || !s.pkts[0].Templates || s.pkts[0].Records != 2 {
+		t.Fatalf("packets: %+v", s.pkts)
+	}
+	got, hdrs := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	if hdrs[0].Domain != 7 || hdrs[0].Sequence != 0 || !hdrs[0].ExportTime.Equal(t0) {
+		t.Errorf("header %+v", hdrs[0])
+	}
+	if len(got.Records) != len(recs) {
+		t.Fatalf("%d records, want %d", len(got.Records), len(recs))
+	}
+	for i := range recs {
+		want := recs[i]
+		want.ObservationDomain = 7
+		want.SamplingInterval = 100
+		if got.Records[i] != want {
+			t.Errorf("record %d:\ngot  %+v\nwant %+v", i, got.Records[i], want)
+		}
+	}
+	wantStats := wire.ExporterStats{Domain: 7, IgnoredPackets: 11, IgnoredOctets: 2222, SystemInit: t0.Add(-time.Hour)}
+	if len(got.Stats) != 1 || got.Stats[0] != wantStats {
+		t.Errorf("stats %+v, want %+v", got.Stats, wantStats)
+	}
+	wantIf := []wire.Interface{{Domain: 7, Index: 3, Name: "eth0"}, {Domain: 7, Index: 70000, Name: "veth-kflow-long0"}}
+	if len(got.Interfaces) != 2 || got.Interfaces[0] != wantIf[0] || got.Interfaces[1] != wantIf[1] {
+		t.Errorf("interfaces %+v, want %+v", got.Interfaces, wantIf)
+	}
+	if len(got.Sampling) != 1 || got.Sampling[0] != (wire.Sampling{Domain: 7, Interval: 100, Algorithm: 1}) {
+		t.Errorf("sampling %+v", got.Sampling)
+	}
+	if got.Templates != 5 {
+		t.Errorf("%d templates, want 5", got.Templates)
+	}
+}

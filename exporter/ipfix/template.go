@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package ipfix
+
+import (
+	"encoding/binary"
+
+	"github.com/kflow-dev/kflow/exporter/wire"
+)
+
+// Template ids used by the encoder.
+const (
+	TemplateIPv4       uint16 = 256 // flow records with IPv4 addresses
+	TemplateIPv6       uint16 = 257 // flow records with IPv6 addresses
+	TemplateStats      uint16 = 258 // options: exporter statistics
+	TemplateInterfaces uint16 = 259 // options: interface names
+	TemplateSampling   uint16 = 260 // options: sampling parameters
+)
+
+// flowFields returns the fields of the flow templates; ipv6 selects IEs
+// 27/28/139 instead of 8/12/32.
+func flowFields(ipv6 bool) []wire.Field {
+	src, dst, icmp, alen := wire.IESourceIPv4Address, wire.IEDestinationIPv4Address, wire.IEICMPTypeCodeIPv4, uint16(4)
+	if ipv6 {
+		src, dst, icmp, alen = wire.IESourceIPv6Address, wire.IEDestinationIPv6Address, wire.IEICMPTypeCodeIPv6, 16
+	}
+	return []wire.Field{
+		{ID: wire.IEFlowStartMilliseconds, Length: 8},
+		{ID: wire.IEFlowEndMilliseconds, Length: 8},
+		{ID: wire.IEOctetDeltaCount, Length: 8},
+		{ID: wire.IEPacketDeltaCount, Length: 8},
+		{ID: src, Length: alen},
+		{ID: dst, Length: alen},
+		{ID: wire.IEIngressInterface, Length: 4},
+		{ID: wire.IEEgressInterface, Length: 4},
+		{ID: wire.IESourceTransportPort, Length: 2},
+		{ID: wire.IEDestinationTransportPort, Length: 2},
+		{ID: icmp, Length: 2},
+		{ID: wire.IETCPControlBits, Length: 2},
+		{ID: wire.IEVlanID, Length: 2},
+		{ID: wire.IEDot1qCustomerVlanID, Length: 2},
+		{ID: wire.IEProtocolIdentifier, Length: 1},
+		{ID: wire.IEIPClassOfService, Length: 1},
+		{ID: wire.IEMinimumTTL, Length: 1},
+		{ID: wire.IEMaximumTTL, Length: 1},
+		{ID: wire.IEIPVersion, Length: 1},
+		{ID: wire.IEFlowDirection, Length: 1},
+		{ID: wire.IEFlowEndReason, Length: 1},
+	}
+}
+
+// statsFields: scope observationDomainId, then the exporting process
+// reliability statistics of RFC 7011 section 4.3 and the ignored counters.
+func statsFields() []wire.Field {
+	return []wire.Field{
+		{ID: wire.IEObservationDomainID, Length: 4}, // scope
+		{ID: wire.IEExportedMessageTotalCount, Length: 8},
+		{ID: wire.IEExportedFlowRecordTotalCount, Length: 8},
+		{ID: wire.IESystemInitTimeMilliseconds, Length: 8},
+		{ID: wire.IEIgnoredPacketTotalCount, Length: 8},
+		{ID: wire.IEIgnoredOctetTotalCount, Length: 8},
+	}
+}
+
+// interfaceFields: scope ingressInterface, interfaceName (variable length).
+func interfaceFields() []wire.Field {
+	return []wire.Field{
+		{ID: wire.IEIngressInterface, Length: 4}, // scope
+		{ID: wire.IEInterfaceName, Length: wire.VarLen},
+	}
+}
+
+// samplingFields: scope observationDomainId; samplingInterval and
+// samplingAlgorithm (IEs 34/35, what nfdump and most collectors read) and
+// the RFC 5477 equivalent samplingPacketInterval/samplingPacketSpace.
+func samplingFields() []wire.Field {
+	return []wire.Field{
+		{ID: wire.IEObservationDomainID, Length: 4}, // scope
+		{ID: wire.IESamplingInterval, Length: 4},
+		{ID: wire.IESamplingAlgorithm, Length: 1},
+		{ID: wire.IESamplingPacketInterval, Length: 4},
+		{ID: wire.IESamplingPacketSpace, Length: 4},
+	}
+}
+
+// tmpl is a template the encoder sends.
+type tmpl struct {
+	id     uint16
+	scope  int
+	fields []wire.Field
+	offs   []int // offset of each field in a record (fixed-length templates)
+	size   int   // record size (fixed-length templates)
+}
+
+func newTmpl(id uint16, scope int, fields []wire.Field) tmpl {
+	t := tmpl{id: id, scope: scope, fields: fields, offs: make([]int, len(fields))}
+	for i, f := range fields {
+		t.offs[i] = t.size
+		if f.Length != wire.VarLen {
+			t.size += int(f.Length)
+		}
+	}
+	return t
+}
+
+// recordLen is the length of the template record in a (options) template
+// set.
+func (t *tmpl) recordLen() int {
+	n := 4 + 4*len(t.fields)
+	if t.scope > 0 {
+		n += 2
+	}
+	return n
+}
+
+// putRecord writes the template record (RFC 7011 sections 3.4.1, 3.4.2).
+func (t *tmpl) putRecord(b []byte) {
+	binary.BigEndian.PutUint16(b[0:], t.id)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(t.fields)))
+	p := 4
+	if t.scope > 0 {
+		binary.BigEndian.PutUint16(b[4:], uint16(t.scope))
+		p = 6
+	}
+	for _, f := range t.fields {
+		binary.BigEndian.PutUint16(b[p:], f.ID)
+		binary.BigEndian.PutUint16(b[p+2:], f.Length)
+		p += 4
+	}
+}

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package netflow9
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
+)
+
+// ieNames names the IEs of kflow's templates in golden file annotations.
+var ieNames = map[uint16]string{
+	21: "LAST_SWITCHED", 22: "FIRST_SWITCHED", 1: "octetDeltaCount", 2: "packetDeltaCount", 4: "protocolIdentifier", 5: "ipClassOfService",
+	6: "tcpControlBits", 7: "sourceTransportPort", 8: "sourceIPv4Address", 10: "ingressInterface",
+	11: "destinationTransportPort", 12: "destinationIPv4Address", 14: "egressInterface",
+	27: "sourceIPv6Address", 28: "destinationIPv6Address", 32: "icmpTypeCodeIPv4",
+	34: "samplingInterval", 35: "samplingAlgorithm", 41: "exportedMessageTotalCount",
+	42: "exportedFlowRecordTotalCount", 52: "minimumTTL", 53: "maximumTTL", 58: "vlanId",
+	60: "ipVersion", 61: "flowDirection", 82: "interfaceName", 136: "flowEndReason",
+	139: "icmpTypeCodeIPv6", 149: "observationDomainId", 152: "flowStartMilliseconds",
+	153: "flowEndMilliseconds", 160: "systemInitTimeMilliseconds", 164: "ignoredPacketTotalCount",
+	165: "ignoredOctetTotalCount", 245: "dot1qCustomerVlanId", 305: "samplingPacketInterval",
+	306: "samplingPacketSpace",
+}
+
+// annotate describes every octet of a v9 packet; s must already know the
+// packet's templates.
+func annotate(s *Session, m []byte) []wiretest.Span {
+	sp := []wiretest.Span{
+		{Off: 0, Len: 2, Note: "version 9"},
+		{Off: 2, Len: 2, Note: fmt.Sprintf("count %d (template and data records)", binary.BigEndian.Uint16(m[2:]))},
+		{Off: 4, Len: 4, Note: fmt.Sprintf("sysUptime %d ms", binary.BigEndian.Uint32(m[4:]))},
+		{Off: 8, Len: 4, Note: "unix_secs"},
+		{Off: 12, Len: 4, Note: fmt.Sprintf("sequence number %d (packets sent before)", binary.BigEndian.Uint32(m[12:]))},
+		{Off: 16, Len: 4, Note: fmt.Sprintf("source id %d", binary.BigEndian.Uint32(m[16:]))},
+	}
+	domain := binary.BigEndian.Uint32(m[16:])
+	for off := HeaderLen; off+4 <= len(m); {
+		id := binary.BigEndian.Uint16(m[off:])
+		n := int(binary.BigEndian.Uint16(m[off+2:]))
+		sp = append(sp, wiretest.Span{Off: off, Len: 4, Note: fmt.Sprintf("flowset id %d, length %d", id, n)})
+		body, base := m[off+4:off+n], off+4
+		p := 0
+		switch id {
+		case SetTemplate:
+			for p+4 <= len(body) {
+				count := int(binary.BigEndian.Uint16(body[p+2:]))
+				sp = append(sp, wiretest.Span{Off: base + p, Len: 4, Note: fmt.Sprintf("template id %d, field count %d", binary.BigEndian.Uint16(body[p:]), count)})
+				p += 4
+				for range count {
+					ie, l := binary.BigEndian.Uint16(body[p:]), binary.BigEndian.Uint16(body[p+2:])
+					sp = append(sp, wiretest.Span{Off: base + p, Len: 4, Note: fmt.Sprintf("  type %d %s, length %d", ie, ieNames[ie], l)})
+					p += 4
+				}
+			}
+		case SetOptionsTemplate:
+			scope, opt := int(binary.BigEndian.Uint16(body[2:])), int(binary.BigEndian.Uint16(body[4:]))
+			sp = append(sp, wiretest.Span{Off: base, Len: 6, Note: fmt.Sprintf("options template id %d, scope length %d, option length %d", binary.BigEndian.Uint16(body), scope, opt)})
+			p = 6
+			for i := 0; i < (scope+opt)/4; i++ {
+				ie, l := binary.BigEndian.Uint16(body[p:]), binary.BigEndian.Uint16(body[p+2:])
+				note := fmt.Sprintf("  type %d %s, length %d", ie, ieNames[ie], l)
+				if i < scope/4 {
+					note = fmt.Sprintf("  scope %d (1 system, 2 interface), length %d", ie, l)
+				}
+				sp = append(sp, wiretest.Span{Off: base + p, Len: 4, Note: note})
+				p += 4
+			}
+		default:
+			t := s.Templates().Get(domain, id)
+			for r := 0; t != nil && len(body)-p >= t.MinLen; r++ {
+				for i, f := range t.Fields {
+					note := fmt.Sprintf("record %d: %s", r, ieNames[f.ID])
+					if i < t.ScopeCount {
+						note = fmt.Sprintf("record %d: scope value", r)
+					}
+					sp = append(sp, wiretest.Span{Off: base + p, Len: int(f.Length), Note: note})
+					p += int(f.Length)
+				}
+			}
+		}
+		if p < len(body) {
+			sp = append(sp, wiretest.Span{Off: base + p, Len: len(body) - p, Note: "padding to 4 octets"})
+		}
+		off += n
+	}
+	return sp
+}
+
+func TestGolden(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	e := newEncoder(t, Config{SourceID: 7, SamplingInterval: 100}, clk)
+	e.SetInterfaces([]wire.Interface{{Index: 3, Name: "eth0"}})
+	e.SetIgnored(11, 2222)
+	var s sink
+	if _, err := e.Encode([]flow.Record{recordV4(), recordV6()}, s.emit); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(1)
+	if _, err := e.Encode([]flow.Record{recordV6(), recordV4()}, s.emit); err != nil {
+		t.Fatal(err)
+	}
+	msgs := s.bytes()
+	sess := NewSession(wire.Limits{})
+	var spans [][]wiretest.Span
+	var m Message
+	for _, b := range msgs {
+		if err := sess.Decode(&m, b); err != nil {
+			t.Fatal(err)
+		}
+		spans = append(spans, annotate(sess, b))
+	}
+	wiretest.Golden(t, "testdata/netflow9.golden", *update,
+		"NetFlow v9 packets of TestGolden: templates, options (stats, interface names, sampling), an IPv4 and an IPv6 record; then data only",
+		msgs, spans)
+}

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package netflow9
+
+import (
+	"encoding/binary"
+
+	"github.com/kflow-dev/kflow/exporter/wire"
+)
+
+// Template ids used by the encoder.
+const (
+	TemplateIPv4       uint16 = 256 // flow records with IPv4 addresses
+	TemplateIPv6       uint16 = 257 // flow records with IPv6 addresses
+	TemplateStats      uint16 = 258 // options: exporter statistics
+	TemplateInterfaces uint16 = 259 // options: interface names
+	TemplateSampling   uint16 = 260 // options: sampling parameters
+)
+
+// IfNameLen is the fixed IF_NAME length in the interface options records:
+// Linux's IFNAMSIZ.
+const IfNameLen = 16
+
+// flowFields returns the v9 flow template; ipv6 selects IPV6_SRC_ADDR and
+// IPV6_DST_ADDR. TCP_FLAGS is one octet as RFC 3954 defines it: ECE and CWR
+// fit, the NS bit does not. FIRST_SWITCHED and LAST_SWITCHED are sysUptime
+// in ms at the first and last packet.
+func flowFields(ipv6 bool) []wire.Field {
+	src, dst, alen := wire.IESourceIPv4Address, wire.IEDestinationIPv4Address, uint16(4)
+	if ipv6 {
+		src, dst, alen = wire.IESourceIPv6Address, wire.IEDestinationIPv6Address, 16
+	}
+	return []wire.Field{
+		{ID: wire.IEFlowStartSysUpTime, Length: 4}, // FIRST_SWITCHED
+		{ID: wire.IEFlowEndSysUpTime, Length: 4},   // LAST_SWITCHED
+		{ID: wire.IEOctetDeltaCount, Length: 8},    // IN_BYTES
+		{ID: wire.IEPacketDeltaCount, Length: 8},   // IN_PKTS
+		{ID: src, Length: alen},
+		{ID: dst, Length: alen},
+		{ID: wire.IEIngressInterface, Length: 4},         // INPUT_SNMP
+		{ID: wire.IEEgressInterface, Length: 4},          // OUTPUT_SNMP
+		{ID: wire.IESourceTransportPort, Length: 2},      // L4_SRC_PORT
+		{ID: wire.IEDestinationTransportPort, Length: 2}, // L4_DST_PORT
+		{ID: wire.IEICMPTypeCodeIPv4, Length: 2},         // ICMP_TYPE
+		{ID: wire.IEVlanID, Length: 2},                   // SRC_VLAN
+		{ID: wire.IEProtocolIdentifier, Length: 1},       // PROTOCOL
+		{ID: wire.IEIPClassOfService, Length: 1},         // SRC_TOS
+		{ID: wire.IETCPControlBits, Length: 1},           // TCP_FLAGS
+		{ID: wire.IEMinimumTTL, Length: 1},               // MIN_TTL
+		{ID: wire.IEMaximumTTL, Length: 1},               // MAX_TTL
+		{ID: wire.IEIPVersion, Length: 1},                // IP_PROTOCOL_VERSION
+		{ID: wire.IEFlowDirection, Length: 1},            // DIRECTION
+	}
+}
+
+// statsFields: scope System, TOTAL_PKTS_EXP, TOTAL_FLOWS_EXP, and the IPFIX
+// ignored counters (164, 165) which v9 lacks; collectors that do not know
+// them skip them by length.
+func statsFields() []wire.Field {
+	return []wire.Field{
+		{ID: ScopeSystem, Length: 4},
+		{ID: wire.IEExportedMessageTotalCount, Length: 8},
+		{ID: wire.IEExportedFlowRecordTotalCount, Length: 8},
+		{ID: wire.IEIgnoredPacketTotalCount, Length: 8},
+		{ID: wire.IEIgnoredOctetTotalCount, Length: 8},
+	}
+}
+
+func interfaceFields() []wire.Field {
+	return []wire.Field{
+		{ID: ScopeInterface, Length: 4},
+		{ID: wire.IEInterfaceName, Length: IfNameLen},
+	}
+}
+
+func samplingFields() []wire.Field {
+	return []wire.Field{
+		{ID: ScopeSystem, Length: 4},
+		{ID: wire.IESamplingInterval, Length: 4},
+		{ID: wire.IESamplingAlgorithm, Length: 1},
+	}
+}
+
+// tmpl is a template the encoder sends.
+type tmpl struct {
+	id     uint16
+	scope  int
+	fields []wire.Field
+	offs   []int
+	size   int
+}
+
+func newTmpl(id uint16, scope int, fields []wire.Field) tmpl {
+	t := tmpl{id: id, scope: scope, fields: fields, offs: make([]int, len(fields))}
+	for i, f := range fields {
+		t.offs[i] = t.size
+		t.size += int(f.Length)
+	}
+	return t
+}
+
+func (t *tmpl) recordLen() int {
+	if t.scope > 0 {
+		return 6 + 4*len(t.fields)
+	}
+	return 4 + 4*len(t.fields)
+}
+
+// putRecord writes a template record (RFC 3954 section 5.2) or an options
+// template record (section 6.1: template id, option scope length and
+// option length in octets, then the field specifiers).
+func (t *tmpl) putRecord(b []byte) {
+	binary.BigEndian.PutUint16(b[0:], t.id)
+	p := 4
+	if t.scope > 0 {
+		binary.BigEndian.PutUint16(b[2:], uint16(4*t.scope))
+		binary.BigEndian.PutUint16(b[4:], uint16(4*(len(t.fields)-t.scope)))
+		p = 6
+	} else {
+		binary.BigEndian.PutUint16(b[2:], uint16(len(t.fields)))
+	}
+	for _, f := range t.fields {
+		binary.BigEndian.PutUint16(b[p:], f.ID)
+		binary.BigEndian.PutUint16(b[p+2:], f.Length)
+		p += 4
+	}
+}
