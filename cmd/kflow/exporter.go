@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/exporter/agent"
+	"github.com/kflow-dev/kflow/exporter/cache"
+	"github.com/kflow-dev/kflow/exporter/transport"
+)
+
+// exporterFlags are the options of "kflow exporter run".
+type exporterFlags struct {
+	collectors    []string
+	interfaces    []string
+	hook          string
+	drainInterval time.Duration
+	idle, active  time.Duration
+	endGrace      time.Duration
+	cacheFlows    int
+	mapEntries    uint32
+	ringBytes     uint32
+	valueMode     string
+	sampling      uint32
+	domain        uint32
+	mtu           int
+	tplRefresh    time.Duration
+	pinDir        string
+	keepAttached  bool
+	readyFile     string
+}
+
+func (f *exporterFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&f.collectors, "collector", "c", nil, "send records to `URL` (ipfix://, ipfix+tcp://, nfv9://, nfv5://HOST[:PORT]); repeatable")
+	fs.StringSliceVarP(&f.interfaces, "interface", "i", nil, "observe interfaces by `NAME` or glob (eth*); repeatable; default: every up interface but loopback")
+	fs.StringVar(&f.hook, "hook", "auto", "attach with `HOOK`: tcx, tc, xdp (ingress; egress via tc/tcx) or auto (tcx if the kernel has it, else tc)")
+	fs.DurationVar(&f.drainInterval, "drain-interval", agent.DefaultDrainInterval, "how often to drain the kernel flow maps")
+	fs.DurationVar(&f.idle, "idle-timeout", cache.DefaultIdleTimeout, "end a flow after this long without packets")
+	fs.DurationVar(&f.active, "active-timeout", cache.DefaultActiveTimeout, "report a long flow every this long")
+	fs.DurationVar(&f.endGrace, "end-grace", cache.DefaultEndGrace, "keep a TCP flow this long after FIN/RST for its last ACKs")
+	fs.IntVar(&f.cacheFlows, "cache-flows", cache.DefaultMaxFlows, "maximum flows in the flow cache")
+	fs.Uint32Var(&f.mapEntries, "map-entries", bpf.DefaultMapEntries, "capacity of each of the two kernel flow maps")
+	fs.Uint32Var(&f.ringBytes, "ring-buffer-bytes", bpf.DefaultRingBufferBytes, "size of the map-full fallback ring buffer (power of two)")
+	fs.StringVar(&f.valueMode, "map-values", "shared", "kernel flow values: shared (atomic adds) or percpu")
+	fs.Uint32Var(&f.sampling, "sampling", 1, "count one packet in `N` (1: every packet)")
+	fs.Uint32Var(&f.domain, "observation-domain", 0, "IPFIX observation domain id / NetFlow v9 source id")
+	fs.IntVar(&f.mtu, "mtu", 1400, "maximum export message size (UDP payload bytes)")
+	fs.DurationVar(&f.tplRefresh, "template-refresh", 600*time.Second, "resend templates over UDP this often")
+	fs.StringVar(&f.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` to pin maps and links in (\"\" disables pinning and restart adoption)")
+	fs.BoolVar(&f.keepAttached, "keep-attached", false, "on exit leave the programs attached and pinned for the next exporter (SIGHUP does this too)")
+	fs.StringVar(&f.readyFile, "ready-file", "", "write this `FILE` once attached and exporting")
+}
+
+func (f *exporterFlags) config(e *env) (agent.Config, error) {
+	var cfg agent.Config
+	for _, c := range f.collectors {
+		t, err := transport.ParseTarget(c)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: --collector %v", errUsage, err)
+		}
+		cfg.Collectors = append(cfg.Collectors, t)
+	}
+	hook, err := bpf.ParseHook(f.hook)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: --hook: %v", errUsage, err)
+	}
+	var shared bool
+	switch f.valueMode {
+	case "shared":
+		shared = true
+	case "percpu":
+	default:
+		return cfg, fmt.Errorf("%w: --map-values %q: want shared or percpu", errUsage, f.valueMode)
+	}
+	if f.keepAttached && f.pinDir == "" {
+		return cfg, fmt.Errorf("%w: --keep-attached needs a --pin-dir", errUsage)
+	}
+	cfg.Datapath = bpf.Config{MapEntries: f.mapEntries, RingBufferBytes: f.ringBytes, Sampling: f.sampling,
+		SharedValues: shared, PinDir: f.pinDir}
+	cfg.Hook = hook
+	cfg.Interfaces = f.interfaces
+	cfg.DrainInterval = f.drainInterval
+	cfg.Cache = cache.Config{IdleTimeout: f.idle, ActiveTimeout: f.active, EndGrace: f.endGrace, MaxFlows: f.cacheFlows}
+	cfg.ObservationDomain = f.domain
+	cfg.MTU = f.mtu
+	cfg.TemplateRefresh = f.tplRefresh
+	cfg.ReadyFile = f.readyFile
+	cfg.Logger = e.log
+	return cfg, nil
+}
+
+func exporterRunCmd() *command {
+	f := &exporterFlags{}
+	return &command{
+		name:    "run",
+		summary: "count every packet on the chosen interfaces in the kernel and export flow records",
+		usage:   "",
+		flags:   f.register,
+		run: func(e *env, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+			}
+			cfg, err := f.config(e)
+			if err != nil {
+				return err
+			}
+			if len(cfg.Collectors) == 0 {
+				return fmt.Errorf("%w: no --collector given", errUsage)
+			}
+			if f.pinDir != "" {
+				if err := bpf.EnsureBPFFS(f.pinDir); err != nil {
+					return err
+				}
+			}
+			a, err := agent.New(e.ctx, cfg)
+			if err != nil {
+				return err
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			ctx, cancel := context.WithCancel(e.ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-hup:
+					e.log.Info("SIGHUP: stopping and leaving the programs attached for the next exporter")
+					a.KeepAttached()
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			if f.keepAttached {
+				a.KeepAttached()
+			}
+			var targets []string
+			for _, t := range cfg.Collectors {
+				targets = append(targets, t.String())
+			}
+			e.log.Info("kflow exporter starting", "version", version, "collectors", strings.Join(targets, ","), "hook", f.hook)
+			err = a.Run(ctx)
+			st := a.Stats()
+			e.log.Info("kflow exporter stopped", "drains", st.Drains, "records", st.RecordsExported,
+				"ignored_packets", st.Datapath.IgnoredPackets, "unparsed_packets", st.Datapath.UnparsedPackets)
+			if errors.Is(err, bpf.ErrNotPermitted) {
+				return fmt.Errorf("%w (kflow exporter needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)", err)
+			}
+			return err
+		},
+	}
+}

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package agent is the exporter daemon: it loads and attaches the datapath,
+// drains it on a timer into the flow cache, and hands expired records to
+// every collector and to the local record sink.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/exporter/cache"
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/transport"
+	"github.com/kflow-dev/kflow/exporter/wire"
+)
+
+// Defaults for Config.
+const (
+	DefaultDrainInterval = time.Second
+	DefaultQueueBatches  = 64
+)
+
+// Sink receives every exported record in-process (the embedded collector's
+// flow-file writer). Write must not keep recs after it returns.
+type Sink interface {
+	Write(recs []flow.Record) error
+	Close() error
+}
+
+// Config configures the agent.
+type Config struct {
+	Datapath bpf.Config
+	Hook     bpf.Hook
+	// Interfaces are names or shell globs (eth*, ens[0-9]*); empty means
+	// every interface that is up, except loopback.
+	Interfaces []string
+	// DrainInterval is how often the kernel maps are drained.
+	DrainInterval time.Duration
+	Cache         cache.Config
+	Collectors    []transport.Target
+	// Sink, if set, receives every record too (embedded collector).
+	Sink              Sink
+	ObservationDomain uint32
+	MTU               int
+	TemplateRefresh   time.Duration
+	// QueueBatches bounds each collector's queue, in drains.
+	QueueBatches int
+	// ReadyFile is written once the datapath is attached and exporting.
+	ReadyFile string
+	Logger    *slog.Logger
+}
+
+// Stats are the agent's counters since start.
+type Stats struct {
+	Drains          uint64
+	LastDrain       time.Duration
+	Datapath        bpf.Stats // totals of the unkeyed counters
+	Cache           cache.Stats
+	RecordsExported uint64 // records handed to collectors and the sink
+	SinkErrors      uint64
+	Collectors      []CollectorStats
+}
+
+// Agent is a running exporter.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	dp      *bpf.Datapath
+	cache   *cache.Cache
+	workers []*worker
+	wg      sync.WaitGroup
+	ifw     *ifaceWatcher
+	keep    atomic.Bool
+
+	mu        sync.Mutex // guards stats
+	stats     Stats
+	deltas    []flow.Record
+	expired   []flow.Record
+	ifacesNew []wire.Interface
+	start     time.Time
+}
+
+// New loads the datapath and prepares the collectors; Run attaches and
+// starts exporting.
+func New(ctx context.Context, cfg Config) (*Agent, error) {
+	if cfg.DrainInterval <= 0 {
+		cfg.DrainInterval = DefaultDrainInterval
+	}
+	if cfg.QueueBatches <= 0 {
+		cfg.QueueBatches = DefaultQueueBatches
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Collectors) == 0 && cfg.Sink == nil {
+		return nil, errors.New("exporter: no collector and no local sink configured")
+	}
+	c, err := cache.New(cfg.Cache)
+	if err != nil {
+		return nil, fmt.Errorf("flow cache: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, cache: c, start: time.Now()}
+	for _, t := range cfg.Collectors {
+		w, err := newWorker(ctx, t, &cfg, a.start)
+		if err != nil {
+			a.closeWorkers()
+			return nil, err
+		}
+		a.workers = append(a.workers, w)
+	}
+	a.dp, err = bpf.Load(cfg.Datapath)
+	if err != nil {
+		a.closeWorkers()
+		return nil, err
+	}
+	if a.dp.Adopted() {
+		a.log.Info("adopted pinned datapath maps: counting continued while no exporter ran", "pin_dir", cfg.Datapath.PinDir)
+	}
+	return a, nil
+}
+
+// KeepAttached makes Run leave the programs attached and pinned when it
+// returns, for a restart that adopts them (an upgrade).
+func (a *Agent) KeepAttached() { a.keep.Store(true) }
+
+// Run attaches the datapath and exports until ctx is done, then drains one
+// last time, exports every cached flow (forced end) and detaches (unless
+// KeepAttached was called).
+func (a *Agent) Run(ctx context.Context) error {
+	for _, w := range a.workers {
+		a.wg.Add(1)
+		go w.run(&a.wg)
+	}
+	var err error
+	a.ifw, err = newIfaceWatcher(a.cfg.Interfaces, a.log)
+	if err != nil {
+		a.shutdown(false)
+		return err
+	}
+	if err := a.ifw.start(ctx); err != nil {
+		a.shutdown(false)
+		return err
+	}
+	// Attach to what exists now before declaring readiness.
+	a.applyIfaceEvents(a.ifw.initial())
+	if len(a.dp.Attachments()) == 0 {
+		a.log.Warn("no interface matches yet: waiting for one to appear", "interfaces", a.cfg.Interfaces)
+	}
+	if a.cfg.ReadyFile != "" {
+		if err := os.WriteFile(a.cfg.ReadyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+			a.shutdown(false)
+			return fmt.Errorf("write ready file: %w", err)
+		}
+	}
+	tick := time.NewTicker(a.cfg.DrainInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return a.shutdown(true)
+		case evs := <-a.ifw.events:
+			a.applyIfaceEvents(evs)
+		case now := <-tick.C:
+			if err := a.drain(now, false); err != nil {
+				a.log.Error("drain failed", "err", err)
+			}
+		}
+	}
+}
+
+// drain moves the kernel's deltas into the cache and exports what expired.
+func (a *Agent) drain(now time.Time, final bool) error {
+	t0 := time.Now()
+	a.deltas = a.deltas[:0]
+	st, err := a.dp.DrainFunc(func(r *flow.Record) { a.deltas = append(a.deltas, *r) })
+	if err != nil {
+		return err
+	}
+	out := make([]flow.Record, 0, 64)
+	emit := func(r *flow.Record) { out = append(out, *r) }
+	a.cache.Merge(a.deltas, emit)
+	if final {
+		a.cache.Flush(emit)
+	} else {
+		a.cache.Expire(now, emit)
+	}
+	a.mu.Lock()
+	a.stats.Drains++
+	a.stats.LastDrain = time.Since(t0)
+	addStats(&a.stats.Datapath, st)
+	a.stats.RecordsExported += uint64(len(out))
+	ign := a.stats.Datapath
+	ifaces := a.ifacesNew
+	a.ifacesNew = nil
+	a.mu.Unlock()
+	a.export(out, ign, ifaces)
+	return nil
+}
+
+func (a *Agent) export(recs []flow.Record, st bpf.Stats, ifaces []wire.Interface) {
+	if len(recs) == 0 && ifaces == nil && len(a.workers) > 0 {
+		// Still give the encoders a chance to refresh templates by time.
+	}
+	if a.cfg.Sink != nil && len(recs) > 0 {
+		if err := a.cfg.Sink.Write(recs); err != nil {
+			a.mu.Lock()
+			a.stats.SinkErrors++
+			a.mu.Unlock()
+			a.log.Error("write records to the local flow files", "records", len(recs), "err", err)
+		}
+	}
+	b := batch{recs: recs, ignoredPackets: st.IgnoredPackets, ignoredOctets: st.IgnoredOctets, ifaces: ifaces}
+	for _, w := range a.workers {
+		w.offer(b)
+	}
+}
+
+func addStats(dst *bpf.Stats, d bpf.Stats) {
+	dst.NonIPPackets += d.NonIPPackets
+	dst.NonIPOctets += d.NonIPOctets
+	dst.UnparsedPackets += d.UnparsedPackets
+	dst.UnparsedOctets += d.UnparsedOctets
+	dst.FallbackPackets += d.FallbackPackets
+	dst.FallbackOctets += d.FallbackOctets
+	dst.IgnoredPackets += d.IgnoredPackets
+	dst.IgnoredOctets += d.IgnoredOctets
+}
+
+// shutdown ends the agent. With drain set it first detaches (so the last
+// drain is exact), drains, flushes the cache and waits for the collectors.
+func (a *Agent) shutdown(drain bool) error {
+	keep := a.keep.Load()
+	var errs []error
+	if a.ifw != nil {
+		a.ifw.stop()
+	}
+	if drain {
+		if !keep {
+			// Detach first: after this no packet is counted, so the final
+			// drain sees everything.
+			for _, at := range append([]*bpf.Attachment(nil), a.dp.Attachments()...) {
+				errs = append(errs, a.dp.Detach(at.Ifindex))
+			}
+		}
+		errs = append(errs, a.drain(time.Now(), true))
+	}
+	a.closeWorkers()
+	if a.cfg.Sink != nil {
+		errs = append(errs, a.cfg.Sink.Close())
+	}
+	if keep {
+		a.log.Info("leaving programs attached and maps pinned for the next exporter", "pin_dir", a.cfg.Datapath.PinDir)
+		errs = append(errs, a.dp.Release())
+	} else {
+		errs = append(errs, a.dp.Close())
+		if a.cfg.Datapath.PinDir != "" {
+			errs = append(errs, a.dp.Unpin())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeWorkers closes the collector queues and waits (bounded) for them to
+// send what they hold.
+func (a *Agent) closeWorkers() {
+	for _, w := range a.workers {
+		close(w.queue)
+	}
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		a.log.Warn("collectors did not take the last records within 10s")
+	}
+	a.workers = a.workers[:0:0]
+}
+
+// Stats returns a snapshot of the agent's counters.
+func (a *Agent) Stats() Stats {
+	a.mu.Lock()
+	s := a.stats
+	a.mu.Unlock()
+	s.Cache = a.cache.Stats()
+	for _, w := range a.workers {
+		s.Collectors = append(s.Collectors, w.stats())
+	}
+	return s
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/netflow5"
+	"github.com/kflow-dev/kflow/exporter/netflow9"
+	"github.com/kflow-dev/kflow/exporter/transport"
+	"github.com/kflow-dev/kflow/exporter/wire"
+)
+
+// encoder is what a collector worker needs of a wire format.
+type encoder interface {
+	// encode packs records into messages and hands each to send.
+	encode(recs []flow.Record, send func(msg []byte, records int) error) (int, error)
+	// restart begins a new transport session (templates first).
+	restart()
+	setInterfaces([]wire.Interface)
+	setIgnored(packets, octets uint64)
+}
+
+type ipfixEncoder struct{ e *ipfix.Encoder }
+
+func (x ipfixEncoder) encode(recs []flow.Record, send func([]byte, int) error) (int, error) {
+	return x.e.Encode(recs, func(p ipfix.Packet) error { return send(p.Bytes, p.Records) })
+}
+func (x ipfixEncoder) restart()                           { x.e.Reset() }
+func (x ipfixEncoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) }
+func (x ipfixEncoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
+
+type v9Encoder struct{ e *netflow9.Encoder }
+
+func (x v9Encoder) encode(recs []flow.Record, send func([]byte, int) error) (int, error) {
+	return x.e.Encode(recs, func(p netflow9.Packet) error { return send(p.Bytes, p.Records) })
+}
+func (x v9Encoder) restart()                           { x.e.ForceTemplates() }
+func (x v9Encoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) }
+func (x v9Encoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
+
+type v5Encoder struct{ e *netflow5.Encoder }
+
+func (x v5Encoder) encode(recs []flow.Record, send func([]byte, int) error) (int, error) {
+	return x.e.Encode(recs, func(p netflow5.Packet) error { return send(p.Bytes, p.Records) })
+}
+func (x v5Encoder) restart()                       {}
+func (x v5Encoder) setInterfaces([]wire.Interface) {}
+func (x v5Encoder) setIgnored(uint64, uint64)      {}
+
+func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error) {
+	switch t.Format {
+	case transport.IPFIX:
+		e, err := ipfix.NewEncoder(ipfix.Config{
+			ObservationDomain: cfg.ObservationDomain, MTU: cfg.MTU, Stream: t.TCP,
+			TemplateRefresh: cfg.TemplateRefresh, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
+		})
+		return ipfixEncoder{e}, err
+	case transport.NetFlowV9:
+		e, err := netflow9.NewEncoder(netflow9.Config{
+			SourceID: cfg.ObservationDomain, MTU: cfg.MTU, TemplateRefresh: cfg.TemplateRefresh,
+			SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
+		})
+		return v9Encoder{e}, err
+	case transport.NetFlowV5:
+		e, err := netflow5.NewEncoder(netflow5.Config{
+			EngineID: uint8(cfg.ObservationDomain), MTU: cfg.MTU, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
+		})
+		return v5Encoder{e}, err
+	}
+	return nil, fmt.Errorf("collector %s: %w", t, transport.ErrBadTarget)
+}
+
+// batch is what the drain loop hands every collector after a drain.
+type batch struct {
+	recs           []flow.Record // shared read-only by every worker
+	ignoredPackets uint64        // totals since start
+	ignoredOctets  uint64
+	ifaces         []wire.Interface // non-nil when the interface set changed
+}
+
+// CollectorStats are one collector's counters.
+type CollectorStats struct {
+	Target        string
+	RecordsSent   uint64 // flow records in messages the transport took
+	MessagesSent  uint64
+	SendErrors    uint64 // messages the transport refused
+	RecordsLost   uint64 // records in refused messages or dropped batches
+	QueueDrops    uint64 // batches dropped because the collector was slow
+	NotExportable uint64 // records the format cannot carry (IPv6 in v5)
+}
+
+// worker sends batches to one collector from its own goroutine, so a slow
+// or dead collector never blocks the drain.
+type worker struct {
+	target transport.Target
+	enc    encoder
+	conn   transport.Conn
+	queue  chan batch
+	log    *slog.Logger
+	logLim rateLimit
+
+	recordsSent, messagesSent, sendErrors  atomic.Uint64
+	recordsLost, queueDrops, notExportable atomic.Uint64
+	warnedV5                               bool
+}
+
+func newWorker(ctx context.Context, t transport.Target, cfg *Config, init time.Time) (*worker, error) {
+	enc, err := newEncoder(t, cfg, init)
+	if err != nil {
+		return nil, fmt.Errorf("collector %s: %w", t, err)
+	}
+	conn, err := transport.Dial(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return &worker{target: t, enc: enc, conn: conn, queue: make(chan batch, cfg.QueueBatches),
+		log: cfg.Logger.With("collector", t.String()), logLim: rateLimit{every: 10 * time.Second}}, nil
+}
+
+// offer queues a batch without blocking; a full queue drops it, counted.
+func (w *worker) offer(b batch) {
+	select {
+	case w.queue <- b:
+	default:
+		w.queueDrops.Add(1)
+		w.recordsLost.Add(uint64(len(b.recs)))
+		if w.logLim.allow(time.Now()) {
+			w.log.Warn("collector too slow: dropped a batch of records", "records", len(b.recs), "dropped_batches", w.queueDrops.Load())
+		}
+	}
+}
+
+func (w *worker) run(wg *sync.WaitGroup) {
+	defer wg.Done()
+	for b := range w.queue {
+		w.send(b)
+	}
+	w.conn.Close()
+}
+
+func (w *worker) send(b batch) {
+	if b.ifaces != nil {
+		w.enc.setInterfaces(b.ifaces)
+	}
+	w.enc.setIgnored(b.ignoredPackets, b.ignoredOctets)
+	fresh, err := w.conn.Ensure()
+	if err != nil {
+		w.recordsLost.Add(uint64(len(b.recs)))
+		if w.logLim.allow(time.Now()) {
+			w.log.Warn("collector unreachable: records not sent", "records", len(b.recs), "err", err)
+		}
+		return
+	}
+	if fresh {
+		w.enc.restart()
+		w.log.Info("connected to collector")
+	}
+	_, err = w.enc.encode(b.recs, func(msg []byte, n int) error {
+		if err := w.conn.Send(msg); err != nil {
+			w.sendErrors.Add(1)
+			w.recordsLost.Add(uint64(n))
+			if w.logLim.allow(time.Now()) {
+				w.log.Warn("send to collector failed", "records", n, "err", err)
+			}
+			return nil // UDP: keep going; TCP: the next batch reconnects
+		}
+		w.messagesSent.Add(1)
+		w.recordsSent.Add(uint64(n))
+		return nil
+	})
+	var skipped *netflow5.SkippedError
+	if errors.As(err, &skipped) {
+		w.notExportable.Add(uint64(skipped.Skipped))
+		if !w.warnedV5 {
+			w.warnedV5 = true
+			w.log.Warn("NetFlow v5 carries IPv4 only: IPv6 flows are counted as not exportable", "records", skipped.Skipped)
+		}
+	} else if err != nil && w.logLim.allow(time.Now()) {
+		w.log.Warn("encode records", "err", err)
+	}
+}
+
+func (w *worker) stats() CollectorStats {
+	return CollectorStats{
+		Target: w.target.String(), RecordsSent: w.recordsSent.Load(), MessagesSent: w.messagesSent.Load(),
+		SendErrors: w.sendErrors.Load(), RecordsLost: w.recordsLost.Load(), QueueDrops: w.queueDrops.Load(),
+		NotExportable: w.notExportable.Load(),
+	}
+}
+
+// rateLimit lets one event through per interval (for per-packet logs).
+type rateLimit struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  time.Time
+}
+
+func (r *rateLimit) allow(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() && now.Sub(r.last) < r.every {
+		return false
+	}
+	r.last = now
+	return true
+}
