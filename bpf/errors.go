@@ -65,7 +65,7 @@ func checkBPFFS(dir string) error {
 		err := unix.Statfs(p, &st)
 		if err == nil {
 			if st.Type != unix.BPF_FS_MAGIC {
-				return fmt.Errorf("pin directory %s: %w (mount one with: mount -t bpf bpf /sys/fs/bpf)", dir, ErrNoBPFFS)
+				return fmt.Errorf("pin directory %s: %w there (mount one with 'mount -t bpf bpf %s', or choose a directory under /sys/fs/bpf)", dir, ErrNoBPFFS, dir)
 			}
 			return nil
 		}
@@ -95,7 +95,9 @@ func explainLoadError(err error, pinDir string) error {
 	}
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("load datapath: %w: %w", ErrNotPermitted, err)
+		// The library's own hint (raise RLIMIT_MEMLOCK) misleads on
+		// kernels that account BPF memory to cgroups: say what to do.
+		return &briefError{msg: "load datapath: " + ErrNotPermitted.Error(), errs: []error{ErrNotPermitted, err}}
 	case errors.Is(err, ebpf.ErrMapIncompatible):
 		return fmt.Errorf("load datapath: %w in %s: remove the directory or load with the same map sizes and value mode: %w",
 			ErrPinMismatch, pinDir, err)
@@ -104,3 +106,13 @@ func explainLoadError(err error, pinDir string) error {
 	}
 	return fmt.Errorf("load datapath: %w", err)
 }
+
+// briefError prints a short message but still matches every error it
+// wraps with errors.Is and errors.As.
+type briefError struct {
+	msg  string
+	errs []error
+}
+
+func (e *briefError) Error() string   { return e.msg }
+func (e *briefError) Unwrap() []error { return e.errs }

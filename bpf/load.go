@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
 )
 
 // Defaults for Config.
@@ -81,6 +82,8 @@ func Load(cfg Config) (*Datapath, error) {
 	if err := checkPrerequisites(cfg.PinDir); err != nil {
 		return nil, err
 	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	_ = rlimit.RemoveMemlock()
 
 	spec, err := loadKflow()
 	if err != nil {

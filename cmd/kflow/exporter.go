@@ -125,6 +125,10 @@ func exporterRunCmd() *command {
 			}
 			a, err := agent.New(e.ctx, cfg)
 			if err != nil {
+				var ve *bpf.VerifierError
+				if errors.As(err, &ve) {
+					e.log.Debug("verifier log", "program", ve.Program, "tail", strings.Join(ve.Tail(40), "\n"))
+				}
 				return err
 			}
 			hup := make(chan os.Signal, 1)
@@ -153,9 +157,6 @@ func exporterRunCmd() *command {
 			st := a.Stats()
 			e.log.Info("kflow exporter stopped", "drains", st.Drains, "records", st.RecordsExported,
 				"ignored_packets", st.Datapath.IgnoredPackets, "unparsed_packets", st.Datapath.UnparsedPackets)
-			if errors.Is(err, bpf.ErrNotPermitted) {
-				return fmt.Errorf("%w (kflow exporter needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)", err)
-			}
 			return err
 		},
 	}
