@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package flowfile
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Columns of a block, in payload order. A record contributes to a column
+// only when its presence flag says so; see docs/flowfile-format.md.
+const (
+	colFlags     = iota // uvarint presence bitmap
+	colProto            // 1 byte
+	colSrc              // uvarint address dictionary index (0: no address)
+	colDst              // uvarint address dictionary index
+	colSrcPort          // 2 bytes big endian        [fPorts]
+	colDstPort          // 2 bytes big endian        [fPorts]
+	colICMP             // type, code                [fICMP]
+	colVLAN             // uvarint VLAN, InnerVLAN   [fVLAN]
+	colInIf             // uvarint                   [fIf]
+	colOutIf            // uvarint                   [fIf]
+	colDirection        // 1 byte
+	colPackets          // uvarint
+	colOctets           // uvarint
+	colTime             // zigzag ms delta of End (or Start) from the previous record's
+	colDuration         // zigzag End-Start in ms    [fStart and fEnd]
+	colSubMs            // uvarint ns within the ms of Start, End [fSubMs]
+	colTCPFlags         // uvarint                   [fTCPFlags]
+	colTOS              // 1 byte                    [fTOS]
+	colTTL              // MinTTL, MaxTTL            [fTTL]
+	colEndReason        // 1 byte
+	colNextHop          // uvarint dictionary index  [fNextHop]
+	colAS               // uvarint SrcAS, DstAS      [fAS]
+	colMask             // SrcMask, DstMask          [fMask]
+	colSampling         // uvarint                   [fSampling]
+	colExporter         // uvarint dictionary index, uvarint domain [fExporter]
+	numCols
+)
+
+// Presence flags (column colFlags).
+const (
+	fPorts = 1 << iota
+	fICMP
+	fVLAN
+	fIf
+	fStart
+	fEnd
+	fSubMs
+	fTCPFlags
+	fTOS
+	fTTL
+	fNextHop
+	fAS
+	fMask
+	fSampling
+	fExporter
+	fAll = 1<<iota - 1
+)
+
+// blockEncoder turns records into an uncompressed block payload. It is
+// reused across blocks.
+type blockEncoder struct {
+	cols  [numCols][]byte
+	dict  map[netip.Addr]uint64
+	addrs []netip.Addr
+	out   []byte
+}
+
+func newBlockEncoder() *blockEncoder {
+	return &blockEncoder{dict: make(map[netip.Addr]uint64)}
+}
+
+// checkRecord reports whether r can be stored exactly.
+func checkRecord(r *flow.Record) error {
+	if !validTime(r.Start) || !validTime(r.End) {
+		return fmt.Errorf("%w: time out of range", ErrInvalidRecord)
+	}
+	if !validAddr(r.Src) || !validAddr(r.Dst) || !validAddr(r.NextHop) || !validAddr(r.Exporter) {
+		return fmt.Errorf("%w: ipv6 zone longer than %d bytes", ErrInvalidRecord, maxZoneLen)
+	}
+	return nil
+}
+
+func (e *blockEncoder) index(a netip.Addr) uint64 {
+	if !a.IsValid() {
+		return 0
+	}
+	if i, ok := e.dict[a]; ok {
+		return i
+	}
+	e.addrs = append(e.addrs, a)
+	i := uint64(len(e.addrs))
+	e.dict[a] = i
+	return i
+}
+
+// encode returns the block payload for recs (valid until the next call).
+func (e *blockEncoder) encode(recs []flow.Record) []byte {
+	for i := range e.cols {
+		e.cols[i] = e.cols[i][:0]
+	}
+	clear(e.dict)
+	e.addrs = e.addrs[:0]
+
+	var base, prev int64
+	haveBase := false
+	for i := range recs {
+		r := &recs[i]
+		var f uint64
+		if r.SrcPort != 0 || r.DstPort != 0 {
+			f |= fPorts
+		}
+		if r.ICMPType != 0 || r.ICMPCode != 0 {
+			f |= fICMP
+		}
+		if r.VLAN != 0 || r.InnerVLAN != 0 {
+			f |= fVLAN
+		}
+		if r.InIf != 0 || r.OutIf != 0 {
+			f |= fIf
+		}
+		var startMs, endMs int64
+		var startSub, endSub uint64
+		if !r.Start.IsZero() {
+			f |= fStart
+			startMs, startSub = splitTime(r.Start)
+		}
+		if !r.End.IsZero() {
+			f |= fEnd
+			endMs, endSub = splitTime(r.End)
+		}
+		if startSub != 0 || endSub != 0 {
+			f |= fSubMs
+		}
+		if r.TCPFlags != 0 {
+			f |= fTCPFlags
+		}
+		if r.TOS != 0 {
+			f |= fTOS
+		}
+		if r.MinTTL != 0 || r.MaxTTL != 0 {
+			f |= fTTL
+		}
+		if r.NextHop.IsValid() {
+			f |= fNextHop
+		}
+		if r.SrcAS != 0 || r.DstAS != 0 {
+			f |= fAS
+		}
+		if r.SrcMask != 0 || r.DstMask != 0 {
+			f |= fMask
+		}
+		if r.SamplingInterval != 0 {
+			f |= fSampling
+		}
+		if r.Exporter.IsValid() || r.ObservationDomain != 0 {
+			f |= fExporter
+		}
+
+		c := &e.cols
+		c[colFlags] = binary.AppendUvarint(c[colFlags], f)
+		c[colProto] = append(c[colProto], r.Proto)
+		c[colSrc] = binary.AppendUvarint(c[colSrc], e.index(r.Src))
+		c[colDst] = binary.AppendUvarint(c[colDst], e.index(r.Dst))
+		if f&fPorts != 0 {
+			c[colSrcPort] = binary.BigEndian.AppendUint16(c[colSrcPort], r.SrcPort)
+			c[colDstPort] = binary.BigEndian.AppendUint16(c[colDstPort], r.DstPort)
+		}
+		if f&fICMP != 0 {
+			c[colICMP] = append(c[colICMP], r.ICMPType, r.ICMPCode)
+		}
+		if f&fVLAN != 0 {
+			c[colVLAN] = binary.AppendUvarint(c[colVLAN], uint64(r.VLAN))
+			c[colVLAN] = binary.AppendUvarint(c[colVLAN], uint64(r.InnerVLAN))
+		}
+		if f&fIf != 0 {
+			c[colInIf] = binary.AppendUvarint(c[colInIf], uint64(r.InIf))
+			c[colOutIf] = binary.AppendUvarint(c[colOutIf], uint64(r.OutIf))
+		}
+		c[colDirection] = append(c[colDirection], byte(r.Direction))
+		c[colPackets] = binary.AppendUvarint(c[colPackets], r.Packets)
+		c[colOctets] = binary.AppendUvarint(c[colOctets], r.Octets)
+		if f&(fStart|fEnd) != 0 {
+			t := endMs
+			if f&fEnd == 0 {
+				t = startMs
+			}
+			if !haveBase {
+				base, prev, haveBase = t, t, true
+			}
+			c[colTime] = binary.AppendUvarint(c[colTime], zigzag(t-prev))
+			prev = t
+			if f&(fStart|fEnd) == fStart|fEnd {
+				c[colDuration] = binary.AppendUvarint(c[colDuration], zigzag(endMs-startMs))
+			}
+		}
+		if f&fSubMs != 0 {
+			if f&fStart != 0 {
+				c[colSubMs] = binary.AppendUvarint(c[colSubMs], startSub)
+			}
+			if f&fEnd != 0 {
+				c[colSubMs] = binary.AppendUvarint(c[colSubMs], endSub)
+			}
+		}
+		if f&fTCPFlags != 0 {
+			c[colTCPFlags] = binary.AppendUvarint(c[colTCPFlags], uint64(r.TCPFlags))
+		}
+		if f&fTOS != 0 {
+			c[colTOS] = append(c[colTOS], r.TOS)
+		}
+		if f&fTTL != 0 {
+			c[colTTL] = append(c[colTTL], r.MinTTL, r.MaxTTL)
+		}
+		c[colEndReason] = append(c[colEndReason], byte(r.EndReason))
+		if f&fNextHop != 0 {
+			c[colNextHop] = binary.AppendUvarint(c[colNextHop], e.index(r.NextHop))
+		}
+		if f&fAS != 0 {
+			c[colAS] = binary.AppendUvarint(c[colAS], uint64(r.SrcAS))
+			c[colAS] = binary.AppendUvarint(c[colAS], uint64(r.DstAS))
+		}
+		if f&fMask != 0 {
+			c[colMask] = append(c[colMask], r.SrcMask, r.DstMask)
+		}
+		if f&fSampling != 0 {
+			c[colSampling] = binary.AppendUvarint(c[colSampling], uint64(r.SamplingInterval))
+		}
+		if f&fExporter != 0 {
+			c[colExporter] = binary.AppendUvarint(c[colExporter], e.index(r.Exporter))
+			c[colExporter] = binary.AppendUvarint(c[colExporter], uint64(r.ObservationDomain))
+		}
+	}
+
+	out := e.out[:0]
+	out = binary.AppendUvarint(out, uint64(len(recs)))
+	out = binary.AppendUvarint(out, zigzag(base))
+	out = binary.AppendUvarint(out, uint64(len(e.addrs)))
+	for _, a := range e.addrs {
+		out = appendAddr(out, a)
+	}
+	out = binary.AppendUvarint(out, numCols)
+	for i := range e.cols {
+		out = binary.AppendUvarint(out, uint64(len(e.cols[i])))
+	}
+	for i := range e.cols {
+		out = append(out, e.cols[i]...)
+	}
+	e.out = out
+	return out
+}
+
+// decodeBlock decodes a block payload holding count records into dst.
+func decodeBlock(p []byte, count int, dst []flow.Record) ([]flow.Record, error) {
+	c := cursor{b: p}
+	if n := c.uvarint(); n != uint64(count) {
+		return dst, fmt.Errorf("record count %d, header says %d", n, count)
+	}
+	prev := unzigzag(c.uvarint())
+	ndict := c.uvarint()
+	if ndict > uint64(len(c.b)) || ndict > 4*uint64(count) {
+		return dst, fmt.Errorf("address dictionary of %d entries", ndict)
+	}
+	addrs := make([]netip.Addr, ndict+1)
+	for i := 1; i < len(addrs); i++ {
+		addrs[i] = c.addr()
+	}
+	ncols := c.uvarint()
+	if c.bad || ncols < numCols || ncols > 1024 {
+		return dst, fmt.Errorf("malformed block preamble")
+	}
+	var cols [numCols]cursor
+	lens := make([]uint64, ncols)
+	for i := range lens {
+		lens[i] = c.uvarint()
+	}
+	for i := range lens {
+		b := c.bytes(int(min(lens[i], uint64(len(c.b)+1))))
+		if i < numCols {
+			cols[i].b = b
+		}
+	}
+	if c.bad {
+		return dst, fmt.Errorf("column lengths exceed block")
+	}
+	addr := func(cur *cursor) netip.Addr {
+		i := cur.uvarint()
+		if i >= uint64(len(addrs)) {
+			cur.fail()
+			return netip.Addr{}
+		}
+		return addrs[i]
+	}
+
+	dst = dst[:0]
+	if cap(dst) < count {
+		dst = make([]flow.Record, 0, count)
+	}
+	for range count {
+		dst = append(dst, flow.Record{})
+		r := &dst[len(dst)-1]
+		f := cols[colFlags].uvarint()
+		if f&^fAll != 0 {
+			return dst[:0], fmt.Errorf("unknown presence flags %#x", f)
+		}
+		r.Proto = cols[colProto].byte()
+		r.Src = addr(&cols[colSrc])
+		r.Dst = addr(&cols[colDst])
+		if f&fPorts != 0 {
+			r.SrcPort = cols[colSrcPort].be16()
+			r.DstPort = cols[colDstPort].be16()
+		}
+		if f&fICMP != 0 {
+			r.ICMPType = cols[colICMP].byte()
+			r.ICMPCode = cols[colICMP].byte()
+		}
+		if f&fVLAN != 0 {
+			r.VLAN = cols[colVLAN].u16()
+			r.InnerVLAN = cols[colVLAN].u16()
+		}
+		if f&fIf != 0 {
+			r.InIf = cols[colInIf].u32()
+			r.OutIf = cols[colOutIf].u32()
+		}
+		r.Direction = flow.Direction(cols[colDirection].byte())
+		r.Packets = cols[colPackets].uvarint()
+		r.Octets = cols[colOctets].uvarint()
+		if f&(fStart|fEnd) != 0 {
+			t := prev + unzigzag(cols[colTime].uvarint())
+			prev = t
+			var startMs, endMs int64
+			switch f & (fStart | fEnd) {
+			case fStart:
+				startMs = t
+			case fEnd:
+				endMs = t
+			default:
+				endMs = t
+				startMs = t - unzigzag(cols[colDuration].uvarint())
+			}
+			var startSub, endSub uint64
+			if f&fSubMs != 0 {
+				if f&fStart != 0 {
+					startSub = cols[colSubMs].uvarint()
+				}
+				if f&fEnd != 0 {
+					endSub = cols[colSubMs].uvarint()
+				}
+				if startSub >= 1e6 || endSub >= 1e6 {
+					return dst[:0], fmt.Errorf("sub-millisecond value out of range")
+				}
+			}
+			if f&fStart != 0 {
+				r.Start = joinTime(startMs, startSub)
+			}
+			if f&fEnd != 0 {
+				r.End = joinTime(endMs, endSub)
+			}
+		} else if f&fSubMs != 0 {
+			return dst[:0], fmt.Errorf("sub-millisecond flag without time")
+		}
+		if f&fTCPFlags != 0 {
+			r.TCPFlags = cols[colTCPFlags].u16()
+		}
+		if f&fTOS != 0 {
+			r.TOS = cols[colTOS].byte()
+		}
+		if f&fTTL != 0 {
+			r.MinTTL = cols[colTTL].byte()
+			r.MaxTTL = cols[colTTL].byte()
+		}
+		r.EndReason = flow.EndReason(cols[colEndReason].byte())
+		if f&fNextHop != 0 {
+			r.NextHop = addr(&cols[colNextHop])
+		}
+		if f&fAS != 0 {
+			r.SrcAS = cols[colAS].u32()
+			r.DstAS = cols[colAS].u32()
+		}
+		if f&fMask != 0 {
+			r.SrcMask = cols[colMask].byte()
+			r.DstMask = cols[colMask].byte()
+		}
+		if f&fSampling != 0 {
+			r.SamplingInterval = cols[colSampling].u32()
+		}
+		if f&fExporter != 0 {
+			r.Exporter = addr(&cols[colExporter])
+			r.ObservationDomain = cols[colExporter].u32()
+		}
+	}
+	for i := range cols {
+		if cols[i].bad {
+			return dst[:0], fmt.Errorf("column %d: %w", i, errShort)
+		}
+		if len(cols[i].b) != 0 {
+			return dst[:0], fmt.Errorf("column %d: %d trailing bytes", i, len(cols[i].b))
+		}
+	}
+	return dst, nil
+}

@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package flowfile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// RotatorOptions configure a Rotator.
+type RotatorOptions struct {
+	// Dir is the base directory (nfcapd's -l).
+	Dir string
+	// Prefix of file names (default DefaultPrefix).
+	Prefix string
+	// Interval is the rotation interval, whole seconds (default
+	// DefaultInterval).
+	Interval time.Duration
+	// Layout is the subdirectory hierarchy of finished files (nfcapd -S).
+	Layout Layout
+	// PerExporter puts each exporter's files in Dir/<exporter address>
+	// ("local" for records without an exporter), like nfcapd's -n sources.
+	PerExporter bool
+	// Location for file names and layouts (default time.Local, as nfcapd
+	// uses local time).
+	Location *time.Location
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Writer options for each file; Created is set per file.
+	Writer WriterOptions
+	// OnClose, if set, is called from a background goroutine for each
+	// finished file. Without it, failures are returned by Close.
+	OnClose func(ClosedFile)
+}
+
+// ClosedFile reports a file the Rotator finished.
+type ClosedFile struct {
+	Path     string     // final path (the .current path if the rename failed)
+	Slot     time.Time  // slot start
+	Exporter netip.Addr // the exporter, with PerExporter
+	Summary  Summary    // what the file holds
+	// Requeued counts records that could not be written to this file and
+	// were appended to the current one instead.
+	Requeued int
+	// Lost holds records that could be written neither to this file nor to
+	// the current one. The caller must count them as dropped.
+	Lost []flow.Record
+	Err  error
+}
+
+// RecoveredFile reports a .current file found at start and finished.
+type RecoveredFile struct {
+	Current string // the .current path found
+	Path    string // where it is now
+	Result  RecoverResult
+	Err     error
+}
+
+// Rotator writes records to files rotated at wall-clock slot boundaries.
+// It is safe for concurrent use.
+//
+// Rotation never stalls the caller on the old file: when a record or a
+// Flush arrives in a new slot, the Rotator swaps in a new writer (creating a
+// file and writing its ~30 byte header) and hands the old writer to a
+// goroutine that writes its last block, summary and footer, fsyncs, renames
+// it into the layout and fsyncs the directory. Records the old file could
+// not take are appended to the new one (ClosedFile.Requeued).
+//
+// The collector calls Flush at least every second; Flush also rotates when
+// the slot has ended, so files rotate on time without traffic. Slots are
+// taken from the arrival clock, as nfcapd does.
+type Rotator struct {
+	opts      RotatorOptions
+	mu        sync.Mutex
+	slot      time.Time
+	slotEnd   time.Time
+	files     map[string]*slotFile
+	wg        sync.WaitGroup
+	errs      []error
+	closed    bool
+	recovered []RecoveredFile
+}
+
+type slotFile struct {
+	w        *Writer
+	current  string
+	dir      string
+	slot     time.Time
+	exporter netip.Addr
+	used     bool
+}
+
+// NewRotator creates Dir if needed, finishes any .current files a previous
+// run left in it (see Recovered), and opens the first file.
+func NewRotator(opts RotatorOptions) (*Rotator, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("rotator: no directory")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Interval == 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.Interval < time.Second || opts.Interval%time.Second != 0 {
+		return nil, fmt.Errorf("rotator: interval %v is not a whole number of seconds", opts.Interval)
+	}
+	if opts.Layout < 0 || opts.Layout >= numLayouts {
+		return nil, fmt.Errorf("rotator: unknown layout %d", int(opts.Layout))
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("rotator: %w", err)
+	}
+	r := &Rotator{opts: opts, files: make(map[string]*slotFile)}
+	dirs := []string{opts.Dir}
+	if opts.PerExporter {
+		ents, err := os.ReadDir(opts.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("rotator: %w", err)
+		}
+		for _, e := range ents {
+			if _, err := netip.ParseAddr(e.Name()); e.IsDir() && (err == nil || e.Name() == "local") {
+				dirs = append(dirs, filepath.Join(opts.Dir, e.Name()))
+			}
+		}
+	}
+	for _, d := range dirs {
+		rec, err := RecoverDir(d, opts.Prefix, opts.Interval, opts.Layout, opts.Location)
+		r.recovered = append(r.recovered, rec...)
+		if err != nil {
+			return nil, fmt.Errorf("rotator: %w", err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.setSlot(opts.Now())
+	if !opts.PerExporter {
+		if _, err := r.open(""); err != nil {
+			return nil, fmt.Errorf("rotator: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Recovered lists the .current files NewRotator found and finished.
+func (r *Rotator) Recovered() []RecoveredFile { return r.recovered }
+
+func (r *Rotator) setSlot(now time.Time) {
+	r.slot = SlotStart(now.In(r.opts.Location), r.opts.Interval)
+	r.slotEnd = r.slot.Add(r.opts.Interval)
+}
+
+func (r *Rotator) key(rec *flow.Record) (string, netip.Addr) {
+	if !r.opts.PerExporter {
+		return "", netip.Addr{}
+	}
+	if !rec.Exporter.IsValid() {
+		return "local", netip.Addr{}
+	}
+	return rec.Exporter.String(), rec.Exporter
+}
+
+// open creates the current file for key in the current slot.
+func (r *Rotator) open(key string) (*slotFile, error) {
+	dir := filepath.Join(r.opts.Dir, key)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open slot file: %w", err)
+	}
+	name := CurrentName(r.opts.Prefix, r.slot, r.opts.Interval)
+	wo := r.opts.Writer
+	wo.Created = r.opts.Now()
+	for n := 0; n < 1000; n++ {
+		p := filepath.Join(dir, withSeq(name, n))
+		w, err := Create(p, wo)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sf := &slotFile{w: w, current: p, dir: dir, slot: r.slot}
+		if key != "" && key != "local" {
+			sf.exporter, _ = netip.ParseAddr(key)
+		}
+		r.files[key] = sf
+		return sf, nil
+	}
+	return nil, fmt.Errorf("open slot file %s: too many files for one slot", name)
+}
+
+// rotate retires the files of the previous slot when now is past it.
+func (r *Rotator) rotate(now time.Time) {
+	if now.Before(r.slotEnd) {
+		return
+	}
+	old := r.files
+	r.files = make(map[string]*slotFile)
+	r.setSlot(now)
+	for key, sf := range old {
+		r.retire(key, sf)
+		if sf.used || !r.opts.PerExporter {
+			// Errors surface at the next Append for this key.
+			_, _ = r.open(key)
+		}
+	}
+}
+
+// retire finishes sf in the background.
+func (r *Rotator) retire(key string, sf *slotFile) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.report(r.finish(key, sf, true))
+	}()
+}
+
+func (r *Rotator) report(cf ClosedFile) {
+	if r.opts.OnClose != nil {
+		r.opts.OnClose(cf)
+		return
+	}
+	if cf.Err != nil || len(cf.Lost) > 0 {
+		r.mu.Lock()
+		r.errs = append(r.errs, fmt.Errorf("%s: %d records lost: %w", cf.Path, len(cf.Lost), cf.Err))
+		r.mu.Unlock()
+	}
+}
+
+// finish closes sf's writer, renames the file into the layout, and (with
+// requeue) appends what the file could not take to the current file.
+func (r *Rotator) finish(key string, sf *slotFile, requeue bool) ClosedFile {
+	cf := ClosedFile{Path: sf.current, Slot: sf.slot, Exporter: sf.exporter}
+	var errs []error
+	if err := sf.w.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	cf.Summary = sf.w.Summary()
+	if p, err := finalize(sf.current, sf.dir, r.opts.Prefix, sf.slot, r.opts.Interval, r.opts.Layout); err != nil {
+		errs = append(errs, err)
+	} else {
+		cf.Path = p
+	}
+	if un := sf.w.Unwritten(); len(un) > 0 {
+		if requeue {
+			r.mu.Lock()
+			for i := range un {
+				if err := r.appendLocked(key, &un[i]); err != nil {
+					cf.Lost = append(cf.Lost, un[i])
+				} else {
+					cf.Requeued++
+				}
+			}
+			r.mu.Unlock()
+		} else {
+			cf.Lost = un
+		}
+	}
+	cf.Err = errors.Join(errs...)
+	return cf
+}
+
+// finalize renames a finished current file to its place in the layout,
+// never overwriting an existing file, and fsyncs the directories.
+func finalize(current, dir, prefix string, slot time.Time, interval time.Duration, layout Layout) (string, error) {
+	sub := filepath.Join(dir, layout.Dir(slot))
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		return "", fmt.Errorf("finalize %s: %w", current, err)
+	}
+	name := FileName(prefix, slot, interval)
+	for n := 0; ; n++ {
+		p := filepath.Join(sub, withSeq(name, n))
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			if err := os.Rename(current, p); err != nil {
+				return "", fmt.Errorf("finalize %s: %w", current, err)
+			}
+			if err := syncDir(sub); err != nil {
+				return p, fmt.Errorf("finalize %s: %w", p, err)
+			}
+			if sub != dir {
+				if err := syncDir(dir); err != nil {
+					return p, fmt.Errorf("finalize %s: %w", p, err)
+				}
+			}
+			return p, nil
+		} else if err != nil {
+			return "", fmt.Errorf("finalize %s: %w", current, err)
+		}
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Append writes rec to the file of the current slot (and exporter). Errors
+// follow Writer.Append: an error wrapping ErrRejected means the record was
+// not stored.
+func (r *Rotator) Append(rec *flow.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("append: %w: %w", ErrRejected, ErrClosed)
+	}
+	r.rotate(r.opts.Now())
+	key, _ := r.key(rec)
+	return r.appendLocked(key, rec)
+}
+
+func (r *Rotator) appendLocked(key string, rec *flow.Record) error {
+	sf := r.files[key]
+	if sf == nil {
+		var err error
+		if sf, err = r.open(key); err != nil {
+			return fmt.Errorf("append: %w: %w", ErrRejected, err)
+		}
+	}
+	sf.used = true
+	err := sf.w.Append(rec)
+	if errors.Is(err, ErrBroken) {
+		// Replace the broken file; its held records are requeued.
+		delete(r.files, key)
+		r.retire(key, sf)
+		if sf, err = r.open(key); err != nil {
+			return fmt.Errorf("append: %w: %w", ErrRejected, err)
+		}
+		sf.used = true
+		err = sf.w.Append(rec)
+	}
+	return err
+}
+
+// SequenceFailures records n sequence failures of an exporter in the
+// current file.
+func (r *Rotator) SequenceFailures(exporter netip.Addr, domain uint32, n uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	key, _ := r.key(&flow.Record{Exporter: exporter})
+	sf := r.files[key]
+	if sf == nil {
+		var err error
+		if sf, err = r.open(key); err != nil {
+			return
+		}
+	}
+	sf.w.SequenceFailures(exporter, domain, n)
+}
+
+// Flush rotates if the slot has ended and flushes every current file.
+func (r *Rotator) Flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return fmt.Errorf("flush: %w", ErrClosed)
+	}
+	r.rotate(r.opts.Now())
+	var errs []error
+	for key, sf := range r.files {
+		err := sf.w.Flush()
+		if errors.Is(err, ErrBroken) {
+			delete(r.files, key)
+			r.retire(key, sf)
+			_, _ = r.open(key)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close waits for background rotations, then finishes the current files.
+// Records that could not be stored are reported through OnClose (Lost), or
+// in Close's error when OnClose is nil.
+func (r *Rotator) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return fmt.Errorf("close: %w", ErrClosed)
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.wg.Wait() // background finishes may still requeue into r.files
+
+	r.mu.Lock()
+	files := r.files
+	r.files = nil
+	r.mu.Unlock()
+	for key, sf := range files {
+		r.report(r.finish(key, sf, false))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.errs...)
+}
+
+// RecoverDir finishes every .current file with the given prefix directly
+// in dir (Recover) and renames it into the layout as a rotation would have.
+func RecoverDir(dir, prefix string, interval time.Duration, layout Layout, loc *time.Location) ([]RecoveredFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("recover dir: %w", err)
+	}
+	var out []RecoveredFile
+	for _, e := range ents {
+		n, ok := ParseName(prefix, e.Name(), loc)
+		if !ok || !n.Current || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		rf := RecoveredFile{Current: p, Path: p}
+		rf.Result, rf.Err = Recover(p)
+		if rf.Err == nil {
+			if fp, err := finalize(p, dir, prefix, n.Slot, interval, layout); err != nil {
+				rf.Err = err
+			} else {
+				rf.Path = fp
+			}
+		}
+		out = append(out, rf)
+	}
+	return out, nil
+}

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package flowfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Level is a zstd compression level for blocks.
+type Level int
+
+const (
+	// LevelDefault is the level used when none is chosen: zstd "better",
+	// which meets the size target at a write rate far above a collector's
+	// receive rate.
+	LevelDefault Level = iota
+	LevelFastest
+	LevelBalanced // zstd "default"
+	LevelBetter
+	LevelBest
+)
+
+func (l Level) zstd() zstd.EncoderLevel {
+	switch l {
+	case LevelFastest:
+		return zstd.SpeedFastest
+	case LevelBalanced:
+		return zstd.SpeedDefault
+	case LevelBest:
+		return zstd.SpeedBestCompression
+	}
+	return zstd.SpeedBetterCompression
+}
+
+// WriterOptions configure a Writer. The zero value is usable.
+type WriterOptions struct {
+	// Ident names the writer in the file header (at most MaxIdentLen
+	// bytes), like nfcapd's ident.
+	Ident string
+	// BlockRecords is the number of records after which a block is cut
+	// (default DefaultBlockRecords, at most MaxBlockRecords).
+	BlockRecords int
+	// MaxPending bounds the records held in memory while block writes
+	// fail (default 4 × BlockRecords). Past it Append rejects records.
+	MaxPending int
+	// Level is the zstd level of blocks.
+	Level Level
+	// Created is the creation time written to the header (default now).
+	Created time.Time
+	// SyncOnFlush makes Flush fsync the file after writing.
+	SyncOnFlush bool
+}
+
+// Writer writes one flow file. It is not safe for concurrent use.
+//
+// Records are buffered and written as a block when BlockRecords are
+// buffered or on Flush. When a block write fails (a full disk), the writer
+// cuts the file back to its last whole block, keeps the records buffered and
+// returns the error; the next Append that fills a block, Flush or Close
+// retries. If the file cannot be cut back, the writer is broken (ErrBroken):
+// it accepts no more records, and Unwritten returns the records it held. No
+// record for which Append returned nil is dropped silently: it is either in
+// the file or returned by Unwritten after Close.
+type Writer struct {
+	w       io.Writer
+	closer  io.Closer // nil when the caller owns w
+	header  Header
+	opts    WriterOptions
+	enc     *zstd.Encoder
+	benc    *blockEncoder
+	pending []flow.Record
+	off     int64 // end of the last whole block
+	sum     *summarizer
+	blk     *summarizer
+	buf     []byte
+	err     error // non-nil once broken; wraps ErrBroken
+	closed  bool
+}
+
+// Create creates the flow file path (it must not exist) and writes its
+// header.
+func Create(path string, opts WriterOptions) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create flow file: %w", err)
+	}
+	w, err := newWriter(f, f, opts)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("create flow file %s: %w", path, err)
+	}
+	return w, nil
+}
+
+// NewWriter writes a flow file to w, starting with its header. Close does
+// not close w. If w also has Truncate(int64) error and
+// Seek(int64, int) (int64, error) (an *os.File does), a failed block write is
+// cut back and the writer stays usable; otherwise a partial write breaks it.
+// If w has Sync() error, Close calls it.
+func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
+	return newWriter(w, nil, opts)
+}
+
+func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
+	if len(opts.Ident) > MaxIdentLen {
+		return nil, fmt.Errorf("ident of %d bytes exceeds %d", len(opts.Ident), MaxIdentLen)
+	}
+	if opts.BlockRecords <= 0 {
+		opts.BlockRecords = DefaultBlockRecords
+	}
+	if opts.BlockRecords > MaxBlockRecords {
+		return nil, fmt.Errorf("block records %d exceeds %d", opts.BlockRecords, MaxBlockRecords)
+	}
+	if opts.MaxPending < opts.BlockRecords {
+		opts.MaxPending = 4 * opts.BlockRecords
+	}
+	if opts.Created.IsZero() {
+		opts.Created = time.Now()
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(opts.Level.zstd()),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(false),
+		zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, fmt.Errorf("zstd encoder: %w", err)
+	}
+	wr := &Writer{
+		w:       w,
+		closer:  c,
+		header:  Header{Version: Version, Created: opts.Created.UTC(), Ident: opts.Ident},
+		opts:    opts,
+		enc:     enc,
+		benc:    newBlockEncoder(),
+		pending: make([]flow.Record, 0, opts.BlockRecords),
+		sum:     newSummarizer(),
+		blk:     newSummarizer(),
+	}
+	hdr := appendHeader(nil, wr.header)
+	if _, err := w.Write(hdr); err != nil {
+		return nil, fmt.Errorf("write header: %w", err)
+	}
+	wr.off = int64(len(hdr))
+	return wr, nil
+}
+
+// Header returns the header written to the file.
+func (w *Writer) Header() Header { return w.header }
+
+// Append adds a copy of r to the current block, writing the block when it
+// holds BlockRecords records.
+//
+// Append returns nil when the record is held by the writer. An error
+// wrapping ErrRejected means the record was NOT stored (invalid record,
+// MaxPending records buffered after write failures, broken or closed
+// writer): the caller must count it as dropped. Any other error reports a
+// failed block write: the record is still held and will be retried.
+func (w *Writer) Append(r *flow.Record) error {
+	switch {
+	case w.closed:
+		return fmt.Errorf("append: %w: %w", ErrRejected, ErrClosed)
+	case w.err != nil:
+		return fmt.Errorf("append: %w: %w", ErrRejected, w.err)
+	case len(w.pending) >= w.opts.MaxPending:
+		return fmt.Errorf("append: %w: %d records buffered after failed writes", ErrRejected, len(w.pending))
+	}
+	if err := checkRecord(r); err != nil {
+		return fmt.Errorf("append: %w: %w", ErrRejected, err)
+	}
+	w.pending = append(w.pending, *r)
+	if len(w.pending)%w.opts.BlockRecords == 0 {
+		return w.write(false)
+	}
+	return nil
+}
+
+// Flush writes the buffered records as a block (several if more than
+// BlockRecords are buffered after failures) and, with SyncOnFlush, fsyncs.
+func (w *Writer) Flush() error {
+	if w.closed {
+		return fmt.Errorf("flush: %w", ErrClosed)
+	}
+	if w.err != nil {
+		return fmt.Errorf("flush: %w", w.err)
+	}
+	if err := w.write(true); err != nil {
+		return err
+	}
+	if w.opts.SyncOnFlush {
+		if s, ok := w.w.(interface{ Sync() error }); ok {
+			if err := s.Sync(); err != nil {
+				return fmt.Errorf("flush: sync: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// write writes buffered records as blocks: whole blocks only, or all of
+// them when partial is true.
+func (w *Writer) write(partial bool) error {
+	n := w.opts.BlockRecords
+	done := 0
+	var err error
+	for len(w.pending)-done >= n || (partial && len(w.pending) > done) {
+		k := min(n, len(w.pending)-done)
+		if err = w.writeBlock(w.pending[done : done+k]); err != nil {
+			break
+		}
+		done += k
+	}
+	if done > 0 {
+		m := copy(w.pending, w.pending[done:])
+		clear(w.pending[m:])
+		w.pending = w.pending[:m]
+	}
+	return err
+}
+
+func (w *Writer) writeBlock(recs []flow.Record) error {
+	w.blk.reset()
+	for i := range recs {
+		w.blk.add(&recs[i])
+	}
+	w.blk.s.Blocks = 1
+	raw := w.benc.encode(recs)
+	buf := w.enc.EncodeAll(raw, w.buf[:0])
+	w.buf = buf
+	block := appendSectionHeader(make([]byte, 0, sectionHeaderLen+len(buf)), section{
+		magic:      blockMagic,
+		length:     uint32(len(buf)),
+		rawLength:  uint32(len(raw)),
+		count:      uint32(len(recs)),
+		payloadCRC: crc(buf),
+	})
+	block = append(block, buf...)
+	if len(buf) > MaxBlockBytes || len(raw) > MaxBlockBytes {
+		return fmt.Errorf("write block %d: %d bytes exceeds %d", w.sum.s.Blocks, len(raw), MaxBlockBytes)
+	}
+	if err := w.writeAll(block); err != nil {
+		return fmt.Errorf("write block %d (%d records) at offset %d: %w", w.sum.s.Blocks, len(recs), w.off, err)
+	}
+	w.off += int64(len(block))
+	w.sum.merge(w.blk)
+	return nil
+}
+
+// writeAll writes b at w.off. On failure it cuts the file back to w.off
+// or, when it cannot, marks the writer broken.
+func (w *Writer) writeAll(b []byte) error {
+	n, err := w.w.Write(b)
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		return nil
+	}
+	if n == 0 {
+		return err
+	}
+	t, ok := w.w.(interface {
+		Truncate(int64) error
+		Seek(int64, int) (int64, error)
+	})
+	if !ok {
+		w.err = fmt.Errorf("%w: partial write of %d bytes cannot be undone: %w", ErrBroken, n, err)
+		return w.err
+	}
+	if terr := t.Truncate(w.off); terr != nil {
+		w.err = fmt.Errorf("%w: truncate to %d after failed write: %w", ErrBroken, w.off, errors.Join(err, terr))
+		return w.err
+	}
+	if _, serr := t.Seek(w.off, io.SeekStart); serr != nil {
+		w.err = fmt.Errorf("%w: seek to %d after failed write: %w", ErrBroken, w.off, errors.Join(err, serr))
+		return w.err
+	}
+	return err
+}
+
+// SequenceFailures adds n to the file's sequence failure counters, total
+// and for the exporter (address and observation domain). The collector
+// calls it when an exporter's sequence numbers show lost datagrams.
+func (w *Writer) SequenceFailures(exporter netip.Addr, domain uint32, n uint64) {
+	w.sum.sequenceFailures(exporter, domain, n)
+}
+
+// Summary returns the summary of the records written to the file so far
+// (buffered records are not included).
+func (w *Writer) Summary() Summary { return w.sum.summary() }
+
+// Pending returns the number of buffered records.
+func (w *Writer) Pending() int { return len(w.pending) }
+
+// Size returns the file size up to its last whole block.
+func (w *Writer) Size() int64 { return w.off }
+
+// Unwritten returns copies of the records the writer holds but has not
+// written. After a Close that returned an error, these are the records
+// missing from the file.
+func (w *Writer) Unwritten() []flow.Record {
+	return append([]flow.Record(nil), w.pending...)
+}
+
+// Close writes the buffered records, the summary and the footer, fsyncs and
+// closes the file. The summary describes the blocks actually written: if a
+// block write fails, Close still finishes the file without those records,
+// returns the error, and Unwritten returns them.
+func (w *Writer) Close() error {
+	if w.closed {
+		return fmt.Errorf("close: %w", ErrClosed)
+	}
+	w.closed = true
+	var errs []error
+	if w.err == nil {
+		if err := w.write(true); err != nil {
+			errs = append(errs, fmt.Errorf("close: %w", err))
+		}
+	}
+	if w.err == nil {
+		sum := appendSummary(nil, w.sum.summary())
+		b := appendSectionHeader(nil, section{
+			magic:      summaryMagic,
+			length:     uint32(len(sum)),
+			rawLength:  uint32(len(sum)),
+			payloadCRC: crc(sum),
+		})
+		b = append(b, sum...)
+		b = appendFooter(b, w.off)
+		if err := w.writeAll(b); err != nil {
+			errs = append(errs, fmt.Errorf("close: write summary at offset %d: %w", w.off, err))
+		} else {
+			w.off += int64(len(b))
+		}
+		if s, ok := w.w.(interface{ Sync() error }); ok {
+			if err := s.Sync(); err != nil {
+				errs = append(errs, fmt.Errorf("close: sync: %w", err))
+			}
+		}
+	} else {
+		errs = append(errs, fmt.Errorf("close: %w", w.err))
+	}
+	w.enc.Close()
+	if w.closer != nil {
+		if err := w.closer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
