@@ -12,7 +12,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
-	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
@@ -75,7 +74,7 @@ func (s *drainState) init(d *Datapath) error {
 		return fmt.Errorf("possible cpus: %w", err)
 	}
 	s.ncpu = 1
-	if !d.cfg.SharedValues {
+	if d.cfg.PerCPUValues {
 		s.ncpu = n
 	}
 	s.batchOK = true
@@ -104,7 +103,10 @@ func (d *Datapath) Drain(dst []flow.Record) ([]flow.Record, Stats, error) {
 // its memory stays that of one batch whatever the number of flows. The
 // record passed to emit is reused after emit returns.
 func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
-	clock := newClockMap()
+	clock, err := d.newClockMap()
+	if err != nil {
+		return Stats{}, err
+	}
 
 	// Swap first: from here on, programs count into the spare map.
 	if err := d.objs.FlowSlot.Put(uint32(0), d.spare); err != nil {
@@ -113,16 +115,16 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	retired := d.active
 	d.active, d.spare = d.spare, retired
 
-	if err := d.readAndClear(retired, emit, clock); err != nil {
+	if err := d.readAndClear(retired, emit, &clock); err != nil {
 		return Stats{}, err
 	}
-	if err := d.readEvents(emit, clock); err != nil {
+	if err := d.readEvents(emit, &clock); err != nil {
 		return Stats{}, err
 	}
 	return d.statsDelta()
 }
 
-func (d *Datapath) readAndClear(m *ebpf.Map, emit func(*flow.Record), clock clockMap) error {
+func (d *Datapath) readAndClear(m *ebpf.Map, emit func(*flow.Record), clock *clockMap) error {
 	s := &d.drain
 	var r flow.Record
 	if s.batchOK {
@@ -175,15 +177,15 @@ func perCPUOrOne(vals []kflowFlowValue, ncpu int) any {
 }
 
 // record merges the per-CPU values of entry i into one flow record.
-func (s *drainState) record(r *flow.Record, i int, clock clockMap) {
+func (s *drainState) record(r *flow.Record, i int, clock *clockMap) {
 	k := &s.keys[i]
 	var v kflowFlowValue
 	for _, c := range s.values[i*s.ncpu : (i+1)*s.ncpu] {
 		if c.Packets == 0 {
 			continue
 		}
-		if v.Packets == 0 || c.FirstSeenNs < v.FirstSeenNs {
-			v.FirstSeenNs = c.FirstSeenNs
+		if v.Packets == 0 || c.FirstSeen < v.FirstSeen {
+			v.FirstSeen = c.FirstSeen
 			v.Tos = c.Tos
 		}
 		if v.Packets == 0 || c.MinTtl < v.MinTtl {
@@ -192,8 +194,8 @@ func (s *drainState) record(r *flow.Record, i int, clock clockMap) {
 		if c.MaxTtl > v.MaxTtl {
 			v.MaxTtl = c.MaxTtl
 		}
-		if c.LastSeenNs > v.LastSeenNs {
-			v.LastSeenNs = c.LastSeenNs
+		if c.LastSeen > v.LastSeen {
+			v.LastSeen = c.LastSeen
 		}
 		v.Packets += c.Packets
 		v.Octets += c.Octets
@@ -201,7 +203,7 @@ func (s *drainState) record(r *flow.Record, i int, clock clockMap) {
 	}
 	keyRecord(r, k)
 	r.Packets, r.Octets = v.Packets, v.Octets
-	r.Start, r.End = clock.wall(v.FirstSeenNs), clock.wall(v.LastSeenNs)
+	r.Start, r.End = clock.wall(v.FirstSeen), clock.wall(v.LastSeen)
 	r.TCPFlags = uint16(v.TcpFlags)
 	r.TOS, r.MinTTL, r.MaxTTL = v.Tos, v.MinTtl, v.MaxTtl
 }
@@ -229,7 +231,7 @@ func keyRecord(r *flow.Record, k *kflowFlowKey) {
 }
 
 // readEvents folds in the fallback events queued in the ring buffer.
-func (d *Datapath) readEvents(emit func(*flow.Record), clock clockMap) error {
+func (d *Datapath) readEvents(emit func(*flow.Record), clock *clockMap) error {
 	s := &d.drain
 	var r flow.Record
 	d.ring.SetDeadline(time.Now())
@@ -247,7 +249,7 @@ func (d *Datapath) readEvents(emit func(*flow.Record), clock clockMap) error {
 		ev := (*kflowFlowEvent)(unsafe.Pointer(&s.event.RawSample[0]))
 		keyRecord(&r, &ev.Key)
 		r.Packets, r.Octets = uint64(ev.Packets), uint64(ev.Octets)
-		r.Start = clock.wall(ev.TsNs)
+		r.Start = clock.wall(ev.Ts)
 		r.End = r.Start
 		r.TCPFlags = uint16(ev.TcpFlags)
 		r.TOS, r.MinTTL, r.MaxTTL = ev.Tos, ev.Ttl, ev.Ttl
@@ -283,17 +285,4 @@ func (d *Datapath) StatsTotal() (Stats, error) {
 		s.add(&per[i])
 	}
 	return s, nil
-}
-
-// clockMap converts CLOCK_BOOTTIME nanoseconds to wall-clock time.
-type clockMap struct{ offset int64 }
-
-func newClockMap() clockMap {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
-	return clockMap{offset: time.Now().UnixNano() - ts.Nano()}
-}
-
-func (c clockMap) wall(bootNs uint64) time.Time {
-	return time.Unix(0, int64(bootNs)+c.offset)
 }

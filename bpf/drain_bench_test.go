@@ -43,7 +43,7 @@ func fillActive(b testing.TB, d *Datapath, n int) {
 		k.Ifindex = 2
 		keys = append(keys, k)
 		for c := 0; c < ncpu; c++ {
-			vals = append(vals, kflowFlowValue{Packets: 10, Octets: 15000, FirstSeenNs: 1e9, LastSeenNs: 2e9, TcpFlags: 0x18, MinTtl: 64, MaxTtl: 64})
+			vals = append(vals, kflowFlowValue{Packets: 10, Octets: 15000, FirstSeen: 1e9, LastSeen: 2e9, TcpFlags: 0x18, MinTtl: 64, MaxTtl: 64})
 		}
 		if len(keys) == chunk {
 			flush()
@@ -64,7 +64,7 @@ func BenchmarkDrain(b *testing.B) {
 				mode = "shared"
 			}
 			b.Run(fmt.Sprintf("flows=%d/%s", n, mode), func(b *testing.B) {
-				d, err := Load(Config{MapEntries: uint32(n), SharedValues: shared})
+				d, err := Load(Config{MapEntries: uint32(n), PerCPUValues: !shared})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -210,7 +210,7 @@ func TestChurn(t *testing.T) {
 	for _, shared := range []bool{false, true} {
 		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
 			p := testenv.NewPair(t)
-			d, err := Load(Config{SharedValues: shared})
+			d, err := Load(Config{PerCPUValues: !shared})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,7 +65,7 @@ static __always_inline void fallback(struct packet_info *pi, __u32 packets,
 	}
 	__builtin_memcpy(&ev->key, &pi->key, sizeof(ev->key));
 	ev->packets = packets;
-	ev->ts_ns = now;
+	ev->ts = now;
 	ev->octets = octets;
 	ev->tcp_flags = pi->tcp_flags;
 	ev->tos = pi->tos;
@@ -93,7 +93,7 @@ static __always_inline void update_value(struct flow_value *v,
 		 * CPU: its first packet here sets the per-CPU first seen.
 		 */
 		if (v->packets == 0) {
-			v->first_seen_ns = now;
+			v->first_seen = now;
 			v->tos = pi->tos;
 			v->min_ttl = pi->ttl;
 			v->max_ttl = pi->ttl;
@@ -102,7 +102,7 @@ static __always_inline void update_value(struct flow_value *v,
 		v->octets += octets;
 		v->tcp_flags |= pi->tcp_flags;
 	}
-	v->last_seen_ns = now;
+	v->last_seen = now;
 	if (pi->ttl < v->min_ttl)
 		v->min_ttl = pi->ttl;
 	if (pi->ttl > v->max_ttl)
@@ -113,7 +113,8 @@ static __always_inline void update_value(struct flow_value *v,
 static __always_inline void account(struct packet_info *pi, __u32 packets,
 				    __u64 octets)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now =
+		cfg_precise_time ? bpf_ktime_get_boot_ns() : bpf_jiffies64();
 	struct flow_value *v, nv;
 	__u32 zero = 0;
 	void *flows;
@@ -134,8 +135,8 @@ static __always_inline void account(struct packet_info *pi, __u32 packets,
 	__builtin_memset(&nv, 0, sizeof(nv));
 	nv.packets = packets;
 	nv.octets = octets;
-	nv.first_seen_ns = now;
-	nv.last_seen_ns = now;
+	nv.first_seen = now;
+	nv.last_seen = now;
 	nv.tcp_flags = pi->tcp_flags;
 	nv.tos = pi->tos;
 	nv.min_ttl = pi->ttl;
@@ -261,6 +262,24 @@ int kflow_xdp(struct xdp_md *ctx)
 {
 	handle_xdp(ctx);
 	return XDP_PASS;
+}
+
+/*
+ * Reads both clocks at once, run by user space with BPF_PROG_TEST_RUN to
+ * convert jiffies to wall-clock time.
+ */
+SEC("tc")
+int kflow_clock(struct __sk_buff *skb)
+{
+	struct clock_sample *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&clock, &zero);
+	if (!s)
+		return TC_ACT_UNSPEC;
+	s->jiffies = bpf_jiffies64();
+	s->boot_ns = bpf_ktime_get_boot_ns();
+	return TC_ACT_UNSPEC;
 }
 
 /* An empty program: the baseline the benchmarks compare against. */

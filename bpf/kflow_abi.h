@@ -38,15 +38,17 @@ struct flow_key {
 };
 
 /*
- * Counters of one flow since the last drain. Timestamps are CLOCK_BOOTTIME
+ * Counters of one flow since the last drain. Timestamps are in the
+ * datapath clock: jiffies (bpf_jiffies64, the default: free to read, one
+ * kernel tick of resolution) or, with cfg_precise_time, CLOCK_BOOTTIME
  * nanoseconds (bpf_ktime_get_boot_ns). Octets are L3 octets: the IP total
  * length of every packet (for a GSO packet, of every segment).
  */
 struct flow_value {
 	__u64 packets;
 	__u64 octets;
-	__u64 first_seen_ns;
-	__u64 last_seen_ns;
+	__u64 first_seen;
+	__u64 last_seen;
 	__u32 tcp_flags; /* OR of the flags byte plus NS as bit 8 */
 	__u8 tos;	 /* DSCP/ECN byte of the flow's first packet */
 	__u8 min_ttl;
@@ -61,7 +63,7 @@ struct flow_value {
 struct flow_event {
 	struct flow_key key;
 	__u32 packets; /* segments of a GSO packet, else 1 */
-	__u64 ts_ns;
+	__u64 ts;      /* datapath clock, as in flow_value */
 	__u32 octets;
 	__u32 tcp_flags;
 	__u8 tos;
@@ -85,9 +87,19 @@ struct datapath_stats {
 	__u64 ignored_octets;
 };
 
+/*
+ * One reading of both clocks at the same instant, taken by the
+ * kflow_clock program so user space can map jiffies to wall-clock time.
+ */
+struct clock_sample {
+	__u64 jiffies;
+	__u64 boot_ns;
+};
+
 _Static_assert(sizeof(struct flow_key) == 52, "flow_key size");
 _Static_assert(sizeof(struct flow_value) == 40, "flow_value size");
 _Static_assert(sizeof(struct flow_event) == 80, "flow_event size");
 _Static_assert(sizeof(struct datapath_stats) == 64, "datapath_stats size");
+_Static_assert(sizeof(struct clock_sample) == 16, "clock_sample size");
 
 #endif /* KFLOW_ABI_H */

@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type kflowClockSample struct {
+	_       structs.HostLayout
+	Jiffies uint64
+	BootNs  uint64
+}
+
 type kflowDatapathStats struct {
 	_               structs.HostLayout
 	NonIpPackets    uint64
@@ -29,7 +35,7 @@ type kflowFlowEvent struct {
 	_        structs.HostLayout
 	Key      kflowFlowKey
 	Packets  uint32
-	TsNs     uint64
+	Ts       uint64
 	Octets   uint32
 	TcpFlags uint32
 	Tos      uint8
@@ -55,34 +61,37 @@ type kflowFlowKey struct {
 }
 
 type kflowFlowValue struct {
-	_           structs.HostLayout
-	Packets     uint64
-	Octets      uint64
-	FirstSeenNs uint64
-	LastSeenNs  uint64
-	TcpFlags    uint32
-	Tos         uint8
-	MinTtl      uint8
-	MaxTtl      uint8
-	Pad         uint8
+	_         structs.HostLayout
+	Packets   uint64
+	Octets    uint64
+	FirstSeen uint64
+	LastSeen  uint64
+	TcpFlags  uint32
+	Tos       uint8
+	MinTtl    uint8
+	MaxTtl    uint8
+	Pad       uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	kflowMapClock            = "clock"
 	kflowMapDrainedStats     = "drained_stats"
 	kflowMapFlowEvents       = "flow_events"
 	kflowMapFlowSlot         = "flow_slot"
 	kflowMapFlowsA           = "flows_a"
 	kflowMapFlowsB           = "flows_b"
 	kflowMapStats            = "stats"
+	kflowProgKflowClock      = "kflow_clock"
 	kflowProgKflowEmpty      = "kflow_empty"
 	kflowProgKflowTcEgress   = "kflow_tc_egress"
 	kflowProgKflowTcIngress  = "kflow_tc_ingress"
 	kflowProgKflowTcxEgress  = "kflow_tcx_egress"
 	kflowProgKflowTcxIngress = "kflow_tcx_ingress"
 	kflowProgKflowXdp        = "kflow_xdp"
+	kflowVarCfgPreciseTime   = "cfg_precise_time"
 	kflowVarCfgSampling      = "cfg_sampling"
 	kflowVarCfgSharedValues  = "cfg_shared_values"
 	kflowVarUnusedFlowEvent  = "unused_flow_event"
@@ -130,6 +139,7 @@ type kflowSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowProgramSpecs struct {
+	KflowClock      *ebpf.ProgramSpec `ebpf:"kflow_clock"`
 	KflowEmpty      *ebpf.ProgramSpec `ebpf:"kflow_empty"`
 	KflowTcEgress   *ebpf.ProgramSpec `ebpf:"kflow_tc_egress"`
 	KflowTcIngress  *ebpf.ProgramSpec `ebpf:"kflow_tc_ingress"`
@@ -142,6 +152,7 @@ type kflowProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowMapSpecs struct {
+	Clock        *ebpf.MapSpec `ebpf:"clock"`
 	DrainedStats *ebpf.MapSpec `ebpf:"drained_stats"`
 	FlowEvents   *ebpf.MapSpec `ebpf:"flow_events"`
 	FlowSlot     *ebpf.MapSpec `ebpf:"flow_slot"`
@@ -154,6 +165,7 @@ type kflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowVariableSpecs struct {
+	CfgPreciseTime  *ebpf.VariableSpec `ebpf:"cfg_precise_time"`
 	CfgSampling     *ebpf.VariableSpec `ebpf:"cfg_sampling"`
 	CfgSharedValues *ebpf.VariableSpec `ebpf:"cfg_shared_values"`
 	UnusedFlowEvent *ebpf.VariableSpec `ebpf:"unused_flow_event"`
@@ -179,6 +191,7 @@ func (o *kflowObjects) Close() error {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowMaps struct {
+	Clock        *ebpf.Map `ebpf:"clock"`
 	DrainedStats *ebpf.Map `ebpf:"drained_stats"`
 	FlowEvents   *ebpf.Map `ebpf:"flow_events"`
 	FlowSlot     *ebpf.Map `ebpf:"flow_slot"`
@@ -189,6 +202,7 @@ type kflowMaps struct {
 
 func (m *kflowMaps) Close() error {
 	return _KflowClose(
+		m.Clock,
 		m.DrainedStats,
 		m.FlowEvents,
 		m.FlowSlot,
@@ -202,6 +216,7 @@ func (m *kflowMaps) Close() error {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowVariables struct {
+	CfgPreciseTime  *ebpf.Variable `ebpf:"cfg_precise_time"`
 	CfgSampling     *ebpf.Variable `ebpf:"cfg_sampling"`
 	CfgSharedValues *ebpf.Variable `ebpf:"cfg_shared_values"`
 	UnusedFlowEvent *ebpf.Variable `ebpf:"unused_flow_event"`
@@ -211,6 +226,7 @@ type kflowVariables struct {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowPrograms struct {
+	KflowClock      *ebpf.Program `ebpf:"kflow_clock"`
 	KflowEmpty      *ebpf.Program `ebpf:"kflow_empty"`
 	KflowTcEgress   *ebpf.Program `ebpf:"kflow_tc_egress"`
 	KflowTcIngress  *ebpf.Program `ebpf:"kflow_tc_ingress"`
@@ -221,6 +237,7 @@ type kflowPrograms struct {
 
 func (p *kflowPrograms) Close() error {
 	return _KflowClose(
+		p.KflowClock,
 		p.KflowEmpty,
 		p.KflowTcEgress,
 		p.KflowTcIngress,

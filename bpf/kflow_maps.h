@@ -15,6 +15,13 @@
 /* Sample 1 packet in N (1: every packet). */
 volatile const __u32 cfg_sampling = 1;
 /*
+ * Non-zero to timestamp packets with CLOCK_BOOTTIME nanoseconds instead of
+ * jiffies. Reading a nanosecond clock costs tens of nanoseconds per packet
+ * on virtual machines; jiffies cost nothing and have the resolution of the
+ * kernel tick (1 to 10 ms).
+ */
+volatile const __u8 cfg_precise_time = 0;
+/*
  * Non-zero when the flow maps hold one shared value per flow updated with
  * atomic adds (BPF_MAP_TYPE_HASH) instead of one value per CPU
  * (BPF_MAP_TYPE_PERCPU_HASH). Must match the maps' type.
@@ -54,6 +61,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct datapath_stats);
 } stats SEC(".maps");
+
+/* Where kflow_clock leaves its reading. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_sample);
+} clock SEC(".maps");
 
 /*
  * Written by user space only: the datapath_stats totals already handed out

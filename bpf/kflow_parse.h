@@ -265,9 +265,22 @@ static __always_inline int parse_ipv6(struct cursor *c, struct packet_info *pi)
 		pi->hdr_len += len;
 		next = ext[0];
 	}
-	/* More extension headers than we walk: keyed by the last one seen. */
+	/*
+	 * The walk bound is reached. The transport header may still follow
+	 * the last extension header walked; if another extension header
+	 * follows instead (more than we walk), the flow is keyed by that
+	 * header's type, without ports.
+	 */
 	pi->key.protocol = next;
-	return PARSE_OK;
+	switch (next) {
+	case NEXTHDR_HOP:
+	case NEXTHDR_ROUTING:
+	case NEXTHDR_FRAGMENT:
+	case NEXTHDR_AUTH:
+	case NEXTHDR_DEST:
+		return PARSE_OK;
+	}
+	return parse_l4(c, pi);
 }
 
 /* parse_packet parses one frame starting at its Ethernet header. */

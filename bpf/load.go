@@ -29,9 +29,14 @@ type Config struct {
 	RingBufferBytes uint32
 	// Sampling counts one packet in Sampling (0 or 1: every packet).
 	Sampling uint32
-	// SharedValues keeps one value per flow updated with atomic adds
-	// instead of one value per CPU.
-	SharedValues bool
+	// PerCPUValues keeps one value per CPU and flow, summed at drain
+	// time, instead of one shared value per flow updated with atomic adds.
+	// Both are exact; shared values drain faster and their memory does
+	// not grow with the number of CPUs.
+	PerCPUValues bool
+	// PreciseTime timestamps packets with a nanosecond clock instead of
+	// the kernel tick (jiffies, 1 to 10 ms), at a cost per packet.
+	PreciseTime bool
 	// PinDir, when set, is a bpffs directory where the maps (and links)
 	// are pinned; maps already pinned there are adopted.
 	PinDir string
@@ -63,7 +68,8 @@ type Datapath struct {
 	// Whether the maps were adopted from a previous daemon's pins.
 	adopted bool
 
-	drain drainState
+	drain      drainState
+	nsPerJiffy int64
 }
 
 // pinnedMaps are the maps that survive a daemon restart when pinning.
@@ -89,9 +95,9 @@ func Load(cfg Config) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load datapath spec: %w", err)
 	}
-	flowType := ebpf.PerCPUHash
-	if cfg.SharedValues {
-		flowType = ebpf.Hash
+	flowType := ebpf.Hash
+	if cfg.PerCPUValues {
+		flowType = ebpf.PerCPUHash
 	}
 	for _, name := range []string{kflowMapFlowsA, kflowMapFlowsB} {
 		spec.Maps[name].Type = flowType
@@ -104,12 +110,20 @@ func Load(cfg Config) (*Datapath, error) {
 	if err := spec.Variables["cfg_sampling"].Set(cfg.Sampling); err != nil {
 		return nil, fmt.Errorf("set sampling: %w", err)
 	}
-	shared := uint8(0)
-	if cfg.SharedValues {
-		shared = 1
+	shared := uint8(1)
+	if cfg.PerCPUValues {
+		shared = 0
 	}
 	if err := spec.Variables["cfg_shared_values"].Set(shared); err != nil {
 		return nil, fmt.Errorf("set value mode: %w", err)
+	}
+
+	precise := uint8(0)
+	if cfg.PreciseTime {
+		precise = 1
+	}
+	if err := spec.Variables["cfg_precise_time"].Set(precise); err != nil {
+		return nil, fmt.Errorf("set time mode: %w", err)
 	}
 
 	opts := &ebpf.CollectionOptions{}
@@ -129,6 +143,10 @@ func Load(cfg Config) (*Datapath, error) {
 		return nil, explainLoadError(err, cfg.PinDir)
 	}
 	if err := d.installActive(); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	if d.nsPerJiffy, err = kernelTick(d.objs.KflowClock, d.objs.Clock); err != nil {
 		d.objs.Close()
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 func TestLoadSmoke(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	for _, shared := range []bool{false, true} {
-		d, err := Load(Config{MapEntries: 16, SharedValues: shared})
+		d, err := Load(Config{MapEntries: 16, PerCPUValues: !shared})
 		if err != nil {
 			var ve *VerifierError
 			if errors.As(err, &ve) {

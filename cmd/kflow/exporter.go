@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/agent"
 	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/transport"
@@ -32,6 +33,7 @@ type exporterFlags struct {
 	mapEntries    uint32
 	ringBytes     uint32
 	valueMode     string
+	timestamps    string
 	sampling      uint32
 	domain        uint32
 	mtu           int
@@ -39,20 +41,27 @@ type exporterFlags struct {
 	pinDir        string
 	keepAttached  bool
 	readyFile     string
+	dir           string
+	interval      time.Duration
+	layout        string
+	// fs is the flag set register filled, to tell set options from defaults.
+	fs *pflag.FlagSet
 }
 
 func (f *exporterFlags) register(fs *pflag.FlagSet) {
+	f.fs = fs
 	fs.StringArrayVarP(&f.collectors, "collector", "c", nil, "send records to `URL` (ipfix://, ipfix+tcp://, nfv9://, nfv5://HOST[:PORT]); repeatable")
 	fs.StringSliceVarP(&f.interfaces, "interface", "i", nil, "observe interfaces by `NAME` or glob (eth*); repeatable; default: every up interface but loopback")
 	fs.StringVar(&f.hook, "hook", "auto", "attach with `HOOK`: tcx, tc, xdp (ingress; egress via tc/tcx) or auto (tcx if the kernel has it, else tc)")
 	fs.DurationVar(&f.drainInterval, "drain-interval", agent.DefaultDrainInterval, "how often to drain the kernel flow maps")
 	fs.DurationVar(&f.idle, "idle-timeout", cache.DefaultIdleTimeout, "end a flow after this long without packets")
 	fs.DurationVar(&f.active, "active-timeout", cache.DefaultActiveTimeout, "report a long flow every this long")
-	fs.DurationVar(&f.endGrace, "end-grace", cache.DefaultEndGrace, "keep a TCP flow this long after FIN/RST for its last ACKs")
+	fs.DurationVar(&f.endGrace, "end-grace", 0, "keep a TCP flow this long after FIN/RST for its last ACKs (default: 2s, or the idle timeout if shorter)")
 	fs.IntVar(&f.cacheFlows, "cache-flows", cache.DefaultMaxFlows, "maximum flows in the flow cache")
 	fs.Uint32Var(&f.mapEntries, "map-entries", bpf.DefaultMapEntries, "capacity of each of the two kernel flow maps")
 	fs.Uint32Var(&f.ringBytes, "ring-buffer-bytes", bpf.DefaultRingBufferBytes, "size of the map-full fallback ring buffer (power of two)")
 	fs.StringVar(&f.valueMode, "map-values", "shared", "kernel flow values: shared (atomic adds) or percpu")
+	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")
 	fs.Uint32Var(&f.sampling, "sampling", 1, "count one packet in `N` (1: every packet)")
 	fs.Uint32Var(&f.domain, "observation-domain", 0, "IPFIX observation domain id / NetFlow v9 source id")
 	fs.IntVar(&f.mtu, "mtu", 1400, "maximum export message size (UDP payload bytes)")
@@ -60,6 +69,9 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` to pin maps and links in (\"\" disables pinning and restart adoption)")
 	fs.BoolVar(&f.keepAttached, "keep-attached", false, "on exit leave the programs attached and pinned for the next exporter (SIGHUP does this too)")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write this `FILE` once attached and exporting")
+	fs.StringVarP(&f.dir, "dir", "l", "/var/lib/kflow/flows", "with no --collector, write flow files under `DIR` (embedded collector)")
+	fs.DurationVar(&f.interval, "rotate", 300*time.Second, "with no --collector, start a new flow file this often, aligned to the clock")
+	fs.StringVar(&f.layout, "layout", "0", "with no --collector, subdirectory layout: nfcapd's -S number (1: %Y/%m/%d ...)")
 }
 
 func (f *exporterFlags) config(e *env) (agent.Config, error) {
@@ -83,15 +95,29 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 	default:
 		return cfg, fmt.Errorf("%w: --map-values %q: want shared or percpu", errUsage, f.valueMode)
 	}
+	var precise bool
+	switch f.timestamps {
+	case "tick":
+	case "precise":
+		precise = true
+	default:
+		return cfg, fmt.Errorf("%w: --timestamps %q: want tick or precise", errUsage, f.timestamps)
+	}
 	if f.keepAttached && f.pinDir == "" {
 		return cfg, fmt.Errorf("%w: --keep-attached needs a --pin-dir", errUsage)
 	}
 	cfg.Datapath = bpf.Config{MapEntries: f.mapEntries, RingBufferBytes: f.ringBytes, Sampling: f.sampling,
-		SharedValues: shared, PinDir: f.pinDir}
+		PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir}
 	cfg.Hook = hook
 	cfg.Interfaces = f.interfaces
 	cfg.DrainInterval = f.drainInterval
-	cfg.Cache = cache.Config{IdleTimeout: f.idle, ActiveTimeout: f.active, EndGrace: f.endGrace, MaxFlows: f.cacheFlows}
+	// An unset --end-grace leaves the cache's default, which shrinks to a
+	// shorter --idle-timeout instead of refusing it.
+	endGrace := f.endGrace
+	if f.fs == nil || !f.fs.Changed("end-grace") {
+		endGrace = 0
+	}
+	cfg.Cache = cache.Config{IdleTimeout: f.idle, ActiveTimeout: f.active, EndGrace: endGrace, MaxFlows: f.cacheFlows}
 	cfg.ObservationDomain = f.domain
 	cfg.MTU = f.mtu
 	cfg.TemplateRefresh = f.tplRefresh
@@ -116,7 +142,24 @@ func exporterRunCmd() *command {
 				return err
 			}
 			if len(cfg.Collectors) == 0 {
-				return fmt.Errorf("%w: no --collector given", errUsage)
+				layout, err := flowfile.ParseLayout(f.layout)
+				if err != nil {
+					return fmt.Errorf("%w: --layout: %v", errUsage, err)
+				}
+				if err := os.MkdirAll(f.dir, 0o750); err != nil {
+					return fmt.Errorf("flow file directory: %w", err)
+				}
+				sink, err := agent.NewFileSink(flowfile.RotatorOptions{Dir: f.dir, Interval: f.interval, Layout: layout,
+					OnClose: func(cf flowfile.ClosedFile) {
+						if cf.Err != nil {
+							e.log.Error("finish flow file", "path", cf.Path, "err", cf.Err)
+						}
+					}})
+				if err != nil {
+					return err
+				}
+				cfg.Sink = sink
+				e.log.Info("no --collector: writing flow files locally", "dir", f.dir, "rotate", f.interval)
 			}
 			if f.pinDir != "" {
 				if err := bpf.EnsureBPFFS(f.pinDir); err != nil {

@@ -69,6 +69,17 @@ var seq atomic.Uint32
 // neighbour discovery traffic.
 func NewPair(tb testing.TB) *Pair {
 	tb.Helper()
+	p, cleanup, err := NewPairE("test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cleanup)
+	return p
+}
+
+// NewPairE is NewPair for programs that are not tests: the namespaces are
+// named kflow-PURPOSE-a-ID and -b-ID, and the caller runs cleanup.
+func NewPairE(purpose string) (*Pair, func(), error) {
 	n := seq.Add(1)
 	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, n)
 	p := &Pair{
@@ -78,19 +89,27 @@ func NewPair(tb testing.TB) *Pair {
 		A6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::1", n)),
 		B6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::2", n)),
 	}
+	cleanup := func() {
+		if p.A != nil {
+			p.A.remove()
+		}
+		if p.B != nil {
+			p.B.remove()
+		}
+	}
 	var err error
-	if p.A, err = newNS("kflow-test-a-" + id); err != nil {
-		tb.Fatal(err)
+	if p.A, err = newNS("kflow-" + purpose + "-a-" + id); err != nil {
+		return nil, cleanup, err
 	}
-	tb.Cleanup(func() { p.A.remove() })
-	if p.B, err = newNS("kflow-test-b-" + id); err != nil {
-		tb.Fatal(err)
+	if p.B, err = newNS("kflow-" + purpose + "-b-" + id); err != nil {
+		cleanup()
+		return nil, func() {}, err
 	}
-	tb.Cleanup(func() { p.B.remove() })
 	if err := p.setup(); err != nil {
-		tb.Fatalf("set up veth pair: %v", err)
+		cleanup()
+		return nil, func() {}, fmt.Errorf("set up veth pair: %w", err)
 	}
-	return p
+	return p, cleanup, nil
 }
 
 func newNS(name string) (*NS, error) {
