@@ -79,12 +79,15 @@ type Agent struct {
 	wg      sync.WaitGroup
 	ifw     *ifaceWatcher
 	keep    atomic.Bool
+	// workersClosed is set once the collector queues are closed.
+	workersClosed bool
 
 	mu        sync.Mutex // guards stats
 	stats     Stats
 	deltas    []flow.Record
 	expired   []flow.Record
 	ifacesNew []wire.Interface
+	observed  []wire.Interface
 	start     time.Time
 }
 
@@ -271,6 +274,10 @@ func (a *Agent) shutdown(drain bool) error {
 // closeWorkers closes the collector queues and waits (bounded) for them to
 // send what they hold.
 func (a *Agent) closeWorkers() {
+	if a.workersClosed {
+		return
+	}
+	a.workersClosed = true
 	for _, w := range a.workers {
 		close(w.queue)
 	}
@@ -281,7 +288,6 @@ func (a *Agent) closeWorkers() {
 	case <-time.After(10 * time.Second):
 		a.log.Warn("collectors did not take the last records within 10s")
 	}
-	a.workers = a.workers[:0:0]
 }
 
 // Stats returns a snapshot of the agent's counters.

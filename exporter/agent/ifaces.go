@@ -14,7 +14,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/exporter/wire"
 )
 
@@ -180,10 +179,19 @@ func (a *Agent) applyIfaceEvents(evs []ifaceEvent) {
 		}
 	}
 	if changed {
+		names := a.interfaceNames()
 		a.mu.Lock()
-		a.ifacesNew = a.interfaceNames()
+		a.ifacesNew = names
+		a.observed = names
 		a.mu.Unlock()
 	}
+}
+
+// Interfaces lists the interfaces observed now. Safe for concurrent use.
+func (a *Agent) Interfaces() []wire.Interface {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]wire.Interface(nil), a.observed...)
 }
 
 // interfaceNames lists the observed interfaces for the options records.
@@ -199,6 +207,3 @@ func (a *Agent) interfaceNames() []wire.Interface {
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out
 }
-
-// Attachments lists where the datapath is attached (for logs and tests).
-func (a *Agent) Attachments() []*bpf.Attachment { return a.dp.Attachments() }

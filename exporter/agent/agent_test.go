@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/transport"
+	"github.com/kflow-dev/kflow/tools/testenv"
+)
+
+// memSink keeps every record the agent writes locally.
+type memSink struct {
+	mu   sync.Mutex
+	recs []flow.Record
+}
+
+func (m *memSink) Write(recs []flow.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recs = append(m.recs, recs...)
+	return nil
+}
+
+func (m *memSink) Close() error { return nil }
+
+func (m *memSink) all() []flow.Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]flow.Record(nil), m.recs...)
+}
+
+// startAgent runs an agent inside namespace A until the test ends.
+func startAgent(t *testing.T, p *testenv.Pair, cfg Config) *Agent {
+	t.Helper()
+	var a *Agent
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := p.A.Do(func() (err error) {
+		a, err = New(ctx, cfg)
+		return err
+	}); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("agent did not stop within 15s")
+		}
+	})
+	return a
+}
+
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func observes(a *Agent, name string) bool {
+	for _, i := range a.Interfaces() {
+		if i.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHotplug: interfaces that appear and match a glob are attached within
+// a second; removed ones are released without errors.
+func TestHotplug(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	p := testenv.NewPair(t)
+	sink := &memSink{}
+	a := startAgent(t, p, Config{Interfaces: []string{"kfa*", "hot*"}, Sink: sink, DrainInterval: 100 * time.Millisecond})
+	waitFor(t, "the pair's veth attached at start", 2*time.Second, func() bool { return observes(a, p.AIf) })
+
+	addVeth := func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "hot0"}, PeerName: "cold0"}
+		if err := h.LinkAdd(v); err != nil {
+			return err
+		}
+		for _, n := range []string{"hot0", "cold0"} {
+			l, err := h.LinkByName(n)
+			if err != nil {
+				return err
+			}
+			if err := h.LinkSetUp(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := p.A.Do(addVeth); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitFor(t, "hot0 attached", 2*time.Second, func() bool { return observes(a, "hot0") })
+	t.Logf("hot0 attached %v after it came up", time.Since(start).Round(time.Millisecond))
+	if observes(a, "cold0") {
+		t.Error("cold0 does not match the patterns but was attached")
+	}
+	if err := p.A.Do(func() error {
+		l, err := netlink.LinkByName("hot0")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkDel(l)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "hot0 released", 2*time.Second, func() bool { return !observes(a, "hot0") })
+}
+
+// TestExportExact runs the agent with a local sink and an IPFIX collector
+// it cannot reach, sends traffic with known ground truth, stops, and
+// checks the sink got every packet and byte.
+func TestExportExact(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	p := testenv.NewPair(t)
+	sink := &memSink{}
+	target, _ := transport.ParseTarget("ipfix://127.0.0.1:9")
+	ctx, cancel := context.WithCancel(context.Background())
+	var a *Agent
+	if err := p.A.Do(func() (err error) {
+		a, err = New(ctx, Config{Interfaces: []string{p.AIf}, Sink: sink, Collectors: []transport.Target{target},
+			DrainInterval: 50 * time.Millisecond})
+		return err
+	}); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
+	waitFor(t, "attached", 2*time.Second, func() bool { return observes(a, p.AIf) })
+
+	truth := testenv.Truth{}
+	for _, v6 := range []bool{false, true} {
+		tr, err := p.UDPEcho(v6, 40000, 7000, []int{0, 10, 100, 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, c := range tr {
+			truth[k] = c
+		}
+		tr, err = p.Ping(v6, 2, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, c := range tr {
+			truth[k] = c
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mine := map[netip.Addr]bool{p.A4: true, p.B4: true, p.A6: true, p.B6: true}
+	var recs []flow.Record
+	for _, r := range sink.all() {
+		if mine[r.Src] && mine[r.Dst] {
+			recs = append(recs, r)
+			if r.EndReason != flow.EndForced {
+				t.Errorf("%v: end reason %v, want forced (shutdown)", testenv.KeyOf(&r), r.EndReason)
+			}
+		}
+	}
+	got := testenv.Sum(recs)
+	for k, w := range truth {
+		if got[k] != w {
+			t.Errorf("%v: got %+v, want %+v", k, got[k], w)
+		}
+	}
+	if len(got) != len(truth) {
+		t.Errorf("got %d flows, want %d", len(got), len(truth))
+	}
+	// Nothing listens on the collector's port: every record it was sent
+	// is either sent or counted as lost, none unaccounted.
+	st := a.Stats()
+	if len(st.Collectors) != 1 {
+		t.Fatalf("collector stats: %+v", st.Collectors)
+	}
+	c := st.Collectors[0]
+	if c.RecordsSent+c.RecordsLost != st.RecordsExported {
+		t.Errorf("collector sent %d + lost %d != %d records exported", c.RecordsSent, c.RecordsLost, st.RecordsExported)
+	}
+	t.Logf("collector %+v, exported %d", c, st.RecordsExported)
+}
