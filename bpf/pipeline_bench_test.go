@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/transport"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -41,11 +43,17 @@ func BenchmarkPipeline(b *testing.B) {
 					}
 				}
 			}()
-			conn, err := net.DialUDP("udp", nil, srv.LocalAddr().(*net.UDPAddr))
+			target, err := transport.ParseTarget("ipfix://" + srv.LocalAddr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn, err := transport.Dial(context.Background(), target)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer conn.Close()
+			var arena []byte
+			var msgs [][]byte
 			enc, err := ipfix.NewEncoder(ipfix.Config{})
 			if err != nil {
 				b.Fatal(err)
@@ -72,15 +80,28 @@ func BenchmarkPipeline(b *testing.B) {
 				c.Merge(deltas, emit)
 				c.Flush(emit)
 				t2 := time.Now()
+				// As the exporter does: encode the batch, then send the
+				// messages with sendmmsg.
+				arena, msgs = arena[:0], msgs[:0]
+				var lens []int
 				sent, err := enc.Encode(out, func(p ipfix.Packet) error {
-					_, err := conn.Write(p.Bytes)
-					return err
+					arena = append(arena, p.Bytes...)
+					lens = append(lens, len(p.Bytes))
+					return nil
 				})
 				if err != nil {
 					b.Fatal(err)
 				}
 				if sent != n {
-					b.Fatalf("sent %d records, want %d", sent, n)
+					b.Fatalf("encoded %d records, want %d", sent, n)
+				}
+				off := 0
+				for _, l := range lens {
+					msgs = append(msgs, arena[off:off+l])
+					off += l
+				}
+				if m, err := conn.SendBatch(msgs); err != nil || m != len(msgs) {
+					b.Fatalf("sent %d of %d messages: %v", m, len(msgs), err)
 				}
 				t3 := time.Now()
 				tDrain += t1.Sub(t0)

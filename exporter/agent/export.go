@@ -111,6 +111,11 @@ type worker struct {
 	recordsSent, messagesSent, sendErrors  atomic.Uint64
 	recordsLost, queueDrops, notExportable atomic.Uint64
 	warnedV5                               bool
+
+	// Encoded messages of the batch being sent.
+	arena  []byte
+	msgs   [][]byte
+	counts []int
 }
 
 func newWorker(ctx context.Context, t transport.Target, cfg *Config, init time.Time) (*worker, error) {
@@ -164,19 +169,42 @@ func (w *worker) send(b batch) {
 		w.enc.restart()
 		w.log.Info("connected to collector")
 	}
+	// Encode the whole batch first (the encoder reuses its buffer: copy
+	// each message), then send with as few system calls as possible.
+	w.arena, w.msgs, w.counts = w.arena[:0], w.msgs[:0], w.counts[:0]
 	_, err = w.enc.encode(b.recs, func(msg []byte, n int) error {
-		if err := w.conn.Send(msg); err != nil {
-			w.sendErrors.Add(1)
-			w.recordsLost.Add(uint64(n))
-			if w.logLim.allow(time.Now()) {
-				w.log.Warn("send to collector failed", "records", n, "err", err)
-			}
-			return nil // UDP: keep going; TCP: the next batch reconnects
-		}
-		w.messagesSent.Add(1)
-		w.recordsSent.Add(uint64(n))
+		start := len(w.arena)
+		w.arena = append(w.arena, msg...)
+		w.msgs = append(w.msgs, w.arena[start:len(w.arena):len(w.arena)])
+		w.counts = append(w.counts, n)
 		return nil
 	})
+	// The arena may have moved while growing: re-slice the messages.
+	off := 0
+	for i := range w.msgs {
+		l := len(w.msgs[i])
+		w.msgs[i] = w.arena[off : off+l : off+l]
+		off += l
+	}
+	for sent := 0; sent < len(w.msgs); {
+		n, serr := w.conn.SendBatch(w.msgs[sent:])
+		for _, c := range w.counts[sent : sent+n] {
+			w.messagesSent.Add(1)
+			w.recordsSent.Add(uint64(c))
+		}
+		sent += n
+		if serr == nil {
+			break
+		}
+		// The message at sent failed: count it lost and go on with the
+		// rest (UDP); a TCP Conn closed itself, so the rest fail too.
+		w.sendErrors.Add(1)
+		w.recordsLost.Add(uint64(w.counts[sent]))
+		if w.logLim.allow(time.Now()) {
+			w.log.Warn("send to collector failed", "records", w.counts[sent], "err", serr)
+		}
+		sent++
+	}
 	var skipped *netflow5.SkippedError
 	if errors.As(err, &skipped) {
 		w.notExportable.Add(uint64(skipped.Skipped))

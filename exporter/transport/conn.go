@@ -9,6 +9,9 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Conn sends export messages to one collector.
@@ -20,6 +23,10 @@ type Conn interface {
 	// Send writes one message. After an error, a TCP Conn is closed and
 	// the next Ensure reconnects after a backoff.
 	Send(msg []byte) error
+	// SendBatch writes several messages with as few system calls as the
+	// transport allows (sendmmsg for UDP, writev for TCP). It returns how
+	// many leading messages were sent; on error the rest were not.
+	SendBatch(msgs [][]byte) (int, error)
 	Close() error
 }
 
@@ -40,10 +47,50 @@ func Dial(ctx context.Context, t Target) (Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("udp collector %s: %w", t.Addr, err)
 	}
-	return &udpConn{c: c}, nil
+	u := &udpConn{c: c}
+	if ua, ok := c.RemoteAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
+		u.batch4 = ipv4.NewPacketConn(c.(*net.UDPConn))
+	} else {
+		u.batch6 = ipv6.NewPacketConn(c.(*net.UDPConn))
+	}
+	return u, nil
 }
 
-type udpConn struct{ c net.Conn }
+type udpConn struct {
+	c      net.Conn
+	batch4 *ipv4.PacketConn
+	batch6 *ipv6.PacketConn
+	msgs   []ipv4.Message
+}
+
+// maxBatch bounds the messages of one sendmmsg call.
+const maxBatch = 64
+
+func (u *udpConn) SendBatch(msgs [][]byte) (int, error) {
+	sent := 0
+	for sent < len(msgs) {
+		chunk := msgs[sent:min(len(msgs), sent+maxBatch)]
+		u.msgs = u.msgs[:0]
+		for i := range chunk {
+			u.msgs = append(u.msgs, ipv4.Message{Buffers: chunk[i : i+1]})
+		}
+		var n int
+		var err error
+		if u.batch4 != nil {
+			n, err = u.batch4.WriteBatch(u.msgs, 0)
+		} else {
+			n, err = u.batch6.WriteBatch(u.msgs, 0)
+		}
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+		if n == 0 {
+			return sent, fmt.Errorf("udp collector: sendmmsg sent nothing")
+		}
+	}
+	return sent, nil
+}
 
 func (u *udpConn) Ensure() (bool, error) { return false, nil }
 
@@ -123,6 +170,33 @@ func (t *tcpConn) Send(msg []byte) error {
 		return fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
 	}
 	return nil
+}
+
+func (t *tcpConn) SendBatch(msgs [][]byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c == nil {
+		return 0, fmt.Errorf("tcp collector %s: %w", t.target.Addr, ErrNotConnected)
+	}
+	_ = t.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	bufs := net.Buffers(append([][]byte(nil), msgs...))
+	n, err := bufs.WriteTo(t.c)
+	if err != nil {
+		t.c.Close()
+		t.c = nil
+		t.backoff.fail(t.clock())
+		// Messages written whole before the error count as sent.
+		sent := 0
+		for _, m := range msgs {
+			if n < int64(len(m)) {
+				break
+			}
+			n -= int64(len(m))
+			sent++
+		}
+		return sent, fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
+	}
+	return len(msgs), nil
 }
 
 func (t *tcpConn) Close() error {
