@@ -23,6 +23,10 @@ type Stats struct {
 	UnparsedPackets, UnparsedOctets uint64 // IP frames too short or malformed
 	FallbackPackets, FallbackOctets uint64 // flow map full: via the ring buffer
 	IgnoredPackets, IgnoredOctets   uint64 // map and ring buffer full: lost to flows
+
+	// Of the last drain only (not counters): flows read from the flow
+	// map, and ring buffer events folded in.
+	MapEntries, Events int
 }
 
 func (s *Stats) add(o *kflowDatapathStats) {
@@ -115,13 +119,16 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	retired := d.active
 	d.active, d.spare = d.spare, retired
 
-	if err := d.readAndClear(retired, emit, &clock); err != nil {
+	entries, events := 0, 0
+	if err := d.readAndClear(retired, func(r *flow.Record) { entries++; emit(r) }, &clock); err != nil {
 		return Stats{}, err
 	}
-	if err := d.readEvents(emit, &clock); err != nil {
+	if err := d.readEvents(func(r *flow.Record) { events++; emit(r) }, &clock); err != nil {
 		return Stats{}, err
 	}
-	return d.statsDelta()
+	st, err := d.statsDelta()
+	st.MapEntries, st.Events = entries, events
+	return st, err
 }
 
 func (d *Datapath) readAndClear(m *ebpf.Map, emit func(*flow.Record), clock *clockMap) error {

@@ -320,6 +320,9 @@ func TestMapFull(t *testing.T) {
 			if st.FallbackPackets == 0 {
 				t.Errorf("no packet went through the ring buffer: stats %+v", st)
 			}
+			if st.MapEntries+st.Events != len(recs) || st.MapEntries > 16 {
+				t.Errorf("drain reported %d map entries + %d events for %d records (map of 16)", st.MapEntries, st.Events, len(recs))
+			}
 			if ring == uint32(os.Getpagesize()) && st.IgnoredPackets == 0 {
 				t.Errorf("a one-page ring buffer took %d fallback packets without ignoring any", st.FallbackPackets)
 			}

@@ -41,6 +41,7 @@ type exporterFlags struct {
 	pinDir        string
 	keepAttached  bool
 	readyFile     string
+	metricsAddr   string
 	dir           string
 	interval      time.Duration
 	layout        string
@@ -69,6 +70,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` to pin maps and links in (\"\" disables pinning and restart adoption)")
 	fs.BoolVar(&f.keepAttached, "keep-attached", false, "on exit leave the programs attached and pinned for the next exporter (SIGHUP does this too)")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write this `FILE` once attached and exporting")
+	fs.StringVar(&f.metricsAddr, "metrics-address", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9273)")
 	fs.StringVarP(&f.dir, "dir", "l", "/var/lib/kflow/flows", "with no --collector, write flow files under `DIR` (embedded collector)")
 	fs.DurationVar(&f.interval, "rotate", 300*time.Second, "with no --collector, start a new flow file this often, aligned to the clock")
 	fs.StringVar(&f.layout, "layout", "0", "with no --collector, subdirectory layout: nfcapd's -S number (1: %Y/%m/%d ...)")
@@ -190,6 +192,13 @@ func exporterRunCmd() *command {
 			}()
 			if f.keepAttached {
 				a.KeepAttached()
+			}
+			if f.metricsAddr != "" {
+				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, agent.NewMetrics(a))
+				if err != nil {
+					return errors.Join(err, a.Close())
+				}
+				defer stopMetrics()
 			}
 			var targets []string
 			for _, t := range cfg.Collectors {

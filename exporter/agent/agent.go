@@ -58,10 +58,26 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
+// IfaceKey names one observed interface and direction.
+type IfaceKey struct {
+	Ifindex   uint32
+	Direction flow.Direction
+}
+
+// IfaceCounters are the packets and L3 octets counted on one interface
+// and direction (in flows; unkeyed packets are in Stats.Datapath).
+type IfaceCounters struct {
+	Packets, Octets uint64
+}
+
 // Stats are the agent's counters since start.
 type Stats struct {
 	Drains          uint64
 	LastDrain       time.Duration
+	DrainSeconds    float64 // total time spent draining
+	MapEntries      int     // flows in the kernel map at the last drain
+	MapCapacity     uint32
+	Interfaces      map[IfaceKey]IfaceCounters
 	Datapath        bpf.Stats // totals of the unkeyed counters
 	Cache           cache.Stats
 	RecordsExported uint64 // records handed to collectors and the sink
@@ -130,6 +146,9 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	return a, nil
 }
 
+// Close releases an agent that will not Run (Run releases it otherwise).
+func (a *Agent) Close() error { return a.shutdown(false) }
+
 // KeepAttached makes Run leave the programs attached and pinned when it
 // returns, for a restart that adopts them (an upgrade).
 func (a *Agent) KeepAttached() { a.keep.Store(true) }
@@ -196,8 +215,25 @@ func (a *Agent) drain(now time.Time, final bool) error {
 		a.cache.Expire(now, emit)
 	}
 	a.mu.Lock()
+	if a.stats.Interfaces == nil {
+		a.stats.Interfaces = map[IfaceKey]IfaceCounters{}
+	}
+	for i := range a.deltas {
+		r := &a.deltas[i]
+		k := IfaceKey{Ifindex: r.InIf, Direction: r.Direction}
+		if r.Direction == flow.Egress {
+			k.Ifindex = r.OutIf
+		}
+		c := a.stats.Interfaces[k]
+		c.Packets += r.Packets
+		c.Octets += r.Octets
+		a.stats.Interfaces[k] = c
+	}
+	a.stats.MapEntries = st.MapEntries
+	a.stats.MapCapacity = a.dp.Config().MapEntries
 	a.stats.Drains++
 	a.stats.LastDrain = time.Since(t0)
+	a.stats.DrainSeconds += a.stats.LastDrain.Seconds()
 	addStats(&a.stats.Datapath, st)
 	a.stats.RecordsExported += uint64(len(out))
 	ign := a.stats.Datapath
@@ -294,6 +330,10 @@ func (a *Agent) closeWorkers() {
 func (a *Agent) Stats() Stats {
 	a.mu.Lock()
 	s := a.stats
+	s.Interfaces = make(map[IfaceKey]IfaceCounters, len(a.stats.Interfaces))
+	for k, v := range a.stats.Interfaces {
+		s.Interfaces[k] = v
+	}
 	a.mu.Unlock()
 	s.Cache = a.cache.Stats()
 	for _, w := range a.workers {

@@ -188,6 +188,7 @@ func (w *worker) send(b batch) {
 	}
 	for sent := 0; sent < len(w.msgs); {
 		n, serr := w.conn.SendBatch(w.msgs[sent:])
+		n = max(0, min(n, len(w.msgs)-sent))
 		for _, c := range w.counts[sent : sent+n] {
 			w.messagesSent.Add(1)
 			w.recordsSent.Add(uint64(c))

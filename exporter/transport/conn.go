@@ -81,6 +81,9 @@ func (u *udpConn) SendBatch(msgs [][]byte) (int, error) {
 		} else {
 			n, err = u.batch6.WriteBatch(u.msgs, 0)
 		}
+		if n < 0 { // sendmmsg failed on the first message
+			n = 0
+		}
 		sent += n
 		if err != nil {
 			return sent, err

@@ -91,3 +91,63 @@ func TestBackoff(t *testing.T) {
 		t.Fatal("reset left state")
 	}
 }
+
+// TestUDPBatchRefused sends to a port nothing listens on: the refusal
+// (an ICMP port unreachable reported on the next send) must come back as
+// an error with a sane count, never a negative one.
+func TestUDPBatchRefused(t *testing.T) {
+	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.LocalAddr().String()
+	ln.Close()
+	c, err := Dial(context.Background(), Target{Format: IPFIX, Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msgs := [][]byte{[]byte("a"), []byte("b"), []byte("c")}
+	var sawErr bool
+	for i := 0; i < 20; i++ {
+		n, err := c.SendBatch(msgs)
+		if n < 0 || n > len(msgs) {
+			t.Fatalf("SendBatch returned %d of %d messages", n, len(msgs))
+		}
+		if err != nil {
+			sawErr = true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !sawErr {
+		t.Error("no error from a collector port that refuses")
+	}
+}
+
+func TestUDPBatchDelivers(t *testing.T) {
+	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := Dial(context.Background(), Target{Format: IPFIX, Addr: ln.LocalAddr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var msgs [][]byte
+	for i := 0; i < 150; i++ { // more than one sendmmsg batch
+		msgs = append(msgs, []byte{byte(i)})
+	}
+	if n, err := c.SendBatch(msgs); n != len(msgs) || err != nil {
+		t.Fatalf("SendBatch: %d, %v", n, err)
+	}
+	buf := make([]byte, 16)
+	_ = ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for i := 0; i < 150; i++ {
+		n, err := ln.Read(buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: %v %v %d", i, buf[:n], err, n)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Metrics exposes an agent's counters to Prometheus. Values are read from
+// Stats at scrape time: nothing is added to the drain or per-packet paths.
+type Metrics struct {
+	a *Agent
+
+	ifPackets, ifBytes                     *prometheus.Desc
+	activeFlows, mapEntries, mapCapacity   *prometheus.Desc
+	fallbackPackets, fallbackBytes         *prometheus.Desc
+	ignoredPackets, ignoredBytes           *prometheus.Desc
+	unparsedPackets, nonIPPackets          *prometheus.Desc
+	drains, drainSeconds, lastDrainSeconds *prometheus.Desc
+	cacheRecords, recordsExported          *prometheus.Desc
+	sinkErrors                             *prometheus.Desc
+	colRecords, colMessages, colErrors     *prometheus.Desc
+	colLost, colQueueDrops, colNotExported *prometheus.Desc
+}
+
+// NewMetrics returns a prometheus.Collector for the agent.
+func NewMetrics(a *Agent) *Metrics {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("kflow_exporter_"+name, help, labels, nil)
+	}
+	return &Metrics{
+		a:                a,
+		ifPackets:        d("packets_total", "Packets counted in flows, per interface and direction.", "interface", "direction"),
+		ifBytes:          d("bytes_total", "L3 octets counted in flows, per interface and direction.", "interface", "direction"),
+		activeFlows:      d("active_flows", "Flows in the flow cache."),
+		mapEntries:       d("map_entries", "Flows in the kernel flow map at the last drain."),
+		mapCapacity:      d("map_capacity", "Capacity of each kernel flow map."),
+		fallbackPackets:  d("ringbuf_fallback_packets_total", "Packets counted through the ring buffer because the flow map was full."),
+		fallbackBytes:    d("ringbuf_fallback_bytes_total", "L3 octets counted through the ring buffer because the flow map was full."),
+		ignoredPackets:   d("ignored_packets_total", "Packets in no flow: flow map and ring buffer both full (exported as IPFIX IE 164)."),
+		ignoredBytes:     d("ignored_bytes_total", "Octets in no flow: flow map and ring buffer both full (exported as IPFIX IE 165)."),
+		unparsedPackets:  d("unparsed_packets_total", "IP frames too short or malformed to key."),
+		nonIPPackets:     d("non_ip_packets_total", "Frames that are not IPv4 or IPv6."),
+		drains:           d("drains_total", "Drains of the kernel flow maps."),
+		drainSeconds:     d("drain_seconds_total", "Time spent draining the kernel flow maps."),
+		lastDrainSeconds: d("last_drain_seconds", "Duration of the last drain."),
+		cacheRecords:     d("cache_records_total", "Flow records the cache ended, per flowEndReason.", "reason"),
+		recordsExported:  d("records_total", "Flow records handed to the collectors and the local files."),
+		sinkErrors:       d("local_write_errors_total", "Failed writes of records to the local flow files."),
+		colRecords:       d("collector_records_sent_total", "Flow records in messages the transport accepted.", "collector"),
+		colMessages:      d("collector_messages_sent_total", "Export messages sent.", "collector"),
+		colErrors:        d("collector_send_errors_total", "Export messages the transport refused.", "collector"),
+		colLost:          d("collector_records_lost_total", "Flow records not delivered: refused messages, unreachable collector, dropped batches.", "collector"),
+		colQueueDrops:    d("collector_queue_drops_total", "Batches dropped because the collector was too slow.", "collector"),
+		colNotExported:   d("collector_records_not_exportable_total", "Records the format cannot carry (IPv6 in NetFlow v5).", "collector"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.ifPackets, m.ifBytes, m.activeFlows, m.mapEntries, m.mapCapacity,
+		m.fallbackPackets, m.fallbackBytes, m.ignoredPackets, m.ignoredBytes, m.unparsedPackets, m.nonIPPackets,
+		m.drains, m.drainSeconds, m.lastDrainSeconds, m.cacheRecords, m.recordsExported, m.sinkErrors,
+		m.colRecords, m.colMessages, m.colErrors, m.colLost, m.colQueueDrops, m.colNotExported} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.a.Stats()
+	names := map[uint32]string{}
+	for _, i := range m.a.Interfaces() {
+		names[i.Index] = i.Name
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for k, c := range st.Interfaces {
+		name, ok := names[k.Ifindex]
+		if !ok {
+			name = "if" + strconv.FormatUint(uint64(k.Ifindex), 10) // released since
+		}
+		counter(m.ifPackets, float64(c.Packets), name, k.Direction.String())
+		counter(m.ifBytes, float64(c.Octets), name, k.Direction.String())
+	}
+	gauge(m.activeFlows, float64(st.Cache.Flows))
+	gauge(m.mapEntries, float64(st.MapEntries))
+	gauge(m.mapCapacity, float64(st.MapCapacity))
+	dp := st.Datapath
+	counter(m.fallbackPackets, float64(dp.FallbackPackets))
+	counter(m.fallbackBytes, float64(dp.FallbackOctets))
+	counter(m.ignoredPackets, float64(dp.IgnoredPackets))
+	counter(m.ignoredBytes, float64(dp.IgnoredOctets))
+	counter(m.unparsedPackets, float64(dp.UnparsedPackets))
+	counter(m.nonIPPackets, float64(dp.NonIPPackets))
+	counter(m.drains, float64(st.Drains))
+	counter(m.drainSeconds, st.DrainSeconds)
+	gauge(m.lastDrainSeconds, st.LastDrain.Seconds())
+	for r, n := range st.Cache.Records {
+		if n > 0 {
+			counter(m.cacheRecords, float64(n), flow.EndReason(r).String())
+		}
+	}
+	counter(m.recordsExported, float64(st.RecordsExported))
+	counter(m.sinkErrors, float64(st.SinkErrors))
+	for _, c := range st.Collectors {
+		counter(m.colRecords, float64(c.RecordsSent), c.Target)
+		counter(m.colMessages, float64(c.MessagesSent), c.Target)
+		counter(m.colErrors, float64(c.SendErrors), c.Target)
+		counter(m.colLost, float64(c.RecordsLost), c.Target)
+		counter(m.colQueueDrops, float64(c.QueueDrops), c.Target)
+		counter(m.colNotExported, float64(c.NotExportable), c.Target)
+	}
+}
