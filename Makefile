@@ -6,7 +6,7 @@ PKGS    := ./...
 # The datapath tests need root (CAP_BPF, CAP_NET_ADMIN, network namespaces).
 TESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help deps generate check-generate build test lint bench clean
+.PHONY: help deps generate check-generate build test lint bench demo clean
 
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -20,8 +20,8 @@ generate: deps ## Regenerate the eBPF objects and Go bindings (bpf2go, clang-19)
 check-generate: generate ## Fail if the committed generated files are stale.
 	@git diff --exit-code -- bpf/ || { echo "generated files differ: run 'make generate' and commit"; exit 1; }
 
-build: ## Build the kflow binary into bin/.
-	$(GO) build -o bin/kflow ./cmd/kflow
+build: ## Build the kflow binary into bin/ (static, no cgo: needed to drop capabilities on every thread).
+	CGO_ENABLED=0 $(GO) build -o bin/kflow ./cmd/kflow
 
 lint: deps ## gofmt, go vet and clang-format checks.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
@@ -30,6 +30,9 @@ lint: deps ## gofmt, go vet and clang-format checks.
 
 test: deps lint ## Run every test (run as root for the datapath tests).
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+demo: build ## Run the exporter end to end in throwaway network namespaces (as root).
+	$(GO) run ./tools/demo -kflow bin/kflow
 
 bench: ## Run the Go benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/collector/flowfile"
@@ -42,6 +43,7 @@ type exporterFlags struct {
 	keepAttached  bool
 	readyFile     string
 	metricsAddr   string
+	keepCaps      bool
 	dir           string
 	interval      time.Duration
 	layout        string
@@ -70,6 +72,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` to pin maps and links in (\"\" disables pinning and restart adoption)")
 	fs.BoolVar(&f.keepAttached, "keep-attached", false, "on exit leave the programs attached and pinned for the next exporter (SIGHUP does this too)")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write this `FILE` once attached and exporting")
+	fs.BoolVar(&f.keepCaps, "keep-capabilities", false, "do not drop capabilities once attached (by default only CAP_BPF and CAP_NET_ADMIN are kept, to attach new interfaces)")
 	fs.StringVar(&f.metricsAddr, "metrics-address", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9273)")
 	fs.StringVarP(&f.dir, "dir", "l", "/var/lib/kflow/flows", "with no --collector, write flow files under `DIR` (embedded collector)")
 	fs.DurationVar(&f.interval, "rotate", 300*time.Second, "with no --collector, start a new flow file this often, aligned to the clock")
@@ -166,6 +169,17 @@ func exporterRunCmd() *command {
 			if f.pinDir != "" {
 				if err := bpf.EnsureBPFFS(f.pinDir); err != nil {
 					return err
+				}
+			}
+			if !f.keepCaps {
+				cfg.OnAttached = func() error {
+					dropped, err := keepOnlyCaps(unix.CAP_BPF, unix.CAP_NET_ADMIN)
+					if err != nil {
+						e.log.Warn("could not drop capabilities; running with all of them", "err", err)
+						return nil
+					}
+					e.log.Info("dropped capabilities no longer needed", "dropped", capList(dropped), "kept", "CAP_BPF,CAP_NET_ADMIN")
+					return nil
 				}
 			}
 			a, err := agent.New(e.ctx, cfg)

@@ -55,7 +55,10 @@ type Config struct {
 	QueueBatches int
 	// ReadyFile is written once the datapath is attached and exporting.
 	ReadyFile string
-	Logger    *slog.Logger
+	// OnAttached, if set, runs once the interfaces present at start are
+	// attached, before ReadyFile is written (to drop privileges).
+	OnAttached func() error
+	Logger     *slog.Logger
 }
 
 // IfaceKey names one observed interface and direction.
@@ -175,6 +178,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.applyIfaceEvents(a.ifw.initial())
 	if len(a.dp.Attachments()) == 0 {
 		a.log.Warn("no interface matches yet: waiting for one to appear", "interfaces", a.cfg.Interfaces)
+	}
+	if a.cfg.OnAttached != nil {
+		if err := a.cfg.OnAttached(); err != nil {
+			a.shutdown(true)
+			return err
+		}
 	}
 	if a.cfg.ReadyFile != "" {
 		if err := os.WriteFile(a.cfg.ReadyFile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
