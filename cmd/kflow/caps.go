@@ -88,13 +88,18 @@ func keepOnlyCaps(keep ...int) (dropped []string, err error) {
 			dropped = append(dropped, capName(c))
 		}
 	}
-	// Bounding set first (needs CAP_SETPCAP, which is dropped after).
-	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-		if want[c/32].Permitted&(uint32(1)<<(c%32)) != 0 {
-			continue
-		}
-		if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 && e != unix.EINVAL {
-			return nil, fmt.Errorf("drop %s from the bounding set: %w", capName(c), e)
+	// Bounding set first: it needs CAP_SETPCAP, which goes after. Without
+	// CAP_SETPCAP (a service manager may withhold it) the bounding set stays
+	// as it is; the permitted set below still shrinks, and what leaves the
+	// permitted set cannot come back without an exec.
+	if cur[unix.CAP_SETPCAP/32].Permitted&(1<<(unix.CAP_SETPCAP%32)) != 0 {
+		for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+			if want[c/32].Permitted&(uint32(1)<<(c%32)) != 0 {
+				continue
+			}
+			if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 && e != unix.EINVAL {
+				return nil, fmt.Errorf("drop %s from the bounding set: %w", capName(c), e)
+			}
 		}
 	}
 	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&want[0])), 0); e != 0 {
