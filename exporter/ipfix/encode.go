@@ -164,21 +164,34 @@ func (e *Encoder) Counters() (messages, records uint64) { return e.messages, e.r
 // an emit error stops encoding and is returned wrapped.
 func (e *Encoder) Encode(recs []flow.Record, emit func(Packet) error) (int, error) {
 	sent := 0
-	for i := range recs {
-		r := &recs[i]
+	for len(recs) > 0 {
+		// Records of one address family in a row share a data set: take
+		// as many of them as the message has room for at once.
+		v6 := recs[0].Src.Is6()
 		t := &e.v4
-		if r.Src.Is6() {
+		if v6 {
 			t = &e.v6
 		}
-		buf, err := e.reserve(t.id, t.size, emit, &sent)
+		run, most := 1, e.cfg.MTU/t.size
+		for run < len(recs) && run < most && recs[run].Src.Is6() == v6 {
+			run++
+		}
+		buf, n, err := e.reserveRun(t, run, emit, &sent)
 		if err != nil {
 			return sent, err
 		}
-		for j, f := range t.fields {
-			wire.PutField(buf[t.offs[j]:t.offs[j]+int(f.Length)], f.ID, r, e.initMs)
+		if v6 {
+			for k := range n {
+				putFlow6(buf[k*flow6Len:], &recs[k])
+			}
+		} else {
+			for k := range n {
+				putFlow4(buf[k*flow4Len:], &recs[k])
+			}
 		}
-		e.b.DataRecords++
-		e.b.FlowRecords++
+		e.b.DataRecords += n
+		e.b.FlowRecords += n
+		recs = recs[n:]
 	}
 	if !e.open {
 		if err := e.begin(emit, &sent); err != nil {
@@ -210,27 +223,28 @@ func (e *Encoder) begin(emit func(Packet) error, sent *int) error {
 	return nil
 }
 
-// reserve returns room for n octets in set id, starting messages and
-// flushing full ones as needed.
-func (e *Encoder) reserve(id uint16, n int, emit func(Packet) error, sent *int) ([]byte, error) {
+// reserveRun returns room for the first n (at least one) of want
+// records of template t, starting messages and flushing full ones as
+// needed.
+func (e *Encoder) reserveRun(t *tmpl, want int, emit func(Packet) error, sent *int) ([]byte, int, error) {
 	if !e.open {
 		if err := e.begin(emit, sent); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	if buf := e.b.Reserve(id, n); buf != nil {
-		return buf, nil
+	n := e.b.Room(t.id, t.size, want)
+	if n == 0 {
+		if err := e.flush(emit, sent); err != nil {
+			return nil, 0, err
+		}
+		if err := e.begin(emit, sent); err != nil {
+			return nil, 0, err
+		}
+		if n = e.b.Room(t.id, t.size, want); n == 0 {
+			return nil, 0, fmt.Errorf("ipfix encoder: %d-octet record in a %d-octet message: %w", t.size, e.cfg.MTU, wire.ErrMTU)
+		}
 	}
-	if err := e.flush(emit, sent); err != nil {
-		return nil, err
-	}
-	if err := e.begin(emit, sent); err != nil {
-		return nil, err
-	}
-	if buf := e.b.Reserve(id, n); buf != nil {
-		return buf, nil
-	}
-	return nil, fmt.Errorf("ipfix encoder: %d-octet record in a %d-octet message: %w", n, e.cfg.MTU, wire.ErrMTU)
+	return e.b.Reserve(t.id, n*t.size), n, nil
 }
 
 // reserveMeta is reserve for templates and options data: it continues the

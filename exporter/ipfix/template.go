@@ -88,14 +88,12 @@ type tmpl struct {
 	id     uint16
 	scope  int
 	fields []wire.Field
-	offs   []int // offset of each field in a record (fixed-length templates)
-	size   int   // record size (fixed-length templates)
+	size   int // record size (fixed-length templates)
 }
 
 func newTmpl(id uint16, scope int, fields []wire.Field) tmpl {
-	t := tmpl{id: id, scope: scope, fields: fields, offs: make([]int, len(fields))}
-	for i, f := range fields {
-		t.offs[i] = t.size
+	t := tmpl{id: id, scope: scope, fields: fields}
+	for _, f := range fields {
 		if f.Length != wire.VarLen {
 			t.size += int(f.Length)
 		}

@@ -86,14 +86,12 @@ type tmpl struct {
 	id     uint16
 	scope  int
 	fields []wire.Field
-	offs   []int
-	size   int
+	size   int // record size
 }
 
 func newTmpl(id uint16, scope int, fields []wire.Field) tmpl {
-	t := tmpl{id: id, scope: scope, fields: fields, offs: make([]int, len(fields))}
-	for i, f := range fields {
-		t.offs[i] = t.size
+	t := tmpl{id: id, scope: scope, fields: fields}
+	for _, f := range fields {
 		t.size += int(f.Length)
 	}
 	return t
