@@ -10,8 +10,8 @@ packages=(
 	clang-19 llvm-19 clang-format-19 libbpf-dev linux-libc-dev
 	# privileged tests: namespaces, veth, offload switches
 	iproute2 ethtool
-	# interop tests: third-party collectors and dissectors
-	nfdump tshark pmacct
+	# interop tests: third-party collectors, probes and dissectors
+	nfdump tshark pmacct softflowd fprobe
 )
 
 missing=()

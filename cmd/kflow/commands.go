@@ -9,6 +9,8 @@ func commands() *command {
 		name: "kflow",
 		sub: []*command{
 			{name: "exporter", summary: "the flow exporter daemon", sub: []*command{exporterRunCmd()}},
+			collectorCmd(),
+			fileCmd(),
 			versionCmd(),
 		},
 	}

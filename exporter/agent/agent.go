@@ -130,8 +130,10 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("flow cache: %w", err)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, cache: c, start: time.Now()}
+	// Connections outlive ctx: the last records go out after it ends.
+	connCtx := context.WithoutCancel(ctx)
 	for _, t := range cfg.Collectors {
-		w, err := newWorker(ctx, t, &cfg, a.start)
+		w, err := newWorker(connCtx, t, &cfg, a.start)
 		if err != nil {
 			a.closeWorkers()
 			return nil, err

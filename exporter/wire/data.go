@@ -65,6 +65,9 @@ type Data struct {
 	Missing    []MissingSet // data sets that arrived before their template
 	Templates  int          // template and options template records learned
 	Withdrawn  int          // templates withdrawn
+	// DataRecords counts the data records decoded, flow and options, known
+	// to the record model or not: what an IPFIX sequence number counts.
+	DataRecords int
 }
 
 // Reset empties d, keeping allocated capacity.
@@ -76,6 +79,7 @@ func (d *Data) Reset() {
 	d.Missing = d.Missing[:0]
 	d.Templates = 0
 	d.Withdrawn = 0
+	d.DataRecords = 0
 }
 
 // DecodeSet decodes the records of one data set body with template t,
@@ -91,6 +95,7 @@ func (s *Templates) DecodeSet(out *Data, ctx *Context, t *Template, body []byte,
 			return err
 		}
 		p += n
+		out.DataRecords++
 	}
 	return nil
 }

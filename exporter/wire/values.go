@@ -380,10 +380,19 @@ func (s *Templates) finishRecord(r *flow.Record, ctx *Context, rs *recState) {
 	if rs.seen&seenPackets == 0 && rs.seen&seenPacketTotal != 0 {
 		r.Packets = rs.pktTotal
 	}
-	if rs.seen&seenICMP == 0 && r.IsICMP() && r.SrcPort == 0 && r.DstPort != 0 {
-		// Many exporters carry ICMP type and code in the destination port.
-		r.ICMPType, r.ICMPCode = uint8(r.DstPort>>8), uint8(r.DstPort)
-		r.DstPort = 0
+	if rs.seen&seenICMP == 0 && r.IsICMP() {
+		switch {
+		case r.SrcPort == 0 && r.DstPort != 0:
+			// Many exporters carry ICMP type and code in the destination
+			// port: type*256 + code.
+			r.ICMPType, r.ICMPCode = uint8(r.DstPort>>8), uint8(r.DstPort)
+			r.DstPort = 0
+		case r.SrcPort != 0 && r.SrcPort < 256 && r.DstPort < 256:
+			// fprobe: the type in the source port, the code in the
+			// destination port.
+			r.ICMPType, r.ICMPCode = uint8(r.SrcPort), uint8(r.DstPort)
+			r.SrcPort, r.DstPort = 0, 0
+		}
 	}
 	switch {
 	case rs.seen&seenSampling != 0:

@@ -93,3 +93,55 @@ func TestTemplatesPut(t *testing.T) {
 		t.Errorf("Get = %+v", t1)
 	}
 }
+
+func TestDecodeSetCountsDataRecords(t *testing.T) {
+	s := NewTemplates(Limits{})
+	// An options template whose fields the record model does not know:
+	// its records yield no options data but still count.
+	if err := s.Put(7, 300, 1, []Field{{ID: 999, Length: 2}, {ID: 998, Length: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	var d Data
+	ctx := Context{Domain: 7, UptimeMs: -1}
+	body := []byte{0, 1, 0, 2, 0, 3, 0, 4, 0} // two records and one octet of padding
+	if err := s.DecodeSet(&d, &ctx, s.Get(7, 300), body, 20); err != nil {
+		t.Fatal(err)
+	}
+	if d.DataRecords != 2 || len(d.Records) != 0 || len(d.Stats) != 0 {
+		t.Errorf("DataRecords %d, records %d, stats %d; want 2, 0, 0", d.DataRecords, len(d.Records), len(d.Stats))
+	}
+	d.Reset()
+	if d.DataRecords != 0 {
+		t.Error("Reset kept DataRecords")
+	}
+}
+
+func TestICMPPortConventions(t *testing.T) {
+	s := NewTemplates(Limits{})
+	fields := []Field{{ID: IEProtocolIdentifier, Length: 1}, {ID: IESourceTransportPort, Length: 2}, {ID: IEDestinationTransportPort, Length: 2}}
+	if err := s.Put(0, 256, 0, fields); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name             string
+		body             []byte
+		typ, code        uint8
+		srcPort, dstPort uint16
+	}{
+		{"type*256+code in the destination port", []byte{1, 0, 0, 3, 1}, 3, 1, 0, 0},
+		{"fprobe: type and code in the ports", []byte{1, 0, 8, 0, 0}, 8, 0, 0, 0},
+		{"fprobe: destination unreachable", []byte{1, 0, 3, 0, 13}, 3, 13, 0, 0},
+		{"echo reply: all zero", []byte{1, 0, 0, 0, 0}, 0, 0, 0, 0},
+		{"udp keeps its ports", []byte{17, 0, 8, 0, 53}, 0, 0, 8, 53},
+	} {
+		var d Data
+		ctx := Context{UptimeMs: -1}
+		if err := s.DecodeSet(&d, &ctx, s.Get(0, 256), tt.body, 0); err != nil || len(d.Records) != 1 {
+			t.Fatalf("%s: %v, %d records", tt.name, err, len(d.Records))
+		}
+		r := d.Records[0]
+		if r.ICMPType != tt.typ || r.ICMPCode != tt.code || r.SrcPort != tt.srcPort || r.DstPort != tt.dstPort {
+			t.Errorf("%s: type %d code %d ports %d/%d", tt.name, r.ICMPType, r.ICMPCode, r.SrcPort, r.DstPort)
+		}
+	}
+}

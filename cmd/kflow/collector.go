@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/server"
+	"github.com/kflow-dev/kflow/exporter/wire"
+)
+
+// collectorFlags are the options of "kflow collector run".
+type collectorFlags struct {
+	listen        []string
+	allow         []string
+	readyFile     string
+	dir           string
+	prefix        string
+	ident         string
+	interval      time.Duration
+	layout        string
+	perExporter   bool
+	flushInterval time.Duration
+	maxAge        time.Duration
+	maxSize       string
+	rcvbuf        int
+	workers       int
+	holdTime      time.Duration
+	maxTemplates  int
+	statsInterval time.Duration
+	utc           bool
+}
+
+func (f *collectorFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&f.listen, "listen", "l", nil, "receive on `URL` (udp://HOST:PORT: NetFlow v5, v9 and IPFIX; tcp://HOST:PORT: IPFIX); repeatable (default udp://[::]:2055, udp://[::]:4739, tcp://[::]:4739)")
+	fs.StringSliceVar(&f.allow, "allow", nil, "accept exporters in `PREFIX` only (198.18.0.0/15, 10.1.2.3); repeatable; default: all")
+	fs.StringVar(&f.readyFile, "ready-file", "", "write the bound addresses to this `FILE` once listening")
+	fs.StringVarP(&f.dir, "dir", "d", "", "write flow files under `DIR` (required)")
+	fs.StringVar(&f.prefix, "prefix", flowfile.DefaultPrefix, "flow file name prefix")
+	fs.StringVar(&f.ident, "ident", "kflow collector", "ident written in each file header")
+	fs.DurationVarP(&f.interval, "interval", "t", flowfile.DefaultInterval, "rotate files every this long, aligned to the clock (whole seconds)")
+	fs.StringVarP(&f.layout, "layout", "S", "0", "subdirectory layout: an nfcapd -S number 0-8 or its pattern (%Y/%m/%d ...)")
+	fs.BoolVarP(&f.perExporter, "per-exporter", "n", false, "write each exporter's files in DIR/<exporter address>")
+	fs.DurationVar(&f.flushInterval, "flush-interval", server.DefaultFlushInterval, "write buffered records to the current file this often (what a crash can lose)")
+	fs.DurationVar(&f.maxAge, "max-age", 0, "at each rotation remove files older than this (0: keep)")
+	fs.StringVar(&f.maxSize, "max-size", "", "at each rotation remove the oldest files past this total `SIZE` (500M, 10G; empty: no limit)")
+	fs.IntVar(&f.rcvbuf, "receive-buffer", server.DefaultReceiveBuffer, "UDP socket receive buffer `BYTES`")
+	fs.IntVar(&f.workers, "workers", 1, "decode workers (each exporter is decoded by one)")
+	fs.DurationVar(&f.holdTime, "hold-time", server.DefaultHoldTime, "keep data that arrives before its template this long")
+	fs.IntVar(&f.maxTemplates, "max-templates", wire.DefaultMaxTemplates, "templates kept per exporter")
+	fs.DurationVar(&f.statsInterval, "stats-interval", time.Minute, "log new decode errors, sequence gaps and drops this often (0: never)")
+	fs.BoolVar(&f.utc, "utc", false, "name files and directories in UTC instead of local time")
+}
+
+// parseLayout accepts an nfcapd -S number or the pattern of one.
+func parseLayout(s string) (flowfile.Layout, error) {
+	if l, err := flowfile.ParseLayout(s); err == nil {
+		return l, nil
+	}
+	for l := flowfile.LayoutFlat; l <= flowfile.LayoutDateHour; l++ {
+		if s != "" && l.String() == s {
+			return l, nil
+		}
+	}
+	return 0, fmt.Errorf("--layout %q: want 0-8 or one of %%Y/%%m/%%d, %%Y/%%m/%%d/%%H, %%Y/%%W/%%u, %%Y/%%W/%%u/%%H, %%Y/%%j, %%Y/%%j/%%H, %%F, %%F/%%H", s)
+}
+
+// parseSize parses a byte count with an optional K, M, G or T suffix
+// (powers of 1024).
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	t := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s, "B"), "b"))
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult = 1 << 10
+	case strings.HasSuffix(t, "M"):
+		mult = 1 << 20
+	case strings.HasSuffix(t, "G"):
+		mult = 1 << 30
+	case strings.HasSuffix(t, "T"):
+		mult = 1 << 40
+	}
+	if mult > 1 {
+		t = t[:len(t)-1]
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional K, M, G or T suffix", s)
+	}
+	return n * mult, nil
+}
+
+func parseAllow(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("--allow %q: want an address or prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+func collectorCmd() *command {
+	return &command{
+		name:    "collector",
+		summary: "the bundled flow collector (NetFlow v5/v9 and IPFIX to flow files)",
+		sub:     []*command{collectorRunCmd()},
+	}
+}
+
+func collectorRunCmd() *command {
+	f := &collectorFlags{}
+	return &command{
+		name:    "run",
+		summary: "receive NetFlow v5, v9 and IPFIX and write rotated flow files",
+		flags:   f.register,
+		run: func(e *env, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+			}
+			return f.run(e)
+		},
+	}
+}
+
+func (f *collectorFlags) run(e *env) error {
+	if f.dir == "" {
+		return fmt.Errorf("%w: no --dir given", errUsage)
+	}
+	layout, err := parseLayout(f.layout)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	maxSize, err := parseSize(f.maxSize)
+	if err != nil {
+		return fmt.Errorf("%w: --max-size: %v", errUsage, err)
+	}
+	allow, err := parseAllow(f.allow)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if f.interval < time.Second || f.interval%time.Second != 0 {
+		return fmt.Errorf("%w: --interval %v: want whole seconds", errUsage, f.interval)
+	}
+	listen := f.listen
+	if len(listen) == 0 {
+		listen = server.DefaultListen
+	}
+	for _, l := range listen {
+		if _, err := server.ParseEndpoint(l); err != nil {
+			return fmt.Errorf("%w: --listen: %v", errUsage, err)
+		}
+	}
+	loc := time.Local
+	if f.utc {
+		loc = time.UTC
+	}
+	log := e.log
+	sink, err := server.NewFileSink(server.FileSinkOptions{
+		Rotator: flowfile.RotatorOptions{
+			Dir: f.dir, Prefix: f.prefix, Interval: f.interval, Layout: layout, PerExporter: f.perExporter,
+			Location: loc, Writer: flowfile.WriterOptions{Ident: f.ident},
+		},
+		MaxAge:   f.maxAge,
+		MaxBytes: maxSize,
+		OnFile: func(ev server.FileEvent) {
+			attrs := []any{"path", ev.Path, "flows", ev.Summary.Total.Flows, "packets", ev.Summary.Total.Packets,
+				"bytes", ev.Summary.Total.Octets, "size", ev.Size}
+			switch {
+			case ev.Err != nil:
+				log.Error("flow file finished with an error", append(attrs, "err", ev.Err, "requeued", ev.Requeued, "lost", len(ev.Lost))...)
+			case len(ev.Lost) > 0:
+				log.Error("records lost", append(attrs, "lost", len(ev.Lost))...)
+			default:
+				log.Info("flow file finished", attrs...)
+			}
+			for _, x := range ev.Expired {
+				log.Info("flow file expired", "path", x.Path, "size", x.Size)
+			}
+			if ev.ExpireErr != nil {
+				log.Warn("retention", "err", ev.ExpireErr)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range sink.Recovered() {
+		if r.Err != nil {
+			log.Warn("could not finish a file left by a previous run", "path", r.Current, "err", r.Err)
+		} else {
+			log.Info("finished a file left by a previous run", "path", r.Path, "flows", r.Result.Summary.Total.Flows)
+		}
+	}
+	srv, err := server.New(server.Config{
+		Listen:        listen,
+		Handler:       server.HandlerConfig{Sink: sink, Allow: allow, Limits: wire.Limits{MaxTemplates: f.maxTemplates}, HoldTime: f.holdTime},
+		Workers:       f.workers,
+		FlushInterval: f.flushInterval,
+		ReceiveBuffer: f.rcvbuf,
+	})
+	if err != nil {
+		sink.Close()
+		return err
+	}
+	if f.readyFile != "" {
+		if err := writeReadyFile(f.readyFile, srv.Addrs()); err != nil {
+			sink.Close()
+			return err
+		}
+	}
+	log.Info("kflow collector starting", "version", version, "listen", strings.Join(srv.Addrs(), ","), "dir", f.dir,
+		"interval", f.interval, "layout", layout.String())
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	logDone := make(chan struct{})
+	go func() {
+		defer close(logDone)
+		logStats(ctx, log, srv, f.statsInterval)
+	}()
+	runErr := srv.Run(ctx)
+	cancel()
+	<-logDone
+	closeErr := sink.Close()
+	st := srv.Stats()
+	tot := st.Totals()
+	log.Info("kflow collector stopped", "packets", tot.Packets, "records", tot.Records, "decode_errors", sumMap(tot.DecodeErrors),
+		"sequence_gaps", tot.SequenceGaps, "held_dropped", tot.HeldDropped, "kernel_drops", kernelDrops(st), "files", st.Files.Files)
+	if e.json {
+		if err := e.printJSON(st); err != nil {
+			return err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("close flow files: %w", closeErr)
+	}
+	return nil
+}
+
+func writeReadyFile(path string, addrs []string) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strings.Join(addrs, "\n")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	return nil
+}
+
+func sumMap[K comparable](m map[K]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func kernelDrops(st server.Stats) uint64 {
+	var n uint64
+	for _, l := range st.Listeners {
+		n += l.KernelDrops
+	}
+	return n
+}
+
+// logStats logs, at most once per interval, what went wrong since the last
+// time: the library counts per-packet problems, the log stays readable.
+func logStats(ctx context.Context, log interface {
+	Warn(string, ...any)
+}, srv *server.Server, every time.Duration) {
+	if every <= 0 {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	type seen struct{ errs, gaps, held, store uint64 }
+	last := map[string]seen{}
+	var lastDrops, lastNotAllowed uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := srv.Stats()
+		for _, x := range st.Exporters {
+			k := x.Transport + " " + x.Exporter.String()
+			now := seen{sumMap(x.DecodeErrors), x.SequenceGaps, x.HeldDropped, x.StoreErrors}
+			if p := last[k]; now != p {
+				log.Warn("exporter problems", "exporter", x.Exporter, "transport", x.Transport,
+					"decode_errors", now.errs-p.errs, "sequence_gaps", now.gaps-p.gaps,
+					"held_dropped", now.held-p.held, "store_errors", now.store-p.store, "last_error", x.LastError)
+			}
+			last[k] = now
+		}
+		if d := kernelDrops(st); d != lastDrops {
+			log.Warn("kernel dropped datagrams: socket receive buffer full", "drops", d-lastDrops)
+			lastDrops = d
+		}
+		if st.NotAllowed != lastNotAllowed {
+			log.Warn("messages from exporters outside --allow ignored", "count", st.NotAllowed-lastNotAllowed)
+			lastNotAllowed = st.NotAllowed
+		}
+	}
+}

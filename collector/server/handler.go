@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/netflow5"
+	"github.com/kflow-dev/kflow/exporter/netflow9"
+	"github.com/kflow-dev/kflow/exporter/wire"
+)
+
+// Defaults of HandlerConfig.
+const (
+	DefaultHoldTime     = 10 * time.Second
+	DefaultMaxHeldSets  = 1024
+	DefaultMaxHeldBytes = 4 << 20
+	DefaultMaxExporters = 4096
+	// maxSeqDomains bounds the (version, domain) sequence states kept per
+	// exporter.
+	maxSeqDomains = 256
+)
+
+// HandlerConfig configures a Handler.
+type HandlerConfig struct {
+	Sink RecordSink
+	// Allow lists the exporter prefixes accepted; empty accepts all.
+	Allow []netip.Prefix
+	// Limits bound the templates of each exporter session.
+	Limits wire.Limits
+	// HoldTime is how long a data set whose template is unknown is kept
+	// waiting for it (default DefaultHoldTime).
+	HoldTime time.Duration
+	// MaxHeldSets and MaxHeldBytes bound the data sets held per exporter
+	// (defaults DefaultMaxHeldSets, DefaultMaxHeldBytes).
+	MaxHeldSets  int
+	MaxHeldBytes int
+	// MaxExporters bounds the exporter sessions; past it the least
+	// recently seen one is forgotten (default DefaultMaxExporters).
+	MaxExporters int
+}
+
+func (c HandlerConfig) withDefaults() HandlerConfig {
+	if c.HoldTime <= 0 {
+		c.HoldTime = DefaultHoldTime
+	}
+	if c.MaxHeldSets <= 0 {
+		c.MaxHeldSets = DefaultMaxHeldSets
+	}
+	if c.MaxHeldBytes <= 0 {
+		c.MaxHeldBytes = DefaultMaxHeldBytes
+	}
+	if c.MaxExporters <= 0 {
+		c.MaxExporters = DefaultMaxExporters
+	}
+	return c
+}
+
+// Source identifies an exporter transport session: the exporter's address
+// and port, and for TCP the connection (templates live as long as it).
+type Source struct {
+	Addr netip.AddrPort
+	Conn uint64 // TCP connection number, from 1; 0 for UDP
+}
+
+// Transport returns "udp" or "tcp".
+func (s Source) Transport() string {
+	if s.Conn != 0 {
+		return "tcp"
+	}
+	return "udp"
+}
+
+type seqKey struct {
+	version uint16
+	domain  uint32
+}
+
+type seqState struct {
+	next   uint32
+	synced bool
+}
+
+type heldSet struct {
+	version uint16
+	set     wire.MissingSet
+	expires time.Time
+}
+
+// exporter is the decoding state of one Source.
+type exporter struct {
+	src       Source
+	addr      netip.Addr
+	stats     ExporterStats
+	v9        *netflow9.Session
+	v10       *ipfix.Session
+	seq       map[seqKey]*seqState
+	held      []heldSet
+	heldBytes int
+}
+
+// Handler decodes the messages of any number of exporters and stores
+// their records in a sink: the collector's per-exporter decode stage. Its
+// methods are safe for concurrent use (a mutex; the server gives each
+// worker its own Handler).
+type Handler struct {
+	cfg        HandlerConfig
+	mu         sync.Mutex
+	exporters  map[Source]*exporter
+	notAllowed uint64
+	evicted    uint64
+	v5         *netflow5.Decoder
+	m5         netflow5.Message
+	m9, h9     netflow9.Message
+	m10, h10   ipfix.Message
+}
+
+// NewHandler returns a handler storing into cfg.Sink.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	if cfg.Sink == nil {
+		return nil, errors.New("handler: no sink")
+	}
+	return &Handler{
+		cfg:       cfg.withDefaults(),
+		exporters: make(map[Source]*exporter),
+		v5:        netflow5.NewDecoder(),
+	}, nil
+}
+
+func (h *Handler) allowed(a netip.Addr) bool {
+	if len(h.cfg.Allow) == 0 {
+		return true
+	}
+	for _, p := range h.cfg.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Allowed reports whether messages from a are accepted.
+func (h *Handler) Allowed(a netip.Addr) bool { return h.allowed(a.Unmap()) }
+
+func (h *Handler) exporter(src Source, addr netip.Addr, now time.Time) *exporter {
+	if e := h.exporters[src]; e != nil {
+		return e
+	}
+	if len(h.exporters) >= h.cfg.MaxExporters {
+		var old *exporter
+		for _, e := range h.exporters {
+			if old == nil || e.stats.LastSeen.Before(old.stats.LastSeen) {
+				old = e
+			}
+		}
+		h.evict(old)
+	}
+	e := &exporter{
+		src:  src,
+		addr: addr,
+		seq:  make(map[seqKey]*seqState),
+		stats: ExporterStats{
+			Exporter: netip.AddrPortFrom(addr, src.Addr.Port()), Transport: src.Transport(),
+			FirstSeen: now, Versions: map[uint16]uint64{}, DecodeErrors: map[string]uint64{},
+		},
+	}
+	h.exporters[src] = e
+	return e
+}
+
+func (h *Handler) evict(e *exporter) {
+	h.dropHeld(e, len(e.held))
+	delete(h.exporters, e.src)
+	h.evicted++
+}
+
+// HandlePacket decodes one message (a UDP datagram, or one IPFIX message
+// read from a TCP connection) received at now from src, and stores its
+// records. Problems are counted in the exporter's stats, never returned:
+// the next message is independent.
+func (h *Handler) HandlePacket(src Source, b []byte, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	addr := src.Addr.Addr().Unmap()
+	if !h.allowed(addr) {
+		h.notAllowed++
+		return
+	}
+	e := h.exporter(src, addr, now)
+	e.stats.Packets++
+	e.stats.Bytes += uint64(len(b))
+	e.stats.LastSeen = now
+	h.expireHeld(e, now)
+	if len(b) < 2 {
+		e.decodeError(&wire.DecodeError{Err: fmt.Errorf("message of %d octets: %w", len(b), wire.ErrTruncated)})
+		return
+	}
+	v := binary.BigEndian.Uint16(b)
+	switch v {
+	case netflow5.Version:
+		e.stats.Versions[v]++
+		h.handleV5(e, b)
+	case netflow9.Version:
+		e.stats.Versions[v]++
+		h.handleV9(e, b, now)
+	case ipfix.Version:
+		e.stats.Versions[v]++
+		h.handleIPFIX(e, b, now)
+	default:
+		e.decodeError(&wire.DecodeError{Version: v, Err: fmt.Errorf("version %d: %w", v, wire.ErrVersion)})
+	}
+}
+
+func (e *exporter) decodeError(err error) {
+	e.stats.DecodeErrors[ErrorKind(err)]++
+	e.stats.LastError = err.Error()
+}
+
+func (h *Handler) handleV5(e *exporter, b []byte) {
+	m := &h.m5
+	if err := h.v5.Decode(m, b); err != nil {
+		e.decodeError(err)
+		return
+	}
+	h.sequence(e, netflow5.Version, m.Header.Domain(), m.Header.FlowSequence, uint32(m.Header.Count), false)
+	h.store(e, m.Records)
+}
+
+func (h *Handler) handleV9(e *exporter, b []byte, now time.Time) {
+	if e.v9 == nil {
+		e.v9 = netflow9.NewSession(h.cfg.Limits)
+	}
+	m := &h.m9
+	err := e.v9.Decode(m, b)
+	if err != nil {
+		e.decodeError(err)
+	}
+	if len(b) >= netflow9.HeaderLen {
+		h.sequence(e, netflow9.Version, m.Header.SourceID, m.Header.Sequence, 1, false)
+	}
+	h.account(e, &m.Data)
+	h.hold(e, netflow9.Version, m.Missing, now)
+	h.store(e, m.Records)
+	if m.Templates > 0 && len(e.held) > 0 {
+		h.retryHeld(e, netflow9.Version)
+	}
+}
+
+func (h *Handler) handleIPFIX(e *exporter, b []byte, now time.Time) {
+	if e.v10 == nil {
+		e.v10 = ipfix.NewSession(h.cfg.Limits)
+	}
+	m := &h.m10
+	err := e.v10.Decode(m, b)
+	if err != nil {
+		e.decodeError(err)
+	}
+	if len(b) >= ipfix.HeaderLen {
+		// The sequence number counts data records; a message with sets
+		// whose records cannot be counted (no template, malformed) leaves
+		// the next number unknown: resynchronise on the next message.
+		resync := err != nil || len(m.Missing) > 0
+		h.sequence(e, ipfix.Version, m.Header.Domain, m.Header.Sequence, uint32(m.DataRecords), resync)
+	}
+	h.account(e, &m.Data)
+	h.hold(e, ipfix.Version, m.Missing, now)
+	h.store(e, m.Records)
+	if m.Templates > 0 && len(e.held) > 0 {
+		h.retryHeld(e, ipfix.Version)
+	}
+}
+
+func (h *Handler) account(e *exporter, d *wire.Data) {
+	e.stats.Templates += uint64(d.Templates)
+	e.stats.Withdrawals += uint64(d.Withdrawn)
+	e.stats.OptionsRecords += uint64(len(d.Stats) + len(d.Interfaces) + len(d.Sampling))
+}
+
+func (h *Handler) sequence(e *exporter, version uint16, domain, seq, advance uint32, resync bool) {
+	k := seqKey{version, domain}
+	st := e.seq[k]
+	if st == nil {
+		if len(e.seq) >= maxSeqDomains {
+			return
+		}
+		st = &seqState{}
+		e.seq[k] = st
+	}
+	if st.synced && seq != st.next {
+		e.stats.SequenceGaps++
+		if d := int32(seq - st.next); d > 0 {
+			e.stats.SequenceLost += uint64(d)
+		}
+		h.cfg.Sink.SequenceFailures(e.addr, domain, 1)
+	}
+	st.next = seq + advance
+	st.synced = !resync
+}
+
+func satMul(v uint64, n uint32) uint64 {
+	if v > math.MaxUint64/uint64(n) {
+		return math.MaxUint64
+	}
+	return v * uint64(n)
+}
+
+// store stamps records with their exporter, scales sampled counters and
+// appends them to the sink.
+func (h *Handler) store(e *exporter, recs []flow.Record) {
+	for i := range recs {
+		r := &recs[i]
+		r.Exporter = e.addr
+		if si := r.SamplingInterval; si > 1 {
+			r.Packets = satMul(r.Packets, si)
+			r.Octets = satMul(r.Octets, si)
+		}
+		if err := h.cfg.Sink.Append(r); err != nil {
+			e.stats.StoreErrors++
+			e.stats.LastError = err.Error()
+			continue
+		}
+		e.stats.Records++
+	}
+}
+
+// hold keeps copies of data sets that arrived before their template.
+func (h *Handler) hold(e *exporter, version uint16, missing []wire.MissingSet, now time.Time) {
+	for _, ms := range missing {
+		e.stats.TemplateMisses++
+		n := len(ms.Body)
+		if n > h.cfg.MaxHeldBytes {
+			e.stats.HeldDropped++
+			continue
+		}
+		drop, after := 0, e.heldBytes
+		for drop < len(e.held) && (len(e.held)-drop >= h.cfg.MaxHeldSets || after+n > h.cfg.MaxHeldBytes) {
+			after -= len(e.held[drop].set.Body)
+			drop++
+		}
+		h.dropHeld(e, drop)
+		ms.Body = bytes.Clone(ms.Body)
+		e.held = append(e.held, heldSet{version: version, set: ms, expires: now.Add(h.cfg.HoldTime)})
+		e.heldBytes += n
+	}
+}
+
+// dropHeld drops the n oldest held sets, counting them.
+func (h *Handler) dropHeld(e *exporter, n int) {
+	if n == 0 {
+		return
+	}
+	for _, hs := range e.held[:n] {
+		e.heldBytes -= len(hs.set.Body)
+	}
+	e.stats.HeldDropped += uint64(n)
+	clear(e.held[:n])
+	e.held = slices.Delete(e.held, 0, n)
+}
+
+func (h *Handler) expireHeld(e *exporter, now time.Time) {
+	n := 0
+	for n < len(e.held) && !now.Before(e.held[n].expires) {
+		n++
+	}
+	h.dropHeld(e, n)
+}
+
+// retryHeld decodes the held sets of a version whose template is now
+// known.
+func (h *Handler) retryHeld(e *exporter, version uint16) {
+	kept := e.held[:0]
+	for _, hs := range e.held {
+		if hs.version != version {
+			kept = append(kept, hs)
+			continue
+		}
+		var err error
+		var d *wire.Data
+		switch version {
+		case netflow9.Version:
+			h.h9.Data.Reset()
+			err = e.v9.DecodeHeld(&h.h9, hs.set)
+			d = &h.h9.Data
+		default:
+			h.h10.Data.Reset()
+			err = e.v10.DecodeHeld(&h.h10, hs.set)
+			d = &h.h10.Data
+		}
+		if errors.Is(err, wire.ErrMissingTemplate) {
+			kept = append(kept, hs)
+			continue
+		}
+		e.heldBytes -= len(hs.set.Body)
+		if err != nil {
+			e.decodeError(err)
+			e.stats.HeldDropped++
+		} else {
+			e.stats.HeldDecoded++
+		}
+		h.account(e, d)
+		h.store(e, d.Records)
+	}
+	clear(e.held[len(kept):])
+	e.held = kept
+}
+
+// ExpireHeld drops the held data sets whose time is up. The server calls
+// it on every flush tick, so that sets of an exporter that went quiet are
+// counted too.
+func (h *Handler) ExpireHeld(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.exporters {
+		h.expireHeld(e, now)
+	}
+}
+
+// CloseSession ends a TCP connection's session: its templates and held
+// sets go (held sets are counted as dropped); its counters stay.
+func (h *Handler) CloseSession(src Source) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.exporters[src]
+	if e == nil {
+		return
+	}
+	h.dropHeld(e, len(e.held))
+	e.v9, e.v10 = nil, nil
+	clear(e.seq)
+}
+
+// StreamError counts an error that ended a TCP stream (a message header
+// that cannot be framed).
+func (h *Handler) StreamError(src Source, err error, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	addr := src.Addr.Addr().Unmap()
+	if !h.allowed(addr) {
+		return
+	}
+	h.exporter(src, addr, now).decodeError(err)
+}
+
+// DropHeld drops every held data set (at shutdown), counting them.
+func (h *Handler) DropHeld() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.exporters {
+		h.dropHeld(e, len(e.held))
+	}
+}
+
+// Stats returns a snapshot of the handler's counters (Listeners and Files
+// are left empty).
+func (h *Handler) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := Stats{NotAllowed: h.notAllowed, Evicted: h.evicted}
+	for _, e := range h.exporters {
+		s.Exporters = append(s.Exporters, e.stats.clone())
+	}
+	sortExporters(s.Exporters)
+	return s
+}
+
+func sortExporters(es []ExporterStats) {
+	slices.SortFunc(es, func(a, b ExporterStats) int {
+		if c := a.Exporter.Compare(b.Exporter); c != 0 {
+			return c
+		}
+		if a.Transport != b.Transport {
+			if a.Transport < b.Transport {
+				return -1
+			}
+			return 1
+		}
+		return a.FirstSeen.Compare(b.FirstSeen)
+	})
+}

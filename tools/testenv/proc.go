@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Processes for end-to-end tests: the kflow binary built once per test
+// binary, and daemons (kflow, third-party collectors) started inside a
+// namespace, each ended by its own PID.
+
+var build struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// KflowBinary builds ./cmd/kflow once per test binary into a temporary
+// directory and returns the binary's path. RemoveBuilds deletes it.
+func KflowBinary(tb testing.TB) string {
+	tb.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "kflow-test-bin-")
+		if build.err != nil {
+			return
+		}
+		build.path = filepath.Join(build.dir, "kflow")
+		cmd := exec.Command("go", "build", "-o", build.path, "github.com/kflow-dev/kflow/cmd/kflow")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("go build kflow: %w: %s", err, out)
+		}
+	})
+	if build.err != nil {
+		tb.Fatal(build.err)
+	}
+	return build.path
+}
+
+// RemoveBuilds deletes what KflowBinary built; call it from TestMain.
+func RemoveBuilds() {
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
+}
+
+// RequireTool returns the path of an outside program a test needs. When
+// it is missing the test skips, or fails with KFLOW_REQUIRE_PRIVILEGED=1
+// (CI installs every tool the tests use).
+func RequireTool(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv(RequireEnv) == "1" {
+		tb.Fatalf("%s not found (%v); install it (tools/install-deps.sh) (%s=1)", name, err, RequireEnv)
+	}
+	tb.Skipf("%s not found: %v (tools/install-deps.sh installs it)", name, err)
+	return ""
+}
+
+// Proc is a process a test started. Its output (stdout and stderr
+// together) is kept in memory.
+type Proc struct {
+	Name string
+	cmd  *exec.Cmd
+	out  lockedBuffer
+	done chan struct{}
+	err  error // valid once done is closed
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// StartIn starts name with args inside the namespace with "ip netns exec",
+// which execs the program in place: the PID is the program's own, so
+// signals reach it. When the test ends a process still running is killed
+// and its output logged.
+func StartIn(tb testing.TB, ns *NS, name string, args ...string) *Proc {
+	tb.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	p := &Proc{Name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout = &p.out
+	cmd.Stderr = &p.out
+	// Its own process group, so a ^C on the test does not reach it first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %s in %s: %v", name, ns.Name, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	tb.Cleanup(func() {
+		if !p.Exited() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			tb.Logf("%s (pid %d) was still running at the end of the test: killed; output:\n%s", p.Name, p.PID(), p.Output())
+		}
+	})
+	return p
+}
+
+// PID is the process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Output returns what the process printed so far.
+func (p *Proc) Output() string { return p.out.String() }
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Signal sends sig to the process by its PID.
+func (p *Proc) Signal(sig os.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s (pid %d): %w", p.Name, p.PID(), err)
+	}
+	return nil
+}
+
+// ErrTimeout is returned when a bounded wait runs out.
+var ErrTimeout = errors.New("timed out")
+
+// Wait waits at most d for the process to end and returns its exit error.
+func (p *Proc) Wait(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("%s (pid %d) still running after %v: %w", p.Name, p.PID(), d, ErrTimeout)
+	}
+}
+
+// Stop sends sig to the process (by its PID) and waits at most d for it to
+// end; past d it kills the process and returns ErrTimeout.
+func (p *Proc) Stop(sig os.Signal, d time.Duration) error {
+	if p.Exited() {
+		return fmt.Errorf("%s (pid %d) had already exited: %v", p.Name, p.PID(), p.err)
+	}
+	if err := p.Signal(sig); err != nil {
+		return err
+	}
+	err := p.Wait(d)
+	if errors.Is(err, ErrTimeout) {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	return err
+}
+
+// WaitFile waits at most d for path to exist, failing early if p (when not
+// nil) exits meanwhile.
+func WaitFile(path string, d time.Duration, p *Proc) error {
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if p != nil && p.Exited() {
+			return fmt.Errorf("%s (pid %d) exited before writing %s: %v", p.Name, p.PID(), path, p.err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not appear within %v: %w", path, d, ErrTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// WaitFor polls cond every 50ms for at most d.
+func WaitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
