@@ -31,7 +31,7 @@ lint: deps ## gofmt, go vet and clang-format checks.
 test: deps lint ## Run every test (run as root for the datapath tests).
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-demo: build ## Run the exporter end to end in throwaway network namespaces (as root).
+demo: deps build ## Run the exporter end to end in throwaway network namespaces (as root).
 	$(GO) run ./tools/demo -kflow bin/kflow
 
 bench: ## Run the Go benchmarks.

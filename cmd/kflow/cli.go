@@ -167,14 +167,18 @@ func dispatch(e *env, c *command, args []string) error {
 			args = []string{c.def}
 		}
 		if args[0] == "help" {
-			if len(args) > 1 {
-				sub, err := c.lookup(args[1])
-				if err != nil {
-					return err
-				}
-				return printHelp(e, sub)
+			if len(args) > 1 && args[1] != "help" {
+				// "help prog show" is "prog show help", at any depth.
+				return dispatch(e, c, append(append([]string(nil), args[1:]...), "help"))
 			}
 			return printHelp(e, c)
+		}
+		if args[0] == "-h" || args[0] == "--help" {
+			return printHelp(e, c)
+		}
+		if strings.HasPrefix(args[0], "-") && c.def != "" {
+			// Options after an object go to its default command.
+			args = append([]string{c.def}, args...)
 		}
 		sub, err := c.lookup(args[0])
 		if err != nil {

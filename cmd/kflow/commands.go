@@ -11,6 +11,11 @@ func commands() *command {
 			{name: "exporter", summary: "the flow exporter daemon", sub: []*command{exporterRunCmd()}},
 			collectorCmd(),
 			fileCmd(),
+			featureCmd(),
+			progCmd(),
+			mapCmd(),
+			linkCmd(),
+			netCmd(),
 			versionCmd(),
 		},
 	}

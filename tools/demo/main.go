@@ -61,7 +61,7 @@ func run(ctx context.Context, kflow string, keep bool) error {
 	fmt.Printf("== namespaces %s and %s joined by %s <-> %s\n", p.A.Name, p.B.Name, p.AIf, p.BIf)
 	fmt.Printf("== kflow exporter run -i %s (embedded collector writing to %s)\n", p.AIf, flows)
 	exp := exec.Command("ip", "netns", "exec", p.A.Name, bin, "exporter", "run", "-i", p.AIf,
-		"--pin-dir", "", "-l", flows, "--rotate", "60s", "--ready-file", ready, "--log-level", "warn")
+		"--pin-dir", "", "--dir", flows, "--rotate", "60s", "--ready-file", ready, "--log-level", "warn")
 	exp.Stdout, exp.Stderr = os.Stdout, os.Stderr
 	if err := exp.Start(); err != nil {
 		return err
