@@ -24,6 +24,7 @@ type collectorFlags struct {
 	listen        []string
 	allow         []string
 	readyFile     string
+	metricsAddr   string
 	dir           string
 	prefix        string
 	ident         string
@@ -45,6 +46,7 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&f.listen, "listen", "l", nil, "receive on `URL` (udp://HOST:PORT: NetFlow v5, v9 and IPFIX; tcp://HOST:PORT: IPFIX); repeatable (default udp://[::]:2055, udp://[::]:4739, tcp://[::]:4739)")
 	fs.StringSliceVar(&f.allow, "allow", nil, "accept exporters in `PREFIX` only (198.18.0.0/15, 10.1.2.3); repeatable; default: all")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write the bound addresses to this `FILE` once listening")
+	fs.StringVar(&f.metricsAddr, "metrics-address", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9274)")
 	fs.StringVarP(&f.dir, "dir", "d", "", "write flow files under `DIR` (required)")
 	fs.StringVar(&f.prefix, "prefix", flowfile.DefaultPrefix, "flow file name prefix")
 	fs.StringVar(&f.ident, "ident", "kflow collector", "ident written in each file header")
@@ -221,6 +223,14 @@ func (f *collectorFlags) run(e *env) error {
 	if err != nil {
 		sink.Close()
 		return err
+	}
+	if f.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(e.ctx, f.metricsAddr, log, server.NewMetrics(srv))
+		if err != nil {
+			sink.Close()
+			return err
+		}
+		defer stopMetrics()
 	}
 	if f.readyFile != "" {
 		if err := writeReadyFile(f.readyFile, srv.Addrs()); err != nil {

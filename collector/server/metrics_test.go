@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package server
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kflow-dev/kflow/exporter/ipfix"
+)
+
+// TestMetrics sends a known number of records and messages, scrapes the
+// Prometheus collector and checks the counters.
+func TestMetrics(t *testing.T) {
+	sink := newFakeSink()
+	srv, addrs, stop := startServer(t, Config{
+		Listen:        []string{"udp://127.0.0.1:0"},
+		Handler:       HandlerConfig{Sink: sink},
+		FlushInterval: 50 * time.Millisecond,
+	})
+	msgs := encodeIPFIX(t, ipfix.Config{}, testRecords(120, true), 40)
+	c, err := net.Dial("udp", addrs["udp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if _, err := c.Write(m); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	exporter := c.LocalAddr().String()
+	c.Close()
+	if !waitFor(5*time.Second, func() bool { return len(sink.records()) >= 120 }) {
+		t.Fatalf("%d records after 5s, want 120", len(sink.records()))
+	}
+	stop()
+
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(NewMetrics(srv)); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	lbl := ",exporter=" + exporter + ",transport=udp"
+	for name, want := range map[string]float64{
+		"kflow_collector_records_total" + lbl:                                   120,
+		"kflow_collector_packets_total" + lbl:                                   float64(len(msgs)),
+		"kflow_collector_sequence_gaps_total" + lbl:                             0,
+		"kflow_collector_listener_packets_total,listener=udp://" + addrs["udp"]: float64(len(msgs)),
+		"kflow_collector_kernel_drops_total,listener=udp://" + addrs["udp"]:     0,
+	} {
+		if g, ok := got[name]; !ok || g != want {
+			t.Errorf("%s = %v (present %v), want %v", name, g, ok, want)
+		}
+	}
+}
