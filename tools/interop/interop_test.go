@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package interop
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kflow-dev/kflow/tools/testenv"
+)
+
+// Every test below runs the kflow binary inside namespace A of a testenv
+// Pair, observing A's veth end, and a third-party collector listening on
+// A's loopback. Traffic only crosses the veth pair.
+
+// formats are the export formats, named as kflow's -c schemes.
+var formats = []string{"ipfix", "nfv9", "nfv5"}
+
+// TestNfcapd exports the standard traffic to nfcapd in each format and
+// compares every flow nfdump reads back with the ground truth: packets,
+// octets (L3, IP total length), ports, protocol, ICMP type/code, TCP flags,
+// direction (IPFIX and v9), IPv4 and IPv6 (IPFIX and v9; v5 carries IPv4
+// only, and kflow logs that IPv6 flows are not exportable).
+func TestNfcapd(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	t.Parallel()
+	for _, f := range formats {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			p := testenv.NewPair(t)
+			const port, repeat = 9995, 9996
+			// nfcapd repeats every message it receives to a sink, so the
+			// test knows the messages behind nfdump's sequence check.
+			sink := startSink(t, p.A, repeat)
+			nf := startNfcapd(t, p.A, port, "-R", fmt.Sprintf("127.0.0.1/%d", repeat))
+			k := startKflow(t, p, fmt.Sprintf("%s://127.0.0.1:%d", f, port))
+			truth := traffic(t, p)
+			log := k.stop(t)
+			nf.stop(t)
+			msgs := sink.stop(t)
+
+			v5 := f == "nfv5"
+			recs := readNfdump(t, p, nf.dir, !v5)
+			got := nfdumpFlows(t, p, recs, !v5)
+			want := fromTruth(truth, truthOpts{dir: !v5, flags: true, v4Only: v5})
+			compareFlows(t, "nfdump "+f, got, want)
+			checkSequence(t, f, nf.dir, msgs)
+			if v5 {
+				if !strings.Contains(log, "NetFlow v5 carries IPv4 only") {
+					t.Errorf("kflow did not log that IPv6 flows are not exportable over NetFlow v5:\n%s", log)
+				}
+				for id := range got {
+					if id.Src.Is6() {
+						t.Errorf("nfdump nfv5: IPv6 flow %v", id)
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkSequence checks the sequence numbers of the messages nfcapd got.
+// NetFlow v9 (export packets) and v5 (flows): nfdump must count no
+// failure. IPFIX: RFC 7011 numbers every data record, options data records
+// included, and kflow sends options records (exporter statistics,
+// interface names); nfdump 1.7 adds only flow records, so after a message
+// with options records it counts a failure where there is none. There the
+// messages must follow the RFC exactly and nfdump must count exactly the
+// failures its rule predicts.
+func checkSequence(t *testing.T, format, dir string, msgs [][]byte) {
+	t.Helper()
+	failures := sequenceFailures(t, dir)
+	if len(msgs) < 2 {
+		t.Errorf("nfcapd received %d messages; the test wants several", len(msgs))
+	}
+	if format != "ipfix" {
+		if failures != 0 {
+			t.Errorf("nfdump -I: %d sequence failures in %d %s messages", failures, len(msgs), format)
+		}
+		return
+	}
+	ms, err := walkIPFIX(msgs)
+	if err != nil {
+		t.Fatalf("messages nfcapd received: %v", err)
+	}
+	rfc, predicted := ipfixSequenceGaps(ms)
+	if rfc != 0 {
+		t.Errorf("%d of %d IPFIX messages have a sequence number that is not the count of data records before them: %+v", rfc, len(ms), ms)
+	}
+	if failures != predicted {
+		t.Errorf("nfdump -I: %d sequence failures, its counting of flow records only predicts %d: %+v", failures, predicted, ms)
+	}
+	t.Logf("ipfix: %d messages, sequence numbers exact (RFC 7011); nfdump counts %d failures from options records, as predicted: %+v", len(ms), failures, ms)
+}
+
+// TestTshark captures the export messages kflow sends (a UDP sink on A's
+// loopback stands in for the collector and keeps every datagram) and has
+// Wireshark's dissector decode them: every message must decode as IPFIX or
+// NetFlow v9 with its templates, options templates and data, the interface
+// names options record included, without malformed packets or expert
+// errors and warnings.
+func TestTshark(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	t.Parallel()
+	for _, f := range formats[:2] {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			testenv.RequireTool(t, "tshark")
+			p := testenv.NewPair(t)
+			const port = 4739
+			sink := startSink(t, p.A, port)
+			k := startKflow(t, p, fmt.Sprintf("%s://127.0.0.1:%d", f, port))
+			truth := traffic(t, p)
+			k.stop(t)
+			msgs := sink.stop(t)
+			checkTshark(t, p, f, port, msgs, truth)
+		})
+	}
+}
+
+// TestNfacctd exports the standard traffic to pmacct's nfacctd, whose
+// print plugin writes csv aggregated by addresses, ports and protocol,
+// and compares packets and octets of every flow with the ground truth.
+func TestNfacctd(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	t.Parallel()
+	for _, f := range formats {
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			p := testenv.NewPair(t)
+			const port = 2055
+			pm := startNfacctd(t, p.A, port)
+			k := startKflow(t, p, fmt.Sprintf("%s://127.0.0.1:%d", f, port))
+			truth := traffic(t, p)
+			k.stop(t)
+			// pmacct 1.7.7 takes the destination port of IPFIX and v9
+			// records from destinationTransportPort only, not from the
+			// ICMP type/code elements kflow uses; NetFlow v5 carries
+			// type*256+code in the port.
+			v5 := f == "nfv5"
+			want := fromTruth(truth, truthOpts{v4Only: v5, noICMPPort: !v5})
+			got := pm.waitFlows(t, p, want)
+			pm.stop(t)
+			compareFlows(t, "nfacctd "+f, got, want)
+		})
+	}
+}
+
+// TestActiveTimeout sends one UDP conversation for longer than the active
+// timeout: nfcapd receives each direction as several records (at least
+// three) whose packet and octet deltas sum exactly to the truth.
+func TestActiveTimeout(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	t.Parallel()
+	p := testenv.NewPair(t)
+	const port, repeat = 9995, 9996
+	sink := startSink(t, p.A, repeat)
+	nf := startNfcapd(t, p.A, port, "-R", fmt.Sprintf("127.0.0.1/%d", repeat))
+	k := startKflow(t, p, fmt.Sprintf("ipfix://127.0.0.1:%d", port), "--active-timeout", "1s", "--idle-timeout", "5s")
+	truth := testenv.Truth{}
+	start := time.Now()
+	for i := 0; i < 100 && time.Since(start) < 3500*time.Millisecond; i++ {
+		tr, err := p.UDPEcho(false, 41000, 6000, []int{10 + i, 300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key, c := range tr {
+			sum := truth[key]
+			sum.Packets += c.Packets
+			sum.Octets += c.Octets
+			truth[key] = sum
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	k.stop(t)
+	nf.stop(t)
+	msgs := sink.stop(t)
+
+	recs := readNfdump(t, p, nf.dir, true)
+	got := nfdumpFlows(t, p, recs, true)
+	compareFlows(t, "nfdump active timeout", got, fromTruth(truth, truthOpts{dir: true, flags: true}))
+	for id, c := range got {
+		if c.Records < 3 {
+			t.Errorf("%v: %d records over %v with a 1s active timeout, want at least 3", id, c.Records, elapsed.Round(time.Millisecond))
+		} else {
+			t.Logf("%v: %d records summing to %v", id, c.Records, c)
+		}
+	}
+	checkSequence(t, "ipfix", nf.dir, msgs)
+}
