@@ -43,6 +43,7 @@ type exporterFlags struct {
 	keepAttached  bool
 	readyFile     string
 	metricsAddr   string
+	ipfixSeq      string
 	keepCaps      bool
 	dir           string
 	interval      time.Duration
@@ -67,6 +68,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")
 	fs.Uint32Var(&f.sampling, "sampling", 1, "count one packet in `N` (1: every packet)")
 	fs.Uint32Var(&f.domain, "observation-domain", 0, "IPFIX observation domain id / NetFlow v9 source id")
+	fs.StringVar(&f.ipfixSeq, "ipfix-sequence", "flows", "IPFIX sequence numbers count `flows` (flow records, what nfdump checks) or all (options records too, RFC 7011's wording)")
 	fs.IntVar(&f.mtu, "mtu", 1400, "maximum export message size (UDP payload bytes)")
 	fs.DurationVar(&f.tplRefresh, "template-refresh", 600*time.Second, "resend templates over UDP this often")
 	fs.StringVar(&f.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` to pin maps and links in (\"\" disables pinning and restart adoption)")
@@ -124,6 +126,13 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 	}
 	cfg.Cache = cache.Config{IdleTimeout: f.idle, ActiveTimeout: f.active, EndGrace: endGrace, MaxFlows: f.cacheFlows}
 	cfg.ObservationDomain = f.domain
+	switch f.ipfixSeq {
+	case "flows":
+	case "all":
+		cfg.IPFIXSequenceAll = true
+	default:
+		return cfg, fmt.Errorf("%w: --ipfix-sequence %q: want flows or all", errUsage, f.ipfixSeq)
+	}
 	cfg.MTU = f.mtu
 	cfg.TemplateRefresh = f.tplRefresh
 	cfg.ReadyFile = f.readyFile

@@ -89,6 +89,14 @@ type seqKey struct {
 type seqState struct {
 	next   uint32
 	synced bool
+	// alt is a second acceptable next number: IPFIX exporters differ on
+	// whether options data records count (RFC 7011's wording) or only
+	// flow records (nfdump's check, and kflow's default).
+	alt uint32
+	// allRecords is set once a message matched next but not alt: the
+	// exporter counts options records too. Until then a gap is measured
+	// from alt.
+	allRecords bool
 }
 
 type heldSet struct {
@@ -270,7 +278,7 @@ func (h *Handler) handleIPFIX(e *exporter, b []byte, now time.Time) {
 		// whose records cannot be counted (no template, malformed) leaves
 		// the next number unknown: resynchronise on the next message.
 		resync := err != nil || len(m.Missing) > 0
-		h.sequence(e, ipfix.Version, m.Header.Domain, m.Header.Sequence, uint32(m.DataRecords), resync)
+		h.sequenceAlt(e, ipfix.Version, m.Header.Domain, m.Header.Sequence, uint32(m.DataRecords), uint32(len(m.Records)), resync)
 	}
 	h.account(e, &m.Data)
 	h.hold(e, ipfix.Version, m.Missing, now)
@@ -287,6 +295,12 @@ func (h *Handler) account(e *exporter, d *wire.Data) {
 }
 
 func (h *Handler) sequence(e *exporter, version uint16, domain, seq, advance uint32, resync bool) {
+	h.sequenceAlt(e, version, domain, seq, advance, advance, resync)
+}
+
+// sequenceAlt checks seq against what the previous message announced and
+// counts a gap when it matches neither way of counting (advance, or alt).
+func (h *Handler) sequenceAlt(e *exporter, version uint16, domain, seq, advance, alt uint32, resync bool) {
 	k := seqKey{version, domain}
 	st := e.seq[k]
 	if st == nil {
@@ -296,14 +310,24 @@ func (h *Handler) sequence(e *exporter, version uint16, domain, seq, advance uin
 		st = &seqState{}
 		e.seq[k] = st
 	}
-	if st.synced && seq != st.next {
+	switch {
+	case !st.synced:
+	case seq == st.next && seq != st.alt:
+		st.allRecords = true
+	case seq == st.next || seq == st.alt:
+	default:
 		e.stats.SequenceGaps++
-		if d := int32(seq - st.next); d > 0 {
+		from := st.alt
+		if st.allRecords {
+			from = st.next
+		}
+		if d := int32(seq - from); d > 0 {
 			e.stats.SequenceLost += uint64(d)
 		}
 		h.cfg.Sink.SequenceFailures(e.addr, domain, 1)
 	}
 	st.next = seq + advance
+	st.alt = seq + alt
 	st.synced = !resync
 }
 

@@ -217,3 +217,20 @@ func TestHandlerExportersBounded(t *testing.T) {
 		t.Errorf("%d exporters, %d evicted", len(st.Exporters), st.Evicted)
 	}
 }
+
+// TestHandlerSequenceConventions: IPFIX exporters that number options data
+// records too (RFC 7011's wording) and those that number flow records only
+// (what nfdump checks, kflow's default) both give no gap.
+func TestHandlerSequenceConventions(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		h, _ := newTestHandler(t, HandlerConfig{})
+		// A short refresh interval puts options records in several messages.
+		msgs := encodeIPFIX(t, ipfix.Config{SequenceAllRecords: all, TemplateRefreshMessages: 3}, testRecords(100, false), 10)
+		for _, m := range msgs {
+			h.HandlePacket(exporter1, m, t0)
+		}
+		if e := h.Stats().Exporters[0]; e.SequenceGaps != 0 || e.OptionsRecords < 2 {
+			t.Errorf("all=%v: %d gaps, %d options records; want 0 gaps and several options records", all, e.SequenceGaps, e.OptionsRecords)
+		}
+	}
+}

@@ -49,8 +49,11 @@ type Config struct {
 	// Sink, if set, receives every record too (embedded collector).
 	Sink              Sink
 	ObservationDomain uint32
-	MTU               int
-	TemplateRefresh   time.Duration
+	// IPFIXSequenceAll numbers options data records too in IPFIX headers
+	// (RFC 7011's wording) instead of flow records only (what nfdump checks).
+	IPFIXSequenceAll bool
+	MTU              int
+	TemplateRefresh  time.Duration
 	// QueueBatches bounds each collector's queue, in drains.
 	QueueBatches int
 	// ReadyFile is written once the datapath is attached and exporting.

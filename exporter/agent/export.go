@@ -62,6 +62,7 @@ func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error
 		e, err := ipfix.NewEncoder(ipfix.Config{
 			ObservationDomain: cfg.ObservationDomain, MTU: cfg.MTU, Stream: t.TCP,
 			TemplateRefresh: cfg.TemplateRefresh, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
+			SequenceAllRecords: cfg.IPFIXSequenceAll,
 		})
 		return ipfixEncoder{e}, err
 	case transport.NetFlowV9:

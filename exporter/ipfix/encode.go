@@ -46,6 +46,12 @@ type Config struct {
 	SystemInit time.Time
 	// Clock returns the export time; default time.Now.
 	Clock func() time.Time
+	// SequenceAllRecords makes the header's sequence number count every
+	// data record, options data records included, as RFC 7011 section 3.1
+	// words it. By default it counts flow data records only: nfdump (and
+	// collectors built like it) add up flow records alone and would report
+	// a sequence failure after every message carrying options records.
+	SequenceAllRecords bool
 }
 
 // Packet is one encoded message handed to the transport.
@@ -356,9 +362,13 @@ func (e *Encoder) flush(emit func(Packet) error, sent *int) error {
 	msg := e.b.Finish()
 	p := Packet{Bytes: msg, Records: e.b.FlowRecords, Templates: e.msgTpl, Sequence: e.seq}
 	putHeader(msg, Header{Length: uint16(len(msg)), ExportTime: e.now, Sequence: e.seq, Domain: e.cfg.ObservationDomain})
-	// RFC 7011: the sequence number counts data records sent before the
-	// message, so it advances whether or not the transport delivers it.
-	e.seq += uint32(e.b.DataRecords)
+	// The sequence number counts the data records sent before the message,
+	// so it advances whether or not the transport delivers it.
+	if e.cfg.SequenceAllRecords {
+		e.seq += uint32(e.b.DataRecords)
+	} else {
+		e.seq += uint32(e.b.FlowRecords)
+	}
 	e.messages++
 	e.records += uint64(e.b.FlowRecords)
 	e.refresh.Sent(e.now, e.msgTpl, e.msgOpts)
