@@ -225,7 +225,7 @@ func (f *collectorFlags) run(e *env) error {
 		return err
 	}
 	if f.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(e.ctx, f.metricsAddr, log, server.NewMetrics(srv))
+		stopMetrics, err := serveMetrics(e.ctx, f.metricsAddr, log, nil, server.NewMetrics(srv))
 		if err != nil {
 			sink.Close()
 			return err

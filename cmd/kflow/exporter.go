@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -75,7 +76,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.keepAttached, "keep-attached", false, "on exit leave the programs attached and pinned for the next exporter (SIGHUP does this too)")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write this `FILE` once attached and exporting")
 	fs.BoolVar(&f.keepCaps, "keep-capabilities", false, "do not drop capabilities once attached (by default only CAP_BPF and CAP_NET_ADMIN are kept, to attach new interfaces)")
-	fs.StringVar(&f.metricsAddr, "metrics-address", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9273)")
+	fs.StringVar(&f.metricsAddr, "metrics-address", "", "serve Prometheus metrics at http://`ADDR`/metrics and the live flows (kflow flow list) at /flows (e.g. 127.0.0.1:9273)")
 	fs.StringVarP(&f.dir, "dir", "d", "/var/lib/kflow/flows", "with no --collector, write flow files under `DIR` (embedded collector)")
 	fs.DurationVar(&f.interval, "rotate", 300*time.Second, "with no --collector, start a new flow file this often, aligned to the clock")
 	fs.StringVar(&f.layout, "layout", "0", "with no --collector, subdirectory layout: nfcapd's -S number (1: %Y/%m/%d ...)")
@@ -217,7 +218,7 @@ func exporterRunCmd() *command {
 				a.KeepAttached()
 			}
 			if f.metricsAddr != "" {
-				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, agent.NewMetrics(a))
+				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, map[string]http.Handler{flowsPath: flowsHandler(a)}, agent.NewMetrics(a))
 				if err != nil {
 					return errors.Join(err, a.Close())
 				}

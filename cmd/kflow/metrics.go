@@ -18,7 +18,8 @@ import (
 
 // serveMetrics serves /metrics on addr until ctx ends. The registry holds
 // the daemon's collector plus the Go runtime and process collectors.
-func serveMetrics(ctx context.Context, addr string, log *slog.Logger, cs ...prometheus.Collector) (stop func(), err error) {
+// handlers adds more paths (the exporter's /flows).
+func serveMetrics(ctx context.Context, addr string, log *slog.Logger, handlers map[string]http.Handler, cs ...prometheus.Collector) (stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, c := range cs {
@@ -32,6 +33,9 @@ func serveMetrics(ctx context.Context, addr string, log *slog.Logger, cs ...prom
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	for path, h := range handlers {
+		mux.Handle(path, h)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

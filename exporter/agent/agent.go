@@ -103,6 +103,9 @@ type Agent struct {
 	keep    atomic.Bool
 	// workersClosed is set once the collector queues are closed.
 	workersClosed bool
+	// snapshots carries Flows requests to the drain loop, which owns the
+	// cache.
+	snapshots chan chan []flow.Record
 
 	mu        sync.Mutex // guards stats
 	stats     Stats
@@ -132,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow cache: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, cache: c, start: time.Now()}
+	a := &Agent{cfg: cfg, log: cfg.Logger, cache: c, start: time.Now(), snapshots: make(chan chan []flow.Record)}
 	// Connections outlive ctx: the last records go out after it ends.
 	connCtx := context.WithoutCancel(ctx)
 	for _, t := range cfg.Collectors {
@@ -204,6 +207,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			return a.shutdown(true)
 		case evs := <-a.ifw.events:
 			a.applyIfaceEvents(evs)
+		case reply := <-a.snapshots:
+			var recs []flow.Record
+			a.cache.Each(func(r *flow.Record) { recs = append(recs, *r) })
+			reply <- recs
 		case now := <-tick.C:
 			if err := a.drain(now, false); err != nil {
 				a.log.Error("drain failed", "err", err)
@@ -337,6 +344,24 @@ func (a *Agent) closeWorkers() {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		a.log.Warn("collectors did not take the last records within 10s")
+	}
+}
+
+// Flows returns the flows in the cache now, each with its counters since
+// its previous record (as of the last drain, at most one drain interval
+// ago). It does not disturb the drain or the cache.
+func (a *Agent) Flows(ctx context.Context) ([]flow.Record, error) {
+	reply := make(chan []flow.Record, 1)
+	select {
+	case a.snapshots <- reply:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case recs := <-reply:
+		return recs, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 

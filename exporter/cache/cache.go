@@ -444,3 +444,25 @@ func (c *Cache) Flush(emit func(*flow.Record)) {
 	}
 	c.reset()
 }
+
+// Each hands every cached flow with packets to fn, as the record it would
+// export now (counters since its previous record, EndReason unknown),
+// without changing anything. The record is only valid during the call.
+func (c *Cache) Each(fn func(*flow.Record)) {
+	var r flow.Record
+	for i := range wheelSize {
+		h := uint32(headBase + i)
+		for x := c.wheel[i].next; x != h; x = c.entry(x).lk.next {
+			e := c.entry(x)
+			if e.packets == 0 && e.octets == 0 {
+				continue
+			}
+			r = flow.Record{}
+			e.key.fill(&r)
+			r.Packets, r.Octets = e.packets, e.octets
+			r.Start, r.End = time.Unix(0, e.start).UTC(), time.Unix(0, e.last).UTC()
+			r.TCPFlags, r.TOS, r.MinTTL, r.MaxTTL = e.tcpFlags, e.tos, e.minTTL, e.maxTTL
+			fn(&r)
+		}
+	}
+}

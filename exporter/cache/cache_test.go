@@ -543,3 +543,31 @@ func TestEntrySize(t *testing.T) {
 		t.Errorf("entry is %d bytes, EntryBytes says %d", got, EntryBytes)
 	}
 }
+
+func TestEach(t *testing.T) {
+	c, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []flow.Record
+	for i := 0; i < 50; i++ {
+		r := flow.Record{Src: netip.AddrFrom4([4]byte{198, 18, 0, byte(i)}), Dst: netip.MustParseAddr("198.18.1.1"),
+			Proto: flow.ProtoUDP, SrcPort: uint16(1000 + i), DstPort: 53, Packets: uint64(i + 1), Octets: uint64(100 * (i + 1)),
+			Start: time.Unix(1000, 0), End: time.Unix(1001, 0)}
+		in = append(in, r)
+	}
+	c.Merge(in, func(*flow.Record) { t.Fatal("nothing should expire") })
+	seen := map[uint16]uint64{}
+	c.Each(func(r *flow.Record) { seen[r.SrcPort] += r.Packets })
+	if len(seen) != 50 {
+		t.Fatalf("Each saw %d flows, want 50", len(seen))
+	}
+	for i := 0; i < 50; i++ {
+		if seen[uint16(1000+i)] != uint64(i+1) {
+			t.Fatalf("port %d: %d packets, want %d", 1000+i, seen[uint16(1000+i)], i+1)
+		}
+	}
+	if c.Len() != 50 || c.Stats().ExportedPackets != 0 {
+		t.Fatalf("Each changed the cache: %d flows, %d exported", c.Len(), c.Stats().ExportedPackets)
+	}
+}
