@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/transport"
 	"github.com/kflow-dev/kflow/tools/testenv"
@@ -290,4 +291,9 @@ func TestMetrics(t *testing.T) {
 	if got["kflow_exporter_ignored_packets_total"] != 0 || got["kflow_exporter_unparsed_packets_total"] != 0 {
 		t.Errorf("ignored %v, unparsed %v: want 0", got["kflow_exporter_ignored_packets_total"], got["kflow_exporter_unparsed_packets_total"])
 	}
+}
+
+// cacheConfigQuick ends flows fast, so records reach the collectors soon.
+func cacheConfigQuick() cache.Config {
+	return cache.Config{IdleTimeout: 100 * time.Millisecond, ActiveTimeout: time.Second}
 }

@@ -41,7 +41,7 @@ var ErrNotConnected = errors.New("not connected to collector")
 func Dial(ctx context.Context, t Target) (Conn, error) {
 	if t.TCP {
 		return &tcpConn{target: t, ctx: ctx, dial: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			backoff: backoff{min: 500 * time.Millisecond, max: 30 * time.Second}}, nil
+			ns: newNetnsDialer(), backoff: backoff{min: 500 * time.Millisecond, max: 30 * time.Second}}, nil
 	}
 	c, err := (&net.Dialer{}).DialContext(ctx, "udp", t.Addr)
 	if err != nil {
@@ -126,6 +126,7 @@ type tcpConn struct {
 	target  Target
 	ctx     context.Context
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	ns      *netnsDialer
 	mu      sync.Mutex
 	c       net.Conn
 	backoff backoff
@@ -149,7 +150,7 @@ func (t *tcpConn) Ensure() (bool, error) {
 	if now.Before(t.backoff.until) {
 		return false, fmt.Errorf("tcp collector %s: %w", t.target.Addr, ErrBackoff)
 	}
-	c, err := t.dial(t.ctx, "tcp", t.target.Addr)
+	c, err := t.ns.dial(t.ctx, t.dial, "tcp", t.target.Addr)
 	if err != nil {
 		t.backoff.fail(now)
 		return false, fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
@@ -205,6 +206,7 @@ func (t *tcpConn) SendBatch(msgs [][]byte) (int, error) {
 func (t *tcpConn) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.ns.close()
 	if t.c == nil {
 		return nil
 	}
