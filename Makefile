@@ -6,7 +6,7 @@ PKGS    := ./...
 # The datapath tests need root (CAP_BPF, CAP_NET_ADMIN, network namespaces).
 TESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: help deps generate check-generate build test lint bench demo clean
+.PHONY: help deps generate check-generate build test lint fuzz bench demo clean
 
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: deps lint ## Run every test (run as root for the datapath tests).
 
 demo: deps build ## Run the exporter end to end in throwaway network namespaces (as root).
 	$(GO) run ./tools/demo -kflow bin/kflow
+
+fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each).
+	tools/fuzz.sh
 
 bench: ## Run the Go benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
