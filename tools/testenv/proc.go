@@ -36,7 +36,10 @@ func KflowBinary(tb testing.TB) string {
 			return
 		}
 		build.path = filepath.Join(build.dir, "kflow")
+		// Static, as make build: without cgo, kflow can drop capabilities
+		// on every thread.
 		cmd := exec.Command("go", "build", "-o", build.path, "github.com/kflow-dev/kflow/cmd/kflow")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("go build kflow: %w: %s", err, out)
 		}
