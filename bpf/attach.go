@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -60,6 +61,7 @@ type Attachment struct {
 
 	link    link.Link          // TCX and XDP
 	filter  *netlink.BpfFilter // legacy TC
+	netns   *netns.NsHandle    // legacy TC: the namespace of the filter
 	pinPath string
 }
 
@@ -246,6 +248,10 @@ func (d *Datapath) attachTC(iface netlink.Link, a *Attachment) error {
 		QdiscType: "clsact",
 	}
 	if err := h.QdiscAdd(qdisc); err != nil && !errors.Is(err, unix.EEXIST) {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("add clsact qdisc: %w: the clsact qdisc (CONFIG_NET_SCH_INGRESS, module sch_ingress; Linux %s): %w",
+				ErrMissingFeature, featureSince[FeatureLegacyTC], err)
+		}
 		return fmt.Errorf("add clsact qdisc: %w", err)
 	}
 	parent := uint32(netlink.HANDLE_MIN_INGRESS)
@@ -273,16 +279,27 @@ func (d *Datapath) attachTC(iface netlink.Link, a *Attachment) error {
 		}
 	}
 	if err := h.FilterReplace(f); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+			return fmt.Errorf("replace bpf filter: %w: the bpf classifier (CONFIG_NET_CLS_BPF, module cls_bpf): %w",
+				ErrMissingFeature, err)
+		}
 		return fmt.Errorf("replace bpf filter: %w", err)
 	}
-	a.filter = f
+	// Remember the namespace: detach may run on a thread in another one,
+	// where the ifindex names a different interface.
+	ns, err := netns.Get()
+	if err != nil {
+		_ = h.FilterDel(f)
+		return fmt.Errorf("open network namespace of %s: %w", a.Ifname, err)
+	}
+	a.filter, a.netns = f, &ns
 	return nil
 }
 
 // detach removes the attachment from the kernel and its pin.
 func (a *Attachment) detach() error {
 	if a.filter != nil {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		h, err := netlink.NewHandleAt(*a.netns, unix.NETLINK_ROUTE)
 		if err != nil {
 			return fmt.Errorf("netlink: %w", err)
 		}
@@ -291,6 +308,7 @@ func (a *Attachment) detach() error {
 			return fmt.Errorf("detach tc %s on %s: %w", a.Direction, a.Ifname, err)
 		}
 		a.filter = nil
+		a.closeNetns()
 		return nil
 	}
 	if a.link == nil {
@@ -312,12 +330,20 @@ func (a *Attachment) detach() error {
 // release closes the attachment's file descriptors and leaves it attached:
 // pinned links and legacy TC filters keep counting for the next daemon.
 func (a *Attachment) release() error {
+	a.closeNetns()
 	if a.link == nil {
 		return nil
 	}
 	err := a.link.Close()
 	a.link = nil
 	return err
+}
+
+func (a *Attachment) closeNetns() {
+	if a.netns != nil {
+		_ = a.netns.Close()
+		a.netns = nil
+	}
 }
 
 // Detach removes one interface's attachments, for an interface that went

@@ -4,10 +4,13 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -60,5 +63,41 @@ func TestNotPermitted(t *testing.T) {
 	s := string(out)
 	if !strings.Contains(s, "is ErrNotPermitted") || !strings.Contains(s, "CAP_BPF") {
 		t.Fatalf("unprivileged Load did not report missing capabilities:\n%s", s)
+	}
+}
+
+// TestMissingFeatureMessage: a kernel without a required feature gets an
+// error naming the feature, the version that brought it and kflow's
+// minimum kernel, not a verifier log.
+func TestMissingFeatureMessage(t *testing.T) {
+	saved := kernelRequirements
+	t.Cleanup(func() { kernelRequirements = saved })
+	kernelRequirements = append(kernelRequirements[:0:0], kernelRequirements...)
+	for i := range kernelRequirements {
+		if kernelRequirements[i].name == FeatureAtomics {
+			kernelRequirements[i].probe = func() error { return fmt.Errorf("probe: %w", ebpf.ErrNotSupported) }
+		} else {
+			kernelRequirements[i].probe = func() error { return nil }
+		}
+	}
+	err := checkKernel()
+	if !errors.Is(err, ErrMissingFeature) || !errors.Is(err, ebpf.ErrNotSupported) {
+		t.Fatalf("got %v, want ErrMissingFeature wrapping ErrNotSupported", err)
+	}
+	for _, s := range []string{"atomic", "Linux 5.12", "kflow needs Linux " + MinKernel} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+}
+
+// TestKernelHasRequirements: the kernel the tests run on (natively, or in
+// vmtest's VMs) passes every requirement probe.
+func TestKernelHasRequirements(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	for _, r := range kernelRequirements {
+		if err := r.probe(); err != nil {
+			t.Errorf("%s (%s): %v", r.name, r.what, err)
+		}
 	}
 }

@@ -90,6 +90,9 @@ func Load(cfg Config) (*Datapath, error) {
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
+	if err := kernelCheck(); err != nil {
+		return nil, err
+	}
 
 	spec, err := loadKflow()
 	if err != nil {

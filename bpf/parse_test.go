@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
@@ -628,34 +626,32 @@ func TestSkbContextVLANRejected(t *testing.T) {
 // second tag from the frame. The sending side's egress hook sees both
 // tags in the frame.
 func TestVLANMetadata(t *testing.T) {
+	// TCX where the kernel has it, and legacy TC everywhere: the tag
+	// metadata must read the same through both hooks.
+	hooks := []Hook{HookTC}
+	if HaveTCX() {
+		hooks = append([]Hook{HookTCX}, hooks...)
+	}
+	for _, hook := range hooks {
+		t.Run(string(hook), func(t *testing.T) { testVLANMetadata(t, hook) })
+	}
+}
+
+func testVLANMetadata(t *testing.T, hook Hook) {
 	ns := newNetnsThread(t)
 	d := loadTest(t, Config{MapEntries: 16})
-	var links []link.Link
 	var err error
 	ns.do(func() {
-		for _, a := range []struct {
-			ifindex int
-			prog    *ebpf.Program
-			attach  ebpf.AttachType
-		}{
-			{ns.ifB, d.objs.KflowTcxIngress, ebpf.AttachTCXIngress},
-			{ns.ifA, d.objs.KflowTcxEgress, ebpf.AttachTCXEgress},
-		} {
-			var l link.Link
-			l, err = link.AttachTCX(link.TCXOptions{Interface: a.ifindex, Program: a.prog, Attach: a.attach})
-			if err != nil {
+		// kflow1's ingress and kflow0's egress see the frames; the other
+		// two directions see nothing.
+		for _, ifname := range []string{"kflow1", "kflow0"} {
+			if _, err = d.Attach(ifname, hook); err != nil {
 				return
 			}
-			links = append(links, l)
-		}
-	})
-	t.Cleanup(func() {
-		for _, l := range links {
-			l.Close()
 		}
 	})
 	if err != nil {
-		t.Skipf("attach tcx in the test namespace: %v", err)
+		t.Fatalf("attach %s in the test namespace: %v", hook, err)
 	}
 
 	frames := [][]byte{

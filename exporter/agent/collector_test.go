@@ -150,7 +150,7 @@ func TestStuckCollector(t *testing.T) {
 	p := testenv.NewPair(t)
 	// Small TCP buffers in A, so a collector that does not read blocks
 	// the sender after a few dozen kilobytes.
-	if _, err := p.A.Exec("sysctl", "-w", "net.ipv4.tcp_wmem=4096 8192 16384", "net.ipv4.tcp_rmem=4096 8192 16384"); err != nil {
+	if err := p.A.Sysctl(map[string]string{"net.ipv4.tcp_wmem": "4096 8192 16384", "net.ipv4.tcp_rmem": "4096 8192 16384"}); err != nil {
 		t.Fatal(err)
 	}
 	const addr = "127.0.0.1:4740"
@@ -190,10 +190,11 @@ func TestStuckCollector(t *testing.T) {
 	start := a.Stats().Drains
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for round := 0; ctx.Err() == nil && round < 200; round++ {
+	for round := 0; ctx.Err() == nil && round < 2000; round++ {
 		if _, err := p.UDPBlast(false, uint16(20000+round*50%40000), 50, 200, 1400); err != nil {
 			t.Fatal(err)
 		}
+		time.Sleep(5 * time.Millisecond) // let drains happen between rounds
 		st := a.Stats()
 		if len(st.Collectors) == 1 && st.Collectors[0].QueueDrops > 0 && st.Drains > start+20 {
 			t.Logf("after %d rounds: %d drains, collector %+v", round+1, st.Drains-start, st.Collectors[0])

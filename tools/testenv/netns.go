@@ -39,7 +39,9 @@ func (n *NS) Do(fn func() error) error {
 	return <-errc
 }
 
-// Exec runs a command inside the namespace (ip netns exec).
+// Exec runs a command inside the namespace (ip netns exec). It needs
+// iproute2 on the host: the helpers every test uses (NewPair, Sysctl,
+// DisableIPv6) do not, so they also work in vmtest's minimal guests.
 func (n *NS) Exec(name string, args ...string) ([]byte, error) {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 	out, err := cmd.CombinedOutput()
@@ -159,21 +161,19 @@ func (p *Pair) setup() error {
 		return err
 	}
 	for _, ns := range []*NS{p.A, p.B} {
-		for _, arg := range [][]string{
-			{"-w", "net.ipv6.conf.all.accept_dad=0"},
-			{"-w", "net.ipv6.conf.default.accept_dad=0"},
-			{"-w", "net.ipv6.conf.default.router_solicitations=0"},
-			{"-w", "net.ipv6.conf.all.router_solicitations=0"},
-		} {
-			if _, err := ns.Exec("sysctl", arg...); err != nil {
-				return err
-			}
+		if err := ns.Sysctl(map[string]string{
+			"net.ipv6.conf.all.accept_dad":               "0",
+			"net.ipv6.conf.default.accept_dad":           "0",
+			"net.ipv6.conf.default.router_solicitations": "0",
+			"net.ipv6.conf.all.router_solicitations":     "0",
+		}); err != nil {
+			return err
 		}
 	}
-	if _, err := p.A.Exec("ethtool", "-K", p.AIf, "tso", "off", "gso", "off", "gro", "off"); err != nil {
+	if err := p.A.Do(func() error { return disableOffloads(p.AIf) }); err != nil {
 		return err
 	}
-	if _, err := p.B.Exec("ethtool", "-K", p.BIf, "tso", "off", "gso", "off", "gro", "off"); err != nil {
+	if err := p.B.Do(func() error { return disableOffloads(p.BIf) }); err != nil {
 		return err
 	}
 	if err := p.configure(p.A, p.AIf, p.A4, p.A6, &p.AIndex, &p.AMAC); err != nil {
@@ -246,9 +246,8 @@ func (p *Pair) neighbour(ns *NS, index int, peer4, peer6 netip.Addr, mac []byte)
 // traffic but their own (IPv6 sends multicast listener reports on its own
 // for a while after a link comes up).
 func (p *Pair) DisableIPv6() error {
-	if _, err := p.A.Exec("sysctl", "-w", "net.ipv6.conf."+p.AIf+".disable_ipv6=1"); err != nil {
+	if err := p.A.Sysctl(map[string]string{"net.ipv6.conf." + p.AIf + ".disable_ipv6": "1"}); err != nil {
 		return err
 	}
-	_, err := p.B.Exec("sysctl", "-w", "net.ipv6.conf."+p.BIf+".disable_ipv6=1")
-	return err
+	return p.B.Sysctl(map[string]string{"net.ipv6.conf." + p.BIf + ".disable_ipv6": "1"})
 }
