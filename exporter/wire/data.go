@@ -88,15 +88,18 @@ func (d *Data) Reset() {
 // record length at the end of the set is ignored (RFC 7011 section 3.3.1,
 // RFC 3954 section 5.3).
 func (s *Templates) DecodeSet(out *Data, ctx *Context, t *Template, body []byte, off int) error {
+	s.pending = s.pending[:0]
 	p := 0
 	for len(body)-p >= t.MinLen {
 		n, err := s.decodeRecord(out, ctx, t, body[p:], off+p)
 		if err != nil {
+			s.resolvePending(out, ctx)
 			return err
 		}
 		p += n
 		out.DataRecords++
 	}
+	s.resolvePending(out, ctx)
 	return nil
 }
 
@@ -149,7 +152,7 @@ func (s *Templates) decodeRecord(out *Data, ctx *Context, t *Template, b []byte,
 	if rec == nil {
 		s.finishOptions(out, &os)
 	} else {
-		s.finishRecord(rec, ctx, &rs)
+		s.finishRecord(out, rec, ctx, &rs)
 	}
 	return p, nil
 }

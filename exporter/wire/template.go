@@ -54,6 +54,12 @@ func (l Limits) withDefaults() Limits {
 type domainState struct {
 	sysInitMs int64 // unix ms; 0 unknown
 	sampling  uint32
+	// estInitMs is the estimated system init time (unix ms, modulo 2^32
+	// ms) for IPFIX exporters that send sysUpTime-relative timestamps
+	// without ever sending systemInitTimeMilliseconds; valid when
+	// estKnown. See estimateInit.
+	estInitMs int64
+	estKnown  bool
 }
 
 // Templates is the bounded template store of one decoding session. Keys are
@@ -63,6 +69,7 @@ type Templates struct {
 	lim     Limits
 	m       map[uint64]*Template
 	domains map[uint32]*domainState
+	pending []pendingTime // scratch of DecodeSet: records whose times wait for an estimate
 }
 
 // NewTemplates returns an empty store with the given limits (zero fields

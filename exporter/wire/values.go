@@ -365,10 +365,19 @@ func (rs *recState) resolveTime(ctx *Context, sysInitMs int64, ns, ms, sec, delt
 }
 
 // finishRecord resolves what recState collected into r.
-func (s *Templates) finishRecord(r *flow.Record, ctx *Context, rs *recState) {
+func (s *Templates) finishRecord(out *Data, r *flow.Record, ctx *Context, rs *recState) {
 	init := rs.sysInitMs
-	if rs.seen&seenInit == 0 {
+	if rs.seen&seenInit == 0 || init == 0 {
 		init = s.SysInit(ctx.Domain)
+	} else if st := s.domain(ctx.Domain, true); st != nil {
+		// A data record's own systemInitTimeMilliseconds (RouterOS 7's
+		// "sys-init-time") holds for the domain's later records too.
+		st.sysInitMs = init
+	}
+	if init == 0 && ctx.UptimeMs < 0 && rs.seen&(seenStartUp|seenEndUp) != 0 {
+		// IPFIX sysUpTime-relative times and no init time known: resolved
+		// by resolvePending once the whole set is read.
+		s.pending = append(s.pending, pendingTime{index: len(out.Records) - 1, rs: *rs})
 	}
 	r.Start = rs.resolveTime(ctx, init, rs.startNs, rs.startMs, rs.startSec, int64(rs.startDelta), int64(rs.startUp),
 		[5]uint32{seenStartNs, seenStartMs, seenStartSec, seenStartDelta, seenStartUp})
