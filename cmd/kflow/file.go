@@ -24,7 +24,7 @@ func fileCmd() *command {
 		name:    "file",
 		summary: "inspect flow files written by the collector",
 		def:     "stat",
-		sub:     []*command{fileStatCmd(), fileDumpCmd()},
+		sub:     []*command{fileStatCmd(), fileDumpCmd(), fileQueryCmd()},
 	}
 }
 

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kflow-dev/kflow/collector/filter"
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Record output of "kflow file query": nfdump's predefined formats and
+// user formats built from nfdump's %tags.
+
+// row is one output line: a record, or an aggregated record with its flow
+// count and, for bidirectional pairs, the output direction's counters.
+type row struct {
+	r                    *flow.Record
+	flows                uint64
+	outPackets, outBytes uint64
+}
+
+// fmtOpts are the rendering choices.
+type fmtOpts struct {
+	loc   *time.Location
+	plain bool // -N: no scaling of large numbers
+}
+
+// Predefined formats, as nfdump defines them.
+var predefinedFormats = map[string]string{
+	"line":     "%ts %td %pr %sap -> %dap %pkt %byt %fl",
+	"long":     "%ts %td %pr %sap -> %dap %flg %tos %pkt %byt %fl",
+	"extended": "%ts %td %pr %sap -> %dap %flg %tos %pkt %byt %pps %bps %bpp %fl",
+	"biline":   "%ts %td %pr %sap <-> %dap %opkt %ipkt %obyt %ibyt %fl",
+	"bilong":   "%ts %td %pr %sap <-> %dap %flg %tos %opkt %ipkt %obyt %ibyt %fl",
+}
+
+// tag is one %tag of a user format.
+type tag struct {
+	title string
+	width int // negative: left aligned
+	value func(w *row, o *fmtOpts) string
+}
+
+func scaled(v uint64, o *fmtOpts) string {
+	switch {
+	case o.plain || v < 1_000_000:
+		return strconv.FormatUint(v, 10)
+	case v < 1_000_000_000:
+		return fmt.Sprintf("%.1f M", float64(v)/1e6)
+	case v < 1_000_000_000_000:
+		return fmt.Sprintf("%.1f G", float64(v)/1e9)
+	}
+	return fmt.Sprintf("%.1f T", float64(v)/1e12)
+}
+
+func fmtTS(t time.Time, o *fmtOpts) string {
+	if t.IsZero() {
+		return "0000-00-00 00:00:00.000"
+	}
+	return t.In(o.loc).Format("2006-01-02 15:04:05.000")
+}
+
+// fmtDuration prints milliseconds as nfdump does: HH:MM:SS.mmm.
+func fmtDuration(ms uint64) string {
+	h := ms / 3_600_000
+	m := ms / 60_000 % 60
+	s := ms / 1000 % 60
+	if h >= 24 {
+		return fmt.Sprintf("%dd %02d:%02d:%02d.%03d", h/24, h%24, m, s, ms%1000)
+	}
+	return fmt.Sprintf("%02d:%02d:%02d.%03d", h, m, s, ms%1000)
+}
+
+func fmtEpoch(t time.Time) string {
+	if t.IsZero() {
+		return "0.000"
+	}
+	return fmt.Sprintf("%d.%03d", t.Unix(), t.Nanosecond()/1e6)
+}
+
+// protoLabel names a protocol as nfdump prints it.
+func protoLabel(p uint8) string {
+	switch p {
+	case 2:
+		return "IGMP"
+	case 4:
+		return "IPIP"
+	case 41:
+		return "IPv6"
+	case 47:
+		return "GRE"
+	case 50:
+		return "ESP"
+	case 51:
+		return "AH"
+	case 89:
+		return "OSPF"
+	case 103:
+		return "PIM"
+	}
+	return protoName(p)
+}
+
+func addrOr0(a netip.Addr, v6 bool) string {
+	if a.IsValid() {
+		return a.String()
+	}
+	if v6 {
+		return "::"
+	}
+	return "0.0.0.0"
+}
+
+// ports returns the source and destination port as nfdump prints them:
+// ICMP shows type.code as the destination port.
+func ports(r *flow.Record) (string, string) {
+	if r.IsICMP() {
+		return "0", fmt.Sprintf("%d.%d", r.ICMPType, r.ICMPCode)
+	}
+	return strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(filter.DstPort(r)))
+}
+
+// addrPort prints ADDR:PORT as nfdump's line format does: the address
+// right aligned, IPv6 with a '.' before the port.
+func addrPort(a netip.Addr, port string, v6 bool) string {
+	sep := ":"
+	if v6 {
+		sep = "."
+	}
+	return fmt.Sprintf("%16s%s%-5s", addrOr0(a, v6), sep, port)
+}
+
+func durMs(r *flow.Record) uint64 { return filter.DurationMs(r) }
+
+func rate(v, ms uint64) uint64 {
+	if ms == 0 {
+		return 0
+	}
+	return v * 1000 / ms
+}
+
+var tags = map[string]tag{
+	"ts":  {"Date first seen", -23, func(w *row, o *fmtOpts) string { return fmtTS(w.r.Start, o) }},
+	"tfs": {"Date first seen", -23, func(w *row, o *fmtOpts) string { return fmtTS(w.r.Start, o) }},
+	"te":  {"Date last seen", -23, func(w *row, o *fmtOpts) string { return fmtTS(w.r.End, o) }},
+	"tsr": {"Date first seen (raw)", 14, func(w *row, o *fmtOpts) string { return fmtEpoch(w.r.Start) }},
+	"ter": {"Date last seen (raw)", 14, func(w *row, o *fmtOpts) string { return fmtEpoch(w.r.End) }},
+	"td":  {"Duration", 12, func(w *row, o *fmtOpts) string { return fmtDuration(durMs(w.r)) }},
+	"pr":  {"Proto", -5, func(w *row, o *fmtOpts) string { return protoLabel(w.r.Proto) }},
+	"sa":  {"Src IP Addr", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.Src, w.r.Dst.Is6()) }},
+	"da":  {"Dst IP Addr", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.Dst, w.r.Src.Is6()) }},
+	"sap": {"Src IP Addr:Port", 22, func(w *row, o *fmtOpts) string {
+		sp, _ := ports(w.r)
+		return addrPort(w.r.Src, sp, w.r.Src.Is6() || w.r.Dst.Is6())
+	}},
+	"dap": {"Dst IP Addr:Port", 22, func(w *row, o *fmtOpts) string {
+		_, dp := ports(w.r)
+		return addrPort(w.r.Dst, dp, w.r.Src.Is6() || w.r.Dst.Is6())
+	}},
+	"sp":   {"Src Pt", 6, func(w *row, o *fmtOpts) string { sp, _ := ports(w.r); return sp }},
+	"dp":   {"Dst Pt", 6, func(w *row, o *fmtOpts) string { _, dp := ports(w.r); return dp }},
+	"it":   {"ICMP-T", 6, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.ICMPType)) }},
+	"ic":   {"ICMP-C", 6, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.ICMPCode)) }},
+	"pkt":  {"Packets", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Packets, o) }},
+	"ipkt": {"In Pkt", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Packets, o) }},
+	"opkt": {"Out Pkt", 8, func(w *row, o *fmtOpts) string { return scaled(w.outPackets, o) }},
+	"byt":  {"Bytes", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Octets, o) }},
+	"ibyt": {"In Byte", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Octets, o) }},
+	"obyt": {"Out Byte", 8, func(w *row, o *fmtOpts) string { return scaled(w.outBytes, o) }},
+	"fl":   {"Flows", 5, func(w *row, o *fmtOpts) string { return strconv.FormatUint(w.flows, 10) }},
+	"flg":  {"Flags", -8, func(w *row, o *fmtOpts) string { return tcpFlags(w.r.TCPFlags) }},
+	"tos":  {"Tos", 3, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.TOS)) }},
+	"stos": {"STos", 4, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.TOS)) }},
+	"pps": {"pps", 8, func(w *row, o *fmtOpts) string {
+		return scaled(rate(w.r.Packets+w.outPackets, durMs(w.r)), o)
+	}},
+	"bps": {"bps", 8, func(w *row, o *fmtOpts) string {
+		return scaled(8*rate(w.r.Octets+w.outBytes, durMs(w.r)), o)
+	}},
+	"bpp": {"Bpp", 6, func(w *row, o *fmtOpts) string {
+		if p := w.r.Packets + w.outPackets; p > 0 {
+			return strconv.FormatUint((w.r.Octets+w.outBytes)/p, 10)
+		}
+		return "0"
+	}},
+	"in":   {"Input", 5, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.InIf), 10) }},
+	"out":  {"Output", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.OutIf), 10) }},
+	"dir":  {"Dir", 3, func(w *row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.r.Direction] }},
+	"svln": {"SVlan", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.VLAN)) }},
+	"dvln": {"DVlan", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.InnerVLAN)) }},
+	"sas":  {"Src AS", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.SrcAS), 10) }},
+	"das":  {"Dst AS", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.DstAS), 10) }},
+	"smk":  {"SMask", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.SrcMask)) }},
+	"dmk":  {"DMask", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.DstMask)) }},
+	"nh":   {"Next-hop IP", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.NextHop, false) }},
+	"ra":   {"Router IP", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.Exporter, false) }},
+	"exp":  {"Exp ID", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.ObservationDomain), 10) }},
+	"odid": {"obsDomainID", 11, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.ObservationDomain), 10) }},
+	"ttl": {"TTL", 7, func(w *row, o *fmtOpts) string {
+		return fmt.Sprintf("%d-%d", w.r.MinTTL, w.r.MaxTTL)
+	}},
+	"end": {"End reason", -17, func(w *row, o *fmtOpts) string { return w.r.EndReason.String() }},
+}
+
+// fmtElem is a literal or a tag of a compiled format.
+type fmtElem struct {
+	lit string
+	tag *tag
+}
+
+type recordFormat []fmtElem
+
+// compileFormat compiles "fmt:..." text or a predefined format's name.
+// %line, %long and the other predefined names expand in place; %n is a
+// newline.
+func compileFormat(spec string) (recordFormat, error) {
+	text, ok := strings.CutPrefix(spec, "fmt:")
+	if !ok {
+		f, ok := predefinedFormats[spec]
+		if !ok {
+			return nil, fmt.Errorf("unknown output format %q (want line, long, extended, biline, bilong, csv, json, ndjson or fmt:...)", spec)
+		}
+		text = f
+	}
+	return compileFmtText(text, 0)
+}
+
+func compileFmtText(text string, depth int) (recordFormat, error) {
+	var out recordFormat
+	lit := strings.Builder{}
+	flush := func() {
+		if lit.Len() > 0 {
+			out = append(out, fmtElem{lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(text); {
+		if text[i] != '%' {
+			lit.WriteByte(text[i])
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(text) && (text[j] >= 'a' && text[j] <= 'z' || text[j] >= '0' && text[j] <= '9') {
+			j++
+		}
+		name := text[i+1 : j]
+		// The longest tag that prefixes the word: "%sap:" style text.
+		found := ""
+		for k := len(name); k > 0; k-- {
+			if _, ok := tags[name[:k]]; ok {
+				found = name[:k]
+				break
+			}
+			if _, ok := predefinedFormats[name[:k]]; ok {
+				found = name[:k]
+				break
+			}
+			if name[:k] == "n" {
+				found = "n"
+				break
+			}
+		}
+		switch {
+		case found == "n":
+			lit.WriteByte('\n')
+		case found != "" && predefinedFormats[found] != "":
+			if depth > 2 {
+				return nil, fmt.Errorf("output format: %%%s nested too deep", found)
+			}
+			sub, err := compileFmtText(predefinedFormats[found], depth+1)
+			if err != nil {
+				return nil, err
+			}
+			flush()
+			out = append(out, sub...)
+		case found != "":
+			flush()
+			t := tags[found]
+			out = append(out, fmtElem{tag: &t})
+		default:
+			return nil, fmt.Errorf("output format: unknown tag %q", text[i:j])
+		}
+		i += 1 + len(found)
+		if found == "" {
+			i = j
+		}
+	}
+	flush()
+	return out, nil
+}
+
+func pad(s string, width int) string {
+	if width < 0 {
+		return fmt.Sprintf("%-*s", -width, s)
+	}
+	return fmt.Sprintf("%*s", width, s)
+}
+
+// header returns the column titles line.
+func (f recordFormat) header() string {
+	var b strings.Builder
+	for _, e := range f {
+		if e.tag == nil {
+			b.WriteString(strings.Repeat(" ", len(e.lit)))
+			continue
+		}
+		b.WriteString(pad(e.tag.title, e.tag.width))
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+func (f recordFormat) format(b []byte, w *row, o *fmtOpts) []byte {
+	for _, e := range f {
+		if e.tag == nil {
+			b = append(b, e.lit...)
+			continue
+		}
+		b = append(b, pad(e.tag.value(w, o), e.tag.width)...)
+	}
+	return b
+}
+
+// CSV: nfdump's column names for the fields kflow records hold.
+
+const csvHeader = "ts,te,td,sa,da,sp,dp,pr,flg,stos,ipkt,ibyt,opkt,obyt,fl,in,out,sas,das,smk,dmk,dir,nh,svln,dvln,ra,odid"
+
+func csvRow(b []byte, w *row, o *fmtOpts) []byte {
+	r := w.r
+	sp, dp := strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(filter.DstPort(r)))
+	v6 := r.Src.Is6() || r.Dst.Is6()
+	f := []string{
+		fmtTS(r.Start, o), fmtTS(r.End, o), fmt.Sprintf("%.3f", float64(durMs(r))/1000),
+		addrOr0(r.Src, v6), addrOr0(r.Dst, v6), sp, dp, protoLabel(r.Proto), tcpFlags(r.TCPFlags),
+		strconv.Itoa(int(r.TOS)),
+		strconv.FormatUint(r.Packets, 10), strconv.FormatUint(r.Octets, 10),
+		strconv.FormatUint(w.outPackets, 10), strconv.FormatUint(w.outBytes, 10), strconv.FormatUint(w.flows, 10),
+		strconv.FormatUint(uint64(r.InIf), 10), strconv.FormatUint(uint64(r.OutIf), 10),
+		strconv.FormatUint(uint64(r.SrcAS), 10), strconv.FormatUint(uint64(r.DstAS), 10),
+		strconv.Itoa(int(r.SrcMask)), strconv.Itoa(int(r.DstMask)), strconv.Itoa(int(r.Direction)),
+		addrOr0(r.NextHop, v6), strconv.Itoa(int(r.VLAN)), strconv.Itoa(int(r.InnerVLAN)),
+		addrOr0(r.Exporter, false), strconv.FormatUint(uint64(r.ObservationDomain), 10),
+	}
+	return append(b, strings.Join(f, ",")...)
+}
+
+// queryRecordJSON is a record of "file dump -j" with the aggregation
+// counters.
+type queryRecordJSON struct {
+	recordJSON
+	Flows      uint64 `json:"flows"`
+	OutPackets uint64 `json:"out_packets,omitempty"`
+	OutBytes   uint64 `json:"out_bytes,omitempty"`
+}
+
+func toQueryJSON(w *row) queryRecordJSON {
+	return queryRecordJSON{recordJSON: toRecordJSON(w.r), Flows: w.flows, OutPackets: w.outPackets, OutBytes: w.outBytes}
+}

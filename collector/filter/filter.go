@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package filter
+
+import (
+	"strings"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Pred is a compiled predicate over a flow record.
+type Pred func(r *flow.Record) bool
+
+// Filter is a compiled filter. It is safe for concurrent use.
+type Filter struct {
+	src   string
+	match Pred
+	any   bool
+}
+
+// Parse compiles a filter. An empty filter (or one holding only comments)
+// matches every record. Errors are *SyntaxError.
+func Parse(src string) (*Filter, error) {
+	p, err := newParser(src)
+	if err != nil {
+		return nil, err
+	}
+	if p.peek().kind == tEOF {
+		return &Filter{src: src, match: matchAll, any: true}, nil
+	}
+	n, err := p.parseExpr()
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tEOF {
+		return nil, p.errAt(t, "unexpected %s: want and, or or the end of the filter", t)
+	}
+	f := &Filter{src: src, match: compile(n, false)}
+	_, f.any = n.(anyNode)
+	return f, nil
+}
+
+// MustParse is Parse that panics on error, for filters fixed in code.
+func MustParse(src string) *Filter {
+	f, err := Parse(src)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// Match reports whether r passes the filter.
+func (f *Filter) Match(r *flow.Record) bool { return f.match(r) }
+
+// Pred returns the compiled predicate.
+func (f *Filter) Pred() Pred { return f.match }
+
+// MatchesAll reports whether the filter is empty or "any": callers may skip
+// calling Match.
+func (f *Filter) MatchesAll() bool { return f.any }
+
+// String returns the filter text, trimmed.
+func (f *Filter) String() string { return strings.TrimSpace(f.src) }
+
+func matchAll(*flow.Record) bool { return true }
+
+// AST: the parser builds it, compile turns it into closures. Leaves build
+// their predicate knowing whether they sit under an odd number of "not"s,
+// which nfdump's "flags" needs ("not flags SF": neither S nor F set).
+
+type node interface{}
+
+type andNode struct{ l, r node }
+type orNode struct{ l, r node }
+type notNode struct{ x node }
+type anyNode struct{}
+type leaf struct{ build func(negated bool) Pred }
+
+func compile(n node, neg bool) Pred {
+	switch n := n.(type) {
+	case andNode:
+		a, b := compile(n.l, neg), compile(n.r, neg)
+		return func(r *flow.Record) bool { return a(r) && b(r) }
+	case orNode:
+		a, b := compile(n.l, neg), compile(n.r, neg)
+		return func(r *flow.Record) bool { return a(r) || b(r) }
+	case notNode:
+		x := compile(n.x, !neg)
+		return func(r *flow.Record) bool { return !x(r) }
+	case anyNode:
+		return matchAll
+	case leaf:
+		return n.build(neg)
+	}
+	panic("filter: unknown node")
+}
+
+func always(p Pred) leaf { return leaf{func(bool) Pred { return p }} }

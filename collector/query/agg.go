@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package query
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kflow-dev/kflow/collector/filter"
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// AggSpec says which fields aggregation keeps (nfdump's -A): the others
+// are summed over. Address fields may carry prefix lengths, separately for
+// IPv4 and IPv6 (srcip4/24, srcip6/64); -1 keeps the whole address.
+type AggSpec struct {
+	SrcIP, DstIP, SrcPort, DstPort, Proto  bool
+	SrcBits4, SrcBits6, DstBits4, DstBits6 int
+}
+
+// FiveTuple is nfdump's -a: proto, addresses and ports.
+func FiveTuple() AggSpec {
+	return AggSpec{SrcIP: true, DstIP: true, SrcPort: true, DstPort: true, Proto: true,
+		SrcBits4: -1, SrcBits6: -1, DstBits4: -1, DstBits6: -1}
+}
+
+// ParseAggSpec parses a comma separated list of srcip, dstip, srcport,
+// dstport, proto, srcip4/N, srcip6/N, dstip4/N, dstip6/N.
+func ParseAggSpec(s string) (AggSpec, error) {
+	a := AggSpec{SrcBits4: -1, SrcBits6: -1, DstBits4: -1, DstBits6: -1}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		name, bitsText, hasBits := strings.Cut(f, "/")
+		bits := -1
+		if hasBits {
+			n, err := strconv.Atoi(bitsText)
+			if err != nil || n < 0 {
+				return AggSpec{}, fmt.Errorf("aggregation %q: bad prefix length in %q", s, f)
+			}
+			bits = n
+		}
+		bad := func(max int) error {
+			if hasBits && bits > max {
+				return fmt.Errorf("aggregation %q: prefix length in %q exceeds %d", s, f, max)
+			}
+			return nil
+		}
+		var err error
+		switch name {
+		case "srcip":
+			a.SrcIP = true
+			if hasBits {
+				err = fmt.Errorf("aggregation %q: %q: give the family (srcip4/N, srcip6/N)", s, f)
+			}
+		case "dstip":
+			a.DstIP = true
+			if hasBits {
+				err = fmt.Errorf("aggregation %q: %q: give the family (dstip4/N, dstip6/N)", s, f)
+			}
+		case "srcip4":
+			a.SrcIP, a.SrcBits4, err = true, bits, bad(32)
+		case "srcip6":
+			a.SrcIP, a.SrcBits6, err = true, bits, bad(128)
+		case "dstip4":
+			a.DstIP, a.DstBits4, err = true, bits, bad(32)
+		case "dstip6":
+			a.DstIP, a.DstBits6, err = true, bits, bad(128)
+		case "srcport":
+			a.SrcPort = true
+		case "dstport":
+			a.DstPort = true
+		case "proto":
+			a.Proto = true
+		default:
+			return AggSpec{}, fmt.Errorf("aggregation %q: unknown element %q (want srcip, dstip, srcport, dstport, proto, srcip4/N, srcip6/N, dstip4/N, dstip6/N)", s, f)
+		}
+		if hasBits && bits < 0 {
+			err = fmt.Errorf("aggregation %q: bad prefix length in %q", s, f)
+		}
+		if err != nil {
+			return AggSpec{}, err
+		}
+	}
+	return a, nil
+}
+
+// Key is an aggregation key.
+type Key struct {
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Proto            uint8
+}
+
+func (k Key) reverse() Key {
+	return Key{Src: k.Dst, Dst: k.Src, SrcPort: k.DstPort, DstPort: k.SrcPort, Proto: k.Proto}
+}
+
+func mask(a netip.Addr, bits4, bits6 int) netip.Addr {
+	bits := bits6
+	if a.Is4() {
+		bits = bits4
+	}
+	if bits < 0 || !a.IsValid() {
+		return a
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return a
+	}
+	return p.Addr()
+}
+
+func (a *AggSpec) key(r *flow.Record) Key {
+	var k Key
+	if a.SrcIP {
+		k.Src = mask(r.Src, a.SrcBits4, a.SrcBits6)
+	}
+	if a.DstIP {
+		k.Dst = mask(r.Dst, a.DstBits4, a.DstBits6)
+	}
+	if a.SrcPort {
+		k.SrcPort = r.SrcPort
+	}
+	if a.DstPort {
+		k.DstPort = filter.DstPort(r)
+	}
+	if a.Proto {
+		k.Proto = r.Proto
+	}
+	return k
+}
+
+// Bidir selects bidirectional pairing.
+type Bidir uint8
+
+const (
+	// Unidirectional aggregation.
+	Unidirectional Bidir = iota
+	// Paired (nfdump -b): a record whose reverse key was seen first is
+	// counted as that entry's output direction.
+	Paired
+	// PairedGuess (nfdump -B): as Paired, but TCP and UDP records are
+	// first turned so that the lower port is the destination (the server
+	// side); the counters of a turned record are the output direction.
+	PairedGuess
+)
+
+// Agg is one aggregated record. Rec holds the key fields (others zero),
+// the summed counters of the input direction, the earliest start, latest
+// end and the OR of TCP flags; Out holds the output direction of a
+// bidirectional pair.
+type Agg struct {
+	Rec   flow.Record
+	Flows uint64
+	Out   Counter
+	in    Counter
+}
+
+// Counter returns the input direction's counters with both directions'
+// span.
+func (g *Agg) Counter() Counter {
+	c := g.in
+	c.Flows = g.Flows
+	if g.Out.First != 0 && (c.First == 0 || g.Out.First < c.First) {
+		c.First = g.Out.First
+	}
+	if g.Out.Last > c.Last {
+		c.Last = g.Out.Last
+	}
+	return c
+}
+
+// Aggregator groups records by an AggSpec.
+type Aggregator struct {
+	Spec  AggSpec
+	Bidir Bidir
+	m     map[Key]*Agg
+	order []*Agg
+}
+
+// NewAggregator returns an empty aggregator. Bidirectional pairing keys
+// by the five-tuple whatever spec says.
+func NewAggregator(spec AggSpec, bidir Bidir) *Aggregator {
+	if bidir != Unidirectional {
+		spec = FiveTuple()
+	}
+	return &Aggregator{Spec: spec, Bidir: bidir, m: make(map[Key]*Agg)}
+}
+
+func (a *Aggregator) entry(k Key) *Agg {
+	g := a.m[k]
+	if g == nil {
+		g = &Agg{}
+		r := &g.Rec
+		r.Src, r.Dst, r.SrcPort, r.Proto = k.Src, k.Dst, k.SrcPort, k.Proto
+		r.DstPort = k.DstPort
+		a.m[k] = g
+		a.order = append(a.order, g)
+	}
+	return g
+}
+
+// Add counts r.
+func (a *Aggregator) Add(r *flow.Record) {
+	k := a.Spec.key(r)
+	out := false
+	switch a.Bidir {
+	case PairedGuess:
+		if (r.Proto == flow.ProtoTCP || r.Proto == flow.ProtoUDP) && k.SrcPort < k.DstPort {
+			k, out = k.reverse(), true
+			break
+		}
+		fallthrough
+	case Paired:
+		if _, ok := a.m[k]; !ok {
+			if _, ok := a.m[k.reverse()]; ok {
+				k, out = k.reverse(), true
+			}
+		}
+	}
+	g := a.entry(k)
+	g.Flows++
+	if out {
+		g.Out.Add(r)
+	} else {
+		g.in.Add(r)
+	}
+	g.Rec.TCPFlags |= r.TCPFlags
+	if r.IsICMP() && a.Spec.DstPort {
+		g.Rec.ICMPType, g.Rec.ICMPCode = r.ICMPType, r.ICMPCode
+	}
+}
+
+// Len is the number of aggregated records.
+func (a *Aggregator) Len() int { return len(a.order) }
+
+// Records returns the aggregated records in the order their keys were
+// first seen, with Rec's counters and times filled in.
+func (a *Aggregator) Records() []*Agg {
+	for _, g := range a.order {
+		c := g.Counter()
+		g.Rec.Packets, g.Rec.Octets = g.in.Packets, g.in.Bytes
+		g.Rec.Start, g.Rec.End = c.FirstSeen(), c.LastSeen()
+	}
+	return a.order
+}
+
+// Top returns the n largest aggregated records by o (all for n <= 0);
+// ties keep the order of first appearance.
+func (a *Aggregator) Top(o Order, n int) []*Agg {
+	recs := slices.Clone(a.Records())
+	slices.SortStableFunc(recs, func(x, y *Agg) int {
+		cx, cy := x.Counter(), y.Counter()
+		cx.Packets += x.Out.Packets
+		cx.Bytes += x.Out.Bytes
+		cy.Packets += y.Out.Packets
+		cy.Bytes += y.Out.Bytes
+		return cmp.Compare(cy.value(o), cx.value(o))
+	})
+	if n > 0 && len(recs) > n {
+		recs = recs[:n]
+	}
+	return recs
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package query
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kflow-dev/kflow/collector/filter"
+	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Scanner reads the records of files through a filter and a time window.
+type Scanner struct {
+	Filter *filter.Filter // nil: every record
+	Window Window
+	// Limit stops the scan after that many records passed (nfdump's -c);
+	// 0 for no limit.
+	Limit uint64
+	// Workers decode blocks in parallel (default GOMAXPROCS).
+	Workers int
+}
+
+// ScanStats counts what a scan did.
+type ScanStats struct {
+	Files         int
+	Read          uint64 // records read
+	Passed        uint64 // records that passed filter and window
+	CorruptBlocks int    // skipped
+	Truncated     int    // files that ended without a summary
+	// Summaries holds the stored summary of each file closed cleanly, for
+	// totals a record scan cannot know (sequence failures).
+	Summaries []flowfile.Summary
+}
+
+// Scan calls fn for every record that passes, file by file in order, on
+// the calling goroutine; blocks are decompressed and decoded on Workers
+// goroutines (flowfile.Scan). The record is only valid during the call.
+// Corrupt blocks are skipped and counted; a file that cannot be opened or
+// read is an error.
+func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record)) (ScanStats, error) {
+	var st ScanStats
+	var match filter.Pred
+	if s.Filter != nil && !s.Filter.MatchesAll() {
+		match = s.Filter.Pred()
+	}
+	win := !s.Window.IsZero()
+	done := false
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		res, err := flowfile.Scan(f.Path, flowfile.ScanOptions{Workers: s.Workers}, func(recs []flow.Record) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			st.Read += uint64(len(recs))
+			for i := range recs {
+				rec := &recs[i]
+				if match != nil && !match(rec) {
+					continue
+				}
+				if win && !s.Window.Contains(rec.Start, rec.End) {
+					continue
+				}
+				st.Passed++
+				fn(rec)
+				if s.Limit > 0 && st.Passed >= s.Limit {
+					done = true
+					return flowfile.ErrStopScan
+				}
+			}
+			return nil
+		})
+		st.Files++
+		st.CorruptBlocks += res.Corrupt
+		if res.Summary != nil {
+			st.Summaries = append(st.Summaries, *res.Summary)
+		} else if !done {
+			st.Truncated++
+		}
+		if err != nil {
+			return st, fmt.Errorf("scan: %w", err)
+		}
+		if done {
+			break
+		}
+	}
+	return st, nil
+}
