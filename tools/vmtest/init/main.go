@@ -83,7 +83,9 @@ func setup(cfg *guest.Config) error {
 		{"sysfs", "/sys", "sysfs", ""},
 		{"devtmpfs", "/dev", "devtmpfs", ""},
 		{"bpf", "/sys/fs/bpf", "bpf", "mode=0700"},
-		{"tmpfs", "/tmp", "tmpfs", "mode=1777"},
+		// No tmpfs on /tmp: the root (the initramfs) is writable, and
+		// the test's package directory may itself be under /tmp (a
+		// checkout there): a mount would hide it.
 		{"tmpfs", "/run", "tmpfs", "mode=0755"},
 	} {
 		if err := os.MkdirAll(m.dir, 0o755); err != nil {
@@ -92,6 +94,12 @@ func setup(cfg *guest.Config) error {
 		if err := unix.Mount(m.src, m.dir, m.fstype, 0, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dir, err)
 		}
+	}
+	if err := os.MkdirAll("/tmp", 0o1777); err != nil {
+		return fmt.Errorf("mkdir /tmp: %w", err)
+	}
+	if err := os.Chmod("/tmp", 0o1777|os.ModeSticky); err != nil {
+		return fmt.Errorf("chmod /tmp: %w", err)
 	}
 	if err := linkUp("lo"); err != nil {
 		return err
