@@ -14,6 +14,7 @@ import (
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
 func be(v uint64, n int) []byte {
@@ -122,18 +123,18 @@ func TestForeignExporter(t *testing.T) {
 }
 
 func TestReadMessage(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{Stream: true}, clk)
-	var s sink
-	if _, err := e.Encode(numbered(50, true), s.emit); err != nil {
+	var s wiretest.Sink
+	if _, err := e.Encode(numbered(50, true), s.Emit); err != nil {
 		t.Fatal(err)
 	}
 	var stream bytes.Buffer
-	for _, b := range s.bytes() {
+	for _, b := range s.Bytes() {
 		stream.Write(b)
 	}
 	buf := make([]byte, 0, 64)
-	for i, want := range s.bytes() {
+	for i, want := range s.Bytes() {
 		got, err := ReadMessage(&stream, buf)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("message %d: %v", i, err)
@@ -143,7 +144,7 @@ func TestReadMessage(t *testing.T) {
 	if _, err := ReadMessage(&stream, buf); err != io.EOF {
 		t.Fatalf("at end: %v, want io.EOF", err)
 	}
-	cut := s.bytes()[0][:100]
+	cut := s.Bytes()[0][:100]
 	if _, err := ReadMessage(bytes.NewReader(cut), nil); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("cut message: %v", err)
 	}

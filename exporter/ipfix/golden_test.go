@@ -7,29 +7,13 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
 	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
-// ieNames names the IEs of kflow's templates in golden file annotations.
-var ieNames = map[uint16]string{
-	1: "octetDeltaCount", 2: "packetDeltaCount", 4: "protocolIdentifier", 5: "ipClassOfService",
-	6: "tcpControlBits", 7: "sourceTransportPort", 8: "sourceIPv4Address", 10: "ingressInterface",
-	11: "destinationTransportPort", 12: "destinationIPv4Address", 14: "egressInterface",
-	27: "sourceIPv6Address", 28: "destinationIPv6Address", 32: "icmpTypeCodeIPv4",
-	34: "samplingInterval", 35: "samplingAlgorithm", 41: "exportedMessageTotalCount",
-	42: "exportedFlowRecordTotalCount", 52: "minimumTTL", 53: "maximumTTL", 58: "vlanId",
-	60: "ipVersion", 61: "flowDirection", 82: "interfaceName", 136: "flowEndReason",
-	139: "icmpTypeCodeIPv6", 149: "observationDomainId", 152: "flowStartMilliseconds",
-	153: "flowEndMilliseconds", 160: "systemInitTimeMilliseconds", 164: "ignoredPacketTotalCount",
-	165: "ignoredOctetTotalCount", 245: "dot1qCustomerVlanId", 305: "samplingPacketInterval",
-	306: "samplingPacketSpace",
-}
-
-// annotate describes every octet of an IPFIX message; s must already know
+// annotate describes every octet of an IPFIX message; tpls must already know
 // the message's templates.
-func annotate(s *Session, m []byte) []wiretest.Span {
+func annotate(tpls *wire.Templates, m []byte) []wiretest.Span {
 	sp := []wiretest.Span{
 		{Off: 0, Len: 2, Note: "version 10"},
 		{Off: 2, Len: 2, Note: fmt.Sprintf("message length %d", binary.BigEndian.Uint16(m[2:]))},
@@ -57,19 +41,19 @@ func annotate(s *Session, m []byte) []wiretest.Span {
 				p += hl
 				for range count {
 					ie, l := binary.BigEndian.Uint16(body[p:]), binary.BigEndian.Uint16(body[p+2:])
-					sp = append(sp, wiretest.Span{Off: base + p, Len: 4, Note: fmt.Sprintf("  ie %d %s, length %d", ie, ieNames[ie], l)})
+					sp = append(sp, wiretest.Span{Off: base + p, Len: 4, Note: fmt.Sprintf("  ie %d %s, length %d", ie, wiretest.IENames[ie], l)})
 					p += 4
 				}
 			}
 		default:
-			t := s.Templates().Get(domain, id)
+			t := tpls.Get(domain, id)
 			for p, r := 0, 0; t != nil && p < len(body); r++ {
 				for i, f := range t.Fields {
 					l, hl := int(f.Length), 0
 					if f.Length == wire.VarLen {
 						l, hl = int(body[p]), 1
 					}
-					note := fmt.Sprintf("record %d: %s", r, ieNames[f.ID])
+					note := fmt.Sprintf("record %d: %s", r, wiretest.IENames[f.ID])
 					if i < t.ScopeCount {
 						note += " (scope)"
 					}
@@ -87,28 +71,9 @@ func annotate(s *Session, m []byte) []wiretest.Span {
 }
 
 func TestGolden(t *testing.T) {
-	clk := &fakeClock{t: t0}
-	e := newEncoder(t, Config{ObservationDomain: 7, SamplingInterval: 100}, clk)
-	e.SetInterfaces([]wire.Interface{{Index: 3, Name: "eth0"}})
-	e.SetIgnored(11, 2222)
-	var s sink
-	if _, err := e.Encode([]flow.Record{recordV4(), recordV6()}, s.emit); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(1)
-	if _, err := e.Encode([]flow.Record{recordV6(), recordV4()}, s.emit); err != nil {
-		t.Fatal(err)
-	}
-	msgs := s.bytes()
-	sess := NewSession(wire.Limits{})
-	var spans [][]wiretest.Span
-	var m Message
-	for _, b := range msgs {
-		if err := sess.Decode(&m, b); err != nil {
-			t.Fatal(err)
-		}
-		spans = append(spans, annotate(sess, b))
-	}
+	clk := &wiretest.Clock{T: t0}
+	msgs := wiretest.GoldenMessages(t, newEncoder(t, Config{ObservationDomain: 7, SamplingInterval: 100}, clk), clk)
+	spans := wiretest.Annotate(t, newSession(wire.Limits{}), msgs, annotate)
 	wiretest.Golden(t, "testdata/ipfix.golden", *update,
 		"IPFIX messages of TestGolden: templates, options (stats, interface names, sampling), an IPv4 and an IPv6 record; then data only",
 		msgs, spans)

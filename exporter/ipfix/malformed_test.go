@@ -8,16 +8,8 @@ import (
 	"testing"
 
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
-
-// set builds a set with id and body.
-func set(id uint16, body ...[]byte) []byte {
-	var b []byte
-	for _, p := range body {
-		b = append(b, p...)
-	}
-	return append(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, id), uint16(4+len(b))), b...)
-}
 
 // message builds an IPFIX message for domain 9 holding sets.
 func message(sets ...[]byte) []byte {
@@ -29,18 +21,9 @@ func message(sets ...[]byte) []byte {
 	return b
 }
 
-func u16s(v ...uint16) []byte {
-	var b []byte
-	for _, x := range v {
-		b = binary.BigEndian.AppendUint16(b, x)
-	}
-	return b
-}
-
-// tmplRec is a template record: id, count, then (ie, length) pairs.
-func tmplRec(id uint16, fields ...uint16) []byte {
-	return append(u16s(id, uint16(len(fields)/2)), u16s(fields...)...)
-}
+// Message builders: set(id, body...) a set, u16s(v...) big-endian
+// 16-bit values, tmplRec(id, type, length, ...) a template record.
+var set, u16s, tmplRec = wiretest.Set, wiretest.U16s, wiretest.TemplateRecord
 
 func TestMalformed(t *testing.T) {
 	good := tmplRec(300, 8, 4, 12, 4)

@@ -9,23 +9,8 @@ import (
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
-
-// numbered returns n records told apart by their counters; every third is
-// IPv6 when mixed is set.
-func numbered(n int, mixed bool) []flow.Record {
-	recs := make([]flow.Record, n)
-	for i := range recs {
-		if mixed && i%3 == 2 {
-			recs[i] = recordV6()
-		} else {
-			recs[i] = recordV4()
-		}
-		recs[i].Packets = uint64(i + 1)
-		recs[i].Octets = uint64(1000 * (i + 1))
-	}
-	return recs
-}
 
 func TestPacking(t *testing.T) {
 	for _, all := range []bool{false, true} {
@@ -42,11 +27,11 @@ func testPacking(t *testing.T, all bool) {
 	// 20 IPv4 records (1340). The first message also carries templates
 	// (180), options templates (34+18) and the statistics record (48):
 	// 1400-16-280-4 = 1100 octets, 16 IPv4 records.
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{ObservationDomain: 1, SequenceAllRecords: all}, clk)
 	recs := numbered(1000, false)
-	var s sink
-	n, err := e.Encode(recs, s.emit)
+	var s wiretest.Sink
+	n, err := e.Encode(recs, s.Emit)
 	if err != nil || n != 1000 {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
@@ -54,18 +39,18 @@ func testPacking(t *testing.T, all bool) {
 	for left := 1000 - 16; left > 0; left -= 20 {
 		wantPer = append(wantPer, min(left, 20))
 	}
-	if len(s.pkts) != len(wantPer) {
-		t.Fatalf("%d messages, want %d", len(s.pkts), len(wantPer))
+	if len(s.Pkts) != len(wantPer) {
+		t.Fatalf("%d messages, want %d", len(s.Pkts), len(wantPer))
 	}
 	seq := uint32(0)
-	for i, p := range s.pkts {
+	for i, p := range s.Pkts {
 		if p.Records != wantPer[i] {
 			t.Errorf("message %d: %d records, want %d", i, p.Records, wantPer[i])
 		}
 		if len(p.Bytes) > DefaultMTU {
 			t.Errorf("message %d: %d octets > MTU", i, len(p.Bytes))
 		}
-		if i < len(s.pkts)-1 && len(p.Bytes)+67 <= DefaultMTU {
+		if i < len(s.Pkts)-1 && len(p.Bytes)+67 <= DefaultMTU {
 			t.Errorf("message %d: %d octets, another record would fit", i, len(p.Bytes))
 		}
 		if p.Sequence != seq {
@@ -79,10 +64,10 @@ func testPacking(t *testing.T, all bool) {
 			t.Errorf("message %d: templates %v", i, p.Templates)
 		}
 	}
-	got, hdrs := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, hdrs := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	for i, h := range hdrs {
-		if h.Sequence != s.pkts[i].Sequence {
-			t.Errorf("decoded sequence %d, want %d", h.Sequence, s.pkts[i].Sequence)
+		if h.Sequence != s.Pkts[i].Sequence {
+			t.Errorf("decoded sequence %d, want %d", h.Sequence, s.Pkts[i].Sequence)
 		}
 	}
 	if len(got.Records) != len(recs) {
@@ -95,26 +80,26 @@ func testPacking(t *testing.T, all bool) {
 			t.Fatalf("record %d: got %+v, want %+v", i, got.Records[i], want)
 		}
 	}
-	if m, r := e.Counters(); m != uint64(len(s.pkts)) || r != 1000 {
+	if m, r := e.Counters(); m != uint64(len(s.Pkts)) || r != 1000 {
 		t.Errorf("Counters = %d, %d", m, r)
 	}
 }
 
 func TestPackingMixed(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{ObservationDomain: 1, MTU: 600}, clk)
-	var s sink
-	if _, err := e.Encode(nil, s.emit); err != nil { // templates go first
+	var s wiretest.Sink
+	if _, err := e.Encode(nil, s.Emit); err != nil { // templates go first
 		t.Fatal(err)
 	}
-	if len(s.pkts) != 1 || s.pkts[0].Records != 0 || !s.pkts[0].Templates {
-		t.Fatalf("template message: %+v", s.pkts)
+	if len(s.Pkts) != 1 || s.Pkts[0].Records != 0 || !s.Pkts[0].Templates {
+		t.Fatalf("template message: %+v", s.Pkts)
 	}
 	// v4 v4 v6 alternate, so sets open and close: a model of the packing
 	// (a set header whenever the template changes) gives the expected
 	// records and octets of every message.
 	recs := numbered(60, true)
-	n, err := e.Encode(recs, s.emit)
+	n, err := e.Encode(recs, s.Emit)
 	if err != nil || n != 60 {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
@@ -139,10 +124,10 @@ func TestPackingMixed(t *testing.T) {
 		last = kind
 	}
 	want = append(want, cur)
-	if len(s.pkts)-1 != len(want) {
-		t.Fatalf("%d messages, want %d", len(s.pkts)-1, len(want))
+	if len(s.Pkts)-1 != len(want) {
+		t.Fatalf("%d messages, want %d", len(s.Pkts)-1, len(want))
 	}
-	for i, p := range s.pkts[1:] {
+	for i, p := range s.Pkts[1:] {
 		if p.Records != want[i].recs || len(p.Bytes) != want[i].size {
 			t.Errorf("message %d: %d records, %d octets; want %d, %d", i+1, p.Records, len(p.Bytes), want[i].recs, want[i].size)
 		}
@@ -150,7 +135,7 @@ func TestPackingMixed(t *testing.T) {
 	if want[0].recs != 7 || want[0].size != 553 {
 		t.Errorf("model: first message %+v, want 7 records in 553 octets", want[0])
 	}
-	got, _ := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, _ := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	if len(got.Records) != 60 {
 		t.Fatalf("%d records", len(got.Records))
 	}
@@ -162,13 +147,13 @@ func TestPackingMixed(t *testing.T) {
 }
 
 func TestInvalidAddressUsesIPv4Template(t *testing.T) {
-	e := newEncoder(t, Config{}, &fakeClock{t: t0})
-	var s sink
+	e := newEncoder(t, Config{}, &wiretest.Clock{T: t0})
+	var s wiretest.Sink
 	r := flow.Record{Packets: 1, Octets: 40}
-	if n, err := e.Encode([]flow.Record{r}, s.emit); n != 1 || err != nil {
+	if n, err := e.Encode([]flow.Record{r}, s.Emit); n != 1 || err != nil {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
-	got, _ := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, _ := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	if len(got.Records) != 1 || got.Records[0].Src != netip.IPv4Unspecified() || got.Records[0].Packets != 1 {
 		t.Fatalf("got %+v", got.Records)
 	}

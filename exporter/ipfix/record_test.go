@@ -27,13 +27,13 @@ func putFields(b []byte, fields []wire.Field, r *flow.Record, initMs int64) {
 // from flowFields.
 func TestFlowRecordMatchesPutField(t *testing.T) {
 	for _, ipv6 := range []bool{false, true} {
-		tp := newTmpl(TemplateIPv4, 0, flowFields(ipv6))
+		tp := wire.NewExportTemplate(TemplateIPv4, 0, flowFields(ipv6))
 		put, n := putFlow4, flow4Len
 		if ipv6 {
 			put, n = putFlow6, flow6Len
 		}
-		if tp.size != n {
-			t.Fatalf("ipv6 %v: template records are %d octets, putFlow writes %d", ipv6, tp.size, n)
+		if tp.Size != n {
+			t.Fatalf("ipv6 %v: template records are %d octets, putFlow writes %d", ipv6, tp.Size, n)
 		}
 		rng := rand.New(rand.NewPCG(1, 2))
 		recs := []flow.Record{recordV4(), recordV6(), {}}
@@ -43,7 +43,7 @@ func TestFlowRecordMatchesPutField(t *testing.T) {
 		for i := range recs {
 			r := &recs[i]
 			want := make([]byte, n)
-			putFields(want, tp.fields, r, 0)
+			putFields(want, tp.Fields, r, 0)
 			got := bytes.Repeat([]byte{0xee}, n) // every octet must be written
 			put(got, r)
 			if !bytes.Equal(got, want) {

@@ -6,23 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
-// step encodes one record and reports whether the single message carried
-// templates and how many options data records it held.
-func step(t *testing.T, e *Encoder) Packet {
-	t.Helper()
-	var s sink
-	if _, err := e.Encode([]flow.Record{recordV4()}, s.emit); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.pkts) != 1 {
-		t.Fatalf("%d messages", len(s.pkts))
-	}
-	return s.pkts[0]
-}
+// step encodes one record and returns the one message it makes.
+var step = wiretest.Step
 
 func statsIn(t *testing.T, p Packet) int {
 	t.Helper()
@@ -41,7 +30,7 @@ func statsIn(t *testing.T, p Packet) int {
 }
 
 func TestRefreshByTime(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{TemplateRefresh: 600 * time.Second, TemplateRefreshMessages: -1}, clk)
 	want := []struct {
 		advance time.Duration
@@ -64,7 +53,7 @@ func TestRefreshByTime(t *testing.T) {
 }
 
 func TestRefreshByMessages(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{TemplateRefreshMessages: 3}, clk)
 	for i := range 10 {
 		if p := step(t, e); p.Templates != (i%3 == 0) {
@@ -74,14 +63,14 @@ func TestRefreshByMessages(t *testing.T) {
 }
 
 func TestForceTemplatesAndEmptyEncode(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{}, clk)
-	var s sink
-	if _, err := e.Encode(nil, s.emit); err != nil || len(s.pkts) != 1 || !s.pkts[0].Templates {
-		t.Fatalf("first empty Encode: %v, %+v", err, s.pkts)
+	var s wiretest.Sink
+	if _, err := e.Encode(nil, s.Emit); err != nil || len(s.Pkts) != 1 || !s.Pkts[0].Templates {
+		t.Fatalf("first empty Encode: %v, %+v", err, s.Pkts)
 	}
-	if _, err := e.Encode(nil, s.emit); err != nil || len(s.pkts) != 1 {
-		t.Fatalf("nothing due: %v, %d messages", err, len(s.pkts))
+	if _, err := e.Encode(nil, s.Emit); err != nil || len(s.Pkts) != 1 {
+		t.Fatalf("nothing due: %v, %d messages", err, len(s.Pkts))
 	}
 	e.ForceTemplates()
 	if p := step(t, e); !p.Templates {
@@ -93,7 +82,7 @@ func TestForceTemplatesAndEmptyEncode(t *testing.T) {
 }
 
 func TestStreamTemplatesOncePerConnection(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{Stream: true, TemplateRefresh: time.Minute, TemplateRefreshMessages: 2}, clk)
 	p := step(t, e)
 	if !p.Templates || p.Sequence != 0 {

@@ -8,23 +8,24 @@ import (
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
 func TestRoundTrip(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{ObservationDomain: 7, SamplingInterval: 100}, clk)
 	e.SetInterfaces([]wire.Interface{{Index: 3, Name: "eth0"}, {Index: 70000, Name: "veth-kflow-long0"}})
 	e.SetIgnored(11, 2222)
 	recs := []flow.Record{recordV4(), recordV6()}
-	var s sink
-	n, err := e.Encode(recs, s.emit)
+	var s wiretest.Sink
+	n, err := e.Encode(recs, s.Emit)
 	if err != nil || n != 2 {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
-	if len(s.pkts) != 1 || !s.pkts[0].Templates || s.pkts[0].Records != 2 {
-		t.Fatalf("packets: %+v", s.pkts)
+	if len(s.Pkts) != 1 || !s.Pkts[0].Templates || s.Pkts[0].Records != 2 {
+		t.Fatalf("packets: %+v", s.Pkts)
 	}
-	got, hdrs := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, hdrs := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	if hdrs[0].Domain != 7 || hdrs[0].Sequence != 0 || !hdrs[0].ExportTime.Equal(t0) {
 		t.Errorf("header %+v", hdrs[0])
 	}

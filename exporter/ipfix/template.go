@@ -83,44 +83,27 @@ func samplingFields() []wire.Field {
 	}
 }
 
-// tmpl is a template the encoder sends.
-type tmpl struct {
-	id     uint16
-	scope  int
-	fields []wire.Field
-	size   int // record size (fixed-length templates)
-}
-
-func newTmpl(id uint16, scope int, fields []wire.Field) tmpl {
-	t := tmpl{id: id, scope: scope, fields: fields}
-	for _, f := range fields {
-		if f.Length != wire.VarLen {
-			t.size += int(f.Length)
-		}
-	}
-	return t
-}
-
-// recordLen is the length of the template record in a (options) template
+// TemplateRecordLen is the length of t's record in a (options) template
 // set.
-func (t *tmpl) recordLen() int {
-	n := 4 + 4*len(t.fields)
-	if t.scope > 0 {
+func (f *format) TemplateRecordLen(t *wire.ExportTemplate) int {
+	n := 4 + 4*len(t.Fields)
+	if t.Scope > 0 {
 		n += 2
 	}
 	return n
 }
 
-// putRecord writes the template record (RFC 7011 sections 3.4.1, 3.4.2).
-func (t *tmpl) putRecord(b []byte) {
-	binary.BigEndian.PutUint16(b[0:], t.id)
-	binary.BigEndian.PutUint16(b[2:], uint16(len(t.fields)))
+// PutTemplateRecord writes the template record (RFC 7011 sections 3.4.1,
+// 3.4.2).
+func (f *format) PutTemplateRecord(b []byte, t *wire.ExportTemplate) {
+	binary.BigEndian.PutUint16(b[0:], t.ID)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(t.Fields)))
 	p := 4
-	if t.scope > 0 {
-		binary.BigEndian.PutUint16(b[4:], uint16(t.scope))
+	if t.Scope > 0 {
+		binary.BigEndian.PutUint16(b[4:], uint16(t.Scope))
 		p = 6
 	}
-	for _, f := range t.fields {
+	for _, f := range t.Fields {
 		binary.BigEndian.PutUint16(b[p:], f.ID)
 		binary.BigEndian.PutUint16(b[p+2:], f.Length)
 		p += 4

@@ -70,12 +70,7 @@ func (s *Session) Decode(dst *Message, b []byte) error {
 				return err
 			}
 		case id >= MinDataSetID:
-			t := s.tpls.Get(h.SourceID, id)
-			if t == nil {
-				dst.Missing = append(dst.Missing, wire.MissingSet{Context: ctx, TemplateID: id, Offset: off + 4, Body: body})
-				break
-			}
-			if err := s.tpls.DecodeSet(&dst.Data, &ctx, t, body, off+4); err != nil {
+			if err := s.tpls.DecodeData(&dst.Data, &ctx, id, body, off+4); err != nil {
 				return s.errorf(h, id, off, "data flowset: %w", err)
 			}
 		default:
@@ -90,13 +85,8 @@ func (s *Session) Decode(dst *Message, b []byte) error {
 // template, appending to dst without resetting it. It returns an error
 // wrapping wire.ErrMissingTemplate when the template is still unknown.
 func (s *Session) DecodeHeld(dst *Message, m wire.MissingSet) error {
-	h := Header{Version: Version, SourceID: m.Domain}
-	t := s.tpls.Get(m.Domain, m.TemplateID)
-	if t == nil {
-		return s.errorf(h, m.TemplateID, m.Offset, "held data flowset: %w", wire.ErrMissingTemplate)
-	}
-	if err := s.tpls.DecodeSet(&dst.Data, &m.Context, t, m.Body, m.Offset); err != nil {
-		return s.errorf(h, m.TemplateID, m.Offset, "held data flowset: %w", err)
+	if err := s.tpls.DecodeHeld(&dst.Data, &m); err != nil {
+		return s.errorf(Header{Version: Version, SourceID: m.Domain}, m.TemplateID, m.Offset, "held data flowset: %w", err)
 	}
 	return nil
 }

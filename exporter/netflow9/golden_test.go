@@ -7,29 +7,26 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
 	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
-// ieNames names the IEs of kflow's templates in golden file annotations.
-var ieNames = map[uint16]string{
-	21: "LAST_SWITCHED", 22: "FIRST_SWITCHED", 1: "octetDeltaCount", 2: "packetDeltaCount", 4: "protocolIdentifier", 5: "ipClassOfService",
-	6: "tcpControlBits", 7: "sourceTransportPort", 8: "sourceIPv4Address", 10: "ingressInterface",
-	11: "destinationTransportPort", 12: "destinationIPv4Address", 14: "egressInterface",
-	27: "sourceIPv6Address", 28: "destinationIPv6Address", 32: "icmpTypeCodeIPv4",
-	34: "samplingInterval", 35: "samplingAlgorithm", 41: "exportedMessageTotalCount",
-	42: "exportedFlowRecordTotalCount", 52: "minimumTTL", 53: "maximumTTL", 58: "vlanId",
-	60: "ipVersion", 61: "flowDirection", 82: "interfaceName", 136: "flowEndReason",
-	139: "icmpTypeCodeIPv6", 149: "observationDomainId", 152: "flowStartMilliseconds",
-	153: "flowEndMilliseconds", 160: "systemInitTimeMilliseconds", 164: "ignoredPacketTotalCount",
-	165: "ignoredOctetTotalCount", 245: "dot1qCustomerVlanId", 305: "samplingPacketInterval",
-	306: "samplingPacketSpace",
+// ieName names the field types of kflow's templates in golden file
+// annotations: the IPFIX names, but for the two that v9 defines
+// differently from IPFIX.
+func ieName(id uint16) string {
+	switch id {
+	case wire.IEFlowEndSysUpTime:
+		return "LAST_SWITCHED"
+	case wire.IEFlowStartSysUpTime:
+		return "FIRST_SWITCHED"
+	}
+	return wiretest.IENames[id]
 }
 
-// annotate describes every octet of a v9 packet; s must already know the
+// annotate describes every octet of a v9 packet; tpls must already know the
 // packet's templates.
-func annotate(s *Session, m []byte) []wiretest.Span {
+func annotate(tpls *wire.Templates, m []byte) []wiretest.Span {
 	sp := []wiretest.Span{
 		{Off: 0, Len: 2, Note: "version 9"},
 		{Off: 2, Len: 2, Note: fmt.Sprintf("count %d (template and data records)", binary.BigEndian.Uint16(m[2:]))},
@@ -53,7 +50,7 @@ func annotate(s *Session, m []byte) []wiretest.Span {
 				p += 4
 				for range count {
 					ie, l := binary.BigEndian.Uint16(body[p:]), binary.BigEndian.Uint16(body[p+2:])
-					sp = append(sp, wiretest.Span{Off: base + p, Len: 4, Note: fmt.Sprintf("  type %d %s, length %d", ie, ieNames[ie], l)})
+					sp = append(sp, wiretest.Span{Off: base + p, Len: 4, Note: fmt.Sprintf("  type %d %s, length %d", ie, ieName(ie), l)})
 					p += 4
 				}
 			}
@@ -63,7 +60,7 @@ func annotate(s *Session, m []byte) []wiretest.Span {
 			p = 6
 			for i := 0; i < (scope+opt)/4; i++ {
 				ie, l := binary.BigEndian.Uint16(body[p:]), binary.BigEndian.Uint16(body[p+2:])
-				note := fmt.Sprintf("  type %d %s, length %d", ie, ieNames[ie], l)
+				note := fmt.Sprintf("  type %d %s, length %d", ie, ieName(ie), l)
 				if i < scope/4 {
 					note = fmt.Sprintf("  scope %d (1 system, 2 interface), length %d", ie, l)
 				}
@@ -71,10 +68,10 @@ func annotate(s *Session, m []byte) []wiretest.Span {
 				p += 4
 			}
 		default:
-			t := s.Templates().Get(domain, id)
+			t := tpls.Get(domain, id)
 			for r := 0; t != nil && len(body)-p >= t.MinLen; r++ {
 				for i, f := range t.Fields {
-					note := fmt.Sprintf("record %d: %s", r, ieNames[f.ID])
+					note := fmt.Sprintf("record %d: %s", r, ieName(f.ID))
 					if i < t.ScopeCount {
 						note = fmt.Sprintf("record %d: scope value", r)
 					}
@@ -92,28 +89,9 @@ func annotate(s *Session, m []byte) []wiretest.Span {
 }
 
 func TestGolden(t *testing.T) {
-	clk := &fakeClock{t: t0}
-	e := newEncoder(t, Config{SourceID: 7, SamplingInterval: 100}, clk)
-	e.SetInterfaces([]wire.Interface{{Index: 3, Name: "eth0"}})
-	e.SetIgnored(11, 2222)
-	var s sink
-	if _, err := e.Encode([]flow.Record{recordV4(), recordV6()}, s.emit); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(1)
-	if _, err := e.Encode([]flow.Record{recordV6(), recordV4()}, s.emit); err != nil {
-		t.Fatal(err)
-	}
-	msgs := s.bytes()
-	sess := NewSession(wire.Limits{})
-	var spans [][]wiretest.Span
-	var m Message
-	for _, b := range msgs {
-		if err := sess.Decode(&m, b); err != nil {
-			t.Fatal(err)
-		}
-		spans = append(spans, annotate(sess, b))
-	}
+	clk := &wiretest.Clock{T: t0}
+	msgs := wiretest.GoldenMessages(t, newEncoder(t, Config{SourceID: 7, SamplingInterval: 100}, clk), clk)
+	spans := wiretest.Annotate(t, newSession(wire.Limits{}), msgs, annotate)
 	wiretest.Golden(t, "testdata/netflow9.golden", *update,
 		"NetFlow v9 packets of TestGolden: templates, options (stats, interface names, sampling), an IPv4 and an IPv6 record; then data only",
 		msgs, spans)

@@ -3,20 +3,12 @@
 package netflow9
 
 import (
-	"encoding/binary"
 	"errors"
 	"testing"
 
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
-
-func flowset(id uint16, body ...[]byte) []byte {
-	var b []byte
-	for _, p := range body {
-		b = append(b, p...)
-	}
-	return append(binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, id), uint16(4+len(b))), b...)
-}
 
 // packet builds a v9 packet from source id 9.
 func packet(sets ...[]byte) []byte {
@@ -27,17 +19,9 @@ func packet(sets ...[]byte) []byte {
 	return b
 }
 
-func u16s(v ...uint16) []byte {
-	var b []byte
-	for _, x := range v {
-		b = binary.BigEndian.AppendUint16(b, x)
-	}
-	return b
-}
-
-func tmplRec(id uint16, fields ...uint16) []byte {
-	return append(u16s(id, uint16(len(fields)/2)), u16s(fields...)...)
-}
+// Message builders: flowset(id, body...) a set, u16s(v...) big-endian
+// 16-bit values, tmplRec(id, type, length, ...) a template record.
+var flowset, u16s, tmplRec = wiretest.Set, wiretest.U16s, wiretest.TemplateRecord
 
 func TestMalformed(t *testing.T) {
 	tests := []struct {

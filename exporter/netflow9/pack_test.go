@@ -5,23 +5,9 @@ package netflow9
 import (
 	"testing"
 
-	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
-
-func numbered(n int, mixed bool) []flow.Record {
-	recs := make([]flow.Record, n)
-	for i := range recs {
-		if mixed && i%3 == 2 {
-			recs[i] = recordV6()
-		} else {
-			recs[i] = recordV4()
-		}
-		recs[i].Packets = uint64(i + 1)
-		recs[i].Octets = uint64(1000 * (i + 1))
-	}
-	return recs
-}
 
 func TestPacking(t *testing.T) {
 	// IPv4 records are 55 octets. 1400-20 (header) = 1380 octets for
@@ -29,11 +15,11 @@ func TestPacking(t *testing.T) {
 	// packet also carries the template flowset (164), the two options
 	// template flowsets (30+2 padding, 18+2) and the statistics flowset
 	// (40): 1380-256 = 1124 octets, 4 + 20*55 = 1104: 20 records.
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{SourceID: 1}, clk)
 	recs := numbered(1000, false)
-	var s sink
-	n, err := e.Encode(recs, s.emit)
+	var s wiretest.Sink
+	n, err := e.Encode(recs, s.Emit)
 	if err != nil || n != 1000 {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
@@ -41,10 +27,10 @@ func TestPacking(t *testing.T) {
 	for left := 1000 - 20; left > 0; left -= 25 {
 		wantPer = append(wantPer, min(left, 25))
 	}
-	if len(s.pkts) != len(wantPer) {
-		t.Fatalf("%d packets, want %d", len(s.pkts), len(wantPer))
+	if len(s.Pkts) != len(wantPer) {
+		t.Fatalf("%d packets, want %d", len(s.Pkts), len(wantPer))
 	}
-	for i, p := range s.pkts {
+	for i, p := range s.Pkts {
 		if p.Records != wantPer[i] {
 			t.Errorf("packet %d: %d records, want %d", i, p.Records, wantPer[i])
 		}
@@ -58,12 +44,12 @@ func TestPacking(t *testing.T) {
 			t.Errorf("packet %d: templates %v", i, p.Templates)
 		}
 	}
-	if len(s.pkts[1].Bytes) != 1400 {
-		t.Errorf("full packet has %d octets, want 1400", len(s.pkts[1].Bytes))
+	if len(s.Pkts[1].Bytes) != 1400 {
+		t.Errorf("full packet has %d octets, want 1400", len(s.Pkts[1].Bytes))
 	}
-	got, hdrs := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, hdrs := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	for i, h := range hdrs {
-		want := s.pkts[i].Records
+		want := s.Pkts[i].Records
 		if i == 0 {
 			want += 2 + 2 + 1 // templates, options templates, statistics record
 		}
@@ -79,20 +65,20 @@ func TestPacking(t *testing.T) {
 			t.Fatalf("record %d: got %+v, want %+v", i, got.Records[i], want)
 		}
 	}
-	if p, r := e.Counters(); p != uint64(len(s.pkts)) || r != 1000 {
+	if p, r := e.Counters(); p != uint64(len(s.Pkts)) || r != 1000 {
 		t.Errorf("Counters = %d, %d", p, r)
 	}
 }
 
 func TestPackingMixed(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{SourceID: 1, MTU: 600}, clk)
-	var s sink
-	if _, err := e.Encode(nil, s.emit); err != nil || len(s.pkts) != 1 {
+	var s wiretest.Sink
+	if _, err := e.Encode(nil, s.Emit); err != nil || len(s.Pkts) != 1 {
 		t.Fatal(err)
 	}
 	recs := numbered(60, true)
-	if n, err := e.Encode(recs, s.emit); err != nil || n != 60 {
+	if n, err := e.Encode(recs, s.Emit); err != nil || n != 60 {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
 	pad := func(n int) int { return (n + 3) &^ 3 }
@@ -125,15 +111,15 @@ func TestPackingMixed(t *testing.T) {
 		last = kind
 	}
 	want = append(want, cur)
-	if len(s.pkts)-1 != len(want) {
-		t.Fatalf("%d packets, want %d", len(s.pkts)-1, len(want))
+	if len(s.Pkts)-1 != len(want) {
+		t.Fatalf("%d packets, want %d", len(s.Pkts)-1, len(want))
 	}
-	for i, p := range s.pkts[1:] {
+	for i, p := range s.Pkts[1:] {
 		if p.Records != want[i].recs || len(p.Bytes) != want[i].size {
 			t.Errorf("packet %d: %d records, %d octets; want %d, %d", i+1, p.Records, len(p.Bytes), want[i].recs, want[i].size)
 		}
 	}
-	got, _ := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, _ := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	if len(got.Records) != 60 {
 		t.Fatalf("%d records", len(got.Records))
 	}

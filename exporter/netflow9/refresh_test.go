@@ -6,23 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
-func step(t *testing.T, e *Encoder) Packet {
-	t.Helper()
-	var s sink
-	if _, err := e.Encode([]flow.Record{recordV4()}, s.emit); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.pkts) != 1 {
-		t.Fatalf("%d packets", len(s.pkts))
-	}
-	return s.pkts[0]
-}
+// step encodes one record and returns the one message it makes.
+var step = wiretest.Step
 
 func TestRefreshByTime(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{TemplateRefresh: 600 * time.Second, TemplateRefreshMessages: -1}, clk)
 	want := []struct {
 		advance time.Duration
@@ -40,7 +31,7 @@ func TestRefreshByTime(t *testing.T) {
 }
 
 func TestRefreshByMessages(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{TemplateRefreshMessages: 4}, clk)
 	for i := range 10 {
 		if p := step(t, e); p.Templates != (i%4 == 0) {

@@ -8,25 +8,26 @@ import (
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
 func TestRoundTrip(t *testing.T) {
 	// The export time has a sub-second part: the encoder must still make
 	// unix_secs and sysUptime agree so FIRST/LAST_SWITCHED decode to the ms.
-	clk := &fakeClock{t: t0.Add(789 * time.Millisecond)}
+	clk := &wiretest.Clock{T: t0.Add(789 * time.Millisecond)}
 	e := newEncoder(t, Config{SourceID: 7, SamplingInterval: 100}, clk)
 	e.SetInterfaces([]wire.Interface{{Index: 3, Name: "eth0"}, {Index: 70000, Name: "veth-kflow-long0-cut"}})
 	e.SetIgnored(11, 2222)
 	recs := []flow.Record{recordV4(), recordV6()}
-	var s sink
-	n, err := e.Encode(recs, s.emit)
+	var s wiretest.Sink
+	n, err := e.Encode(recs, s.Emit)
 	if err != nil || n != 2 {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
-	if len(s.pkts) != 1 || !s.pkts[0].Templates || s.pkts[0].Records != 2 {
-		t.Fatalf("packets: %+v", s.pkts)
+	if len(s.Pkts) != 1 || !s.Pkts[0].Templates || s.Pkts[0].Records != 2 {
+		t.Fatalf("packets: %+v", s.Pkts)
 	}
-	got, hdrs := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, hdrs := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	if h := hdrs[0]; h.SourceID != 7 || h.Sequence != 0 || !h.ExportTime.Equal(t0) || h.SysUptime != 3600_000 || h.Count != 5+4+2 {
 		t.Errorf("header %+v", h)
 	}
@@ -59,17 +60,17 @@ func TestRoundTrip(t *testing.T) {
 // TestUptimeWrap: sysUptime wraps after 49.7 days; FIRST_SWITCHED taken
 // before the wrap still decodes to the right time.
 func TestUptimeWrap(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := &wiretest.Clock{T: t0}
 	init := t0.Add(-(1<<32 + 500) * time.Millisecond) // uptime wrapped 500 ms ago
 	e := newEncoder(t, Config{SourceID: 1, SystemInit: init}, clk)
 	r := recordV4()
 	r.Start = t0.Add(-2 * time.Second) // before the wrap
 	r.End = t0.Add(-100 * time.Millisecond)
-	var s sink
-	if _, err := e.Encode([]flow.Record{r}, s.emit); err != nil {
+	var s wiretest.Sink
+	if _, err := e.Encode([]flow.Record{r}, s.Emit); err != nil {
 		t.Fatal(err)
 	}
-	got, hdrs := decodeAll(t, NewSession(wire.Limits{}), s.bytes())
+	got, hdrs := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	if hdrs[0].SysUptime != 500 {
 		t.Fatalf("sysUptime %d, want 500", hdrs[0].SysUptime)
 	}

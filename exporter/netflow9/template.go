@@ -81,43 +81,29 @@ func samplingFields() []wire.Field {
 	}
 }
 
-// tmpl is a template the encoder sends.
-type tmpl struct {
-	id     uint16
-	scope  int
-	fields []wire.Field
-	size   int // record size
-}
-
-func newTmpl(id uint16, scope int, fields []wire.Field) tmpl {
-	t := tmpl{id: id, scope: scope, fields: fields}
-	for _, f := range fields {
-		t.size += int(f.Length)
+// TemplateRecordLen is the length of t's record in a (options) template
+// flowset.
+func (f *format) TemplateRecordLen(t *wire.ExportTemplate) int {
+	if t.Scope > 0 {
+		return 6 + 4*len(t.Fields)
 	}
-	return t
+	return 4 + 4*len(t.Fields)
 }
 
-func (t *tmpl) recordLen() int {
-	if t.scope > 0 {
-		return 6 + 4*len(t.fields)
-	}
-	return 4 + 4*len(t.fields)
-}
-
-// putRecord writes a template record (RFC 3954 section 5.2) or an options
-// template record (section 6.1: template id, option scope length and
-// option length in octets, then the field specifiers).
-func (t *tmpl) putRecord(b []byte) {
-	binary.BigEndian.PutUint16(b[0:], t.id)
+// PutTemplateRecord writes a template record (RFC 3954 section 5.2) or an
+// options template record (section 6.1: template id, option scope length
+// and option length in octets, then the field specifiers).
+func (f *format) PutTemplateRecord(b []byte, t *wire.ExportTemplate) {
+	binary.BigEndian.PutUint16(b[0:], t.ID)
 	p := 4
-	if t.scope > 0 {
-		binary.BigEndian.PutUint16(b[2:], uint16(4*t.scope))
-		binary.BigEndian.PutUint16(b[4:], uint16(4*(len(t.fields)-t.scope)))
+	if t.Scope > 0 {
+		binary.BigEndian.PutUint16(b[2:], uint16(4*t.Scope))
+		binary.BigEndian.PutUint16(b[4:], uint16(4*(len(t.Fields)-t.Scope)))
 		p = 6
 	} else {
-		binary.BigEndian.PutUint16(b[2:], uint16(len(t.fields)))
+		binary.BigEndian.PutUint16(b[2:], uint16(len(t.Fields)))
 	}
-	for _, f := range t.fields {
+	for _, f := range t.Fields {
 		binary.BigEndian.PutUint16(b[p:], f.ID)
 		binary.BigEndian.PutUint16(b[p+2:], f.Length)
 		p += 4

@@ -82,6 +82,29 @@ func (d *Data) Reset() {
 	d.DataRecords = 0
 }
 
+// DecodeData decodes the data set id of ctx.Domain with its template,
+// appending to out, or lists the set in out.Missing when the session does
+// not know the template (yet). off is the body's offset in the message.
+func (s *Templates) DecodeData(out *Data, ctx *Context, id uint16, body []byte, off int) error {
+	t := s.Get(ctx.Domain, id)
+	if t == nil {
+		out.Missing = append(out.Missing, MissingSet{Context: *ctx, TemplateID: id, Offset: off, Body: body})
+		return nil
+	}
+	return s.DecodeSet(out, ctx, t, body, off)
+}
+
+// DecodeHeld decodes a set that DecodeData listed as missing its template,
+// appending to out. It returns ErrMissingTemplate when the template is
+// still unknown.
+func (s *Templates) DecodeHeld(out *Data, m *MissingSet) error {
+	t := s.Get(m.Domain, m.TemplateID)
+	if t == nil {
+		return ErrMissingTemplate
+	}
+	return s.DecodeSet(out, &m.Context, t, m.Body, m.Offset)
+}
+
 // DecodeSet decodes the records of one data set body with template t,
 // appending flow records or options data to out. off is the body's offset
 // in the message, for errors. Padding shorter than the template's minimum

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package wiretest holds test helpers for the wire format packages: golden
-// hex files with annotations, and pcap files checked with tshark.
+// hex files with annotations, pcap files checked with tshark, and the
+// records, clock, sink, session adapter, message builders and benchmarks
+// the IPFIX and NetFlow v9 tests share.
 package wiretest
 
 import (
