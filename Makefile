@@ -13,7 +13,7 @@ VMTEST_KERNELS ?= 6.1 6.12
 VMTEST_PKGS    ?= ./bpf ./exporter/agent
 VMTEST_FLAGS   ?= -count=1 -short -timeout 9m
 
-.PHONY: help deps generate check-generate build test lint fuzz bench demo vmtest clean
+.PHONY: help deps generate check-generate build test lint fuzz bench bench-compare demo vmtest clean
 
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -22,10 +22,10 @@ deps: ## Install the Debian packages the build and tests need (if missing).
 	@tools/install-deps.sh
 
 generate: deps ## Regenerate the eBPF objects and Go bindings (bpf2go, clang-19).
-	$(GO) generate ./bpf/...
+	$(GO) generate ./bpf/... ./tools/benchcmp/...
 
 check-generate: generate ## Fail if the committed generated files are stale.
-	@git diff --exit-code -- bpf/ || { echo "generated files differ: run 'make generate' and commit"; exit 1; }
+	@git diff --exit-code -- bpf/ tools/benchcmp/ || { echo "generated files differ: run 'make generate' and commit"; exit 1; }
 
 build: ## Build the kflow binary into bin/ (static, no cgo: needed to drop capabilities on every thread).
 	CGO_ENABLED=0 $(GO) build -o bin/kflow ./cmd/kflow
@@ -54,6 +54,12 @@ fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each).
 
 bench: ## Run the Go benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# bench-compare: BENCHCMP_FLAGS="-runs 5" for more runs (see bin/benchcmp -h).
+BENCHCMP_FLAGS ?=
+bench-compare: deps build ## kflow side by side with softflowd, fprobe, pmacctd, nfcapd and nfdump (as root); writes docs/benchmarks.md.
+	$(GO) build -o bin/benchcmp ./tools/benchcmp
+	bin/benchcmp -kflow bin/kflow $(BENCHCMP_FLAGS)
 
 clean: ## Remove build output.
 	rm -rf bin

@@ -12,6 +12,8 @@ packages=(
 	iproute2 ethtool
 	# interop tests: third-party collectors, probes and dissectors
 	nfdump tshark pmacct softflowd fprobe
+	# make bench-compare: replay and load generators
+	tcpreplay netsniff-ng
 	# make vmtest: the emulator, and xz for the kernels' compressed modules
 	# (apt-get download fetches the kernels, dpkg-deb unpacks them)
 	qemu-system-x86 xz-utils
