@@ -343,7 +343,15 @@ func (x *queryOut) run(sc *query.Scanner, files []query.File) error {
 		}
 		sum = query.Summary{}
 	}
-	st, err := sc.Scan(ctx, files, fn)
+	var st query.ScanStats
+	var err error
+	if !listing && agg == nil {
+		// Summaries and statistics do not depend on the order: each
+		// worker counts on its own, reading only the fields needed.
+		st, err = x.scanEach(sc, files, &sum, stats, &total)
+	} else {
+		st, err = sc.Scan(ctx, files, fn)
+	}
 	if err != nil {
 		return err
 	}
@@ -382,6 +390,54 @@ func (x *queryOut) run(sc *query.Scanner, files []query.File) error {
 		x.listFooter(n, &total, st)
 	}
 	return nil
+}
+
+// scanEach counts what run's callback counts for a summary (-I) or
+// statistics without the aggregator, with one set of counters per worker,
+// merged into sum, stats and total at the end.
+func (x *queryOut) scanEach(sc *query.Scanner, files []query.File, sum *query.Summary, stats []*query.Stat, total *query.Counter) (query.ScanStats, error) {
+	type counts struct {
+		sum   query.Summary
+		total query.Counter
+		stats []*query.Stat
+	}
+	sc.Fields = query.SummaryFields
+	if !x.q.summary {
+		sc.Fields = query.CounterFields
+		for _, s := range stats {
+			sc.Fields |= s.Spec.Element.Fields()
+		}
+	}
+	per := make([]*counts, sc.NumWorkers())
+	st, err := sc.ScanEach(x.e.ctx, files, func(w int, r *flow.Record) {
+		c := per[w]
+		if c == nil {
+			c = &counts{}
+			for _, s := range stats {
+				c.stats = append(c.stats, query.NewStat(s.Spec))
+			}
+			per[w] = c
+		}
+		if x.q.summary {
+			c.sum.Add(r)
+			return
+		}
+		c.total.Add(r)
+		for _, s := range c.stats {
+			s.Add(r)
+		}
+	})
+	for _, c := range per {
+		if c == nil {
+			continue
+		}
+		sum.Merge(&c.sum)
+		total.Merge(c.total)
+		for i, s := range c.stats {
+			stats[i].Merge(s)
+		}
+	}
+	return st, err
 }
 
 func aggRow(g *query.Agg) *row {

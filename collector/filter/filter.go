@@ -5,6 +5,7 @@ package filter
 import (
 	"strings"
 
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -13,9 +14,10 @@ type Pred func(r *flow.Record) bool
 
 // Filter is a compiled filter. It is safe for concurrent use.
 type Filter struct {
-	src   string
-	match Pred
-	any   bool
+	src    string
+	match  Pred
+	any    bool
+	fields flowfile.Fields
 }
 
 // Parse compiles a filter. An empty filter (or one holding only comments)
@@ -35,7 +37,7 @@ func Parse(src string) (*Filter, error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.errAt(t, "unexpected %s: want and, or or the end of the filter", t)
 	}
-	f := &Filter{src: src, match: compile(n, false)}
+	f := &Filter{src: src, match: compile(n, false), fields: fieldsOf(n)}
 	_, f.any = n.(anyNode)
 	return f, nil
 }
@@ -59,6 +61,10 @@ func (f *Filter) Pred() Pred { return f.match }
 // calling Match.
 func (f *Filter) MatchesAll() bool { return f.any }
 
+// Fields returns the record fields the filter reads: a record that agrees
+// with another on them matches when the other does.
+func (f *Filter) Fields() flowfile.Fields { return f.fields }
+
 // String returns the filter text, trimmed.
 func (f *Filter) String() string { return strings.TrimSpace(f.src) }
 
@@ -74,7 +80,10 @@ type andNode struct{ l, r node }
 type orNode struct{ l, r node }
 type notNode struct{ x node }
 type anyNode struct{}
-type leaf struct{ build func(negated bool) Pred }
+type leaf struct {
+	build  func(negated bool) Pred
+	fields flowfile.Fields // what the predicate reads
+}
 
 func compile(n node, neg bool) Pred {
 	switch n := n.(type) {
@@ -95,4 +104,34 @@ func compile(n node, neg bool) Pred {
 	panic("filter: unknown node")
 }
 
-func always(p Pred) leaf { return leaf{func(bool) Pred { return p }} }
+func fieldsOf(n node) flowfile.Fields {
+	switch n := n.(type) {
+	case andNode:
+		return fieldsOf(n.l) | fieldsOf(n.r)
+	case orNode:
+		return fieldsOf(n.l) | fieldsOf(n.r)
+	case notNode:
+		return fieldsOf(n.x)
+	case leaf:
+		return n.fields
+	}
+	return 0
+}
+
+func always(fields flowfile.Fields, p Pred) leaf {
+	return leaf{func(bool) Pred { return p }, fields}
+}
+
+// dirFields is what byDir(d, src, dst) reads.
+func dirFields(d dir, src, dst flowfile.Fields) flowfile.Fields {
+	switch d {
+	case dirSrc:
+		return src
+	case dirDst:
+		return dst
+	}
+	return src | dst
+}
+
+// dstPortFields is what DstPort reads.
+const dstPortFields = flowfile.FieldDstPort | flowfile.FieldProto | flowfile.FieldICMP

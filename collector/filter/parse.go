@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -199,16 +200,16 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "port":
 		return p.parsePort(d)
 	case "tos":
-		return p.parseNumField(d, 255, func(r *flow.Record) uint64 { return uint64(r.TOS) }, func(r *flow.Record) uint64 { return uint64(r.TOS) })
+		return p.parseNumField(d, 255, flowfile.FieldTOS, func(r *flow.Record) uint64 { return uint64(r.TOS) }, func(r *flow.Record) uint64 { return uint64(r.TOS) })
 	case "vlan":
-		return p.parseNumField(d, 4095, func(r *flow.Record) uint64 { return uint64(r.VLAN) }, func(r *flow.Record) uint64 { return uint64(r.VLAN) })
+		return p.parseNumField(d, 4095, flowfile.FieldVLAN, func(r *flow.Record) uint64 { return uint64(r.VLAN) }, func(r *flow.Record) uint64 { return uint64(r.VLAN) })
 	case "as":
 		if isWord(p.peek(), "in") {
-			return p.parseNumList(d, math.MaxUint32, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
+			return p.parseNumList(d, math.MaxUint32, flowfile.FieldAS, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
 		}
-		return p.parseNumField(d, math.MaxUint32, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
+		return p.parseNumField(d, math.MaxUint32, flowfile.FieldAS, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
 	case "mask":
-		return p.parseNumField(d, 128, func(r *flow.Record) uint64 { return uint64(r.SrcMask) }, func(r *flow.Record) uint64 { return uint64(r.DstMask) })
+		return p.parseNumField(d, 128, flowfile.FieldMask, func(r *flow.Record) uint64 { return uint64(r.SrcMask) }, func(r *flow.Record) uint64 { return uint64(r.DstMask) })
 	}
 	if qualified {
 		return nil, p.errAt(t, "unexpected %s after %s: want ip, host, net, port, tos, vlan, as or mask", t, start.text)
@@ -217,9 +218,9 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "any":
 		return anyNode{}, nil
 	case "ipv4", "inet":
-		return always(func(r *flow.Record) bool { return r.Src.Is4() }), nil
+		return always(flowfile.FieldSrc, func(r *flow.Record) bool { return r.Src.Is4() }), nil
 	case "ipv6", "inet6":
-		return always(func(r *flow.Record) bool { return r.Src.Is6() }), nil
+		return always(flowfile.FieldSrc, func(r *flow.Record) bool { return r.Src.Is6() }), nil
 	case "proto":
 		return p.parseProto()
 	case "flags":
@@ -245,16 +246,16 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "icmp-type", "icmp-code":
 		return p.parseICMP(kw)
 	case "exporter":
-		return p.parseAddrField(func(r *flow.Record) netip.Addr { return r.Exporter })
+		return p.parseAddrField(flowfile.FieldExporter, func(r *flow.Record) netip.Addr { return r.Exporter })
 	case "router", "next":
 		if n := p.peek(); !isWord(n, "ip") {
 			return nil, p.errAt(n, "unexpected %s after %s: want ip", n, kw)
 		}
 		p.next()
 		if kw == "router" {
-			return p.parseAddrField(func(r *flow.Record) netip.Addr { return r.Exporter })
+			return p.parseAddrField(flowfile.FieldExporter, func(r *flow.Record) netip.Addr { return r.Exporter })
 		}
-		return p.parseAddrField(func(r *flow.Record) netip.Addr { return r.NextHop })
+		return p.parseAddrField(flowfile.FieldNextHop, func(r *flow.Record) netip.Addr { return r.NextHop })
 	case "flowdir":
 		return p.parseFlowDir()
 	}
@@ -297,17 +298,17 @@ func (p *parser) parseIP(d dir) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return always(byDir(d,
+	return always(dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
 		func(r *flow.Record) bool { return r.Src == a },
 		func(r *flow.Record) bool { return r.Dst == a })), nil
 }
 
-func (p *parser) parseAddrField(get func(*flow.Record) netip.Addr) (node, error) {
+func (p *parser) parseAddrField(fl flowfile.Fields, get func(*flow.Record) netip.Addr) (node, error) {
 	a, err := p.parseAddr()
 	if err != nil {
 		return nil, err
 	}
-	return always(func(r *flow.Record) bool { return get(r) == a }), nil
+	return always(fl, func(r *flow.Record) bool { return get(r) == a }), nil
 }
 
 // parsePrefix parses CIDR, an incomplete IPv4 network (198.19/16) or an
@@ -366,7 +367,7 @@ func (p *parser) parseNet(d dir) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return always(byDir(d,
+	return always(dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
 		func(r *flow.Record) bool { return pf.Contains(r.Src) },
 		func(r *flow.Record) bool { return pf.Contains(r.Dst) })), nil
 }
@@ -441,7 +442,7 @@ func (p *parser) parseAddrList(d dir) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return always(byDir(d,
+	return always(dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
 		func(r *flow.Record) bool { return set.has(r.Src) },
 		func(r *flow.Record) bool { return set.has(r.Dst) })), nil
 }
@@ -552,16 +553,16 @@ func cmp(o op, v uint64, get func(*flow.Record) uint64) Pred {
 	return func(r *flow.Record) bool { return get(r) == v }
 }
 
-func (p *parser) parseNumField(d dir, max uint64, src, dst func(*flow.Record) uint64) (node, error) {
+func (p *parser) parseNumField(d dir, max uint64, fl flowfile.Fields, src, dst func(*flow.Record) uint64) (node, error) {
 	o := p.parseOp()
 	v, err := p.parseNumber("a number", max)
 	if err != nil {
 		return nil, err
 	}
-	return always(byDir(d, cmp(o, v, src), cmp(o, v, dst))), nil
+	return always(fl, byDir(d, cmp(o, v, src), cmp(o, v, dst))), nil
 }
 
-func (p *parser) parseNumList(d dir, max uint64, src, dst func(*flow.Record) uint64) (node, error) {
+func (p *parser) parseNumList(d dir, max uint64, fl flowfile.Fields, src, dst func(*flow.Record) uint64) (node, error) {
 	p.next() // in
 	set := map[uint64]struct{}{}
 	err := p.listItems("numbers", func(t token) error {
@@ -576,7 +577,7 @@ func (p *parser) parseNumList(d dir, max uint64, src, dst func(*flow.Record) uin
 	in := func(get func(*flow.Record) uint64) Pred {
 		return func(r *flow.Record) bool { _, ok := set[get(r)]; return ok }
 	}
-	return always(byDir(d, in(src), in(dst))), nil
+	return always(fl, byDir(d, in(src), in(dst))), nil
 }
 
 // DstPort returns the record's destination port as nfdump sees it: for
@@ -586,6 +587,10 @@ func DstPort(r *flow.Record) uint16 {
 		return r.ICMPTypeCode()
 	}
 	return r.DstPort
+}
+
+func portFields(d dir) flowfile.Fields {
+	return dirFields(d, flowfile.FieldSrcPort, dstPortFields)
 }
 
 func (p *parser) parsePort(d dir) (node, error) {
@@ -601,7 +606,7 @@ func (p *parser) parsePort(d dir) (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return always(byDir(d,
+		return always(portFields(d), byDir(d,
 			func(r *flow.Record) bool { v := r.SrcPort; return set[v>>6]&(1<<(v&63)) != 0 },
 			func(r *flow.Record) bool { v := DstPort(r); return set[v>>6]&(1<<(v&63)) != 0 })), nil
 	}
@@ -612,11 +617,11 @@ func (p *parser) parsePort(d dir) (node, error) {
 	}
 	if o == opEQ {
 		pv := uint16(v)
-		return always(byDir(d,
+		return always(portFields(d), byDir(d,
 			func(r *flow.Record) bool { return r.SrcPort == pv },
 			func(r *flow.Record) bool { return DstPort(r) == pv })), nil
 	}
-	return always(byDir(d,
+	return always(portFields(d), byDir(d,
 		cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.SrcPort) }),
 		cmp(o, v, func(r *flow.Record) uint64 { return uint64(DstPort(r)) }))), nil
 }
@@ -651,7 +656,7 @@ func (p *parser) parseProto() (node, error) {
 		}
 		v = uint8(n)
 	}
-	return always(func(r *flow.Record) bool { return r.Proto == v }), nil
+	return always(flowfile.FieldProto, func(r *flow.Record) bool { return r.Proto == v }), nil
 }
 
 // parseFlags reads a TCP flags word. As in nfdump, "flags SA" matches
@@ -692,7 +697,7 @@ func (p *parser) parseFlags() (node, error) {
 			return func(r *flow.Record) bool { return r.TCPFlags&mask != 0 }
 		}
 		return func(r *flow.Record) bool { return r.TCPFlags&mask == mask }
-	}}, nil
+	}, flowfile.FieldTCPFlags}, nil
 }
 
 func (p *parser) parseIf(t token, which string) (node, error) {
@@ -705,11 +710,11 @@ func (p *parser) parseIf(t token, which string) (node, error) {
 	out := cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.OutIf) })
 	switch which {
 	case "in":
-		return always(in), nil
+		return always(flowfile.FieldInIf, in), nil
 	case "out":
-		return always(out), nil
+		return always(flowfile.FieldOutIf, out), nil
 	}
-	return always(func(r *flow.Record) bool { return in(r) || out(r) }), nil
+	return always(flowfile.FieldInIf|flowfile.FieldOutIf, func(r *flow.Record) bool { return in(r) || out(r) }), nil
 }
 
 // DurationMs is the flow's duration in milliseconds (0 without both times).
@@ -760,15 +765,23 @@ func (p *parser) parseCounter(kw string) (node, error) {
 		return nil, err
 	}
 	var get func(*flow.Record) uint64
+	fl := map[string]flowfile.Fields{
+		"packets":  flowfile.FieldPackets,
+		"bytes":    flowfile.FieldOctets,
+		"duration": flowfile.FieldTimes,
+		"pps":      flowfile.FieldPackets | flowfile.FieldTimes,
+		"bps":      flowfile.FieldOctets | flowfile.FieldTimes,
+		"bpp":      flowfile.FieldPackets | flowfile.FieldOctets,
+	}[kw]
 	switch kw {
 	case "packets":
 		if o == opGT {
-			return always(func(r *flow.Record) bool { return r.Packets > v }), nil
+			return always(flowfile.FieldPackets, func(r *flow.Record) bool { return r.Packets > v }), nil
 		}
 		get = func(r *flow.Record) uint64 { return r.Packets }
 	case "bytes":
 		if o == opGT {
-			return always(func(r *flow.Record) bool { return r.Octets > v }), nil
+			return always(flowfile.FieldOctets, func(r *flow.Record) bool { return r.Octets > v }), nil
 		}
 		get = func(r *flow.Record) uint64 { return r.Octets }
 	case "flows":
@@ -782,7 +795,7 @@ func (p *parser) parseCounter(kw string) (node, error) {
 	case "bpp":
 		get = BPP
 	}
-	return always(cmp(o, v, get)), nil
+	return always(fl, cmp(o, v, get)), nil
 }
 
 func (p *parser) parseICMP(kw string) (node, error) {
@@ -792,9 +805,9 @@ func (p *parser) parseICMP(kw string) (node, error) {
 	}
 	b := uint8(v)
 	if kw == "icmp-type" {
-		return always(func(r *flow.Record) bool { return r.IsICMP() && uint8(DstPort(r)>>8) == b }), nil
+		return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(DstPort(r)>>8) == b }), nil
 	}
-	return always(func(r *flow.Record) bool { return r.IsICMP() && uint8(DstPort(r)) == b }), nil
+	return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(DstPort(r)) == b }), nil
 }
 
 func (p *parser) parseFlowDir() (node, error) {
@@ -808,5 +821,5 @@ func (p *parser) parseFlowDir() (node, error) {
 	default:
 		return nil, p.errAt(t, "unexpected %s: want ingress, egress, 0 or 1", t)
 	}
-	return always(func(r *flow.Record) bool { return r.Direction == d }), nil
+	return always(flowfile.FieldDirection, func(r *flow.Record) bool { return r.Direction == d }), nil
 }

@@ -33,6 +33,10 @@ var ErrStopScan = errors.New("stop scan")
 type ScanOptions struct {
 	// Workers is the number of decoding goroutines (default GOMAXPROCS).
 	Workers int
+	// Fields are the record fields to decode (0: all); the others are
+	// zero. Fewer fields decode faster. The records handed to the
+	// callback must not be modified then: their buffers are reused.
+	Fields Fields
 }
 
 // ScanResult says what Scan read.
@@ -74,14 +78,14 @@ func Scan(path string, opts ScanOptions, fn func(recs []flow.Record) error) (Sca
 		return ScanResult{}, fmt.Errorf("scan %s: %w", path, err)
 	}
 	if !ok {
-		return scanWithReader(r, fn)
+		return scanWithReader(r, opts.Fields, fn)
 	}
 	res := ScanResult{Blocks: len(secs), End: end, Summary: r.summary}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	err = scanParallel(r.ra, secs, min(workers, max(1, len(secs))), func(recs []flow.Record, corrupt bool) error {
+	err = scanParallel(r.ra, secs, min(workers, max(1, len(secs))), opts.Fields, func(recs []flow.Record, corrupt bool) error {
 		if corrupt {
 			res.Corrupt++
 			return nil
@@ -130,7 +134,7 @@ func (r *Reader) sections() (secs []scanSection, end EndKind, ok bool, err error
 }
 
 // scanWithReader is Scan through a Reader (for damaged files).
-func scanWithReader(r *Reader, fn func([]flow.Record) error) (ScanResult, error) {
+func scanWithReader(r *Reader, need Fields, fn func([]flow.Record) error) (ScanResult, error) {
 	var res ScanResult
 	buf := make([]flow.Record, 0, DefaultBlockRecords)
 	flush := func() error {
@@ -143,7 +147,11 @@ func scanWithReader(r *Reader, fn func([]flow.Record) error) (ScanResult, error)
 		return err
 	}
 	for r.Next() {
-		buf = append(buf, *r.Record())
+		if need == 0 || need.Has(AllFields) {
+			buf = append(buf, *r.Record())
+		} else {
+			buf = append(buf, need.Keep(*r.Record()))
+		}
 		if len(buf) == cap(buf) {
 			if err := flush(); err != nil {
 				if errors.Is(err, ErrStopScan) {
@@ -173,7 +181,7 @@ type scanJob struct {
 
 // scanParallel decodes secs on workers goroutines and calls deliver in
 // order.
-func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, deliver func([]flow.Record, bool) error) error {
+func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, deliver func([]flow.Record, bool) error) error {
 	jobs := make(chan scanJob, workers)
 	order := make(chan chan scanOut, 2*workers)
 	free := make(chan []flow.Record, 2*workers+2)
@@ -183,7 +191,7 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, deliver func(
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := scanWorker{ra: ra}
+			w := scanWorker{ra: ra, need: need}
 			defer w.close()
 			for j := range jobs {
 				var dst []flow.Record
@@ -241,7 +249,9 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, deliver func(
 
 type scanWorker struct {
 	ra      io.ReaderAt
+	need    Fields // 0: all
 	dec     *zstd.Decoder
+	bd      blockDecoder
 	payload []byte
 	raw     []byte
 }
@@ -279,7 +289,12 @@ func (w *scanWorker) decode(s scanSection, dst []flow.Record) scanOut {
 		return scanOut{recs: dst, corrupt: true}
 	}
 	w.raw = raw
-	recs, err := decodeBlockFast(raw, int(s.count), dst)
+	var recs []flow.Record
+	if w.need == 0 || w.need.Has(AllFields) {
+		recs, err = decodeBlockFast(raw, int(s.count), dst)
+	} else {
+		recs, err = w.bd.decode(raw, int(s.count), dst, w.need)
+	}
 	if err != nil {
 		return scanOut{recs: recs, corrupt: true}
 	}
@@ -297,15 +312,50 @@ type fcur struct {
 func (c *fcur) fail() { c.bad, c.i = true, len(c.b) }
 
 func (c *fcur) uv() uint64 {
-	if c.i < len(c.b) && c.b[c.i] < 0x80 {
-		c.i++
-		return uint64(c.b[c.i-1])
+	if i := c.i; i < len(c.b) {
+		if v := c.b[i]; v < 0x80 {
+			c.i = i + 1
+			return uint64(v)
+		}
 	}
 	return c.uvSlow()
 }
 
+// uvAtSlow reads the uvarint at b[i:] (callers test for one byte
+// themselves): v and the next index, or a negative index when b holds
+// none.
+func uvAtSlow(b []byte, i int) (uint64, int) {
+	if i+2 < len(b) {
+		if b[i+1] < 0x80 {
+			return uint64(b[i]&0x7f) | uint64(b[i+1])<<7, i + 2
+		}
+		if b[i+2] < 0x80 {
+			return uint64(b[i]&0x7f) | uint64(b[i+1]&0x7f)<<7 | uint64(b[i+2])<<14, i + 3
+		}
+	}
+	if i > len(b) {
+		return 0, -1
+	}
+	v, n := binary.Uvarint(b[i:])
+	if n <= 0 {
+		return 0, -1
+	}
+	return v, i + n
+}
+
 func (c *fcur) uvSlow() uint64 {
-	v, n := binary.Uvarint(c.b[c.i:])
+	b := c.b[c.i:]
+	if len(b) >= 3 {
+		if b[1] < 0x80 {
+			c.i += 2
+			return uint64(b[0]&0x7f) | uint64(b[1])<<7
+		}
+		if b[2] < 0x80 {
+			c.i += 3
+			return uint64(b[0]&0x7f) | uint64(b[1]&0x7f)<<7 | uint64(b[2])<<14
+		}
+	}
+	v, n := binary.Uvarint(b)
 	if n <= 0 {
 		c.fail()
 		return 0

@@ -5,8 +5,12 @@ package query
 import (
 	"time"
 
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
+
+// CounterFields are the record fields Counter.Add reads.
+const CounterFields = flowfile.FieldPackets | flowfile.FieldOctets | flowfile.FieldTimes
 
 // Counter accumulates flows, packets and bytes with the first start and
 // last end seen (Unix nanoseconds, 0 for none).

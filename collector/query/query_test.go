@@ -61,7 +61,7 @@ func rec(src, dst string, sport, dport uint16, proto uint8, packets, octets uint
 
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 
-func writeFile(t *testing.T, path string, recs []flow.Record) {
+func writeFile(t testing.TB, path string, recs []flow.Record) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

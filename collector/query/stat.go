@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kflow-dev/kflow/collector/filter"
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -82,6 +83,23 @@ func (e Element) Title() string {
 	return "?"
 }
 
+// Fields returns the record fields Stat.Add reads for the element (with
+// the counters').
+func (e Element) Fields() flowfile.Fields {
+	const dstPort = flowfile.FieldDstPort | flowfile.FieldProto | flowfile.FieldICMP
+	f := map[Element]flowfile.Fields{
+		ElemSrcIP: flowfile.FieldSrc, ElemDstIP: flowfile.FieldDst, ElemIP: flowfile.FieldSrc | flowfile.FieldDst,
+		ElemSrcPort: flowfile.FieldSrcPort, ElemDstPort: dstPort, ElemPort: flowfile.FieldSrcPort | dstPort,
+		ElemProto: flowfile.FieldProto, ElemFlags: flowfile.FieldTCPFlags, ElemTOS: flowfile.FieldTOS,
+		ElemInIf: flowfile.FieldInIf, ElemOutIf: flowfile.FieldOutIf, ElemIf: flowfile.FieldInIf | flowfile.FieldOutIf,
+		ElemVLAN: flowfile.FieldVLAN, ElemExporter: flowfile.FieldExporter, ElemDir: flowfile.FieldDirection,
+	}[e]
+	if e == ElemRecord {
+		f = flowfile.AllFields
+	}
+	return f | CounterFields
+}
+
 // IsAddr reports whether the element's values are addresses.
 func (e Element) IsAddr() bool {
 	return e == ElemSrcIP || e == ElemDstIP || e == ElemIP || e == ElemExporter
@@ -149,6 +167,16 @@ type Stat struct {
 	m     map[Value]int32
 	addrs map[netip.Addr]int32
 	v4    map[uint32]int32 // IPv4 addresses: a cheaper key
+	// v4c caches v4: a direct-mapped table of key and 1 + index, which
+	// spares most map lookups (a few addresses make most flows).
+	v4c *[v4CacheSize]v4Slot
+}
+
+const v4CacheSize = 4096
+
+type v4Slot struct {
+	key uint32
+	i   int32 // 1 + index into cs; 0: empty
 }
 
 // NewStat returns an empty statistic. ElemRecord is not counted here.
@@ -157,6 +185,7 @@ func NewStat(spec StatSpec) *Stat {
 	if spec.Element.IsAddr() {
 		s.addrs = make(map[netip.Addr]int32)
 		s.v4 = make(map[uint32]int32)
+		s.v4c = new([v4CacheSize]v4Slot)
 	} else {
 		s.dense = make([]int32, 1<<16)
 	}
@@ -173,11 +202,17 @@ func (s *Stat) addAddr(a netip.Addr, r *flow.Record) {
 	if a.Is4() {
 		b := a.As4()
 		k := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		slot := &s.v4c[(k*0x9e3779b1)>>(32-12)]
+		if slot.i != 0 && slot.key == k {
+			s.cs[slot.i-1].Add(r)
+			return
+		}
 		i, ok := s.v4[k]
 		if !ok {
 			i = s.newEntry(Value{Addr: a})
 			s.v4[k] = i
 		}
+		*slot = v4Slot{k, i + 1}
 		s.cs[i].Add(r)
 		return
 	}

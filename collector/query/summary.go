@@ -31,6 +31,19 @@ func (s *Summary) Add(r *flow.Record) {
 	}
 }
 
+// Merge adds o's counts.
+func (s *Summary) Merge(o *Summary) {
+	s.Total.Merge(o.Total)
+	s.TCP.Merge(o.TCP)
+	s.UDP.Merge(o.UDP)
+	s.ICMP.Merge(o.ICMP)
+	s.Other.Merge(o.Other)
+	s.SequenceFailures += o.SequenceFailures
+}
+
+// SummaryFields are the record fields Summary.Add reads.
+const SummaryFields = CounterFields | flowfile.FieldProto
+
 // AddStored adds a file's stored summary (for files read whole).
 func (s *Summary) AddStored(f flowfile.Summary) {
 	conv := func(c flowfile.Counters) Counter {

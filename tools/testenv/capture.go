@@ -87,7 +87,8 @@ func StartCapture(ns *NS, ifindex int, invert bool) (*Capture, error) {
 		if err != nil {
 			return fmt.Errorf("packet socket: %w", err)
 		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<20); err != nil {
+		// FORCE: above net.core.rmem_max, which would cap a plain SO_RCVBUF.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
 			unix.Close(fd)
 			return err
 		}

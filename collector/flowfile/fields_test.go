@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package flowfile
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// someFields returns field sets to try: none, all, each alone, all but
+// each, and random ones.
+func someFields(rng *rand.Rand) []Fields {
+	out := []Fields{0, AllFields}
+	for f := Fields(1); f < AllFields; f <<= 1 {
+		out = append(out, f, AllFields&^f)
+	}
+	for range 20 {
+		out = append(out, Fields(rng.Uint32())&AllFields)
+	}
+	return out
+}
+
+// samePartial checks that decoding the fields need agrees with
+// decodeBlock: the same records with the other fields zero, or both an
+// error.
+func samePartial(t *testing.T, d *blockDecoder, b []byte, count int, need Fields) {
+	t.Helper()
+	want, werr := decodeBlock(b, count, nil)
+	got, gerr := d.decode(b, count, nil, need)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("fields %#x: decodeBlock error %v, decode error %v", need, werr, gerr)
+	}
+	if werr != nil {
+		return
+	}
+	if len(got) != len(want) {
+		t.Fatalf("fields %#x: %d records, want %d", need, len(got), len(want))
+	}
+	for i := range want {
+		if w := need.Keep(want[i]); !reflect.DeepEqual(got[i], w) {
+			t.Fatalf("fields %#x: record %d:\n got %+v\nwant %+v", need, i, got[i], w)
+		}
+	}
+}
+
+func TestDecodeFields(t *testing.T) {
+	enc := newBlockEncoder()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var d blockDecoder
+	for seed := range uint64(4) {
+		s := newSynth(seed)
+		s.subMs = seed%2 == 1
+		recs := s.records(300)
+		recs[0] = fullRecord(seed%2 == 1)
+		recs[1] = flow.Record{}
+		recs[2] = fullRecord(seed%2 == 0)
+		recs[2].End = time.Time{} // only a start
+		recs[3] = fullRecord(seed%2 == 0)
+		recs[3].Start = time.Time{} // only an end
+		b := bytes.Clone(enc.encode(recs))
+		for _, need := range someFields(rng) {
+			samePartial(t, &d, b, len(recs), need)
+			for cut := 0; cut < len(b); cut += 1 + len(b)/50 {
+				samePartial(t, &d, b[:cut], len(recs), need)
+			}
+			for i := 0; i < len(b); i += 1 + len(b)/150 {
+				c := bytes.Clone(b)
+				c[i] ^= 0x41
+				samePartial(t, &d, c, len(recs), need)
+				c[i] ^= 0x41 ^ 0x80
+				samePartial(t, &d, c, len(recs), need)
+			}
+			samePartial(t, &d, b, len(recs)+1, need)
+		}
+	}
+}
+
+func FuzzDecodeFields(f *testing.F) {
+	enc := newBlockEncoder()
+	for i, n := range []int{1, 3, 20} {
+		recs := newSynth(uint64(i)).records(n)
+		recs[0] = fullRecord(i%2 == 1)
+		f.Add(bytes.Clone(enc.encode(recs)), n, uint32(FieldSrc|FieldTimes))
+	}
+	var d blockDecoder
+	f.Fuzz(func(t *testing.T, b []byte, count int, need uint32) {
+		if count <= 0 || count > len(b) || count > MaxBlockRecords {
+			return
+		}
+		samePartial(t, &d, b, count, Fields(need)&AllFields)
+	})
+}
+
+// TestScanFields: Scan and ScanEach with fields return the records masked.
+func TestScanFields(t *testing.T) {
+	recs := newSynth(3).records(3000)
+	file := writeBytes(t, recs, WriterOptions{BlockRecords: 250})
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := readBytes(t, file, ReaderOptions{})
+	for _, need := range []Fields{FieldSrc | FieldPackets | FieldOctets | FieldTimes, FieldProto, AllFields} {
+		masked := make([]flow.Record, len(want))
+		for i := range want {
+			masked[i] = need.Keep(want[i])
+		}
+		for _, workers := range []int{1, 3} {
+			var got []flow.Record
+			if _, err := Scan(p, ScanOptions{Workers: workers, Fields: need}, func(r []flow.Record) error {
+				got = append(got, r...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			checkRecords(t, got, masked)
+			per := make([][]flow.Record, workers)
+			res, err := ScanEach(p, ScanOptions{Workers: workers, Fields: need}, func(w int, r []flow.Record) error {
+				per[w] = append(per[w], r...)
+				return nil
+			})
+			if err != nil || res.Records != uint64(len(want)) {
+				t.Fatalf("ScanEach: %+v %v", res, err)
+			}
+			var all []flow.Record
+			for _, p := range per {
+				all = append(all, p...)
+			}
+			if len(all) != len(masked) {
+				t.Fatalf("ScanEach: %d records, want %d", len(all), len(masked))
+			}
+		}
+	}
+}
