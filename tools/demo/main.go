@@ -8,10 +8,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -131,8 +135,59 @@ func run(ctx context.Context, kflow string, keep bool) error {
 			return fmt.Errorf("kflow %s %s: %w", args[0], args[1], err)
 		}
 	}
+	if err := checkTruth(bin, flows, truth); err != nil {
+		return err
+	}
 	if keep {
 		fmt.Println("\nflow files kept in", flows)
+	}
+	return nil
+}
+
+// checkTruth reads the records back as JSON and compares every UDP and
+// ICMP flow the demo generated with its ground truth.
+func checkTruth(bin, flows string, truth testenv.Truth) error {
+	out, err := exec.Command(bin, "file", "dump", "-j", flows).Output()
+	if err != nil {
+		return fmt.Errorf("kflow file dump -j: %w", err)
+	}
+	got := testenv.Truth{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var r struct {
+			Src, Dst       string
+			Proto          uint8
+			SrcPort        uint16 `json:"src_port"`
+			DstPort        uint16 `json:"dst_port"`
+			ICMPType       uint8  `json:"icmp_type"`
+			ICMPCode       uint8  `json:"icmp_code"`
+			Packets, Bytes uint64
+			Direction      string
+		}
+		if err := dec.Decode(&r); err != nil {
+			return fmt.Errorf("kflow file dump -j: %w", err)
+		}
+		k := testenv.FlowKey{Src: netip.MustParseAddr(r.Src), Dst: netip.MustParseAddr(r.Dst), Proto: r.Proto,
+			SrcPort: r.SrcPort, DstPort: r.DstPort, ICMPType: r.ICMPType, ICMPCode: r.ICMPCode}
+		if r.Direction == flow.Egress.String() {
+			k.Dir = flow.Egress
+		}
+		c := got[k]
+		c.Packets += r.Packets
+		c.Octets += r.Bytes
+		got[k] = c
+	}
+	exact := 0
+	for k, w := range truth {
+		if g := got[k]; g.Packets == w.Packets && g.Octets == w.Octets {
+			exact++
+		} else {
+			fmt.Printf("  MISMATCH %v: recorded %d packets %d bytes, sent %d packets %d bytes\n", k, g.Packets, g.Octets, w.Packets, w.Octets)
+		}
+	}
+	fmt.Printf("\n== ground truth check: %d of %d UDP and ICMP flows recorded exactly (packets and bytes)\n", exact, len(truth))
+	if exact != len(truth) {
+		return errors.New("recorded flows differ from the traffic sent")
 	}
 	return nil
 }
