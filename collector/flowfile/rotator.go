@@ -328,6 +328,45 @@ func (r *Rotator) Append(rec *flow.Record) error {
 	return r.appendLocked(key, rec)
 }
 
+// AppendAll appends recs as Append appends each, under one lock and one
+// clock reading (the collector stores a decoded message's records at
+// once). It calls fail, if not nil, for each record Append would have
+// returned an error for, and returns the number of records without error.
+func (r *Rotator) AppendAll(recs []flow.Record, fail func(i int, err error)) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		for i := range recs {
+			if fail != nil {
+				fail(i, fmt.Errorf("append: %w: %w", ErrRejected, ErrClosed))
+			}
+		}
+		return 0
+	}
+	r.rotate(r.opts.Now())
+	ok := 0
+	var (
+		lastExp netip.Addr
+		lastKey string
+		haveKey bool
+	)
+	for i := range recs {
+		rec := &recs[i]
+		if !haveKey || rec.Exporter != lastExp {
+			lastKey, _ = r.key(rec)
+			lastExp, haveKey = rec.Exporter, true
+		}
+		if err := r.appendLocked(lastKey, rec); err != nil {
+			if fail != nil {
+				fail(i, err)
+			}
+			continue
+		}
+		ok++
+	}
+	return ok
+}
+
 func (r *Rotator) appendLocked(key string, rec *flow.Record) error {
 	sf := r.files[key]
 	if sf == nil {

@@ -19,13 +19,14 @@ import (
 type Level int
 
 const (
-	// LevelDefault is the level used when none is chosen: zstd "better",
-	// which meets the size target at a write rate far above a collector's
-	// receive rate.
+	// LevelDefault is the level used when none is chosen: zstd "default".
+	// On 32768-record blocks of distinct flows it stores 18.6 bytes a flow
+	// at about 140 ns a flow; "better" saves 0.3 bytes for about twice the
+	// time, "fastest" costs 0.7 bytes more for little gain.
 	LevelDefault Level = iota
 	LevelFastest
-	LevelBalanced // zstd "default"
-	LevelBetter
+	LevelBalanced // zstd "default", as LevelDefault
+	LevelBetter   // zstd "better"
 	LevelBest
 )
 
@@ -33,12 +34,12 @@ func (l Level) zstd() zstd.EncoderLevel {
 	switch l {
 	case LevelFastest:
 		return zstd.SpeedFastest
-	case LevelBalanced:
-		return zstd.SpeedDefault
+	case LevelBetter:
+		return zstd.SpeedBetterCompression
 	case LevelBest:
 		return zstd.SpeedBestCompression
 	}
-	return zstd.SpeedBetterCompression
+	return zstd.SpeedDefault
 }
 
 // WriterOptions configure a Writer. The zero value is usable.
@@ -136,13 +137,15 @@ func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
 	wr := &Writer{
-		w:       w,
-		closer:  c,
-		header:  Header{Version: Version, Created: opts.Created.UTC(), Ident: opts.Ident},
-		opts:    opts,
-		enc:     enc,
-		benc:    newBlockEncoder(),
-		pending: make([]flow.Record, 0, opts.BlockRecords),
+		w:      w,
+		closer: c,
+		header: Header{Version: Version, Created: opts.Created.UTC(), Ident: opts.Ident},
+		opts:   opts,
+		enc:    enc,
+		benc:   newBlockEncoder(),
+		// pending grows with the records: a writer of a quiet exporter
+		// should not hold a whole block's worth of memory.
+		pending: make([]flow.Record, 0, min(opts.BlockRecords, 1024)),
 		sum:     newSummarizer(),
 		blk:     newSummarizer(),
 	}

@@ -131,6 +131,10 @@ type Handler struct {
 	m5         netflow5.Message
 	m9, h9     netflow9.Message
 	m10, h10   ipfix.Message
+	// storing is the exporter whose records store is appending, for
+	// storeFailed (a method value made once, so no closure per message).
+	storing     *exporter
+	storeFailed func(i int, err error)
 }
 
 // NewHandler returns a handler storing into cfg.Sink.
@@ -138,11 +142,18 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	if cfg.Sink == nil {
 		return nil, errors.New("handler: no sink")
 	}
-	return &Handler{
+	h := &Handler{
 		cfg:       cfg.withDefaults(),
 		exporters: make(map[Source]*exporter),
 		v5:        netflow5.NewDecoder(),
-	}, nil
+	}
+	h.storeFailed = h.countStoreError
+	return h, nil
+}
+
+func (h *Handler) countStoreError(_ int, err error) {
+	h.storing.stats.StoreErrors++
+	h.storing.stats.LastError = err.Error()
 }
 
 func (h *Handler) allowed(a netip.Addr) bool {
@@ -348,6 +359,19 @@ func (h *Handler) store(e *exporter, recs []flow.Record) {
 			r.Packets = satMul(r.Packets, si)
 			r.Octets = satMul(r.Octets, si)
 		}
+	}
+	if bs, ok := h.cfg.Sink.(batchSink); ok {
+		if len(recs) == 0 {
+			return
+		}
+		h.storing = e
+		n := bs.AppendAll(recs, h.storeFailed)
+		h.storing = nil
+		e.stats.Records += uint64(n)
+		return
+	}
+	for i := range recs {
+		r := &recs[i]
 		if err := h.cfg.Sink.Append(r); err != nil {
 			e.stats.StoreErrors++
 			e.stats.LastError = err.Error()

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/exporter/ipfix"
@@ -307,45 +308,78 @@ func (s *Server) work(h *Handler, q chan item) {
 	}
 }
 
+// udpBatch is the number of datagrams read per recvmmsg(2) call.
+const udpBatch = 16
+
 func (s *Server) readUDP(l *listener) {
+	if uc, ok := l.pc.(*net.UDPConn); ok {
+		s.readUDPBatch(l, uc)
+		return
+	}
 	buf := make([]byte, 1<<16)
-	oob := make([]byte, unix.CmsgSpace(4))
-	uc, _ := l.pc.(*net.UDPConn)
 	for {
-		var (
-			n    int
-			from netip.AddrPort
-			err  error
-		)
-		if uc != nil {
-			var oobn int
-			n, oobn, _, from, err = uc.ReadMsgUDPAddrPort(buf, oob)
-			if err == nil && oobn > 0 {
-				if d, ok := rxqOvfl(oob[:oobn]); ok {
-					l.drops.Store(uint64(d))
-				}
-			}
-		} else {
-			var a net.Addr
-			n, a, err = l.pc.ReadFrom(buf)
-			if ua, ok := a.(*net.UDPAddr); ok {
-				from = ua.AddrPort()
-			}
-		}
+		n, a, err := l.pc.ReadFrom(buf)
 		if err != nil {
 			if !isClosed(err) {
 				s.fail(fmt.Errorf("read %s: %w", l.name, err))
 			}
 			return
 		}
-		l.packets.Add(1)
-		if !s.allow.Allowed(from.Addr()) {
-			s.notAllowed.Add(1)
-			continue
+		var from netip.AddrPort
+		if ua, ok := a.(*net.UDPAddr); ok {
+			from = ua.AddrPort()
 		}
-		src := Source{Addr: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())}
-		s.queues[s.worker(src)] <- item{src: src, b: append([]byte(nil), buf[:n]...), at: time.Now()}
+		s.deliver(l, from, buf[:n], time.Now())
 	}
+}
+
+// readUDPBatch reads up to udpBatch datagrams per system call (recvmmsg
+// on Linux), each with its SO_RXQ_OVFL control message.
+func (s *Server) readUDPBatch(l *listener, uc *net.UDPConn) {
+	pc := ipv4.NewPacketConn(uc) // the batch read serves IPv6 sockets too
+	const size = 1 << 16
+	bufs := make([]byte, udpBatch*size)
+	cs := unix.CmsgSpace(4)
+	oob := make([]byte, udpBatch*cs)
+	msgs := make([]ipv4.Message, udpBatch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{bufs[i*size : (i+1)*size]}
+		msgs[i].OOB = oob[i*cs : (i+1)*cs]
+	}
+	for {
+		n, err := pc.ReadBatch(msgs, 0)
+		if err != nil {
+			if !isClosed(err) {
+				s.fail(fmt.Errorf("read %s: %w", l.name, err))
+			}
+			return
+		}
+		now := time.Now()
+		for i := range msgs[:n] {
+			m := &msgs[i]
+			if m.NN > 0 {
+				if d, ok := rxqOvfl(m.OOB[:m.NN]); ok {
+					l.drops.Store(uint64(d))
+				}
+			}
+			var from netip.AddrPort
+			if ua, ok := m.Addr.(*net.UDPAddr); ok {
+				from = ua.AddrPort()
+			}
+			s.deliver(l, from, m.Buffers[0][:m.N], now)
+		}
+	}
+}
+
+// deliver queues a copy of a datagram for its exporter's worker.
+func (s *Server) deliver(l *listener, from netip.AddrPort, b []byte, at time.Time) {
+	l.packets.Add(1)
+	if !s.allow.Allowed(from.Addr()) {
+		s.notAllowed.Add(1)
+		return
+	}
+	src := Source{Addr: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())}
+	s.queues[s.worker(src)] <- item{src: src, b: append([]byte(nil), b...), at: at}
 }
 
 func (s *Server) acceptTCP(l *listener, readers *sync.WaitGroup) {

@@ -28,6 +28,14 @@ type RecordSink interface {
 	Flush() error
 }
 
+// batchSink is a RecordSink that also stores many records at once, as
+// the Rotator does (one lock and one clock reading per message).
+type batchSink interface {
+	// AppendAll stores recs, calling fail for each record Append would
+	// have refused, and returns how many it stored.
+	AppendAll(recs []flow.Record, fail func(i int, err error)) int
+}
+
 // FileStats are what a FileSink wrote.
 type FileStats struct {
 	Files        uint64    // files finished

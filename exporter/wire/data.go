@@ -113,6 +113,20 @@ func (s *Templates) DecodeHeld(out *Data, m *MissingSet) error {
 func (s *Templates) DecodeSet(out *Data, ctx *Context, t *Template, body []byte, off int) error {
 	s.pending = s.pending[:0]
 	p := 0
+	if pl := t.decodePlan(); pl != nil && pl.recLen >= t.MinLen {
+		// Fixed layout: every record is pl.recLen octets.
+		for len(body)-p >= pl.recLen {
+			out.Records = append(out.Records, flow.Record{})
+			rec := &out.Records[len(out.Records)-1]
+			var rs recState
+			pl.run(&rs, rec, body[p:])
+			s.finishRecord(out, rec, ctx, &rs)
+			p += pl.recLen
+			out.DataRecords++
+		}
+		s.resolvePending(out, ctx)
+		return nil
+	}
 	for len(body)-p >= t.MinLen {
 		n, err := s.decodeRecord(out, ctx, t, body[p:], off+p)
 		if err != nil {

@@ -15,6 +15,17 @@ type Template struct {
 	// MinLen is the smallest record the template allows: fixed lengths plus
 	// one length octet per variable-length field. Always at least 1.
 	MinLen int
+
+	plan     *plan // compiled fixed layout of flow records, or nil
+	compiled bool  // plan is set (possibly to nil)
+}
+
+// decodePlan returns t's compiled plan, compiling it on first use.
+func (t *Template) decodePlan() *plan {
+	if !t.compiled {
+		t.plan, t.compiled = compile(t), true
+	}
+	return t.plan
 }
 
 // IsOptions reports whether t is an options template.
@@ -70,6 +81,10 @@ type Templates struct {
 	m       map[uint64]*Template
 	domains map[uint32]*domainState
 	pending []pendingTime // scratch of DecodeSet: records whose times wait for an estimate
+	// The last domain state found: every data record looks its domain up,
+	// and states are never removed, so the pointer stays valid.
+	lastDomain uint32
+	lastState  *domainState
 }
 
 // NewTemplates returns an empty store with the given limits (zero fields
@@ -166,7 +181,13 @@ func (s *Templates) WithdrawAll(domain uint32, options bool) int {
 // domain returns the state of a domain, creating it within the limit; nil
 // when the limit is reached.
 func (s *Templates) domain(d uint32, create bool) *domainState {
+	if s.lastState != nil && s.lastDomain == d {
+		return s.lastState
+	}
 	if st := s.domains[d]; st != nil || !create {
+		if st != nil {
+			s.lastDomain, s.lastState = d, st
+		}
 		return st
 	}
 	if len(s.domains) >= s.lim.MaxDomains {
