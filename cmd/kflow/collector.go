@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type collectorFlags struct {
 	maxTemplates  int
 	statsInterval time.Duration
 	utc           bool
+	cpuProfile    string
 }
 
 func (f *collectorFlags) register(fs *pflag.FlagSet) {
@@ -62,6 +64,10 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxTemplates, "max-templates", wire.DefaultMaxTemplates, "templates kept per exporter")
 	fs.DurationVar(&f.statsInterval, "stats-interval", time.Minute, "log new decode errors, sequence gaps and drops this often (0: never)")
 	fs.BoolVar(&f.utc, "utc", false, "name files and directories in UTC instead of local time")
+	// For performance work (collector/server's BenchmarkCollectorReplay):
+	// hidden, not part of the command's interface.
+	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to `FILE`")
+	_ = fs.MarkHidden("cpu-profile")
 }
 
 // parseLayout accepts an nfcapd -S number or the pattern of one.
@@ -147,6 +153,13 @@ func collectorRunCmd() *command {
 func (f *collectorFlags) run(e *env) error {
 	if f.dir == "" {
 		return fmt.Errorf("%w: no --dir given", errUsage)
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	layout, err := parseLayout(f.layout)
 	if err != nil {
@@ -267,6 +280,22 @@ func (f *collectorFlags) run(e *env) error {
 		return fmt.Errorf("close flow files: %w", closeErr)
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	pf, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		pf.Close()
+	}, nil
 }
 
 func writeReadyFile(path string, addrs []string) error {

@@ -231,3 +231,26 @@ func TestCollectorParsers(t *testing.T) {
 		t.Errorf("parseAllow: %v %v", p, err)
 	}
 }
+
+// TestCollectorRunCPUProfile checks the hidden --cpu-profile flag: a Go
+// CPU profile (gzipped protobuf) of the whole run, and no line in the help.
+func TestCollectorRunCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	udp, _, stop := runCollector(t, t.TempDir(), "--cpu-profile", prof)
+	sendIPFIX(t, "udp", udp, collectorRecords(30), 1)
+	if code, _ := stop(); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile of %d bytes is not gzipped", len(b))
+	}
+	var stdout, stderr bytes.Buffer
+	run(context.Background(), []string{"collector", "run", "--help"}, &stdout, &stderr)
+	if help := stdout.String() + stderr.String(); !strings.Contains(help, "--flush-interval") || strings.Contains(help, "cpu-profile") {
+		t.Errorf("help:\n%s", help)
+	}
+}

@@ -15,7 +15,7 @@ func BenchmarkWrite(b *testing.B) {
 		level Level
 	}{{"default", LevelDefault}, {"fastest", LevelFastest}} {
 		b.Run(lv.name, func(b *testing.B) {
-			recs := newSynth(1).records(1 << 16)
+			recs := newSynth(1).Records(1 << 16)
 			var buf bytes.Buffer
 			b.ResetTimer()
 			var n int
@@ -46,7 +46,7 @@ func BenchmarkWrite(b *testing.B) {
 
 // BenchmarkRead measures decompression + decoding, one core.
 func BenchmarkRead(b *testing.B) {
-	recs := newSynth(1).records(1 << 16)
+	recs := newSynth(1).Records(1 << 16)
 	file := writeBytes(b, recs, WriterOptions{})
 	b.ResetTimer()
 	var n int

@@ -86,15 +86,6 @@ func (c *cursor) u32() uint32 {
 	return uint32(v)
 }
 
-func (c *cursor) u16() uint16 {
-	v := c.uvarint()
-	if v > 1<<16-1 {
-		c.fail()
-		return 0
-	}
-	return uint16(v)
-}
-
 func (c *cursor) byte() byte {
 	if len(c.b) < 1 {
 		c.fail()
@@ -102,16 +93,6 @@ func (c *cursor) byte() byte {
 	}
 	v := c.b[0]
 	c.b = c.b[1:]
-	return v
-}
-
-func (c *cursor) be16() uint16 {
-	if len(c.b) < 2 {
-		c.fail()
-		return 0
-	}
-	v := binary.BigEndian.Uint16(c.b)
-	c.b = c.b[2:]
 	return v
 }
 

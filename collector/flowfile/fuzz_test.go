@@ -5,13 +5,15 @@ package flowfile
 import (
 	"bytes"
 	"testing"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
 // FuzzReader reads arbitrary bytes as a flow file: it must never panic or
 // allocate without bound, whatever the input.
 func FuzzReader(f *testing.F) {
 	for i, n := range []int{0, 1, 5, 40} {
-		recs := newSynth(uint64(i)).records(n)
+		recs := newSynth(uint64(i)).Records(n)
 		if n > 0 {
 			recs[0] = fullRecord(i%2 == 0)
 		}
@@ -44,24 +46,37 @@ func FuzzReader(f *testing.F) {
 }
 
 // FuzzDecodeBlock decodes arbitrary block payloads: a hostile file can carry
-// valid checksums, so the column decoder must hold on its own.
+// valid checksums, so the block decoder must hold on its own. What decodes
+// must encode back to the same records, decode the same into a reused
+// buffer (as a Reader does), and decode the same when only some fields are
+// asked for (as a query does), which must fail exactly when all fail.
 func FuzzDecodeBlock(f *testing.F) {
 	enc := newBlockEncoder()
 	for i, n := range []int{1, 3, 20} {
-		recs := newSynth(uint64(i)).records(n)
+		recs := newSynth(uint64(i)).Records(n)
 		recs[0] = fullRecord(i%2 == 1)
-		f.Add(bytes.Clone(enc.encode(recs)), n)
+		f.Add(bytes.Clone(enc.encode(recs)), n, uint32(FieldSrc|FieldTimes))
 	}
-	f.Fuzz(func(t *testing.T, b []byte, count int) {
+	var d blockDecoder
+	f.Fuzz(func(t *testing.T, b []byte, count int, need uint32) {
 		if count <= 0 || count > len(b) || count > MaxBlockRecords {
 			return
 		}
-		recs, err := decodeBlock(b, count, nil)
+		samePartial(t, &d, b, count, Fields(need)&AllFields)
+		recs, err := d.decode(b, count, nil, AllFields)
 		if err != nil {
 			return
 		}
-		// What decodes must encode back to the same records.
-		again, err := decodeBlock(newBlockEncoder().encode(recs), count, nil)
+		dirty := make([]flow.Record, count)
+		for i := range dirty {
+			dirty[i] = fullRecord(i%2 == 0)
+		}
+		reused, err := d.decode(b, count, dirty[:0], AllFields)
+		if err != nil {
+			t.Fatalf("decode into a reused buffer: %v", err)
+		}
+		checkRecords(t, reused, recs)
+		again, err := d.decode(newBlockEncoder().encode(recs), count, nil, AllFields)
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}

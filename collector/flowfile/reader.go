@@ -83,6 +83,7 @@ type Reader struct {
 	opts   ReaderOptions
 	header Header
 	dec    *zstd.Decoder
+	bd     blockDecoder
 
 	pos         int64 // next section
 	block       int   // index of the next block
@@ -375,7 +376,7 @@ func (r *Reader) nextBlock() error {
 	if len(raw) != int(s.rawLength) {
 		return r.corruptAt(idx, start, "decompressed %d bytes, want %d", len(raw), s.rawLength)
 	}
-	recs, err := decodeBlock(raw, int(s.count), r.recs[:0])
+	recs, err := r.bd.decode(raw, int(s.count), r.recs[:0], AllFields)
 	if err != nil {
 		return r.corruptAt(idx, start, "decode: %v", err)
 	}

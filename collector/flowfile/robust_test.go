@@ -33,7 +33,7 @@ func blockEnds(t *testing.T, b []byte) (ends []int64) {
 // reader returns exactly the records of the whole blocks before the cut.
 func TestTruncatedEveryLength(t *testing.T) {
 	const per = 7
-	recs := newSynth(3).records(60)
+	recs := newSynth(3).Records(60)
 	b := writeBytes(t, recs, WriterOptions{BlockRecords: per})
 	ends := blockEnds(t, b)
 	if len(ends) != 9 {
@@ -79,7 +79,7 @@ func TestTruncatedEveryLength(t *testing.T) {
 
 func TestCorruptByteDetected(t *testing.T) {
 	const per = 50
-	recs := newSynth(4).records(200)
+	recs := newSynth(4).Records(200)
 	b := writeBytes(t, recs, WriterOptions{BlockRecords: per})
 	ends := blockEnds(t, b)
 	start1, end1 := ends[0], ends[1] // block 1
@@ -127,7 +127,7 @@ func TestCorruptByteDetected(t *testing.T) {
 // must find the next block by its header.
 func TestCorruptLengthResync(t *testing.T) {
 	const per = 50
-	recs := newSynth(5).records(200)
+	recs := newSynth(5).Records(200)
 	b := writeBytes(t, recs, WriterOptions{BlockRecords: per})
 	ends := blockEnds(t, b)
 	c := bytes.Clone(b)
@@ -164,7 +164,7 @@ func crashFile(t *testing.T, path string, recs []flow.Record, per int, junk []by
 
 func TestRecover(t *testing.T) {
 	const per = 100
-	recs := newSynth(6).records(1050) // 10 whole blocks, 50 records buffered and lost
+	recs := newSynth(6).Records(1050) // 10 whole blocks, 50 records buffered and lost
 	full := writeBytes(t, recs[:1000], WriterOptions{BlockRecords: per})
 	fe := blockEnds(t, full)
 	torn := full[fe[0] : fe[0]+(fe[1]-fe[0])/2] // the first half of a block
@@ -263,7 +263,7 @@ func (f truncFile) Seek(off int64, whence int) (int64, error) {
 
 func TestWriterDiskFull(t *testing.T) {
 	const per = 100
-	recs := newSynth(8).records(1000)
+	recs := newSynth(8).Records(1000)
 	ff := &failFile{limit: 5000}
 	w, err := NewWriter(truncFile{ff}, WriterOptions{BlockRecords: per, MaxPending: 300})
 	if err != nil {
@@ -309,7 +309,7 @@ func TestWriterDiskFull(t *testing.T) {
 
 func TestWriterBroken(t *testing.T) {
 	const per = 100
-	recs := newSynth(9).records(250)
+	recs := newSynth(9).Records(250)
 	ff := &failFile{limit: 3000}
 	w, err := NewWriter(ff, WriterOptions{BlockRecords: per}) // cannot truncate
 	if err != nil {

@@ -99,7 +99,7 @@ func TestRotatorLosesNothing(t *testing.T) {
 			want := map[uint64]time.Time{}
 			wantDir := map[uint64]string{}
 			for i := range n {
-				rec := s.record()
+				rec := s.Record()
 				rec.Packets = uint64(i + 1) // the record's ID
 				rec.Exporter = exporters[i%3]
 				now := clock.Now()
@@ -155,7 +155,7 @@ func TestRotatorLosesNothing(t *testing.T) {
 
 func TestRotatorRecoversAtStart(t *testing.T) {
 	dir := t.TempDir()
-	recs := newSynth(12).records(500)
+	recs := newSynth(12).Records(500)
 	for i := range recs {
 		recs[i].Packets = uint64(i + 1)
 	}
@@ -201,7 +201,7 @@ func TestRotatorConcurrent(t *testing.T) {
 			defer wg.Done()
 			s := newSynth(uint64(g))
 			for i := range 2000 {
-				rec := s.record()
+				rec := s.Record()
 				if err := r.Append(&rec); err != nil {
 					t.Error(err)
 					return

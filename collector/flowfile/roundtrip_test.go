@@ -130,8 +130,7 @@ func TestAppendRejectsUnstorable(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	s := newSynth(7)
-	recs := s.records(10000)
+	recs := newSynth(7).Records(10000)
 	other := netip.MustParseAddr("fd00::ff")
 	for i := 0; i < len(recs); i += 10 {
 		recs[i].Exporter, recs[i].ObservationDomain = other, 5
@@ -187,7 +186,7 @@ func TestSummary(t *testing.T) {
 	want.Blocks = 10
 	want.FirstSeen, want.LastSeen = first.UTC(), last.UTC()
 	want.SequenceFailures = 7
-	want.Exporters = []ExporterStats{*exp[s.exporter], *exp[other]}
+	want.Exporters = []ExporterStats{*exp[synthExporter], *exp[other]}
 
 	r, err := NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()), ReaderOptions{})
 	if err != nil {
@@ -234,9 +233,8 @@ func TestSizePerFlow(t *testing.T) {
 		{"ms/best", false, LevelBest, 0},
 		{"ns/default", true, LevelDefault, 0},
 	} {
-		s := newSynth(42)
-		s.subMs = tc.subMs
-		recs := s.records(n)
+		s := newSynthNs(42, tc.subMs)
+		recs := s.Records(n)
 		b := writeBytes(t, recs, WriterOptions{Level: tc.level})
 		per := float64(len(b)) / n
 		t.Logf("%-12s %d flows: %d bytes, %.2f bytes/flow", tc.name, n, len(b), per)

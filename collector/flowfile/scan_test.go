@@ -7,72 +7,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
-
-// sameDecode checks that decodeBlockFast agrees with decodeBlock: the same
-// records (exactly, times included), or both an error.
-func sameDecode(t *testing.T, b []byte, count int) {
-	t.Helper()
-	want, werr := decodeBlock(b, count, nil)
-	got, gerr := decodeBlockFast(b, count, nil)
-	if (werr == nil) != (gerr == nil) {
-		t.Fatalf("decodeBlock error %v, decodeBlockFast error %v", werr, gerr)
-	}
-	if werr != nil {
-		return
-	}
-	if !reflect.DeepEqual(got, want) {
-		for i := range want {
-			if !reflect.DeepEqual(got[i], want[i]) {
-				t.Fatalf("record %d:\n fast %+v\n want %+v", i, got[i], want[i])
-			}
-		}
-		t.Fatalf("%d records, want %d", len(got), len(want))
-	}
-}
-
-func TestDecodeBlockFast(t *testing.T) {
-	enc := newBlockEncoder()
-	for seed := range uint64(4) {
-		s := newSynth(seed)
-		s.subMs = seed%2 == 1
-		recs := s.records(500)
-		recs[0] = fullRecord(seed%2 == 1)
-		recs[1] = flow.Record{} // nothing present
-		b := bytes.Clone(enc.encode(recs))
-		sameDecode(t, b, len(recs))
-		// Damage: every truncation and some bit flips decode the same
-		// way (or fail in both).
-		for cut := 0; cut < len(b); cut += 1 + len(b)/200 {
-			sameDecode(t, b[:cut], len(recs))
-		}
-		for i := 0; i < len(b); i += 1 + len(b)/300 {
-			d := bytes.Clone(b)
-			d[i] ^= 0x41
-			sameDecode(t, d, len(recs))
-		}
-		sameDecode(t, b, len(recs)+1)
-	}
-}
-
-func FuzzDecodeBlockFast(f *testing.F) {
-	enc := newBlockEncoder()
-	for i, n := range []int{1, 3, 20} {
-		recs := newSynth(uint64(i)).records(n)
-		recs[0] = fullRecord(i%2 == 1)
-		f.Add(bytes.Clone(enc.encode(recs)), n)
-	}
-	f.Fuzz(func(t *testing.T, b []byte, count int) {
-		if count <= 0 || count > len(b) || count > MaxBlockRecords {
-			return
-		}
-		sameDecode(t, b, count)
-	})
-}
 
 // scanAll reads a file with Scan.
 func scanAll(t *testing.T, path string, workers int) ([]flow.Record, ScanResult) {
@@ -91,7 +29,7 @@ func scanAll(t *testing.T, path string, workers int) ([]flow.Record, ScanResult)
 // TestScanLikeReader: Scan returns what a Reader with SkipCorrupt returns,
 // for clean, cut short, corrupt and resynchronised files.
 func TestScanLikeReader(t *testing.T) {
-	recs := newSynth(7).records(5000)
+	recs := newSynth(7).Records(5000)
 	file := writeBytes(t, recs, WriterOptions{BlockRecords: 300})
 	dir := t.TempDir()
 	// Offsets of the blocks, from a Reader.
@@ -156,7 +94,7 @@ func TestScanLikeReader(t *testing.T) {
 }
 
 func BenchmarkScan(b *testing.B) {
-	recs := newSynth(1).records(1 << 16)
+	recs := newSynth(1).Records(1 << 16)
 	file := writeBytes(b, recs, WriterOptions{})
 	p := filepath.Join(b.TempDir(), "f")
 	if err := os.WriteFile(p, file, 0o644); err != nil {
@@ -176,17 +114,20 @@ func BenchmarkScan(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeBlock measures decoding a block payload (no
+// decompression), all fields and a query's few.
 func BenchmarkDecodeBlock(b *testing.B) {
-	recs := newSynth(1).records(DefaultBlockRecords)
+	recs := newSynth(1).Records(DefaultBlockRecords)
 	raw := bytes.Clone(newBlockEncoder().encode(recs))
-	dst := make([]flow.Record, 0, len(recs))
 	for _, bb := range []struct {
 		name string
-		fn   func([]byte, int, []flow.Record) ([]flow.Record, error)
-	}{{"reader", decodeBlock}, {"fast", decodeBlockFast}} {
+		need Fields
+	}{{"all", AllFields}, {"src-bytes-times", FieldSrc | FieldOctets | FieldTimes}} {
 		b.Run(bb.name, func(b *testing.B) {
+			var d blockDecoder
+			dst := make([]flow.Record, 0, len(recs))
 			for b.Loop() {
-				dst, _ = bb.fn(raw, len(recs), dst)
+				dst, _ = d.decode(raw, len(recs), dst, bb.need)
 			}
 			b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 			b.ReportMetric(0, "ns/op")

@@ -3,8 +3,6 @@
 package server
 
 import (
-	"math/rand/v2"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -14,6 +12,7 @@ import (
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/tools/synthflow"
 )
 
 // BenchmarkCollector measures decode + store on one core: pre-encoded
@@ -75,39 +74,8 @@ func BenchmarkCollector(b *testing.B) {
 }
 
 // distinctRecords makes n distinct flows like tools/benchcmp's export
-// stream: IPv4 with one in ten IPv6, TCP and UDP over a spread of hosts
-// and ports, random counters, start times spread over a minute.
-func distinctRecords(n int) []flow.Record {
-	rng := rand.New(rand.NewPCG(7, 7))
-	now := t0
-	recs := make([]flow.Record, n)
-	for i := range recs {
-		r := &recs[i]
-		if i%10 == 9 {
-			r.Src = netip.AddrFrom16([16]byte{0xfd, 0, 0, 0xbc, 0, 3, 14: byte(i >> 8), 15: byte(i)})
-			r.Dst = netip.AddrFrom16([16]byte{0xfd, 0, 0, 0xbc, 0, 4, 14: byte(rng.IntN(256)), 15: byte(rng.IntN(256))})
-		} else {
-			r.Src = netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(64)), byte(rng.IntN(256))})
-			r.Dst = netip.AddrFrom4([4]byte{198, 19, byte(rng.IntN(16)), byte(rng.IntN(256))})
-		}
-		r.Proto = flow.ProtoTCP
-		if i%3 == 0 {
-			r.Proto = flow.ProtoUDP
-		}
-		r.SrcPort = uint16(1024 + rng.IntN(60000))
-		r.DstPort = []uint16{80, 443, 22, 8080, 3306}[rng.IntN(5)]
-		if i%100 == 0 {
-			r.Proto, r.DstPort = flow.ProtoUDP, 53
-		}
-		r.Packets = uint64(1 + rng.IntN(1000))
-		r.Octets = r.Packets * uint64(40+rng.IntN(1400))
-		r.Start = now.Add(-time.Duration(rng.IntN(60000)) * time.Millisecond)
-		r.End = r.Start.Add(time.Duration(rng.IntN(30000)) * time.Millisecond)
-		r.EndReason = flow.EndIdle
-		r.InIf, r.OutIf = 2, 3
-	}
-	return recs
-}
+// stream (synthflow.Distinct).
+func distinctRecords(n int) []flow.Record { return synthflow.Distinct(n, t0) }
 
 // BenchmarkCollectorDistinct measures decode + store of the workload of
 // tools/benchcmp's collector rows: many distinct flows (1<<18, encoded once

@@ -130,16 +130,19 @@ func (l *listener) stats() ListenerStats {
 		Conns: l.conns.Load(), ConnsRefused: l.refused.Load()}
 }
 
-// rxqOvfl returns the drop counter of an SO_RXQ_OVFL control message.
+// rxqOvfl returns the drop counter of an SO_RXQ_OVFL control message. It
+// runs for every datagram, so it parses in place rather than allocating
+// the list unix.ParseSocketControlMessage returns.
 func rxqOvfl(oob []byte) (uint32, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0, false
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_RXQ_OVFL && len(m.Data) >= 4 {
-			return binary.NativeEndian.Uint32(m.Data), true
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return 0, false
 		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && len(data) >= 4 {
+			return binary.NativeEndian.Uint32(data), true
+		}
+		oob = rest
 	}
 	return 0, false
 }

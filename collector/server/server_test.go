@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
 	"github.com/kflow-dev/kflow/exporter/netflow5"
 	"github.com/kflow-dev/kflow/exporter/netflow9"
@@ -275,4 +277,53 @@ func waitFor(d time.Duration, cond func() bool) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return true
+}
+
+// TestServerUDPHeldSetsOutliveReadBuffer sends IPFIX data sets before
+// their template, then more datagrams that reuse the reader's buffers,
+// then the template: with one worker (UDP decoded in the reader) and with
+// two (queued copies), every held set must decode to the records sent.
+func TestServerUDPHeldSetsOutliveReadBuffer(t *testing.T) {
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			sink := newFakeSink()
+			srv, addrs, stop := startServer(t, Config{
+				Listen:  []string{"udp://127.0.0.1:0"},
+				Handler: HandlerConfig{Sink: sink},
+				Workers: workers,
+			})
+			recs := testRecords(400, true)
+			msgs := encodeIPFIX(t, ipfix.Config{MTU: 512}, recs, len(recs))
+			c, err := net.Dial("udp", addrs["udp"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// msgs[0] carries the template: send it last.
+			for _, m := range append(msgs[1:], msgs[0]) {
+				if _, err := c.Write(m); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if !waitFor(5*time.Second, func() bool { return len(sink.records()) >= len(recs) }) {
+				t.Fatalf("%d records after 5s, want %d", len(sink.records()), len(recs))
+			}
+			stop()
+			tot := srv.Stats().Totals()
+			if tot.HeldDecoded == 0 || tot.HeldDropped != 0 || len(tot.DecodeErrors) != 0 {
+				t.Fatalf("totals %+v", tot)
+			}
+			got := map[uint16]flow.Record{}
+			for _, r := range sink.records() {
+				got[r.SrcPort] = r
+			}
+			for _, w := range recs {
+				g, ok := got[w.SrcPort]
+				if !ok || g.Src != w.Src || g.Dst != w.Dst || g.Packets != w.Packets || g.Octets != w.Octets || !g.Start.Equal(w.Start) {
+					t.Fatalf("record of source port %d: got %+v, want %+v", w.SrcPort, g, w)
+				}
+			}
+		})
+	}
 }

@@ -6,9 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +19,7 @@ import (
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/tools/synthflow"
 )
 
 // Collector rows: one IPFIX export stream (records encoded by kflow's
@@ -53,41 +52,6 @@ const kflowCollectorPort = 4739
 
 // replayRate is the export stream's pace in messages a second.
 const replayRate = 10000
-
-// syntheticRecords makes n flows: IPv4 with one in ten IPv6, TCP and UDP
-// over a spread of hosts and ports, 1 in 100 to UDP port 53 (what the
-// filtered scan looks for).
-func syntheticRecords(n int) []flow.Record {
-	rng := rand.New(rand.NewPCG(7, 7))
-	now := time.Now().Truncate(time.Second)
-	recs := make([]flow.Record, n)
-	for i := range recs {
-		r := &recs[i]
-		if i%10 == 9 {
-			r.Src = netip.AddrFrom16([16]byte{0xfd, 0, 0, 0xbc, 0, 3, 14: byte(i >> 8), 15: byte(i)})
-			r.Dst = netip.AddrFrom16([16]byte{0xfd, 0, 0, 0xbc, 0, 4, 14: byte(rng.IntN(256)), 15: byte(rng.IntN(256))})
-		} else {
-			r.Src = netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(64)), byte(rng.IntN(256))})
-			r.Dst = netip.AddrFrom4([4]byte{198, 19, byte(rng.IntN(16)), byte(rng.IntN(256))})
-		}
-		r.Proto = flow.ProtoTCP
-		if i%3 == 0 {
-			r.Proto = flow.ProtoUDP
-		}
-		r.SrcPort = uint16(1024 + rng.IntN(60000))
-		r.DstPort = []uint16{80, 443, 22, 8080, 3306}[rng.IntN(5)]
-		if i%100 == 0 {
-			r.Proto, r.DstPort = flow.ProtoUDP, 53
-		}
-		r.Packets = uint64(1 + rng.IntN(1000))
-		r.Octets = r.Packets * uint64(40+rng.IntN(1400))
-		r.Start = now.Add(-time.Duration(rng.IntN(60000)) * time.Millisecond)
-		r.End = r.Start.Add(time.Duration(rng.IntN(30000)) * time.Millisecond)
-		r.EndReason = flow.EndIdle
-		r.InIf, r.OutIf = 2, 3
-	}
-	return recs
-}
 
 // encodeStream encodes recs as IPFIX messages of at most 1400 bytes.
 func encodeStream(recs []flow.Record) ([][]byte, error) {
@@ -204,7 +168,9 @@ func countNfdump(dir string) (uint64, error) {
 // collectorBench runs the collector rows, then the query rows on the
 // files of the last run.
 func collectorBench(ctx context.Context, e *Env, cfg *Config) ([]CollectorRun, []QueryRun, string) {
-	recs := syntheticRecords(cfg.CollectorN)
+	// Distinct flows, 1 in 100 to UDP port 53 (what the filtered scan
+	// looks for).
+	recs := synthflow.Distinct(cfg.CollectorN, time.Now().Truncate(time.Second))
 	msgs, err := encodeStream(recs)
 	if err != nil {
 		return []CollectorRun{{Name: "encode", Err: err}}, nil, ""

@@ -32,6 +32,7 @@ import (
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/tools/synthflow"
 )
 
 func main() {
@@ -156,7 +157,7 @@ func timeRuns(runs int, bin string, args ...string) (wall, cpu time.Duration, er
 // nfcapd).
 func generate(n int, kdir, ndir string, port int) error {
 	start := time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
-	recs := newSynth(1, start).records(n)
+	recs := synthflow.NewMix(synthflow.Options{Seed: 1, Start: start, Simple: true}).Records(n)
 	for _, d := range []string{kdir, ndir} {
 		if err := os.RemoveAll(d); err != nil {
 			return err

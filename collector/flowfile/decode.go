@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package flowfile
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// The block decoder: the one that Reader, Scan and ScanEach all use. It
+// decodes a block column by column, only the columns holding the fields
+// asked for, and checks the others without decoding them, so that a block
+// fails the same way whatever fields are asked for.
+
+// fcur is a cursor whose one-byte varint reads inline; the first failure
+// sticks, as with cursor.
+type fcur struct {
+	b   []byte
+	i   int
+	bad bool
+}
+
+func (c *fcur) fail() { c.bad, c.i = true, len(c.b) }
+
+func (c *fcur) uv() uint64 {
+	if i := c.i; i < len(c.b) {
+		if v := c.b[i]; v < 0x80 {
+			c.i = i + 1
+			return uint64(v)
+		}
+	}
+	return c.uvSlow()
+}
+
+// uvAtSlow reads the uvarint at b[i:] (callers test for one byte
+// themselves): v and the next index, or a negative index when b holds
+// none.
+func uvAtSlow(b []byte, i int) (uint64, int) {
+	if i+2 < len(b) {
+		if b[i+1] < 0x80 {
+			return uint64(b[i]&0x7f) | uint64(b[i+1])<<7, i + 2
+		}
+		if b[i+2] < 0x80 {
+			return uint64(b[i]&0x7f) | uint64(b[i+1]&0x7f)<<7 | uint64(b[i+2])<<14, i + 3
+		}
+	}
+	if i > len(b) {
+		return 0, -1
+	}
+	v, n := binary.Uvarint(b[i:])
+	if n <= 0 {
+		return 0, -1
+	}
+	return v, i + n
+}
+
+func (c *fcur) uvSlow() uint64 {
+	b := c.b[c.i:]
+	if len(b) >= 3 {
+		if b[1] < 0x80 {
+			c.i += 2
+			return uint64(b[0]&0x7f) | uint64(b[1])<<7
+		}
+		if b[2] < 0x80 {
+			c.i += 3
+			return uint64(b[0]&0x7f) | uint64(b[1]&0x7f)<<7 | uint64(b[2])<<14
+		}
+	}
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		c.fail()
+		return 0
+	}
+	c.i += n
+	return v
+}
+
+func (c *fcur) u32() uint32 {
+	v := c.uv()
+	if v > 1<<32-1 {
+		c.fail()
+		return 0
+	}
+	return uint32(v)
+}
+
+func (c *fcur) u16() uint16 {
+	v := c.uv()
+	if v > 1<<16-1 {
+		c.fail()
+		return 0
+	}
+	return uint16(v)
+}
+
+func (c *fcur) byte() byte {
+	if c.i >= len(c.b) {
+		c.bad = true
+		return 0
+	}
+	c.i++
+	return c.b[c.i-1]
+}
+
+func (c *fcur) addr(addrs []netip.Addr) netip.Addr {
+	i := c.uv()
+	if i < uint64(len(addrs)) {
+		return addrs[i]
+	}
+	c.fail()
+	return netip.Addr{}
+}
+
+// fastTime is joinTime without the intermediate Add.
+func fastTime(ms int64, sub uint64) time.Time {
+	return time.Unix(ms/1000, (ms%1000)*1e6+int64(sub)).UTC()
+}
+
+// spread4 maps four flag bits to four 16-bit lanes, to count the records
+// carrying each flag with one add per four flags.
+var spread4 = func() (t [16]uint64) {
+	for i := range t {
+		for b := range 4 {
+			if i&(1<<b) != 0 {
+				t[i] |= 1 << (16 * b)
+			}
+		}
+	}
+	return t
+}()
+
+// flagCounts counts, per presence flag, the records carrying it.
+type flagCounts struct {
+	lanes [4]uint64 // flags 4j..4j+3 in 16-bit lanes of lanes[j]
+	n     [16]int
+	since int // adds since the lanes were emptied
+}
+
+func (c *flagCounts) add(f uint64) {
+	c.lanes[0] += spread4[f&15]
+	c.lanes[1] += spread4[f>>4&15]
+	c.lanes[2] += spread4[f>>8&15]
+	c.lanes[3] += spread4[f>>12&15]
+	c.since++
+	if c.since == 1<<16-1 {
+		c.flush()
+	}
+}
+
+func (c *flagCounts) flush() {
+	for j, l := range c.lanes {
+		for b := range 4 {
+			c.n[4*j+b] += int(l >> (16 * b) & 0xffff)
+		}
+	}
+	c.lanes, c.since = [4]uint64{}, 0
+}
+
+// of returns the number of records carrying flag (one bit).
+func (c *flagCounts) of(flag uint64) int {
+	i := 0
+	for flag > 1 {
+		flag >>= 1
+		i++
+	}
+	return c.n[i]
+}
+
+// checkUvarints reports whether b holds exactly n uvarints, each at most
+// max (pairs alternate max and max2).
+func checkUvarints(b []byte, n int, max, max2 uint64, pairs bool) bool {
+	if pairs {
+		n *= 2
+	}
+	i := 0
+	for k := range n {
+		var v uint64
+		if i < len(b) && b[i] < 0x80 {
+			v = uint64(b[i])
+			i++
+		} else if v, i = uvAtSlow(b, i); i < 0 {
+			return false
+		}
+		if v > max && (!pairs || k&1 == 0) || pairs && k&1 == 1 && v > max2 {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+var (
+	errPreamble      = errors.New("malformed block preamble")
+	errColumnLengths = errors.New("column lengths exceed block")
+	errSubMsNoTime   = errors.New("sub-millisecond flag without time")
+	errSubMsRange    = errors.New("sub-millisecond value out of range")
+)
+
+func errRecordCount(n uint64, count int) error {
+	return fmt.Errorf("record count %d, header says %d", n, count)
+}
+func errDict(n uint64) error  { return fmt.Errorf("address dictionary of %d entries", n) }
+func errFlags(f uint64) error { return fmt.Errorf("unknown presence flags %#x", f) }
+func errColumn(i int) error   { return fmt.Errorf("column %d: %w", i, errShort) }
+
+// blockDecoder decodes block payloads; it keeps its buffers between
+// blocks. Each Reader and each scan worker has its own.
+type blockDecoder struct {
+	addrs []netip.Addr
+	cols  [numCols]fcur
+	prev  int64
+	flags []uint16
+}
+
+// preamble reads the block header and finds the columns.
+func (d *blockDecoder) preamble(p []byte, count int) error {
+	c := cursor{b: p}
+	if n := c.uvarint(); n != uint64(count) {
+		return errRecordCount(n, count)
+	}
+	d.prev = unzigzag(c.uvarint())
+	ndict := c.uvarint()
+	if ndict > uint64(len(c.b)) || ndict > 4*uint64(count) {
+		return errDict(ndict)
+	}
+	if cap(d.addrs) < int(ndict)+1 {
+		d.addrs = make([]netip.Addr, ndict+1, max(ndict+1, 256))
+	}
+	d.addrs = d.addrs[:ndict+1]
+	d.addrs[0] = netip.Addr{}
+	for i := 1; i < len(d.addrs); i++ {
+		d.addrs[i] = c.addr()
+	}
+	ncols := c.uvarint()
+	if c.bad || ncols < numCols || ncols > 1024 {
+		return errPreamble
+	}
+	var lens [1024]uint64
+	for i := range ncols {
+		lens[i] = c.uvarint()
+	}
+	for i := range ncols {
+		b := c.bytes(int(min(lens[i], uint64(len(c.b)+1))))
+		if i < numCols {
+			d.cols[i] = fcur{b: b}
+		}
+	}
+	if c.bad {
+		return errColumnLengths
+	}
+	return nil
+}
+
+// decodeChunk is how many records decode takes through all the columns
+// it reads before going on to the next ones: a chunk of records stays in
+// the CPU cache from one column to the next, a whole block does not.
+const decodeChunk = 512
+
+// decode decodes the fields need of a block payload holding count records
+// into dst. When need is not AllFields, the other fields of dst must be
+// zero: they are left alone. It reads the presence flags first, then,
+// chunk by chunk, each column needed in its own loop. A column holding
+// none of need is checked without being decoded, so that decode fails for
+// some fields exactly when it fails for all.
+func (d *blockDecoder) decode(p []byte, count int, dst []flow.Record, need Fields) ([]flow.Record, error) {
+	if err := d.preamble(p, count); err != nil {
+		return dst[:0], err
+	}
+	if cap(dst) < count {
+		dst = make([]flow.Record, 0, count)
+	}
+	dst = dst[:count]
+	if cap(d.flags) < count {
+		d.flags = make([]uint16, count)
+	}
+	flags := d.flags[:count]
+	cols := &d.cols
+	var fc flagCounts
+	nSub, nBoth := 0, 0
+	fb, fi := cols[colFlags].b, 0
+	for k := range flags {
+		var f uint64
+		if fi < len(fb) && fb[fi] < 0x80 {
+			f = uint64(fb[fi])
+			fi++
+		} else if f, fi = uvAtSlow(fb, fi); fi < 0 {
+			return dst[:0], errColumn(colFlags)
+		}
+		if f&^fAll != 0 {
+			return dst[:0], errFlags(f)
+		}
+		fc.add(f)
+		nBoth += int(f >> 4 & (f >> 5) & 1)
+		if f&fSubMs != 0 {
+			if f&(fStart|fEnd) == 0 {
+				return dst[:0], errSubMsNoTime
+			}
+			nSub += int(f>>4&1 + f>>5&1)
+		}
+		flags[k] = uint16(f)
+	}
+	fc.flush()
+	bad := -1 // the first malformed column found
+	if fi != len(fb) {
+		bad = colFlags
+	}
+	// The fixed-width columns needed are checked by length up front.
+	nPorts := fc.of(fPorts)
+	for _, c := range [...]struct{ col, n int }{
+		{colProto, count}, {colDirection, count}, {colEndReason, count},
+		{colSrcPort, 2 * nPorts}, {colDstPort, 2 * nPorts},
+	} {
+		if bad < 0 && columnNeeded(c.col, need) && len(cols[c.col].b) != c.n {
+			bad = c.col
+		}
+	}
+	for lo := 0; lo < count && bad < 0; lo += decodeChunk {
+		hi := min(lo+decodeChunk, count)
+		var err error
+		if bad, err = d.decodeChunk(dst[lo:hi], flags[lo:hi], lo, need); err != nil {
+			return dst[:0], err
+		}
+	}
+	// The other columns needed must have been read exactly.
+	for i := colSrc; i < numCols && bad < 0; i++ {
+		switch i {
+		case colSrcPort, colDstPort, colDirection, colEndReason:
+			continue
+		}
+		if columnNeeded(i, need) && !cols[i].done() {
+			bad = i
+		}
+	}
+	if bad < 0 {
+		bad = d.checkSkipped(need, count, &fc, nSub, nBoth)
+	}
+	if bad >= 0 {
+		return dst[:0], errColumn(bad)
+	}
+	return dst, nil
+}
+
+// decodeChunk decodes the fields need of the records dst, which start at
+// record lo of the block, each column from where the chunk before left
+// it. It returns the first malformed column found, or -1.
+func (d *blockDecoder) decodeChunk(dst []flow.Record, flags []uint16, lo int, need Fields) (int, error) {
+	cols := &d.cols
+	hi := lo + len(dst)
+	if need&FieldProto != 0 {
+		b := cols[colProto].b[lo:hi]
+		for k := range dst {
+			dst[k].Proto = b[k]
+		}
+	}
+	if need&FieldDirection != 0 {
+		b := cols[colDirection].b[lo:hi]
+		for k := range dst {
+			dst[k].Direction = flow.Direction(b[k])
+		}
+	}
+	if need&FieldEndReason != 0 {
+		b := cols[colEndReason].b[lo:hi]
+		for k := range dst {
+			dst[k].EndReason = flow.EndReason(b[k])
+		}
+	}
+	if need&FieldSrc != 0 && !decodeAddrs(&cols[colSrc], d.addrs, dst, true) {
+		return colSrc, nil
+	}
+	if need&FieldDst != 0 && !decodeAddrs(&cols[colDst], d.addrs, dst, false) {
+		return colDst, nil
+	}
+	if need&(FieldSrcPort|FieldDstPort) != 0 {
+		d.decodePorts(dst, flags, need)
+	}
+	if need&FieldPackets != 0 {
+		c := &cols[colPackets]
+		b, i := c.b, c.i
+		for k := range dst {
+			if i < len(b) && b[i] < 0x80 {
+				dst[k].Packets = uint64(b[i])
+				i++
+			} else if dst[k].Packets, i = uvAtSlow(b, i); i < 0 {
+				return colPackets, nil
+			}
+		}
+		c.i = i
+	}
+	if need&FieldOctets != 0 {
+		c := &cols[colOctets]
+		b, i := c.b, c.i
+		for k := range dst {
+			if i < len(b) && b[i] < 0x80 {
+				dst[k].Octets = uint64(b[i])
+				i++
+			} else if dst[k].Octets, i = uvAtSlow(b, i); i < 0 {
+				return colOctets, nil
+			}
+		}
+		c.i = i
+	}
+	if need&FieldTimes != 0 {
+		if bad, err := d.decodeTimes(dst, flags); bad >= 0 || err != nil {
+			return bad, err
+		}
+	}
+	if need&^(FieldProto|FieldDirection|FieldEndReason|FieldSrc|FieldDst|FieldSrcPort|FieldDstPort|FieldPackets|FieldOctets|FieldTimes) != 0 {
+		d.decodeRest(dst, flags, need)
+	}
+	return -1, nil
+}
+
+// done reports whether the column was read exactly.
+func (c *fcur) done() bool { return !c.bad && c.i == len(c.b) }
+
+// decodeAddrs decodes the next len(dst) addresses of c; false if c does
+// not hold them.
+func decodeAddrs(c *fcur, addrs []netip.Addr, dst []flow.Record, src bool) bool {
+	b, i := c.b, c.i
+	for k := range dst {
+		var a uint64
+		if i < len(b) && b[i] < 0x80 {
+			a = uint64(b[i])
+			i++
+		} else if a, i = uvAtSlow(b, i); i < 0 {
+			return false
+		}
+		if a >= uint64(len(addrs)) {
+			return false
+		}
+		if src {
+			dst[k].Src = addrs[a]
+		} else {
+			dst[k].Dst = addrs[a]
+		}
+	}
+	c.i = i
+	return true
+}
+
+// decodePorts decodes the ports of dst; the lengths of the port columns
+// needed were checked. The source port column's position counts for both.
+func (d *blockDecoder) decodePorts(dst []flow.Record, flags []uint16, need Fields) {
+	sp, dp := d.cols[colSrcPort].b, d.cols[colDstPort].b
+	j := d.cols[colSrcPort].i
+	for k := range dst {
+		r := &dst[k]
+		if flags[k]&fPorts == 0 {
+			r.SrcPort, r.DstPort = 0, 0
+			continue
+		}
+		if need&FieldSrcPort != 0 {
+			r.SrcPort = uint16(sp[j])<<8 | uint16(sp[j+1])
+		}
+		if need&FieldDstPort != 0 {
+			r.DstPort = uint16(dp[j])<<8 | uint16(dp[j+1])
+		}
+		j += 2
+	}
+	d.cols[colSrcPort].i = j
+}
+
+// decodeTimes decodes the times of dst; it returns the malformed column,
+// or -1.
+func (d *blockDecoder) decodeTimes(dst []flow.Record, flags []uint16) (int, error) {
+	tc, dc, sc := &d.cols[colTime], &d.cols[colDuration], &d.cols[colSubMs]
+	tb, db := tc.b, dc.b
+	ti, di := tc.i, dc.i
+	prev := d.prev
+	for k := range dst {
+		r := &dst[k]
+		f := flags[k]
+		if f&(fStart|fEnd) == 0 {
+			r.Start, r.End = time.Time{}, time.Time{}
+			continue
+		}
+		var u uint64
+		if ti < len(tb) && tb[ti] < 0x80 {
+			u = uint64(tb[ti])
+			ti++
+		} else if u, ti = uvAtSlow(tb, ti); ti < 0 {
+			return colTime, nil
+		}
+		t := prev + unzigzag(u)
+		prev = t
+		var startSub, endSub uint64
+		if f&fSubMs != 0 {
+			if f&fStart != 0 {
+				startSub = sc.uv()
+			}
+			if f&fEnd != 0 {
+				endSub = sc.uv()
+			}
+			if startSub >= 1e6 || endSub >= 1e6 {
+				return colSubMs, errSubMsRange
+			}
+		}
+		switch f & (fStart | fEnd) {
+		case fStart:
+			r.Start, r.End = fastTime(t, startSub), time.Time{}
+		case fEnd:
+			r.Start, r.End = time.Time{}, fastTime(t, endSub)
+		default:
+			if di < len(db) && db[di] < 0x80 {
+				u = uint64(db[di])
+				di++
+			} else if u, di = uvAtSlow(db, di); di < 0 {
+				return colDuration, nil
+			}
+			r.Start = fastTime(t-unzigzag(u), startSub)
+			r.End = fastTime(t, endSub)
+		}
+	}
+	tc.i, dc.i, d.prev = ti, di, prev
+	return -1, nil
+}
+
+// decodeRest decodes the columns seldom needed, record by record. A
+// malformed column is left marked bad.
+func (d *blockDecoder) decodeRest(dst []flow.Record, flags []uint16, need Fields) {
+	cols := &d.cols
+	addrs := d.addrs
+	for k := range dst {
+		r := &dst[k]
+		f := uint64(flags[k])
+		if need&FieldICMP != 0 {
+			r.ICMPType, r.ICMPCode = 0, 0
+			if f&fICMP != 0 {
+				r.ICMPType = cols[colICMP].byte()
+				r.ICMPCode = cols[colICMP].byte()
+			}
+		}
+		if need&FieldVLAN != 0 {
+			r.VLAN, r.InnerVLAN = 0, 0
+			if f&fVLAN != 0 {
+				r.VLAN = cols[colVLAN].u16()
+				r.InnerVLAN = cols[colVLAN].u16()
+			}
+		}
+		if need&FieldInIf != 0 {
+			r.InIf = 0
+			if f&fIf != 0 {
+				r.InIf = cols[colInIf].u32()
+			}
+		}
+		if need&FieldOutIf != 0 {
+			r.OutIf = 0
+			if f&fIf != 0 {
+				r.OutIf = cols[colOutIf].u32()
+			}
+		}
+		if need&FieldTCPFlags != 0 {
+			r.TCPFlags = 0
+			if f&fTCPFlags != 0 {
+				r.TCPFlags = cols[colTCPFlags].u16()
+			}
+		}
+		if need&FieldTOS != 0 {
+			r.TOS = 0
+			if f&fTOS != 0 {
+				r.TOS = cols[colTOS].byte()
+			}
+		}
+		if need&FieldTTL != 0 {
+			r.MinTTL, r.MaxTTL = 0, 0
+			if f&fTTL != 0 {
+				r.MinTTL = cols[colTTL].byte()
+				r.MaxTTL = cols[colTTL].byte()
+			}
+		}
+		if need&FieldNextHop != 0 {
+			r.NextHop = netip.Addr{}
+			if f&fNextHop != 0 {
+				r.NextHop = cols[colNextHop].addr(addrs)
+			}
+		}
+		if need&FieldAS != 0 {
+			r.SrcAS, r.DstAS = 0, 0
+			if f&fAS != 0 {
+				r.SrcAS = cols[colAS].u32()
+				r.DstAS = cols[colAS].u32()
+			}
+		}
+		if need&FieldMask != 0 {
+			r.SrcMask, r.DstMask = 0, 0
+			if f&fMask != 0 {
+				r.SrcMask = cols[colMask].byte()
+				r.DstMask = cols[colMask].byte()
+			}
+		}
+		if need&FieldSampling != 0 {
+			r.SamplingInterval = 0
+			if f&fSampling != 0 {
+				r.SamplingInterval = cols[colSampling].u32()
+			}
+		}
+		if need&FieldExporter != 0 {
+			r.Exporter, r.ObservationDomain = netip.Addr{}, 0
+			if f&fExporter != 0 {
+				r.Exporter = cols[colExporter].addr(addrs)
+				r.ObservationDomain = cols[colExporter].u32()
+			}
+		}
+	}
+}
+
+// columnNeeded reports whether column i holds a field of need.
+func columnNeeded(i int, need Fields) bool {
+	switch i {
+	case colFlags:
+		return true
+	case colTime, colDuration, colSubMs:
+		return need&FieldTimes != 0
+	case colTCPFlags, colTOS, colTTL, colEndReason, colNextHop, colAS, colMask, colSampling, colExporter:
+		return need&(FieldTCPFlags<<(i-colTCPFlags)) != 0
+	}
+	return need&(1<<(i-1)) != 0
+}
+
+// checkSkipped checks the columns decode did not read: they must hold as
+// many values as the presence flags say, each in range. It returns the
+// first that does not, or -1.
+func (d *blockDecoder) checkSkipped(need Fields, count int, fc *flagCounts, nSub, nBoth int) int {
+	if need == AllFields {
+		return -1
+	}
+	cols := &d.cols
+	maxIdx := uint64(len(d.addrs) - 1)
+	const u16, u32, any = 1<<16 - 1, 1<<32 - 1, ^uint64(0)
+	fixed := func(col, width, n int) bool { return len(cols[col].b) == width*n }
+	vars := func(col, n int, max uint64) bool { return checkUvarints(cols[col].b, n, max, 0, false) }
+	pairs := func(col, n int, max, max2 uint64) bool { return checkUvarints(cols[col].b, n, max, max2, true) }
+	for i := colProto; i < numCols; i++ {
+		if columnNeeded(i, need) {
+			continue
+		}
+		var ok bool
+		switch i {
+		case colProto, colDirection, colEndReason:
+			ok = fixed(i, 1, count)
+		case colSrc, colDst:
+			ok = vars(i, count, maxIdx)
+		case colSrcPort, colDstPort:
+			ok = fixed(i, 2, fc.of(fPorts))
+		case colICMP:
+			ok = fixed(i, 2, fc.of(fICMP))
+		case colVLAN:
+			ok = pairs(i, fc.of(fVLAN), u16, u16)
+		case colInIf, colOutIf:
+			ok = vars(i, fc.of(fIf), u32)
+		case colPackets, colOctets:
+			ok = vars(i, count, any)
+		case colTime:
+			ok = vars(i, fc.of(fStart)+fc.of(fEnd)-nBoth, any)
+		case colDuration:
+			ok = vars(i, nBoth, any)
+		case colSubMs:
+			ok = vars(i, nSub, 1e6-1)
+		case colTCPFlags:
+			ok = vars(i, fc.of(fTCPFlags), u16)
+		case colTOS:
+			ok = fixed(i, 1, fc.of(fTOS))
+		case colTTL:
+			ok = fixed(i, 2, fc.of(fTTL))
+		case colNextHop:
+			ok = vars(i, fc.of(fNextHop), maxIdx)
+		case colAS:
+			ok = pairs(i, fc.of(fAS), u32, u32)
+		case colMask:
+			ok = fixed(i, 2, fc.of(fMask))
+		case colSampling:
+			ok = vars(i, fc.of(fSampling), u32)
+		case colExporter:
+			ok = pairs(i, fc.of(fExporter), maxIdx, u32)
+		}
+		if !ok {
+			return i
+		}
+	}
+	return -1
+}
