@@ -265,10 +265,10 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	return nil
 }
 
+// export hands a drain's records to the local sink and every collector.
+// Collectors get a batch even when it is empty: their encoders send
+// templates and options records when a refresh is due by time.
 func (a *Agent) export(recs []flow.Record, st bpf.Stats, ifaces []wire.Interface) {
-	if len(recs) == 0 && ifaces == nil && len(a.workers) > 0 {
-		// Still give the encoders a chance to refresh templates by time.
-	}
 	if a.cfg.Sink != nil && len(recs) > 0 {
 		if err := a.cfg.Sink.Write(recs); err != nil {
 			a.mu.Lock()
