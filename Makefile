@@ -33,7 +33,7 @@ build: ## Build the kflow binary into bin/ (static, no cgo: needed to drop capab
 lint: deps ## gofmt, go vet and clang-format checks.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(CLANG_FORMAT) --dry-run -Werror bpf/*.c bpf/*.h
+	$(CLANG_FORMAT) --dry-run -Werror bpf/*.c bpf/*.h tools/benchcmp/*.c
 
 test: deps lint ## Run every test (run as root for the datapath tests).
 	$(GO) test $(TESTFLAGS) $(PKGS)
