@@ -218,7 +218,7 @@ func exporterRunCmd() *command {
 				a.KeepAttached()
 			}
 			if f.metricsAddr != "" {
-				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, map[string]http.Handler{flowsPath: flowsHandler(a)}, agent.NewMetrics(a))
+				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, map[string]http.Handler{agent.FlowsPath: a.FlowsHandler()}, agent.NewMetrics(a))
 				if err != nil {
 					return errors.Join(err, a.Close())
 				}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/query"
 )
 
 // writeFlowFile writes recs to dir/name; with clean unset the file is left
@@ -103,7 +104,7 @@ func TestFileDump(t *testing.T) {
 	writeFlowFile(t, p, true, 0)
 	out := runOK(t, "file", "dump", "--utc", p)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 32 {
+	if len(lines) != 34 {
 		t.Fatalf("%d lines, want header + 30 + summary:\n%s", len(lines), out)
 	}
 	for _, want := range []struct {
@@ -111,10 +112,10 @@ func TestFileDump(t *testing.T) {
 		text string
 	}{
 		{0, "Date first seen"},
-		{1, "2025-03-01 12:00:00.000     0.500 TCP"},
-		{1, "198.18.0.0:20000 -> 198.19.0.0:443"},
+		{1, "2025-03-01 12:00:00.000 00:00:00.500 TCP         198.18.0.0:20000 ->       198.19.0.0:443          1      100     1"},
 		{3, "ICMP"}, {3, "198.19.0.2:8.0"},
-		{31, "Summary: total flows: 30, total bytes: 46500, total packets: 465, files: 1"},
+		{31, "Summary: total flows: 30, total bytes: 46500, total packets: 465,"},
+		{33, "Total flows processed: 30, passed: 30, blocks skipped: 0, files: 1"},
 	} {
 		if !strings.Contains(lines[want.line], want.text) {
 			t.Errorf("line %d %q lacks %q", want.line, lines[want.line], want.text)
@@ -124,7 +125,7 @@ func TestFileDump(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(jl))
 	n := 0
 	for sc.Scan() {
-		var r recordJSON
+		var r query.RowJSON
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("line %d: %v", n, err)
 		}

@@ -4,14 +4,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -23,45 +22,8 @@ import (
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
-// The exporter serves its live flows as JSON at this path of its metrics
-// address; kflow flow list and top read them there.
-const flowsPath = "/flows"
-
 // defaultExporterAddr is where the commands look for a running exporter.
 const defaultExporterAddr = "127.0.0.1:9273"
-
-func flowsHandler(a *agent.Agent) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		recs, err := a.Flows(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		out := make([]recordJSON, len(recs))
-		for i := range recs {
-			out[i] = toRecordJSON(&recs[i])
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(out)
-	})
-}
-
-func fromRecordJSON(j *recordJSON) flow.Record {
-	r := flow.Record{Proto: j.Proto, SrcPort: j.SrcPort, DstPort: j.DstPort, ICMPType: j.ICMPType, ICMPCode: j.ICMPCode,
-		Packets: j.Packets, Octets: j.Bytes, TCPFlags: j.TCPFlags, TOS: j.TOS, InIf: j.InIf, OutIf: j.OutIf, VLAN: j.VLAN}
-	r.Src, _ = netip.ParseAddr(j.Src)
-	r.Dst, _ = netip.ParseAddr(j.Dst)
-	if j.Direction == flow.Egress.String() {
-		r.Direction = flow.Egress
-	}
-	if j.First != nil {
-		r.Start = *j.First
-	}
-	if j.Last != nil {
-		r.End = *j.Last
-	}
-	return r
-}
 
 // flowSource reads live flows: from a running exporter's /flows, or from
 // the pinned kernel map (what was counted since the last drain).
@@ -84,26 +46,13 @@ func (s *flowSource) read(ctx context.Context) ([]flow.Record, string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr+flowsPath, nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: --exporter %q: %v", errUsage, s.addr, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	recs, err := agent.FetchFlows(ctx, s.addr)
+	var ue *url.Error
+	if errors.As(err, &ue) {
 		return nil, "", fmt.Errorf("no exporter answers at %s (start it with --metrics-address %s, or use --kernel): %w", s.addr, s.addr, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, "", fmt.Errorf("exporter at %s: %s: %s", s.addr, resp.Status, strings.TrimSpace(string(b)))
-	}
-	var js []recordJSON
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<30)).Decode(&js); err != nil {
-		return nil, "", fmt.Errorf("exporter at %s: decode flows: %w", s.addr, err)
-	}
-	recs := make([]flow.Record, len(js))
-	for i := range js {
-		recs[i] = fromRecordJSON(&js[i])
+	if err != nil {
+		return nil, "", err
 	}
 	return recs, "exporter flow cache at " + s.addr, nil
 }
@@ -128,15 +77,7 @@ func readKernelFlows(pinDir string) ([]flow.Record, error) {
 	// Kernel timestamps are in the datapath's clock (ticks or boot
 	// nanoseconds): left out here; the exporter's cache has wall times.
 	err = bpf.DumpFlows(m, func(e *bpf.FlowEntry) error {
-		r := flow.Record{Src: e.Src, Dst: e.Dst, SrcPort: e.SrcPort, DstPort: e.DstPort, Proto: e.Proto,
-			ICMPType: e.ICMPType, ICMPCode: e.ICMPCode, VLAN: e.VLAN, InnerVLAN: e.InnerVLAN, Direction: e.Direction,
-			Packets: e.Packets, Octets: e.Octets, TCPFlags: e.TCPFlags, TOS: e.TOS, MinTTL: e.MinTTL, MaxTTL: e.MaxTTL}
-		if e.Direction == flow.Egress {
-			r.OutIf = e.Ifindex
-		} else {
-			r.InIf = e.Ifindex
-		}
-		recs = append(recs, r)
+		recs = append(recs, e.Record())
 		return nil
 	})
 	return recs, err
@@ -199,19 +140,14 @@ func flowListCmd() *command {
 				recs = recs[:limit]
 			}
 			if e.json {
-				out := make([]recordJSON, len(recs))
+				out := make([]flow.JSON, len(recs))
 				for i := range recs {
-					out[i] = toRecordJSON(&recs[i])
+					out[i] = flow.NewJSON(&recs[i])
 				}
 				return e.printJSON(out)
 			}
 			fmt.Fprintf(e.stdout, "# %d flows from the %s\n", len(recs), from)
-			fmt.Fprintf(e.stdout, "%-23s %9s %-5s %30s    %-30s %-8s %10s %12s %5s\n", "Date first seen", "Duration", "Proto",
-				"Src IP Addr:Port", "Dst IP Addr:Port", "Flags", "Packets", "Bytes", "Flows")
-			for i := range recs {
-				fmt.Fprintln(e.stdout, formatRecord(&recs[i], time.Local))
-			}
-			return nil
+			return printRecords(e.stdout, recs, time.Local)
 		},
 	}
 }
@@ -371,12 +307,9 @@ func printTop(w io.Writer, tty bool, now time.Time, from string, rates []flowRat
 		if i == limit {
 			break
 		}
-		dport := fmt.Sprint(r.rec.DstPort)
-		if r.rec.IsICMP() {
-			dport = fmt.Sprintf("%d.%d", r.rec.ICMPType, r.rec.ICMPCode)
-		}
+		sport, dport := ports(&r.rec)
 		fmt.Fprintf(w, "%-5s %-46s -> %-46s %14s %14s %10d\n", protoName(r.rec.Proto),
-			endpoint(r.rec.Src, fmt.Sprint(r.rec.SrcPort)), endpoint(r.rec.Dst, dport),
+			hostPort(r.rec.Src, sport), hostPort(r.rec.Dst, dport),
 			humanRate(r.bps, "bit/s"), humanRate(r.pps, "pkt/s"), r.rec.Octets)
 	}
 	if !tty {
@@ -390,7 +323,7 @@ type topJSON struct {
 }
 
 type topFlowJSON struct {
-	recordJSON
+	flow.JSON
 	BitsPerSecond    float64 `json:"bits_per_second"`
 	PacketsPerSecond float64 `json:"packets_per_second"`
 }
@@ -401,7 +334,7 @@ func printTopJSON(e *env, now time.Time, rates []flowRate, limit int) error {
 		if i == limit {
 			break
 		}
-		out.Flows = append(out.Flows, topFlowJSON{recordJSON: toRecordJSON(&r.rec), BitsPerSecond: r.bps, PacketsPerSecond: r.pps})
+		out.Flows = append(out.Flows, topFlowJSON{JSON: flow.NewJSON(&r.rec), BitsPerSecond: r.bps, PacketsPerSecond: r.pps})
 	}
 	return e.printJSON(out)
 }

@@ -40,10 +40,14 @@ func pairTruth(t *testing.T, p *testenv.Pair) testenv.Truth {
 	return truth
 }
 
-func recordsTruth(p *testenv.Pair, js []recordJSON) testenv.Truth {
+func recordsTruth(t *testing.T, p *testenv.Pair, js []flow.JSON) testenv.Truth {
+	t.Helper()
 	recs := make([]flow.Record, len(js))
 	for i := range js {
-		recs[i] = fromRecordJSON(&js[i])
+		var err error
+		if recs[i], err = js[i].Record(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return oursRecords(p, recs)
 }
@@ -89,7 +93,7 @@ func TestFlowListExporter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: flowsHandler(a)}
+	srv := &http.Server{Handler: a.FlowsHandler()}
 	go srv.Serve(ln)
 	defer srv.Close()
 	addr := ln.Addr().String()
@@ -106,11 +110,11 @@ func TestFlowListExporter(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("flow list: exit %d: %s", code, stderr)
 		}
-		var js []recordJSON
+		var js []flow.JSON
 		if err := json.Unmarshal([]byte(out), &js); err != nil {
 			t.Fatalf("flow list -j: %v\n%s", err, out)
 		}
-		got = recordsTruth(p, js)
+		got = recordsTruth(t, p, js)
 		if len(got) == len(truth) && got[firstKey(truth)] == truth[firstKey(truth)] {
 			break
 		}
@@ -156,11 +160,11 @@ func TestFlowListKernel(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("flow list --kernel: exit %d: %s", code, stderr)
 	}
-	var js []recordJSON
+	var js []flow.JSON
 	if err := json.Unmarshal([]byte(out), &js); err != nil {
 		t.Fatal(err)
 	}
-	sameFlows(t, "flow list --kernel", recordsTruth(f.p, js), truth)
+	sameFlows(t, "flow list --kernel", recordsTruth(t, f.p, js), truth)
 	// Reading disturbed nothing: a drain still returns everything.
 	recs, _, err := f.d.Drain(nil)
 	if err != nil {

@@ -118,13 +118,13 @@ func mapTypeName(t ebpf.MapType) string {
 // datapathCountersJSON are a stats map's counters, summed over CPUs.
 type datapathCountersJSON struct {
 	NonIPPackets    uint64 `json:"non_ip_packets"`
-	NonIPOctets     uint64 `json:"non_ip_octets"`
+	NonIPOctets     uint64 `json:"non_ip_bytes"`
 	UnparsedPackets uint64 `json:"unparsed_packets"`
-	UnparsedOctets  uint64 `json:"unparsed_octets"`
+	UnparsedOctets  uint64 `json:"unparsed_bytes"`
 	FallbackPackets uint64 `json:"fallback_packets"`
-	FallbackOctets  uint64 `json:"fallback_octets"`
+	FallbackOctets  uint64 `json:"fallback_bytes"`
 	IgnoredPackets  uint64 `json:"ignored_packets"`
-	IgnoredOctets   uint64 `json:"ignored_octets"`
+	IgnoredOctets   uint64 `json:"ignored_bytes"`
 }
 
 func toDatapathCounters(s *bpf.Stats) *datapathCountersJSON {

@@ -117,29 +117,15 @@ func renderMaps(w io.Writer, maps []mapJSON) {
 	}
 }
 
-// flowJSON is one kernel flow map entry in "kflow map dump -j".
-type flowJSON struct {
-	Src       string `json:"src"`
-	Dst       string `json:"dst"`
-	Proto     uint8  `json:"proto"`
-	SrcPort   uint16 `json:"src_port"`
-	DstPort   uint16 `json:"dst_port"`
-	ICMPType  uint8  `json:"icmp_type"`
-	ICMPCode  uint8  `json:"icmp_code"`
-	VLAN      uint16 `json:"vlan"`
-	InnerVLAN uint16 `json:"inner_vlan"`
-	Ifindex   uint32 `json:"ifindex"`
-	Direction string `json:"direction"`
-	Packets   uint64 `json:"packets"`
-	Octets    uint64 `json:"octets"`
-	// FirstSeen and LastSeen are in the datapath clock: jiffies, or
-	// CLOCK_BOOTTIME ns with --timestamps precise.
-	FirstSeen uint64 `json:"first_seen"`
-	LastSeen  uint64 `json:"last_seen"`
-	TCPFlags  uint16 `json:"tcp_flags"`
-	TOS       uint8  `json:"tos"`
-	MinTTL    uint8  `json:"min_ttl"`
-	MaxTTL    uint8  `json:"max_ttl"`
+// kernelFlowJSON is one kernel flow map entry in "kflow map dump -j":
+// the flow in kflow's flow JSON (without times) and what only the kernel
+// entry has: its interface and its times in the datapath clock (jiffies,
+// or CLOCK_BOOTTIME ns with --timestamps precise).
+type kernelFlowJSON struct {
+	flow.JSON
+	Ifindex        uint32 `json:"ifindex"`
+	FirstSeenClock uint64 `json:"first_seen_clock"`
+	LastSeenClock  uint64 `json:"last_seen_clock"`
 }
 
 // dumpJSON is the output of "kflow map dump -j": one of flows,
@@ -151,7 +137,7 @@ type dumpJSON struct {
 	Pinned string `json:"pinned,omitempty"`
 	// Kind says which of the fields below is set: flows, counters or slots.
 	Kind     string                `json:"kind"`
-	Flows    []flowJSON            `json:"flows,omitzero"`
+	Flows    []kernelFlowJSON      `json:"flows,omitzero"`
 	Counters *datapathCountersJSON `json:"counters,omitempty"`
 	Slots    []slotJSON            `json:"slots,omitzero"`
 }
@@ -185,7 +171,7 @@ func mapDumpCmd() *command {
 			d := dumpJSON{ID: uint32(id), Name: info.Name, Type: mapTypeName(info.Type), Pinned: pinned}
 			switch {
 			case bpf.IsFlowMap(m):
-				d.Kind, d.Flows = "flows", []flowJSON{}
+				d.Kind, d.Flows = "flows", []kernelFlowJSON{}
 				err = bpf.DumpFlows(m, func(f *bpf.FlowEntry) error {
 					d.Flows = append(d.Flows, toFlowJSON(f))
 					return nil
@@ -277,16 +263,14 @@ func openDumpMap(pinDir string, args []string) (*ebpf.Map, string, error) {
 	return m, path, nil
 }
 
-func toFlowJSON(f *bpf.FlowEntry) flowJSON {
-	return flowJSON{Src: f.Src.String(), Dst: f.Dst.String(), Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort,
-		ICMPType: f.ICMPType, ICMPCode: f.ICMPCode, VLAN: f.VLAN, InnerVLAN: f.InnerVLAN, Ifindex: f.Ifindex,
-		Direction: f.Direction.String(), Packets: f.Packets, Octets: f.Octets, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen,
-		TCPFlags: f.TCPFlags, TOS: f.TOS, MinTTL: f.MinTTL, MaxTTL: f.MaxTTL}
+func toFlowJSON(f *bpf.FlowEntry) kernelFlowJSON {
+	r := f.Record()
+	return kernelFlowJSON{JSON: flow.NewJSON(&r), Ifindex: f.Ifindex, FirstSeenClock: f.FirstSeen, LastSeenClock: f.LastSeen}
 }
 
 // compareFlows orders a dump for stable output: interface, direction,
 // protocol, addresses, ports.
-func compareFlows(a, b flowJSON) int {
+func compareFlows(a, b kernelFlowJSON) int {
 	return cmp.Or(cmp.Compare(a.Ifindex, b.Ifindex), cmp.Compare(a.Direction, b.Direction), cmp.Compare(a.Proto, b.Proto),
 		cmp.Compare(a.Src, b.Src), cmp.Compare(a.Dst, b.Dst), cmp.Compare(a.SrcPort, b.SrcPort), cmp.Compare(a.DstPort, b.DstPort),
 		cmp.Compare(a.ICMPType, b.ICMPType), cmp.Compare(a.ICMPCode, b.ICMPCode), cmp.Compare(a.VLAN, b.VLAN), cmp.Compare(a.InnerVLAN, b.InnerVLAN))
@@ -320,13 +304,14 @@ func renderDump(w io.Writer, d *dumpJSON) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(tw, "IFINDEX\tDIR\tPROTO\tSRC\t\tDST\tFLAGS\tPACKETS\tOCTETS\tTOS\tTTL\tVLAN\n")
 	for _, f := range d.Flows {
-		sport, dport := fmt.Sprint(f.SrcPort), fmt.Sprint(f.DstPort)
-		if f.Proto == flow.ProtoICMP || f.Proto == flow.ProtoICMPv6 {
-			sport, dport = "0", fmt.Sprintf("%d.%d", f.ICMPType, f.ICMPCode)
+		r, err := f.JSON.Record()
+		if err != nil {
+			continue // made from a record above: cannot fail
 		}
+		sport, dport := ports(&r)
 		flags := "-"
 		if f.Proto == flow.ProtoTCP {
-			flags = tcpFlags(f.TCPFlags)
+			flags = flow.TCPFlagsString(f.TCPFlags)
 		}
 		dir := "in"
 		if f.Direction == flow.Egress.String() {
@@ -340,15 +325,8 @@ func renderDump(w io.Writer, d *dumpJSON) {
 			}
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t->\t%s\t%s\t%d\t%d\t%d\t%d-%d\t%s\n", f.Ifindex, dir, protoName(f.Proto),
-			hostPort(f.Src, sport), hostPort(f.Dst, dport), flags, f.Packets, f.Octets, f.TOS, f.MinTTL, f.MaxTTL, vlan)
+			hostPort(r.Src, sport), hostPort(r.Dst, dport), flags, f.Packets, f.Bytes, f.TOS, f.MinTTL, f.MaxTTL, vlan)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d flows\n", len(d.Flows))
-}
-
-func hostPort(addr, port string) string {
-	if strings.Contains(addr, ":") {
-		return "[" + addr + "]:" + port
-	}
-	return addr + ":" + port
 }

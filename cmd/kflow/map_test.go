@@ -14,7 +14,7 @@ import (
 )
 
 // dumpTruth sums a dump's flows between the pair's addresses.
-func dumpTruth(p *testenv.Pair, flows []flowJSON) testenv.Truth {
+func dumpTruth(p *testenv.Pair, flows []kernelFlowJSON) testenv.Truth {
 	out := testenv.Truth{}
 	for _, f := range flows {
 		src, dst := netip.MustParseAddr(f.Src), netip.MustParseAddr(f.Dst)
@@ -29,7 +29,7 @@ func dumpTruth(p *testenv.Pair, flows []flowJSON) testenv.Truth {
 			ICMPType: f.ICMPType, ICMPCode: f.ICMPCode, Dir: dir}
 		c := out[k]
 		c.Packets += f.Packets
-		c.Octets += f.Octets
+		c.Octets += f.Bytes
 		c.TCPFlags |= f.TCPFlags
 		out[k] = c
 	}

@@ -9,20 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kflow-dev/kflow/collector/filter"
+	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
 // Record output of "kflow file query": nfdump's predefined formats and
 // user formats built from nfdump's %tags.
-
-// row is one output line: a record, or an aggregated record with its flow
-// count and, for bidirectional pairs, the output direction's counters.
-type row struct {
-	r                    *flow.Record
-	flows                uint64
-	outPackets, outBytes uint64
-}
 
 // fmtOpts are the rendering choices.
 type fmtOpts struct {
@@ -43,7 +35,7 @@ var predefinedFormats = map[string]string{
 type tag struct {
 	title string
 	width int // negative: left aligned
-	value func(w *row, o *fmtOpts) string
+	value func(w *query.Row, o *fmtOpts) string
 }
 
 func scaled(v uint64, o *fmtOpts) string {
@@ -83,29 +75,6 @@ func fmtEpoch(t time.Time) string {
 	return fmt.Sprintf("%d.%03d", t.Unix(), t.Nanosecond()/1e6)
 }
 
-// protoLabel names a protocol as nfdump prints it.
-func protoLabel(p uint8) string {
-	switch p {
-	case 2:
-		return "IGMP"
-	case 4:
-		return "IPIP"
-	case 41:
-		return "IPv6"
-	case 47:
-		return "GRE"
-	case 50:
-		return "ESP"
-	case 51:
-		return "AH"
-	case 89:
-		return "OSPF"
-	case 103:
-		return "PIM"
-	}
-	return protoName(p)
-}
-
 func addrOr0(a netip.Addr, v6 bool) string {
 	if a.IsValid() {
 		return a.String()
@@ -122,7 +91,7 @@ func ports(r *flow.Record) (string, string) {
 	if r.IsICMP() {
 		return "0", fmt.Sprintf("%d.%d", r.ICMPType, r.ICMPCode)
 	}
-	return strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(filter.DstPort(r)))
+	return strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(r.NfDstPort()))
 }
 
 // addrPort prints ADDR:PORT as nfdump's line format does: the address
@@ -135,76 +104,67 @@ func addrPort(a netip.Addr, port string, v6 bool) string {
 	return fmt.Sprintf("%16s%s%-5s", addrOr0(a, v6), sep, port)
 }
 
-func durMs(r *flow.Record) uint64 { return filter.DurationMs(r) }
-
-func rate(v, ms uint64) uint64 {
-	if ms == 0 {
-		return 0
-	}
-	return v * 1000 / ms
-}
+// protoName names a protocol as nfdump prints it.
+func protoName(p uint8) string { return flow.ProtoName(p) }
 
 var tags = map[string]tag{
-	"ts":  {"Date first seen", -23, func(w *row, o *fmtOpts) string { return fmtTS(w.r.Start, o) }},
-	"tfs": {"Date first seen", -23, func(w *row, o *fmtOpts) string { return fmtTS(w.r.Start, o) }},
-	"te":  {"Date last seen", -23, func(w *row, o *fmtOpts) string { return fmtTS(w.r.End, o) }},
-	"tsr": {"Date first seen (raw)", 14, func(w *row, o *fmtOpts) string { return fmtEpoch(w.r.Start) }},
-	"ter": {"Date last seen (raw)", 14, func(w *row, o *fmtOpts) string { return fmtEpoch(w.r.End) }},
-	"td":  {"Duration", 12, func(w *row, o *fmtOpts) string { return fmtDuration(durMs(w.r)) }},
-	"pr":  {"Proto", -5, func(w *row, o *fmtOpts) string { return protoLabel(w.r.Proto) }},
-	"sa":  {"Src IP Addr", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.Src, w.r.Dst.Is6()) }},
-	"da":  {"Dst IP Addr", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.Dst, w.r.Src.Is6()) }},
-	"sap": {"Src IP Addr:Port", 22, func(w *row, o *fmtOpts) string {
-		sp, _ := ports(w.r)
-		return addrPort(w.r.Src, sp, w.r.Src.Is6() || w.r.Dst.Is6())
+	"ts":  {"Date first seen", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
+	"tfs": {"Date first seen", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
+	"te":  {"Date last seen", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.End, o) }},
+	"tsr": {"Date first seen (raw)", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.Start) }},
+	"ter": {"Date last seen (raw)", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.End) }},
+	"td":  {"Duration", 12, func(w *query.Row, o *fmtOpts) string { return fmtDuration(w.DurationMs()) }},
+	"pr":  {"Proto", -5, func(w *query.Row, o *fmtOpts) string { return protoName(w.Proto) }},
+	"sa":  {"Src IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Src, w.Dst.Is6()) }},
+	"da":  {"Dst IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Dst, w.Src.Is6()) }},
+	"sap": {"Src IP Addr:Port", 22, func(w *query.Row, o *fmtOpts) string {
+		sp, _ := ports(&w.Record)
+		return addrPort(w.Src, sp, w.Src.Is6() || w.Dst.Is6())
 	}},
-	"dap": {"Dst IP Addr:Port", 22, func(w *row, o *fmtOpts) string {
-		_, dp := ports(w.r)
-		return addrPort(w.r.Dst, dp, w.r.Src.Is6() || w.r.Dst.Is6())
+	"dap": {"Dst IP Addr:Port", 22, func(w *query.Row, o *fmtOpts) string {
+		_, dp := ports(&w.Record)
+		return addrPort(w.Dst, dp, w.Src.Is6() || w.Dst.Is6())
 	}},
-	"sp":   {"Src Pt", 6, func(w *row, o *fmtOpts) string { sp, _ := ports(w.r); return sp }},
-	"dp":   {"Dst Pt", 6, func(w *row, o *fmtOpts) string { _, dp := ports(w.r); return dp }},
-	"it":   {"ICMP-T", 6, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.ICMPType)) }},
-	"ic":   {"ICMP-C", 6, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.ICMPCode)) }},
-	"pkt":  {"Packets", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Packets, o) }},
-	"ipkt": {"In Pkt", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Packets, o) }},
-	"opkt": {"Out Pkt", 8, func(w *row, o *fmtOpts) string { return scaled(w.outPackets, o) }},
-	"byt":  {"Bytes", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Octets, o) }},
-	"ibyt": {"In Byte", 8, func(w *row, o *fmtOpts) string { return scaled(w.r.Octets, o) }},
-	"obyt": {"Out Byte", 8, func(w *row, o *fmtOpts) string { return scaled(w.outBytes, o) }},
-	"fl":   {"Flows", 5, func(w *row, o *fmtOpts) string { return strconv.FormatUint(w.flows, 10) }},
-	"flg":  {"Flags", -8, func(w *row, o *fmtOpts) string { return tcpFlags(w.r.TCPFlags) }},
-	"tos":  {"Tos", 3, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.TOS)) }},
-	"stos": {"STos", 4, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.TOS)) }},
-	"pps": {"pps", 8, func(w *row, o *fmtOpts) string {
-		return scaled(rate(w.r.Packets+w.outPackets, durMs(w.r)), o)
+	"sp":   {"Src Pt", 6, func(w *query.Row, o *fmtOpts) string { sp, _ := ports(&w.Record); return sp }},
+	"dp":   {"Dst Pt", 6, func(w *query.Row, o *fmtOpts) string { _, dp := ports(&w.Record); return dp }},
+	"it":   {"ICMP-T", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPType)) }},
+	"ic":   {"ICMP-C", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPCode)) }},
+	"pkt":  {"Packets", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
+	"ipkt": {"In Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
+	"opkt": {"Out Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.OutPackets, o) }},
+	"byt":  {"Bytes", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
+	"ibyt": {"In Byte", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
+	"obyt": {"Out Byte", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.OutBytes, o) }},
+	"fl":   {"Flows", 5, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(w.Flows, 10) }},
+	"flg":  {"Flags", -8, func(w *query.Row, o *fmtOpts) string { return flow.TCPFlagsString(w.TCPFlags) }},
+	"tos":  {"Tos", 3, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.TOS)) }},
+	"stos": {"STos", 4, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.TOS)) }},
+	"pps": {"pps", 8, func(w *query.Row, o *fmtOpts) string {
+		return scaled(flow.Rate(w.Packets+w.OutPackets, w.DurationMs()), o)
 	}},
-	"bps": {"bps", 8, func(w *row, o *fmtOpts) string {
-		return scaled(8*rate(w.r.Octets+w.outBytes, durMs(w.r)), o)
+	"bps": {"bps", 8, func(w *query.Row, o *fmtOpts) string {
+		return scaled(8*flow.Rate(w.Octets+w.OutBytes, w.DurationMs()), o)
 	}},
-	"bpp": {"Bpp", 6, func(w *row, o *fmtOpts) string {
-		if p := w.r.Packets + w.outPackets; p > 0 {
-			return strconv.FormatUint((w.r.Octets+w.outBytes)/p, 10)
-		}
-		return "0"
+	"bpp": {"Bpp", 6, func(w *query.Row, o *fmtOpts) string {
+		return strconv.FormatUint(flow.PerPacket(w.Octets+w.OutBytes, w.Packets+w.OutPackets), 10)
 	}},
-	"in":   {"Input", 5, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.InIf), 10) }},
-	"out":  {"Output", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.OutIf), 10) }},
-	"dir":  {"Dir", 3, func(w *row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.r.Direction] }},
-	"svln": {"SVlan", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.VLAN)) }},
-	"dvln": {"DVlan", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.InnerVLAN)) }},
-	"sas":  {"Src AS", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.SrcAS), 10) }},
-	"das":  {"Dst AS", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.DstAS), 10) }},
-	"smk":  {"SMask", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.SrcMask)) }},
-	"dmk":  {"DMask", 5, func(w *row, o *fmtOpts) string { return strconv.Itoa(int(w.r.DstMask)) }},
-	"nh":   {"Next-hop IP", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.NextHop, false) }},
-	"ra":   {"Router IP", 16, func(w *row, o *fmtOpts) string { return addrOr0(w.r.Exporter, false) }},
-	"exp":  {"Exp ID", 6, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.ObservationDomain), 10) }},
-	"odid": {"obsDomainID", 11, func(w *row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.r.ObservationDomain), 10) }},
-	"ttl": {"TTL", 7, func(w *row, o *fmtOpts) string {
-		return fmt.Sprintf("%d-%d", w.r.MinTTL, w.r.MaxTTL)
+	"in":   {"Input", 5, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.InIf), 10) }},
+	"out":  {"Output", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.OutIf), 10) }},
+	"dir":  {"Dir", 3, func(w *query.Row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.Direction] }},
+	"svln": {"SVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.VLAN)) }},
+	"dvln": {"DVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.InnerVLAN)) }},
+	"sas":  {"Src AS", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.SrcAS), 10) }},
+	"das":  {"Dst AS", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.DstAS), 10) }},
+	"smk":  {"SMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.SrcMask)) }},
+	"dmk":  {"DMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.DstMask)) }},
+	"nh":   {"Next-hop IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.NextHop, false) }},
+	"ra":   {"Router IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Exporter, false) }},
+	"exp":  {"Exp ID", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.ObservationDomain), 10) }},
+	"odid": {"obsDomainID", 11, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.ObservationDomain), 10) }},
+	"ttl": {"TTL", 7, func(w *query.Row, o *fmtOpts) string {
+		return fmt.Sprintf("%d-%d", w.MinTTL, w.MaxTTL)
 	}},
-	"end": {"End reason", -17, func(w *row, o *fmtOpts) string { return w.r.EndReason.String() }},
+	"end": {"End reason", -17, func(w *query.Row, o *fmtOpts) string { return w.EndReason.String() }},
 }
 
 // fmtElem is a literal or a tag of a compiled format.
@@ -315,7 +275,7 @@ func (f recordFormat) header() string {
 	return strings.TrimRight(b.String(), " ")
 }
 
-func (f recordFormat) format(b []byte, w *row, o *fmtOpts) []byte {
+func (f recordFormat) format(b []byte, w *query.Row, o *fmtOpts) []byte {
 	for _, e := range f {
 		if e.tag == nil {
 			b = append(b, e.lit...)
@@ -330,16 +290,16 @@ func (f recordFormat) format(b []byte, w *row, o *fmtOpts) []byte {
 
 const csvHeader = "ts,te,td,sa,da,sp,dp,pr,flg,stos,ipkt,ibyt,opkt,obyt,fl,in,out,sas,das,smk,dmk,dir,nh,svln,dvln,ra,odid"
 
-func csvRow(b []byte, w *row, o *fmtOpts) []byte {
-	r := w.r
-	sp, dp := strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(filter.DstPort(r)))
+func csvRow(b []byte, w *query.Row, o *fmtOpts) []byte {
+	r := &w.Record
+	sp, dp := strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(r.NfDstPort()))
 	v6 := r.Src.Is6() || r.Dst.Is6()
 	f := []string{
-		fmtTS(r.Start, o), fmtTS(r.End, o), fmt.Sprintf("%.3f", float64(durMs(r))/1000),
-		addrOr0(r.Src, v6), addrOr0(r.Dst, v6), sp, dp, protoLabel(r.Proto), tcpFlags(r.TCPFlags),
+		fmtTS(r.Start, o), fmtTS(r.End, o), fmt.Sprintf("%.3f", float64(r.DurationMs())/1000),
+		addrOr0(r.Src, v6), addrOr0(r.Dst, v6), sp, dp, protoName(r.Proto), flow.TCPFlagsString(r.TCPFlags),
 		strconv.Itoa(int(r.TOS)),
 		strconv.FormatUint(r.Packets, 10), strconv.FormatUint(r.Octets, 10),
-		strconv.FormatUint(w.outPackets, 10), strconv.FormatUint(w.outBytes, 10), strconv.FormatUint(w.flows, 10),
+		strconv.FormatUint(w.OutPackets, 10), strconv.FormatUint(w.OutBytes, 10), strconv.FormatUint(w.Flows, 10),
 		strconv.FormatUint(uint64(r.InIf), 10), strconv.FormatUint(uint64(r.OutIf), 10),
 		strconv.FormatUint(uint64(r.SrcAS), 10), strconv.FormatUint(uint64(r.DstAS), 10),
 		strconv.Itoa(int(r.SrcMask)), strconv.Itoa(int(r.DstMask)), strconv.Itoa(int(r.Direction)),
@@ -347,17 +307,4 @@ func csvRow(b []byte, w *row, o *fmtOpts) []byte {
 		addrOr0(r.Exporter, false), strconv.FormatUint(uint64(r.ObservationDomain), 10),
 	}
 	return append(b, strings.Join(f, ",")...)
-}
-
-// queryRecordJSON is a record of "file dump -j" with the aggregation
-// counters.
-type queryRecordJSON struct {
-	recordJSON
-	Flows      uint64 `json:"flows"`
-	OutPackets uint64 `json:"out_packets,omitempty"`
-	OutBytes   uint64 `json:"out_bytes,omitempty"`
-}
-
-func toQueryJSON(w *row) queryRecordJSON {
-	return queryRecordJSON{recordJSON: toRecordJSON(w.r), Flows: w.flows, OutPackets: w.outPackets, OutBytes: w.outBytes}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -191,7 +192,7 @@ func TestQueryInputs(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
-		var s querySummaryJSON
+		var s summaryJSON
 		if err := json.Unmarshal([]byte(out), &s); err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +290,7 @@ func kflowStat(t *testing.T, dir, stat, filter string) map[string]nfAnswer {
 	if code != exitOK {
 		t.Fatalf("kflow file query %v: exit %d: %s", args, code, errOut)
 	}
-	var s statsJSON
+	var s query.StatsJSON
 	if err := json.Unmarshal([]byte(out), &s); err != nil || len(s.Stats) != 1 {
 		t.Fatalf("kflow -s %s: %v\n%s", stat, err, out)
 	}
@@ -409,7 +410,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 	// what is left. Then both collectors close their files.
 	testenv.WaitFor(10*time.Second, func() bool {
 		code, out, _ := runQuery(t, "-I", "-j", kdir, "proto udp or proto icmp")
-		var s querySummaryJSON
+		var s summaryJSON
 		return code == exitOK && json.Unmarshal([]byte(out), &s) == nil && s.Total.Packets >= want
 	})
 	if err := exp.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
@@ -429,7 +430,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 		nfI[m[1]] = parseU(t, m[2])
 	}
 	code, out, errOut := runQuery(t, "-I", "-j", kdir)
-	var ks querySummaryJSON
+	var ks summaryJSON
 	if code != exitOK || json.Unmarshal([]byte(out), &ks) != nil {
 		t.Fatalf("kflow -I: exit %d: %s%s", code, out, errOut)
 	}

@@ -580,15 +580,6 @@ func (p *parser) parseNumList(d dir, max uint64, fl flowfile.Fields, src, dst fu
 	return always(fl, byDir(d, in(src), in(dst))), nil
 }
 
-// DstPort returns the record's destination port as nfdump sees it: for
-// ICMP and ICMPv6, the type*256+code.
-func DstPort(r *flow.Record) uint16 {
-	if r.DstPort == 0 && r.IsICMP() {
-		return r.ICMPTypeCode()
-	}
-	return r.DstPort
-}
-
 func portFields(d dir) flowfile.Fields {
 	return dirFields(d, flowfile.FieldSrcPort, dstPortFields)
 }
@@ -608,7 +599,7 @@ func (p *parser) parsePort(d dir) (node, error) {
 		}
 		return always(portFields(d), byDir(d,
 			func(r *flow.Record) bool { v := r.SrcPort; return set[v>>6]&(1<<(v&63)) != 0 },
-			func(r *flow.Record) bool { v := DstPort(r); return set[v>>6]&(1<<(v&63)) != 0 })), nil
+			func(r *flow.Record) bool { v := r.NfDstPort(); return set[v>>6]&(1<<(v&63)) != 0 })), nil
 	}
 	o := p.parseOp()
 	v, err := p.parseNumber("a port (0..65535)", 65535)
@@ -619,24 +610,11 @@ func (p *parser) parsePort(d dir) (node, error) {
 		pv := uint16(v)
 		return always(portFields(d), byDir(d,
 			func(r *flow.Record) bool { return r.SrcPort == pv },
-			func(r *flow.Record) bool { return DstPort(r) == pv })), nil
+			func(r *flow.Record) bool { return r.NfDstPort() == pv })), nil
 	}
 	return always(portFields(d), byDir(d,
 		cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.SrcPort) }),
-		cmp(o, v, func(r *flow.Record) uint64 { return uint64(DstPort(r)) }))), nil
-}
-
-// protocols names the protocols "proto" accepts by name.
-var protocols = map[string]uint8{
-	"icmp": 1, "igmp": 2, "ipip": 4, "ipencap": 4, "tcp": 6, "egp": 8, "udp": 17, "ipv6": 41, "rsvp": 46,
-	"gre": 47, "esp": 50, "ah": 51, "icmp6": 58, "icmpv6": 58, "ipv6-icmp": 58, "eigrp": 88, "ospf": 89,
-	"pim": 103, "vrrp": 112, "l2tp": 115, "sctp": 132, "udplite": 136,
-}
-
-// ProtoNumber returns the number of a protocol name "proto" accepts.
-func ProtoNumber(name string) (uint8, bool) {
-	v, ok := protocols[strings.ToLower(name)]
-	return v, ok
+		cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.NfDstPort()) }))), nil
 }
 
 func (p *parser) parseProto() (node, error) {
@@ -646,7 +624,7 @@ func (p *parser) parseProto() (node, error) {
 		return nil, p.errAt(t, "unexpected %s: want a protocol (tcp, udp, icmp, icmp6 or a number)", t)
 	}
 	var v uint8
-	if n, ok := protocols[t.lower()]; ok {
+	if n, ok := flow.ProtoNumber(t.text); ok {
 		p.next()
 		v = n
 	} else {
@@ -717,43 +695,6 @@ func (p *parser) parseIf(t token, which string) (node, error) {
 	return always(flowfile.FieldInIf|flowfile.FieldOutIf, func(r *flow.Record) bool { return in(r) || out(r) }), nil
 }
 
-// DurationMs is the flow's duration in milliseconds (0 without both times).
-func DurationMs(r *flow.Record) uint64 {
-	if r.Start.IsZero() || r.End.IsZero() || r.End.Before(r.Start) {
-		return 0
-	}
-	return uint64(r.End.Sub(r.Start).Milliseconds())
-}
-
-// Rates as nfdump computes them for filters: integers, 0 for a flow of no
-// duration (pps, bps) or no packets (bpp).
-
-// PPS returns packets per second.
-func PPS(r *flow.Record) uint64 {
-	d := DurationMs(r)
-	if d == 0 {
-		return 0
-	}
-	return r.Packets * 1000 / d
-}
-
-// BPS returns bits per second.
-func BPS(r *flow.Record) uint64 {
-	d := DurationMs(r)
-	if d == 0 {
-		return 0
-	}
-	return r.Octets * 8000 / d
-}
-
-// BPP returns bytes per packet.
-func BPP(r *flow.Record) uint64 {
-	if r.Packets == 0 {
-		return 0
-	}
-	return r.Octets / r.Packets
-}
-
 func (p *parser) parseCounter(kw string) (node, error) {
 	o := p.parseOp()
 	what := map[string]string{"duration": "a duration in milliseconds"}[kw]
@@ -787,13 +728,13 @@ func (p *parser) parseCounter(kw string) (node, error) {
 	case "flows":
 		get = func(*flow.Record) uint64 { return 1 }
 	case "duration":
-		get = DurationMs
+		get = (*flow.Record).DurationMs
 	case "pps":
-		get = PPS
+		get = (*flow.Record).PPS
 	case "bps":
-		get = BPS
+		get = (*flow.Record).BPS
 	case "bpp":
-		get = BPP
+		get = (*flow.Record).BPP
 	}
 	return always(fl, cmp(o, v, get)), nil
 }
@@ -805,9 +746,9 @@ func (p *parser) parseICMP(kw string) (node, error) {
 	}
 	b := uint8(v)
 	if kw == "icmp-type" {
-		return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(DstPort(r)>>8) == b }), nil
+		return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(r.NfDstPort()>>8) == b }), nil
 	}
-	return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(DstPort(r)) == b }), nil
+	return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(r.NfDstPort()) == b }), nil
 }
 
 func (p *parser) parseFlowDir() (node, error) {

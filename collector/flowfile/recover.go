@@ -48,9 +48,9 @@ func Recover(path string) (RecoverResult, error) {
 		return RecoverResult{}, fmt.Errorf("recover %s: %w", path, err)
 	}
 	defer r.Close()
-	z := newSummarizer()
+	z := NewSummarizer()
 	for r.Next() {
-		z.add(r.Record())
+		z.Add(r.Record())
 	}
 	if err := r.Err(); err != nil {
 		return RecoverResult{}, fmt.Errorf("recover %s: %w", path, err)
@@ -63,7 +63,7 @@ func Recover(path string) (RecoverResult, error) {
 		return res, nil
 	}
 	z.s.Blocks = uint64(r.good)
-	res.Summary = z.summary()
+	res.Summary = z.Summary()
 	cut := r.lastGoodEnd
 	res.Cut = st.Size() - cut
 	if err := finishAt(f, cut, res.Summary); err != nil {

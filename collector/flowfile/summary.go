@@ -59,19 +59,22 @@ type exporterKey struct {
 	domain uint32
 }
 
-// summarizer accumulates a Summary.
-type summarizer struct {
+// Summarizer accumulates a Summary from records and from other summaries
+// (a file's, when it was closed cleanly). The zero value is not ready: use
+// NewSummarizer.
+type Summarizer struct {
 	s       Summary
 	exp     map[exporterKey]*ExporterStats
 	lastKey exporterKey
 	last    *ExporterStats
 }
 
-func newSummarizer() *summarizer {
-	return &summarizer{exp: make(map[exporterKey]*ExporterStats)}
+// NewSummarizer returns an empty summarizer.
+func NewSummarizer() *Summarizer {
+	return &Summarizer{exp: make(map[exporterKey]*ExporterStats)}
 }
 
-func (z *summarizer) exporter(k exporterKey) *ExporterStats {
+func (z *Summarizer) exporter(k exporterKey) *ExporterStats {
 	if z.last != nil && z.lastKey == k {
 		return z.last
 	}
@@ -84,7 +87,8 @@ func (z *summarizer) exporter(k exporterKey) *ExporterStats {
 	return e
 }
 
-func (z *summarizer) add(r *flow.Record) {
+// Add counts one record.
+func (z *Summarizer) Add(r *flow.Record) {
 	s := &z.s
 	s.Total.add(r)
 	switch r.Proto {
@@ -106,27 +110,14 @@ func (z *summarizer) add(r *flow.Record) {
 	z.exporter(exporterKey{r.Exporter, r.ObservationDomain}).add(r)
 }
 
-func (z *summarizer) sequenceFailures(addr netip.Addr, domain uint32, n uint64) {
+func (z *Summarizer) sequenceFailures(addr netip.Addr, domain uint32, n uint64) {
 	z.s.SequenceFailures += n
 	z.exporter(exporterKey{addr, domain}).SequenceFailures += n
 }
 
-// merge adds o (a block's summarizer) into z.
-func (z *summarizer) merge(o *summarizer) {
-	s := &z.s
-	s.Blocks += o.s.Blocks
-	s.Total.merge(o.s.Total)
-	s.TCP.merge(o.s.TCP)
-	s.UDP.merge(o.s.UDP)
-	s.ICMP.merge(o.s.ICMP)
-	s.Other.merge(o.s.Other)
-	if !o.s.FirstSeen.IsZero() && (s.FirstSeen.IsZero() || o.s.FirstSeen.Before(s.FirstSeen)) {
-		s.FirstSeen = o.s.FirstSeen
-	}
-	if !o.s.LastSeen.IsZero() && (s.LastSeen.IsZero() || o.s.LastSeen.After(s.LastSeen)) {
-		s.LastSeen = o.s.LastSeen
-	}
-	s.SequenceFailures += o.s.SequenceFailures
+// Merge adds what o counted.
+func (z *Summarizer) Merge(o *Summarizer) {
+	z.mergeTotals(&o.s)
 	for k, e := range o.exp {
 		d := z.exporter(k)
 		d.Counters.merge(e.Counters)
@@ -134,14 +125,41 @@ func (z *summarizer) merge(o *summarizer) {
 	}
 }
 
-func (z *summarizer) reset() {
+// AddSummary adds a summary (a file's stored one).
+func (z *Summarizer) AddSummary(o Summary) {
+	z.mergeTotals(&o)
+	for _, e := range o.Exporters {
+		d := z.exporter(exporterKey{e.Addr, e.ObservationDomain})
+		d.Counters.merge(e.Counters)
+		d.SequenceFailures += e.SequenceFailures
+	}
+}
+
+func (z *Summarizer) mergeTotals(o *Summary) {
+	s := &z.s
+	s.Blocks += o.Blocks
+	s.Total.merge(o.Total)
+	s.TCP.merge(o.TCP)
+	s.UDP.merge(o.UDP)
+	s.ICMP.merge(o.ICMP)
+	s.Other.merge(o.Other)
+	if !o.FirstSeen.IsZero() && (s.FirstSeen.IsZero() || o.FirstSeen.Before(s.FirstSeen)) {
+		s.FirstSeen = o.FirstSeen
+	}
+	if !o.LastSeen.IsZero() && (s.LastSeen.IsZero() || o.LastSeen.After(s.LastSeen)) {
+		s.LastSeen = o.LastSeen
+	}
+	s.SequenceFailures += o.SequenceFailures
+}
+
+func (z *Summarizer) reset() {
 	z.s = Summary{}
 	clear(z.exp)
 	z.last = nil
 }
 
-// summary returns a copy with the exporters sorted.
-func (z *summarizer) summary() Summary {
+// Summary returns what was counted, the exporters sorted.
+func (z *Summarizer) Summary() Summary {
 	s := z.s
 	s.Exporters = make([]ExporterStats, 0, len(z.exp))
 	for _, e := range z.exp {

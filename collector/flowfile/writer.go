@@ -80,8 +80,8 @@ type Writer struct {
 	benc    *blockEncoder
 	pending []flow.Record
 	off     int64 // end of the last whole block
-	sum     *summarizer
-	blk     *summarizer
+	sum     *Summarizer
+	blk     *Summarizer
 	buf     []byte
 	err     error // non-nil once broken; wraps ErrBroken
 	closed  bool
@@ -146,8 +146,8 @@ func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
 		// pending grows with the records: a writer of a quiet exporter
 		// should not hold a whole block's worth of memory.
 		pending: make([]flow.Record, 0, min(opts.BlockRecords, 1024)),
-		sum:     newSummarizer(),
-		blk:     newSummarizer(),
+		sum:     NewSummarizer(),
+		blk:     NewSummarizer(),
 	}
 	hdr := appendHeader(nil, wr.header)
 	if _, err := w.Write(hdr); err != nil {
@@ -233,7 +233,7 @@ func (w *Writer) write(partial bool) error {
 func (w *Writer) writeBlock(recs []flow.Record) error {
 	w.blk.reset()
 	for i := range recs {
-		w.blk.add(&recs[i])
+		w.blk.Add(&recs[i])
 	}
 	w.blk.s.Blocks = 1
 	raw := w.benc.encode(recs)
@@ -254,7 +254,7 @@ func (w *Writer) writeBlock(recs []flow.Record) error {
 		return fmt.Errorf("write block %d (%d records) at offset %d: %w", w.sum.s.Blocks, len(recs), w.off, err)
 	}
 	w.off += int64(len(block))
-	w.sum.merge(w.blk)
+	w.sum.Merge(w.blk)
 	return nil
 }
 
@@ -299,7 +299,7 @@ func (w *Writer) SequenceFailures(exporter netip.Addr, domain uint32, n uint64) 
 
 // Summary returns the summary of the records written to the file so far
 // (buffered records are not included).
-func (w *Writer) Summary() Summary { return w.sum.summary() }
+func (w *Writer) Summary() Summary { return w.sum.Summary() }
 
 // Pending returns the number of buffered records.
 func (w *Writer) Pending() int { return len(w.pending) }
@@ -330,7 +330,7 @@ func (w *Writer) Close() error {
 		}
 	}
 	if w.err == nil {
-		sum := appendSummary(nil, w.sum.summary())
+		sum := appendSummary(nil, w.sum.Summary())
 		b := appendSectionHeader(nil, section{
 			magic:      summaryMagic,
 			length:     uint32(len(sum)),

@@ -3,14 +3,11 @@
 package query
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -126,7 +123,7 @@ func (a *AggSpec) key(r *flow.Record) Key {
 		k.SrcPort = r.SrcPort
 	}
 	if a.DstPort {
-		k.DstPort = filter.DstPort(r)
+		k.DstPort = r.NfDstPort()
 	}
 	if a.Proto {
 		k.Proto = r.Proto
@@ -238,31 +235,25 @@ func (a *Aggregator) Add(r *flow.Record) {
 // Len is the number of aggregated records.
 func (a *Aggregator) Len() int { return len(a.order) }
 
-// Records returns the aggregated records in the order their keys were
-// first seen, with Rec's counters and times filled in.
-func (a *Aggregator) Records() []*Agg {
-	for _, g := range a.order {
+// Records returns the aggregated records as rows, in the order their keys
+// were first seen.
+func (a *Aggregator) Records() []Row {
+	rows := make([]Row, len(a.order))
+	for i, g := range a.order {
 		c := g.Counter()
-		g.Rec.Packets, g.Rec.Octets = g.in.Packets, g.in.Bytes
-		g.Rec.Start, g.Rec.End = c.FirstSeen(), c.LastSeen()
+		w := &rows[i]
+		w.Record = g.Rec
+		w.Packets, w.Octets = g.in.Packets, g.in.Bytes
+		w.Start, w.End = c.FirstSeen(), c.LastSeen()
+		w.Flows, w.OutPackets, w.OutBytes = g.Flows, g.Out.Packets, g.Out.Bytes
 	}
-	return a.order
+	return rows
 }
 
 // Top returns the n largest aggregated records by o (all for n <= 0);
 // ties keep the order of first appearance.
-func (a *Aggregator) Top(o Order, n int) []*Agg {
-	recs := slices.Clone(a.Records())
-	slices.SortStableFunc(recs, func(x, y *Agg) int {
-		cx, cy := x.Counter(), y.Counter()
-		cx.Packets += x.Out.Packets
-		cx.Bytes += x.Out.Bytes
-		cy.Packets += y.Out.Packets
-		cy.Bytes += y.Out.Bytes
-		return cmp.Compare(cy.value(o), cx.value(o))
-	})
-	if n > 0 && len(recs) > n {
-		recs = recs[:n]
-	}
-	return recs
+func (a *Aggregator) Top(o Order, n int) []Row {
+	rows := a.Records()
+	sortRows(rows, o)
+	return page(rows, 0, n)
 }

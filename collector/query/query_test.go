@@ -130,14 +130,15 @@ func TestScanStatAggregate(t *testing.T) {
 	port := NewStat(StatSpec{Element: ElemPort, Orders: []Order{ByFlows}})
 	agg := NewAggregator(AggSpec{SrcIP: true, SrcBits4: 24, SrcBits6: -1, DstBits4: -1, DstBits6: -1}, Unidirectional)
 	bi := NewAggregator(FiveTuple(), PairedGuess)
-	var sum Summary
+	sum := flowfile.NewSummarizer()
 	sc := &Scanner{Filter: filter.MustParse("not port 443 or bytes > 15000")}
-	st, err := sc.Scan(context.Background(), files, func(r *flow.Record) {
+	st, err := sc.Scan(context.Background(), files, func(r *flow.Record) error {
 		src.Add(r)
 		port.Add(r)
 		agg.Add(r)
 		bi.Add(r)
 		sum.Add(r)
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -153,11 +154,11 @@ func TestScanStatAggregate(t *testing.T) {
 	if top := port.Top(ByFlows, 1); top[0].Value.Num != 53 || top[0].Flows != 3 {
 		t.Errorf("top port: %+v", top)
 	}
-	if sum.Total.Flows != 4 || sum.UDP.Flows != 3 || sum.TCP.Bytes != 30000 {
+	if sum := sum.Summary(); sum.Total.Flows != 4 || sum.UDP.Flows != 3 || sum.TCP.Octets != 30000 {
 		t.Errorf("summary %+v", sum)
 	}
 	// -A srcip4/24: 198.19.0.0, 198.18.0.0 (two flows), 198.18.1.0.
-	if got := agg.Records(); len(got) != 3 || got[1].Rec.Src != netip.MustParseAddr("198.18.0.0") || got[1].Flows != 2 {
+	if got := agg.Records(); len(got) != 3 || got[1].Src != netip.MustParseAddr("198.18.0.0") || got[1].Flows != 2 {
 		t.Errorf("aggregated: %d records, second %+v", len(got), got[1])
 	}
 	// -B: the reply is turned round: client 198.19.0.1:443 is the server.
@@ -165,21 +166,21 @@ func TestScanStatAggregate(t *testing.T) {
 	if len(bis) != 3 {
 		t.Fatalf("bidirectional: %d records", len(bis))
 	}
-	if r := bis[0]; r.Rec.Src != netip.MustParseAddr("198.18.0.1") || r.Rec.DstPort != 443 || r.Out.Bytes != 30000 || r.Rec.Octets != 0 {
-		t.Errorf("bidirectional TCP: %+v out %+v", r.Rec, r.Out)
+	if r := bis[0]; r.Src != netip.MustParseAddr("198.18.0.1") || r.DstPort != 443 || r.OutBytes != 30000 || r.Octets != 0 {
+		t.Errorf("bidirectional TCP: %+v", r)
 	}
-	if r := bis[1]; r.Rec.SrcPort != 50000 || r.Rec.DstPort != 53 || r.Rec.Octets != 80 || r.Out.Bytes != 120 || r.Flows != 2 {
-		t.Errorf("bidirectional DNS: %+v out %+v", r.Rec, r.Out)
+	if r := bis[1]; r.SrcPort != 50000 || r.DstPort != 53 || r.Octets != 80 || r.OutBytes != 120 || r.Flows != 2 {
+		t.Errorf("bidirectional DNS: %+v", r)
 	}
 	// A limit stops the scan.
 	sc = &Scanner{Limit: 2}
-	if st, _ := sc.Scan(context.Background(), files, func(*flow.Record) {}); st.Passed != 2 {
+	if st, _ := sc.Scan(context.Background(), files, func(*flow.Record) error { return nil }); st.Passed != 2 {
 		t.Errorf("limit: %+v", st)
 	}
 	// A window filters records.
 	w, _ := ParseWindow("2025/03/14.09:01-2025/03/14.09:01", time.UTC)
 	sc = &Scanner{Window: w}
-	if st, _ := sc.Scan(context.Background(), files, func(*flow.Record) {}); st.Passed != 2 {
+	if st, _ := sc.Scan(context.Background(), files, func(*flow.Record) error { return nil }); st.Passed != 2 {
 		t.Errorf("window: %+v", st)
 	}
 }

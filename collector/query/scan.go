@@ -47,6 +47,7 @@ func (s *Scanner) NumWorkers() int { return flowfile.ScanWorkers(s.scanOptions()
 // ScanStats counts what a scan did.
 type ScanStats struct {
 	Files         int
+	Blocks        int    // whole blocks, readable or corrupt
 	Read          uint64 // records read
 	Passed        uint64 // records that passed filter and window
 	CorruptBlocks int    // skipped
@@ -59,9 +60,9 @@ type ScanStats struct {
 // Scan calls fn for every record that passes, file by file in order, on
 // the calling goroutine; blocks are decompressed and decoded on Workers
 // goroutines (flowfile.Scan). The record is only valid during the call.
-// Corrupt blocks are skipped and counted; a file that cannot be opened or
-// read is an error.
-func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record)) (ScanStats, error) {
+// An error fn returns ends the scan with it. Corrupt blocks are skipped
+// and counted; a file that cannot be opened or read is an error.
+func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record) error) (ScanStats, error) {
 	var st ScanStats
 	var match filter.Pred
 	if s.Filter != nil && !s.Filter.MatchesAll() {
@@ -87,7 +88,9 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 					continue
 				}
 				st.Passed++
-				fn(rec)
+				if err := fn(rec); err != nil {
+					return err
+				}
 				if s.Limit > 0 && st.Passed >= s.Limit {
 					done = true
 					return flowfile.ErrStopScan
@@ -96,6 +99,7 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 			return nil
 		})
 		st.Files++
+		st.Blocks += res.Blocks
 		st.CorruptBlocks += res.Corrupt
 		if res.Summary != nil {
 			st.Summaries = append(st.Summaries, *res.Summary)
@@ -119,7 +123,7 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 // depends on the order, it is Scan with worker 0.
 func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int, r *flow.Record)) (ScanStats, error) {
 	if s.Limit > 0 {
-		return s.Scan(ctx, files, func(r *flow.Record) { fn(0, r) })
+		return s.Scan(ctx, files, func(r *flow.Record) error { fn(0, r); return nil })
 	}
 	var st ScanStats
 	var match filter.Pred
@@ -157,6 +161,7 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 			return nil
 		})
 		st.Files++
+		st.Blocks += res.Blocks
 		st.Read += res.Records
 		st.CorruptBlocks += res.Corrupt
 		if res.Summary != nil {

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
@@ -98,6 +98,24 @@ func (e Element) Fields() flowfile.Fields {
 		f = flowfile.AllFields
 	}
 	return f | CounterFields
+}
+
+// Format prints a value of the element as nfdump does: addresses ("local"
+// for none, as records without an exporter have), TCP flags as letters,
+// directions by name, numbers in decimal.
+func (e Element) Format(v Value) string {
+	switch {
+	case e.IsAddr():
+		if !v.Addr.IsValid() {
+			return "local"
+		}
+		return v.Addr.String()
+	case e == ElemFlags:
+		return flow.TCPFlagsString(uint16(v.Num))
+	case e == ElemDir:
+		return flow.Direction(v.Num).String()
+	}
+	return strconv.FormatUint(uint64(v.Num), 10)
 }
 
 // IsAddr reports whether the element's values are addresses.
@@ -259,9 +277,9 @@ func (s *Stat) Add(r *flow.Record) {
 	case ElemSrcPort:
 		s.addNum(uint32(r.SrcPort), r)
 	case ElemDstPort:
-		s.addNum(uint32(filter.DstPort(r)), r)
+		s.addNum(uint32(r.NfDstPort()), r)
 	case ElemPort:
-		sp, dp := r.SrcPort, filter.DstPort(r)
+		sp, dp := r.SrcPort, r.NfDstPort()
 		s.addNum(uint32(sp), r)
 		if dp != sp {
 			s.addNum(uint32(dp), r)

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -154,27 +153,19 @@ func checkTruth(bin, flows string, truth testenv.Truth) error {
 	got := testenv.Truth{}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for dec.More() {
-		var r struct {
-			Src, Dst       string
-			Proto          uint8
-			SrcPort        uint16 `json:"src_port"`
-			DstPort        uint16 `json:"dst_port"`
-			ICMPType       uint8  `json:"icmp_type"`
-			ICMPCode       uint8  `json:"icmp_code"`
-			Packets, Bytes uint64
-			Direction      string
-		}
-		if err := dec.Decode(&r); err != nil {
+		var j flow.JSON
+		if err := dec.Decode(&j); err != nil {
 			return fmt.Errorf("kflow file dump -j: %w", err)
 		}
-		k := testenv.FlowKey{Src: netip.MustParseAddr(r.Src), Dst: netip.MustParseAddr(r.Dst), Proto: r.Proto,
-			SrcPort: r.SrcPort, DstPort: r.DstPort, ICMPType: r.ICMPType, ICMPCode: r.ICMPCode}
-		if r.Direction == flow.Egress.String() {
-			k.Dir = flow.Egress
+		r, err := j.Record()
+		if err != nil {
+			return fmt.Errorf("kflow file dump -j: %w", err)
 		}
+		k := testenv.FlowKey{Src: r.Src, Dst: r.Dst, Proto: r.Proto, SrcPort: r.SrcPort, DstPort: r.DstPort,
+			ICMPType: r.ICMPType, ICMPCode: r.ICMPCode, Dir: r.Direction}
 		c := got[k]
 		c.Packets += r.Packets
-		c.Octets += r.Bytes
+		c.Octets += r.Octets
 		got[k] = c
 	}
 	exact := 0

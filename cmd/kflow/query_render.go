@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/query"
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// Rendering of "kflow file query" results: nfdump's text layouts, or the
+// query library's JSON encodings.
+
+// outFormat is how listed rows print: special is csv, json or ndjson,
+// else text is a compiled nfdump format.
+type outFormat struct {
+	special string
+	text    recordFormat
+}
+
+type queryRender struct {
+	e     *env
+	w     *bufio.Writer
+	o     *fmtOpts
+	quiet bool
+	out   outFormat
+	line  []byte
+	n     int // rows printed
+}
+
+func (r *queryRender) jsonOut() bool {
+	return r.e.json || r.out.special == "json" || r.out.special == "ndjson"
+}
+
+func (r *queryRender) printJSON(v any) error {
+	enc := json.NewEncoder(r.w)
+	if r.e.pretty {
+		enc.SetIndent("", "  ")
+	}
+	return enc.Encode(v)
+}
+
+func (r *queryRender) listHeader() {
+	switch {
+	case r.out.special == "json":
+		r.w.WriteString("[")
+	case r.out.special == "ndjson":
+	case r.out.special == "csv":
+		r.w.WriteString(csvHeader + "\n")
+	case !r.quiet:
+		r.w.WriteString(r.out.text.header() + "\n")
+	}
+}
+
+func (r *queryRender) row(w *query.Row) {
+	defer func() { r.n++ }()
+	switch r.out.special {
+	case "json", "ndjson":
+		b, _ := json.Marshal(query.NewRowJSON(w))
+		if r.out.special == "json" {
+			if r.n > 0 {
+				r.w.WriteString(",")
+			}
+			r.w.WriteString("\n")
+			r.w.Write(b)
+			return
+		}
+		r.w.Write(b)
+		r.w.WriteByte('\n')
+	case "csv":
+		r.line = csvRow(r.line[:0], w, r.o)
+		r.line = append(r.line, '\n')
+		r.w.Write(r.line)
+	default:
+		r.line = r.out.text.format(r.line[:0], w, r.o)
+		r.line = append(r.line, '\n')
+		r.w.Write(r.line)
+	}
+}
+
+func (r *queryRender) listFooter(res *query.Result) {
+	switch {
+	case r.out.special == "json":
+		if r.n > 0 {
+			r.w.WriteString("\n")
+		}
+		r.w.WriteString("]\n")
+	case r.out.special == "ndjson" || r.out.special == "csv" || r.quiet:
+	default:
+		r.totalsFooter(res)
+	}
+}
+
+// totalsFooter prints nfdump's closing lines.
+func (r *queryRender) totalsFooter(res *query.Result) {
+	t, st, o := &res.Total, &res.Scan, r.o
+	fmt.Fprintf(r.w, "Summary: total flows: %d, total bytes: %s, total packets: %s, avg bps: %s, avg pps: %s, avg bpp: %d\n",
+		t.Flows, scaled(t.Bytes, o), scaled(t.Packets, o), scaled(t.BPS(), o), scaled(t.PPS(), o), t.BPP())
+	fmt.Fprintf(r.w, "Time window: %s - %s\n", fmtTime(t.FirstSeen(), o.loc), fmtTime(t.LastSeen(), o.loc))
+	fmt.Fprintf(r.w, "Total flows processed: %d, passed: %d, blocks skipped: %d, files: %d\n", st.Read, st.Passed, st.CorruptBlocks, st.Files)
+}
+
+// summaryJSON is -I's JSON: the files read and their summary.
+type summaryJSON struct {
+	Files int `json:"files"`
+	query.SummaryJSON
+}
+
+func (r *queryRender) summary(res *query.Result) error {
+	s := res.Summary
+	if r.jsonOut() {
+		return r.printJSON(summaryJSON{Files: res.Scan.Files, SummaryJSON: query.NewSummaryJSON(s)})
+	}
+	w := r.w
+	fmt.Fprintf(w, "Files: %d\n", res.Scan.Files)
+	for _, row := range []struct {
+		name string
+		get  func(flowfile.Counters) uint64
+	}{
+		{"Flows", func(c flowfile.Counters) uint64 { return c.Flows }},
+		{"Packets", func(c flowfile.Counters) uint64 { return c.Packets }},
+		{"Bytes", func(c flowfile.Counters) uint64 { return c.Octets }},
+	} {
+		fmt.Fprintf(w, "%s: %d\n", row.name, row.get(s.Total))
+		for _, p := range []struct {
+			n string
+			c flowfile.Counters
+		}{{"tcp", s.TCP}, {"udp", s.UDP}, {"icmp", s.ICMP}, {"other", s.Other}} {
+			fmt.Fprintf(w, "%s_%s: %d\n", row.name, p.n, row.get(p.c))
+		}
+	}
+	first, last := s.FirstSeen, s.LastSeen
+	fmt.Fprintf(w, "First: %d\nLast: %d\nmsec_first: %d\nmsec_last: %d\n",
+		unixOr0(first), unixOr0(last), msOf(first), msOf(last))
+	fmt.Fprintf(w, "Sequence failures: %d\n", s.SequenceFailures)
+	if !r.quiet {
+		fmt.Fprintf(w, "Time window: %s - %s\n", fmtTime(first, r.o.loc), fmtTime(last, r.o.loc))
+	}
+	return nil
+}
+
+func unixOr0(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func msOf(t time.Time) int {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Nanosecond() / 1e6
+}
+
+func (r *queryRender) stats(res *query.Result, top int) error {
+	if r.jsonOut() {
+		return r.printJSON(query.NewStatsJSON(res))
+	}
+	for i := range res.Stats {
+		if i > 0 {
+			r.w.WriteString("\n")
+		}
+		st := &res.Stats[i]
+		if st.Element == query.ElemRecord {
+			r.recordStat(st, top)
+			continue
+		}
+		r.statTable(st, top, &res.Total)
+	}
+	if !r.quiet {
+		r.w.WriteString("\n")
+		r.totalsFooter(res)
+	}
+	return nil
+}
+
+func (r *queryRender) recordStat(st *query.StatTable, top int) {
+	if !r.quiet {
+		fmt.Fprintf(r.w, "Aggregated flows %d\nTop %d flows ordered by %s:\n", st.Distinct, top, st.Order)
+		r.w.WriteString(r.out.text.header() + "\n")
+	}
+	for i := range st.Rows {
+		r.row(&st.Rows[i])
+	}
+}
+
+func (r *queryRender) statTable(st *query.StatTable, top int, total *query.Counter) {
+	e, w, o := st.Element, r.w, r.o
+	if !r.quiet {
+		fmt.Fprintf(w, "Top %d %s ordered by %s:\n", top, e.Title(), st.Order)
+		fmt.Fprintf(w, "%-23s %12s %-5s %16s %14s %14s %16s %8s %8s %6s\n", "Date first seen", "Duration", "Proto", e.Title(),
+			"Flows(%)", "Packets(%)", "Bytes(%)", "pps", "bps", "bpp")
+	}
+	for _, en := range st.Entries {
+		proto := "any"
+		if e == query.ElemProto {
+			proto = protoName(uint8(en.Value.Num))
+		}
+		fmt.Fprintf(w, "%-23s %12s %-5s %16s %14s %14s %16s %8s %8s %6d\n",
+			fmtTS(en.FirstSeen(), o), fmtDuration(en.DurationMs()), proto, e.Format(en.Value),
+			withPct(scaled(en.Flows, o), en.Flows, total.Flows), withPct(scaled(en.Packets, o), en.Packets, total.Packets),
+			withPct(scaled(en.Bytes, o), en.Bytes, total.Bytes), scaled(en.PPS(), o), scaled(en.BPS(), o), en.BPP())
+	}
+}
+
+func withPct(s string, v, total uint64) string {
+	return fmt.Sprintf("%s(%4.1f)", s, query.Pct(v, total))
+}
+
+// printRecords prints records in nfdump's line format, with its header.
+func printRecords(w io.Writer, recs []flow.Record, loc *time.Location) error {
+	bw := bufio.NewWriter(w)
+	line, err := compileFormat("line")
+	if err != nil {
+		return err
+	}
+	r := &queryRender{w: bw, o: &fmtOpts{loc: loc}, out: outFormat{text: line}}
+	r.listHeader()
+	row := query.Row{Flows: 1}
+	for i := range recs {
+		row.Record = recs[i]
+		r.row(&row)
+	}
+	return bw.Flush()
+}
+
+// hostPort prints ADDR:PORT ([ADDR]:PORT for IPv6) outside nfdump's
+// layouts.
+func hostPort(a netip.Addr, port string) string {
+	if a.Is6() {
+		return "[" + a.String() + "]:" + port
+	}
+	return a.String() + ":" + port
+}

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package query
+
+import (
+	"context"
+	"time"
+
+	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// FileBackend answers requests from flow files.
+type FileBackend struct {
+	// Paths are flow files and directory trees; Prefix and Slack as in
+	// Select.
+	Paths  []string
+	Prefix string
+	Slack  time.Duration
+	// Workers decode blocks in parallel (default GOMAXPROCS).
+	Workers int
+}
+
+// Query runs req over the files.
+func (b *FileBackend) Query(ctx context.Context, req *Request) (*Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	files, err := Files(Select{Paths: b.Paths, Prefix: b.Prefix, Window: req.Window, Slack: b.Slack})
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{req: req, sc: &Scanner{Filter: req.Filter, Window: req.Window, Limit: req.Limit, Workers: b.Workers}, files: files}
+	res, err := e.run(ctx)
+	if res != nil {
+		res.Elapsed = time.Since(start)
+	}
+	return res, err
+}
+
+// engine runs one request over selected files.
+type engine struct {
+	req   *Request
+	sc    *Scanner
+	files []File
+}
+
+func (e *engine) run(ctx context.Context) (*Result, error) {
+	res := &Result{Kind: e.req.Kind()}
+	var err error
+	switch res.Kind {
+	case KindSummary:
+		err = e.summary(ctx, res)
+	case KindStats:
+		err = e.stats(ctx, res)
+	case KindSeries:
+		err = e.series(ctx, res)
+	case KindAggregates:
+		err = e.aggregates(ctx, res)
+	default:
+		err = e.records(ctx, res)
+	}
+	return res, err
+}
+
+// wholeFiles reports whether the request reads every record of every
+// file: stored summaries then hold its answer.
+func (e *engine) wholeFiles() bool {
+	return (e.req.Filter == nil || e.req.Filter.MatchesAll()) && e.req.Window.IsZero() && e.req.Limit == 0
+}
+
+// storedSummary sums the stored summaries of the files; ok is false when
+// a file has none (it was not closed cleanly) and must be scanned.
+func storedSummary(files []File) (flowfile.Summary, ScanStats, bool) {
+	z := flowfile.NewSummarizer()
+	var st ScanStats
+	for _, f := range files {
+		s, ok := readStoredSummary(f.Path)
+		if !ok {
+			return flowfile.Summary{}, st, false
+		}
+		z.AddSummary(s)
+		st.Files++
+		st.Read += s.Total.Flows
+		st.Passed += s.Total.Flows
+		st.Summaries = append(st.Summaries, s)
+	}
+	return z.Summary(), st, true
+}
+
+// readStoredSummary returns the summary a cleanly closed file carries.
+func readStoredSummary(path string) (flowfile.Summary, bool) {
+	r, err := flowfile.Open(path, flowfile.ReaderOptions{})
+	if err != nil {
+		return flowfile.Summary{}, false
+	}
+	defer r.Close()
+	return r.Summary()
+}
+
+func (e *engine) summary(ctx context.Context, res *Result) error {
+	if e.wholeFiles() {
+		if s, st, ok := storedSummary(e.files); ok {
+			res.Summary, res.Scan = &s, st
+			res.Total = totalOf(&s)
+			return nil
+		}
+	}
+	return e.scanSummary(ctx, res)
+}
+
+// scanSummary counts a summary from the records.
+func (e *engine) scanSummary(ctx context.Context, res *Result) error {
+	e.sc.Fields = SummaryFields
+	per := make([]*flowfile.Summarizer, e.sc.NumWorkers())
+	for i := range per {
+		per[i] = flowfile.NewSummarizer()
+	}
+	st, err := e.sc.ScanEach(ctx, e.files, func(w int, r *flow.Record) { per[w].Add(r) })
+	if err != nil {
+		return err
+	}
+	z := per[0]
+	for _, o := range per[1:] {
+		z.Merge(o)
+	}
+	s := z.Summary()
+	s.Blocks = uint64(st.Blocks - st.CorruptBlocks)
+	if e.wholeFiles() {
+		// Sequence failures are counted by the collector, not in records:
+		// the files closed cleanly carry theirs.
+		for _, fs := range st.Summaries {
+			s.SequenceFailures += fs.SequenceFailures
+			addSequenceFailures(&s, fs.Exporters)
+		}
+	}
+	res.Summary, res.Scan, res.Total = &s, st, totalOf(&s)
+	return nil
+}
+
+func addSequenceFailures(s *flowfile.Summary, from []flowfile.ExporterStats) {
+	for _, f := range from {
+		for i := range s.Exporters {
+			x := &s.Exporters[i]
+			if x.Addr == f.Addr && x.ObservationDomain == f.ObservationDomain {
+				x.SequenceFailures += f.SequenceFailures
+			}
+		}
+	}
+}
+
+// totalOf is a summary's total as a Counter.
+func totalOf(s *flowfile.Summary) Counter {
+	c := Counter{Flows: s.Total.Flows, Packets: s.Total.Packets, Bytes: s.Total.Octets}
+	if !s.FirstSeen.IsZero() {
+		c.First = s.FirstSeen.UnixNano()
+	}
+	if !s.LastSeen.IsZero() {
+		c.Last = s.LastSeen.UnixNano()
+	}
+	return c
+}
+
+// stats counts the statistics. Without the "record" statistic they do not
+// depend on the order: each worker counts on its own, reading only the
+// fields needed, and the counts are merged.
+func (e *engine) stats(ctx context.Context, res *Result) error {
+	req := e.req
+	agg := req.aggregator()
+	var stats []*Stat
+	for _, s := range req.Stats {
+		if s.Element != ElemRecord {
+			stats = append(stats, NewStat(s))
+		}
+	}
+	var st ScanStats
+	var err error
+	if agg == nil {
+		st, err = e.statsEach(ctx, stats, &res.Total)
+	} else {
+		st, err = e.sc.Scan(ctx, e.files, func(r *flow.Record) error {
+			res.Total.Add(r)
+			for _, s := range stats {
+				s.Add(r)
+			}
+			agg.Add(r)
+			return nil
+		})
+	}
+	res.Scan = st
+	if err != nil {
+		return err
+	}
+	si := 0
+	for _, spec := range req.Stats {
+		var s *Stat
+		if spec.Element != ElemRecord {
+			s = stats[si]
+			si++
+		}
+		for _, o := range spec.Orders {
+			t := StatTable{Element: spec.Element, Order: o}
+			if s == nil {
+				t.Distinct = agg.Len()
+				t.Rows = agg.Top(o, req.Top)
+			} else {
+				t.Distinct = s.Len()
+				t.Entries = s.Top(o, req.Top)
+			}
+			res.Stats = append(res.Stats, t)
+		}
+	}
+	return nil
+}
+
+func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (ScanStats, error) {
+	type counts struct {
+		total Counter
+		stats []*Stat
+	}
+	e.sc.Fields = CounterFields
+	for _, s := range stats {
+		e.sc.Fields |= s.Spec.Element.Fields()
+	}
+	per := make([]*counts, e.sc.NumWorkers())
+	st, err := e.sc.ScanEach(ctx, e.files, func(w int, r *flow.Record) {
+		c := per[w]
+		if c == nil {
+			c = &counts{}
+			for _, s := range stats {
+				c.stats = append(c.stats, NewStat(s.Spec))
+			}
+			per[w] = c
+		}
+		c.total.Add(r)
+		for _, s := range c.stats {
+			s.Add(r)
+		}
+	})
+	for _, c := range per {
+		if c == nil {
+			continue
+		}
+		total.Merge(c.total)
+		for i, s := range c.stats {
+			stats[i].Merge(s)
+		}
+	}
+	return st, err
+}
+
+func (e *engine) aggregates(ctx context.Context, res *Result) error {
+	req := e.req
+	agg := req.aggregator()
+	st, err := e.sc.Scan(ctx, e.files, func(r *flow.Record) error {
+		res.Total.Add(r)
+		agg.Add(r)
+		return nil
+	})
+	res.Scan = st
+	if err != nil {
+		return err
+	}
+	rows := agg.Records()
+	res.Matched = len(rows)
+	if req.Ordered {
+		sortRows(rows, req.Order)
+	}
+	res.Rows = page(rows, req.Offset, req.Top)
+	return nil
+}
+
+func (e *engine) records(ctx context.Context, res *Result) error {
+	req := e.req
+	var (
+		top  *topRows
+		keep func(w *Row) error
+		n    int
+	)
+	want := 0
+	if req.Top > 0 {
+		want = req.Offset + req.Top
+	}
+	switch {
+	case req.Stream != nil:
+		keep = req.Stream
+	case req.Ordered && want > 0:
+		top = newTopRows(req.Order, want)
+		keep = func(w *Row) error { top.add(w); return nil }
+	case req.Ordered:
+		keep = func(w *Row) error { res.Rows = append(res.Rows, *w); return nil }
+	default:
+		keep = func(w *Row) error {
+			if want == 0 || n < want {
+				res.Rows = append(res.Rows, *w)
+			}
+			return nil
+		}
+	}
+	row := Row{Flows: 1}
+	st, err := e.sc.Scan(ctx, e.files, func(r *flow.Record) error {
+		res.Total.Add(r)
+		row.Record = *r
+		err := keep(&row)
+		n++
+		return err
+	})
+	res.Scan = st
+	res.Matched = n
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Stream != nil:
+		res.Rows = nil
+	case top != nil:
+		res.Rows = page(top.sorted(), req.Offset, 0)
+	case req.Ordered:
+		sortRows(res.Rows, req.Order)
+		res.Rows = page(res.Rows, req.Offset, req.Top)
+	default:
+		res.Rows = page(res.Rows, req.Offset, req.Top)
+	}
+	return nil
+}
