@@ -13,9 +13,9 @@ import (
 // Format constants. See docs/flowfile-format.md.
 const (
 	// Version is the format version this package writes. Readers accept
-	// files whose version they know and reject the rest with
-	// ErrUnsupportedVersion.
-	Version = 1
+	// files whose version they know (1 and 2) and reject the rest with
+	// ErrUnsupportedVersion. Version 2 added auxiliary sections.
+	Version = 2
 
 	// DefaultBlockRecords is the number of records per block when
 	// WriterOptions.BlockRecords is zero. Larger blocks compress better
@@ -130,7 +130,7 @@ func parseHeaderFixed(b []byte) (int, error) {
 		return 0, ErrNotFlowFile
 	}
 	v := binary.LittleEndian.Uint16(b[8:])
-	if v != Version {
+	if v != 1 && v != Version {
 		return 0, fmt.Errorf("%w: version %d", ErrUnsupportedVersion, v)
 	}
 	if b[10] != compressionZstd {
@@ -178,7 +178,7 @@ func appendSectionHeader(dst []byte, s section) []byte {
 // is not a valid section header.
 func parseSectionHeader(b []byte) (section, bool) {
 	m := string(b[:4])
-	if m != blockMagic && m != summaryMagic {
+	if m != blockMagic && m != summaryMagic && m != auxMagic {
 		return section{}, false
 	}
 	if crc(b[:20]) != binary.LittleEndian.Uint32(b[20:]) {
@@ -200,6 +200,10 @@ func (s section) sane() string {
 	case s.magic == summaryMagic:
 		if s.length > maxSummaryBytes {
 			return fmt.Sprintf("summary length %d exceeds %d", s.length, maxSummaryBytes)
+		}
+	case s.magic == auxMagic:
+		if s.length > MaxAuxBytes || s.rawLength > MaxAuxBytes || s.count != 0 {
+			return fmt.Sprintf("auxiliary section length %d/%d or count %d out of range", s.length, s.rawLength, s.count)
 		}
 	case s.length == 0 || s.length > MaxBlockBytes:
 		return fmt.Sprintf("block length %d out of range", s.length)

@@ -96,6 +96,8 @@ type Reader struct {
 	done        bool
 	end         End
 	summary     *Summary
+	aux         []auxRef // auxiliary sections, from the summary
+	dataStart   int64    // end of the header
 	corrupt     []CorruptBlockError
 	hbuf        [sectionHeaderLen]byte
 	payload     []byte
@@ -144,7 +146,7 @@ func NewReader(ra io.ReaderAt, size int64, opts ReaderOptions) (*Reader, error) 
 		return nil, fmt.Errorf("read header: %w", err)
 	}
 	r.pos = int64(len(hdr))
-	r.lastGoodEnd = r.pos
+	r.lastGoodEnd, r.dataStart = r.pos, r.pos
 	r.loadSummary()
 	return r, nil
 }
@@ -174,35 +176,56 @@ func (r *Reader) loadSummary() {
 	if !ok || off < r.pos {
 		return
 	}
-	if s, _, ok := r.readSummaryAt(off); ok {
-		r.summary = &s
+	if s, _, aux, ok := r.readSummaryAt(off); ok {
+		r.summary, r.aux = &s, aux
 	}
 }
 
 // readSummaryAt reads a summary section at off that must end with a footer
 // at the end of the file.
-func (r *Reader) readSummaryAt(off int64) (Summary, int64, bool) {
+func (r *Reader) readSummaryAt(off int64) (Summary, int64, []auxRef, bool) {
 	var h [sectionHeaderLen]byte
 	if r.readAt(h[:], off) != nil {
-		return Summary{}, 0, false
+		return Summary{}, 0, nil, false
 	}
 	s, ok := parseSectionHeader(h[:])
 	if !ok || s.magic != summaryMagic || s.sane() != "" {
-		return Summary{}, 0, false
+		return Summary{}, 0, nil, false
 	}
 	end := off + sectionHeaderLen + int64(s.length)
 	if end+footerLen != r.size {
-		return Summary{}, 0, false
+		return Summary{}, 0, nil, false
 	}
 	b := make([]byte, int(s.length)+footerLen)
 	if r.readAt(b, end-int64(s.length)) != nil || crc(b[:s.length]) != s.payloadCRC {
-		return Summary{}, 0, false
+		return Summary{}, 0, nil, false
 	}
 	if foff, ok := parseFooter(b[s.length:]); !ok || foff != off {
-		return Summary{}, 0, false
+		return Summary{}, 0, nil, false
 	}
-	sum, err := parseSummary(b[:s.length])
-	return sum, end, err == nil
+	sum, aux, err := parseSummary(b[:s.length], r.header.Version)
+	for _, a := range aux {
+		if a.off < r.dataStart || a.off >= off {
+			return Summary{}, 0, nil, false
+		}
+	}
+	return sum, end, aux, err == nil
+}
+
+// decoder makes the reader's zstd decoder.
+func (r *Reader) decoder() error {
+	if r.dec != nil {
+		return nil
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(MaxBlockBytes),
+		zstd.WithDecoderMaxWindow(MaxBlockBytes))
+	if err != nil {
+		return fmt.Errorf("zstd decoder: %w", err)
+	}
+	r.dec = dec
+	return nil
 }
 
 // Header returns the file header.
@@ -329,10 +352,20 @@ func (r *Reader) nextBlock() error {
 		r.pos = next
 		return r.corruptAt(idx, start, "%s; skipped %d bytes", reason, next-start)
 	}
+	if s.magic == auxMagic {
+		// Auxiliary sections are read by name (Aux), not as records.
+		end := start + sectionHeaderLen + int64(s.length)
+		if end > r.size {
+			r.finish(EndTruncated, start)
+			return nil
+		}
+		r.pos = end
+		return nil
+	}
 	if s.magic == summaryMagic {
-		sum, end, ok := r.readSummaryAt(start)
+		sum, end, aux, ok := r.readSummaryAt(start)
 		if ok {
-			r.summary = &sum
+			r.summary, r.aux = &sum, aux
 			r.finish(EndClean, start)
 			r.end.Trailing = r.size - end - footerLen
 		} else {
@@ -358,15 +391,8 @@ func (r *Reader) nextBlock() error {
 	if got := crc(p); got != s.payloadCRC {
 		return r.corruptAt(idx, start, "payload checksum %08x, want %08x", got, s.payloadCRC)
 	}
-	if r.dec == nil {
-		dec, err := zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(MaxBlockBytes),
-			zstd.WithDecoderMaxWindow(MaxBlockBytes))
-		if err != nil {
-			return fmt.Errorf("zstd decoder: %w", err)
-		}
-		r.dec = dec
+	if err := r.decoder(); err != nil {
+		return err
 	}
 	raw, err := r.dec.DecodeAll(p, r.raw[:0])
 	if err != nil {

@@ -6,6 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
 // RecoverResult describes what Recover did.
@@ -30,7 +34,12 @@ type RecoverResult struct {
 // by the crashed writer are lost: they lived only in its memory. A file that
 // ends inside its header is rewritten as an empty flow file. A file that is
 // already clean is left untouched.
-func Recover(path string) (RecoverResult, error) {
+func Recover(path string) (RecoverResult, error) { return RecoverWith(path, nil) }
+
+// RecoverWith is Recover that also rebuilds the auxiliary sections aux
+// builds (WriterOptions.Aux) from the readable blocks. Sections a writer
+// stored with SetAux are lost with the crash, like sequence failures.
+func RecoverWith(path string, aux func() []AuxBuilder) (RecoverResult, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return RecoverResult{}, fmt.Errorf("recover: %w", err)
@@ -49,9 +58,27 @@ func Recover(path string) (RecoverResult, error) {
 	}
 	defer r.Close()
 	z := NewSummarizer()
+	var builders []AuxBuilder
+	if aux != nil && r.header.Version >= 2 {
+		builders = aux()
+	}
+	batch := make([]flow.Record, 0, 1024)
+	feed := func() {
+		for _, a := range builders {
+			a.Add(batch)
+		}
+		batch = batch[:0]
+	}
 	for r.Next() {
 		z.Add(r.Record())
+		if builders != nil {
+			batch = append(batch, *r.Record())
+			if len(batch) == cap(batch) {
+				feed()
+			}
+		}
 	}
+	feed()
 	if err := r.Err(); err != nil {
 		return RecoverResult{}, fmt.Errorf("recover %s: %w", path, err)
 	}
@@ -66,26 +93,34 @@ func Recover(path string) (RecoverResult, error) {
 	res.Summary = z.Summary()
 	cut := r.lastGoodEnd
 	res.Cut = st.Size() - cut
-	if err := finishAt(f, cut, res.Summary); err != nil {
+	if err := finishAt(f, cut, res.Summary, r.header.Version, builders); err != nil {
 		return res, fmt.Errorf("recover %s: %w", path, err)
 	}
 	return res, nil
 }
 
-// finishAt truncates f at off and writes the summary and footer there.
-func finishAt(f *os.File, off int64, s Summary) error {
+// finishAt truncates f at off and writes the auxiliary sections of aux,
+// the summary and the footer there.
+func finishAt(f *os.File, off int64, s Summary, version uint16, aux []AuxBuilder) error {
 	if err := f.Truncate(off); err != nil {
 		return err
 	}
-	sum := appendSummary(nil, s)
-	b := appendSectionHeader(nil, section{
-		magic:      summaryMagic,
-		length:     uint32(len(sum)),
-		rawLength:  uint32(len(sum)),
-		payloadCRC: crc(sum),
-	})
-	b = append(b, sum...)
-	b = appendFooter(b, off)
+	var b []byte
+	var refs []auxRef
+	if len(aux) > 0 {
+		w := &Writer{aux: aux}
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false))
+		if err != nil {
+			return fmt.Errorf("zstd encoder: %w", err)
+		}
+		w.enc = enc
+		b, refs, err = w.closingAux(off)
+		enc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	b = appendClosing(b, off+int64(len(b)), s, version, refs)
 	if _, err := f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("write summary: %w", err)
 	}
@@ -113,7 +148,7 @@ func recoverHeader(f *os.File, path string, st os.FileInfo) (RecoverResult, erro
 		return RecoverResult{}, fmt.Errorf("recover %s: write header: %w", path, err)
 	}
 	res := RecoverResult{End: End{Kind: EndTruncated, Trailing: st.Size()}, Cut: st.Size()}
-	if err := finishAt(f, int64(len(hdr)), Summary{}); err != nil {
+	if err := finishAt(f, int64(len(hdr)), Summary{}, Version, nil); err != nil {
 		return res, fmt.Errorf("recover %s: %w", path, err)
 	}
 	return res, nil

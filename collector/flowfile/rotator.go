@@ -139,7 +139,7 @@ func NewRotator(opts RotatorOptions) (*Rotator, error) {
 		}
 	}
 	for _, d := range dirs {
-		rec, err := RecoverDir(d, opts.Prefix, opts.Interval, opts.Layout, opts.Location)
+		rec, err := RecoverDir(d, opts.Prefix, opts.Interval, opts.Layout, opts.Location, opts.Writer.Aux)
 		r.recovered = append(r.recovered, rec...)
 		if err != nil {
 			return nil, fmt.Errorf("rotator: %w", err)
@@ -459,7 +459,8 @@ func (r *Rotator) Close() error {
 
 // RecoverDir finishes every .current file with the given prefix directly
 // in dir (Recover) and renames it into the layout as a rotation would have.
-func RecoverDir(dir, prefix string, interval time.Duration, layout Layout, loc *time.Location) ([]RecoveredFile, error) {
+// aux rebuilds the auxiliary sections (WriterOptions.Aux; nil for none).
+func RecoverDir(dir, prefix string, interval time.Duration, layout Layout, loc *time.Location, aux func() []AuxBuilder) ([]RecoveredFile, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("recover dir: %w", err)
@@ -472,7 +473,7 @@ func RecoverDir(dir, prefix string, interval time.Duration, layout Layout, loc *
 		}
 		p := filepath.Join(dir, e.Name())
 		rf := RecoveredFile{Current: p, Path: p}
-		rf.Result, rf.Err = Recover(p)
+		rf.Result, rf.Err = RecoverWith(p, aux)
 		if rf.Err == nil {
 			if fp, err := finalize(p, dir, prefix, n.Slot, interval, layout); err != nil {
 				rf.Err = err

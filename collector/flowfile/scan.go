@@ -124,7 +124,7 @@ func (r *Reader) sections() (secs []scanSection, end EndKind, ok bool, err error
 			return nil, 0, false, nil
 		}
 		if s.magic == summaryMagic {
-			if _, _, ok := r.readSummaryAt(pos); ok {
+			if _, _, _, ok := r.readSummaryAt(pos); ok {
 				return secs, EndClean, true, nil
 			}
 			return secs, EndTruncated, true, nil
@@ -132,6 +132,10 @@ func (r *Reader) sections() (secs []scanSection, end EndKind, ok bool, err error
 		next := pos + sectionHeaderLen + int64(s.length)
 		if next > r.size {
 			return secs, EndTruncated, true, nil
+		}
+		if s.magic == auxMagic {
+			pos = next
+			continue
 		}
 		secs = append(secs, scanSection{off: pos + sectionHeaderLen, length: s.length, raw: s.rawLength, count: s.count, c: s.payloadCRC})
 		pos = next

@@ -184,7 +184,9 @@ func (c *cursor) counters() Counters {
 	return Counters{Flows: c.uvarint(), Packets: c.uvarint(), Octets: c.uvarint()}
 }
 
-func appendSummary(dst []byte, s Summary) []byte {
+// appendSummary encodes a summary; version 2 adds the index of auxiliary
+// sections.
+func appendSummary(dst []byte, s Summary, version uint16, aux []auxRef) []byte {
 	dst = binary.AppendUvarint(dst, s.Blocks)
 	for _, c := range []Counters{s.Total, s.TCP, s.UDP, s.ICMP, s.Other} {
 		dst = appendCounters(dst, c)
@@ -200,10 +202,13 @@ func appendSummary(dst []byte, s Summary) []byte {
 		dst = appendCounters(dst, e.Counters)
 		dst = binary.AppendUvarint(dst, e.SequenceFailures)
 	}
+	if version >= 2 {
+		dst = appendAuxIndex(dst, aux)
+	}
 	return dst
 }
 
-func parseSummary(b []byte) (Summary, error) {
+func parseSummary(b []byte, version uint16) (Summary, []auxRef, error) {
 	c := cursor{b: b}
 	var s Summary
 	s.Blocks = c.uvarint()
@@ -218,7 +223,7 @@ func parseSummary(b []byte) (Summary, error) {
 	n := c.uvarint()
 	// An exporter entry takes at least 6 bytes.
 	if c.bad || n > maxSummaryExporters || n > uint64(len(c.b))/6 {
-		return Summary{}, fmt.Errorf("%w: malformed summary", ErrCorrupt)
+		return Summary{}, nil, fmt.Errorf("%w: malformed summary", ErrCorrupt)
 	}
 	s.Exporters = make([]ExporterStats, n)
 	for i := range s.Exporters {
@@ -228,8 +233,12 @@ func parseSummary(b []byte) (Summary, error) {
 		e.Counters = c.counters()
 		e.SequenceFailures = c.uvarint()
 	}
-	if c.bad || len(c.b) != 0 {
-		return Summary{}, fmt.Errorf("%w: malformed summary", ErrCorrupt)
+	var aux []auxRef
+	if version >= 2 {
+		aux = c.auxIndex()
 	}
-	return s, nil
+	if c.bad || len(c.b) != 0 {
+		return Summary{}, nil, fmt.Errorf("%w: malformed summary", ErrCorrupt)
+	}
+	return s, aux, nil
 }

@@ -59,6 +59,10 @@ type WriterOptions struct {
 	Created time.Time
 	// SyncOnFlush makes Flush fsync the file after writing.
 	SyncOnFlush bool
+	// Aux, when set, returns the builders of the auxiliary sections the
+	// file gets when closed (called once per file; Recover calls it too,
+	// to rebuild them from the readable blocks of a crashed file).
+	Aux func() []AuxBuilder
 }
 
 // Writer writes one flow file. It is not safe for concurrent use.
@@ -83,7 +87,9 @@ type Writer struct {
 	sum     *Summarizer
 	blk     *Summarizer
 	buf     []byte
-	err     error // non-nil once broken; wraps ErrBroken
+	aux     []AuxBuilder
+	static  map[string][]byte // SetAux
+	err     error             // non-nil once broken; wraps ErrBroken
 	closed  bool
 }
 
@@ -148,6 +154,9 @@ func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
 		pending: make([]flow.Record, 0, min(opts.BlockRecords, 1024)),
 		sum:     NewSummarizer(),
 		blk:     NewSummarizer(),
+	}
+	if opts.Aux != nil {
+		wr.aux = opts.Aux()
 	}
 	hdr := appendHeader(nil, wr.header)
 	if _, err := w.Write(hdr); err != nil {
@@ -255,6 +264,9 @@ func (w *Writer) writeBlock(recs []flow.Record) error {
 	}
 	w.off += int64(len(block))
 	w.sum.Merge(w.blk)
+	for _, a := range w.aux {
+		a.Add(recs)
+	}
 	return nil
 }
 
@@ -330,15 +342,12 @@ func (w *Writer) Close() error {
 		}
 	}
 	if w.err == nil {
-		sum := appendSummary(nil, w.sum.Summary())
-		b := appendSectionHeader(nil, section{
-			magic:      summaryMagic,
-			length:     uint32(len(sum)),
-			rawLength:  uint32(len(sum)),
-			payloadCRC: crc(sum),
-		})
-		b = append(b, sum...)
-		b = appendFooter(b, w.off)
+		aux, refs, err := w.closingAux(w.off)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("close: %w", err))
+			aux, refs = nil, nil
+		}
+		b := appendClosing(aux, w.off+int64(len(aux)), w.sum.Summary(), w.header.Version, refs)
 		if err := w.writeAll(b); err != nil {
 			errs = append(errs, fmt.Errorf("close: write summary at offset %d: %w", w.off, err))
 		} else {
@@ -359,4 +368,18 @@ func (w *Writer) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// appendClosing appends the summary section (at offset off) with its index
+// of the auxiliary sections and the footer: what ends a file.
+func appendClosing(dst []byte, off int64, s Summary, version uint16, aux []auxRef) []byte {
+	sum := appendSummary(nil, s, version, aux)
+	dst = appendSectionHeader(dst, section{
+		magic:      summaryMagic,
+		length:     uint32(len(sum)),
+		rawLength:  uint32(len(sum)),
+		payloadCRC: crc(sum),
+	})
+	dst = append(dst, sum...)
+	return appendFooter(dst, off)
 }
