@@ -4,7 +4,9 @@ package flowfile
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/klauspost/compress/zstd"
@@ -29,12 +31,18 @@ const (
 	maxAuxName = 64
 )
 
-// AuxBuilder computes an auxiliary section from the records a Writer
-// stores.
+// AuxBuilder computes an auxiliary section from the records of a file.
+// The Writer builds its sections when the file is closed, by reading back
+// the blocks it wrote (so building costs nothing while records arrive:
+// the collector's rotation closes files on a background goroutine), and
+// Recover builds them from the readable blocks of a crashed file.
 type AuxBuilder interface {
 	// Name names the section ("rollup/1"); at most 64 bytes.
 	Name() string
-	// Add is called with the records of every block written, in order.
+	// Fields are the record fields Add reads (0: all).
+	Fields() Fields
+	// Add is called with the records of every block, in order; only
+	// Fields are set.
 	Add(recs []flow.Record)
 	// Payload returns the section when the file is closed; nil for none.
 	// A payload over MaxAuxBytes is left out.
@@ -115,6 +123,52 @@ func (w *Writer) SetAux(name string, payload []byte) {
 	}
 	w.static[name] = payload
 }
+
+// buildAux feeds the builders the records of the blocks written, read
+// back from the file. When the file cannot be read back (a writer given
+// an io.Writer only), the builders' sections are left out: readers then
+// do without them.
+func (w *Writer) buildAux() {
+	if len(w.aux) == 0 {
+		return
+	}
+	ra, ok := w.w.(io.ReaderAt)
+	var secs []scanSection
+	var r *Reader
+	var err error
+	if ok {
+		if r, err = NewReader(ra, w.off, ReaderOptions{}); err == nil {
+			secs, _, ok, err = r.sections()
+			defer r.Close()
+		}
+	}
+	if !ok || err != nil {
+		w.aux = nil
+		return
+	}
+	var need Fields
+	for _, a := range w.aux {
+		f := a.Fields()
+		if f == 0 {
+			f = AllFields
+		}
+		need |= f
+	}
+	err = scanParallel(ra, secs, 1, need, func(recs []flow.Record, corrupt bool) error {
+		if corrupt {
+			return errAuxCorrupt
+		}
+		for _, a := range w.aux {
+			a.Add(recs)
+		}
+		return nil
+	})
+	if err != nil {
+		w.aux = nil
+	}
+}
+
+var errAuxCorrupt = errors.New("block unreadable")
 
 // closingAux returns the auxiliary sections to write at offset off.
 func (w *Writer) closingAux(off int64) ([]byte, []auxRef, error) {

@@ -19,7 +19,8 @@ import (
 // countAux is an auxiliary section listing the packets of every record.
 type countAux struct{ b []byte }
 
-func (c *countAux) Name() string { return "test/packets" }
+func (c *countAux) Name() string   { return "test/packets" }
+func (c *countAux) Fields() Fields { return FieldPackets }
 func (c *countAux) Add(recs []flow.Record) {
 	for i := range recs {
 		c.b = binary.AppendUvarint(c.b, recs[i].Packets)

@@ -96,7 +96,9 @@ type Writer struct {
 // Create creates the flow file path (it must not exist) and writes its
 // header.
 func Create(path string, opts WriterOptions) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// Read and write: auxiliary sections are built from the blocks read
+	// back when the file is closed.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create flow file: %w", err)
 	}
@@ -264,9 +266,6 @@ func (w *Writer) writeBlock(recs []flow.Record) error {
 	}
 	w.off += int64(len(block))
 	w.sum.Merge(w.blk)
-	for _, a := range w.aux {
-		a.Add(recs)
-	}
 	return nil
 }
 
@@ -342,6 +341,7 @@ func (w *Writer) Close() error {
 		}
 	}
 	if w.err == nil {
+		w.buildAux()
 		aux, refs, err := w.closingAux(w.off)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("close: %w", err))

@@ -44,6 +44,8 @@ type engine struct {
 	req   *Request
 	sc    *Scanner
 	files []File
+	// noRollups makes series scan every file (tests compare the two).
+	noRollups bool
 }
 
 func (e *engine) run(ctx context.Context) (*Result, error) {

@@ -383,3 +383,154 @@ func TestCancel(t *testing.T) {
 		t.Errorf("stream error: %v after %d rows", err, n)
 	}
 }
+
+// slotFiles writes files of five-minute slots from 09:00, the records of
+// recs[i] spread over slot i (a crashed file, without rollup, for the
+// slot crashed), and returns the directory.
+func slotFiles(t *testing.T, slots [][]flow.Record, crashed int) string {
+	t.Helper()
+	dir := t.TempDir()
+	t0 := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	for i, recs := range slots {
+		slot := t0.Add(time.Duration(i) * 5 * time.Minute)
+		for k := range recs {
+			d := recs[k].End.Sub(recs[k].Start)
+			recs[k].End = slot.Add(time.Duration(int64(k+1) * int64(5*time.Minute) / int64(len(recs)+1)))
+			recs[k].Start = recs[k].End.Add(-d)
+		}
+		if i == crashed {
+			writeCrashed(t, filepath.Join(dir, "kflow.current."+slot.Format("200601021504")), recs)
+			continue
+		}
+		writeFile(t, filepath.Join(dir, "kflow."+slot.Format("200601021504")), recs)
+	}
+	return dir
+}
+
+// sameSeries compares a series from rollups with the scanned one: all but
+// Distinct, which rollups may not know.
+func sameSeries(t *testing.T, what string, got, want *Result) {
+	t.Helper()
+	g, w := *got.Series, *want.Series
+	if g.Distinct != -1 && g.Distinct != w.Distinct {
+		t.Errorf("%s: %d distinct keys, scanned %d", what, g.Distinct, w.Distinct)
+	}
+	g.Distinct, w.Distinct = 0, 0
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s: series from rollups differs from the scan", what)
+	}
+	if got.Total.Flows != want.Total.Flows || got.Total.Packets != want.Total.Packets || got.Total.Bytes != want.Total.Bytes ||
+		got.Scan.Passed != want.Scan.Passed || got.Total.Flows == 0 {
+		t.Errorf("%s: totals %+v (passed %d), scanned %+v (passed %d)", what, got.Total, got.Scan.Passed, want.Total, want.Scan.Passed)
+	}
+}
+
+func runSeries(t *testing.T, b *FileBackend, req *Request, noRollups bool) *Result {
+	t.Helper()
+	files, err := Files(Select{Paths: b.Paths, Window: req.Window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &Result{Kind: KindSeries}
+	if err := (&engine{req: req, sc: &Scanner{Window: req.Window}, files: files, noRollups: noRollups}).series(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestSeriesRollups: a series answered from the files' rollups equals the
+// same series scanned, for every rolled-up dimension, unit and step, with
+// the window's edge files and a crashed file (no rollup) scanned.
+func TestSeriesRollups(t *testing.T) {
+	m := synthflow.NewMix(synthflow.Options{Seed: 11, Exporter: netip.MustParseAddr("198.18.255.1")})
+	var slots [][]flow.Record
+	for i := 0; i < 7; i++ {
+		recs := m.Records(4000)
+		if i%2 == 1 {
+			for k := range recs[:1000] {
+				recs[k].Exporter = netip.MustParseAddr("198.18.255.2")
+			}
+		}
+		slots = append(slots, recs)
+	}
+	b := &FileBackend{Paths: []string{slotFiles(t, slots, 4)}}
+	// From 09:05 to 09:30: slot 0 is outside; slot 1's first records
+	// start before 09:05 (an edge, scanned); slots 2, 3 and 5 are inside
+	// (rollups); slot 4 crashed (scanned); slot 6 ends after 09:30 (an
+	// edge).
+	from := time.Date(2025, 3, 14, 9, 5, 0, 0, time.UTC)
+	w := Window{From: from, To: from.Add(25*time.Minute - time.Nanosecond)}
+	always := map[Element]bool{ElemProto: true, ElemDir: true, ElemExporter: true}
+	used := 0
+	for _, d := range [][]Dim{nil, {{Element: ElemSrcIP}}, {{Element: ElemDstIP}}, {{Element: ElemDstPort}}, {{Element: ElemSrcPort}},
+		{{Element: ElemExporter}}, {{Element: ElemProto}}, {{Element: ElemDir}}, {{Element: ElemInIf}}} {
+		for _, u := range []Unit{UnitL3Bits, UnitPackets, UnitFlows, UnitL2Bits} {
+			for _, step := range []time.Duration{time.Minute, 5 * time.Minute} {
+				req := &Request{Window: w, Series: &SeriesSpec{Step: step, Dims: d, Top: 5, Unit: u}}
+				got, want := runSeries(t, b, req, false), runSeries(t, b, req, true)
+				what := fmt.Sprintf("%v %s step %v", d, u, step)
+				sameSeries(t, what, got, want)
+				if got.Scan.Rollups != 0 && got.Scan.Rollups != 3 {
+					t.Errorf("%s: %d files from rollups, want 3 or none", what, got.Scan.Rollups)
+				}
+				if (len(d) == 0 || always[d[0].Element]) && got.Scan.Rollups != 3 {
+					t.Errorf("%s: %d files from rollups, want 3 (every value kept)", what, got.Scan.Rollups)
+				}
+				if got.Scan.Rollups > 0 {
+					used++
+				}
+			}
+		}
+	}
+	t.Logf("%d of 72 series answered from rollups", used)
+	// The series' total is what a query of the window counts.
+	res := query(t, b, &Request{Window: w, Summary: true})
+	ser := query(t, b, &Request{Window: w, Series: &SeriesSpec{Step: time.Minute}})
+	if ser.Total.Flows != res.Summary.Total.Flows || ser.Total.Bytes != res.Summary.Total.Octets || ser.Scan.Rollups != 3 {
+		t.Errorf("series total %+v (rollups %d), -I %+v", ser.Total, ser.Scan.Rollups, res.Summary.Total)
+	}
+	// Filters, prefixes, peaks, steps under a minute: scanned.
+	for _, req := range []*Request{
+		{Window: w, Series: &SeriesSpec{Step: time.Minute}, Filter: filter.MustParse("proto udp")},
+		{Window: w, Series: &SeriesSpec{Step: time.Minute, Dims: []Dim{{Element: ElemSrcIP, Bits4: 24}}}},
+		{Window: w, Series: &SeriesSpec{Step: time.Minute, Rank: RankPeak}},
+		{Window: w, Series: &SeriesSpec{Step: 30 * time.Second}},
+	} {
+		if res := query(t, b, req); res.Scan.Rollups != 0 {
+			t.Errorf("%+v: answered from rollups", req.Series)
+		}
+	}
+}
+
+// TestRollupsRefuse: when a top value was not kept in a file, the rollups
+// cannot know its traffic there: the engine scans.
+func TestRollupsRefuse(t *testing.T) {
+	t0 := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	mk := func(port uint16, bytes uint64) flow.Record {
+		return rec("198.18.0.1", "198.18.0.2", port, 53, flow.ProtoUDP, 1, bytes, t0, time.Second)
+	}
+	var a, c []flow.Record
+	// Slot 0: port 1 is the largest. Slot 1: 20 larger ports; port 1
+	// small, below the 16 kept.
+	a = append(a, mk(1, 1_000_000))
+	for p := uint16(100); p < 120; p++ {
+		a = append(a, mk(p, 10))
+		c = append(c, mk(p, 100_000))
+	}
+	c = append(c, mk(1, 5))
+	// Slot 2 is the edge that makes slots 0 and 1 inside the window.
+	b := &FileBackend{Paths: []string{slotFiles(t, [][]flow.Record{a, c, {mk(7, 1)}}, -1)}}
+	w := Window{From: t0, To: t0.Add(10*time.Minute - time.Nanosecond)}
+	req := &Request{Window: w, Series: &SeriesSpec{Step: 5 * time.Minute, Dims: []Dim{{Element: ElemSrcPort}}, Top: 3}}
+	got, want := runSeries(t, b, req, false), runSeries(t, b, req, true)
+	sameSeries(t, "refused", got, want)
+	if got.Scan.Rollups != 0 {
+		t.Errorf("answered from %d rollups: port 1's traffic in slot 1 is unknown to them", got.Scan.Rollups)
+	}
+	// Top 1 only needs port 1, kept... not in slot 1 either: still refused;
+	// by protocol every value is kept: accepted.
+	req.Series.Dims = []Dim{{Element: ElemProto}}
+	if got := runSeries(t, b, req, false); got.Scan.Rollups != 2 {
+		t.Errorf("by protocol: %d rollups, want 2", got.Scan.Rollups)
+	}
+}

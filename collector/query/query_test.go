@@ -66,7 +66,7 @@ func writeFile(t testing.TB, path string, recs []flow.Record) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	w, err := flowfile.Create(path, flowfile.WriterOptions{Ident: "test"})
+	w, err := flowfile.Create(path, flowfile.WriterOptions{Ident: "test", Aux: NewRollupBuilders})
 	if err != nil {
 		t.Fatal(err)
 	}

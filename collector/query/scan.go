@@ -52,6 +52,7 @@ type ScanStats struct {
 	Passed        uint64 // records that passed filter and window
 	CorruptBlocks int    // skipped
 	Truncated     int    // files that ended without a summary
+	Rollups       int    // files answered from their rollups, not read
 	// Summaries holds the stored summary of each file closed cleanly, for
 	// totals a record scan cannot know (sequence failures).
 	Summaries []flowfile.Summary

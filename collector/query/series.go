@@ -4,7 +4,6 @@ package query
 
 import (
 	"cmp"
-	"context"
 	"math"
 	"net/netip"
 	"slices"
@@ -118,6 +117,14 @@ func (d Dim) value(r *flow.Record) Value {
 	return Value{}
 }
 
+// mask applies the dimension's prefix lengths to a value of its element.
+func (d Dim) mask(v Value) Value {
+	if d.Element.IsAddr() {
+		v.Addr = prefix(v.Addr, d.Bits4, d.Bits6)
+	}
+	return v
+}
+
 // prefix cuts a to bits4 or bits6 bits (0: unchanged).
 func prefix(a netip.Addr, bits4, bits6 int) netip.Addr {
 	if bits4 == 0 {
@@ -221,7 +228,7 @@ func (s *SeriesSpec) validate(w Window) error {
 	if s.Top < 0 {
 		return badRequest("negative top")
 	}
-	if _, n := s.buckets(w); n > MaxPoints {
+	if _, _, n := s.layout(w); n > MaxPoints {
 		return badRequest("step %v over %v gives %d points; at most %d", s.Step, w.To.Sub(w.From), n, MaxPoints)
 	}
 	return nil
@@ -245,19 +252,20 @@ func AutoStep(span time.Duration) time.Duration {
 	return steps[len(steps)-1]
 }
 
-// buckets returns the first bucket's start (the window's start rounded
-// down to the step) and the number of buckets covering the window.
-func (s *SeriesSpec) buckets(w Window) (time.Time, int) {
-	step := s.Step
+// layout returns the step, the first bucket's start (the window's start
+// rounded down to the step) and the number of buckets covering the
+// window.
+func (s *SeriesSpec) layout(w Window) (step time.Duration, start time.Time, n int) {
+	step = s.Step
 	if step == 0 {
 		step = AutoStep(w.To.Sub(w.From))
 	}
-	start := w.From.Truncate(step)
-	n := int(w.To.Sub(start)/step) + 1
+	start = w.From.Truncate(step)
+	n = int(w.To.Sub(start)/step) + 1
 	if w.To.Sub(start)%step == 0 && w.To.After(start) {
 		n--
 	}
-	return start, max(n, 1)
+	return step, start, max(n, 1)
 }
 
 // Series is the answer to a SeriesSpec: Points buckets of Step from
@@ -354,11 +362,7 @@ type seriesAcc struct {
 }
 
 func newSeriesAcc(spec *SeriesSpec, w Window) *seriesAcc {
-	start, n := spec.buckets(w)
-	step := spec.Step
-	if step == 0 {
-		step = AutoStep(w.To.Sub(w.From))
-	}
+	step, start, n := spec.layout(w)
 	return &seriesAcc{spec: spec, start: start.UnixNano(), step: int64(step), points: n, index: make(map[seriesKey]int32)}
 }
 
@@ -376,27 +380,36 @@ func (a *seriesAcc) add(r *flow.Record) {
 	if t.IsZero() {
 		t = r.End
 	}
-	b := (t.UnixNano() - a.start) / a.step
-	b = min(max(b, 0), int64(a.points-1))
 	var k seriesKey
 	for i, d := range a.spec.Dims {
 		k[i] = d.value(r)
 	}
-	li, ok := a.index[k]
+	a.addCounts(t.UnixNano(), &k, 1, r.Packets, r.Octets)
+}
+
+// bucket returns the bucket of time t (ns).
+func (a *seriesAcc) bucket(t int64) int {
+	return int(min(max(floorDiv(t-a.start, a.step), 0), int64(a.points-1)))
+}
+
+// addCounts adds counts at time t (ns) to the line of key k.
+func (a *seriesAcc) addCounts(t int64, k *seriesKey, flows, packets, bytes uint64) {
+	b := a.bucket(t)
+	li, ok := a.index[*k]
 	if !ok {
 		li = int32(len(a.lines))
-		a.lines = append(a.lines, lineAcc{key: k})
-		a.index[k] = li
+		a.lines = append(a.lines, lineAcc{key: *k})
+		a.index[*k] = li
 	}
 	l := &a.lines[li]
 	if n := len(l.buckets); n > 0 && l.buckets[n-1].i == int32(b) {
 		c := &l.buckets[n-1]
-		c.flows++
-		c.packets += r.Packets
-		c.bytes += r.Octets
+		c.flows += flows
+		c.packets += packets
+		c.bytes += bytes
 		return
 	}
-	l.buckets = append(l.buckets, bucketCount{i: int32(b), flows: 1, packets: r.Packets, bytes: r.Octets})
+	l.buckets = append(l.buckets, bucketCount{i: int32(b), flows: flows, packets: packets, bytes: bytes})
 }
 
 // merge adds o's lines (another worker's).
@@ -421,21 +434,17 @@ func (a *seriesAcc) dense(l *lineAcc, dst *Line) {
 	}
 }
 
-// result ranks the lines and folds all but the top into Other.
-func (a *seriesAcc) result(start time.Time) *Series {
+// rankedLine is a line's index and its rank value.
+type rankedLine struct {
+	i    int
+	rank uint64
+}
+
+// rank returns the lines in rank order: by the rank value, largest first,
+// ties by key.
+func (a *seriesAcc) rank() []rankedLine {
 	spec := a.spec
-	top := spec.Top
-	if top == 0 {
-		top = 10
-	}
-	s := &Series{Start: start, Step: time.Duration(a.step), Points: a.points, Dims: spec.Dims, Unit: spec.Unit,
-		Rank: spec.Rank, Total: newLine(a.points), Distinct: len(a.lines)}
-	// The rank value of each line.
-	type ranked struct {
-		i    int
-		rank uint64
-	}
-	rs := make([]ranked, len(a.lines))
+	rs := make([]rankedLine, len(a.lines))
 	per := make([]uint64, a.points)
 	for i := range a.lines {
 		clear(per)
@@ -453,16 +462,40 @@ func (a *seriesAcc) result(start time.Time) *Series {
 				v += x
 			}
 		}
-		rs[i] = ranked{i, v}
+		rs[i] = rankedLine{i, v}
 	}
-	slices.SortFunc(rs, func(x, y ranked) int {
+	slices.SortFunc(rs, func(x, y rankedLine) int {
 		if c := cmp.Compare(y.rank, x.rank); c != 0 {
 			return c
 		}
 		return compareKeys(&a.lines[x.i].key, &a.lines[y.i].key)
 	})
+	return rs
+}
+
+// top is the number of lines a series keeps.
+func (s *SeriesSpec) top() int {
+	if s.Top == 0 {
+		return 10
+	}
+	return s.Top
+}
+
+// result builds the series from ranked lines: the top ones, and the rest
+// folded into Other together with rest (traffic of keys not known one by
+// one; nil for none).
+func (a *seriesAcc) result(start time.Time, rs []rankedLine, rest *Line) *Series {
+	spec := a.spec
+	top := spec.top()
+	s := &Series{Start: start, Step: time.Duration(a.step), Points: a.points, Dims: spec.Dims, Unit: spec.Unit,
+		Rank: spec.Rank, Total: newLine(a.points), Distinct: len(a.lines)}
 	other := newLine(a.points)
 	folded := false
+	if rest != nil {
+		addLine(&other, rest)
+		addLine(&s.Total, rest)
+		folded = !rest.zero()
+	}
 	for k, r := range rs {
 		l := &a.lines[r.i]
 		a.dense(l, &s.Total)
@@ -483,32 +516,21 @@ func (a *seriesAcc) result(start time.Time) *Series {
 	return s
 }
 
-func (e *engine) series(ctx context.Context, res *Result) error {
-	spec := e.req.Series
-	start, _ := spec.buckets(e.req.Window)
-	per := make([]*seriesAcc, e.sc.NumWorkers())
-	for i := range per {
-		per[i] = newSeriesAcc(spec, e.req.Window)
+func addLine(dst, src *Line) {
+	for i := range src.Flows {
+		dst.Flows[i] += src.Flows[i]
+		dst.Packets[i] += src.Packets[i]
+		dst.Bytes[i] += src.Bytes[i]
 	}
-	totals := make([]Counter, len(per))
-	e.sc.Fields = per[0].fields()
-	st, err := e.sc.ScanEach(ctx, e.files, func(w int, r *flow.Record) {
-		per[w].add(r)
-		totals[w].Add(r)
-	})
-	res.Scan = st
-	if err != nil {
-		return err
-	}
-	acc := per[0]
-	for i, o := range per {
-		if i > 0 {
-			acc.merge(o)
+}
+
+func (l *Line) zero() bool {
+	for i := range l.Flows {
+		if l.Flows[i] != 0 || l.Packets[i] != 0 || l.Bytes[i] != 0 {
+			return false
 		}
-		res.Total.Merge(totals[i])
 	}
-	res.Series = acc.result(start)
-	return nil
+	return true
 }
 
 // LineName names a series line for people: its key values joined by " · ".

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -88,6 +89,9 @@ func NewFileSink(opts FileSinkOptions) (*FileSink, error) {
 	s := &FileSink{opts: opts}
 	ro := opts.Rotator
 	ro.OnClose = s.closed
+	if ro.Writer.Aux == nil {
+		ro.Writer.Aux = query.NewRollupBuilders
+	}
 	r, err := flowfile.NewRotator(ro)
 	if err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)

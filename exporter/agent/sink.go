@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -21,6 +22,9 @@ type FileSink struct {
 // NewFileSink opens the flow-file rotator (finishing any .current files a
 // crash left behind).
 func NewFileSink(opts flowfile.RotatorOptions) (*FileSink, error) {
+	if opts.Writer.Aux == nil {
+		opts.Writer.Aux = query.NewRollupBuilders // what long-range series read
+	}
 	r, err := flowfile.NewRotator(opts)
 	if err != nil {
 		return nil, fmt.Errorf("flow files in %s: %w", opts.Dir, err)
