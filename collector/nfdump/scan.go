@@ -58,6 +58,11 @@ func Scan(path string, opts ScanOptions, fn func(recs []flow.Record) error) (Sca
 		return ScanResult{}, err
 	}
 	defer r.Close()
+	return scanReader(r, opts, fn)
+}
+
+func scanReader(r *Reader, opts ScanOptions, fn func([]flow.Record) error) (ScanResult, error) {
+	var err error
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
