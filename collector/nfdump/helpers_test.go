@@ -30,10 +30,10 @@ func sampleRecords(t0 time.Time) []flow.Record {
 			Src: a4(src), Dst: a4(dst), Proto: proto, SrcPort: sp, DstPort: dp,
 			ICMPType: icmpType, ICMPCode: icmpCode,
 			Packets: uint64(1 + 7*i), Octets: uint64(60 + 1013*i),
-			Start:    t0.Add(time.Duration(i)*time.Second + time.Duration(17*i)*time.Millisecond),
-			InIf:     uint32(1 + i%3), OutIf: uint32(10 + i%2),
-			VLAN:     uint16(100 * (i % 2)), TOS: uint8(4 * (i % 3)),
-			MinTTL:   64, MaxTTL: 64, // not kept by nfdump
+			Start: t0.Add(time.Duration(i)*time.Second + time.Duration(17*i)*time.Millisecond),
+			InIf:  uint32(1 + i%3), OutIf: uint32(10 + i%2),
+			VLAN: uint16(100 * (i % 2)), TOS: uint8(4 * (i % 3)),
+			MinTTL: 64, MaxTTL: 64, // not kept by nfdump
 			InnerVLAN: 7, // not kept by nfdump
 			Direction: flow.Direction(i % 2), EndReason: flow.EndReason(1 + i%4),
 		}
