@@ -5,7 +5,6 @@ package nfdump
 import (
 	"bytes"
 	"compress/bzip2"
-	"errors"
 	"fmt"
 	"io"
 
@@ -13,8 +12,9 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// inflater decompresses block payloads. Each goroutine has its own; the
-// output buffer is reused, so a result is valid until the next call.
+// inflater decompresses block payloads into a buffer it reuses (grown up
+// to maxBlockBytes as blocks need), so a result is valid until the next
+// call. Each goroutine has its own.
 type inflater struct {
 	buf  []byte
 	zstd *zstd.Decoder
@@ -27,40 +27,45 @@ func (z *inflater) close() {
 	}
 }
 
-func (z *inflater) out() []byte {
-	if z.buf == nil {
-		z.buf = make([]byte, maxBlockBytes)
-	}
-	return z.buf[:maxBlockBytes]
-}
-
 // inflate returns the decompressed payload of a block.
 func (z *inflater) inflate(c Compression, in []byte) ([]byte, error) {
 	switch c {
 	case Uncompressed:
 		return in, nil
 	case LZO:
-		return lzoDecompress(in, z.out()[:0])
+		out, err := lzoDecompress(in, z.buf[:0], maxBlockBytes)
+		if out != nil {
+			z.buf = out[:0]
+		}
+		return out, err
 	case LZ4:
-		n, err := lz4.UncompressBlock(in, z.out())
-		if err != nil {
-			return nil, fmt.Errorf("lz4: %w", err)
-		}
-		return z.buf[:n], nil
-	case BZ2:
-		buf := z.out()
-		r := bzip2.NewReader(bytes.NewReader(in))
-		n, err := io.ReadFull(r, buf)
-		if err == nil {
-			var one [1]byte
-			if _, err = r.Read(one[:]); err == nil {
-				return nil, fmt.Errorf("bzip2: block larger than %d bytes", maxBlockBytes)
+		// A raw LZ4 block does not say how large it decompresses: start
+		// at four times the input and double while too small.
+		n := min(max(4*len(in), 64<<10), maxBlockBytes)
+		for {
+			if cap(z.buf) < n {
+				z.buf = make([]byte, n)
 			}
+			got, err := lz4.UncompressBlock(in, z.buf[:n])
+			if err == nil {
+				return z.buf[:got], nil
+			}
+			if n == maxBlockBytes {
+				return nil, fmt.Errorf("lz4: %w", err)
+			}
+			n = min(2*n, maxBlockBytes)
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return buf[:n], nil
+	case BZ2:
+		w := bytes.NewBuffer(z.buf[:0])
+		n, err := w.ReadFrom(io.LimitReader(bzip2.NewReader(bytes.NewReader(in)), maxBlockBytes+1))
+		z.buf = w.Bytes()[:0]
+		if err != nil {
+			return nil, fmt.Errorf("bzip2: %w", err)
 		}
-		return nil, fmt.Errorf("bzip2: %w", err)
+		if n > maxBlockBytes {
+			return nil, fmt.Errorf("bzip2: block larger than %d bytes", maxBlockBytes)
+		}
+		return w.Bytes(), nil
 	case ZSTD:
 		if z.zstd == nil {
 			d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
@@ -70,10 +75,11 @@ func (z *inflater) inflate(c Compression, in []byte) ([]byte, error) {
 			}
 			z.zstd = d
 		}
-		out, err := z.zstd.DecodeAll(in, z.out()[:0])
+		out, err := z.zstd.DecodeAll(in, z.buf[:0])
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
+		z.buf = out[:0]
 		if len(out) > maxBlockBytes {
 			return nil, fmt.Errorf("zstd: block larger than %d bytes", maxBlockBytes)
 		}

@@ -27,10 +27,10 @@ var (
 	errLZOTrailing = errors.New("lzo: input not consumed")
 )
 
-// lzoDecompress decodes src into dst[:0], writing at most cap(dst) bytes,
-// and returns the output.
-func lzoDecompress(src, dst []byte) ([]byte, error) {
-	d := lzoState{src: src, out: dst[:0], max: cap(dst)}
+// lzoDecompress decodes src, appending to dst[:0] (grown as needed) at
+// most max bytes, and returns the output.
+func lzoDecompress(src, dst []byte, max int) ([]byte, error) {
+	d := lzoState{src: src, out: dst[:0], max: max}
 	if err := d.run(); err != nil {
 		return nil, err
 	}

@@ -106,8 +106,7 @@ type inflateJob struct {
 
 type inflated struct {
 	job  inflateJob
-	data []byte // in buf
-	buf  *[]byte
+	data []byte
 	err  error
 }
 
@@ -118,7 +117,7 @@ func scanParallel(r *Reader, workers int, fn func([]flow.Record) error) error {
 	jobs := make(chan inflateJob, workers)
 	order := make(chan chan inflated, 2*workers)
 	payloads := make(chan []byte, 2*workers+2)
-	outs := make(chan *[]byte, 2*workers+2)
+	outs := make(chan []byte, 2*workers+2)
 	done := make(chan struct{})
 	var readErr error
 	var wg sync.WaitGroup
@@ -129,19 +128,18 @@ func scanParallel(r *Reader, workers int, fn func([]flow.Record) error) error {
 			var z inflater
 			defer z.close()
 			for j := range jobs {
-				var buf *[]byte
+				// The output must outlive the next call: each job takes
+				// a buffer from the pool the deliverer returns them to.
 				select {
-				case buf = <-outs:
+				case z.buf = <-outs:
 				default:
-					b := make([]byte, 0, maxBlockBytes)
-					buf = &b
+					z.buf = nil
 				}
-				z.buf = (*buf)[:0]
 				data, err := z.inflate(comp, j.payload)
 				if err != nil {
 					err = fmt.Errorf("%w: %v", ErrCorrupt, err)
 				}
-				j.out <- inflated{job: j, data: data, buf: buf, err: err}
+				j.out <- inflated{job: j, data: data, err: err}
 			}
 		}()
 	}
@@ -195,7 +193,7 @@ func scanParallel(r *Reader, workers int, fn func([]flow.Record) error) error {
 		default:
 		}
 		select {
-		case outs <- o.buf:
+		case outs <- o.data[:0]:
 		default:
 		}
 		if err != nil {
