@@ -64,7 +64,7 @@ func runCollector(t *testing.T, dir string, extra ...string) (udp, tcp string, s
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
-	args := append([]string{"-j", "collector", "run", "--dir", dir, "--listen", "udp://127.0.0.1:0",
+	args := append([]string{"-j", "collector", "run", "--dir", dir, "--no-default-listen", "--listen", "udp://127.0.0.1:0",
 		"--listen", "tcp://127.0.0.1:0", "--ready-file", ready, "--flush-interval", "100ms", "--utc"}, extra...)
 	go func() { done <- run(ctx, args, &stdout, &stderr) }()
 	deadline := time.Now().Add(10 * time.Second)
