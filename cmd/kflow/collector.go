@@ -78,7 +78,7 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.layout, "layout", "S", "0", "subdirectory layout: an nfcapd -S number 0-8 or its pattern (%Y/%m/%d ...)")
 	fs.BoolVar(&f.perExporter, "per-exporter", false, "write each exporter's files in DIR/<exporter address>")
 	fs.StringArrayVarP(&f.sources, "source", "n", nil, "nfcapd's -n `IDENT,IP,DIR`: write the exporter at IP's files in DIR with IDENT in their header; repeatable; others go to --dir")
-	fs.DurationVar(&f.maxAge, "max-age", 0, "at each rotation remove files older than this (0: keep)")
+	fs.Var(ageValue{&f.maxAge}, "max-age", "at each rotation remove files older than this (12h, 30d, 2w; 0: keep)")
 	fs.StringVar(&f.maxSize, "max-size", "", "at each rotation remove the oldest files past this total `SIZE` (500M, 10G; empty: no limit)")
 	fs.BoolVarP(&f.expire, "expire", "e", false, "nfcapd's -e: expire files at each rotation; needs --max-age or --max-size (kflow applies them at each rotation anyway)")
 	fs.StringVarP(&f.execCmd, "exec", "x", "", "nfcapd's -x `CMD`: run CMD (with sh -c) after each rotation; %d directory, %f file (relative to %d), %t slot (YYYYMMddhhmm), %u slot (unix seconds), %i ident")
