@@ -11,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 // requireWired fails with a clear message when commands() lacks an object
@@ -66,13 +66,13 @@ func runCollector(t *testing.T, dir string, extra ...string) (udp, tcp string, s
 
 // startCollector is runCollector with every option given by the caller
 // (after the loopback listeners); stderr holds the log.
-func startCollector(t *testing.T, extra ...string) (udp, tcp string, stop func() (int, string), stderr *lockedBuffer) {
+func startCollector(t *testing.T, extra ...string) (udp, tcp string, stop func() (int, string), stderr *testenv.LockedBuffer) {
 	t.Helper()
 	requireWired(t, "collector")
 	ready := filepath.Join(t.TempDir(), "ready")
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout bytes.Buffer
-	stderr = &lockedBuffer{}
+	stderr = &testenv.LockedBuffer{}
 	done := make(chan int, 1)
 	args := append([]string{"-j", "collector", "run", "--no-default-listen", "--listen", "udp://127.0.0.1:0",
 		"--listen", "tcp://127.0.0.1:0", "--ready-file", ready, "--flush-interval", "100ms", "--utc"}, extra...)
@@ -124,24 +124,6 @@ func startCollector(t *testing.T, extra ...string) (udp, tcp string, stop func()
 		}
 	})
 	return udp, tcp, stop, stderr
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while a command writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func sendIPFIX(t *testing.T, network, addr string, recs []flow.Record, domain uint32) {

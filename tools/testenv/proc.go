@@ -78,23 +78,25 @@ func RequireTool(tb testing.TB, name string) string {
 type Proc struct {
 	Name string
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  LockedBuffer
 	done chan struct{}
 	err  error // valid once done is closed
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe to read while another goroutine
+// (a process, a command run in-process) writes it.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
