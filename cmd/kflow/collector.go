@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,18 +22,30 @@ import (
 	"github.com/kflow-dev/kflow/exporter/wire"
 )
 
-// collectorFlags are the options of "kflow collector run".
+// collectorFlags are the options of "kflow collector run". nfcapd's
+// spellings are accepted where they do not clash with kflow's grammar
+// (see nfcapdNotes and README.md).
 type collectorFlags struct {
 	listen        []string
+	noDefault     bool
+	port          string // nfcapd -p (--port here: -p is --pretty)
+	bind          string // nfcapd -b
 	allow         []string
 	readyFile     string
 	metricsAddr   string
 	dir           string
+	flowdir       string // nfcapd -w
 	prefix        string
 	ident         string
 	interval      time.Duration
 	layout        string
 	perExporter   bool
+	sources       []string // nfcapd -n IDENT,IP,DIR
+	expire        bool     // nfcapd -e
+	execCmd       string   // nfcapd -x
+	lzo           string   // nfcapd -z (-z=FORMAT in later nfcapd)
+	lz4           bool     // nfcapd -y
+	daemon        bool     // nfcapd -D
 	flushInterval time.Duration
 	maxAge        time.Duration
 	maxSize       string
@@ -44,21 +58,36 @@ type collectorFlags struct {
 	cpuProfile    string
 }
 
+// nfcapdPort is nfcapd's default port, one of kflow's defaults too.
+const nfcapdPort = "9995"
+
 func (f *collectorFlags) register(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&f.listen, "listen", "l", nil, "receive on `URL` (udp://HOST:PORT: NetFlow v5, v9 and IPFIX; tcp://HOST:PORT: IPFIX); repeatable (default udp://[::]:2055, udp://[::]:4739, tcp://[::]:4739)")
+	fs.StringArrayVarP(&f.listen, "listen", "l", nil, "also receive on `URL` (udp://HOST:PORT: NetFlow v5, v9 and IPFIX; tcp://HOST:PORT: IPFIX); repeatable; adds to the defaults udp://[::]:2055, udp://[::]:4739, udp://[::]:9995, tcp://[::]:4739 (a URL on a default's port replaces that default)")
+	fs.BoolVar(&f.noDefault, "no-default-listen", false, "listen only where --listen, --port and -b say, not on the default addresses")
+	fs.StringVar(&f.port, "port", "", "nfcapd's -p: also receive NetFlow/IPFIX over UDP on `PORT` (-p is --pretty in kflow)")
+	fs.StringVarP(&f.bind, "bind", "b", "", "nfcapd's -b: listen on `ADDR` instead of every address (the default listeners and --port)")
 	fs.StringSliceVar(&f.allow, "allow", nil, "accept exporters in `PREFIX` only (198.18.0.0/15, 10.1.2.3); repeatable; default: all")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write the bound addresses to this `FILE` once listening")
 	fs.StringVar(&f.metricsAddr, "metrics-address", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9274)")
-	fs.StringVarP(&f.dir, "dir", "d", "", "write flow files under `DIR` (required)")
+	fs.StringVarP(&f.dir, "dir", "d", "", "write flow files under `DIR` (required, unless every exporter has its -n directory)")
+	fs.StringVarP(&f.flowdir, "flowdir", "w", "", "nfcapd's -w: the same as --dir")
 	fs.StringVar(&f.prefix, "prefix", flowfile.DefaultPrefix, "flow file name prefix")
-	fs.StringVar(&f.ident, "ident", "kflow collector", "ident written in each file header")
-	fs.DurationVarP(&f.interval, "interval", "t", flowfile.DefaultInterval, "rotate files every this long, aligned to the clock (whole seconds)")
+	fs.StringVarP(&f.ident, "ident", "I", "kflow collector", "nfcapd's -I: ident written in each file header (file stat shows it)")
+	f.interval = flowfile.DefaultInterval
+	fs.VarP(secondsValue{&f.interval}, "interval", "t", "rotate files every this long, aligned to the clock: seconds as nfcapd's -t (300) or a duration (5m)")
 	fs.StringVarP(&f.layout, "layout", "S", "0", "subdirectory layout: an nfcapd -S number 0-8 or its pattern (%Y/%m/%d ...)")
-	fs.BoolVarP(&f.perExporter, "per-exporter", "n", false, "write each exporter's files in DIR/<exporter address>")
-	fs.DurationVar(&f.flushInterval, "flush-interval", server.DefaultFlushInterval, "write buffered records to the current file this often (what a crash can lose)")
-	fs.DurationVar(&f.maxAge, "max-age", 0, "at each rotation remove files older than this (0: keep)")
+	fs.BoolVar(&f.perExporter, "per-exporter", false, "write each exporter's files in DIR/<exporter address>")
+	fs.StringArrayVarP(&f.sources, "source", "n", nil, "nfcapd's -n `IDENT,IP,DIR`: write the exporter at IP's files in DIR with IDENT in their header; repeatable; others go to --dir")
+	fs.Var(ageValue{&f.maxAge}, "max-age", "at each rotation remove files older than this (12h, 30d, 2w; 0: keep)")
 	fs.StringVar(&f.maxSize, "max-size", "", "at each rotation remove the oldest files past this total `SIZE` (500M, 10G; empty: no limit)")
-	fs.IntVar(&f.rcvbuf, "receive-buffer", server.DefaultReceiveBuffer, "UDP socket receive buffer `BYTES`")
+	fs.BoolVarP(&f.expire, "expire", "e", false, "nfcapd's -e: expire files at each rotation; needs --max-age or --max-size (kflow applies them at each rotation anyway)")
+	fs.StringVarP(&f.execCmd, "exec", "x", "", "nfcapd's -x `CMD`: run CMD (with sh -c) after each rotation; %d directory, %f file (relative to %d), %t slot (YYYYMMddhhmm), %u slot (unix seconds), %i ident")
+	fs.StringVarP(&f.lzo, "lzo", "z", "", "nfcapd's -z: accepted; kflow always compresses its files (zstd)")
+	fs.Lookup("lzo").NoOptDefVal = "lzo"
+	fs.BoolVarP(&f.lz4, "lz4", "y", false, "nfcapd's -y: accepted; kflow always compresses its files (zstd); nfcapd's -j (bzip2) is kflow's --json")
+	fs.BoolVarP(&f.daemon, "daemon", "D", false, "nfcapd's -D: refused; run kflow under systemd (docs/service.md) or another supervisor")
+	fs.DurationVar(&f.flushInterval, "flush-interval", server.DefaultFlushInterval, "write buffered records to the current file this often (what a crash can lose)")
+	fs.IntVarP(&f.rcvbuf, "receive-buffer", "B", server.DefaultReceiveBuffer, "UDP socket receive buffer `BYTES` (nfcapd's -B)")
 	fs.IntVar(&f.workers, "workers", 1, "decode workers (each exporter is decoded by one)")
 	fs.DurationVar(&f.holdTime, "hold-time", server.DefaultHoldTime, "keep data that arrives before its template this long")
 	fs.IntVar(&f.maxTemplates, "max-templates", wire.DefaultMaxTemplates, "templates kept per exporter")
@@ -68,6 +97,160 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	// hidden, not part of the command's interface.
 	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to `FILE`")
 	_ = fs.MarkHidden("cpu-profile")
+}
+
+// secondsValue is a duration flag that also takes a bare number of
+// seconds, as nfcapd's -t does.
+type secondsValue struct{ d *time.Duration }
+
+func (v secondsValue) Set(s string) error {
+	if n, err := strconv.ParseUint(s, 10, 31); err == nil {
+		*v.d = time.Duration(n) * time.Second
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want seconds (300) or a duration (5m)")
+	}
+	*v.d = d
+	return nil
+}
+
+func (v secondsValue) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v secondsValue) Type() string { return "duration" }
+
+// listeners returns where to listen: the defaults (unless
+// --no-default-listen), bound to -b's address when given, then --port and
+// --listen. An explicit listener on a default's transport and port
+// replaces that default (they could not both bind).
+func (f *collectorFlags) listeners() ([]string, error) {
+	host := "::"
+	if f.bind != "" {
+		a, err := netip.ParseAddr(f.bind)
+		if err != nil {
+			return nil, fmt.Errorf("-b %q: want an IP address to listen on", f.bind)
+		}
+		host = a.String()
+	}
+	var explicit []server.Endpoint
+	var urls []string
+	add := func(u string) error {
+		ep, err := server.ParseEndpoint(u)
+		if err != nil {
+			return err
+		}
+		explicit = append(explicit, ep)
+		urls = append(urls, u)
+		return nil
+	}
+	if f.port != "" {
+		if n, err := strconv.ParseUint(f.port, 10, 16); err != nil || n == 0 {
+			return nil, fmt.Errorf("--port %q: want a UDP port number (1-65535)", f.port)
+		}
+		if err := add("udp://" + net.JoinHostPort(host, f.port)); err != nil {
+			return nil, err
+		}
+	} else if f.bind != "" && f.noDefault {
+		// nfcapd -b HOST alone listens on HOST:9995.
+		if err := add("udp://" + net.JoinHostPort(host, nfcapdPort)); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range f.listen {
+		if err := add(l); err != nil {
+			if !strings.Contains(l, "://") {
+				return nil, fmt.Errorf("--listen: %v (-l is kflow's --listen URL; nfcapd 1.6's -l DIR is -w DIR)", err)
+			}
+			return nil, fmt.Errorf("--listen: %v", err)
+		}
+	}
+	var out []string
+	if !f.noDefault {
+		for _, d := range server.DefaultListen {
+			ep, err := server.ParseEndpoint(d)
+			if err != nil {
+				return nil, err
+			}
+			_, port, _ := net.SplitHostPort(ep.Addr)
+			taken := false
+			for _, x := range explicit {
+				_, xport, _ := net.SplitHostPort(x.Addr)
+				taken = taken || (x.Network == ep.Network && xport == port)
+			}
+			if !taken {
+				out = append(out, ep.Network+"://"+net.JoinHostPort(host, port))
+			}
+		}
+	}
+	out = append(out, urls...)
+	if len(out) == 0 {
+		return nil, errors.New("--no-default-listen and nowhere to listen: give --listen or --port")
+	}
+	return out, nil
+}
+
+// parseSources parses nfcapd's -n IDENT,IP,DIR options.
+func parseSources(list []string, mainDir string) ([]server.NamedSource, error) {
+	var out []server.NamedSource
+	dirs := map[string]bool{}
+	if mainDir != "" {
+		dirs[filepath.Clean(mainDir)] = true
+	}
+	for _, s := range list {
+		parts := strings.SplitN(s, ",", 3)
+		if len(parts) != 3 || parts[0] == "" || parts[2] == "" {
+			return nil, fmt.Errorf("-n %q: want IDENT,IP,DIR as nfcapd's -n (kflow's one directory per exporter address is --per-exporter)", s)
+		}
+		a, err := netip.ParseAddr(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("-n %q: %q is not an IP address", s, parts[1])
+		}
+		d := filepath.Clean(parts[2])
+		if dirs[d] {
+			return nil, fmt.Errorf("-n %q: directory %s is already used by --dir or another -n", s, parts[2])
+		}
+		dirs[d] = true
+		for _, o := range out {
+			if o.Exporter == a.Unmap() {
+				return nil, fmt.Errorf("-n %q: exporter %s is already named", s, a)
+			}
+		}
+		out = append(out, server.NamedSource{Ident: parts[0], Exporter: a.Unmap(), Dir: parts[2]})
+	}
+	return out, nil
+}
+
+// nfcapdChecks refuses nfcapd spellings kflow cannot honour, with what to
+// write instead.
+func (f *collectorFlags) nfcapdChecks(e *env, args []string) error {
+	if len(args) > 0 {
+		if _, err := strconv.ParseUint(args[0], 10, 16); err == nil && e.pretty {
+			return fmt.Errorf("%w: -p is kflow's --pretty (indented JSON); for nfcapd's -p %s write --port %s", errUsage, args[0], args[0])
+		}
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+	}
+	if f.daemon {
+		return fmt.Errorf("%w: -D: kflow does not fork to the background; run it in the foreground under systemd (docs/systemd/kflow-collector.service, see docs/service.md) or another supervisor", errUsage)
+	}
+	if f.dir != "" && f.flowdir != "" && filepath.Clean(f.dir) != filepath.Clean(f.flowdir) {
+		return fmt.Errorf("%w: --dir %s and -w %s disagree: give one", errUsage, f.dir, f.flowdir)
+	}
+	if f.dir == "" {
+		f.dir = f.flowdir
+	}
+	if f.dir == "" && len(f.sources) == 0 {
+		return fmt.Errorf("%w: no --dir (-w) given", errUsage)
+	}
+	if f.expire && f.maxAge == 0 && f.maxSize == "" {
+		return fmt.Errorf("%w: -e expires files by --max-age and --max-size (nfcapd reads nfexpire's limits; kflow takes them as options): give at least one", errUsage)
+	}
+	return nil
 }
 
 // parseLayout accepts an nfcapd -S number or the pattern of one.
@@ -142,8 +325,8 @@ func collectorRunCmd() *command {
 		summary: "receive NetFlow v5, v9 and IPFIX and write rotated flow files",
 		flags:   f.register,
 		run: func(e *env, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("%w: unexpected argument %q", errUsage, args[0])
+			if err := f.nfcapdChecks(e, args); err != nil {
+				return err
 			}
 			return f.run(e)
 		},
@@ -151,9 +334,6 @@ func collectorRunCmd() *command {
 }
 
 func (f *collectorFlags) run(e *env) error {
-	if f.dir == "" {
-		return fmt.Errorf("%w: no --dir given", errUsage)
-	}
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
@@ -176,28 +356,43 @@ func (f *collectorFlags) run(e *env) error {
 	if f.interval < time.Second || f.interval%time.Second != 0 {
 		return fmt.Errorf("%w: --interval %v: want whole seconds", errUsage, f.interval)
 	}
-	listen := f.listen
-	if len(listen) == 0 {
-		listen = server.DefaultListen
+	listen, err := f.listeners()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	for _, l := range listen {
-		if _, err := server.ParseEndpoint(l); err != nil {
-			return fmt.Errorf("%w: --listen: %v", errUsage, err)
-		}
+	sources, err := parseSources(f.sources, f.dir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	loc := time.Local
 	if f.utc {
 		loc = time.UTC
 	}
 	log := e.log
+	if f.lzo != "" || f.lz4 || e.json {
+		msg := "kflow always compresses its flow files (zstd blocks): nfcapd's -z and -y choose nothing here"
+		if e.json {
+			msg += "; -j is kflow's --json (the statistics at exit are printed as JSON), not nfcapd's bzip2"
+		}
+		log.Info(msg)
+	}
+	var execs *rotateExec
+	if f.execCmd != "" {
+		execs = newRotateExec(f.execCmd, f.interval, log)
+		defer execs.close(time.Minute)
+	}
 	sink, err := server.NewFileSink(server.FileSinkOptions{
 		Rotator: flowfile.RotatorOptions{
 			Dir: f.dir, Prefix: f.prefix, Interval: f.interval, Layout: layout, PerExporter: f.perExporter,
 			Location: loc, Writer: flowfile.WriterOptions{Ident: f.ident},
 		},
+		Sources:  sources,
 		MaxAge:   f.maxAge,
 		MaxBytes: maxSize,
 		OnFile: func(ev server.FileEvent) {
+			if execs != nil && ev.Err == nil {
+				execs.fileDone(ev)
+			}
 			attrs := []any{"path", ev.Path, "flows", ev.Summary.Total.Flows, "packets", ev.Summary.Total.Packets,
 				"bytes", ev.Summary.Total.Octets, "size", ev.Size}
 			switch {
@@ -252,7 +447,7 @@ func (f *collectorFlags) run(e *env) error {
 		}
 	}
 	log.Info("kflow collector starting", "version", version, "listen", strings.Join(srv.Addrs(), ","), "dir", f.dir,
-		"interval", f.interval, "layout", layout.String())
+		"sources", len(sources), "interval", f.interval, "layout", layout.String())
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	logDone := make(chan struct{})

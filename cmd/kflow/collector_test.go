@@ -16,6 +16,7 @@ import (
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 // requireWired fails with a clear message when commands() lacks an object
@@ -59,14 +60,23 @@ func collectorRecords(n int) []flow.Record {
 // status and the JSON stats printed at exit.
 func runCollector(t *testing.T, dir string, extra ...string) (udp, tcp string, stop func() (int, string)) {
 	t.Helper()
+	udp, tcp, stop, _ = startCollector(t, append([]string{"--dir", dir}, extra...)...)
+	return udp, tcp, stop
+}
+
+// startCollector is runCollector with every option given by the caller
+// (after the loopback listeners); stderr holds the log.
+func startCollector(t *testing.T, extra ...string) (udp, tcp string, stop func() (int, string), stderr *testenv.LockedBuffer) {
+	t.Helper()
 	requireWired(t, "collector")
 	ready := filepath.Join(t.TempDir(), "ready")
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	stderr = &testenv.LockedBuffer{}
 	done := make(chan int, 1)
-	args := append([]string{"-j", "collector", "run", "--dir", dir, "--listen", "udp://127.0.0.1:0",
+	args := append([]string{"-j", "collector", "run", "--no-default-listen", "--listen", "udp://127.0.0.1:0",
 		"--listen", "tcp://127.0.0.1:0", "--ready-file", ready, "--flush-interval", "100ms", "--utc"}, extra...)
-	go func() { done <- run(ctx, args, &stdout, &stderr) }()
+	go func() { done <- run(ctx, args, &stdout, stderr) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(ready)
@@ -113,7 +123,7 @@ func runCollector(t *testing.T, dir string, extra ...string) (udp, tcp string, s
 			stop()
 		}
 	})
-	return udp, tcp, stop
+	return udp, tcp, stop, stderr
 }
 
 func sendIPFIX(t *testing.T, network, addr string, recs []flow.Record, domain uint32) {

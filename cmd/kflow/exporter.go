@@ -49,6 +49,8 @@ type exporterFlags struct {
 	dir           string
 	interval      time.Duration
 	layout        string
+	maxAge        time.Duration
+	maxSize       string
 	// fs is the flag set register filled, to tell set options from defaults.
 	fs *pflag.FlagSet
 }
@@ -80,6 +82,8 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.dir, "dir", "d", "/var/lib/kflow/flows", "with no --collector, write flow files under `DIR` (embedded collector)")
 	fs.DurationVar(&f.interval, "rotate", 300*time.Second, "with no --collector, start a new flow file this often, aligned to the clock")
 	fs.StringVar(&f.layout, "layout", "0", "with no --collector, subdirectory layout: nfcapd's -S number (1: %Y/%m/%d ...)")
+	fs.Var(ageValue{&f.maxAge}, "max-age", "with no --collector, at each rotation remove files older than this (12h, 30d, 2w; 0: keep)")
+	fs.StringVar(&f.maxSize, "max-size", "", "with no --collector, at each rotation remove the oldest files past this total `SIZE` (500M, 10G)")
 }
 
 func (f *exporterFlags) config(e *env) (agent.Config, error) {
@@ -161,13 +165,24 @@ func exporterRunCmd() *command {
 				if err != nil {
 					return fmt.Errorf("%w: --layout: %v", errUsage, err)
 				}
+				maxBytes, err := parseSize(f.maxSize)
+				if err != nil {
+					return fmt.Errorf("%w: --max-size: %v", errUsage, err)
+				}
 				if err := os.MkdirAll(f.dir, 0o750); err != nil {
 					return fmt.Errorf("flow file directory: %w", err)
 				}
 				sink, err := agent.NewFileSink(flowfile.RotatorOptions{Dir: f.dir, Interval: f.interval, Layout: layout,
+					MaxAge: f.maxAge, MaxBytes: maxBytes,
 					OnClose: func(cf flowfile.ClosedFile) {
 						if cf.Err != nil {
 							e.log.Error("finish flow file", "path", cf.Path, "err", cf.Err)
+						}
+						for _, x := range cf.Expired {
+							e.log.Info("flow file expired", "path", x.Path, "size", x.Size)
+						}
+						if cf.ExpireErr != nil {
+							e.log.Warn("retention", "err", cf.ExpireErr)
 						}
 					}})
 				if err != nil {

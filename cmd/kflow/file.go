@@ -19,7 +19,7 @@ func fileCmd() *command {
 		name:    "file",
 		summary: "inspect flow files written by the collector",
 		def:     "stat",
-		sub:     []*command{fileStatCmd(), fileDumpCmd(), fileQueryCmd()},
+		sub:     []*command{fileStatCmd(), fileDumpCmd(), fileQueryCmd(), fileExpireCmd()},
 	}
 }
 

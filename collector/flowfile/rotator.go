@@ -39,6 +39,11 @@ type RotatorOptions struct {
 	// OnClose, if set, is called from a background goroutine for each
 	// finished file. Without it, failures are returned by Close.
 	OnClose func(ClosedFile)
+	// MaxAge and MaxBytes are retention limits (Expire) applied to Dir
+	// after each finished file, like nfcapd -e with nfexpire's limits;
+	// 0: no limit.
+	MaxAge   time.Duration
+	MaxBytes int64
 }
 
 // ClosedFile reports a file the Rotator finished.
@@ -54,6 +59,10 @@ type ClosedFile struct {
 	// the current one. The caller must count them as dropped.
 	Lost []flow.Record
 	Err  error
+	// Expired are the files retention removed after this one was
+	// finished (with MaxAge or MaxBytes), ExpireErr what it could not.
+	Expired   []ExpiredFile
+	ExpireErr error
 }
 
 // RecoveredFile reports a .current file found at start and finished.
@@ -87,6 +96,7 @@ type Rotator struct {
 	errs      []error
 	closed    bool
 	recovered []RecoveredFile
+	expireMu  sync.Mutex // one retention pass at a time
 }
 
 type slotFile struct {
@@ -229,6 +239,14 @@ func (r *Rotator) retire(key string, sf *slotFile) {
 }
 
 func (r *Rotator) report(cf ClosedFile) {
+	if r.opts.MaxAge > 0 || r.opts.MaxBytes > 0 {
+		r.expireMu.Lock()
+		cf.Expired, cf.ExpireErr = Expire(r.opts.Dir, ExpireOptions{
+			MaxAge: r.opts.MaxAge, MaxBytes: r.opts.MaxBytes,
+			Prefix: r.opts.Prefix, Location: r.opts.Location, Now: r.opts.Now,
+		})
+		r.expireMu.Unlock()
+	}
 	if r.opts.OnClose != nil {
 		r.opts.OnClose(cf)
 		return
@@ -236,6 +254,11 @@ func (r *Rotator) report(cf ClosedFile) {
 	if cf.Err != nil || len(cf.Lost) > 0 {
 		r.mu.Lock()
 		r.errs = append(r.errs, fmt.Errorf("%s: %d records lost: %w", cf.Path, len(cf.Lost), cf.Err))
+		r.mu.Unlock()
+	}
+	if cf.ExpireErr != nil {
+		r.mu.Lock()
+		r.errs = append(r.errs, cf.ExpireErr)
 		r.mu.Unlock()
 	}
 }

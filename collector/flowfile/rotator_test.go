@@ -6,9 +6,12 @@ import (
 	"io/fs"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
 type fakeClock struct {
@@ -219,5 +222,50 @@ func TestRotatorConcurrent(t *testing.T) {
 	wg.Wait()
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRotatorRetention: with MaxAge the rotator removes files past it
+// after each finished file, and reports them in ClosedFile.Expired.
+func TestRotatorRetention(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 30, 0, time.UTC)}
+	var mu sync.Mutex
+	var expired []string
+	r, err := NewRotator(RotatorOptions{Dir: dir, Interval: time.Minute, Location: time.UTC, Now: clock.Now,
+		MaxAge: 90 * time.Second,
+		OnClose: func(cf ClosedFile) {
+			mu.Lock()
+			defer mu.Unlock()
+			if cf.Err != nil || cf.ExpireErr != nil {
+				t.Errorf("closed %s: %v %v", cf.Path, cf.Err, cf.ExpireErr)
+			}
+			for _, x := range cf.Expired {
+				expired = append(expired, filepath.Base(x.Path))
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One file per slot, 12:00 to 12:04, each finished at the next slot.
+	for i := range 5 {
+		if err := r.Append(&flow.Record{Packets: uint64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Minute)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	slots, _, files := readTree(t, dir)
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(expired)
+	// At Close (12:05:30) the cutoff is 12:04:00: every earlier slot went.
+	if want := []string{"kflow.202503011200", "kflow.202503011201", "kflow.202503011202", "kflow.202503011203"}; !slices.Equal(expired, want) || files != 1 || len(slots) != 1 {
+		t.Errorf("expired %v, %d files left holding %v", expired, files, slots)
 	}
 }

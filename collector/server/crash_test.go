@@ -26,7 +26,7 @@ func startLocalCollector(t *testing.T, dir string) (*exec.Cmd, *bytes.Buffer, st
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
 	var out bytes.Buffer
-	cmd := exec.Command(testenv.KflowBinary(t), "collector", "run", "--dir", dir, "--listen", "udp://127.0.0.1:0",
+	cmd := exec.Command(testenv.KflowBinary(t), "collector", "run", "--dir", dir, "--no-default-listen", "--listen", "udp://127.0.0.1:0",
 		"--ready-file", ready, "--flush-interval", "200ms")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

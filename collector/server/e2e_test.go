@@ -36,7 +36,7 @@ func startCollector(t *testing.T, ns *testenv.NS, extra ...string) *collector {
 	bin := testenv.KflowBinary(t)
 	c := &collector{dir: filepath.Join(t.TempDir(), "flows")}
 	ready := filepath.Join(t.TempDir(), "ready")
-	args := append([]string{"collector", "run", "--dir", c.dir, "--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0",
+	args := append([]string{"collector", "run", "--dir", c.dir, "--no-default-listen", "--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0",
 		"--ready-file", ready, "--flush-interval", "100ms", "--stats-interval", "1s", "--log-level", "debug"}, extra...)
 	c.proc = testenv.StartIn(t, ns, bin, args...)
 	if err := testenv.WaitFile(ready, 10*time.Second, c.proc); err != nil {

@@ -59,7 +59,7 @@ func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) time.Duratio
 	b.Helper()
 	tmp := b.TempDir()
 	dir, ready := filepath.Join(tmp, "flows"), filepath.Join(tmp, "ready")
-	args := []string{"collector", "run", "--dir", dir, "--listen", "udp://127.0.0.1:0",
+	args := []string{"collector", "run", "--dir", dir, "--no-default-listen", "--listen", "udp://127.0.0.1:0",
 		"--ready-file", ready, "--log-level", "warn", "--stats-interval", "0"}
 	if p := os.Getenv("KFLOW_REPLAY_PROFILE"); p != "" {
 		args = append(args, "--cpu-profile", p)

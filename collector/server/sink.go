@@ -3,6 +3,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -54,19 +55,41 @@ type FileStats struct {
 	Recovered   int // .current files a previous run left, finished at start
 }
 
-// FileEvent reports a finished file and what retention removed after it.
+// FileEvent reports a finished file (with what retention removed after
+// it, in ClosedFile.Expired).
 type FileEvent struct {
 	flowfile.ClosedFile
-	Size      int64
-	Expired   []flowfile.ExpiredFile
-	ExpireErr error
+	Size int64
+	// Dir and Ident are the top directory and the ident of the files the
+	// file belongs to: the sink's, or a Source's.
+	Dir   string
+	Ident string
 }
+
+// NamedSource names an exporter and gives its records their own directory
+// and ident, like nfcapd's -n IDENT,IP,DIR.
+type NamedSource struct {
+	Ident    string
+	Exporter netip.Addr
+	Dir      string
+}
+
+// ErrUnknownExporter: a record from an exporter no Source names, when the
+// sink has no directory of its own for the others.
+var ErrUnknownExporter = errors.New("exporter not configured as a source")
 
 // FileSinkOptions configure a FileSink.
 type FileSinkOptions struct {
+	// Rotator configures the files of every exporter no Source names. With
+	// Sources, Dir may be empty: those records are then refused
+	// (ErrUnknownExporter, counted as store errors).
 	Rotator flowfile.RotatorOptions
-	// MaxAge and MaxBytes are the retention limits, checked after each
-	// rotation (0: no limit).
+	// Sources get their own files, rotated like the others (same
+	// interval, layout, prefix and retention) in their own directory,
+	// with their ident in each file's header.
+	Sources []NamedSource
+	// MaxAge and MaxBytes are the retention limits, applied to each
+	// directory after each rotation (0: no limit).
 	MaxAge   time.Duration
 	MaxBytes int64
 	// OnFile, if set, is called from a background goroutine for every
@@ -74,47 +97,158 @@ type FileSinkOptions struct {
 	OnFile func(FileEvent)
 }
 
-// FileSink stores records in rotated flow files and applies retention at
-// each rotation.
+// FileSink stores records in rotated flow files, one set per source
+// directory, and applies retention at each rotation.
 type FileSink struct {
-	*flowfile.Rotator
-	opts     FileSinkOptions
-	mu       sync.Mutex
-	stats    FileStats
-	expireMu sync.Mutex
+	opts      FileSinkOptions
+	main      *flowfile.Rotator // nil: only Sources
+	sources   map[netip.Addr]*flowfile.Rotator
+	all       []*flowfile.Rotator
+	recovered []flowfile.RecoveredFile
+	mu        sync.Mutex
+	stats     FileStats
 }
 
-// NewFileSink opens the rotator (finishing files a crashed run left).
+// NewFileSink opens the rotators (finishing files a crashed run left).
 func NewFileSink(opts FileSinkOptions) (*FileSink, error) {
-	s := &FileSink{opts: opts}
-	ro := opts.Rotator
-	ro.OnClose = s.closed
-	if ro.Writer.Aux == nil {
-		ro.Writer.Aux = query.NewRollupBuilders
+	s := &FileSink{opts: opts, sources: map[netip.Addr]*flowfile.Rotator{}}
+	open := func(ro flowfile.RotatorOptions, ident string) (*flowfile.Rotator, error) {
+		ro.MaxAge, ro.MaxBytes = opts.MaxAge, opts.MaxBytes
+		ro.Writer.Ident = ident
+		dir := ro.Dir
+		ro.OnClose = func(cf flowfile.ClosedFile) { s.closed(cf, dir, ident) }
+		if ro.Writer.Aux == nil {
+			ro.Writer.Aux = query.NewRollupBuilders // what long-range series read
+		}
+		r, err := flowfile.NewRotator(ro)
+		if err != nil {
+			s.closeAll()
+			return nil, fmt.Errorf("file sink: %w", err)
+		}
+		s.all = append(s.all, r)
+		s.recovered = append(s.recovered, r.Recovered()...)
+		return r, nil
 	}
-	r, err := flowfile.NewRotator(ro)
-	if err != nil {
-		return nil, fmt.Errorf("file sink: %w", err)
+	if opts.Rotator.Dir != "" {
+		r, err := open(opts.Rotator, opts.Rotator.Writer.Ident)
+		if err != nil {
+			return nil, err
+		}
+		s.main = r
+	} else if len(opts.Sources) == 0 {
+		return nil, errors.New("file sink: no directory")
 	}
-	s.Rotator = r
-	s.stats.Recovered = len(r.Recovered())
+	for _, src := range opts.Sources {
+		a := src.Exporter.Unmap()
+		if _, dup := s.sources[a]; dup {
+			s.closeAll()
+			return nil, fmt.Errorf("file sink: exporter %s named twice", a)
+		}
+		ro := opts.Rotator
+		ro.Dir, ro.PerExporter = src.Dir, false
+		r, err := open(ro, src.Ident)
+		if err != nil {
+			return nil, err
+		}
+		s.sources[a] = r
+	}
+	s.stats.Recovered = len(s.recovered)
 	return s, nil
 }
 
-func (s *FileSink) closed(cf flowfile.ClosedFile) {
-	ev := FileEvent{ClosedFile: cf}
+func (s *FileSink) closeAll() {
+	for _, r := range s.all {
+		_ = r.Close()
+	}
+}
+
+// Recovered lists the .current files a previous run left and the sink
+// finished at start.
+func (s *FileSink) Recovered() []flowfile.RecoveredFile { return s.recovered }
+
+// rotator returns the rotator of an exporter's records, nil if none.
+func (s *FileSink) rotator(exporter netip.Addr) *flowfile.Rotator {
+	if r, ok := s.sources[exporter.Unmap()]; ok {
+		return r
+	}
+	return s.main
+}
+
+func unknownExporter(a netip.Addr) error {
+	return fmt.Errorf("append: %w: %w %s", flowfile.ErrRejected, ErrUnknownExporter, a)
+}
+
+// Append stores one record in its exporter's files.
+func (s *FileSink) Append(r *flow.Record) error {
+	rot := s.rotator(r.Exporter)
+	if rot == nil {
+		return unknownExporter(r.Exporter)
+	}
+	return rot.Append(r)
+}
+
+// AppendAll stores recs, each run of one exporter's records at once.
+func (s *FileSink) AppendAll(recs []flow.Record, fail func(i int, err error)) int {
+	if len(s.sources) == 0 {
+		return s.main.AppendAll(recs, fail)
+	}
+	n := 0
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].Exporter == recs[i].Exporter {
+			j++
+		}
+		rot := s.rotator(recs[i].Exporter)
+		if rot == nil {
+			for k := i; k < j; k++ {
+				if fail != nil {
+					fail(k, unknownExporter(recs[i].Exporter))
+				}
+			}
+		} else {
+			base := i
+			n += rot.AppendAll(recs[i:j], func(k int, err error) {
+				if fail != nil {
+					fail(base+k, err)
+				}
+			})
+		}
+		i = j
+	}
+	return n
+}
+
+// SequenceFailures records sequence failures in the exporter's file.
+func (s *FileSink) SequenceFailures(exporter netip.Addr, domain uint32, n uint64) {
+	if rot := s.rotator(exporter); rot != nil {
+		rot.SequenceFailures(exporter, domain, n)
+	}
+}
+
+// Flush rotates and flushes every directory's current files.
+func (s *FileSink) Flush() error {
+	var errs []error
+	for _, r := range s.all {
+		errs = append(errs, r.Flush())
+	}
+	return errors.Join(errs...)
+}
+
+// Close finishes every current file.
+func (s *FileSink) Close() error {
+	var errs []error
+	for _, r := range s.all {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *FileSink) closed(cf flowfile.ClosedFile, dir, ident string) {
+	ev := FileEvent{ClosedFile: cf, Dir: dir, Ident: ident}
 	if st, err := os.Stat(cf.Path); err == nil {
 		ev.Size = st.Size()
 	}
 	now := time.Now()
-	if s.opts.MaxAge > 0 || s.opts.MaxBytes > 0 {
-		s.expireMu.Lock()
-		ev.Expired, ev.ExpireErr = flowfile.Expire(s.opts.Rotator.Dir, flowfile.ExpireOptions{
-			MaxAge: s.opts.MaxAge, MaxBytes: s.opts.MaxBytes,
-			Prefix: s.opts.Rotator.Prefix, Location: s.opts.Rotator.Location, Now: s.opts.Rotator.Now,
-		})
-		s.expireMu.Unlock()
-	}
 	s.mu.Lock()
 	st := &s.stats
 	st.Files++
@@ -124,8 +258,8 @@ func (s *FileSink) closed(cf flowfile.ClosedFile) {
 	if cf.Err != nil {
 		st.FileErrors++
 	}
-	st.Expired += uint64(len(ev.Expired))
-	for _, e := range ev.Expired {
+	st.Expired += uint64(len(cf.Expired))
+	for _, e := range cf.Expired {
 		st.ExpiredBytes += uint64(e.Size)
 	}
 	st.LastRotation = now

@@ -266,10 +266,11 @@ func (a *Agent) drain(now time.Time, final bool) error {
 }
 
 // export hands a drain's records to the local sink and every collector.
-// Collectors get a batch even when it is empty: their encoders send
-// templates and options records when a refresh is due by time.
+// Both get a batch even when it is empty: the sink's files rotate (and
+// retention runs) on time without traffic, and the collectors' encoders
+// send templates and options records when a refresh is due by time.
 func (a *Agent) export(recs []flow.Record, st bpf.Stats, ifaces []wire.Interface) {
-	if a.cfg.Sink != nil && len(recs) > 0 {
+	if a.cfg.Sink != nil {
 		if err := a.cfg.Sink.Write(recs); err != nil {
 			a.mu.Lock()
 			a.stats.SinkErrors++

@@ -115,7 +115,7 @@ func collectorSpecs(kflow string) []collectorSpec {
 		{name: "kflow collector", count: countKflowFiles, start: func(e *Env, dir string) (*Proc, string, error) {
 			ready := filepath.Join(filepath.Dir(dir), "collector.ready")
 			_ = os.Remove(ready)
-			p, err := e.Start(e.A, kflow, "collector", "run", "--dir", dir, "--listen", fmt.Sprintf("udp://127.0.0.1:%d", kflowCollectorPort),
+			p, err := e.Start(e.A, kflow, "collector", "run", "--dir", dir, "--no-default-listen", "--listen", fmt.Sprintf("udp://127.0.0.1:%d", kflowCollectorPort),
 				"--ready-file", ready, "--log-level", "warn", "--stats-interval", "0")
 			if err != nil {
 				return nil, "", err

@@ -78,23 +78,25 @@ func RequireTool(tb testing.TB, name string) string {
 type Proc struct {
 	Name string
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  LockedBuffer
 	done chan struct{}
 	err  error // valid once done is closed
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe to read while another goroutine
+// (a process, a command run in-process) writes it.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -106,14 +108,25 @@ func (l *lockedBuffer) String() string {
 // and its output logged.
 func StartIn(tb testing.TB, ns *NS, name string, args ...string) *Proc {
 	tb.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	return start(tb, exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...), name, "in "+ns.Name)
+}
+
+// Start starts name with args in the test's own network namespace, for
+// daemons that only use loopback. It is ended and logged as StartIn's.
+func Start(tb testing.TB, name string, args ...string) *Proc {
+	tb.Helper()
+	return start(tb, exec.Command(name, args...), name, "")
+}
+
+func start(tb testing.TB, cmd *exec.Cmd, name, where string) *Proc {
+	tb.Helper()
 	p := &Proc{Name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout = &p.out
 	cmd.Stderr = &p.out
 	// Its own process group, so a ^C on the test does not reach it first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s in %s: %v", name, ns.Name, err)
+		tb.Fatalf("start %s %s: %v", name, where, err)
 	}
 	go func() {
 		p.err = cmd.Wait()
