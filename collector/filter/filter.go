@@ -3,6 +3,7 @@
 package filter
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
@@ -18,6 +19,7 @@ type Filter struct {
 	match  Pred
 	any    bool
 	fields flowfile.Fields
+	swaps  []swap // the direction words, for Reverse
 }
 
 // Parse compiles a filter. An empty filter (or one holding only comments)
@@ -37,7 +39,7 @@ func Parse(src string) (*Filter, error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.errAt(t, "unexpected %s: want and, or or the end of the filter", t)
 	}
-	f := &Filter{src: src, match: compile(n, false), fields: fieldsOf(n)}
+	f := &Filter{src: src, match: compile(n, false), fields: fieldsOf(n), swaps: p.swaps}
 	_, f.any = n.(anyNode)
 	return f, nil
 }
@@ -49,6 +51,34 @@ func MustParse(src string) *Filter {
 		panic(err)
 	}
 	return f
+}
+
+// Reverse returns the filter of the opposite direction: src and dst
+// swapped in every primitive ("src net N" becomes "dst net N", "src
+// port 80 and dst port 443" becomes "dst port 80 and src port 443"), "in
+// if" and "out if" swapped, and "flowdir ingress" and "egress" swapped.
+// A record passes the reverse filter when the same record with its
+// source and destination, input and output interface and direction
+// swapped passes the filter. The reverse of a filter without direction
+// words is itself. Its String is the rewritten text.
+func (f *Filter) Reverse() *Filter {
+	if len(f.swaps) == 0 {
+		return f
+	}
+	var b strings.Builder
+	last := 0
+	for _, s := range f.swaps {
+		b.WriteString(f.src[last:s.pos])
+		b.WriteString(s.text)
+		last = s.pos + s.n
+	}
+	b.WriteString(f.src[last:])
+	r, err := Parse(b.String())
+	if err != nil {
+		// Swapping direction words keeps a filter well formed.
+		panic("filter: reverse of " + strconv.Quote(f.src) + " does not parse: " + err.Error())
+	}
+	return r
 }
 
 // Match reports whether r passes the filter.

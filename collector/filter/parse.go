@@ -26,6 +26,20 @@ type parser struct {
 	toks  []token
 	i     int
 	depth int
+	// swaps are the words that name a direction, with their opposite:
+	// Filter.Reverse rewrites them.
+	swaps []swap
+}
+
+// swap replaces the word at pos, n bytes long, by text.
+type swap struct {
+	pos, n int
+	text   string
+}
+
+// swapWord records that t names a direction whose opposite is text.
+func (p *parser) swapWord(t token, text string) {
+	p.swaps = append(p.swaps, swap{t.pos, len(t.text), text})
 }
 
 func newParser(src string) (*parser, error) {
@@ -155,8 +169,10 @@ func (p *parser) parseDir() dir {
 	switch {
 	case isWord(t, "src"):
 		d = dirSrc
+		p.swapWord(t, "dst")
 	case isWord(t, "dst"):
 		d = dirDst
+		p.swapWord(t, "src")
 	default:
 		return dirEither
 	}
@@ -173,10 +189,12 @@ func (p *parser) parseDir() dir {
 		case c.kind == tOr || isWord(c, "or"):
 			p.next()
 			p.next()
+			p.swapWord(o, t.lower())
 			return dirEither
 		case c.kind == tAnd || isWord(c, "and"):
 			p.next()
 			p.next()
+			p.swapWord(o, t.lower())
 			return dirBoth
 		}
 	}
@@ -231,6 +249,7 @@ func (p *parser) parsePrimitive() (node, error) {
 		n := p.peek()
 		switch {
 		case isWord(n, "if"):
+			p.swapWord(t, map[string]string{"in": "out", "out": "in"}[kw])
 			p.next()
 			return p.parseIf(n, kw)
 		case isWord(n, "packets") || isWord(n, "bytes"):
@@ -757,8 +776,10 @@ func (p *parser) parseFlowDir() (node, error) {
 	switch t.lower() {
 	case "ingress", "in", "0":
 		d = flow.Ingress
+		p.swapWord(t, "egress")
 	case "egress", "out", "1":
 		d = flow.Egress
+		p.swapWord(t, "ingress")
 	default:
 		return nil, p.errAt(t, "unexpected %s: want ingress, egress, 0 or 1", t)
 	}
