@@ -33,6 +33,9 @@ func (b *FileBackend) Query(ctx context.Context, req *Request) (*Result, error) 
 	}
 	e := &engine{req: req, sc: &Scanner{Filter: req.Filter, Window: req.Window, Limit: req.Limit, Workers: b.Workers}, files: files}
 	res, err := e.run(ctx)
+	if err == nil {
+		err = Overlays(ctx, b, req, res)
+	}
 	if res != nil {
 		res.Elapsed = time.Since(start)
 	}

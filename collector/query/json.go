@@ -3,8 +3,11 @@
 package query
 
 import (
+	"errors"
+	"strconv"
 	"time"
 
+	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
@@ -218,6 +221,11 @@ type SeriesJSON struct {
 	Distinct    int        `json:"distinct"`
 	Lines       []LineJSON `json:"lines"`
 	Total       LineJSON   `json:"total"`
+	// Reverse holds the opposite direction of each line, in the same
+	// order (bidirectional mode); Previous the total of the previous
+	// period on the same buckets.
+	Reverse  []LineJSON `json:"reverse,omitempty"`
+	Previous *LineJSON  `json:"previous,omitempty"`
 }
 
 // NewSeriesJSON encodes a series.
@@ -244,5 +252,120 @@ func NewSeriesJSON(s *Series) SeriesJSON {
 		js.Lines = append(js.Lines, line(&s.Lines[i]))
 	}
 	js.Total = line(&s.Total)
+	for i := range s.Reverse {
+		js.Reverse = append(js.Reverse, line(&s.Reverse[i]))
+	}
+	if s.Previous != nil {
+		p := line(s.Previous)
+		p.Name = "Previous period"
+		js.Previous = &p
+	}
 	return js
+}
+
+// SankeyJSON is a series over 2 or 3 dimensions as a flow diagram:
+// one node per value of each dimension (Other at each for the folded
+// keys), a link between the values of consecutive dimensions of each line.
+type SankeyJSON struct {
+	Unit  string           `json:"unit"`
+	Dims  []string         `json:"dims"`
+	Nodes []SankeyNodeJSON `json:"nodes"`
+	Links []SankeyLinkJSON `json:"links"`
+	Total CounterJSON      `json:"total"`
+	Scan  ScanJSON         `json:"scan"`
+}
+
+// SankeyNodeJSON is one value of one dimension.
+type SankeyNodeJSON struct {
+	ID    string `json:"id"` // dimension index and value: "0:198.18.0.10"
+	Dim   int    `json:"dim"`
+	Value string `json:"value"`
+}
+
+// SankeyLinkJSON is the traffic between two nodes: Value is the series'
+// unit per second averaged over the window, Count the unit's count.
+type SankeyLinkJSON struct {
+	Source string  `json:"source"`
+	Target string  `json:"target"`
+	Value  float64 `json:"value"`
+	Count  uint64  `json:"count"`
+}
+
+// NewSankeyJSON encodes a series result as a sankey.
+func NewSankeyJSON(res *Result) SankeyJSON {
+	s := res.Series
+	js := SankeyJSON{Unit: s.Unit.String(), Dims: []string{}, Nodes: []SankeyNodeJSON{}, Links: []SankeyLinkJSON{},
+		Total: NewCounterJSON(&res.Total), Scan: NewScanJSON(res)}
+	for _, d := range s.Dims {
+		js.Dims = append(js.Dims, d.String())
+	}
+	secs := (time.Duration(s.Points) * s.Step).Seconds()
+	nodes := map[string]bool{}
+	links := map[[2]string]int{}
+	for i := range s.Lines {
+		l := &s.Lines[i]
+		total := l.Stats(s.Unit, s.Step).Total
+		var ids []string
+		for d := range s.Dims {
+			v := "Other"
+			if !l.Other {
+				v = s.Dims[d].Element.Format(l.Key[d])
+			}
+			id := strconv.Itoa(d) + ":" + v
+			if !nodes[id] {
+				nodes[id] = true
+				js.Nodes = append(js.Nodes, SankeyNodeJSON{ID: id, Dim: d, Value: v})
+			}
+			ids = append(ids, id)
+		}
+		for d := 1; d < len(ids); d++ {
+			k := [2]string{ids[d-1], ids[d]}
+			at, ok := links[k]
+			if !ok {
+				at = len(js.Links)
+				links[k] = at
+				js.Links = append(js.Links, SankeyLinkJSON{Source: k[0], Target: k[1]})
+			}
+			js.Links[at].Count += total
+			js.Links[at].Value = float64(js.Links[at].Count) / secs
+		}
+	}
+	return js
+}
+
+// ListJSON is a page of a listing (the web API's flows).
+type ListJSON struct {
+	Rows    []RowJSON   `json:"rows"`
+	Matched int         `json:"matched"` // rows before paging: records that passed, or pairs
+	Offset  int         `json:"offset"`
+	Total   CounterJSON `json:"total"`
+	Scan    ScanJSON    `json:"scan"`
+}
+
+// NewListJSON encodes a listing result; offset is the request's.
+func NewListJSON(res *Result, offset int) ListJSON {
+	return ListJSON{Rows: RowsJSON(res.Rows), Matched: res.Matched, Offset: offset, Total: NewCounterJSON(&res.Total),
+		Scan: NewScanJSON(res)}
+}
+
+// ErrorJSON is an error; for a filter syntax error, where it is: byte
+// offset, line and column (1-based) and the offending token ("" at the
+// end of the filter).
+type ErrorJSON struct {
+	Message string `json:"message"`
+	Filter  string `json:"filter,omitempty"`
+	Offset  *int   `json:"offset,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Token   string `json:"token,omitempty"`
+}
+
+// NewErrorJSON encodes an error.
+func NewErrorJSON(err error) ErrorJSON {
+	var se *filter.SyntaxError
+	if errors.As(err, &se) {
+		off := se.Offset
+		return ErrorJSON{Message: se.Error(), Filter: se.Source, Offset: &off, Line: se.Line, Column: se.Column, Token: se.Token}
+	}
+	return ErrorJSON{Message: err.Error()}
 }

@@ -384,7 +384,7 @@ func readRollupTable(p []byte, e Element) (t rollupTable, ok bool, err error) {
 // prefix lengths), ranked by average, in whole minutes.
 func rollupPlan(req *Request) (Element, bool) {
 	s := req.Series
-	if s == nil || req.Limit != 0 || req.Filter != nil && !req.Filter.MatchesAll() || len(s.Dims) > 1 || s.Rank != RankAvg {
+	if s == nil || req.Limit != 0 || req.Filter != nil && !req.Filter.MatchesAll() || len(s.Dims) > 1 || s.Rank != RankAvg || s.Keys != nil {
 		return 0, false
 	}
 	step, start, _ := s.layout(req.Window)

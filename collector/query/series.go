@@ -210,6 +210,14 @@ type SeriesSpec struct {
 	Top  int
 	Rank Rank
 	Unit Unit
+	// Keys, when set, are the lines to draw (one value per dimension
+	// each), in this order, instead of the top ones; the rest is Other.
+	Keys [][]Value
+	// Reverse adds the opposite direction of each line (Series.Reverse);
+	// Previous adds the total of the window shifted back by that long
+	// (Series.Previous). See Overlays.
+	Reverse  bool
+	Previous time.Duration
 }
 
 // MaxPoints bounds the buckets of a series.
@@ -227,6 +235,14 @@ func (s *SeriesSpec) validate(w Window) error {
 	}
 	if s.Top < 0 {
 		return badRequest("negative top")
+	}
+	for _, k := range s.Keys {
+		if len(k) != len(s.Dims) {
+			return badRequest("a key of %d values for %d dimensions", len(k), len(s.Dims))
+		}
+	}
+	if step, _, _ := s.layout(w); s.Previous < 0 || s.Previous > 0 && s.Previous%step != 0 {
+		return badRequest("previous period %v: want a multiple of the step %v", s.Previous, step)
 	}
 	if _, _, n := s.layout(w); n > MaxPoints {
 		return badRequest("step %v over %v gives %d points; at most %d", s.Step, w.To.Sub(w.From), n, MaxPoints)
@@ -281,6 +297,11 @@ type Series struct {
 	Lines    []Line
 	Total    Line
 	Distinct int // distinct keys seen
+	// Reverse holds the opposite direction of each line, in the same
+	// order (SeriesSpec.Reverse); Previous the total of the previous
+	// period, on the same buckets (SeriesSpec.Previous).
+	Reverse  []Line
+	Previous *Line
 }
 
 // Line is the traffic of one key per bucket.

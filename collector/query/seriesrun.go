@@ -26,6 +26,10 @@ func (e *engine) series(ctx context.Context, res *Result) error {
 		return err
 	}
 	_, start, _ := e.req.Series.layout(e.req.Window)
+	if e.req.Series.Keys != nil {
+		res.Series = acc.keyed(start)
+		return nil
+	}
 	res.Series = acc.result(start, acc.rank(), nil)
 	return nil
 }
