@@ -56,6 +56,7 @@ type collectorFlags struct {
 	statsInterval time.Duration
 	utc           bool
 	cpuProfile    string
+	web           webFlags
 }
 
 // nfcapdPort is nfcapd's default port, one of kflow's defaults too.
@@ -93,6 +94,7 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxTemplates, "max-templates", wire.DefaultMaxTemplates, "templates kept per exporter")
 	fs.DurationVar(&f.statsInterval, "stats-interval", time.Minute, "log new decode errors, sequence gaps and drops this often (0: never)")
 	fs.BoolVar(&f.utc, "utc", false, "name files and directories in UTC instead of local time")
+	f.web.register(fs, "web-")
 	// For performance work (collector/server's BenchmarkCollectorReplay):
 	// hidden, not part of the command's interface.
 	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to `FILE`")
@@ -440,6 +442,12 @@ func (f *collectorFlags) run(e *env) error {
 		}
 		defer stopMetrics()
 	}
+	stopWeb, err := f.web.serveNext(e.ctx, log, f.dir, f.prefix, true)
+	if err != nil {
+		sink.Close()
+		return err
+	}
+	defer stopWeb()
 	if f.readyFile != "" {
 		if err := writeReadyFile(f.readyFile, srv.Addrs()); err != nil {
 			sink.Close()

@@ -11,6 +11,7 @@ func commands() *command {
 			{name: "exporter", summary: "the flow exporter daemon", sub: []*command{exporterRunCmd()}},
 			collectorCmd(),
 			fileCmd(),
+			webCmd(),
 			flowCmd(),
 			featureCmd(),
 			progCmd(),

@@ -51,6 +51,7 @@ type exporterFlags struct {
 	layout        string
 	maxAge        time.Duration
 	maxSize       string
+	web           webFlags
 	// fs is the flag set register filled, to tell set options from defaults.
 	fs *pflag.FlagSet
 }
@@ -84,6 +85,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.layout, "layout", "0", "with no --collector, subdirectory layout: nfcapd's -S number (1: %Y/%m/%d ...)")
 	fs.Var(ageValue{&f.maxAge}, "max-age", "with no --collector, at each rotation remove files older than this (12h, 30d, 2w; 0: keep)")
 	fs.StringVar(&f.maxSize, "max-size", "", "with no --collector, at each rotation remove the oldest files past this total `SIZE` (500M, 10G)")
+	f.web.register(fs, "web-")
 }
 
 func (f *exporterFlags) config(e *env) (agent.Config, error) {
@@ -239,6 +241,11 @@ func exporterRunCmd() *command {
 				}
 				defer stopMetrics()
 			}
+			stopWeb, err := f.web.serveNext(ctx, e.log, f.dir, flowfile.DefaultPrefix, len(cfg.Collectors) == 0)
+			if err != nil {
+				return errors.Join(err, a.Close())
+			}
+			defer stopWeb()
 			var targets []string
 			for _, t := range cfg.Collectors {
 				targets = append(targets, t.String())

@@ -333,19 +333,37 @@ func NewSankeyJSON(res *Result) SankeyJSON {
 	return js
 }
 
-// ListJSON is a page of a listing (the web API's flows).
+// ListJSON is a page of a listing (the web API's flows): Rows from
+// Offset; Matched rows in all when Exact, else at least Matched (a listing
+// in file order stops reading one row past the page); More when rows
+// follow the page.
 type ListJSON struct {
 	Rows    []RowJSON   `json:"rows"`
-	Matched int         `json:"matched"` // rows before paging: records that passed, or pairs
 	Offset  int         `json:"offset"`
-	Total   CounterJSON `json:"total"`
+	Matched int         `json:"matched"`
+	Exact   bool        `json:"exact"`
+	More    bool        `json:"more"`
+	Total   CounterJSON `json:"total"` // of the records read (all when Exact)
 	Scan    ScanJSON    `json:"scan"`
 }
 
-// NewListJSON encodes a listing result; offset is the request's.
-func NewListJSON(res *Result, offset int) ListJSON {
-	return ListJSON{Rows: RowsJSON(res.Rows), Matched: res.Matched, Offset: offset, Total: NewCounterJSON(&res.Total),
-		Scan: NewScanJSON(res)}
+// NewListJSON encodes the result of a listing request.
+func NewListJSON(req *Request, res *Result) ListJSON {
+	return ListJSON{Rows: RowsJSON(res.Rows), Offset: req.Offset, Matched: res.Matched,
+		Exact: req.Limit == 0 || res.Scan.Passed < req.Limit, More: res.Matched > req.Offset+len(res.Rows),
+		Total: NewCounterJSON(&res.Total), Scan: NewScanJSON(res)}
+}
+
+// FilterJSON is a filter that parses: its text and its reverse (src and
+// dst swapped).
+type FilterJSON struct {
+	Filter  string `json:"filter"`
+	Reverse string `json:"reverse"`
+}
+
+// NewFilterJSON encodes a filter.
+func NewFilterJSON(f *filter.Filter) FilterJSON {
+	return FilterJSON{Filter: f.String(), Reverse: f.Reverse().String()}
 }
 
 // ErrorJSON is an error; for a filter syntax error, where it is: byte
