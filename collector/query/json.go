@@ -200,9 +200,12 @@ type LineStatsJSON struct {
 // LineJSON is one line of a series: its key, per bucket its rate in the
 // series' unit (Values) and the exact counts behind it.
 type LineJSON struct {
-	Name    string        `json:"name"`
-	Key     []string      `json:"key,omitempty"`
-	Other   bool          `json:"other,omitempty"`
+	Name  string   `json:"name"`
+	Key   []string `json:"key,omitempty"`
+	Other bool     `json:"other,omitempty"`
+	// Filter selects the line's records within the series' request
+	// (omitted when the filter language cannot say it).
+	Filter  string        `json:"filter,omitempty"`
 	Values  []float64     `json:"values"`
 	Flows   []uint64      `json:"flows"`
 	Packets []uint64      `json:"packets"`
@@ -243,6 +246,7 @@ func NewSeriesJSON(s *Series) SeriesJSON {
 		for i, v := range l.Key {
 			lj.Key = append(lj.Key, s.Dims[i].Element.Format(v))
 		}
+		lj.Filter, _ = s.LineFilter(l)
 		for i := range lj.Values {
 			lj.Values[i] = float64(l.Value(s.Unit, i)) / s.Step.Seconds()
 		}
