@@ -358,16 +358,22 @@ func NewListJSON(req *Request, res *Result) ListJSON {
 		Total: NewCounterJSON(&res.Total), Scan: NewScanJSON(res)}
 }
 
-// FilterJSON is a filter that parses: its text and its reverse (src and
-// dst swapped).
+// FilterJSON is the check of a filter: Valid with its text and its
+// reverse (src and dst swapped), or the syntax error.
 type FilterJSON struct {
-	Filter  string `json:"filter"`
-	Reverse string `json:"reverse"`
+	Valid   bool       `json:"valid"`
+	Filter  string     `json:"filter"`
+	Reverse string     `json:"reverse,omitempty"`
+	Error   *ErrorJSON `json:"error,omitempty"`
 }
 
-// NewFilterJSON encodes a filter.
-func NewFilterJSON(f *filter.Filter) FilterJSON {
-	return FilterJSON{Filter: f.String(), Reverse: f.Reverse().String()}
+// NewFilterJSON encodes the result of parsing a filter.
+func NewFilterJSON(f *filter.Filter, err error) FilterJSON {
+	if err != nil {
+		e := NewErrorJSON(err)
+		return FilterJSON{Filter: e.Filter, Error: &e}
+	}
+	return FilterJSON{Valid: true, Filter: f.String(), Reverse: f.Reverse().String()}
 }
 
 // ErrorJSON is an error; for a filter syntax error, where it is: byte

@@ -66,11 +66,15 @@ func (s *Server) run(r *http.Request, req *query.Request) (*query.Result, error)
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Limits.Timeout)
 	defer cancel()
 	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	case s.slots <- struct{}{}: // a free slot is taken at once
+	default:
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
+	defer func() { <-s.slots }()
 	return s.cfg.Backend.Query(ctx, req)
 }
 
@@ -195,13 +199,9 @@ func (s *Server) flows(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, p, req, func(res *query.Result) any { return query.NewListJSON(req, res) })
 }
 
-// filter: checks a filter; a syntax error says where (400), a good
-// filter comes back with its reverse.
+// filter: checks a filter. A syntax error is an answer (200) that says
+// where; a good filter comes back with its reverse.
 func (s *Server) filter(w http.ResponseWriter, r *http.Request) {
 	f, err := filter.Parse(r.URL.Query().Get("filter"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	writeJSON(w, r, http.StatusOK, query.NewFilterJSON(f))
+	writeJSON(w, r, http.StatusOK, query.NewFilterJSON(f, err))
 }
