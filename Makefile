@@ -13,7 +13,7 @@ VMTEST_KERNELS ?= 6.1 6.12
 VMTEST_PKGS    ?= ./bpf ./exporter/agent
 VMTEST_FLAGS   ?= -count=1 -short -timeout 9m
 
-.PHONY: help deps generate check-generate build test lint fuzz bench bench-compare demo vmtest clean
+.PHONY: help deps generate check-generate web-deps web check-web screenshots build test lint fuzz bench bench-compare demo vmtest clean
 
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -26,6 +26,22 @@ generate: deps ## Regenerate the eBPF objects and Go bindings (bpf2go, clang-19)
 
 check-generate: generate ## Fail if the committed generated files are stale.
 	@git diff --exit-code -- bpf/ tools/benchcmp/ || { echo "generated files differ: run 'make generate' and commit"; exit 1; }
+
+# The flow explorer's page: web/ is an npm project (Vite, ECharts); its
+# build output web/dist is committed and embedded, so go build needs no
+# Node. CI rebuilds it and fails on a difference, like the eBPF objects.
+web-deps: ## Install the page's npm packages (npm ci in web/).
+	cd web && npm ci --no-audit --no-fund
+
+web: web-deps ## Rebuild the page into web/dist (commit the result).
+	cd web && npm run build
+
+check-web: web ## Fail if the committed web/dist is stale.
+	@git diff --exit-code -- web/dist && test -z "$$(git status --porcelain -- web/dist)" || { echo "web/dist differs: run 'make web' and commit"; exit 1; }
+
+screenshots: deps web-deps ## Regenerate docs/screenshots/*.png with the browser test.
+	mkdir -p docs/screenshots
+	KFLOW_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestBrowser$$' ./cmd/kflow
 
 build: ## Build the kflow binary into bin/ (static, no cgo: needed to drop capabilities on every thread).
 	CGO_ENABLED=0 $(GO) build -o bin/kflow ./cmd/kflow

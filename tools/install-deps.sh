@@ -17,7 +17,15 @@ packages=(
 	# make vmtest: the emulator, and xz for the kernels' compressed modules
 	# (apt-get download fetches the kernels, dpkg-deb unpacks them)
 	qemu-system-x86 xz-utils
+	# the web page's browser tests: headless Chromium, driven from Node
+	chromium fonts-dejavu-core
 )
+# Node and npm (the page's build and browser tests): the machine image
+# carries Node 20; Debian's packages stand in where it has none (the
+# browser tests run on them; rebuilding the page needs Node 20.19 or later).
+if ! command -v node >/dev/null 2>&1; then
+	packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
