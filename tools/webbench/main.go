@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Command webbench times the flow explorer's API on a large synthetic
+// day of flows: the visualize query (24 h, top 10 by source address,
+// 5-minute buckets) and pages of flows, through the real HTTP server on
+// loopback, as the page asks them. It prints the wall time of each run
+// and the best, median and worst.
+//
+//	go run ./tools/webbench -n 10000000 -dir /tmp/webbench -runs 5
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/kflow-dev/kflow/collector/query"
+	"github.com/kflow-dev/kflow/collector/web"
+	"github.com/kflow-dev/kflow/tools/synthflow/synthdir"
+)
+
+var start = time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC)
+
+func main() {
+	n := flag.Int("n", 10_000_000, "synthetic flows over 24 hours")
+	dir := flag.String("dir", filepath.Join(os.TempDir(), "kflow-webbench"), "working directory (data is reused when present)")
+	runs := flag.Int("runs", 5, "timed runs per question")
+	flag.Parse()
+	if err := run(*n, *dir, *runs); err != nil {
+		fmt.Fprintln(os.Stderr, "webbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int, dir string, runs int) error {
+	data := filepath.Join(dir, fmt.Sprintf("flows-%d", n))
+	done := filepath.Join(dir, fmt.Sprintf("done-%d", n))
+	if _, err := os.Stat(done); err != nil {
+		t0 := time.Now()
+		_ = os.RemoveAll(data)
+		if _, err := synthdir.Write(data, synthdir.Options{Seed: 1, Start: start, Span: 24 * time.Hour, Flows: n, Wave: 0.5,
+			Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("198.18.255.2")}}, false); err != nil {
+			return err
+		}
+		if err := os.WriteFile(done, nil, 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %d flows in %v\n", n, time.Since(t0).Round(time.Second))
+	}
+	srv, err := web.New(web.Config{Backend: &query.FileBackend{Paths: []string{data}}, Paths: []string{data},
+		Limits: web.Limits{Timeout: 10 * time.Minute, MaxRows: 1000}})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer hs.Shutdown(context.Background())
+	base := "http://" + ln.Addr().String() + "/api/v1/"
+	day := url.Values{"from": {start.Format(time.RFC3339)}, "to": {start.Add(24 * time.Hour).Format(time.RFC3339)}}
+	with := func(kv ...string) string {
+		q := url.Values{}
+		for k, v := range day {
+			q[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			q.Set(kv[i], kv[i+1])
+		}
+		return q.Encode()
+	}
+	questions := []struct{ name, url string }{
+		{"visualize: 24 h, top 10 by srcip, 5-min buckets, L3 bps", base + "series?" + with("dims", "srcip", "top", "10", "step", "5m", "unit", "l3bps")},
+		{"visualize, bidirectional (two scans)", base + "series?" + with("dims", "srcip", "top", "10", "step", "5m", "reverse", "1")},
+		{"flows: first 100, filter 'proto udp and dst port 53'", base + "flows?" + with("limit", "100", "filter", "proto udp and dst port 53")},
+		{"flows: first 100, filter 'proto tcp and dst port 22'", base + "flows?" + with("limit", "100", "filter", "proto tcp and dst port 22")},
+		{"flows: top 100 by bytes, filter 'proto tcp' (full scan)", base + "flows?" + with("limit", "100", "order", "bytes", "filter", "proto tcp")},
+	}
+	size := dirSize(data)
+	fmt.Printf("flows: %d over 24 h in %s (%.0f MB); runs: %d; %d CPUs\n\n", n, data, float64(size)/1e6, runs, runtime.NumCPU())
+	fmt.Printf("%-60s %8s %8s %8s   all runs\n", "question", "best", "median", "worst")
+	c := &http.Client{Timeout: 10 * time.Minute}
+	for _, q := range questions {
+		var ts []time.Duration
+		for range runs {
+			t0 := time.Now()
+			resp, err := c.Get(q.url)
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %d %s", q.url, resp.StatusCode, body)
+			}
+			ts = append(ts, time.Since(t0))
+		}
+		all := slices.Clone(ts)
+		slices.Sort(ts)
+		fmt.Printf("%-60s %8v %8v %8v   %v\n", q.name, ms(ts[0]), ms(ts[len(ts)/2]), ms(ts[len(ts)-1]), msAll(all))
+	}
+	return nil
+}
+
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+func msAll(ds []time.Duration) []time.Duration {
+	for i := range ds {
+		ds[i] = ms(ds[i])
+	}
+	return ds
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
