@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/tools/synthflow"
 )
@@ -36,7 +37,8 @@ type Options struct {
 }
 
 // Write writes the records into dir (flat layout, names kflow.STAMP in
-// UTC) and returns them, in file order, unless keep is false (large
+// UTC, each file with its rollups as the collector writes them) and
+// returns them, in file order, unless keep is false (large
 // benchmarks).
 func Write(dir string, o Options, keep bool) ([]flow.Record, error) {
 	if o.Interval == 0 {
@@ -77,7 +79,8 @@ func Write(dir string, o Options, keep bool) ([]flow.Record, error) {
 			}
 			name := filepath.Join(dir, "kflow."+s.UTC().Format("200601021504"))
 			var err error
-			if w, err = flowfile.Create(name, flowfile.WriterOptions{Ident: "synthdir", Created: s}); err != nil {
+			if w, err = flowfile.Create(name, flowfile.WriterOptions{Ident: "synthdir", Created: s,
+				Aux: query.NewRollupBuilders}); err != nil {
 				return err
 			}
 			for i := range recs {
