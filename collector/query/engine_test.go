@@ -232,8 +232,8 @@ func TestAggregatedListing(t *testing.T) {
 
 // TestSeries: the buckets of every line sum to the query's totals, and
 // each line equals a naive count of its key's records per bucket.
-func TestSeries(t *testing.T) {
-	b, all := engineFixture(t, 6000, true)
+// windowOf is a window of whole seconds holding every record.
+func windowOf(all []flow.Record) Window {
 	first, last := all[0].Start, all[0].End
 	for _, r := range all {
 		if r.Start.Before(first) {
@@ -243,7 +243,12 @@ func TestSeries(t *testing.T) {
 			last = r.End
 		}
 	}
-	w := Window{From: first.Truncate(time.Second), To: last.Add(time.Second)}
+	return Window{From: first.Truncate(time.Second), To: last.Add(time.Second)}
+}
+
+func TestSeries(t *testing.T) {
+	b, all := engineFixture(t, 6000, true)
+	w := windowOf(all)
 	dims := []Dim{{Element: ElemProto}, {Element: ElemDstIP, Bits4: 24, Bits6: 64}}
 	for _, rank := range []Rank{RankAvg, RankPeak, RankLast} {
 		spec := &SeriesSpec{Dims: dims, Top: 4, Rank: rank, Unit: UnitL2Bits}

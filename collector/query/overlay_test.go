@@ -27,16 +27,7 @@ func turned(r flow.Record) flow.Record {
 // previous period is the series of the shifted window.
 func TestSeriesOverlays(t *testing.T) {
 	b, all := engineFixture(t, 6000, false)
-	first, last := all[0].Start, all[0].End
-	for _, r := range all {
-		if r.Start.Before(first) {
-			first = r.Start
-		}
-		if r.End.After(last) {
-			last = r.End
-		}
-	}
-	w := Window{From: first.Truncate(time.Second), To: last.Add(time.Second)}
+	w := windowOf(all)
 	flt := filter.MustParse("src net 198.18.0.0/16 and proto tcp")
 	dims := []Dim{{Element: ElemSrcIP, Bits4: 24, Bits6: 64}, {Element: ElemDstPort}}
 	spec := &SeriesSpec{Dims: dims, Top: 5, Unit: UnitPackets, Reverse: true}
