@@ -17,7 +17,7 @@ func FuzzParse(f *testing.F) {
 		"not flags SA and (port in [ 22, 53 80 ] || bytes > 1M)", "net 10.0.0.0 255.0.0.0",
 		"ip in [198.18.0.1 198.19.0.0/16]", "packets >= 10k and bps gt 1g and duration < 100",
 		"src or dst port 53", "src and dst net 198.18/16", "in if 3 and out if 4 and vlan 7",
-		"icmp-type 8 and icmp-code 0", "exporter 198.18.255.1", "flowdir egress", "!(tos 0)",
+		"icmp-type 8 and icmp-code 0", "exporter 198.18.255.1", "flowdir egress", "!(tos 0)", "src or dst port 53 and out if 2",
 		"proto tcp and\n# comment\nport 22", "port 99999", "((((", "]]", "host ::1%eth0",
 	} {
 		f.Add(s)
@@ -35,8 +35,10 @@ func FuzzParse(f *testing.F) {
 			_ = se.Caret()
 			return
 		}
+		rev := flt.Reverse() // panics if the reversed text does not parse
 		for i := range []int{0, 1, 2, 3} {
 			flt.Match([]*flow.Record{&web, &dns, &ping, &syn}[i])
+			rev.Match([]*flow.Record{&web, &dns, &ping, &syn}[i])
 		}
 	})
 }
