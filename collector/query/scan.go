@@ -4,6 +4,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/kflow-dev/kflow/collector/filter"
@@ -138,41 +139,51 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 		_      [56]byte // no false sharing
 	}
 	passed := make([]counts, flowfile.ScanWorkers(opts))
-	for _, f := range files {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	// One set of workers decodes every file's blocks.
+	summaries := make([]*flowfile.Summary, len(files))
+	err := flowfile.ScanFilesEach(ctx, paths, opts, func(w int, recs []flow.Record) error {
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return err
 		}
-		res, err := flowfile.ScanEach(f.Path, opts, func(w int, recs []flow.Record) error {
-			if err := ctx.Err(); err != nil {
-				return err
+		n := uint64(0)
+		for i := range recs {
+			rec := &recs[i]
+			if match != nil && !match(rec) {
+				continue
 			}
-			n := uint64(0)
-			for i := range recs {
-				rec := &recs[i]
-				if match != nil && !match(rec) {
-					continue
-				}
-				if win && !s.Window.Contains(rec.Start, rec.End) {
-					continue
-				}
-				n++
-				fn(w, rec)
+			if win && !s.Window.Contains(rec.Start, rec.End) {
+				continue
 			}
-			passed[w].passed += n
-			return nil
-		})
+			n++
+			fn(w, rec)
+		}
+		passed[w].passed += n
+		return nil
+	}, func(i int, res flowfile.ScanResult, _ error) {
 		st.Files++
 		st.Blocks += res.Blocks
 		st.Read += res.Records
 		st.CorruptBlocks += res.Corrupt
 		if res.Summary != nil {
-			st.Summaries = append(st.Summaries, *res.Summary)
+			summaries[i] = res.Summary
 		} else {
 			st.Truncated++
 		}
-		if err != nil {
-			return st, fmt.Errorf("scan: %w", err)
+	})
+	for _, s := range summaries {
+		if s != nil {
+			st.Summaries = append(st.Summaries, *s)
 		}
+	}
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return st, err
+		}
+		return st, fmt.Errorf("scan: %w", err)
 	}
 	for _, p := range passed {
 		st.Passed += p.passed
