@@ -378,13 +378,40 @@ type seriesAcc struct {
 	start  int64 // ns
 	step   int64 // ns
 	points int
-	index  map[seriesKey]int32
+	index  map[seriesKey]int32 // two or three dimensions
+	one    *valueIndex         // one dimension
 	lines  []lineAcc
 }
 
 func newSeriesAcc(spec *SeriesSpec, w Window) *seriesAcc {
 	step, start, n := spec.layout(w)
-	return &seriesAcc{spec: spec, start: start.UnixNano(), step: int64(step), points: n, index: make(map[seriesKey]int32)}
+	a := &seriesAcc{spec: spec, start: start.UnixNano(), step: int64(step), points: n, index: make(map[seriesKey]int32)}
+	if len(spec.Dims) == 1 {
+		a.one = newValueIndex(spec.Dims[0].Element.IsAddr())
+	}
+	return a
+}
+
+// line returns the line of key k, added if new.
+func (a *seriesAcc) line(k *seriesKey) *lineAcc {
+	var li int32
+	var added bool
+	switch {
+	case len(a.spec.Dims) == 0:
+		added = len(a.lines) == 0
+	case a.one != nil:
+		li, added = a.one.value(k[0])
+	default:
+		var ok bool
+		if li, ok = a.index[*k]; !ok {
+			li, added = int32(len(a.lines)), true
+			a.index[*k] = li
+		}
+	}
+	if added {
+		a.lines = append(a.lines, lineAcc{key: *k})
+	}
+	return &a.lines[li]
 }
 
 // fields returns the record fields the series reads.
@@ -416,13 +443,7 @@ func (a *seriesAcc) bucket(t int64) int {
 // addCounts adds counts at time t (ns) to the line of key k.
 func (a *seriesAcc) addCounts(t int64, k *seriesKey, flows, packets, bytes uint64) {
 	b := a.bucket(t)
-	li, ok := a.index[*k]
-	if !ok {
-		li = int32(len(a.lines))
-		a.lines = append(a.lines, lineAcc{key: *k})
-		a.index[*k] = li
-	}
-	l := &a.lines[li]
+	l := a.line(k)
 	if n := len(l.buckets); n > 0 && l.buckets[n-1].i == int32(b) {
 		c := &l.buckets[n-1]
 		c.flows += flows
@@ -435,14 +456,10 @@ func (a *seriesAcc) addCounts(t int64, k *seriesKey, flows, packets, bytes uint6
 
 // merge adds o's lines (another worker's).
 func (a *seriesAcc) merge(o *seriesAcc) {
-	for _, ol := range o.lines {
-		li, ok := a.index[ol.key]
-		if !ok {
-			li = int32(len(a.lines))
-			a.lines = append(a.lines, lineAcc{key: ol.key})
-			a.index[ol.key] = li
-		}
-		a.lines[li].buckets = append(a.lines[li].buckets, ol.buckets...)
+	for i := range o.lines {
+		ol := &o.lines[i]
+		l := a.line(&ol.key)
+		l.buckets = append(l.buckets, ol.buckets...)
 	}
 }
 

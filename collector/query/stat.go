@@ -181,82 +181,28 @@ type Stat struct {
 	Total Counter // over every record added
 	cs    []Counter
 	vals  []Value
-	dense []int32 // 1 + index into cs, by number; nil for addresses
-	m     map[Value]int32
-	addrs map[netip.Addr]int32
-	v4    map[uint32]int32 // IPv4 addresses: a cheaper key
-	// v4c caches v4: a direct-mapped table of key and 1 + index, which
-	// spares most map lookups (a few addresses make most flows).
-	v4c *[v4CacheSize]v4Slot
-}
-
-const v4CacheSize = 4096
-
-type v4Slot struct {
-	key uint32
-	i   int32 // 1 + index into cs; 0: empty
+	index *valueIndex
 }
 
 // NewStat returns an empty statistic. ElemRecord is not counted here.
 func NewStat(spec StatSpec) *Stat {
-	s := &Stat{Spec: spec, m: make(map[Value]int32)}
-	if spec.Element.IsAddr() {
-		s.addrs = make(map[netip.Addr]int32)
-		s.v4 = make(map[uint32]int32)
-		s.v4c = new([v4CacheSize]v4Slot)
-	} else {
-		s.dense = make([]int32, 1<<16)
-	}
-	return s
-}
-
-func (s *Stat) newEntry(v Value) int32 {
-	s.cs = append(s.cs, Counter{})
-	s.vals = append(s.vals, v)
-	return int32(len(s.cs) - 1)
+	return &Stat{Spec: spec, index: newValueIndex(spec.Element.IsAddr())}
 }
 
 func (s *Stat) addAddr(a netip.Addr, r *flow.Record) {
-	if a.Is4() {
-		b := a.As4()
-		k := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-		slot := &s.v4c[(k*0x9e3779b1)>>(32-12)]
-		if slot.i != 0 && slot.key == k {
-			s.cs[slot.i-1].Add(r)
-			return
-		}
-		i, ok := s.v4[k]
-		if !ok {
-			i = s.newEntry(Value{Addr: a})
-			s.v4[k] = i
-		}
-		*slot = v4Slot{k, i + 1}
-		s.cs[i].Add(r)
-		return
-	}
-	i, ok := s.addrs[a]
-	if !ok {
-		i = s.newEntry(Value{Addr: a})
-		s.addrs[a] = i
+	i, added := s.index.addr(a)
+	if added {
+		s.cs = append(s.cs, Counter{})
+		s.vals = append(s.vals, Value{Addr: a})
 	}
 	s.cs[i].Add(r)
 }
 
 func (s *Stat) addNum(n uint32, r *flow.Record) {
-	if n < 1<<16 {
-		i := s.dense[n] - 1
-		if i < 0 {
-			i = s.newEntry(Value{Num: n})
-			s.dense[n] = i + 1
-		}
-		s.cs[i].Add(r)
-		return
-	}
-	v := Value{Num: n}
-	i, ok := s.m[v]
-	if !ok {
-		i = s.newEntry(v)
-		s.m[v] = i
+	i, added := s.index.num(n)
+	if added {
+		s.cs = append(s.cs, Counter{})
+		s.vals = append(s.vals, Value{Num: n})
 	}
 	s.cs[i].Add(r)
 }
@@ -312,37 +258,10 @@ func (s *Stat) Add(r *flow.Record) {
 func (s *Stat) Merge(o *Stat) {
 	s.Total.Merge(o.Total)
 	for k, v := range o.vals {
-		var i int32
-		switch {
-		case s.addrs != nil && v.Addr.Is4():
-			b := v.Addr.As4()
-			k := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-			j, ok := s.v4[k]
-			if !ok {
-				j = s.newEntry(v)
-				s.v4[k] = j
-			}
-			i = j
-		case s.addrs != nil:
-			j, ok := s.addrs[v.Addr]
-			if !ok {
-				j = s.newEntry(v)
-				s.addrs[v.Addr] = j
-			}
-			i = j
-		case v.Num < 1<<16:
-			i = s.dense[v.Num] - 1
-			if i < 0 {
-				i = s.newEntry(v)
-				s.dense[v.Num] = i + 1
-			}
-		default:
-			j, ok := s.m[v]
-			if !ok {
-				j = s.newEntry(v)
-				s.m[v] = j
-			}
-			i = j
+		i, added := s.index.value(v)
+		if added {
+			s.cs = append(s.cs, Counter{})
+			s.vals = append(s.vals, v)
 		}
 		s.cs[i].Merge(o.cs[k])
 	}
