@@ -75,15 +75,14 @@ func (e *engine) wholeFiles() bool {
 	return (e.req.Filter == nil || e.req.Filter.MatchesAll()) && e.req.Window.IsZero() && e.req.Limit == 0
 }
 
-// storedSummary sums the stored summaries of the files; ok is false when
-// a file has none (it was not closed cleanly) and must be scanned.
-func storedSummary(files []File) (flowfile.Summary, ScanStats, bool) {
-	z := flowfile.NewSummarizer()
-	var st ScanStats
+// storedSummaries adds the stored summaries of the files closed cleanly
+// to z and returns the others, which must be scanned.
+func storedSummaries(files []File, z *flowfile.Summarizer, st *ScanStats) (scan []File) {
 	for _, f := range files {
 		s, ok := readStoredSummary(f.Path)
 		if !ok {
-			return flowfile.Summary{}, st, false
+			scan = append(scan, f)
+			continue
 		}
 		z.AddSummary(s)
 		st.Files++
@@ -91,7 +90,7 @@ func storedSummary(files []File) (flowfile.Summary, ScanStats, bool) {
 		st.Passed += s.Total.Flows
 		st.Summaries = append(st.Summaries, s)
 	}
-	return z.Summary(), st, true
+	return scan
 }
 
 // readStoredSummary returns the summary a cleanly closed file carries.
@@ -105,41 +104,55 @@ func readStoredSummary(path string) (flowfile.Summary, bool) {
 }
 
 func (e *engine) summary(ctx context.Context, res *Result) error {
-	if e.wholeFiles() {
-		if s, st, ok := storedSummary(e.files); ok {
-			res.Summary, res.Scan = &s, st
-			res.Total = totalOf(&s)
-			return nil
-		}
+	if !e.wholeFiles() {
+		return e.scanSummary(ctx, res, e.files, flowfile.NewSummarizer(), ScanStats{})
 	}
-	return e.scanSummary(ctx, res)
+	// Whole files: what the files closed cleanly stored, and a scan of
+	// the others (the file being written, a crashed one).
+	z := flowfile.NewSummarizer()
+	var st ScanStats
+	scan := storedSummaries(e.files, z, &st)
+	return e.scanSummary(ctx, res, scan, z, st)
 }
 
-// scanSummary counts a summary from the records.
-func (e *engine) scanSummary(ctx context.Context, res *Result) error {
-	e.sc.Fields = SummaryFields
-	per := make([]*flowfile.Summarizer, e.sc.NumWorkers())
-	for i := range per {
-		per[i] = flowfile.NewSummarizer()
+// scanSummary adds a summary of the records of files to z (and st) and
+// sets res.
+func (e *engine) scanSummary(ctx context.Context, res *Result, files []File, z *flowfile.Summarizer, st ScanStats) error {
+	var scanned ScanStats
+	var per []*flowfile.Summarizer
+	if len(files) > 0 {
+		e.sc.Fields = SummaryFields
+		per = make([]*flowfile.Summarizer, e.sc.NumWorkers())
+		for i := range per {
+			per[i] = flowfile.NewSummarizer()
+		}
+		var err error
+		scanned, err = e.sc.ScanEach(ctx, files, func(w int, r *flow.Record) { per[w].Add(r) })
+		if err != nil {
+			return err
+		}
 	}
-	st, err := e.sc.ScanEach(ctx, e.files, func(w int, r *flow.Record) { per[w].Add(r) })
-	if err != nil {
-		return err
-	}
-	z := per[0]
-	for _, o := range per[1:] {
+	stored := z.Summary().Blocks
+	for _, o := range per {
 		z.Merge(o)
 	}
 	s := z.Summary()
-	s.Blocks = uint64(st.Blocks - st.CorruptBlocks)
+	s.Blocks = stored + uint64(scanned.Blocks-scanned.CorruptBlocks)
 	if e.wholeFiles() {
 		// Sequence failures are counted by the collector, not in records:
-		// the files closed cleanly carry theirs.
-		for _, fs := range st.Summaries {
+		// the scanned files closed cleanly carry theirs.
+		for _, fs := range scanned.Summaries {
 			s.SequenceFailures += fs.SequenceFailures
 			addSequenceFailures(&s, fs.Exporters)
 		}
 	}
+	st.Files += scanned.Files
+	st.Blocks += scanned.Blocks
+	st.CorruptBlocks += scanned.CorruptBlocks
+	st.Truncated += scanned.Truncated
+	st.Read += scanned.Read
+	st.Passed += scanned.Passed
+	st.Summaries = append(st.Summaries, scanned.Summaries...)
 	res.Summary, res.Scan, res.Total = &s, st, totalOf(&s)
 	return nil
 }

@@ -92,7 +92,7 @@ func TestStoredSummaryEqualsScan(t *testing.T) {
 	e := &engine{req: &Request{Summary: true}, sc: &Scanner{}, files: files}
 	scanned := &Result{}
 	// Force the scan the shortcut saves.
-	if err := e.scanSummary(context.Background(), scanned); err != nil {
+	if err := e.scanSummary(context.Background(), scanned, files, flowfile.NewSummarizer(), ScanStats{}); err != nil {
 		t.Fatal(err)
 	}
 	if scanned.Scan.Read != uint64(len(all)) || scanned.Scan.Blocks == 0 {
@@ -117,7 +117,7 @@ func TestStoredSummaryEqualsScan(t *testing.T) {
 	// A file without a stored summary is scanned, and counted the same.
 	b2, all2 := engineFixture(t, 3000, true)
 	got := query(t, b2, &Request{Summary: true})
-	if got.Summary.Total.Flows != uint64(len(all2)) || got.Scan.Truncated != 1 {
+	if got.Summary.Total.Flows != uint64(len(all2)) || got.Scan.Truncated != 1 || len(got.Scan.Summaries) != 2 || got.Scan.Blocks == 0 {
 		t.Errorf("with a crashed file: %d flows, scan %+v", got.Summary.Total.Flows, got.Scan)
 	}
 }
