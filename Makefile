@@ -13,7 +13,7 @@ VMTEST_KERNELS ?= 6.1 6.12
 VMTEST_PKGS    ?= ./bpf ./exporter/agent
 VMTEST_FLAGS   ?= -count=1 -short -timeout 9m
 
-.PHONY: help deps generate check-generate web-deps web check-web screenshots build test lint fuzz bench bench-compare demo vmtest clean
+.PHONY: help deps generate check-generate web-deps web check-web screenshots build test lint fuzz bench bench-compare demo soak vmtest clean
 
 help: ## Show the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ test: deps lint ## Run every test (run as root for the datapath tests).
 
 demo: deps build ## Run the exporter end to end in throwaway network namespaces (as root).
 	$(GO) run ./tools/demo -kflow bin/kflow
+
+# soak: SOAK_DURATION=60s for the CI length; SOAK_FLAGS="-seed N" to replay a schedule.
+SOAK_DURATION ?= 10m
+SOAK_FLAGS    ?=
+soak: deps build ## The whole pipeline under faults for SOAK_DURATION (as root); writes its ledger to docs/soak.md.
+	$(GO) build -o bin/soak ./tools/soak
+	bin/soak -kflow bin/kflow -duration $(SOAK_DURATION) -out docs/soak.md $(SOAK_FLAGS)
 
 vmtest: deps ## Run the datapath tests in Debian's 6.1 and 6.12 kernels under qemu.
 	$(GO) build -o bin/vmtest ./tools/vmtest

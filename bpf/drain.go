@@ -280,6 +280,11 @@ func (d *Datapath) statsDelta() (Stats, error) {
 	return delta, nil
 }
 
+// DrainedTotal returns the unkeyed counters handed out by every drain
+// since the maps were created, including the drains of a previous daemon
+// whose pinned maps this one adopted: the totals as of the last drain.
+func (d *Datapath) DrainedTotal() Stats { return d.drain.baseline }
+
 // StatsTotal returns the unkeyed counters summed over CPUs since the maps
 // were created.
 func (d *Datapath) StatsTotal() (Stats, error) {

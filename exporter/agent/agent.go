@@ -78,13 +78,18 @@ type IfaceCounters struct {
 
 // Stats are the agent's counters since start.
 type Stats struct {
-	Drains          uint64
-	LastDrain       time.Duration
-	DrainSeconds    float64 // total time spent draining
-	MapEntries      int     // flows in the kernel map at the last drain
-	MapCapacity     uint32
-	Interfaces      map[IfaceKey]IfaceCounters
-	Datapath        bpf.Stats // totals of the unkeyed counters
+	Drains       uint64
+	LastDrain    time.Duration
+	DrainSeconds float64 // total time spent draining
+	MapEntries   int     // flows in the kernel map at the last drain
+	MapCapacity  uint32
+	Interfaces   map[IfaceKey]IfaceCounters
+	// Datapath are the totals of the unkeyed counters as of the last
+	// drain, since the kernel maps were created: an exporter that adopted
+	// pinned maps goes on from its predecessor's totals, as the metering
+	// process (the kernel programs) went on (RFC 7011's ignored*TotalCount
+	// counts since the metering process started).
+	Datapath        bpf.Stats
 	Cache           cache.Stats
 	RecordsExported uint64 // records handed to collectors and the sink
 	SinkErrors      uint64
@@ -151,6 +156,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		a.closeWorkers()
 		return nil, err
 	}
+	a.stats.Datapath = a.dp.DrainedTotal()
 	if a.dp.Adopted() {
 		a.log.Info("adopted pinned datapath maps: counting continued while no exporter ran", "pin_dir", cfg.Datapath.PinDir)
 	}
@@ -255,7 +261,7 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	a.stats.Drains++
 	a.stats.LastDrain = time.Since(t0)
 	a.stats.DrainSeconds += a.stats.LastDrain.Seconds()
-	addStats(&a.stats.Datapath, st)
+	a.stats.Datapath = a.dp.DrainedTotal()
 	a.stats.RecordsExported += uint64(len(out))
 	ign := a.stats.Datapath
 	ifaces := a.ifacesNew
@@ -282,17 +288,6 @@ func (a *Agent) export(recs []flow.Record, st bpf.Stats, ifaces []wire.Interface
 	for _, w := range a.workers {
 		w.offer(b)
 	}
-}
-
-func addStats(dst *bpf.Stats, d bpf.Stats) {
-	dst.NonIPPackets += d.NonIPPackets
-	dst.NonIPOctets += d.NonIPOctets
-	dst.UnparsedPackets += d.UnparsedPackets
-	dst.UnparsedOctets += d.UnparsedOctets
-	dst.FallbackPackets += d.FallbackPackets
-	dst.FallbackOctets += d.FallbackOctets
-	dst.IgnoredPackets += d.IgnoredPackets
-	dst.IgnoredOctets += d.IgnoredOctets
 }
 
 // shutdown ends the agent. With drain set it first detaches (so the last

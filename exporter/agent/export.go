@@ -27,6 +27,9 @@ type encoder interface {
 	restart()
 	setInterfaces([]wire.Interface)
 	setIgnored(packets, octets uint64)
+	// carries reports whether the format can carry the record (NetFlow
+	// v5 has no IPv6): the messages hold the records it carries, in order.
+	carries(r *flow.Record) bool
 }
 
 type ipfixEncoder struct{ e *ipfix.Encoder }
@@ -37,6 +40,7 @@ func (x ipfixEncoder) encode(recs []flow.Record, send func([]byte, int) error) (
 func (x ipfixEncoder) restart()                           { x.e.Reset() }
 func (x ipfixEncoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) }
 func (x ipfixEncoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
+func (x ipfixEncoder) carries(*flow.Record) bool          { return true }
 
 type v9Encoder struct{ e *netflow9.Encoder }
 
@@ -46,6 +50,7 @@ func (x v9Encoder) encode(recs []flow.Record, send func([]byte, int) error) (int
 func (x v9Encoder) restart()                           { x.e.ForceTemplates() }
 func (x v9Encoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) }
 func (x v9Encoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
+func (x v9Encoder) carries(*flow.Record) bool          { return true }
 
 type v5Encoder struct{ e *netflow5.Encoder }
 
@@ -55,6 +60,7 @@ func (x v5Encoder) encode(recs []flow.Record, send func([]byte, int) error) (int
 func (x v5Encoder) restart()                       {}
 func (x v5Encoder) setInterfaces([]wire.Interface) {}
 func (x v5Encoder) setIgnored(uint64, uint64)      {}
+func (x v5Encoder) carries(r *flow.Record) bool    { return r.Src.Is4() }
 
 func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error) {
 	switch t.Format {
@@ -90,13 +96,16 @@ type batch struct {
 
 // CollectorStats are one collector's counters.
 type CollectorStats struct {
-	Target        string
-	RecordsSent   uint64 // flow records in messages the transport took
-	MessagesSent  uint64
-	SendErrors    uint64 // messages the transport refused
-	RecordsLost   uint64 // records in refused messages or dropped batches
-	QueueDrops    uint64 // batches dropped because the collector was slow
-	NotExportable uint64 // records the format cannot carry (IPv6 in v5)
+	Target       string
+	RecordsSent  uint64 // flow records in messages the transport took
+	MessagesSent uint64
+	SendErrors   uint64 // messages the transport refused
+	RecordsLost  uint64 // records in refused messages or dropped batches
+	// PacketsLost and OctetsLost are the packets and octets those lost
+	// records counted: what a ledger of packets needs.
+	PacketsLost, OctetsLost uint64
+	QueueDrops              uint64 // batches dropped because the collector was slow
+	NotExportable           uint64 // records the format cannot carry (IPv6 in v5)
 }
 
 // worker sends batches to one collector from its own goroutine, so a slow
@@ -111,12 +120,40 @@ type worker struct {
 
 	recordsSent, messagesSent, sendErrors  atomic.Uint64
 	recordsLost, queueDrops, notExportable atomic.Uint64
+	packetsLost, octetsLost                atomic.Uint64
 	warnedV5                               bool
 
 	// Encoded messages of the batch being sent.
 	arena  []byte
 	msgs   [][]byte
 	counts []int
+	// carried are the batch's records the format carries, in message
+	// order, so a lost message's packets are known.
+	carried []*flow.Record
+}
+
+// lose counts records as lost, with their packets and octets.
+func (w *worker) lose(recs []*flow.Record) {
+	var p, o uint64
+	for _, r := range recs {
+		p += r.Packets
+		o += r.Octets
+	}
+	w.recordsLost.Add(uint64(len(recs)))
+	w.packetsLost.Add(p)
+	w.octetsLost.Add(o)
+}
+
+// loseAll counts a whole batch as lost.
+func (w *worker) loseAll(recs []flow.Record) {
+	var p, o uint64
+	for i := range recs {
+		p += recs[i].Packets
+		o += recs[i].Octets
+	}
+	w.recordsLost.Add(uint64(len(recs)))
+	w.packetsLost.Add(p)
+	w.octetsLost.Add(o)
 }
 
 func newWorker(ctx context.Context, t transport.Target, cfg *Config, init time.Time) (*worker, error) {
@@ -138,7 +175,7 @@ func (w *worker) offer(b batch) {
 	case w.queue <- b:
 	default:
 		w.queueDrops.Add(1)
-		w.recordsLost.Add(uint64(len(b.recs)))
+		w.loseAll(b.recs)
 		if w.logLim.allow(time.Now()) {
 			w.log.Warn("collector too slow: dropped a batch of records", "records", len(b.recs), "dropped_batches", w.queueDrops.Load())
 		}
@@ -160,7 +197,7 @@ func (w *worker) send(b batch) {
 	w.enc.setIgnored(b.ignoredPackets, b.ignoredOctets)
 	fresh, err := w.conn.Ensure()
 	if err != nil {
-		w.recordsLost.Add(uint64(len(b.recs)))
+		w.loseAll(b.recs)
 		if w.logLim.allow(time.Now()) {
 			w.log.Warn("collector unreachable: records not sent", "records", len(b.recs), "err", err)
 		}
@@ -180,6 +217,16 @@ func (w *worker) send(b batch) {
 		w.counts = append(w.counts, n)
 		return nil
 	})
+	w.carried = w.carried[:0]
+	for i := range b.recs {
+		if w.enc.carries(&b.recs[i]) {
+			w.carried = append(w.carried, &b.recs[i])
+		}
+	}
+	first := make([]int, len(w.counts)+1) // message i holds carried[first[i]:first[i+1]]
+	for i, c := range w.counts {
+		first[i+1] = min(first[i]+c, len(w.carried))
+	}
 	// The arena may have moved while growing: re-slice the messages.
 	off := 0
 	for i := range w.msgs {
@@ -201,7 +248,7 @@ func (w *worker) send(b batch) {
 		// The message at sent failed: count it lost and go on with the
 		// rest (UDP); a TCP Conn closed itself, so the rest fail too.
 		w.sendErrors.Add(1)
-		w.recordsLost.Add(uint64(w.counts[sent]))
+		w.lose(w.carried[first[sent]:first[sent+1]])
 		if w.logLim.allow(time.Now()) {
 			w.log.Warn("send to collector failed", "records", w.counts[sent], "err", serr)
 		}
@@ -223,6 +270,7 @@ func (w *worker) stats() CollectorStats {
 	return CollectorStats{
 		Target: w.target.String(), RecordsSent: w.recordsSent.Load(), MessagesSent: w.messagesSent.Load(),
 		SendErrors: w.sendErrors.Load(), RecordsLost: w.recordsLost.Load(), QueueDrops: w.queueDrops.Load(),
+		PacketsLost: w.packetsLost.Load(), OctetsLost: w.octetsLost.Load(),
 		NotExportable: w.notExportable.Load(),
 	}
 }

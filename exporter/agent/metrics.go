@@ -25,6 +25,7 @@ type Metrics struct {
 	sinkErrors                             *prometheus.Desc
 	colRecords, colMessages, colErrors     *prometheus.Desc
 	colLost, colQueueDrops, colNotExported *prometheus.Desc
+	colPacketsLost, colOctetsLost          *prometheus.Desc
 }
 
 // NewMetrics returns a prometheus.Collector for the agent.
@@ -41,8 +42,8 @@ func NewMetrics(a *Agent) *Metrics {
 		mapCapacity:      d("map_capacity", "Capacity of each kernel flow map."),
 		fallbackPackets:  d("ringbuf_fallback_packets_total", "Packets counted through the ring buffer because the flow map was full."),
 		fallbackBytes:    d("ringbuf_fallback_bytes_total", "L3 octets counted through the ring buffer because the flow map was full."),
-		ignoredPackets:   d("ignored_packets_total", "Packets in no flow: flow map and ring buffer both full (exported as IPFIX IE 164)."),
-		ignoredBytes:     d("ignored_bytes_total", "Octets in no flow: flow map and ring buffer both full (exported as IPFIX IE 165)."),
+		ignoredPackets:   d("ignored_packets_total", "Packets in no flow: flow map and ring buffer both full (exported as IPFIX IE 164); since the maps were created, across adopting restarts."),
+		ignoredBytes:     d("ignored_bytes_total", "Octets in no flow: flow map and ring buffer both full (exported as IPFIX IE 165); since the maps were created, across adopting restarts."),
 		unparsedPackets:  d("unparsed_packets_total", "IP frames too short or malformed to key."),
 		nonIPPackets:     d("non_ip_packets_total", "Frames that are not IPv4 or IPv6."),
 		drains:           d("drains_total", "Drains of the kernel flow maps."),
@@ -55,6 +56,8 @@ func NewMetrics(a *Agent) *Metrics {
 		colMessages:      d("collector_messages_sent_total", "Export messages sent.", "collector"),
 		colErrors:        d("collector_send_errors_total", "Export messages the transport refused.", "collector"),
 		colLost:          d("collector_records_lost_total", "Flow records not delivered: refused messages, unreachable collector, dropped batches.", "collector"),
+		colPacketsLost:   d("collector_packets_lost_total", "Packets counted in the flow records lost on the way to the collector (records_lost_total's packets).", "collector"),
+		colOctetsLost:    d("collector_bytes_lost_total", "L3 octets counted in the flow records lost on the way to the collector.", "collector"),
 		colQueueDrops:    d("collector_queue_drops_total", "Batches dropped because the collector was too slow.", "collector"),
 		colNotExported:   d("collector_records_not_exportable_total", "Records the format cannot carry (IPv6 in NetFlow v5).", "collector"),
 	}
@@ -65,7 +68,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.ifPackets, m.ifBytes, m.activeFlows, m.mapEntries, m.mapCapacity,
 		m.fallbackPackets, m.fallbackBytes, m.ignoredPackets, m.ignoredBytes, m.unparsedPackets, m.nonIPPackets,
 		m.drains, m.drainSeconds, m.lastDrainSeconds, m.cacheRecords, m.recordsExported, m.sinkErrors,
-		m.colRecords, m.colMessages, m.colErrors, m.colLost, m.colQueueDrops, m.colNotExported} {
+		m.colRecords, m.colMessages, m.colErrors, m.colLost, m.colQueueDrops, m.colNotExported,
+		m.colPacketsLost, m.colOctetsLost} {
 		ch <- d
 	}
 }
@@ -116,6 +120,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.colMessages, float64(c.MessagesSent), c.Target)
 		counter(m.colErrors, float64(c.SendErrors), c.Target)
 		counter(m.colLost, float64(c.RecordsLost), c.Target)
+		counter(m.colPacketsLost, float64(c.PacketsLost), c.Target)
+		counter(m.colOctetsLost, float64(c.OctetsLost), c.Target)
 		counter(m.colQueueDrops, float64(c.QueueDrops), c.Target)
 		counter(m.colNotExported, float64(c.NotExportable), c.Target)
 	}

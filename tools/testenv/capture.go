@@ -74,6 +74,7 @@ type Capture struct {
 	mu     sync.Mutex
 	truth  Truth
 	done   chan struct{}
+	exited chan struct{}
 	err    error
 }
 
@@ -81,7 +82,7 @@ type Capture struct {
 // directions are those seen from the veth peer (the capture runs on B and
 // kflow observes A): frames B sends are ingress at A.
 func StartCapture(ns *NS, ifindex int, invert bool) (*Capture, error) {
-	c := &Capture{invert: invert, truth: Truth{}, done: make(chan struct{})}
+	c := &Capture{invert: invert, truth: Truth{}, done: make(chan struct{}), exited: make(chan struct{})}
 	err := ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
@@ -114,11 +115,13 @@ func StartCapture(ns *NS, ifindex int, invert bool) (*Capture, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// Stop ends the capture after a quiet period and returns what it saw. It
-// fails if the kernel dropped frames for the capture socket.
+// Stop ends the capture after a quiet period and returns what it saw: the
+// frames queued on the socket by then are read first, however busy the
+// machine. It fails if the kernel dropped frames for the capture socket.
 func (c *Capture) Stop() (Truth, error) {
 	time.Sleep(100 * time.Millisecond)
 	close(c.done)
+	<-c.exited
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var st unix.TpacketStats
@@ -139,15 +142,26 @@ func (c *Capture) Stop() (Truth, error) {
 }
 
 func (c *Capture) loop() {
+	defer close(c.exited)
 	buf := make([]byte, 65536)
+	stopping := false
 	for {
-		select {
-		case <-c.done:
-			return
-		default:
+		if !stopping {
+			select {
+			case <-c.done:
+				stopping = true
+			default:
+			}
 		}
-		n, from, err := unix.Recvfrom(c.fd, buf, 0)
+		rflags := 0
+		if stopping {
+			rflags = unix.MSG_DONTWAIT // read what is queued, then end
+		}
+		n, from, err := unix.Recvfrom(c.fd, buf, rflags)
 		if err == unix.EAGAIN || err == unix.EINTR {
+			if stopping && err == unix.EAGAIN {
+				return
+			}
 			continue
 		}
 		if err != nil {

@@ -84,13 +84,7 @@ func NewPair(tb testing.TB) *Pair {
 func NewPairE(purpose string) (*Pair, func(), error) {
 	n := seq.Add(1)
 	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, n)
-	p := &Pair{
-		AIf: "kfa" + fmt.Sprint(n), BIf: "kfb" + fmt.Sprint(n),
-		A4: netip.AddrFrom4([4]byte{198, 18, byte(n), 1}),
-		B4: netip.AddrFrom4([4]byte{198, 18, byte(n), 2}),
-		A6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::1", n)),
-		B6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::2", n)),
-	}
+	p := newPairAddrs(n)
 	cleanup := func() {
 		if p.A != nil {
 			p.A.remove()
@@ -112,6 +106,86 @@ func NewPairE(purpose string) (*Pair, func(), error) {
 		return nil, func() {}, fmt.Errorf("set up veth pair: %w", err)
 	}
 	return p, cleanup, nil
+}
+
+// NewPairIn is NewPairE with A an existing namespace (several pairs
+// sharing one observed end): only B is created, and cleanup removes B,
+// which takes the veth pair with it.
+func NewPairIn(a *NS, purpose string) (*Pair, func(), error) {
+	n := seq.Add(1)
+	p := newPairAddrs(n)
+	p.A = a
+	var err error
+	if p.B, err = newNS(fmt.Sprintf("kflow-%s-b-%d-%d", purpose, os.Getpid()%100000, n)); err != nil {
+		return nil, func() {}, err
+	}
+	cleanup := func() { p.B.remove() }
+	if err := p.setup(); err != nil {
+		cleanup()
+		return nil, func() {}, fmt.Errorf("set up veth pair: %w", err)
+	}
+	return p, cleanup, nil
+}
+
+// Recreate deletes the veth pair and creates it again with the same names
+// and addresses (an interface unplugged and plugged back): the ends get new
+// ifindexes.
+func (p *Pair) Recreate() error {
+	err := p.A.Do(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		l, err := h.LinkByName(p.AIf)
+		if err != nil {
+			return err
+		}
+		return h.LinkDel(l)
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", p.AIf, err)
+	}
+	if err := p.setup(); err != nil {
+		return fmt.Errorf("re-create %s: %w", p.AIf, err)
+	}
+	return nil
+}
+
+func newPairAddrs(n uint32) *Pair {
+	return &Pair{
+		AIf: "kfa" + fmt.Sprint(n), BIf: "kfb" + fmt.Sprint(n),
+		A4: netip.AddrFrom4([4]byte{198, 18, byte(n), 1}),
+		B4: netip.AddrFrom4([4]byte{198, 18, byte(n), 2}),
+		A6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::1", n)),
+		B6: netip.MustParseAddr(fmt.Sprintf("fd00:18:%x::2", n)),
+	}
+}
+
+// NewNS creates a named network namespace with its loopback up, for
+// programs that are not tests; the caller runs the returned cleanup.
+func NewNS(name string) (*NS, func(), error) {
+	ns, err := newNS(name)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	err = ns.Do(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		lo, err := h.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return h.LinkSetUp(lo)
+	})
+	if err != nil {
+		ns.remove()
+		return nil, func() {}, fmt.Errorf("loopback up in %s: %w", name, err)
+	}
+	return ns, ns.remove, nil
 }
 
 func newNS(name string) (*NS, error) {
@@ -139,6 +213,12 @@ func (n *NS) remove() {
 	n.handle.Close()
 	_ = netns.DeleteNamed(n.Name)
 }
+
+// Setup creates the veth pair described by p (namespaces, names and
+// addresses already set) as NewPair does: offloads off, addresses, static
+// neighbours. It is for links NewPair's naming does not fit (a link that an
+// exporter's interface glob must not match).
+func (p *Pair) Setup() error { return p.setup() }
 
 func (p *Pair) setup() error {
 	err := p.A.Do(func() error {

@@ -111,6 +111,24 @@ func StartIn(tb testing.TB, ns *NS, name string, args ...string) *Proc {
 	return start(tb, exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...), name, "in "+ns.Name)
 }
 
+// StartInE is StartIn for programs that are not tests: the caller ends the
+// process (Stop, Kill).
+func StartInE(ns *NS, name string, args ...string) (*Proc, error) {
+	p, err := launch(exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...), name)
+	if err != nil {
+		return nil, fmt.Errorf("start %s in %s: %w", name, ns.Name, err)
+	}
+	return p, nil
+}
+
+// Kill sends SIGKILL to the process (by its PID) and waits for it to end.
+func (p *Proc) Kill() {
+	if !p.Exited() {
+		_ = p.cmd.Process.Kill()
+	}
+	<-p.done
+}
+
 // Start starts name with args in the test's own network namespace, for
 // daemons that only use loopback. It is ended and logged as StartIn's.
 func Start(tb testing.TB, name string, args ...string) *Proc {
@@ -120,18 +138,10 @@ func Start(tb testing.TB, name string, args ...string) *Proc {
 
 func start(tb testing.TB, cmd *exec.Cmd, name, where string) *Proc {
 	tb.Helper()
-	p := &Proc{Name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout = &p.out
-	cmd.Stderr = &p.out
-	// Its own process group, so a ^C on the test does not reach it first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	p, err := launch(cmd, name)
+	if err != nil {
 		tb.Fatalf("start %s %s: %v", name, where, err)
 	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	tb.Cleanup(func() {
 		if !p.Exited() {
 			_ = p.cmd.Process.Kill()
@@ -140,6 +150,23 @@ func start(tb testing.TB, cmd *exec.Cmd, name, where string) *Proc {
 		}
 	})
 	return p
+}
+
+// launch starts cmd with its output kept in memory, in its own process
+// group, so a ^C on the caller does not reach it first.
+func launch(cmd *exec.Cmd, name string) (*Proc, error) {
+	p := &Proc{Name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout = &p.out
+	cmd.Stderr = &p.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 // PID is the process id.

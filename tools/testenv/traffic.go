@@ -179,7 +179,12 @@ func (p *Pair) TCPSession(v6 bool, dstPort uint16, writes []int) (uint16, error)
 
 // Ping sends count ICMP (or ICMPv6) echo requests with the given payload
 // size from A to B over a raw socket and waits for each reply.
-func (p *Pair) Ping(v6 bool, count, size int) (Truth, error) {
+func (p *Pair) Ping(v6 bool, count, size int) (Truth, error) { return p.PingCode(v6, count, size, 0) }
+
+// PingCode is Ping with the given ICMP code in the echo requests. Linux
+// answers an echo whatever its code and copies the code into the reply,
+// so the code tells apart flows that would otherwise share a key.
+func (p *Pair) PingCode(v6 bool, count, size int, code uint8) (Truth, error) {
 	a, b := p.addrs(v6)
 	var fd int
 	err := p.A.Do(func() (err error) {
@@ -211,13 +216,13 @@ func (p *Pair) Ping(v6 bool, count, size int) (Truth, error) {
 		hdr = 40 + 8
 	}
 	truth := Truth{}
-	out := FlowKey{Src: a, Dst: b, Proto: proto, ICMPType: reqType, Dir: flow.Egress}
-	in := FlowKey{Src: b, Dst: a, Proto: proto, ICMPType: repType, Dir: flow.Ingress}
+	out := FlowKey{Src: a, Dst: b, Proto: proto, ICMPType: reqType, ICMPCode: code, Dir: flow.Egress}
+	in := FlowKey{Src: b, Dst: a, Proto: proto, ICMPType: repType, ICMPCode: code, Dir: flow.Ingress}
 	id := uint16(0x4b00 | count&0xff)
 	buf := make([]byte, 65536)
 	for seq := 0; seq < count; seq++ {
 		msg := make([]byte, 8+size)
-		msg[0] = reqType
+		msg[0], msg[1] = reqType, code
 		msg[4], msg[5] = byte(id>>8), byte(id)
 		msg[6], msg[7] = byte(seq>>8), byte(seq)
 		if !v6 {
@@ -275,12 +280,16 @@ func checksum(b []byte) uint16 {
 // absorbs them. It returns what A's egress carried: exactly the datagrams
 // whose send succeeded.
 func (p *Pair) UDPBlast(v6 bool, basePort uint16, flows, count, size int) (Truth, error) {
+	return p.UDPBlastTo(v6, basePort, 9, flows, count, size)
+}
+
+// UDPBlastTo is UDPBlast to the given destination port.
+func (p *Pair) UDPBlastTo(v6 bool, basePort, dstPort uint16, flows, count, size int) (Truth, error) {
 	a, b := p.addrs(v6)
 	network := "udp4"
 	if v6 {
 		network = "udp6"
 	}
-	const dstPort = 9
 	var sink *net.UDPConn
 	err := p.B.Do(func() (err error) {
 		sink, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(b, dstPort)))
@@ -302,9 +311,9 @@ func (p *Pair) UDPBlast(v6 bool, basePort uint16, flows, count, size int) (Truth
 	payload := make([]byte, size)
 	var to unix.Sockaddr
 	if v6 {
-		to = &unix.SockaddrInet6{Addr: b.As16(), Port: dstPort}
+		to = &unix.SockaddrInet6{Addr: b.As16(), Port: int(dstPort)}
 	} else {
-		to = &unix.SockaddrInet4{Addr: b.As4(), Port: dstPort}
+		to = &unix.SockaddrInet4{Addr: b.As4(), Port: int(dstPort)}
 	}
 	// One socket per flow, bound to its source port.
 	socks := make([]int, flows)

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/kflow-dev/kflow/tools/testenv"
+)
+
+// Window is one stretch of traffic with at most one fault, ended by a
+// quiet moment in which every counter is read.
+type Window struct {
+	Index      int
+	Fault      *Fault
+	Start, End time.Duration
+	Truth      testenv.Truth
+	Calls      int
+	Before     *Snapshot
+	After      *Snapshot
+}
+
+// Snapshot is every daemon's counters at a quiet moment: no traffic, the
+// exporter's cache empty, the collectors flushed.
+type Snapshot struct {
+	At       time.Duration
+	Exporter Metrics
+	// ExporterIncarnation tells counters of different processes apart
+	// (the per-collector counters start at zero in a new exporter).
+	ExporterIncarnation int
+	UDP, TCP            Metrics
+	Procs               map[string]ProcSample
+	LoadAvg             string
+}
+
+// snapshot waits for a quiet moment after window w and reads every
+// counter. The waits are hang guards: the run fails if one runs out.
+func (r *Run) snapshot(w int) (*Snapshot, error) {
+	e := r.env
+	pc, cc := httpIn(e.P), httpIn(e.C)
+	var em Metrics
+	quiet := testenv.WaitFor(60*time.Second, func() bool {
+		m, err := scrape(pc, exporterMetric)
+		if err != nil {
+			return false
+		}
+		em = m
+		return m.Sum("kflow_exporter_active_flows") == 0 && m.Sum("kflow_exporter_map_entries") == 0
+	})
+	if !quiet {
+		return nil, fmt.Errorf("the exporter's cache did not empty within 60s after the traffic stopped")
+	}
+	// Two more drains (the unkeyed counters), then the collectors' flush.
+	time.Sleep(time.Second)
+	s := &Snapshot{At: time.Since(r.start), ExporterIncarnation: e.exporter.incarnation, Procs: map[string]ProcSample{}}
+	var err error
+	if s.Exporter, err = scrape(pc, exporterMetric); err != nil {
+		s.Exporter = em
+	}
+	if s.UDP, err = scrape(cc, udpMetric); err != nil {
+		return nil, fmt.Errorf("collector-udp metrics: %w", err)
+	}
+	if s.TCP, err = scrape(cc, tcpMetric); err != nil {
+		return nil, fmt.Errorf("collector-tcp metrics: %w", err)
+	}
+	for _, d := range []*Daemon{e.exporter, e.udpCol, e.tcpCol, e.nfcapd} {
+		if ps, err := sampleProc(d.proc.PID()); err == nil {
+			s.Procs[d.Name] = ps
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		s.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	r.logf(w, "quiet: counters read (load %s)", s.LoadAvg)
+	return s, nil
+}
+
+// Row is the ledger of one witness in one window (or in total).
+type Row struct {
+	Sent, Recorded, Ignored uint64
+	// Lost are packets lost by a counted cause: counter name to packets.
+	Lost map[string]uint64
+	// Unaccounted is Sent - Recorded - Ignored - lost; it must be 0.
+	Unaccounted int64
+	Flows       int // flows sent
+	ExactFlows  int // flows recorded with exactly their packets and octets
+}
+
+func (row *Row) add(o Row) {
+	row.Sent += o.Sent
+	row.Recorded += o.Recorded
+	row.Ignored += o.Ignored
+	row.Unaccounted += o.Unaccounted
+	row.Flows += o.Flows
+	row.ExactFlows += o.ExactFlows
+	if row.Lost == nil {
+		row.Lost = map[string]uint64{}
+	}
+	for k, v := range o.Lost {
+		row.Lost[k] += v
+	}
+}
+
+// Ledger is the run's account of every packet.
+type Ledger struct {
+	Witnesses []*Witness
+	// Rows[w][i] is witness i in window w; Total[i] sums them.
+	Rows  [][]Row
+	Total []Row
+	// Other are records of traffic the harness did not send (IPv6
+	// neighbour discovery, multicast listener reports), per witness.
+	Other    []uint64
+	Problems []string
+}
+
+// OK reports whether every packet is accounted and nothing else failed.
+func (l *Ledger) OK() bool { return len(l.Problems) == 0 }
+
+// delta is after-before for a counter of the exporter, whose
+// per-collector counters restart at zero in each new process: across a
+// restart the new process's count is the window's (the fault windows that
+// restart the exporter lose nothing these counters count).
+func delta(before, after *Snapshot, get func(Metrics) uint64) uint64 {
+	a := get(after.Exporter)
+	if after.ExporterIncarnation != before.ExporterIncarnation {
+		return a
+	}
+	return a - get(before.Exporter)
+}
+
+func (r *Run) ledger() (*Ledger, error) {
+	e := r.env
+	l := &Ledger{Witnesses: []*Witness{
+		{Name: "kflow collector, IPFIX/UDP", Target: "ipfix://"},
+		{Name: "kflow collector, IPFIX/TCP", Target: "ipfix+tcp://"},
+		{Name: "nfcapd, NetFlow v9/UDP", Target: "nfv9://", NoDirection: true},
+	}}
+	var err error
+	if l.Witnesses[0].Records, l.Witnesses[0].Files, err = readKflowDir(filepath.Join(e.dir, "udp")); err != nil {
+		return nil, err
+	}
+	if l.Witnesses[1].Records, l.Witnesses[1].Files, err = readKflowDir(e.tmpfs); err != nil {
+		return nil, err
+	}
+	if l.Witnesses[2].Records, l.Witnesses[2].Files, err = readNfcapdDir(filepath.Join(e.dir, "nfcapd")); err != nil {
+		return nil, err
+	}
+	for _, w := range l.Witnesses {
+		for _, f := range w.Files {
+			if f.Err != "" || f.Corrupt > 0 {
+				l.Problems = append(l.Problems, fmt.Sprintf("%s: file %s: %d corrupt blocks, %s", w.Name, f.Path, f.Corrupt, f.Err))
+			}
+		}
+	}
+	// Which window sent each flow.
+	owner := map[testenv.FlowKey]int{}
+	for _, win := range r.windows {
+		for k := range win.Truth {
+			owner[k] = win.Index
+			owner[noDir(k)] = win.Index
+		}
+	}
+	l.Rows = make([][]Row, len(r.windows))
+	l.Total = make([]Row, len(l.Witnesses))
+	l.Other = make([]uint64, len(l.Witnesses))
+	for wi, w := range l.Witnesses {
+		recorded := make([]uint64, len(r.windows))
+		got := testenv.Truth{}
+		for k, c := range w.Records {
+			win, ok := owner[k]
+			if !ok {
+				l.Other[wi] += c.Packets
+				continue
+			}
+			recorded[win] += c.Packets
+			got[k] = addCounts(got[k], c)
+		}
+		for _, win := range r.windows {
+			if len(l.Rows[win.Index]) == 0 {
+				l.Rows[win.Index] = make([]Row, len(l.Witnesses))
+			}
+			row := Row{Sent: totalPackets(win.Truth), Recorded: recorded[win.Index], Flows: len(win.Truth), Lost: map[string]uint64{}}
+			for k, c := range win.Truth {
+				key := k
+				if w.NoDirection {
+					key = noDir(k)
+				}
+				if g := got[key]; g.Packets == c.Packets && g.Octets == c.Octets {
+					row.ExactFlows++
+				}
+			}
+			row.Ignored = win.After.Exporter.Sum("kflow_exporter_ignored_packets_total") - win.Before.Exporter.Sum("kflow_exporter_ignored_packets_total")
+			target := `collector="` + w.Target
+			if n := delta(win.Before, win.After, func(m Metrics) uint64 {
+				return m.Sum("kflow_exporter_collector_packets_lost_total", target)
+			}); n > 0 {
+				row.Lost["kflow_exporter_collector_packets_lost_total"] = n
+			}
+			var lost uint64
+			for _, v := range row.Lost {
+				lost += v
+			}
+			row.Unaccounted = int64(row.Sent) - int64(row.Recorded) - int64(row.Ignored) - int64(lost)
+			l.Rows[win.Index][wi] = row
+			l.Total[wi].add(row)
+		}
+		if l.Total[wi].Unaccounted != 0 {
+			l.Problems = append(l.Problems, fmt.Sprintf("%s: %d packets unaccounted", w.Name, l.Total[wi].Unaccounted))
+		}
+		for _, win := range r.windows {
+			if u := l.Rows[win.Index][wi].Unaccounted; u != 0 {
+				l.Problems = append(l.Problems, fmt.Sprintf("%s: window %d (%s): %d packets unaccounted", w.Name, win.Index, faultName(win.Fault), u))
+			}
+		}
+	}
+	l.Problems = append(l.Problems, r.growth()...)
+	return l, nil
+}
+
+func faultName(f *Fault) string {
+	if f == nil {
+		return "none"
+	}
+	return f.Name
+}
+
+// growth checks the daemons' memory and descriptors at the quiet moments
+// of each process's life: after its first windows they must not grow
+// (descriptors: not at all, beyond a few sockets; memory: not past twice
+// the first figure plus 64 MiB, which a leak of one window's flows would
+// cross over the run).
+func (r *Run) growth() []string {
+	var problems []string
+	for _, name := range []string{"exporter", "collector-udp", "collector-tcp", "nfcapd"} {
+		var first *ProcSample
+		var firstPID int
+		for _, win := range r.windows {
+			s, ok := win.After.Procs[name]
+			if !ok {
+				continue
+			}
+			pid := r.pidAt(name, win)
+			if first == nil || pid != firstPID {
+				first, firstPID = &s, pid
+				continue
+			}
+			if s.FDs > first.FDs+8 {
+				problems = append(problems, fmt.Sprintf("%s: %d descriptors after window %d, %d after its first window", name, s.FDs, win.Index, first.FDs))
+			}
+			if s.RSS > 2*first.RSS+64<<20 {
+				problems = append(problems, fmt.Sprintf("%s: %d MiB resident after window %d, %d MiB after its first window", name, s.RSS>>20, win.Index, first.RSS>>20))
+			}
+		}
+	}
+	return problems
+}
+
+// pidAt identifies the process that was sampled after a window: the
+// incarnation for the exporter and collectors changes with restarts.
+func (r *Run) pidAt(name string, win *Window) int {
+	switch name {
+	case "exporter":
+		return win.After.ExporterIncarnation
+	}
+	// Collectors restart only in collector-kill windows.
+	n := 0
+	for _, w := range r.windows[:win.Index+1] {
+		if w.Fault != nil && w.Fault.Name == "collector-kill" && name == "collector-udp" {
+			n++
+		}
+	}
+	return n
+}
+
+// markdown renders the ledger for docs/soak.md.
+func (l *Ledger) markdown(r *Run) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	version, _ := exec.Command(r.opts.Kflow, "version").Output()
+	host, _ := os.Hostname()
+	_ = host
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	p("# Soak ledger\n\n")
+	p("Generated by `tools/soak` (`make soak`); the prose around the tables is in the tool.\n\n")
+	p("| | |\n| --- | --- |\n")
+	p("| command | `go run ./tools/soak %s` |\n", strings.Join(r.opts.Args, " "))
+	p("| seed | %d |\n", r.opts.Seed)
+	p("| duration | %v of traffic in %d windows, %v in all |\n", r.opts.Duration, len(r.windows), time.Since(r.start).Round(time.Second))
+	p("| machine | %d CPUs, Linux %s, %s |\n", runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.GOARCH)
+	p("| kflow | %s |\n", strings.TrimSpace(string(version)))
+	p("| load average during the run (1 min, at each quiet moment) | %s |\n", loadRange(r))
+	p("| result | %s |\n\n", map[bool]string{true: "**every packet accounted**", false: "**FAILED**"}[l.OK()])
+	if !l.OK() {
+		p("Problems:\n\n")
+		for _, s := range l.Problems {
+			p("- %s\n", s)
+		}
+		p("\n")
+	}
+	p("## Total\n\n")
+	p("| witness | packets sent | in flow records | in the ignored counters | lost, counted | unaccounted | flows exact / sent | other traffic recorded |\n")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for i, w := range l.Witnesses {
+		t := l.Total[i]
+		p("| %s | %d | %d | %d | %s | %d | %d / %d | %d |\n", w.Name, t.Sent, t.Recorded, t.Ignored, lostText(t.Lost), t.Unaccounted, t.ExactFlows, t.Flows, l.Other[i])
+	}
+	p("\n## Per window\n\n")
+	p("| window | fault | time | witness | sent | recorded | ignored | lost, counted | unaccounted |\n")
+	p("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, win := range r.windows {
+		for i, w := range l.Witnesses {
+			row := l.Rows[win.Index][i]
+			p("| %d | %s | %.0f–%.0f s | %s | %d | %d | %d | %s | %d |\n", win.Index, faultName(win.Fault),
+				win.Start.Seconds(), win.End.Seconds(), w.Name, row.Sent, row.Recorded, row.Ignored, lostText(row.Lost), row.Unaccounted)
+		}
+	}
+	p("\n## Faults\n\n| fault | what the harness does |\n| --- | --- |\n")
+	for _, f := range faults {
+		p("| %s | %s |\n", f.Name, f.What)
+	}
+	p("\n## Log\n\n```\n")
+	for _, ev := range r.events {
+		p("%8.2fs  w%-2d %s\n", ev.At.Seconds(), ev.Window, ev.Text)
+	}
+	p("```\n\n## Daemons at each quiet moment\n\n| window | ")
+	names := []string{"exporter", "collector-udp", "collector-tcp", "nfcapd"}
+	for _, n := range names {
+		p("%s RSS MiB / fds | ", n)
+	}
+	p("\n| --- |%s\n", strings.Repeat(" --- |", len(names)))
+	for _, win := range r.windows {
+		p("| %d | ", win.Index)
+		for _, n := range names {
+			s := win.After.Procs[n]
+			p("%.1f / %d | ", float64(s.RSS)/(1<<20), s.FDs)
+		}
+		p("\n")
+	}
+	p("\n## Flow files\n\n| witness | files | records | ends |\n| --- | --- | --- | --- |\n")
+	for _, w := range l.Witnesses {
+		recs := 0
+		ends := map[string]int{}
+		for _, f := range w.Files {
+			recs += f.Records
+			ends[f.End]++
+		}
+		var es []string
+		for _, k := range sortedKeys(ends) {
+			es = append(es, fmt.Sprintf("%d %s", ends[k], k))
+		}
+		p("| %s | %d | %d | %s |\n", w.Name, len(w.Files), recs, strings.Join(es, ", "))
+	}
+	return b.String()
+}
+
+func lostText(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%d (`%s`)", m[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func loadRange(r *Run) string {
+	var parts []string
+	for _, w := range r.windows {
+		if f := strings.Fields(w.After.LoadAvg); len(f) > 0 {
+			parts = append(parts, f[0])
+		}
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	lo, hi := parts[0], parts[0]
+	for _, s := range parts {
+		if len(s) < len(lo) || (len(s) == len(lo) && s < lo) {
+			lo = s
+		}
+		if len(s) > len(hi) || (len(s) == len(hi) && s > hi) {
+			hi = s
+		}
+	}
+	return lo + " to " + hi
+}

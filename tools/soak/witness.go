@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/tools/testenv"
+)
+
+// A Witness is a collector whose records the ledger counts.
+type Witness struct {
+	Name string
+	// Target is the exporter's collector URL prefix, as its metrics label
+	// it (collector="ipfix://...").
+	Target string
+	// Records are the packets and octets per flow key the witness
+	// recorded (nfdump's keys have no direction).
+	Records testenv.Truth
+	// NoDirection: match truth keys without their direction.
+	NoDirection bool
+	Files       []FileCheck
+}
+
+// FileCheck is one flow file read to its end.
+type FileCheck struct {
+	Path    string
+	Records int
+	End     string
+	Corrupt int
+	Err     string
+}
+
+// readKflowDir reads every kflow flow file under dir, checking each is
+// readable to its last whole block.
+func readKflowDir(dir string) (testenv.Truth, []FileCheck, error) {
+	t := testenv.Truth{}
+	var checks []FileCheck
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), flowfile.DefaultPrefix+".") {
+			return nil
+		}
+		fc := FileCheck{Path: path}
+		r, err := flowfile.Open(path, flowfile.ReaderOptions{SkipCorrupt: true})
+		if err != nil {
+			fc.Err = err.Error()
+			checks = append(checks, fc)
+			return nil
+		}
+		for r.Next() {
+			rec := r.Record()
+			k := testenv.KeyOf(rec)
+			t[k] = addCounts(t[k], testenv.Counts{Packets: rec.Packets, Octets: rec.Octets, TCPFlags: rec.TCPFlags})
+			fc.Records++
+		}
+		if err := r.Err(); err != nil {
+			fc.Err = err.Error()
+		}
+		fc.Corrupt = len(r.Corrupt())
+		fc.End = fmt.Sprint(r.End().Kind)
+		r.Close()
+		checks = append(checks, fc)
+		return nil
+	})
+	return t, checks, err
+}
+
+// readNfcapdDir reads nfcapd's files with nfdump (CSV, raw numbers):
+// flows keyed without direction.
+func readNfcapdDir(dir string) (testenv.Truth, []FileCheck, error) {
+	out, err := exec.Command("nfdump", "-R", dir, "-N", "-o", "csv").Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("nfdump -R %s: %w", dir, err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(csvPart(string(out)))).ReadAll()
+	if err != nil {
+		return nil, nil, fmt.Errorf("nfdump csv: %w", err)
+	}
+	t := testenv.Truth{}
+	if len(rows) == 0 {
+		return t, nil, nil
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[strings.TrimSpace(name)] = i
+	}
+	for _, name := range []string{"sa", "da", "sp", "dp", "pr", "ipkt", "ibyt"} {
+		if _, ok := col[name]; !ok {
+			return nil, nil, fmt.Errorf("nfdump csv: no column %q in %v", name, rows[0])
+		}
+	}
+	for _, row := range rows[1:] {
+		get := func(name string) string { return strings.TrimSpace(row[col[name]]) }
+		num := func(name string) uint64 { v, _ := strconv.ParseUint(get(name), 10, 64); return v }
+		src, err1 := netip.ParseAddr(get("sa"))
+		dst, err2 := netip.ParseAddr(get("da"))
+		if err1 != nil || err2 != nil {
+			return nil, nil, fmt.Errorf("nfdump row %v: addresses", row)
+		}
+		k := testenv.FlowKey{Src: src.Unmap(), Dst: dst.Unmap(), Proto: protoNumber(get("pr"))}
+		sp, dp := uint16(num("sp")), uint16(num("dp"))
+		if k.Proto == flow.ProtoICMP || k.Proto == flow.ProtoICMPv6 {
+			k.ICMPType, k.ICMPCode = uint8(dp>>8), uint8(dp)
+		} else {
+			k.SrcPort, k.DstPort = sp, dp
+		}
+		t[k] = addCounts(t[k], testenv.Counts{Packets: num("ipkt"), Octets: num("ibyt")})
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.*"))
+	var checks []FileCheck
+	for _, f := range files {
+		checks = append(checks, FileCheck{Path: f, End: "read by nfdump"})
+	}
+	return t, checks, nil
+}
+
+// csvPart is nfdump's CSV output without the summary after it.
+func csvPart(s string) string {
+	var rows []string
+	for _, l := range strings.Split(s, "\n") {
+		if l == "" || l == "Summary" || l == "No matching flows" {
+			break
+		}
+		rows = append(rows, l)
+	}
+	return strings.Join(rows, "\n")
+}
+
+var protoNames = map[string]uint8{"ICMP": 1, "TCP": 6, "UDP": 17, "ICMP6": 58, "IPV6-ICMP": 58, "SCTP": 132}
+
+func protoNumber(s string) uint8 {
+	if p, ok := protoNames[strings.ToUpper(s)]; ok {
+		return p
+	}
+	n, _ := strconv.ParseUint(s, 10, 8)
+	return uint8(n)
+}
+
+// noDir is a key without its direction.
+func noDir(k testenv.FlowKey) testenv.FlowKey {
+	k.Dir = 0
+	return k
+}
+
+func totalPackets(t testenv.Truth) uint64 {
+	var n uint64
+	for _, c := range t {
+		n += c.Packets
+	}
+	return n
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
