@@ -52,7 +52,7 @@ type Env struct {
 	pinDir   string
 	P, C, J  *testenv.NS
 	pairs    []*testenv.Pair
-	tmpfs    string        // the TCP collector's directory, a small tmpfs
+	tmpfs    string // the TCP collector's directory, a small tmpfs
 	cleanups []func()
 
 	exporter          *Daemon
@@ -97,7 +97,19 @@ func (e *Env) close() {
 func newEnv(kflow, dir string, pairs, mapEntries int) (*Env, error) {
 	e := &Env{kflow: kflow, dir: dir, mapEntries: mapEntries}
 	id := os.Getpid() % 100000
-	e.pinDir = fmt.Sprintf("/sys/fs/bpf/kflow-soak-%d", id)
+	// The pins live on a bpffs of the harness's own, outside /sys: "ip
+	// netns exec" mounts a fresh sysfs in a private mount namespace, where
+	// a bpffs kflow mounted on /sys/fs/bpf would vanish with the process
+	// (and the next exporter would have nothing to adopt).
+	bpffs := filepath.Join(dir, "bpffs")
+	if err := os.MkdirAll(bpffs, 0o700); err != nil {
+		return e, err
+	}
+	if err := unix.Mount("bpf", bpffs, "bpf", 0, "mode=0700"); err != nil {
+		return e, fmt.Errorf("mount bpffs on %s: %w", bpffs, err)
+	}
+	e.cleanups = append(e.cleanups, func() { _ = unix.Unmount(bpffs, unix.MNT_DETACH) })
+	e.pinDir = filepath.Join(bpffs, "kflow")
 	var err error
 	ns := func(role string) (*testenv.NS, error) {
 		n, c, err := testenv.NewNS(fmt.Sprintf("kflow-soak-%s-%d", role, id))

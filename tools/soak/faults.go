@@ -34,7 +34,7 @@ var faults = []Fault{
 	{"disk-full", "the TCP collector's tmpfs filled for 2 s, then freed", faultDiskFull},
 	{"junk-flood", "junk datagrams at the UDP collector's port from another namespace for 2 s", faultJunk},
 	{"hotplug", "an observed interface deleted and re-created", faultHotplug},
-	{"collector-unreachable", "the TCP collector's route removed for 3 s (reconnect, templates resent)", faultUnreachable},
+	{"collector-unreachable", "the TCP collector stopped and its route removed for 3 s, then both back (reconnect, templates resent)", faultUnreachable},
 	{"map-full", "a burst of twice the flow map's capacity in new flows", faultMapFull},
 }
 
@@ -179,15 +179,25 @@ func faultHotplug(r *Run, _ *rand.Rand, log func(string, ...any)) error {
 
 func faultUnreachable(r *Run, _ *rand.Rand, log func(string, ...any)) error {
 	e := r.env
+	// The collector goes away (its connection ends) and its address stays
+	// unreachable for a while: the exporter's reconnects fail and what it
+	// cannot send is counted; then it reconnects and sends templates first.
 	if err := e.tcpRoute(false); err != nil {
 		return err
 	}
 	log("route to the tcp collector removed")
+	if err := e.tcpCol.stop(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("collector-tcp: %w", err)
+	}
+	log("collector-tcp stopped")
 	time.Sleep(3 * time.Second)
+	if err := e.tcpCol.startReady(e.dir); err != nil {
+		return err
+	}
 	if err := e.tcpRoute(true); err != nil {
 		return err
 	}
-	log("route restored")
+	log("collector-tcp restarted (pid %d), route restored", e.tcpCol.proc.PID())
 	return nil
 }
 

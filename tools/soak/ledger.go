@@ -90,6 +90,8 @@ type Row struct {
 	Unaccounted int64
 	Flows       int // flows sent
 	ExactFlows  int // flows recorded with exactly their packets and octets
+	// Examples are a few flows not recorded exactly, for the log.
+	Examples []string
 }
 
 func (row *Row) add(o Row) {
@@ -193,6 +195,8 @@ func (r *Run) ledger() (*Ledger, error) {
 				}
 				if g := got[key]; g.Packets == c.Packets && g.Octets == c.Octets {
 					row.ExactFlows++
+				} else if len(row.Examples) < 3 {
+					row.Examples = append(row.Examples, fmt.Sprintf("%v: sent %d packets %d octets, recorded %d packets %d octets", k, c.Packets, c.Octets, g.Packets, g.Octets))
 				}
 			}
 			row.Ignored = win.After.Exporter.Sum("kflow_exporter_ignored_packets_total") - win.Before.Exporter.Sum("kflow_exporter_ignored_packets_total")
@@ -214,8 +218,9 @@ func (r *Run) ledger() (*Ledger, error) {
 			l.Problems = append(l.Problems, fmt.Sprintf("%s: %d packets unaccounted", w.Name, l.Total[wi].Unaccounted))
 		}
 		for _, win := range r.windows {
-			if u := l.Rows[win.Index][wi].Unaccounted; u != 0 {
-				l.Problems = append(l.Problems, fmt.Sprintf("%s: window %d (%s): %d packets unaccounted", w.Name, win.Index, faultName(win.Fault), u))
+			if row := l.Rows[win.Index][wi]; row.Unaccounted != 0 {
+				l.Problems = append(l.Problems, fmt.Sprintf("%s: window %d (%s): %d packets unaccounted; for example %s",
+					w.Name, win.Index, faultName(win.Fault), row.Unaccounted, strings.Join(row.Examples, "; ")))
 			}
 		}
 	}
@@ -268,10 +273,12 @@ func (r *Run) pidAt(name string, win *Window) int {
 	case "exporter":
 		return win.After.ExporterIncarnation
 	}
-	// Collectors restart only in collector-kill windows.
+	// Collectors restart in collector-kill (UDP) and
+	// collector-unreachable (TCP) windows.
+	restarts := map[string]string{"collector-udp": "collector-kill", "collector-tcp": "collector-unreachable"}
 	n := 0
 	for _, w := range r.windows[:win.Index+1] {
-		if w.Fault != nil && w.Fault.Name == "collector-kill" && name == "collector-udp" {
+		if w.Fault != nil && w.Fault.Name == restarts[name] {
 			n++
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -28,7 +29,24 @@ func main() {
 	pairs := flag.Int("pairs", 4, "observed veth pairs (at least 3)")
 	mapEntries := flag.Int("map-entries", 8192, "the exporter's --map-entries (small, so a burst overflows it)")
 	keep := flag.Bool("keep", false, "keep the run's directory (flow files, logs)")
+	only := flag.String("faults", "", "schedule only these faults (comma-separated names), to chase one")
 	flag.Parse()
+	if *only != "" {
+		var keep []Fault
+		for _, name := range strings.Split(*only, ",") {
+			found := false
+			for _, f := range faults {
+				if f.Name == name {
+					keep, found = append(keep, f), true
+				}
+			}
+			if !found {
+				fmt.Fprintf(os.Stderr, "soak: -faults: no fault %q\n", name)
+				os.Exit(2)
+			}
+		}
+		faults = keep
+	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
@@ -117,7 +135,11 @@ func run(ctx context.Context, o Options) (bool, error) {
 		r.stopAll()
 		return false, err
 	}
-	if err := r.stopAll(); err != nil {
+	err = r.stopAll()
+	for _, d := range []*Daemon{r.env.exporter, r.env.udpCol, r.env.tcpCol, r.env.nfcapd} {
+		_ = os.WriteFile(filepath.Join(dir, d.Name+".log"), []byte(d.output()), 0o644)
+	}
+	if err != nil {
 		return false, err
 	}
 	l, err := r.ledger()

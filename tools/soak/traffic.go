@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -36,6 +37,9 @@ type Traffic struct {
 	mu     sync.Mutex
 	paused map[int]bool
 	burst  bool // the next blast round sends a map-filling burst
+	// busy[i] is held while pair i's generator sends, so a pause can wait
+	// for the call in progress.
+	busy []sync.Mutex
 }
 
 // Batch is what one window's traffic sent.
@@ -46,13 +50,20 @@ type Batch struct {
 }
 
 func newTraffic(e *Env, seed uint64) *Traffic {
-	return &Traffic{env: e, rng: rand.New(rand.NewPCG(seed, seed^0x50a4)), port: 10000, paused: map[int]bool{}}
+	return &Traffic{env: e, rng: rand.New(rand.NewPCG(seed, seed^0x50a4)), port: 10000, paused: map[int]bool{},
+		busy: make([]sync.Mutex, len(e.pairs))}
 }
 
+// pause stops (or resumes) pair's traffic; stopping waits for the call in
+// progress to end.
 func (t *Traffic) pause(pair int, on bool) {
 	t.mu.Lock()
 	t.paused[pair] = on
 	t.mu.Unlock()
+	if on {
+		t.busy[pair].Lock()
+		t.busy[pair].Unlock() //nolint:staticcheck // waits for the sender
+	}
 }
 
 func (t *Traffic) isPaused(pair int) bool {
@@ -161,8 +172,19 @@ func (t *Traffic) requestResponse(w int, rng *rand.Rand, deadline time.Time) Bat
 			}
 		}
 	}
-	b.Truth = seen
+	// What the kernel sent on its own (router solicitations, multicast
+	// listener reports on link-local addresses) is not the harness's.
+	for k, c := range seen {
+		if ours(p, k.Src) && ours(p, k.Dst) {
+			b.Truth[k] = c
+		}
+	}
 	return b
+}
+
+// ours reports whether a is one of the pair's own addresses.
+func ours(p *testenv.Pair, a netip.Addr) bool {
+	return a == p.A4 || a == p.B4 || a == p.A6 || a == p.B6
 }
 
 // blasts sends UDP blasts and churn on pairs[i] (and its VLAN) until the
@@ -170,10 +192,21 @@ func (t *Traffic) requestResponse(w int, rng *rand.Rand, deadline time.Time) Bat
 func (t *Traffic) blasts(i int, rng *rand.Rand, deadline time.Time) Batch {
 	b := Batch{Truth: testenv.Truth{}}
 	for time.Now().Before(deadline) && b.Err == nil {
+		t.busy[i].Lock()
 		if t.isPaused(i) {
+			t.busy[i].Unlock()
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
+		t.blast(i, rng, &b)
+		t.busy[i].Unlock()
+	}
+	return b
+}
+
+// blast sends one blast or churn call on pairs[i].
+func (t *Traffic) blast(i int, rng *rand.Rand, b *Batch) {
+	{
 		p := t.env.pairs[i]
 		vlan := i == vlanPair && rng.IntN(3) == 0
 		v6 := rng.IntN(2) == 1
@@ -213,5 +246,4 @@ func (t *Traffic) blasts(i int, rng *rand.Rand, deadline time.Time) Batch {
 		}
 		b.Calls++
 	}
-	return b
 }

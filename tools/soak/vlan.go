@@ -76,4 +76,3 @@ func vlanBlast(p *testenv.Pair, v6 bool, vid uint16, srcPort, dstPort uint16, fl
 	}
 	return truth, nil
 }
-
