@@ -14,6 +14,10 @@ packages=(
 	nfdump tshark pmacct softflowd fprobe
 	# make bench-compare: replay and load generators
 	tcpreplay netsniff-ng
+	# ClickHouse tests: the tests start their own servers on loopback ports
+	# with private data directories; a system service the package may start
+	# is never used (and holds none of the ports the tests pick)
+	clickhouse-server clickhouse-client
 	# make vmtest: the emulator, and xz for the kernels' compressed modules
 	# (apt-get download fetches the kernels, dpkg-deb unpacks them)
 	qemu-system-x86 xz-utils
