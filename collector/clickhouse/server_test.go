@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package clickhouse
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kflow-dev/kflow/collector/clickhouse/chtest"
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// testClient connects to the shared server with a database of the test's
+// own.
+func testClient(t *testing.T, db string) (*Client, *Schema) {
+	t.Helper()
+	s := chtest.Shared(t)
+	c, err := NewClient(s.URL(db), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Version(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
+	return c, &Schema{Version: v, Database: db, Retention: DefaultRetention}
+}
+
+func gz(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func queryString(t *testing.T, c *Client, q string) string {
+	t.Helper()
+	b, err := c.Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// TestSchemaOnServer makes the schema, inserts every field of flow
+// records compressed, reads them back exactly, and checks the sums the
+// views made.
+func TestSchemaOnServer(t *testing.T) {
+	c, s := testClient(t, "kflow_schema")
+	ctx := context.Background()
+	a, err := Migrate(ctx, c, s, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.From != 0 || a.To != SchemaVersion() {
+		t.Fatalf("first migrate: %+v", a)
+	}
+	if a, err = Migrate(ctx, c, s, "test"); err != nil || a.From != SchemaVersion() || len(a.Migrations) != 0 {
+		t.Fatalf("second migrate: %+v %v", a, err)
+	}
+	received := time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)
+	var recs []flow.Record
+	var body []byte
+	for i := 0; i < 100; i++ {
+		recs = append(recs, fullRecord(i, i%3 == 0))
+		if body, err = AppendRow(body, &recs[i], received, uint64(i/10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Insert(ctx, TableFlows, FlowColumns(), gz(t, body), true); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.flows ORDER BY flow_start, src FORMAT RowBinary", strings.Join(FlowColumns(), ", "), s.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := DecodeRows(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(recs) {
+		t.Fatalf("%d rows, want %d", len(rows), len(recs))
+	}
+	for i := range rows {
+		if rows[i].Record != recs[i] || rows[i].Block != uint64(i/10) {
+			t.Errorf("row %d:\n got %+v block %d\nwant %+v", i, rows[i].Record, rows[i].Block, recs[i])
+		}
+	}
+	var packets, bytes uint64
+	for _, r := range recs {
+		packets += r.Packets
+		bytes += r.Octets
+	}
+	want := fmt.Sprintf("%d\t%d\t%d", packets, bytes, len(recs))
+	for _, table := range []string{TableMinute, TableHour} {
+		got := queryString(t, c, fmt.Sprintf("SELECT sum(packets), sum(bytes), sum(flows) FROM %s.%s", s.Database, table))
+		if got != want {
+			t.Errorf("%s: %s, want %s", table, got, want)
+		}
+	}
+	// Retention: everything is a year old at now, so every partition goes.
+	dropped, err := DropExpired(ctx, c, s, received.AddDate(2, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) != 3 {
+		t.Errorf("dropped %+v, want one partition of each table", dropped)
+	}
+	if got := queryString(t, c, fmt.Sprintf("SELECT count() FROM %s.flows", s.Database)); got != "0" {
+		t.Errorf("after retention: %s rows", got)
+	}
+}
+
+// TestMigrations upgrades a version 1 schema with a migration that
+// changes a consolidated table and its view together, and refuses a
+// schema newer than kflow knows.
+func TestMigrations(t *testing.T) {
+	c, s := testClient(t, "kflow_migrate")
+	ctx := context.Background()
+	if _, err := migrate(ctx, c, s, migrations[:1], "test"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(tos uint8, block uint64) {
+		t.Helper()
+		r := fullRecord(int(block), false)
+		r.TOS = tos
+		b, err := AppendRow(nil, &r, r.End, block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Insert(ctx, TableFlows, FlowColumns(), b, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(4, 1)
+	v2 := append(migrations[:1:1], Migration{Version: 2, Summary: "tos in the per-minute sums", Steps: func(s *Schema) []Step {
+		return []Step{
+			{SQL: "DROP TABLE IF EXISTS " + s.name(viewMinute)},
+			AddColumn(s, TableMinute, "tos", "UInt8", "dst_as"),
+			{SQL: "CREATE MATERIALIZED VIEW IF NOT EXISTS " + s.name(viewMinute) + " TO " + s.name(TableMinute) +
+				" AS SELECT toStartOfMinute(time) AS time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as, tos," +
+				" sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows FROM " + s.name(TableFlows) +
+				" GROUP BY time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as, tos"},
+		}
+	}})
+	// A first attempt that stopped after adding the column: the rerun
+	// skips what is done.
+	if err := runSteps(ctx, c, v2[1].Steps(s)[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // the second run changes nothing
+		a, err := migrate(ctx, c, s, v2, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int{1, 2}[i]; a.From != want || a.To != 2 {
+			t.Fatalf("run %d: %+v", i, a)
+		}
+	}
+	insert(8, 2)
+	if got := queryString(t, c, fmt.Sprintf("SELECT tos, sum(flows) FROM %s.%s GROUP BY tos ORDER BY tos", s.Database, TableMinute)); got != "0\t1\n8\t1" {
+		t.Errorf("per-minute sums by tos after the migration:\n%s", got)
+	}
+	_, err := migrate(ctx, c, s, migrations[:1], "test")
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("schema version 2 with a kflow that knows 1: %v", err)
+	}
+}
+
+// TestFailedInsertWritesNothing checks what the shipper's idempotence
+// rests on: an insert of at most MaxInsertRows rows that fails (here a
+// row cut short at the very end) writes none of its rows.
+func TestFailedInsertWritesNothing(t *testing.T) {
+	c, s := testClient(t, "kflow_atomic")
+	ctx := context.Background()
+	if err := c.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.Database); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Exec(ctx, "CREATE TABLE "+s.Database+".t (d Date, a UInt64) ENGINE = MergeTree PARTITION BY d ORDER BY a"); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 0, MaxInsertRows*10)
+	for i := 0; i < MaxInsertRows; i++ {
+		body = binary.LittleEndian.AppendUint16(body, 20000)
+		body = binary.LittleEndian.AppendUint64(body, uint64(i))
+	}
+	err := c.Insert(ctx, "t", []string{"d", "a"}, gz(t, body[:len(body)-3]), true)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("insert with a cut last row: %v", err)
+	}
+	t.Logf("insert with a cut last row: %v", err)
+	if got := queryString(t, c, "SELECT count() FROM "+s.Database+".t"); got != "0" {
+		t.Fatalf("a failed insert of %d rows wrote %s of them", MaxInsertRows, got)
+	}
+	began := time.Now()
+	if err := c.Insert(ctx, "t", []string{"d", "a"}, gz(t, body), true); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d two-column rows inserted in %v", MaxInsertRows, time.Since(began))
+	if got := queryString(t, c, "SELECT count() FROM "+s.Database+".t"); got != fmt.Sprint(MaxInsertRows) {
+		t.Fatalf("%s rows, want %d", got, MaxInsertRows)
+	}
+}
