@@ -28,6 +28,10 @@ type ExpireOptions struct {
 	Location *time.Location
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Removing, if set, is called with each file about to be removed,
+	// while it still exists (the ClickHouse shipper checks that it was
+	// shipped, and says so when it was not).
+	Removing func(ExpiredFile)
 }
 
 // ExpiredFile is a file Expire removed.
@@ -100,6 +104,9 @@ func Expire(dir string, opts ExpireOptions) ([]ExpiredFile, error) {
 		big := opts.MaxBytes > 0 && total > opts.MaxBytes
 		if !old && !big {
 			break // sorted oldest first: the rest are newer
+		}
+		if opts.Removing != nil {
+			opts.Removing(f)
 		}
 		if err := os.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("expire: %w", err))

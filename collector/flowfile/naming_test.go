@@ -120,7 +120,15 @@ func TestExpire(t *testing.T) {
 	for _, p := range keep {
 		os.WriteFile(p, make([]byte, 5000), 0o644)
 	}
-	opts := ExpireOptions{MaxAge: 6*time.Hour + 30*time.Minute, Location: time.UTC, Now: func() time.Time { return now }}
+	// Removing sees each file while it still exists.
+	var told []string
+	removing := func(f ExpiredFile) {
+		if _, err := os.Stat(f.Path); err != nil {
+			t.Errorf("Removing(%s): %v", f.Path, err)
+		}
+		told = append(told, f.Path)
+	}
+	opts := ExpireOptions{MaxAge: 6*time.Hour + 30*time.Minute, Location: time.UTC, Now: func() time.Time { return now }, Removing: removing}
 	removed, err := Expire(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +138,9 @@ func TestExpire(t *testing.T) {
 			out = append(out, f.Path)
 		}
 		return out
+	}
+	if !slices.Equal(told, paths(removed)) {
+		t.Errorf("Removing told %q, removed %q", told, paths(removed))
 	}
 	// Hours 7, 8, 9 ago, oldest first.
 	if got, want := paths(removed), []string{all[9], all[8], all[7]}; !slices.Equal(got, want) {

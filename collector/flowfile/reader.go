@@ -104,6 +104,7 @@ type Reader struct {
 	raw         []byte
 	scan        []byte // resync buffer
 	closed      bool
+	last        BlockInfo // the block nextBlock read last
 }
 
 // Open opens a flow file for reading.
@@ -409,6 +410,7 @@ func (r *Reader) nextBlock() error {
 	r.recs = recs
 	r.lastGoodEnd = end
 	r.good++
+	r.last = BlockInfo{Index: idx, Offset: start, Next: end, Records: int(s.count), CRC: s.payloadCRC}
 	return nil
 }
 

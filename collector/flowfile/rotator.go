@@ -44,6 +44,9 @@ type RotatorOptions struct {
 	// 0: no limit.
 	MaxAge   time.Duration
 	MaxBytes int64
+	// Expiring, if set, is told of each file retention is about to
+	// remove (ExpireOptions.Removing).
+	Expiring func(ExpiredFile)
 }
 
 // ClosedFile reports a file the Rotator finished.
@@ -244,6 +247,7 @@ func (r *Rotator) report(cf ClosedFile) {
 		cf.Expired, cf.ExpireErr = Expire(r.opts.Dir, ExpireOptions{
 			MaxAge: r.opts.MaxAge, MaxBytes: r.opts.MaxBytes,
 			Prefix: r.opts.Prefix, Location: r.opts.Location, Now: r.opts.Now,
+			Removing: r.opts.Expiring,
 		})
 		r.expireMu.Unlock()
 	}

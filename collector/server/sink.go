@@ -95,6 +95,9 @@ type FileSinkOptions struct {
 	// OnFile, if set, is called from a background goroutine for every
 	// finished file (the caller logs it).
 	OnFile func(FileEvent)
+	// Expiring, if set, is called with each file retention is about to
+	// remove, while it still exists.
+	Expiring func(flowfile.ExpiredFile)
 }
 
 // FileSink stores records in rotated flow files, one set per source
@@ -114,6 +117,7 @@ func NewFileSink(opts FileSinkOptions) (*FileSink, error) {
 	s := &FileSink{opts: opts, sources: map[netip.Addr]*flowfile.Rotator{}}
 	open := func(ro flowfile.RotatorOptions, ident string) (*flowfile.Rotator, error) {
 		ro.MaxAge, ro.MaxBytes = opts.MaxAge, opts.MaxBytes
+		ro.Expiring = opts.Expiring
 		ro.Writer.Ident = ident
 		dir := ro.Dir
 		ro.OnClose = func(cf flowfile.ClosedFile) { s.closed(cf, dir, ident) }
