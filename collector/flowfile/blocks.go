@@ -77,3 +77,33 @@ func (r *Reader) NextBlock() ([]flow.Record, BlockInfo, error) {
 	r.i = len(recs) // Next does not serve them again
 	return recs, r.last, nil
 }
+
+// Position returns where the reader is: the offset of the next section
+// and the index of the block there (after a corrupt block, past it).
+func (r *Reader) Position() (off int64, index int) { return r.pos, r.block }
+
+// SkipBlock steps over the next whole block, checking only its header:
+// for counting the blocks ahead cheaply. It returns io.EOF at the end of
+// the whole blocks or at anything that is not a sane block header.
+func (r *Reader) SkipBlock() (BlockInfo, error) {
+	if r.closed {
+		return BlockInfo{}, fmt.Errorf("skip block: %w", ErrClosed)
+	}
+	if r.done || r.size-r.pos < sectionHeaderLen {
+		return BlockInfo{}, io.EOF
+	}
+	if err := r.readAt(r.hbuf[:], r.pos); err != nil {
+		return BlockInfo{}, fmt.Errorf("skip block %d at offset %d: %w", r.block, r.pos, err)
+	}
+	s, ok := parseSectionHeader(r.hbuf[:])
+	if !ok || s.magic != blockMagic || s.sane() != "" {
+		return BlockInfo{}, io.EOF
+	}
+	end := r.pos + sectionHeaderLen + int64(s.length)
+	if end > r.size {
+		return BlockInfo{}, io.EOF
+	}
+	info := BlockInfo{Index: r.block, Offset: r.pos, Next: end, Records: int(s.count), CRC: s.payloadCRC}
+	r.pos, r.block = end, r.block+1
+	return info, nil
+}

@@ -87,6 +87,25 @@ func TestFollowBlocks(t *testing.T) {
 	}
 	checkRecords(t, got, want)
 
+	// SkipBlock sees the same blocks without decoding them.
+	r, err := Open(path, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		info, err := r.SkipBlock()
+		if errors.Is(err, io.EOF) {
+			if i != len(all) {
+				t.Fatalf("SkipBlock saw %d blocks, want %d", i, len(all))
+			}
+			break
+		}
+		if err != nil || info != all[i] {
+			t.Fatalf("SkipBlock %d: %+v %v, want %+v", i, info, err, all[i])
+		}
+	}
+	r.Close()
+
 	// A crash: the file is cut inside its last block, then recovered.
 	st, err := os.Stat(path)
 	if err != nil {
