@@ -230,7 +230,9 @@ func TestRejectedInserts(t *testing.T) {
 			t.Errorf("%s: the checkpoint moved while inserts were refused: %v, was %v", tt.name, got, held)
 		}
 		exec(tt.mendSQL)
-		waitFor(t, tt.name+": shipping again", func() bool { return r.s.Stats().LastError == "" && r.s.Stats().Rows+r.s.Stats().Duplicates >= uint64(len(all)) })
+		waitFor(t, tt.name+": shipping again", func() bool {
+			return r.s.Stats().LastError == "" && r.s.Stats().Rows+r.s.Stats().Duplicates >= uint64(len(all))
+		})
 	}
 	f.close()
 	r.finish(t)
