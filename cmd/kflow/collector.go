@@ -15,10 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/server"
+	"github.com/kflow-dev/kflow/collector/shipper"
 	"github.com/kflow-dev/kflow/exporter/wire"
 )
 
@@ -57,6 +59,7 @@ type collectorFlags struct {
 	utc           bool
 	cpuProfile    string
 	web           webFlags
+	ch            clickhouseFlags
 }
 
 // nfcapdPort is nfcapd's default port, one of kflow's defaults too.
@@ -95,6 +98,7 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.statsInterval, "stats-interval", time.Minute, "log new decode errors, sequence gaps and drops this often (0: never)")
 	fs.BoolVar(&f.utc, "utc", false, "name files and directories in UTC instead of local time")
 	f.web.register(fs, "web-")
+	f.ch.register(fs, "the stored records")
 	// For performance work (collector/server's BenchmarkCollectorReplay):
 	// hidden, not part of the command's interface.
 	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to `FILE`")
@@ -383,7 +387,12 @@ func (f *collectorFlags) run(e *env) error {
 		execs = newRotateExec(f.execCmd, f.interval, log)
 		defer execs.close(time.Minute)
 	}
+	sh, err := f.ch.newShipper(e, f.dir, f.prefix, loc)
+	if err != nil {
+		return err
+	}
 	sink, err := server.NewFileSink(server.FileSinkOptions{
+		Expiring: expiring(sh),
 		Rotator: flowfile.RotatorOptions{
 			Dir: f.dir, Prefix: f.prefix, Interval: f.interval, Layout: layout, PerExporter: f.perExporter,
 			Location: loc, Writer: flowfile.WriterOptions{Ident: f.ident},
@@ -434,8 +443,14 @@ func (f *collectorFlags) run(e *env) error {
 		sink.Close()
 		return err
 	}
+	stopShipper := startShipper(e, sh, f.ch.urls, f.ch.cluster)
+	defer stopShipper() // on early returns; a no-op after the call below
 	if f.metricsAddr != "" {
-		stopMetrics, err := serveMetrics(e.ctx, f.metricsAddr, log, nil, server.NewMetrics(srv))
+		metrics := []prometheus.Collector{server.NewMetrics(srv)}
+		if sh != nil {
+			metrics = append(metrics, shipper.NewMetrics(sh))
+		}
+		stopMetrics, err := serveMetrics(e.ctx, f.metricsAddr, log, nil, metrics...)
 		if err != nil {
 			sink.Close()
 			return err
@@ -467,6 +482,7 @@ func (f *collectorFlags) run(e *env) error {
 	cancel()
 	<-logDone
 	closeErr := sink.Close()
+	stopShipper()
 	st := srv.Stats()
 	tot := st.Totals()
 	log.Info("kflow collector stopped", "packets", tot.Packets, "records", tot.Records, "decode_errors", sumMap(tot.DecodeErrors),

@@ -10,6 +10,7 @@ func commands() *command {
 		sub: []*command{
 			{name: "exporter", summary: "the flow exporter daemon", sub: []*command{exporterRunCmd()}},
 			collectorCmd(),
+			clickhouseCmd(),
 			fileCmd(),
 			webCmd(),
 			flowCmd(),

@@ -13,11 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/shipper"
 	"github.com/kflow-dev/kflow/exporter/agent"
 	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/transport"
@@ -52,6 +54,7 @@ type exporterFlags struct {
 	maxAge        time.Duration
 	maxSize       string
 	web           webFlags
+	ch            clickhouseFlags
 	// fs is the flag set register filled, to tell set options from defaults.
 	fs *pflag.FlagSet
 }
@@ -86,6 +89,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.Var(ageValue{&f.maxAge}, "max-age", "with no --collector, at each rotation remove files older than this (12h, 30d, 2w; 0: keep)")
 	fs.StringVar(&f.maxSize, "max-size", "", "with no --collector, at each rotation remove the oldest files past this total `SIZE` (500M, 10G)")
 	f.web.register(fs, "web-")
+	f.ch.register(fs, "the flow files written with no --collector")
 }
 
 func (f *exporterFlags) config(e *env) (agent.Config, error) {
@@ -162,6 +166,10 @@ func exporterRunCmd() *command {
 			if err != nil {
 				return err
 			}
+			var sh *shipper.Shipper
+			if len(cfg.Collectors) > 0 && len(f.ch.urls) > 0 {
+				return fmt.Errorf("%w: --clickhouse ships the embedded collector's files: it needs no --collector", errUsage)
+			}
 			if len(cfg.Collectors) == 0 {
 				layout, err := flowfile.ParseLayout(f.layout)
 				if err != nil {
@@ -174,8 +182,11 @@ func exporterRunCmd() *command {
 				if err := os.MkdirAll(f.dir, 0o750); err != nil {
 					return fmt.Errorf("flow file directory: %w", err)
 				}
+				if sh, err = f.ch.newShipper(e, f.dir, flowfile.DefaultPrefix, time.Local); err != nil {
+					return err
+				}
 				sink, err := agent.NewFileSink(flowfile.RotatorOptions{Dir: f.dir, Interval: f.interval, Layout: layout,
-					MaxAge: f.maxAge, MaxBytes: maxBytes,
+					MaxAge: f.maxAge, MaxBytes: maxBytes, Expiring: expiring(sh),
 					OnClose: func(cf flowfile.ClosedFile) {
 						if cf.Err != nil {
 							e.log.Error("finish flow file", "path", cf.Path, "err", cf.Err)
@@ -234,8 +245,14 @@ func exporterRunCmd() *command {
 			if f.keepAttached {
 				a.KeepAttached()
 			}
+			stopShipper := startShipper(e, sh, f.ch.urls, f.ch.cluster)
+			defer stopShipper() // after a.Run closed the files
 			if f.metricsAddr != "" {
-				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, map[string]http.Handler{agent.FlowsPath: a.FlowsHandler()}, agent.NewMetrics(a))
+				metrics := []prometheus.Collector{agent.NewMetrics(a)}
+				if sh != nil {
+					metrics = append(metrics, shipper.NewMetrics(sh))
+				}
+				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, map[string]http.Handler{agent.FlowsPath: a.FlowsHandler()}, metrics...)
 				if err != nil {
 					return errors.Join(err, a.Close())
 				}

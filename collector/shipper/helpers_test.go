@@ -41,7 +41,13 @@ type files struct {
 
 func newFiles(t *testing.T, dir string, perExporter bool) *files {
 	t.Helper()
-	f := &files{t: t, dir: dir, now: t0}
+	return newFilesAt(t, dir, perExporter, t0)
+}
+
+// newFilesAt starts the clock at now.
+func newFilesAt(t *testing.T, dir string, perExporter bool, now time.Time) *files {
+	t.Helper()
+	f := &files{t: t, dir: dir, now: now}
 	r, err := flowfile.NewRotator(flowfile.RotatorOptions{
 		Dir: dir, Interval: time.Minute, Location: time.UTC, PerExporter: perExporter,
 		Now: f.clock, Writer: flowfile.WriterOptions{BlockRecords: 500},
@@ -53,9 +59,13 @@ func newFiles(t *testing.T, dir string, perExporter bool) *files {
 	return f
 }
 
+// clock is the rotator's clock: it ticks a microsecond per reading, as
+// a real one moves between two files' creations (a file is known by its
+// creation time).
 func (f *files) clock() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.now = f.now.Add(time.Microsecond)
 	return f.now
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
@@ -21,6 +22,7 @@ type found struct {
 	slot    time.Time
 	current bool
 	size    int64
+	ino     uint64 // tells a reused path from the file it held
 }
 
 // scanDir lists the flow files under dir: current and finished, in every
@@ -48,7 +50,11 @@ func scanDir(dir, prefix string, loc *time.Location) ([]found, error) {
 			}
 			return err
 		}
-		out = append(out, found{path: p, key: exporterKey(dir, p), slot: n.Slot, current: n.Current, size: info.Size()})
+		var ino uint64
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		out = append(out, found{path: p, key: exporterKey(dir, p), slot: n.Slot, current: n.Current, size: info.Size(), ino: ino})
 		return nil
 	})
 	if err != nil {

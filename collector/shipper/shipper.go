@@ -165,7 +165,7 @@ type Shipper struct {
 	mu      sync.Mutex
 	cp      *checkpoint
 	files   map[fileID]*fileState
-	byPath  map[string]fileID
+	byPath  map[string]pathID
 	stats   Stats
 	failing bool
 	lastLag time.Time
@@ -216,7 +216,7 @@ func New(opts Options) (*Shipper, error) {
 	s := &Shipper{
 		opts:   opts,
 		files:  make(map[fileID]*fileState),
-		byPath: make(map[string]fileID),
+		byPath: make(map[string]pathID),
 		finish: make(chan struct{}),
 		bd:     builder{maxRows: opts.MaxRows, maxBlocks: opts.MaxBlocks, loc: opts.Location, prefix: opts.Prefix},
 	}
@@ -247,7 +247,6 @@ func New(opts Options) (*Shipper, error) {
 			f.Sent = map[string]int64{}
 		}
 		s.files[f.id()] = f
-		s.byPath[f.Path] = f.id()
 	}
 	return s, nil
 }
@@ -439,7 +438,8 @@ func (s *Shipper) scan() ([]*fileState, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.missing(found) {
+	ids := s.identify(found)
+	if s.unmatched(ids) {
 		// A file renamed into a subdirectory while the walk was
 		// between the two can be missed once; a second walk finds it
 		// (files are renamed once, at rotation). Only a file missing
@@ -449,27 +449,7 @@ func (s *Shipper) scan() ([]*fileState, error) {
 			return nil, err
 		}
 		found = append(found, again...)
-	}
-	// Headers are read outside the lock: only for paths not seen before.
-	ids := make([]fileID, len(found))
-	known := make([]bool, len(found))
-	s.mu.Lock()
-	for i, f := range found {
-		ids[i], known[i] = s.byPath[f.path]
-	}
-	s.mu.Unlock()
-	for i, f := range found {
-		if known[i] {
-			continue
-		}
-		created, err := readCreated(f.path)
-		if err != nil {
-			// A file just created (its header not written yet) or
-			// just removed: seen again at the next scan.
-			ids[i] = fileID{}
-			continue
-		}
-		ids[i] = fileID{f.key, created}
+		ids = append(ids, s.identify(again)...)
 	}
 
 	s.mu.Lock()
@@ -492,7 +472,7 @@ func (s *Shipper) scan() ([]*fileState, error) {
 			s.files[id] = st
 		}
 		st.Path, st.current, st.size, st.seen = f.path, f.current, f.size, true
-		s.byPath[f.path] = id
+		s.byPath[f.path] = pathID{id, f.ino}
 	}
 	var pending []*fileState
 	for id, st := range s.files {
@@ -516,16 +496,48 @@ func (s *Shipper) scan() ([]*fileState, error) {
 	return pending, nil
 }
 
-// missing reports whether a file of the list is not among found.
-func (s *Shipper) missing(found []found) bool {
-	paths := make(map[string]bool, len(found))
-	for _, f := range found {
-		paths[f.path] = true
+// pathID is what a path held at the last scan: a path is reused (a new
+// .current file after a restart in the same slot), so the inode says
+// whether it is still the same file.
+type pathID struct {
+	id  fileID
+	ino uint64
+}
+
+// identify returns the identity of each file found: from the last scan
+// when the path still holds the same file, else from its header (zero
+// when the header cannot be read yet: a file just created).
+func (s *Shipper) identify(found []found) []fileID {
+	ids := make([]fileID, len(found))
+	known := make([]bool, len(found))
+	s.mu.Lock()
+	for i, f := range found {
+		if p, ok := s.byPath[f.path]; ok && p.ino == f.ino {
+			ids[i], known[i] = p.id, true
+		}
+	}
+	s.mu.Unlock()
+	for i, f := range found {
+		if known[i] {
+			continue
+		}
+		if created, err := readCreated(f.path); err == nil {
+			ids[i] = fileID{f.key, created}
+		}
+	}
+	return ids
+}
+
+// unmatched reports whether a file of the list is not among ids.
+func (s *Shipper) unmatched(ids []fileID) bool {
+	have := make(map[fileID]bool, len(ids))
+	for _, id := range ids {
+		have[id] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for p := range s.byPath {
-		if !paths[p] {
+	for id := range s.files {
+		if !have[id] {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ package shipper
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -83,7 +84,8 @@ func TestKilledBetweenInsertAndCheckpoint(t *testing.T) {
 		f.add(recs)
 		all = append(all, recs...)
 	}
-	f.close()
+	// The writer is not closed: the collector dies with the shipper and
+	// leaves its .current file.
 	opts := shipperOpts(dir, url)
 	inserts := 0
 	dead := make(chan struct{})
@@ -122,7 +124,18 @@ func TestKilledBetweenInsertAndCheckpoint(t *testing.T) {
 	if sent == 0 {
 		t.Fatalf("checkpoint records no blocks on their way: %s", b)
 	}
+	// The restarted collector recovers the .current file (renamed) and
+	// opens a new one of the same name in the same slot.
+	f2 := newFilesAt(t, dir, false, f.clock()) // the clock went on; the slot is the same
+	more := records(9, 500)
+	f2.add(more)
 	r := start(t, shipperOpts(dir, url))
+	c := client(t, url)
+	waitFor(t, "the recovered file and the new one shipped", func() bool {
+		return query(t, c, "SELECT count() FROM kflow_killed.flows") == fmt.Sprint(len(all)+len(more))
+	})
+	all = append(all, more...)
+	f2.close()
 	r.finish(t)
 	sameRecords(t, client(t, url), all)
 	if st := r.s.Stats(); st.Duplicates == 0 || r.count(EventDuplicates) == 0 {
