@@ -315,3 +315,60 @@ func TestCollectorsClickHouseCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestExporterClickHouse runs the exporter with no --collector and with
+// --clickhouse: its embedded collector's files are shipped, and
+// ClickHouse holds what the files hold, which is the traffic's ground
+// truth. The exporter runs in-process in the pair's namespace; the
+// shipper's connections are made by other threads, in the test's own
+// namespace, where the test server listens.
+func TestExporterClickHouse(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	url := chtest.Shared(t).URL("kflow_exporter")
+	p := testenv.NewPair(t)
+	if err := p.DisableIPv6(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ready := filepath.Join(t.TempDir(), "ready")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		var code int
+		_ = p.A.Do(func() error {
+			code = run(ctx, []string{"exporter", "run", "-i", p.AIf, "--pin-dir", "", "--keep-capabilities",
+				"--dir", dir, "--ready-file", ready, "--drain-interval", "50ms", "--clickhouse", url}, &stdout, &stderr)
+			return nil
+		})
+		done <- code
+	}()
+	if err := testenv.WaitFile(ready, 10*time.Second, nil); err != nil {
+		cancel()
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	truth := pairTruth(t, p)
+	cancel() // a clean stop: the last drain exports every flow, then the files are shipped
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exporter exited %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("exporter did not stop")
+	}
+	files := fileRecords(t, dir)
+	sameFlows(t, "flow files", oursRecords(p, files), truth)
+	defer func() {
+		if t.Failed() {
+			t.Logf("exporter:\n%s", stderr.String())
+		}
+	}()
+	sameAsFiles(t, url, files)
+	c, err := clickhouse.NewClient(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS kflow_exporter") })
+}

@@ -308,6 +308,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 			lastRetention = s.opts.Now()
 			s.dropExpired(ctx)
 		}
+		// Finish asked before the step began: the step saw everything
+		// the caller had written.
+		finishing := s.finishing()
 		progressed := false
 		if err == nil {
 			progressed, err = s.step(ctx)
@@ -334,7 +337,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 		if progressed {
 			continue
 		}
-		if s.finishing() {
+		if finishing {
 			return nil
 		}
 		if !s.wait(ctx, s.opts.Poll, true) {
