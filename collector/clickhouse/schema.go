@@ -65,16 +65,23 @@ func (s *Schema) Validate() error {
 // direction, IP version, protocol, AS numbers. Addresses and ports stay
 // out (as in akvorado): their cardinality would make the sums as large
 // as the flows; questions about hosts and ports read the flows table.
-var consolidatedDims = []column{
-	{"exporter", legacyAddr, modernAddr, 16},
-	{"observation_domain", "UInt32", "UInt32", 4},
-	{"in_if", "UInt32", "UInt32", 4},
-	{"out_if", "UInt32", "UInt32", 4},
-	{"direction", "UInt8", "UInt8", 1},
-	{"ip_version", "UInt8", "UInt8", 1},
-	{"proto", "UInt8", "UInt8", 1},
-	{"src_as", "UInt32", "UInt32", 4},
-	{"dst_as", "UInt32", "UInt32", 4},
+var consolidatedDims = flowColumnsNamed("exporter", "observation_domain", "in_if", "out_if", "direction",
+	"ip_version", "proto", "src_as", "dst_as")
+
+// flowColumnsNamed returns the flows columns of those names, in that order.
+func flowColumnsNamed(names ...string) []column {
+	var out []column
+	for _, n := range names {
+		for _, c := range flowColumns {
+			if c.name == n {
+				out = append(out, c)
+			}
+		}
+	}
+	if len(out) != len(names) {
+		panic("clickhouse: consolidated dimension not among the flows columns")
+	}
+	return out
 }
 
 // consolidated describes one consolidated table.

@@ -64,26 +64,11 @@ func Expire(dir string, opts ExpireOptions) ([]ExpiredFile, error) {
 	}
 	var files []ExpiredFile
 	var total int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	err := WalkFiles(dir, opts.Prefix, opts.Location, func(p string, n Name, info fs.FileInfo) error {
+		if !n.Current {
+			files = append(files, ExpiredFile{Path: p, Slot: n.Slot, Size: info.Size()})
+			total += info.Size()
 		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		n, ok := ParseName(opts.Prefix, d.Name(), opts.Location)
-		if !ok || n.Current {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		files = append(files, ExpiredFile{Path: p, Slot: n.Slot, Size: info.Size()})
-		total += info.Size()
 		return nil
 	})
 	if err != nil {
@@ -131,4 +116,34 @@ func removeEmptyDirs(root string, dirs map[string]bool) {
 			}
 		}
 	}
+}
+
+// WalkFiles calls fn for every flow file under dir, recursively (every
+// layout and per-exporter directory), finished or current, with its
+// parsed name and its info. Other files are skipped, and so are files
+// removed while the walk runs.
+func WalkFiles(dir, prefix string, loc *time.Location, fn func(path string, n Name, info fs.FileInfo) error) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p != dir && errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		n, ok := ParseName(prefix, d.Name(), loc)
+		if !ok {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(p, n, info)
+	})
 }

@@ -3,7 +3,6 @@
 package shipper
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -29,27 +28,7 @@ type found struct {
 // layout and per-exporter directory.
 func scanDir(dir, prefix string, loc *time.Location) ([]found, error) {
 	var out []found
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while walking
-			}
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		n, ok := flowfile.ParseName(prefix, d.Name(), loc)
-		if !ok {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
+	err := flowfile.WalkFiles(dir, prefix, loc, func(p string, n flowfile.Name, info fs.FileInfo) error {
 		var ino uint64
 		if st, ok := info.Sys().(*syscall.Stat_t); ok {
 			ino = st.Ino
