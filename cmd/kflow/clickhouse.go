@@ -77,7 +77,7 @@ func parseRetention(s string) (clickhouse.Retention, error) {
 // were given (nil otherwise). It touches no file yet: the daemon creates
 // it before its flow-file sink, for the retention hook, and starts it
 // after (startShipper), once crashed files are recovered.
-func (f *clickhouseFlags) newShipper(e *env, dir, prefix string, loc *time.Location) (*shipper.Shipper, error) {
+func (f *clickhouseFlags) newShipper(e *env, dir string, sources []shipper.Source, prefix string, loc *time.Location) (*shipper.Shipper, error) {
 	if len(f.urls) == 0 {
 		return nil, nil
 	}
@@ -87,7 +87,7 @@ func (f *clickhouseFlags) newShipper(e *env, dir, prefix string, loc *time.Locat
 	}
 	log := e.log
 	opts := shipper.Options{
-		Dir: dir, Prefix: prefix, Location: loc, URLs: f.urls, Cluster: f.cluster, Retention: ret,
+		Dir: dir, Sources: sources, Prefix: prefix, Location: loc, URLs: f.urls, Cluster: f.cluster, Retention: ret,
 		KflowVersion: version, OnEvent: func(ev shipper.Event) { logShipperEvent(log, ev) },
 	}
 	if n := f.killAfterInsert; n > 0 {

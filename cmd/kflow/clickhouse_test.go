@@ -168,7 +168,7 @@ func sameAsFiles(t *testing.T, url string, files []flow.Record) {
 func startCollectorProc(t *testing.T, bin, dir string, extra ...string) (*testenv.Proc, string) {
 	t.Helper()
 	ready := filepath.Join(t.TempDir(), "ready")
-	args := append([]string{"collector", "run", "--dir", dir, "--listen", "tcp://127.0.0.1:0", "--ready-file", ready,
+	args := append([]string{"collector", "run", "--dir", dir, "--no-default-listen", "--listen", "tcp://127.0.0.1:0", "--ready-file", ready,
 		"--flush-interval", "100ms", "--utc", "--stats-interval", "0"}, extra...)
 	p := testenv.Start(t, bin, args...)
 	if err := testenv.WaitFile(ready, 30*time.Second, p); err != nil {

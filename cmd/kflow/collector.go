@@ -387,7 +387,11 @@ func (f *collectorFlags) run(e *env) error {
 		execs = newRotateExec(f.execCmd, f.interval, log)
 		defer execs.close(time.Minute)
 	}
-	sh, err := f.ch.newShipper(e, f.dir, f.prefix, loc)
+	var shipSources []shipper.Source
+	for _, src := range sources {
+		shipSources = append(shipSources, shipper.Source{Dir: src.Dir, Key: src.Exporter.String()})
+	}
+	sh, err := f.ch.newShipper(e, f.dir, shipSources, f.prefix, loc)
 	if err != nil {
 		return err
 	}

@@ -182,7 +182,7 @@ func exporterRunCmd() *command {
 				if err := os.MkdirAll(f.dir, 0o750); err != nil {
 					return fmt.Errorf("flow file directory: %w", err)
 				}
-				if sh, err = f.ch.newShipper(e, f.dir, flowfile.DefaultPrefix, time.Local); err != nil {
+				if sh, err = f.ch.newShipper(e, f.dir, nil, flowfile.DefaultPrefix, time.Local); err != nil {
 					return err
 				}
 				sink, err := agent.NewFileSink(flowfile.RotatorOptions{Dir: f.dir, Interval: f.interval, Layout: layout,

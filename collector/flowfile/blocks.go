@@ -62,16 +62,23 @@ func (r *Reader) NextBlock() ([]flow.Record, BlockInfo, error) {
 		return nil, BlockInfo{}, io.EOF
 	}
 	r.err = nil
-	if err := r.nextBlock(); err != nil {
-		var ce *CorruptBlockError
-		if errors.As(err, &ce) {
-			r.corrupt = append(r.corrupt, *ce)
-			r.end.Corrupt++
+	for {
+		before := r.pos
+		if err := r.nextBlock(); err != nil {
+			var ce *CorruptBlockError
+			if errors.As(err, &ce) {
+				r.corrupt = append(r.corrupt, *ce)
+				r.end.Corrupt++
+			}
+			return nil, BlockInfo{}, err
 		}
-		return nil, BlockInfo{}, err
-	}
-	if r.done {
-		return nil, BlockInfo{}, io.EOF
+		if r.done {
+			return nil, BlockInfo{}, io.EOF
+		}
+		if r.last.Offset == before {
+			break
+		}
+		// An auxiliary section: not records, go on.
 	}
 	recs := r.recs
 	r.i = len(recs) // Next does not serve them again
@@ -96,12 +103,16 @@ func (r *Reader) SkipBlock() (BlockInfo, error) {
 		return BlockInfo{}, fmt.Errorf("skip block %d at offset %d: %w", r.block, r.pos, err)
 	}
 	s, ok := parseSectionHeader(r.hbuf[:])
-	if !ok || s.magic != blockMagic || s.sane() != "" {
+	if !ok || s.magic == summaryMagic || s.sane() != "" {
 		return BlockInfo{}, io.EOF
 	}
 	end := r.pos + sectionHeaderLen + int64(s.length)
 	if end > r.size {
 		return BlockInfo{}, io.EOF
+	}
+	if s.magic == auxMagic {
+		r.pos = end
+		return r.SkipBlock()
 	}
 	info := BlockInfo{Index: r.block, Offset: r.pos, Next: end, Records: int(s.count), CRC: s.payloadCRC}
 	r.pos, r.block = end, r.block+1

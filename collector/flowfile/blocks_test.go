@@ -182,3 +182,44 @@ func TestNextBlockCorrupt(t *testing.T) {
 	}
 	checkRecords(t, got, append(append([]flow.Record(nil), recs[:100]...), recs[200:]...))
 }
+
+// TestNextBlockAux reads a file with auxiliary sections block by block:
+// the sections are stepped over.
+func TestNextBlockAux(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	w, err := Create(path, WriterOptions{BlockRecords: 64, Aux: func() []AuxBuilder { return []AuxBuilder{&countAux{}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mix := newSynth(3)
+	var want []flow.Record
+	for i := 0; i < 300; i++ {
+		r := mix.Record()
+		want = append(want, r)
+		if err := w.Append(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, infos, _, _, end := follow(t, path, 0, 0)
+	if end.Kind != EndClean || len(infos) != 5 {
+		t.Fatalf("end %v after %d blocks, want clean after 5", end, len(infos))
+	}
+	checkRecords(t, got, want)
+	r, err := Open(path, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for ; ; n++ {
+		if _, err := r.SkipBlock(); err != nil {
+			break
+		}
+	}
+	if n != 5 {
+		t.Errorf("SkipBlock counted %d blocks, want 5", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,9 +42,11 @@ const (
 
 // Options configure a Shipper.
 type Options struct {
-	// Dir is the flow-file directory (the collector's --dir), Prefix
-	// and Location how its files are named.
+	// Dir is the flow-file directory (the collector's --dir), Sources
+	// the directories of named exporters (--source); Prefix and Location
+	// how their files are named.
 	Dir      string
+	Sources  []Source
 	Prefix   string
 	Location *time.Location
 	// State is the checkpoint file (default Dir/StateName).
@@ -177,8 +180,13 @@ type Shipper struct {
 // New checks the options and loads the checkpoint. It does not contact
 // ClickHouse: Run does, and keeps trying while it is down.
 func New(opts Options) (*Shipper, error) {
-	if opts.Dir == "" {
+	if opts.Dir == "" && len(opts.Sources) == 0 {
 		return nil, errors.New("shipper: no flow directory")
+	}
+	for _, src := range opts.Sources {
+		if src.Dir == "" || src.Key == "" || strings.ContainsRune(src.Key, '/') {
+			return nil, fmt.Errorf("shipper: source %+v: want a directory and a key", src)
+		}
 	}
 	if len(opts.URLs) == 0 {
 		return nil, errors.New("shipper: no clickhouse url")
@@ -190,7 +198,11 @@ func New(opts Options) (*Shipper, error) {
 		opts.Location = time.Local
 	}
 	if opts.State == "" {
-		opts.State = filepath.Join(opts.Dir, StateName)
+		dir := opts.Dir
+		if dir == "" {
+			dir = opts.Sources[0].Dir
+		}
+		opts.State = filepath.Join(dir, StateName)
 	}
 	if opts.MaxRows <= 0 || opts.MaxRows > clickhouse.MaxInsertRows {
 		opts.MaxRows = clickhouse.MaxInsertRows
@@ -437,7 +449,7 @@ func (s *Shipper) corrupt(path string, err error) {
 // scan finds the flow files, updates the file list and returns the
 // files not shipped whole yet, in creation order.
 func (s *Shipper) scan() ([]*fileState, error) {
-	found, err := scanDir(s.opts.Dir, s.opts.Prefix, s.opts.Location)
+	found, err := scanDirs(s.opts.Dir, s.opts.Sources, s.opts.Prefix, s.opts.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +459,7 @@ func (s *Shipper) scan() ([]*fileState, error) {
 		// between the two can be missed once; a second walk finds it
 		// (files are renamed once, at rotation). Only a file missing
 		// from both is gone.
-		again, err := scanDir(s.opts.Dir, s.opts.Prefix, s.opts.Location)
+		again, err := scanDirs(s.opts.Dir, s.opts.Sources, s.opts.Prefix, s.opts.Location)
 		if err != nil {
 			return nil, err
 		}
@@ -569,7 +581,7 @@ func (s *Shipper) Expiring(f flowfile.ExpiredFile) {
 		s.mu.Unlock()
 		return
 	}
-	id := fileID{exporterKey(s.opts.Dir, f.Path), created}
+	id := fileID{s.keyOf(f.Path), created}
 	s.mu.Lock()
 	st := s.files[id]
 	before := s.cp.Before
@@ -596,6 +608,21 @@ func (s *Shipper) Expiring(f flowfile.ExpiredFile) {
 		return
 	}
 	s.unshippedLocked(st, f.Size-max(offset, 0), "removed by retention before it was shipped")
+}
+
+// keyOf returns the key of a file by the directory it is in.
+func (s *Shipper) keyOf(path string) string {
+	dirs := s.opts.Sources
+	if s.opts.Dir != "" {
+		dirs = append([]Source{{Dir: s.opts.Dir}}, dirs...)
+	}
+	in := innermost(dirs, path)
+	for _, d := range dirs {
+		if filepath.Clean(d.Dir) == in && d.Key != "" {
+			return d.Key
+		}
+	}
+	return exporterKey(s.opts.Dir, path)
 }
 
 // nothingAfter reports whether a file has no whole block at or after off.

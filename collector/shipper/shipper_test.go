@@ -306,3 +306,27 @@ func TestRetentionUnshipped(t *testing.T) {
 		t.Errorf("stats after removing an unshipped file: %+v", st)
 	}
 }
+
+// TestShipSources ships the main directory and a named exporter's
+// directory inside it (the collector's --source): each file once.
+func TestShipSources(t *testing.T) {
+	url := chtest.Shared(t).URL("kflow_sources")
+	dropDB(t, url)
+	dir := t.TempDir()
+	srcDir := filepath.Join(dir, "router-a")
+	main := newFiles(t, dir, false)
+	src := newFiles(t, srcDir, false)
+	recs := records(1, 2000)
+	main.add(recs[:1000])
+	src.add(recs[1000:])
+	main.close()
+	src.close()
+	opts := shipperOpts(dir, url)
+	opts.Sources = []Source{{Dir: srcDir, Key: "198.18.255.9"}}
+	r := start(t, opts)
+	r.finish(t)
+	sameRecords(t, client(t, url), recs)
+	if got := query(t, client(t, url), "SELECT count(DISTINCT block_id) FROM kflow_sources.flows"); got != "4" {
+		t.Errorf("%s distinct blocks, want 4 (2 files of 2 blocks)", got)
+	}
+}
