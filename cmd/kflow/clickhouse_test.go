@@ -80,16 +80,7 @@ func sendTCP(t *testing.T, from, addr string, recs []flow.Record) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	enc, err := ipfix.NewEncoder(ipfix.Config{Stream: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := enc.Encode(recs, func(p ipfix.Packet) error {
-		_, err := c.Write(p.Bytes)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	writeIPFIX(t, c, ipfix.Config{Stream: true}, recs)
 }
 
 // fileRecords reads every record of the flow files under dir.

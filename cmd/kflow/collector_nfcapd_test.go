@@ -36,7 +36,13 @@ func sendIPFIXFrom(t *testing.T, from, addr string, recs []flow.Record, domain u
 		t.Fatal(err)
 	}
 	defer c.Close()
-	enc, err := ipfix.NewEncoder(ipfix.Config{ObservationDomain: domain})
+	writeIPFIX(t, c, ipfix.Config{ObservationDomain: domain}, recs)
+}
+
+// writeIPFIX encodes recs as IPFIX messages written to c.
+func writeIPFIX(t *testing.T, c net.Conn, cfg ipfix.Config, recs []flow.Record) {
+	t.Helper()
+	enc, err := ipfix.NewEncoder(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
