@@ -30,7 +30,9 @@ check-generate: generate ## Fail if the committed generated files are stale.
 # The flow explorer's page: web/ is an npm project (Vite, ECharts); its
 # build output web/dist is committed and embedded, so go build needs no
 # Node. CI rebuilds it and fails on a difference, like the eBPF objects.
-web-deps: ## Install the page's npm packages (npm ci in web/).
+web-deps: web/node_modules/.package-lock.json ## Install the page's npm packages (npm ci in web/, when the lock file changed).
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 
 web: web-deps ## Rebuild the page into web/dist (commit the result).
@@ -51,7 +53,7 @@ lint: deps ## gofmt, go vet and clang-format checks.
 	$(GO) vet $(PKGS)
 	$(CLANG_FORMAT) --dry-run -Werror bpf/*.c bpf/*.h tools/benchcmp/*.c
 
-test: deps lint ## Run every test (run as root for the datapath tests).
+test: deps web-deps lint ## Run every test (run as root for the datapath tests).
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 demo: deps build ## Run the exporter end to end in throwaway network namespaces (as root).
