@@ -242,23 +242,32 @@ func TestChurn(t *testing.T) {
 				}
 			}()
 			// Send until the drainer has swapped the maps hundreds of
-			// times, in bounded rounds. With -short (vmtest runs the
-			// package so, on emulated CPUs 6 to 25 times slower) the same
-			// check runs on fewer packets and swaps.
-			rounds, perRound, wantDrains := 40, 20000, int64(300)
+			// times during the traffic, however slow the machine: rounds
+			// go on until the drains happened (a hang guard bounds them
+			// in time, and a count far past what the swaps need bounds
+			// them in number). With -short (vmtest runs the package so,
+			// on emulated CPUs 6 to 25 times slower) the same check runs
+			// on fewer packets and swaps.
+			perRound, wantDrains := 20000, int64(300)
 			if testing.Short() {
-				rounds, perRound, wantDrains = 10, 5000, 50
+				perRound, wantDrains = 5000, 50
 			}
+			const maxRounds = 100000
 			truth := testenv.Truth{}
-			for round := 0; round < rounds && drains.Load() < wantDrains; round++ {
+			deadline := time.Now().Add(testenv.Patience)
+			for round := 0; round < maxRounds && drains.Load() < wantDrains && time.Now().Before(deadline); round++ {
 				var tr testenv.Truth
 				v6 := round%2 == 1
-				tr, err = p.UDPBlast(v6, uint16(20000+round*100), 64, perRound, 64+round*8)
+				// 64 ports per round, 400 port ranges in turn.
+				tr, err = p.UDPBlast(v6, uint16(20000+round%400*100), 64, perRound, 64+round%100*8)
 				if err != nil {
 					break
 				}
 				for k, c := range tr {
-					truth[k] = c
+					sum := truth[k]
+					sum.Packets += c.Packets
+					sum.Octets += c.Octets
+					truth[k] = sum
 				}
 			}
 			close(stop)
@@ -277,7 +286,7 @@ func TestChurn(t *testing.T) {
 			// Only A's egress carries the blast; ingress holds nothing of ours.
 			compareTruth(t, "churn", got, truth)
 			if drains.Load() < wantDrains {
-				t.Errorf("only %d drains during the traffic; want %d", drains.Load(), wantDrains)
+				t.Errorf("only %d drains during the traffic after %v (a hang?); want %d", drains.Load(), testenv.Patience, wantDrains)
 			}
 			t.Logf("%d drains, %d records, %d flows", drains.Load()+1, len(recs), len(truth))
 		})

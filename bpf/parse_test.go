@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 // v4rec is the record of an IPv4 flow from v4A to v4B seen on ingress of
@@ -691,15 +692,16 @@ func testVLANMetadata(t *testing.T, hook Hook) {
 		t.Fatalf("send tagged frames on the veth: %v", err)
 	}
 	// The peer receives from a backlog: drain until everything arrived
-	// (bounded), then compare the merged records.
+	// (however late; Patience only bounds a hang), then compare the
+	// merged records.
 	var recs []flow.Record
 	var st Stats
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(testenv.Patience); ; {
 		r, s := drainTest(t, d)
 		recs = append(recs, r...)
 		st.NonIPPackets += s.NonIPPackets
 		st.UnparsedPackets += s.UnparsedPackets
-		if len(recs) >= len(want) {
+		if len(recs) >= len(want) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -560,6 +560,32 @@ func TestSampling(t *testing.T) {
 	}
 }
 
+// awaitKernelTick returns once the datapath's tick clock (jiffies) has
+// moved past its value now, so a packet counted afterwards is stamped
+// later than one counted before: it waits for the clock itself, not for
+// a time the clock is assumed to need. (CLOCK_BOOTTIME, of precise stamps,
+// moves on long before a tick.)
+func awaitKernelTick(tb testing.TB, d *Datapath) {
+	tb.Helper()
+	first, err := sampleClocks(d.objs.KflowClock, d.objs.Clock)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for deadline := time.Now().Add(testenv.Patience); ; {
+		time.Sleep(time.Millisecond)
+		s, err := sampleClocks(d.objs.KflowClock, d.objs.Clock)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if s.Jiffies > first.Jiffies {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("jiffies stayed at %d for %v", first.Jiffies, testenv.Patience)
+		}
+	}
+}
+
 // TestTimestamps checks first and last seen against wall-clock time: to
 // the nanosecond clock's precision with PreciseTime, to within one kernel
 // tick with the default jiffies.
@@ -576,7 +602,7 @@ func TestTimestamps(t *testing.T) {
 				t0 := time.Now()
 				runFrames(t, d.objs.KflowTcxIngress, nil, f)
 				t1 := time.Now()
-				time.Sleep(5*time.Millisecond + 2*slack)
+				awaitKernelTick(t, d)
 				t2 := time.Now()
 				runFrames(t, d.objs.KflowTcxIngress, nil, f)
 				t3 := time.Now()

@@ -115,30 +115,64 @@ func StartCapture(ns *NS, ifindex int, invert bool) (*Capture, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// Stop ends the capture after a quiet period and returns what it saw: the
-// frames queued on the socket by then are read first, however busy the
-// machine. It fails if the kernel dropped frames for the capture socket.
+// captureQuiet is how long no frame may reach the capture socket before
+// Stop ends it: frames the kernel was still delivering (a last ACK the
+// peer's softirq had not processed yet) arrive within it.
+const captureQuiet = 100 * time.Millisecond
+
+// Stop ends the capture once no frame has reached the socket for a quiet
+// period (counted by the kernel, not by how fast this process reads), then
+// reads every frame queued by then, however busy the machine, and returns
+// what it saw. It fails if the kernel dropped frames for the capture
+// socket.
 func (c *Capture) Stop() (Truth, error) {
-	time.Sleep(100 * time.Millisecond)
+	var drops uint64
+	// PACKET_STATISTICS counts the frames the kernel queued since the
+	// previous call: none during a whole quiet period means nothing was
+	// in flight any more. Patience only bounds traffic that never stops.
+	for deadline := time.Now().Add(Patience); ; {
+		time.Sleep(captureQuiet)
+		st, err := c.stats()
+		if err != nil {
+			close(c.done)
+			<-c.exited
+			unix.Close(c.fd)
+			return nil, err
+		}
+		drops += uint64(st.Drops)
+		if st.Packets == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	close(c.done)
 	<-c.exited
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	st, err := c.stats()
+	unix.Close(c.fd)
+	if err != nil {
+		return nil, err
+	}
+	drops += uint64(st.Drops)
+	if c.err != nil {
+		return nil, c.err
+	}
+	if drops != 0 {
+		return nil, fmt.Errorf("capture dropped %d frames: ground truth incomplete", drops)
+	}
+	return c.truth, nil
+}
+
+// stats reads and resets the socket's packet statistics.
+func (c *Capture) stats() (unix.TpacketStats, error) {
 	var st unix.TpacketStats
 	sz := uint32(unsafe.Sizeof(st))
 	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(c.fd), unix.SOL_PACKET, unix.PACKET_STATISTICS,
 		uintptr(unsafe.Pointer(&st)), uintptr(unsafe.Pointer(&sz)), 0)
-	unix.Close(c.fd)
 	if e != 0 {
-		return nil, fmt.Errorf("capture statistics: %w", e)
+		return st, fmt.Errorf("capture statistics: %w", e)
 	}
-	if c.err != nil {
-		return nil, c.err
-	}
-	if st.Drops != 0 {
-		return nil, fmt.Errorf("capture dropped %d frames: ground truth incomplete", st.Drops)
-	}
-	return c.truth, nil
+	return st, nil
 }
 
 func (c *Capture) loop() {

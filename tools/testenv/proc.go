@@ -196,6 +196,12 @@ func (p *Proc) Signal(sig os.Signal) error {
 // ErrTimeout is returned when a bounded wait runs out.
 var ErrTimeout = errors.New("timed out")
 
+// Patience bounds every wait for something that must happen (a daemon
+// ready, records stored, a process gone): far longer than anything takes
+// on a loaded or emulated machine, so only a hang reaches it. Tests wait
+// for the event itself and never assert how long it took.
+const Patience = 2 * time.Minute
+
 // Wait waits at most d for the process to end and returns its exit error.
 func (p *Proc) Wait(d time.Duration) error {
 	select {

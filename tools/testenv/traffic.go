@@ -83,7 +83,7 @@ func (p *Pair) UDPEcho(v6 bool, srcPort, dstPort uint16, sizes []int) (Truth, er
 			return nil, fmt.Errorf("udp send: %w", err)
 		}
 		truth.Add(out, uint64(n)+ipOverhead(v6), 0)
-		_ = cli.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = cli.SetReadDeadline(time.Now().Add(Patience))
 		m, err := cli.Read(buf)
 		if err != nil {
 			return nil, fmt.Errorf("udp echo of %d bytes: %w", n, err)
@@ -123,7 +123,7 @@ func (p *Pair) TCPSession(v6 bool, dstPort uint16, writes []int) (uint16, error)
 			return
 		}
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(Patience))
 		buf := make([]byte, 1<<20)
 		for _, n := range writes {
 			if _, err := io.ReadFull(c, buf[:n]); err != nil {
@@ -141,7 +141,7 @@ func (p *Pair) TCPSession(v6 bool, dstPort uint16, writes []int) (uint16, error)
 	}()
 	var conn net.Conn
 	err = p.A.Do(func() (err error) {
-		d := net.Dialer{Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: Patience}
 		conn, err = d.Dial(network, netip.AddrPortFrom(b, dstPort).String())
 		return err
 	})
@@ -149,7 +149,7 @@ func (p *Pair) TCPSession(v6 bool, dstPort uint16, writes []int) (uint16, error)
 		return 0, fmt.Errorf("tcp dial: %w", err)
 	}
 	port := uint16(conn.LocalAddr().(*net.TCPAddr).Port)
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(Patience))
 	buf := make([]byte, 1<<20)
 	for _, n := range writes {
 		if _, err := conn.Write(buf[:n]); err != nil {
@@ -199,7 +199,7 @@ func (p *Pair) PingCode(v6 bool, count, size int, code uint8) (Truth, error) {
 		return nil, fmt.Errorf("raw icmp socket: %w", err)
 	}
 	defer unix.Close(fd)
-	tv := unix.Timeval{Sec: 2}
+	tv := unix.NsecToTimeval(int64(Patience))
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return nil, err
 	}
