@@ -9,6 +9,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 func TestTCPReconnect(t *testing.T) {
@@ -50,8 +52,10 @@ func TestTCPReconnect(t *testing.T) {
 	// The collector goes away: sends fail, then back off, then reconnect.
 	srv.Close()
 	ln.Close()
+	// The reset comes back through the loopback's softirq: send until it
+	// arrived (Patience bounds a hang, not the wait).
 	var failed bool
-	for i := 0; i < 100 && !failed; i++ {
+	for deadline := time.Now().Add(testenv.Patience); !failed && time.Now().Before(deadline); {
 		failed = c.Send(make([]byte, 1024)) != nil
 		time.Sleep(time.Millisecond)
 	}
@@ -108,8 +112,10 @@ func TestUDPBatchRefused(t *testing.T) {
 	}
 	defer c.Close()
 	msgs := [][]byte{[]byte("a"), []byte("b"), []byte("c")}
+	// The refusal arrives asynchronously: send until it was reported
+	// (Patience bounds a hang, not the wait).
 	var sawErr bool
-	for i := 0; i < 20; i++ {
+	for deadline := time.Now().Add(testenv.Patience); !sawErr && time.Now().Before(deadline); {
 		n, err := c.SendBatch(msgs)
 		if n < 0 || n > len(msgs) {
 			t.Fatalf("SendBatch returned %d of %d messages", n, len(msgs))
@@ -143,7 +149,7 @@ func TestUDPBatchDelivers(t *testing.T) {
 		t.Fatalf("SendBatch: %d, %v", n, err)
 	}
 	buf := make([]byte, 16)
-	_ = ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = ln.SetReadDeadline(time.Now().Add(testenv.Patience))
 	for i := 0; i < 150; i++ {
 		n, err := ln.Read(buf)
 		if err != nil || n != 1 || buf[0] != byte(i) {
