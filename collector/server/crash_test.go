@@ -38,7 +38,7 @@ func startLocalCollector(t *testing.T, dir string) (*exec.Cmd, *bytes.Buffer, st
 			_ = cmd.Wait()
 		}
 	})
-	if !testenv.WaitFor(10*time.Second, func() bool { _, err := os.Stat(ready); return err == nil }) {
+	if !testenv.WaitFor(testenv.Patience, func() bool { _, err := os.Stat(ready); return err == nil }) {
 		t.Fatalf("collector not ready: %s", out.String())
 	}
 	b, _ := os.ReadFile(ready)
@@ -81,11 +81,11 @@ func TestCollectorCrash(t *testing.T) {
 	const acked = 3000
 	send(crashRecords(acked, 0))
 	// Acknowledged: flushed to the file, where a reader sees it.
-	if !testenv.WaitFor(10*time.Second, func() bool {
+	if !testenv.WaitFor(testenv.Patience, func() bool {
 		recs, _, _ := readDir(dir)
 		return len(recs) >= acked
 	}) {
-		t.Fatalf("the first %d records were not flushed within 10s\n%s", acked, out.String())
+		t.Fatalf("the first %d records were not flushed within %v\n%s", acked, testenv.Patience, out.String())
 	}
 	// Keep sending while the collector is killed.
 	var sent atomic.Int64

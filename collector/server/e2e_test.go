@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,6 +27,7 @@ import (
 
 type collector struct {
 	proc *testenv.Proc
+	ns   *testenv.NS
 	dir  string
 	udp  string // 127.0.0.1:PORT
 	tcp  string
@@ -34,12 +36,12 @@ type collector struct {
 func startCollector(t *testing.T, ns *testenv.NS, extra ...string) *collector {
 	t.Helper()
 	bin := testenv.KflowBinary(t)
-	c := &collector{dir: filepath.Join(t.TempDir(), "flows")}
+	c := &collector{ns: ns, dir: filepath.Join(t.TempDir(), "flows")}
 	ready := filepath.Join(t.TempDir(), "ready")
 	args := append([]string{"collector", "run", "--dir", c.dir, "--no-default-listen", "--listen", "udp://127.0.0.1:0", "--listen", "tcp://127.0.0.1:0",
 		"--ready-file", ready, "--flush-interval", "100ms", "--stats-interval", "1s", "--log-level", "debug"}, extra...)
 	c.proc = testenv.StartIn(t, ns, bin, args...)
-	if err := testenv.WaitFile(ready, 10*time.Second, c.proc); err != nil {
+	if err := testenv.WaitFile(ready, testenv.Patience, c.proc); err != nil {
 		t.Fatalf("%v\n%s", err, c.proc.Output())
 	}
 	b, err := os.ReadFile(ready)
@@ -57,10 +59,22 @@ func startCollector(t *testing.T, ns *testenv.NS, extra ...string) *collector {
 	return c
 }
 
-// stop ends the collector cleanly and returns every stored record.
+// stop ends the collector cleanly and returns every stored record. The
+// exporters have stopped: first the collector reads what they sent, which
+// may still wait in its sockets however slowly it runs.
 func (c *collector) stop(t *testing.T) []flow.Record {
 	t.Helper()
-	if err := c.proc.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+	for network, addr := range map[string]string{"udp": c.udp, "tcp": c.tcp} {
+		if addr == "" {
+			continue
+		}
+		_, port, _ := strings.Cut(addr, ":")
+		n, _ := strconv.Atoi(port)
+		if err := c.ns.WaitRead(network, n); err != nil {
+			t.Errorf("collector: %v", err)
+		}
+	}
+	if err := c.proc.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("collector: %v\n%s", err, c.proc.Output())
 	}
 	recs, clean, err := readDir(c.dir)
@@ -106,13 +120,16 @@ func totalPackets(t testenv.Truth) (n uint64) {
 	return n
 }
 
-// waitStored waits until the collector's files hold want packets.
-func (c *collector) waitStored(want uint64, d time.Duration) bool {
-	return testenv.WaitFor(d, func() bool {
+// waitStored waits until the collector's files hold want packets (warm-up
+// flows aside), for at most testenv.Patience.
+func (c *collector) waitStored(want uint64) bool {
+	return testenv.WaitFor(testenv.Patience, func() bool {
 		recs, _, _ := readDir(c.dir)
 		var n uint64
 		for i := range recs {
-			n += recs[i].Packets
+			if !isWarmUp(&recs[i]) {
+				n += recs[i].Packets
+			}
 		}
 		return n >= want
 	})
@@ -192,6 +209,63 @@ func flushPcap(t *testing.T, p *testenv.Pair, frames int) {
 	}
 }
 
+// Warm-up flows: datagrams from A to B sent before the traffic under test
+// until a libpcap probe shows it captures (libpcap opens its capture some
+// time after the process starts, later on a busy machine). Each datagram
+// has its own source port from warmUpPorts, so each is a flow of its own
+// that ends by the probe's idle timeout while the next ones are sent. The
+// ones sent before the capture started are not seen, so the warm-up flows
+// are left out of every comparison.
+const (
+	warmUpPortBase = 39000
+	warmUpPorts    = 1000
+)
+
+func isWarmUp(r *flow.Record) bool {
+	return r.SrcPort >= warmUpPortBase && r.SrcPort < warmUpPortBase+warmUpPorts
+}
+
+// warmUp sends warm-up datagrams, each pushed through the probe's capture
+// ring (flushPcap), until ready holds, for at most testenv.Patience.
+func warmUp(t *testing.T, p *testenv.Pair, what string, ready func() bool) {
+	t.Helper()
+	start, sent := time.Now(), 0
+	if !testenv.WaitFor(testenv.Patience, func() bool {
+		if _, err := p.UDPBlast(false, uint16(warmUpPortBase+sent%warmUpPorts), 1, 1, 10); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		flushPcap(t, p, 20000)
+		return ready()
+	}) {
+		t.Fatalf("%s did not capture the warm-up flows within %v", what, testenv.Patience)
+	}
+	t.Logf("%s captures: a warm-up flow seen after %d datagrams, %v", what, sent, time.Since(start).Round(time.Millisecond))
+}
+
+// warmUpStored reports whether the collector stored a warm-up record:
+// the probe captures and exports.
+func (c *collector) warmUpStored() bool {
+	recs, _, _ := readDir(c.dir)
+	for i := range recs {
+		if isWarmUp(&recs[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutWarmUp drops the warm-up flows' records.
+func withoutWarmUp(recs []flow.Record) []flow.Record {
+	var out []flow.Record
+	for i := range recs {
+		if !isWarmUp(&recs[i]) {
+			out = append(out, recs[i])
+		}
+	}
+	return out
+}
+
 // traffic runs IPv4 exchanges whose truth is known by construction.
 // blast is the number of datagrams of a burst over 8 flows.
 func traffic(t *testing.T, p *testenv.Pair, blast int) testenv.Truth {
@@ -241,17 +315,17 @@ func TestOwnExporterIntoCollector(t *testing.T) {
 			ready := filepath.Join(t.TempDir(), "exporter-ready")
 			exp := testenv.StartIn(t, p.A, testenv.KflowBinary(t), "exporter", "run", "-c", tt.scheme+"://"+addr,
 				"-i", p.AIf, "--pin-dir", "", "--ready-file", ready, "--drain-interval", "100ms", "--idle-timeout", "1s")
-			if err := testenv.WaitFile(ready, 20*time.Second, exp); err != nil {
+			if err := testenv.WaitFile(ready, testenv.Patience, exp); err != nil {
 				t.Fatalf("%v\n%s", err, exp.Output())
 			}
 			since := time.Now()
 			truth := traffic(t, p, 400)
 			// Every flow ends by idle timeout and is exported; a clean
 			// exporter shutdown would export what is left.
-			if !c.waitStored(totalPackets(truth), 15*time.Second) {
-				t.Log("collector did not store the whole truth within 15s")
+			if !c.waitStored(totalPackets(truth)) {
+				t.Logf("collector did not store the whole truth within %v", testenv.Patience)
 			}
-			if err := exp.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+			if err := exp.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 				t.Fatalf("exporter: %v\n%s", err, exp.Output())
 			}
 			recs := c.stop(t)
@@ -279,22 +353,26 @@ func TestSoftflowdIntoCollector(t *testing.T) {
 			sock := filepath.Join(tmp, "softflowd.ctl")
 			sf := testenv.StartIn(t, p.A, bin, "-d", "-N", "-i", p.AIf, "-n", c.udp, "-v", version,
 				"-c", sock, "-p", filepath.Join(tmp, "softflowd.pid"), "-C", "128", "-B", "1048576")
-			if !testenv.WaitFor(10*time.Second, func() bool {
+			if !testenv.WaitFor(testenv.Patience, func() bool {
 				_, err := os.Stat(sock)
 				return err == nil
 			}) {
 				t.Fatalf("softflowd control socket did not appear\n%s", sf.Output())
 			}
-			time.Sleep(500 * time.Millisecond) // pcap open and filtering
+			processed := func() uint64 {
+				out, _ := p.A.Exec(ctl, "-c", sock, "statistics")
+				return softflowdProcessed(out)
+			}
+			warmUp(t, p, "softflowd", func() bool { return processed() > 0 })
+			base := processed()
 			since := time.Now()
 			truth := dualTraffic(t, p, 400)
 			if version == "5" {
 				truth = only4(truth) // v5 has no IPv6 addresses
 			}
 			flushPcap(t, p, 20000)
-			if !testenv.WaitFor(10*time.Second, func() bool {
-				out, _ := p.A.Exec(ctl, "-c", sock, "statistics")
-				return softflowdProcessed(out) >= totalPackets(truth)
+			if !testenv.WaitFor(testenv.Patience, func() bool {
+				return processed() >= base+totalPackets(truth)
 			}) {
 				out, _ := p.A.Exec(ctl, "-c", sock, "statistics")
 				t.Logf("softflowd has not processed the %d packets: %s", totalPackets(truth), out)
@@ -302,16 +380,16 @@ func TestSoftflowdIntoCollector(t *testing.T) {
 			if out, err := p.A.Exec(ctl, "-c", sock, "expire-all"); err != nil {
 				t.Fatalf("softflowctl expire-all: %v: %s", err, out)
 			}
-			if !c.waitStored(totalPackets(truth), 10*time.Second) {
-				t.Log("collector did not store the whole truth within 10s")
+			if !c.waitStored(totalPackets(truth)) {
+				t.Logf("collector did not store the whole truth within %v", testenv.Patience)
 			}
 			if out, err := p.A.Exec(ctl, "-c", sock, "shutdown"); err != nil {
 				t.Logf("softflowctl shutdown: %v: %s", err, out)
 			}
-			if err := sf.Wait(10 * time.Second); err != nil {
+			if err := sf.Wait(testenv.Patience); err != nil {
 				t.Logf("softflowd: %v", err)
 			}
-			recs := c.stop(t)
+			recs := withoutWarmUp(c.stop(t))
 			if version == "5" {
 				noIPv6(t, recs) // and no IPv4 flow but the truth's
 			} else {
@@ -336,7 +414,7 @@ func TestFprobeIntoCollector(t *testing.T) {
 	// -l 2: log to stdout and stay in the foreground; -d 1 -s 1: expire
 	// flows idle for a second, checked every second.
 	fp := testenv.StartIn(t, p.A, bin, "-l", "2", "-p", "-i", p.AIf, "-d", "1", "-s", "1", "-e", "5", "-S", "128", "-B", "1024", c.udp)
-	time.Sleep(time.Second) // pcap open
+	warmUp(t, p, "fprobe", c.warmUpStored)
 	since := time.Now()
 	// A small burst: fprobe's capture loses most of a 400-datagram one
 	// (it captured 176: a libpcap probe's loss, not the collector's).
@@ -344,11 +422,11 @@ func TestFprobeIntoCollector(t *testing.T) {
 	flushPcap(t, p, 20000)
 	// fprobe 1.1 emits its flow cache on SIGTERM; give its scans a chance
 	// first.
-	c.waitStored(totalPackets(truth), 5*time.Second)
-	if err := fp.Stop(syscall.SIGTERM, 10*time.Second); err != nil {
+	c.waitStored(totalPackets(truth))
+	if err := fp.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Logf("fprobe: %v", err)
 	}
-	recs := c.stop(t)
+	recs := withoutWarmUp(c.stop(t))
 	compareTruth(t, recs, truth, false, since)
 	if t.Failed() {
 		t.Logf("fprobe output:\n%s\ncollector output:\n%s", fp.Output(), c.proc.Output())

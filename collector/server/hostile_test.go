@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 // manyTemplates returns messages announcing n one-field templates, as
@@ -230,8 +232,8 @@ func TestHostilePackets(t *testing.T) {
 			}()
 			select {
 			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("handler did not return within 10s")
+			case <-time.After(testenv.Patience):
+				t.Fatalf("handler did not return within %v", testenv.Patience)
 			}
 			if n := len(sink.records()); n != tt.records {
 				t.Errorf("%d records stored, want %d", n, tt.records)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 // TestMetrics sends a known number of records and messages, scrapes the
@@ -34,8 +35,8 @@ func TestMetrics(t *testing.T) {
 	}
 	exporter := c.LocalAddr().String()
 	c.Close()
-	if !waitFor(5*time.Second, func() bool { return len(sink.records()) >= 120 }) {
-		t.Fatalf("%d records after 5s, want 120", len(sink.records()))
+	if !waitFor(func() bool { return len(sink.records()) >= 120 }) {
+		t.Fatalf("%d records after %v, want 120", len(sink.records()), testenv.Patience)
 	}
 	stop()
 

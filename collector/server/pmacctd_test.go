@@ -53,21 +53,21 @@ func TestPmacctdIntoCollector(t *testing.T) {
 				t.Fatal(err)
 			}
 			pm := testenv.StartIn(t, p.A, bin, "-f", conf)
-			if !testenv.WaitFor(10*time.Second, func() bool {
+			if !testenv.WaitFor(testenv.Patience, func() bool {
 				return strings.Contains(pm.Output(), "Exporting flows to") || pm.Exited()
 			}) || pm.Exited() {
 				t.Fatalf("pmacctd did not start:\n%s", pm.Output())
 			}
-			time.Sleep(500 * time.Millisecond) // pcap open
+			warmUp(t, p, "pmacctd", c.warmUpStored)
 			since := time.Now()
 			truth := dualTraffic(t, p, 400)
 			flushPcap(t, p, 20000)
 			// Flows idle for 2 s leave the cache on the next 1 s check.
-			if !c.waitStored(totalPackets(truth), 10*time.Second) {
-				t.Log("collector did not store the whole truth within 10s")
+			if !c.waitStored(totalPackets(truth)) {
+				t.Logf("collector did not store the whole truth within %v", testenv.Patience)
 			}
 			stopPmacctd(t, pm)
-			recs := pairFlows(t, p, c.stop(t))
+			recs := pairFlows(t, p, withoutWarmUp(c.stop(t)))
 			compareTruth(t, recs, truth, false, since)
 			if t.Failed() {
 				t.Logf("pmacctd output:\n%s\ncollector output:\n%s", pm.Output(), c.proc.Output())
@@ -81,9 +81,9 @@ func TestPmacctdIntoCollector(t *testing.T) {
 // both exit.
 func stopPmacctd(t *testing.T, pm *testenv.Proc) {
 	t.Helper()
-	err := pm.Stop(syscall.SIGINT, 10*time.Second)
+	err := pm.Stop(syscall.SIGINT, testenv.Patience)
 	if errors.Is(err, testenv.ErrTimeout) {
-		t.Errorf("pmacctd (pid %d) did not exit within 10s of SIGINT: killed", pm.PID())
+		t.Errorf("pmacctd (pid %d) did not exit within %v of SIGINT: killed", pm.PID(), testenv.Patience)
 		return
 	}
 	if err != nil {

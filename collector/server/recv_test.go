@@ -37,15 +37,23 @@ func TestBatchReadCountsKernelDrops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run(ctx) }()
-	waitFor(5*time.Second, func() bool {
+	if !waitFor(func() bool {
 		st := srv.Stats().Listeners[0]
 		return st.Packets > 0 && st.KernelDrops > 0
-	})
-	// One more datagram after the drops carries the counter too.
+	}) {
+		t.Errorf("no datagram read with the drop counter: %+v", srv.Stats().Listeners[0])
+	}
+	// One more datagram after the drops carries the counter too; the
+	// reader has read it once nothing is left in the socket.
 	if _, err := c.Write(msgs[0]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(5*time.Second, func() bool { return srv.Stats().Listeners[0].Packets > 1 })
+	if !waitFor(func() bool {
+		st := srv.Stats().Listeners[0]
+		return st.Packets+st.KernelDrops >= uint64(3*len(msgs)+1)
+	}) {
+		t.Errorf("datagrams read and dropped do not reach the %d sent: %+v", 3*len(msgs)+1, srv.Stats().Listeners[0])
+	}
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/kflow-dev/kflow/exporter/ipfix"
 	"github.com/kflow-dev/kflow/exporter/netflow5"
 	"github.com/kflow-dev/kflow/exporter/netflow9"
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -68,8 +69,8 @@ func startServer(t *testing.T, cfg Config) (*Server, map[string]string, func()) 
 				if err != nil {
 					t.Errorf("run: %v", err)
 				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("server did not stop within 10s")
+			case <-time.After(testenv.Patience):
+				t.Fatalf("server did not stop within %v", testenv.Patience)
 			}
 		})
 	}
@@ -120,8 +121,8 @@ func TestServerUDPAndTCP(t *testing.T) {
 	c.Close()
 	sent += 300
 	want := sent
-	if !waitFor(5*time.Second, func() bool { return len(sink.records()) >= want }) {
-		t.Fatalf("%d records after 5s, want %d", len(sink.records()), want)
+	if !waitFor(func() bool { return len(sink.records()) >= want }) {
+		t.Fatalf("%d records after %v, want %d", len(sink.records()), testenv.Patience, want)
 	}
 	stop()
 	st := srv.Stats()
@@ -157,7 +158,7 @@ func TestServerTCPBadStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server closes the stream at the bad header.
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(testenv.Patience))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Error("stream not closed")
 	}
@@ -184,7 +185,7 @@ func TestServerAllowUDP(t *testing.T) {
 		}
 	}
 	c.Close()
-	waitFor(5*time.Second, func() bool { return srv.Stats().NotAllowed == 3 })
+	waitFor(func() bool { return srv.Stats().NotAllowed == 3 })
 	stop()
 	if st := srv.Stats(); st.NotAllowed != 3 || len(sink.records()) != 0 {
 		t.Errorf("not allowed %d, records %d", st.NotAllowed, len(sink.records()))
@@ -229,7 +230,7 @@ func TestRotationUnderLoad(t *testing.T) {
 		mu.Unlock()
 	}
 	want := uint64(rounds * perRound)
-	waitFor(10*time.Second, func() bool { return srv.Stats().Totals().Records >= want })
+	waitFor(func() bool { return srv.Stats().Totals().Records >= want })
 	stop()
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
@@ -268,8 +269,10 @@ func TestRotationUnderLoad(t *testing.T) {
 	}
 }
 
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
+// waitFor polls cond until it holds, for at most testenv.Patience (which
+// only a hang reaches): tests wait for the event, not for a time.
+func waitFor(cond func() bool) bool {
+	deadline := time.Now().Add(testenv.Patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
@@ -306,8 +309,8 @@ func TestServerUDPHeldSetsOutliveReadBuffer(t *testing.T) {
 				}
 				time.Sleep(time.Millisecond)
 			}
-			if !waitFor(5*time.Second, func() bool { return len(sink.records()) >= len(recs) }) {
-				t.Fatalf("%d records after 5s, want %d", len(sink.records()), len(recs))
+			if !waitFor(func() bool { return len(sink.records()) >= len(recs) }) {
+				t.Fatalf("%d records after %v, want %d", len(sink.records()), testenv.Patience, len(recs))
 			}
 			stop()
 			tot := srv.Stats().Totals()

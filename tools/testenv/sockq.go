@@ -11,22 +11,27 @@ import (
 	"strings"
 )
 
-// UDPQueued returns the bytes waiting in the receive queues of the UDP
-// sockets bound to port inside the namespace (any address, IPv4 and
-// IPv6), as /proc/net/udp shows them. Zero once the process that owns the
-// socket has read every datagram: a test that stopped the senders waits
-// for it before stopping a collector, so nothing is left unread.
-func (n *NS) UDPQueued(port int) (int, error) {
+// Unread returns the bytes waiting in the receive queues of the sockets
+// of network ("udp" or "tcp") whose local port is port inside the
+// namespace (any address, IPv4 and IPv6), as /proc/net/udp and tcp show
+// them (for a listening TCP socket: the connections not yet accepted).
+// Zero once the processes that own them have read everything: a test
+// that stopped the senders waits for it before stopping a collector, so
+// nothing sent is left unread.
+func (n *NS) Unread(network string, port int) (int, error) {
+	if network != "udp" && network != "tcp" {
+		return 0, fmt.Errorf("unread: network %q: want udp or tcp", network)
+	}
 	total := 0
 	err := n.Do(func() error {
-		for _, f := range []string{"udp", "udp6"} {
+		for _, f := range []string{network, network + "6"} {
 			// thread-self: /proc/net is the namespace of the thread
 			// group leader, not of this (locked) thread.
 			b, err := os.ReadFile("/proc/thread-self/net/" + f)
 			if err != nil {
 				return err
 			}
-			q, err := udpQueued(b, port)
+			q, err := queued(b, port)
 			if err != nil {
 				return fmt.Errorf("/proc/net/%s in %s: %w", f, n.Name, err)
 			}
@@ -37,9 +42,9 @@ func (n *NS) UDPQueued(port int) (int, error) {
 	return total, err
 }
 
-// udpQueued sums the rx_queue column of the lines of a /proc/net/udp
+// queued sums the rx_queue column of the lines of a /proc/net/udp or tcp
 // table whose local port is port.
-func udpQueued(table []byte, port int) (int, error) {
+func queued(table []byte, port int) (int, error) {
 	total := 0
 	sc := bufio.NewScanner(bytes.NewReader(table))
 	sc.Scan() // the header
@@ -73,13 +78,13 @@ func udpQueued(table []byte, port int) (int, error) {
 	return total, sc.Err()
 }
 
-// WaitUDPRead waits (at most Patience) until the UDP sockets bound to
-// port inside the namespace have nothing left to read.
-func (n *NS) WaitUDPRead(port int) error {
+// WaitRead waits (at most Patience) until the sockets of network bound
+// to port inside the namespace have nothing left to read.
+func (n *NS) WaitRead(network string, port int) error {
 	var q int
 	var err error
 	if WaitFor(Patience, func() bool {
-		q, err = n.UDPQueued(port)
+		q, err = n.Unread(network, port)
 		return err == nil && q == 0
 	}) {
 		return nil
@@ -87,5 +92,5 @@ func (n *NS) WaitUDPRead(port int) error {
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("udp port %d in %s: %d bytes still unread after %v: %w", port, n.Name, q, Patience, ErrTimeout)
+	return fmt.Errorf("%s port %d in %s: %d bytes still unread after %v: %w", network, port, n.Name, q, Patience, ErrTimeout)
 }
