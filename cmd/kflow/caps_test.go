@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -49,7 +48,7 @@ func TestExporterDropsCapabilities(t *testing.T) {
 	ready := filepath.Join(dir, "ready")
 	proc := testenv.StartIn(t, p.A, bin, "exporter", "run", "-i", "kfa*", "-i", "late*", "--pin-dir", "",
 		"--dir", filepath.Join(dir, "flows"), "--ready-file", ready, "--drain-interval", "100ms")
-	if err := testenv.WaitFile(ready, 10*time.Second, proc); err != nil {
+	if err := testenv.WaitFile(ready, testenv.Patience, proc); err != nil {
 		t.Fatalf("exporter not ready: %v\n%s", err, proc.Output())
 	}
 	want := uint64(1)<<unix.CAP_BPF | uint64(1)<<unix.CAP_NET_ADMIN
@@ -78,7 +77,7 @@ func TestExporterDropsCapabilities(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !testenv.WaitFor(5*time.Second, func() bool {
+	if !testenv.WaitFor(testenv.Patience, func() bool {
 		return strings.Contains(proc.Output(), "interface=late0") && strings.Contains(proc.Output(), "interface=late1")
 	}) {
 		t.Errorf("late interfaces not attached after dropping capabilities:\n%s", proc.Output())
@@ -86,7 +85,7 @@ func TestExporterDropsCapabilities(t *testing.T) {
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := proc.Wait(10 * time.Second); err != nil {
+	if err := proc.Wait(testenv.Patience); err != nil {
 		t.Errorf("exporter exit: %v\n%s", err, proc.Output())
 	}
 }

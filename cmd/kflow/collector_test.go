@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func startCollector(t *testing.T, extra ...string) (udp, tcp string, stop func()
 	args := append([]string{"-j", "collector", "run", "--no-default-listen", "--listen", "udp://127.0.0.1:0",
 		"--listen", "tcp://127.0.0.1:0", "--ready-file", ready, "--flush-interval", "100ms", "--utc"}, extra...)
 	go func() { done <- run(ctx, args, &stdout, stderr) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		b, err := os.ReadFile(ready)
 		if err == nil {
@@ -99,7 +100,7 @@ func startCollector(t *testing.T, extra ...string) (udp, tcp string, stop func()
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatal("no ready file after 10s")
+			t.Fatalf("no ready file after %v", testenv.Patience)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -113,8 +114,8 @@ func startCollector(t *testing.T, extra ...string) (udp, tcp string, stop func()
 				t.Logf("collector stderr:\n%s", stderr.String())
 			}
 			return code, stdout.String()
-		case <-time.After(10 * time.Second):
-			t.Fatal("collector did not stop within 10s")
+		case <-time.After(testenv.Patience):
+			t.Fatalf("collector did not stop within %v", testenv.Patience)
 		}
 		return -1, ""
 	}
@@ -152,7 +153,15 @@ func TestCollectorRunStoresRecords(t *testing.T) {
 	recs := collectorRecords(90)
 	sendIPFIX(t, "udp", udp, recs[:60], 1)
 	sendIPFIX(t, "tcp", tcp, recs[60:], 2)
-	time.Sleep(300 * time.Millisecond) // let the TCP stream be read
+	// The collector reads what waits in its sockets, however slowly it
+	// runs, before it stops.
+	for network, addr := range map[string]string{"udp": udp, "tcp": tcp} {
+		_, port, _ := strings.Cut(addr, ":")
+		n, _ := strconv.Atoi(port)
+		if err := testenv.WaitRead(nil, network, n); err != nil {
+			t.Error(err)
+		}
+	}
 	code, out := stop()
 	if code != 0 {
 		t.Fatalf("exit status %d", code)

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -52,15 +53,24 @@ func recordsTruth(t *testing.T, p *testenv.Pair, js []flow.JSON) testenv.Truth {
 	return oursRecords(p, recs)
 }
 
-func sameFlows(t *testing.T, what string, got, want testenv.Truth) {
-	t.Helper()
+// flowDiffs lists how got differs from want in flows, packets and octets.
+func flowDiffs(got, want testenv.Truth) []string {
+	var diffs []string
 	if len(got) != len(want) {
-		t.Errorf("%s: %d flows, want %d: %v", what, len(got), len(want), got)
+		diffs = append(diffs, fmt.Sprintf("%d flows, want %d: %v", len(got), len(want), got))
 	}
 	for k, w := range want {
 		if g := got[k]; g.Packets != w.Packets || g.Octets != w.Octets {
-			t.Errorf("%s: %v: got %+v, want %+v", what, k, g, w)
+			diffs = append(diffs, fmt.Sprintf("%v: got %+v, want %+v", k, g, w))
 		}
+	}
+	return diffs
+}
+
+func sameFlows(t *testing.T, what string, got, want testenv.Truth) {
+	t.Helper()
+	for _, d := range flowDiffs(got, want) {
+		t.Errorf("%s: %s", what, d)
 	}
 }
 
@@ -99,13 +109,13 @@ func TestFlowListExporter(t *testing.T) {
 	addr := ln.Addr().String()
 
 	// Wait until the agent attached: its first drains have happened.
-	deadline := time.Now().Add(3 * time.Second)
-	for len(a.Interfaces()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.WaitFor(testenv.Patience, func() bool { return len(a.Interfaces()) > 0 }) {
+		t.Fatalf("the agent did not attach within %v", testenv.Patience)
 	}
 	truth := pairTruth(t, p)
+	// Until a drain saw everything (Patience bounds a hang, not the wait).
 	var got testenv.Truth
-	for i := 0; i < 60; i++ { // up to 3 s for a drain that saw everything
+	testenv.WaitFor(testenv.Patience, func() bool {
 		code, out, stderr := runCLI(t, "flow", "list", "--exporter", addr, "-j")
 		if code != 0 {
 			t.Fatalf("flow list: exit %d: %s", code, stderr)
@@ -115,11 +125,8 @@ func TestFlowListExporter(t *testing.T) {
 			t.Fatalf("flow list -j: %v\n%s", err, out)
 		}
 		got = recordsTruth(t, p, js)
-		if len(got) == len(truth) && got[firstKey(truth)] == truth[firstKey(truth)] {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(flowDiffs(got, truth)) == 0
+	})
 	sameFlows(t, "flow list", got, truth)
 
 	code, out, stderr := runCLI(t, "flow", "top", "--exporter", addr, "--iterations", "2", "-d", "100ms", "-j")
@@ -142,13 +149,6 @@ func TestFlowListExporter(t *testing.T) {
 	if code != 0 || !containsAll(out, "kflow flow top", "UDP", "ICMP") {
 		t.Errorf("flow top plain output (exit %d):\n%s", code, out)
 	}
-}
-
-func firstKey(t testenv.Truth) testenv.FlowKey {
-	for k := range t {
-		return k
-	}
-	return testenv.FlowKey{}
 }
 
 // TestFlowListKernel reads the pinned kernel map of a datapath that was

@@ -70,7 +70,7 @@ func (c *collector) stop(t *testing.T) []flow.Record {
 		}
 		_, port, _ := strings.Cut(addr, ":")
 		n, _ := strconv.Atoi(port)
-		if err := c.ns.WaitRead(network, n); err != nil {
+		if err := testenv.WaitRead(c.ns, network, n); err != nil {
 			t.Errorf("collector: %v", err)
 		}
 	}

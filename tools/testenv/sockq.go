@@ -12,34 +12,58 @@ import (
 )
 
 // Unread returns the bytes waiting in the receive queues of the sockets
-// of network ("udp" or "tcp") whose local port is port inside the
-// namespace (any address, IPv4 and IPv6), as /proc/net/udp and tcp show
-// them (for a listening TCP socket: the connections not yet accepted).
-// Zero once the processes that own them have read everything: a test
-// that stopped the senders waits for it before stopping a collector, so
-// nothing sent is left unread.
-func (n *NS) Unread(network string, port int) (int, error) {
+// of network ("udp" or "tcp") whose local port is port (any address, IPv4
+// and IPv6), as /proc/net/udp and tcp show them (for a listening TCP
+// socket: the connections not yet accepted), inside ns, or in the test
+// process's own namespace when ns is nil. Zero once the processes that own
+// them have read everything: a test that stopped the senders waits for it
+// before stopping a collector, so nothing sent is left unread.
+func Unread(ns *NS, network string, port int) (int, error) {
 	if network != "udp" && network != "tcp" {
 		return 0, fmt.Errorf("unread: network %q: want udp or tcp", network)
 	}
 	total := 0
-	err := n.Do(func() error {
+	read := func() error {
 		for _, f := range []string{network, network + "6"} {
 			// thread-self: /proc/net is the namespace of the thread
-			// group leader, not of this (locked) thread.
+			// group leader, not of a thread locked inside ns.
 			b, err := os.ReadFile("/proc/thread-self/net/" + f)
 			if err != nil {
 				return err
 			}
 			q, err := queued(b, port)
 			if err != nil {
-				return fmt.Errorf("/proc/net/%s in %s: %w", f, n.Name, err)
+				return fmt.Errorf("/proc/net/%s: %w", f, err)
 			}
 			total += q
 		}
 		return nil
-	})
-	return total, err
+	}
+	if ns == nil {
+		return total, read()
+	}
+	if err := ns.Do(read); err != nil {
+		return 0, fmt.Errorf("in %s: %w", ns.Name, err)
+	}
+	return total, nil
+}
+
+// WaitRead waits (at most Patience) until the sockets of network bound
+// to port (inside ns, or in the test's own namespace when ns is nil) have
+// nothing left to read.
+func WaitRead(ns *NS, network string, port int) error {
+	var q int
+	var err error
+	if WaitFor(Patience, func() bool {
+		q, err = Unread(ns, network, port)
+		return err == nil && q == 0
+	}) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s port %d: %d bytes still unread after %v: %w", network, port, q, Patience, ErrTimeout)
 }
 
 // queued sums the rx_queue column of the lines of a /proc/net/udp or tcp
@@ -78,19 +102,3 @@ func queued(table []byte, port int) (int, error) {
 	return total, sc.Err()
 }
 
-// WaitRead waits (at most Patience) until the sockets of network bound
-// to port inside the namespace have nothing left to read.
-func (n *NS) WaitRead(network string, port int) error {
-	var q int
-	var err error
-	if WaitFor(Patience, func() bool {
-		q, err = n.Unread(network, port)
-		return err == nil && q == 0
-	}) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("%s port %d in %s: %d bytes still unread after %v: %w", network, port, n.Name, q, Patience, ErrTimeout)
-}
