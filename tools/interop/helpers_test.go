@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/tools/testenv"
@@ -23,11 +22,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// Bounds of every wait in this package.
-const (
-	startTimeout = 10 * time.Second // a daemon becomes ready
-	stopTimeout  = 15 * time.Second // a daemon drains, flushes and exits
-)
 
 // kflowRun is the kflow exporter running inside namespace A.
 type kflowRun struct {
@@ -45,7 +39,7 @@ func startKflow(t *testing.T, p *testenv.Pair, collector string, extra ...string
 	args := append([]string{"exporter", "run", "-i", p.AIf, "-c", collector, "--pin-dir", "",
 		"--ready-file", ready, "--idle-timeout", "1s", "--drain-interval", "200ms"}, extra...)
 	proc := testenv.StartIn(t, p.A, bin, args...)
-	if err := testenv.WaitFile(ready, startTimeout, proc); err != nil {
+	if err := testenv.WaitFile(ready, testenv.Patience, proc); err != nil {
 		t.Fatalf("kflow not ready: %v\n%s", err, proc.Output())
 	}
 	return &kflowRun{proc: proc}
@@ -55,7 +49,7 @@ func startKflow(t *testing.T, p *testenv.Pair, collector string, extra ...string
 // and exports every cached flow, and returns its log. kflow must exit 0.
 func (k *kflowRun) stop(t *testing.T) string {
 	t.Helper()
-	err := k.proc.Stop(syscall.SIGINT, stopTimeout)
+	err := k.proc.Stop(syscall.SIGINT, testenv.Patience)
 	out := k.proc.Output()
 	if err != nil {
 		t.Fatalf("kflow exporter run: %v\n%s", err, out)
@@ -72,7 +66,11 @@ func (k *kflowRun) stop(t *testing.T) string {
 // must also hold the flows the generators know by construction. IPv4 UDP
 // datagrams of 0 to 17 bytes make frames shorter than the 60-byte Ethernet
 // minimum (padded on the wire; kflow counts IP octets, not the padding).
-func traffic(t *testing.T, p *testenv.Pair) testenv.Truth {
+// With a sink (the messages kflow sent, or their copies), the UDP and ICMP
+// flows are exported before the TCP sessions start, so they leave in
+// earlier messages: the collectors see several messages and check their
+// sequence numbers.
+func traffic(t *testing.T, p *testenv.Pair, s *sink) testenv.Truth {
 	t.Helper()
 	capture, err := testenv.StartCapture(p.B, p.BIndex, true)
 	if err != nil {
@@ -93,10 +91,14 @@ func traffic(t *testing.T, p *testenv.Pair) testenv.Truth {
 	merge(p.UDPEcho(true, 40002, 5002, []int{0, 1, 17, 100, 512, 1000, 1452}))
 	merge(p.Ping(false, 3, 56))
 	merge(p.Ping(true, 2, 0))
-	// Let the UDP and ICMP flows end by idle timeout (1s) before the TCP
-	// sessions, so they leave in earlier messages: the collectors see
-	// several messages and check their sequence numbers.
-	time.Sleep(1500 * time.Millisecond)
+	if s != nil {
+		// They end by idle timeout (1s): wait for their records, not for
+		// a time.
+		if !testenv.WaitFor(testenv.Patience, func() bool { return exportedAll(t, s.received(), known) }) {
+			capture.Stop()
+			t.Fatalf("the UDP and ICMP flows were not exported within %v", testenv.Patience)
+		}
+	}
 	writes := []int{1, 100, 1448, 5000, 20000}
 	tcpPorts := map[uint16]bool{}
 	for i, v6 := range []bool{false, true} {

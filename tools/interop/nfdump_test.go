@@ -20,6 +20,8 @@ import (
 // namespace and writing its flow files into dir.
 type nfcapd struct {
 	proc *testenv.Proc
+	ns   *testenv.NS
+	port int
 	dir  string
 }
 
@@ -31,16 +33,21 @@ func startNfcapd(t *testing.T, ns *testenv.NS, port int, extra ...string) *nfcap
 	testenv.RequireTool(t, "nfdump")
 	dir := t.TempDir()
 	proc := testenv.StartIn(t, ns, bin, append([]string{"-b", "127.0.0.1", "-p", strconv.Itoa(port), "-w", dir}, extra...)...)
-	if !testenv.WaitFor(startTimeout, func() bool { return strings.Contains(proc.Output(), "Startup") || proc.Exited() }) || proc.Exited() {
+	if !testenv.WaitFor(testenv.Patience, func() bool { return strings.Contains(proc.Output(), "Startup") || proc.Exited() }) || proc.Exited() {
 		t.Fatalf("nfcapd did not start:\n%s", proc.Output())
 	}
-	return &nfcapd{proc: proc, dir: dir}
+	return &nfcapd{proc: proc, ns: ns, port: port, dir: dir}
 }
 
-// stop ends nfcapd with SIGTERM; it writes its current file on exit.
+// stop ends nfcapd with SIGTERM; it writes its current file on exit. The
+// exporter has exited: nfcapd first reads what waits in its socket, however
+// slowly it runs.
 func (n *nfcapd) stop(t *testing.T) {
 	t.Helper()
-	if err := n.proc.Stop(syscall.SIGTERM, stopTimeout); err != nil {
+	if err := testenv.WaitRead(n.ns, "udp", n.port); err != nil {
+		t.Errorf("nfcapd: %v", err)
+	}
+	if err := n.proc.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("nfcapd: %v\n%s", err, n.proc.Output())
 	}
 	if testing.Verbose() {

@@ -51,7 +51,7 @@ func startNfacctd(t *testing.T, ns *testenv.NS, port int) *nfacctd {
 		t.Fatal(err)
 	}
 	proc := testenv.StartIn(t, ns, bin, "-f", conf)
-	if !testenv.WaitFor(startTimeout, func() bool {
+	if !testenv.WaitFor(testenv.Patience, func() bool {
 		return strings.Contains(proc.Output(), "waiting for NetFlow/IPFIX data") || proc.Exited()
 	}) || proc.Exited() {
 		t.Fatalf("nfacctd did not start:\n%s", proc.Output())
@@ -77,7 +77,7 @@ func (n *nfacctd) stop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer poke.Close()
-	deadline := time.Now().Add(stopTimeout)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		_, _ = poke.Write(nil)
 		err := n.proc.Wait(200 * time.Millisecond)
@@ -88,7 +88,7 @@ func (n *nfacctd) stop(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nfacctd did not exit within %v of SIGINT:\n%s", stopTimeout, n.proc.Output())
+			t.Fatalf("nfacctd did not exit within %v of SIGINT:\n%s", testenv.Patience, n.proc.Output())
 		}
 	}
 	if testing.Verbose() {
@@ -98,12 +98,12 @@ func (n *nfacctd) stop(t *testing.T) {
 
 // waitFlows reads the csv until it holds want's counts (the print plugin
 // writes once a second, so the last records arrive a moment after kflow
-// sent them), for at most a few refreshes, and returns the last reading.
+// sent them; testenv.Patience bounds a hang), and returns the last reading.
 func (n *nfacctd) waitFlows(t *testing.T, p *testenv.Pair, want flows) flows {
 	t.Helper()
 	var got flows
 	var err error
-	testenv.WaitFor(6*time.Second, func() bool {
+	testenv.WaitFor(testenv.Patience, func() bool {
 		got, err = n.read(p)
 		return err == nil && sameCounts(got, want)
 	})

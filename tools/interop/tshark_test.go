@@ -23,6 +23,8 @@ import (
 // sink is a UDP collector stand-in that keeps every datagram it receives,
 // in order: the exact export messages, with no capture timing or drops.
 type sink struct {
+	ns   *testenv.NS
+	port int
 	conn *net.UDPConn
 	mu   sync.Mutex
 	msgs [][]byte
@@ -31,7 +33,7 @@ type sink struct {
 
 func startSink(t *testing.T, ns *testenv.NS, port int) *sink {
 	t.Helper()
-	s := &sink{done: make(chan struct{})}
+	s := &sink{ns: ns, port: port, done: make(chan struct{})}
 	err := ns.Do(func() (err error) {
 		s.conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))))
 		return err
@@ -57,23 +59,25 @@ func startSink(t *testing.T, ns *testenv.NS, port int) *sink {
 	return s
 }
 
-// stop closes the sink and returns what it received.
+// received returns a copy of the messages received so far.
+func (s *sink) received() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.msgs...)
+}
+
+// stop closes the sink and returns what it received. The senders have
+// exited: what they sent is in the socket buffer, read before the close
+// however far behind the reading goroutine is.
 func (s *sink) stop(t *testing.T) [][]byte {
 	t.Helper()
-	// kflow has exited: its last datagram is already in the socket buffer.
-	var last int
-	testenv.WaitFor(time.Second, func() bool {
-		s.mu.Lock()
-		n := len(s.msgs)
-		s.mu.Unlock()
-		stable := n == last
-		last = n
-		return stable && n > 0
-	})
+	if err := testenv.WaitRead(s.ns, "udp", s.port); err != nil {
+		t.Errorf("udp sink: %v", err)
+	}
 	s.conn.Close()
 	select {
 	case <-s.done:
-	case <-time.After(stopTimeout):
+	case <-time.After(testenv.Patience):
 		t.Fatal("udp sink reader did not end")
 	}
 	return s.msgs
