@@ -22,7 +22,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-
 // kflowRun is the kflow exporter running inside namespace A.
 type kflowRun struct {
 	proc *testenv.Proc

@@ -101,4 +101,3 @@ func queued(table []byte, port int) (int, error) {
 	}
 	return total, sc.Err()
 }
-
