@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -49,12 +51,31 @@ func TestNotPermitted(t *testing.T) {
 		return
 	}
 	testenv.RequirePrivileged(t)
-	setpriv, err := exec.LookPath("setpriv")
+	// The child becomes nobody before it runs (what "setpriv --reuid
+	// --regid --clear-groups" does, with no tool to depend on: vmtest's
+	// guests have none). A root process that changes its user ids loses
+	// every capability, and exec without file capabilities gives none.
+	// Nobody cannot enter go test's private build directory: the child
+	// runs a copy of the test binary.
+	dir, err := os.MkdirTemp("", "kflow-unprivileged-") // t.TempDir's parent is private too
 	if err != nil {
-		t.Skip("setpriv (util-linux) not installed")
+		t.Fatal(err)
 	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-		os.Args[0], "-test.run=^TestNotPermitted$", "-test.count=1")
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bpf.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestNotPermitted$", "-test.count=1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
 	cmd.Env = append(os.Environ(), "KFLOW_TEST_UNPRIVILEGED_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -219,9 +219,7 @@ type kernelCtx struct {
 func newKernelCtx(tb testing.TB, name string) *kernelCtx {
 	tb.Helper()
 	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		tb.Skipf("kernel BTF needed to lay out %s: %v", name, err)
-	}
+	testenv.RequireFeature(tb, "kernel BTF needed to lay out "+name, err)
 	var st *btf.Struct
 	if err := spec.TypeByName(name, &st); err != nil {
 		tb.Fatalf("find %s in kernel BTF: %v", name, err)
@@ -308,9 +306,7 @@ func newNetnsThread(tb testing.TB) *netnsThread {
 			f()
 		}
 	}()
-	if err := <-ready; err != nil {
-		tb.Skipf("network namespace with a veth pair: %v", err)
-	}
+	testenv.RequireFeature(tb, "network namespace with a veth pair", <-ready)
 	tb.Cleanup(func() { close(n.calls) })
 	return n
 }

@@ -30,3 +30,18 @@ func RequirePrivileged(tb testing.TB) {
 	}
 	tb.Skipf("needs CAP_BPF (creating a BPF map: %v); run as root", err)
 }
+
+// RequireFeature skips the test when err says the machine lacks something
+// it needs (kernel BTF, a network namespace), with what as the reason; with
+// KFLOW_REQUIRE_PRIVILEGED=1 (CI, where everything is there) it fails
+// instead. It does nothing when err is nil.
+func RequireFeature(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv(RequireEnv) == "1" {
+		tb.Fatalf("%s: %v (%s=1)", what, err, RequireEnv)
+	}
+	tb.Skipf("%s: %v", what, err)
+}

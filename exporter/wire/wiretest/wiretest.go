@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
 // Span annotates Len octets at Off of a message.
@@ -171,15 +173,13 @@ func WritePCAP(path string, port uint16, payloads [][]byte) error {
 var expertProblem = regexp.MustCompile(`(?i)malformed|\b(error|warn)\b`)
 
 // Tshark writes payloads to a pcap, dissects it with tshark as cflow on
-// port and returns the verbose dissection. It skips the test when tshark
-// is not installed and fails it when tshark's expert info reports
-// malformed packets, errors or warnings.
+// port and returns the verbose dissection. When tshark is not installed it
+// skips the test, or fails it with KFLOW_REQUIRE_PRIVILEGED=1 (CI);
+// it fails the test when tshark's expert info reports malformed packets,
+// errors or warnings.
 func Tshark(t *testing.T, port uint16, payloads [][]byte) string {
 	t.Helper()
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed")
-	}
+	bin := testenv.RequireTool(t, "tshark")
 	path := t.TempDir() + "/flows.pcap"
 	if err := WritePCAP(path, port, payloads); err != nil {
 		t.Fatal(err)
