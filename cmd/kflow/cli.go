@@ -146,11 +146,27 @@ func setPaths(c *command, prefix string) {
 }
 
 func dispatch(e *env, c *command, args []string) error {
+	c, rest, help, err := resolve(c, args)
+	if err != nil {
+		return err
+	}
+	if help {
+		return printHelp(e, c)
+	}
+	return runLeaf(e, c, rest)
+}
+
+// resolve walks args down the tree from c as kflow reads them: names,
+// aliases and unambiguous prefixes, an object's default command, options
+// before the object or after it, and help (-h, --help, "help", "help
+// PATH") at any depth. It returns the leaf command and its arguments, or,
+// with help set, the object whose help the words ask for.
+func resolve(c *command, args []string) (cmd *command, rest []string, help bool, err error) {
 	// Options before the object (kflow -j map show) apply to the leaf.
 	var leading []string
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && c.sub != nil {
 		if args[0] == "-h" || args[0] == "--help" {
-			return printHelp(e, c)
+			return c, nil, true, nil
 		}
 		leading = append(leading, args[0])
 		args = args[1:]
@@ -162,19 +178,19 @@ func dispatch(e *env, c *command, args []string) error {
 	for c.sub != nil {
 		if len(args) == 0 {
 			if c.def == "" {
-				return printHelp(e, c)
+				return c, nil, true, nil
 			}
 			args = []string{c.def}
 		}
 		if args[0] == "help" {
 			if len(args) > 1 && args[1] != "help" {
 				// "help prog show" is "prog show help", at any depth.
-				return dispatch(e, c, append(append([]string(nil), args[1:]...), "help"))
+				return resolve(c, append(append([]string(nil), args[1:]...), "help"))
 			}
-			return printHelp(e, c)
+			return c, nil, true, nil
 		}
 		if args[0] == "-h" || args[0] == "--help" {
-			return printHelp(e, c)
+			return c, nil, true, nil
 		}
 		if strings.HasPrefix(args[0], "-") && c.def != "" {
 			// Options after an object go to its default command.
@@ -182,11 +198,11 @@ func dispatch(e *env, c *command, args []string) error {
 		}
 		sub, err := c.lookup(args[0])
 		if err != nil {
-			return err
+			return nil, nil, false, err
 		}
 		c, args = sub, args[1:]
 	}
-	return runLeaf(e, c, append(leading, args...))
+	return c, append(leading, args...), false, nil
 }
 
 // flagTakesValue reports whether a common option consumes the next word.

@@ -83,30 +83,43 @@ func firstLine(s string) string {
 func TestPrefixes(t *testing.T) {
 	root := commands()
 	setPaths(root, "")
+	// resolve is dispatch's own walk (dispatch only runs what it returns).
 	for _, tc := range []struct {
 		args []string
 		want string // fullPath of the command reached
+		rest []string
+		help bool // the object's help, not a command
 	}{
-		{[]string{"p", "s"}, "prog show"},
-		{[]string{"pr", "list"}, "prog show"},
-		{[]string{"prog"}, "prog show"},
-		{[]string{"m", "d"}, "map dump"},
-		{[]string{"ma", "l"}, "map show"},
-		{[]string{"map"}, "map show"},
-		{[]string{"l"}, "link show"},
-		{[]string{"n", "sh"}, "net show"},
-		{[]string{"fea"}, "feature probe"},
-		{[]string{"fea", "p"}, "feature probe"},
-		{[]string{"v"}, "version"},
+		{[]string{"p", "s"}, "prog show", nil, false},
+		{[]string{"pr", "list"}, "prog show", nil, false},
+		{[]string{"prog"}, "prog show", nil, false},
+		{[]string{"m", "d", "flows_a"}, "map dump", []string{"flows_a"}, false},
+		{[]string{"ma", "l"}, "map show", nil, false},
+		{[]string{"map"}, "map show", nil, false},
+		{[]string{"map", "-j"}, "map show", []string{"-j"}, false},
+		{[]string{"-j", "--log-level", "debug", "ma"}, "map show", []string{"-j", "--log-level", "debug"}, false},
+		{[]string{"l"}, "link show", nil, false},
+		{[]string{"n", "sh"}, "net show", nil, false},
+		{[]string{"fea"}, "feature probe", nil, false},
+		{[]string{"fea", "p"}, "feature probe", nil, false},
+		{[]string{"v"}, "version", nil, false},
+		{[]string{"help", "m"}, "map", nil, true},
+		{[]string{"help", "m", "d"}, "map dump", []string{"help"}, false},
+		{[]string{"ma", "-h"}, "map", nil, true},
+		{[]string{"-h"}, "", nil, true},
 	} {
-		got, err := resolve(root, tc.args)
+		got, rest, help, err := resolve(root, tc.args)
 		if err != nil {
 			t.Errorf("kflow %s: %v", strings.Join(tc.args, " "), err)
 			continue
 		}
-		if got.fullPath != tc.want {
-			t.Errorf("kflow %s reached %q, want %q", strings.Join(tc.args, " "), got.fullPath, tc.want)
+		if got.fullPath != tc.want || strings.Join(rest, " ") != strings.Join(tc.rest, " ") || help != tc.help {
+			t.Errorf("kflow %s reached %q %q help=%v, want %q %q help=%v", strings.Join(tc.args, " "),
+				got.fullPath, rest, help, tc.want, tc.rest, tc.help)
 		}
+	}
+	if _, _, _, err := resolve(root, []string{"map", "nosuch"}); !errors.Is(err, errUsage) {
+		t.Errorf("kflow map nosuch: %v, want a usage error", err)
 	}
 	// Every ambiguous prefix of the real tree (e.g. "f": file, feature)
 	// fails with exit status 2 and names the candidates.
@@ -147,19 +160,4 @@ func TestPrefixes(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "unknown command") {
 		t.Errorf("kflow map nosuch: exit %d, stderr %q", code, errOut)
 	}
-}
-
-// resolve walks args down the tree as dispatch does, without running.
-func resolve(c *command, args []string) (*command, error) {
-	for c.sub != nil {
-		if len(args) == 0 {
-			args = []string{c.def}
-		}
-		sub, err := c.lookup(args[0])
-		if err != nil {
-			return nil, err
-		}
-		c, args = sub, args[1:]
-	}
-	return c, nil
 }
