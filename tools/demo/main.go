@@ -3,8 +3,12 @@
 // Command demo runs kflow end to end inside two throwaway network
 // namespaces: the exporter on one end of a veth pair writes flow files
 // through its embedded collector while generated traffic crosses the pair,
-// then the recorded flows are printed next to the traffic's ground truth.
-// It never touches the host's own interfaces. Run it as root: make demo.
+// then the recorded flows are printed next to the traffic's ground truth
+// and checked against it: every flow between the pair's addresses (UDP,
+// ICMP and TCP), its packets and bytes exactly. The ground truth is a
+// packet capture on the far end of the pair, which must itself agree with
+// what the UDP and ICMP generators know they sent. It never touches the
+// host's own interfaces. Run it as root: make demo.
 package main
 
 import (
@@ -76,10 +80,10 @@ func run(ctx context.Context, kflow string, keep bool) error {
 		select {
 		case err := <-exited:
 			return err
-		case <-time.After(15 * time.Second):
+		case <-time.After(testenv.Patience):
 			_ = exp.Process.Kill()
 			<-exited
-			return errors.New("exporter did not stop within 15s")
+			return fmt.Errorf("exporter did not stop within %v", testenv.Patience)
 		}
 	}
 	if err := waitReady(ctx, ready, exited); err != nil {
@@ -87,11 +91,18 @@ func run(ctx context.Context, kflow string, keep bool) error {
 		return err
 	}
 
-	fmt.Println("== traffic: UDP echoes, pings, TCP sessions over IPv4 and IPv6")
-	truth := testenv.Truth{}
+	fmt.Println("== traffic: UDP echoes, pings, TCP sessions over IPv4 and IPv6, captured on " + p.BIf)
+	// The capture counts every packet on B's end of the pair: the ground
+	// truth of every flow, TCP included (whose packets the kernel decides).
+	capture, err := testenv.StartCapture(p.B, p.BIndex, true)
+	if err != nil {
+		_ = stopExporter()
+		return err
+	}
+	known := testenv.Truth{} // what the UDP and ICMP generators sent
 	add := func(t testenv.Truth, err error) error {
 		for k, c := range t {
-			truth[k] = c
+			known[k] = c
 		}
 		return err
 	}
@@ -108,16 +119,28 @@ func run(ctx context.Context, kflow string, keep bool) error {
 			break
 		}
 		if err := s(); err != nil {
+			_, _ = capture.Stop()
 			_ = stopExporter()
 			return err
 		}
+	}
+	captured, err := capture.Stop()
+	if err != nil {
+		_ = stopExporter()
+		return err
 	}
 	fmt.Println("== stopping the exporter: it drains the kernel one last time and writes every flow")
 	if err := stopExporter(); err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}
+	truth := pairFlows(p, captured)
+	for k, c := range known {
+		if truth[k] != c {
+			return fmt.Errorf("the capture disagrees with the generator on %v: captured %+v, sent %+v", k, truth[k], c)
+		}
+	}
 
-	fmt.Println("\n== ground truth of the UDP and ICMP traffic (as seen on " + p.AIf + ")")
+	fmt.Println("\n== ground truth: every flow between the pair's addresses, captured on " + p.BIf + " (directions as seen on " + p.AIf + ")")
 	var lines []string
 	for k, c := range truth {
 		lines = append(lines, fmt.Sprintf("  %-70s %4d packets %7d bytes", k, c.Packets, c.Octets))
@@ -134,7 +157,7 @@ func run(ctx context.Context, kflow string, keep bool) error {
 			return fmt.Errorf("kflow %s %s: %w", args[0], args[1], err)
 		}
 	}
-	if err := checkTruth(bin, flows, truth); err != nil {
+	if err := checkTruth(bin, flows, p, truth); err != nil {
 		return err
 	}
 	if keep {
@@ -143,9 +166,23 @@ func run(ctx context.Context, kflow string, keep bool) error {
 	return nil
 }
 
-// checkTruth reads the records back as JSON and compares every UDP and
-// ICMP flow the demo generated with its ground truth.
-func checkTruth(bin, flows string, truth testenv.Truth) error {
+// pairFlows keeps the flows between the pair's own addresses (not the
+// kernel's IPv6 link-local and multicast housekeeping).
+func pairFlows(p *testenv.Pair, t testenv.Truth) testenv.Truth {
+	mine := map[netip.Addr]bool{p.A4: true, p.B4: true, p.A6: true, p.B6: true}
+	out := testenv.Truth{}
+	for k, c := range t {
+		if mine[k.Src] && mine[k.Dst] {
+			out[k] = c
+		}
+	}
+	return out
+}
+
+// checkTruth reads the records back as JSON and compares every flow
+// between the pair's addresses with the ground truth: the same flows
+// (UDP, ICMP and TCP, each direction), the same packets and bytes.
+func checkTruth(bin, flows string, p *testenv.Pair, truth testenv.Truth) error {
 	out, err := exec.Command(bin, "file", "dump", "-j", flows).Output()
 	if err != nil {
 		return fmt.Errorf("kflow file dump -j: %w", err)
@@ -168,23 +205,37 @@ func checkTruth(bin, flows string, truth testenv.Truth) error {
 		c.Octets += r.Octets
 		got[k] = c
 	}
-	exact := 0
+	got = pairFlows(p, got)
+	exact, protos := 0, map[uint8]int{}
 	for k, w := range truth {
+		protos[k.Proto]++
 		if g := got[k]; g.Packets == w.Packets && g.Octets == w.Octets {
 			exact++
 		} else {
 			fmt.Printf("  MISMATCH %v: recorded %d packets %d bytes, sent %d packets %d bytes\n", k, g.Packets, g.Octets, w.Packets, w.Octets)
 		}
 	}
-	fmt.Printf("\n== ground truth check: %d of %d UDP and ICMP flows recorded exactly (packets and bytes)\n", exact, len(truth))
-	if exact != len(truth) {
+	extra := 0
+	for k, g := range got {
+		if _, ok := truth[k]; !ok {
+			extra++
+			fmt.Printf("  NOT SENT %v: recorded %d packets %d bytes\n", k, g.Packets, g.Octets)
+		}
+	}
+	tcp, udp, icmp := protos[flow.ProtoTCP], protos[flow.ProtoUDP], protos[flow.ProtoICMP]+protos[flow.ProtoICMPv6]
+	fmt.Printf("\n== ground truth check: %d of %d flows (%d TCP, %d UDP, %d ICMP) recorded exactly (packets and bytes), %d recorded flows not sent\n",
+		exact, len(truth), tcp, udp, icmp, extra)
+	if tcp == 0 || udp == 0 || icmp == 0 || tcp+udp+icmp != len(truth) {
+		return fmt.Errorf("the ground truth holds %d TCP, %d UDP and %d ICMP flows of %d: not the traffic the demo sends", tcp, udp, icmp, len(truth))
+	}
+	if exact != len(truth) || extra != 0 {
 		return errors.New("recorded flows differ from the traffic sent")
 	}
 	return nil
 }
 
 func waitReady(ctx context.Context, path string, exited <-chan error) error {
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(testenv.Patience)
 	for {
 		if _, err := os.Stat(path); err == nil {
 			return nil
@@ -195,7 +246,7 @@ func waitReady(ctx context.Context, path string, exited <-chan error) error {
 		case err := <-exited:
 			return fmt.Errorf("exporter exited before it was ready: %v", err)
 		case <-deadline:
-			return errors.New("exporter not ready within 20s")
+			return fmt.Errorf("exporter not ready within %v", testenv.Patience)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
