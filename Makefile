@@ -82,7 +82,7 @@ bench: ## Run the Go benchmarks.
 
 # bench-compare: BENCHCMP_FLAGS="-runs 5" for more runs (see bin/benchcmp -h).
 BENCHCMP_FLAGS ?=
-bench-compare: deps build ## kflow side by side with softflowd, fprobe, pmacctd, nfcapd and nfdump (as root); writes docs/benchmarks.md.
+bench-compare: deps build ## kflow side by side with softflowd, fprobe, pmacctd, nfcapd and nfdump (as root); rewrites the measured part of docs/benchmarks.md.
 	$(GO) build -o bin/benchcmp ./tools/benchcmp
 	bin/benchcmp -kflow bin/kflow $(BENCHCMP_FLAGS)
 

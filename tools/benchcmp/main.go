@@ -29,7 +29,7 @@ func main() {
 	var (
 		kflow     = flag.String("kflow", "bin/kflow", "path of the kflow binary")
 		runs      = flag.Int("runs", 3, "runs of every row (the tables show medians and min-max)")
-		out       = flag.String("out", "docs/benchmarks.md", "markdown file to write (empty: stdout only)")
+		out       = flag.String("out", "docs/benchmarks.md", "markdown page whose generated region to rewrite (empty: stdout only)")
 		mixPPS    = flag.Int("mix-pps", 20000, "packets per second of the tcpreplay mix")
 		trafgenN  = flag.Uint64("trafgen-packets", 1_000_000, "frames of the trafgen load")
 		xdpgenN   = flag.Uint64("xdpgen-packets", 4_000_000, "frames of the xdpgen load")
@@ -66,6 +66,16 @@ func run(ctx context.Context, cfg *Config, rowFilter, out, note string, collecto
 		return fmt.Errorf("kflow binary: %w (make build)", err)
 	}
 	cfg.Kflow = bin
+	if out != "" {
+		// Before minutes of measuring: the page must have its region.
+		b, err := os.ReadFile(out)
+		if err != nil {
+			return err
+		}
+		if _, err := splice(string(b), ""); err != nil {
+			return fmt.Errorf("%s: %w", out, err)
+		}
+	}
 	for _, tool := range []string{"nfcapd", "nfdump", "tcpreplay", "trafgen", "softflowd", "softflowctl", "fprobe", "pmacctd", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: %w (tools/install-deps.sh installs it)", tool, err)
@@ -131,10 +141,10 @@ func run(ctx context.Context, cfg *Config, rowFilter, out, note string, collecto
 	md := rep.Markdown()
 	fmt.Print(md)
 	if out != "" {
-		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		if err := writeGenerated(out, md); err != nil {
 			return err
 		}
-		cfg.Logf("wrote %s", out)
+		cfg.Logf("wrote the generated region of %s", out)
 	}
 	return nil
 }
