@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -246,7 +247,12 @@ func isStatsMap(name string, t ebpf.MapType, valueSize uint32) bool {
 		valueSize == uint32(sizeofStats)
 }
 
-const sizeofStats = 64
+// The sizes of the generated ABI types (TestABISizes pins them to C's).
+const (
+	sizeofStats     = unsafe.Sizeof(kflowDatapathStats{})
+	sizeofFlowKey   = unsafe.Sizeof(kflowFlowKey{})
+	sizeofFlowValue = unsafe.Sizeof(kflowFlowValue{})
+)
 
 // countMapEntries walks the keys of a hash map without reading values.
 func countMapEntries(m *ebpf.Map, keySize uint32) (int, error) {
@@ -324,11 +330,6 @@ func IsFlowMap(m *ebpf.Map) bool {
 		m.KeySize() == uint32(sizeofFlowKey) && m.ValueSize() == uint32(sizeofFlowValue)
 }
 
-const (
-	sizeofFlowKey   = 52
-	sizeofFlowValue = 40
-)
-
 // DumpFlows iterates a flow map (lookups only: the entries stay for the
 // exporter's drain) and calls fn for each entry.
 func DumpFlows(m *ebpf.Map, fn func(*FlowEntry) error) error {
@@ -393,6 +394,40 @@ func ReadSlot(m *ebpf.Map) (ebpf.MapID, error) {
 		return 0, fmt.Errorf("read flow slot: %w", err)
 	}
 	return id, nil
+}
+
+// OpenActiveFlowMap opens the flow map that the datapath pinned under
+// pinDir counts into now, as its flow_slot says: read-only through its pin
+// (path is the pin's path), or by id when it is not pinned there (path is
+// empty). Only lookups: a running exporter's drain is not disturbed.
+func OpenActiveFlowMap(pinDir string) (m *ebpf.Map, path string, err error) {
+	slot, err := OpenPinnedMap(filepath.Join(pinDir, MapFlowSlot))
+	if err != nil {
+		return nil, "", fmt.Errorf("no pinned kflow datapath in %s: %w", pinDir, err)
+	}
+	defer slot.Close()
+	id, err := ReadSlot(slot)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, n := range []string{MapFlowsA, MapFlowsB} {
+		path := filepath.Join(pinDir, n)
+		m, err := OpenPinnedMap(path)
+		if err != nil {
+			continue
+		}
+		if info, err := m.Info(); err == nil {
+			if mid, _ := info.ID(); mid == id {
+				return m, path, nil
+			}
+		}
+		m.Close()
+	}
+	m, err = ebpf.NewMapFromID(id)
+	if err != nil {
+		return nil, "", fmt.Errorf("open active flow map %d: %w", id, err)
+	}
+	return m, "", nil
 }
 
 // LoadedLink is a BPF link whose program is one of kflow's.

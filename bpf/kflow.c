@@ -22,9 +22,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Bytes made linear before parsing when the headers are not. */
 #define PULL_LEN 256
 
-/* Ring buffer records have no map value type: keep their BTF for bpf2go. */
-const struct flow_event *unused_flow_event __attribute__((unused));
-
 static __always_inline struct datapath_stats *get_stats(void)
 {
 	__u32 zero = 0;

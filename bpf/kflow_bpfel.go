@@ -94,7 +94,6 @@ const (
 	kflowVarCfgPreciseTime   = "cfg_precise_time"
 	kflowVarCfgSampling      = "cfg_sampling"
 	kflowVarCfgSharedValues  = "cfg_shared_values"
-	kflowVarUnusedFlowEvent  = "unused_flow_event"
 )
 
 // loadKflow returns the embedded CollectionSpec for kflow.
@@ -168,7 +167,6 @@ type kflowVariableSpecs struct {
 	CfgPreciseTime  *ebpf.VariableSpec `ebpf:"cfg_precise_time"`
 	CfgSampling     *ebpf.VariableSpec `ebpf:"cfg_sampling"`
 	CfgSharedValues *ebpf.VariableSpec `ebpf:"cfg_shared_values"`
-	UnusedFlowEvent *ebpf.VariableSpec `ebpf:"unused_flow_event"`
 }
 
 // kflowObjects contains all objects after they have been loaded into the kernel.
@@ -219,7 +217,6 @@ type kflowVariables struct {
 	CfgPreciseTime  *ebpf.Variable `ebpf:"cfg_precise_time"`
 	CfgSampling     *ebpf.Variable `ebpf:"cfg_sampling"`
 	CfgSharedValues *ebpf.Variable `ebpf:"cfg_shared_values"`
-	UnusedFlowEvent *ebpf.Variable `ebpf:"unused_flow_event"`
 }
 
 // kflowPrograms contains all programs after they have been loaded into the kernel.

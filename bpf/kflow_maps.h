@@ -49,10 +49,15 @@ struct {
 	__array(values, struct flow_map);
 } flow_slot SEC(".maps");
 
-/* Packet updates that did not fit in the flow map. */
+/*
+ * Packet updates that did not fit in the flow map. A ring buffer has no
+ * value size; the value type only names its records' type in BTF, so
+ * bpf2go generates it (the loader creates the map without it).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
+	__type(value, struct flow_event);
 } flow_events SEC(".maps");
 
 struct {

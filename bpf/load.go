@@ -110,6 +110,9 @@ func Load(cfg Config) (*Datapath, error) {
 	slot.InnerMap.Type = flowType
 	slot.InnerMap.MaxEntries = cfg.MapEntries
 	spec.Maps[kflowMapFlowEvents].MaxEntries = cfg.RingBufferBytes
+	// The ring buffer's value type is only there for bpf2go (it names the
+	// records' type); the kernel takes a ring buffer without one.
+	spec.Maps[kflowMapFlowEvents].Value = nil
 	if err := spec.Variables["cfg_sampling"].Set(cfg.Sampling); err != nil {
 		return nil, fmt.Errorf("set sampling: %w", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
@@ -59,18 +58,9 @@ func (s *flowSource) read(ctx context.Context) ([]flow.Record, string, error) {
 
 // readKernelFlows reads the active pinned flow map, lookups only.
 func readKernelFlows(pinDir string) ([]flow.Record, error) {
-	slot, err := bpf.OpenPinnedMap(pinDir + "/flow_slot")
-	if err != nil {
-		return nil, fmt.Errorf("no pinned kflow datapath in %s: %w", pinDir, err)
-	}
-	defer slot.Close()
-	id, err := bpf.ReadSlot(slot)
+	m, _, err := bpf.OpenActiveFlowMap(pinDir)
 	if err != nil {
 		return nil, err
-	}
-	m, err := ebpf.NewMapFromID(id)
-	if err != nil {
-		return nil, fmt.Errorf("open active flow map %d: %w", id, err)
 	}
 	defer m.Close()
 	var recs []flow.Record

@@ -220,33 +220,7 @@ func openDumpMap(pinDir string, args []string) (*ebpf.Map, string, error) {
 	}
 	name := args[0]
 	if name == "active" {
-		slot, err := bpf.OpenPinnedMap(filepath.Join(pinDir, bpf.MapFlowSlot))
-		if err != nil {
-			return nil, "", err
-		}
-		defer slot.Close()
-		id, err := bpf.ReadSlot(slot)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, n := range []string{bpf.MapFlowsA, bpf.MapFlowsB} {
-			path := filepath.Join(pinDir, n)
-			m, err := bpf.OpenPinnedMap(path)
-			if err != nil {
-				continue
-			}
-			if info, err := m.Info(); err == nil {
-				if mid, _ := info.ID(); mid == id {
-					return m, path, nil
-				}
-			}
-			m.Close()
-		}
-		m, err := ebpf.NewMapFromID(id)
-		if err != nil {
-			return nil, "", fmt.Errorf("open active flow map %d: %w", id, err)
-		}
-		return m, "", nil
+		return bpf.OpenActiveFlowMap(pinDir)
 	}
 	if !slices.Contains(bpf.PinnedMapNames(), name) {
 		return nil, "", fmt.Errorf("%w: unknown map %q: want one of %s, active, or id ID", errUsage, name,

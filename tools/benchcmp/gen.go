@@ -2,4 +2,4 @@
 
 package main
 
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel xdpgen xdpgen.c -- -O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel xdpgen xdpgen.c -- -O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu
