@@ -56,17 +56,6 @@ func ours(p *testenv.Pair, recs []flow.Record) []flow.Record {
 	return out
 }
 
-func oursTruth(p *testenv.Pair, t testenv.Truth) testenv.Truth {
-	mine := map[netip.Addr]bool{p.A4: true, p.B4: true, p.A6: true, p.B6: true}
-	out := testenv.Truth{}
-	for k, c := range t {
-		if mine[k.Src] && mine[k.Dst] {
-			out[k] = c
-		}
-	}
-	return out
-}
-
 // compareTruth fails the test unless got and want hold the same flows with
 // the same packets, octets and TCP flags.
 func compareTruth(t *testing.T, what string, got, want testenv.Truth) {
@@ -149,7 +138,7 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			truth = oursTruth(p, truth)
+			truth = p.OwnFlows(truth)
 			end := time.Now()
 
 			recs, st, err := d.Drain(nil)

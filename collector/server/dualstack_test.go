@@ -3,7 +3,6 @@
 package server_test
 
 import (
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,12 +38,6 @@ func dualTraffic(t *testing.T, p *testenv.Pair, blast int) testenv.Truth {
 	return truth
 }
 
-// pairAddr reports whether a is one of the pair's unicast addresses.
-func pairAddr(p *testenv.Pair, a netip.Addr) bool {
-	a = a.Unmap()
-	return a == p.A4 || a == p.B4 || a == p.A6 || a == p.B6
-}
-
 // pairFlows keeps the records between the pair's addresses; the others
 // (link-local and multicast housekeeping) are logged and dropped.
 func pairFlows(t *testing.T, p *testenv.Pair, recs []flow.Record) []flow.Record {
@@ -52,7 +45,7 @@ func pairFlows(t *testing.T, p *testenv.Pair, recs []flow.Record) []flow.Record 
 	var out []flow.Record
 	for i := range recs {
 		r := &recs[i]
-		if pairAddr(p, r.Src) && pairAddr(p, r.Dst) {
+		if p.Owns(r.Src) && p.Owns(r.Dst) {
 			out = append(out, *r)
 			continue
 		}

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -134,7 +133,7 @@ func run(ctx context.Context, kflow string, keep bool) error {
 	if err := stopExporter(); err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}
-	truth := pairFlows(p, captured)
+	truth := p.OwnFlows(captured)
 	for k, c := range known {
 		if truth[k] != c {
 			return fmt.Errorf("the capture disagrees with the generator on %v: captured %+v, sent %+v", k, truth[k], c)
@@ -167,19 +166,6 @@ func run(ctx context.Context, kflow string, keep bool) error {
 	return nil
 }
 
-// pairFlows keeps the flows between the pair's own addresses (not the
-// kernel's IPv6 link-local and multicast housekeeping).
-func pairFlows(p *testenv.Pair, t testenv.Truth) testenv.Truth {
-	mine := map[netip.Addr]bool{p.A4: true, p.B4: true, p.A6: true, p.B6: true}
-	out := testenv.Truth{}
-	for k, c := range t {
-		if mine[k.Src] && mine[k.Dst] {
-			out[k] = c
-		}
-	}
-	return out
-}
-
 // checkTruth reads the records back as JSON and compares every flow
 // between the pair's addresses with the ground truth: the same flows
 // (UDP, ICMP and TCP, each direction), the same packets and bytes.
@@ -206,7 +192,7 @@ func checkTruth(bin, flows string, p *testenv.Pair, truth testenv.Truth) error {
 		c.Octets += r.Octets
 		got[k] = c
 	}
-	got = pairFlows(p, got)
+	got = p.OwnFlows(got)
 	exact, protos := 0, map[uint8]int{}
 	for k, w := range truth {
 		protos[k.Proto]++

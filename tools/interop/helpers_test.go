@@ -112,7 +112,7 @@ func traffic(t *testing.T, p *testenv.Pair, s *sink) testenv.Truth {
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth = ours(p, truth)
+	truth = p.OwnFlows(truth)
 	for k, c := range known {
 		if truth[k] != c {
 			t.Fatalf("capture disagrees with the generator on %v: captured %+v, sent %+v", k, truth[k], c)
@@ -137,23 +137,6 @@ func traffic(t *testing.T, p *testenv.Pair, s *sink) testenv.Truth {
 		t.Fatalf("captured %d TCP flows, want 4 (two sessions, both directions)", tcp)
 	}
 	return truth
-}
-
-// ours keeps the flows between the pair's own addresses (not the kernel's
-// link-local and multicast housekeeping).
-func ours(p *testenv.Pair, t testenv.Truth) testenv.Truth {
-	out := testenv.Truth{}
-	for k, c := range t {
-		if isOurs(p, k.Src) && isOurs(p, k.Dst) {
-			out[k] = c
-		}
-	}
-	return out
-}
-
-func isOurs(p *testenv.Pair, a netip.Addr) bool {
-	a = a.Unmap()
-	return a == p.A4 || a == p.B4 || a == p.A6 || a == p.B6
 }
 
 // flowID is a flow as every collector can name it. ICMP type and code are

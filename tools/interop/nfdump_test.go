@@ -109,7 +109,7 @@ func readNfdump(t *testing.T, p *testenv.Pair, dir string, withDir bool) []nfdum
 			t.Fatalf("nfdump row %v: addresses: %v %v", row, err1, err2)
 		}
 		src, dst = src.Unmap(), dst.Unmap()
-		if !isOurs(p, src) || !isOurs(p, dst) {
+		if !p.Owns(src) || !p.Owns(dst) {
 			continue
 		}
 		var rec nfdumpRecord

@@ -162,7 +162,7 @@ func (n *nfacctd) read(p *testenv.Pair) (flows, error) {
 			return nil, fmt.Errorf("row %v: %v %v", row, err1, err2)
 		}
 		src, dst = src.Unmap(), dst.Unmap()
-		if !isOurs(p, src) || !isOurs(p, dst) {
+		if !p.Owns(src) || !p.Owns(dst) {
 			continue
 		}
 		var nums [5]uint64

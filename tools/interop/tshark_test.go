@@ -294,7 +294,7 @@ func tsharkRecord(p *testenv.Pair, b map[string]string) (tsharkRec, bool, error)
 	if err1 != nil || err2 != nil {
 		return r, false, fmt.Errorf("tshark flow %v: addresses: %v %v", b, err1, err2)
 	}
-	if !isOurs(p, src) || !isOurs(p, dst) {
+	if !p.Owns(src) || !p.Owns(dst) {
 		return r, false, nil
 	}
 	var errs []error

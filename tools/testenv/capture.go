@@ -277,3 +277,22 @@ func ParseFrame(b []byte) (k FlowKey, octets uint64, flags uint16, ok bool) {
 	}
 	return k, octets, flags, true
 }
+
+// Owns reports whether a is one of the pair's own addresses (IPv4-mapped
+// IPv6 addresses included).
+func (p *Pair) Owns(a netip.Addr) bool {
+	a = a.Unmap()
+	return a == p.A4 || a == p.B4 || a == p.A6 || a == p.B6
+}
+
+// OwnFlows keeps the flows of t between the pair's own addresses: not the
+// kernel's IPv6 link-local and multicast housekeeping on a new link.
+func (p *Pair) OwnFlows(t Truth) Truth {
+	out := Truth{}
+	for k, c := range t {
+		if p.Owns(k.Src) && p.Owns(k.Dst) {
+			out[k] = c
+		}
+	}
+	return out
+}
