@@ -125,8 +125,29 @@ func runOnce(prog *ebpf.Program, f []byte, ctx []byte) error {
 	return err
 }
 
+// runFrames runs frames through prog one after another, all on one CPU
+// (BPF_PROG_TEST_RUN runs on the caller's). With per-CPU values two frames
+// counted on two CPUs within one tick could not be told apart in time, and
+// the drain would take the first frame's TOS from the lower-numbered CPU:
+// the result would depend on where a busy scheduler moved the thread.
 func runFrames(tb testing.TB, prog *ebpf.Program, ctx []byte, frames ...[]byte) {
 	tb.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		tb.Fatalf("cpu affinity: %v", err)
+	}
+	for c := 0; c < 8*int(unsafe.Sizeof(all)); c++ {
+		if all.IsSet(c) {
+			one.Set(c)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		tb.Fatalf("pin to one cpu: %v", err)
+	}
+	defer func() { _ = unix.SchedSetaffinity(0, &all) }()
 	for i, f := range frames {
 		if err := runOnce(prog, f, ctx); err != nil {
 			tb.Fatalf("run %s on frame %d (%d bytes): %v", prog, i, len(f), err)
