@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -25,15 +24,15 @@ func TestExporterEmbeddedRetention(t *testing.T) {
 	ready := filepath.Join(t.TempDir(), "ready")
 	proc := testenv.StartIn(t, p.A, bin, "exporter", "run", "-i", p.AIf, "--pin-dir", "", "--dir", dir,
 		"--rotate", "1s", "--max-age", "2d", "--ready-file", ready, "--drain-interval", "100ms")
-	if err := testenv.WaitFile(ready, 10*time.Second, proc); err != nil {
+	if err := testenv.WaitFile(ready, testenv.Patience, proc); err != nil {
 		t.Fatalf("exporter not ready: %v\n%s", err, proc.Output())
 	}
-	// A rotation happens every second; the hang guard is 15 s.
-	gone := testenv.WaitFor(15*time.Second, func() bool {
+	// A rotation happens every second; testenv.Patience is the hang guard.
+	gone := testenv.WaitFor(testenv.Patience, func() bool {
 		_, err := os.Stat(files[0])
 		return os.IsNotExist(err)
 	})
-	if err := proc.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+	if err := proc.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("exporter: %v\n%s", err, proc.Output())
 	}
 	if !gone || !strings.Contains(proc.Output(), "flow file expired") || !strings.Contains(proc.Output(), filepath.Base(files[0])) {

@@ -52,7 +52,7 @@ func runNfcapd(t *testing.T, ident string, flags ...string) capture {
 		port = freeUDPPort(t)
 		args := append([]string{"-b", "127.0.0.1", "-p", strconv.Itoa(port), "-w", dir, "-I", ident, "-E"}, flags...)
 		proc = testenv.Start(t, bin, args...)
-		started := testenv.WaitFor(10*time.Second, func() bool {
+		started := testenv.WaitFor(testenv.Patience, func() bool {
 			return strings.Contains(proc.Output(), "Startup") || proc.Exited()
 		})
 		if started && !proc.Exited() {
@@ -130,10 +130,10 @@ func runNfcapd(t *testing.T, ident string, flags ...string) capture {
 	send(customIPFIX(domainCustom, custom))
 
 	total := len(c.want)
-	if !testenv.WaitFor(15*time.Second, func() bool { return strings.Count(proc.Output(), "Flow Record:") >= total || proc.Exited() }) {
+	if !testenv.WaitFor(testenv.Patience, func() bool { return strings.Count(proc.Output(), "Flow Record:") >= total || proc.Exited() }) {
 		t.Fatalf("nfcapd processed %d of %d flows:\n%s", strings.Count(proc.Output(), "Flow Record:"), total, proc.Output())
 	}
-	if err := proc.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+	if err := proc.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("nfcapd: %v\n%s", err, proc.Output())
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.*"))
