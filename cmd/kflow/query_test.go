@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -354,7 +355,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 	ready := filepath.Join(t.TempDir(), "ready")
 	coll := testenv.StartIn(t, p.A, bin, "collector", "run", "--dir", kdir, "--listen", "udp://127.0.0.1:0",
 		"--ready-file", ready, "--flush-interval", "100ms")
-	if err := testenv.WaitFile(ready, 10*time.Second, coll); err != nil {
+	if err := testenv.WaitFile(ready, testenv.Patience, coll); err != nil {
 		t.Fatalf("%v\n%s", err, coll.Output())
 	}
 	b, err := os.ReadFile(ready)
@@ -368,7 +369,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 		}
 	}
 	nf := testenv.StartIn(t, p.A, nfcapdBin, "-b", "127.0.0.1", "-p", "20555", "-w", ndir, "-t", "3600")
-	if !testenv.WaitFor(10*time.Second, func() bool { return strings.Contains(nf.Output(), "Startup") || nf.Exited() }) || nf.Exited() {
+	if !testenv.WaitFor(testenv.Patience, func() bool { return strings.Contains(nf.Output(), "Startup") || nf.Exited() }) || nf.Exited() {
 		t.Fatalf("nfcapd did not start:\n%s", nf.Output())
 	}
 
@@ -376,7 +377,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 	eready := filepath.Join(t.TempDir(), "exporter-ready")
 	exp := testenv.StartIn(t, p.A, bin, "exporter", "run", "-c", "ipfix://127.0.0.1:20555", "-c", "ipfix://"+kaddr,
 		"-i", p.AIf, "--pin-dir", "", "--ready-file", eready, "--drain-interval", "100ms", "--idle-timeout", "1s")
-	if err := testenv.WaitFile(eready, 20*time.Second, exp); err != nil {
+	if err := testenv.WaitFile(eready, testenv.Patience, exp); err != nil {
 		t.Fatalf("%v\n%s", err, exp.Output())
 	}
 	truth := testenv.Truth{}
@@ -408,19 +409,28 @@ func TestQueryMatchesNfdump(t *testing.T) {
 	}
 	// Every flow ends by idle timeout; the exporter's clean stop exports
 	// what is left. Then both collectors close their files.
-	testenv.WaitFor(10*time.Second, func() bool {
+	if !testenv.WaitFor(testenv.Patience, func() bool {
 		code, out, _ := runQuery(t, "-I", "-j", kdir, "proto udp or proto icmp")
 		var s summaryJSON
 		return code == exitOK && json.Unmarshal([]byte(out), &s) == nil && s.Total.Packets >= want
-	})
-	if err := exp.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+	}) {
+		t.Fatalf("kflow's collector never stored the %d UDP and ICMP packets sent", want)
+	}
+	if err := exp.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("exporter: %v\n%s", err, exp.Output())
 	}
-	time.Sleep(500 * time.Millisecond)
-	if err := coll.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+	// Both collectors have read everything sent before they stop.
+	_, kport, _ := net.SplitHostPort(kaddr)
+	kp, _ := strconv.Atoi(kport)
+	for _, port := range []int{kp, 20555} {
+		if err := testenv.WaitRead(p.A, "udp", port); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := coll.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("collector: %v\n%s", err, coll.Output())
 	}
-	if err := nf.Stop(syscall.SIGTERM, 15*time.Second); err != nil {
+	if err := nf.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("nfcapd: %v\n%s", err, nf.Output())
 	}
 
