@@ -37,6 +37,7 @@ type queryArgs struct {
 	quiet      bool     // -q
 	plain      bool     // -N
 	check      bool     // -Z
+	cpuProfile string   // hidden: a Go CPU profile of the query
 	fs         *pflag.FlagSet
 }
 
@@ -61,6 +62,8 @@ func (q *queryArgs) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&q.quiet, "quiet", "q", false, "no headers and no summary lines")
 	fs.BoolVarP(&q.plain, "plain", "N", false, "plain numbers: do not scale to M, G")
 	fs.BoolVarP(&q.check, "check", "Z", false, "check the filter's syntax and exit")
+	fs.StringVar(&q.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the query to `FILE`")
+	_ = fs.MarkHidden("cpu-profile")
 }
 
 func fileQueryCmd() *command {
@@ -164,6 +167,13 @@ func (q *queryArgs) run(e *env, args []string) error {
 			r.row(w)
 			return nil
 		}
+	}
+	if q.cpuProfile != "" {
+		stop, err := startCPUProfile(q.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	b := &query.FileBackend{Paths: paths, Prefix: q.prefix}
 	res, err := b.Query(e.ctx, req)
