@@ -5,17 +5,25 @@ package flowfile
 import (
 	"bytes"
 	"testing"
+	"time"
+
+	"github.com/kflow-dev/kflow/tools/synthflow"
 )
 
 // BenchmarkWrite measures encoding + compression of the synthetic mix, one
 // core, into memory.
 func BenchmarkWrite(b *testing.B) {
 	for _, lv := range []struct {
-		name  string
-		level Level
-	}{{"default", LevelDefault}, {"fastest", LevelFastest}} {
+		name     string
+		level    Level
+		distinct bool
+	}{{"default", LevelDefault, false}, {"fastest", LevelFastest, false}, {"distinct", LevelDefault, true}} {
 		b.Run(lv.name, func(b *testing.B) {
 			recs := newSynth(1).Records(1 << 16)
+			if lv.distinct {
+				// What the collector's benchmarks send: every flow distinct.
+				recs = synthflow.Distinct(1<<16, time.Date(2025, 3, 14, 9, 25, 0, 0, time.UTC))
+			}
 			var buf bytes.Buffer
 			b.ResetTimer()
 			var n int
