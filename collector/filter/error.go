@@ -22,7 +22,10 @@ type SyntaxError struct {
 	Msg    string
 }
 
-func newError(src string, off int, tok, msg string) *SyntaxError {
+// NewSyntaxError returns the error for token tok at byte offset off of
+// src. Other filter languages (the exporter's capture filters) report
+// their errors with it too.
+func NewSyntaxError(src string, off int, tok, msg string) *SyntaxError {
 	off = min(max(off, 0), len(src))
 	line := 1 + strings.Count(src[:off], "\n")
 	col := off - strings.LastIndexByte(src[:off], '\n')

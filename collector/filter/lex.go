@@ -87,7 +87,7 @@ func lex(src string) ([]token, error) {
 				i += 2
 				continue
 			}
-			return nil, newError(src, i, string(c), fmt.Sprintf("unexpected %q (use %c%c or %s)", c, c, c, map[byte]string{'&': "and", '|': "or"}[c]))
+			return nil, NewSyntaxError(src, i, string(c), fmt.Sprintf("unexpected %q (use %c%c or %s)", c, c, c, map[byte]string{'&': "and", '|': "or"}[c]))
 		case c == '!':
 			if i+1 < len(src) && src[i+1] == '=' {
 				toks = append(toks, token{tOp, "!=", i})
@@ -111,7 +111,7 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{tWord, src[i:j], i})
 			i = j
 		default:
-			return nil, newError(src, i, src[i:i+1], fmt.Sprintf("unexpected character %q", c))
+			return nil, NewSyntaxError(src, i, src[i:i+1], fmt.Sprintf("unexpected character %q", c))
 		}
 	}
 	toks = append(toks, token{tEOF, "", len(src)})

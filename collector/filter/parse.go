@@ -68,7 +68,7 @@ func (p *parser) next() token {
 }
 
 func (p *parser) errAt(t token, format string, args ...any) error {
-	return newError(p.src, t.pos, t.text, fmt.Sprintf(format, args...))
+	return NewSyntaxError(p.src, t.pos, t.text, fmt.Sprintf(format, args...))
 }
 
 // isWord reports whether t is the keyword w (case insensitive).
@@ -686,7 +686,7 @@ func (p *parser) parseFlags() (node, error) {
 		case 'x':
 			mask |= flow.TCPFin | flow.TCPSyn | flow.TCPRst | flow.TCPPsh | flow.TCPAck | flow.TCPUrg
 		default:
-			return nil, newError(p.src, t.pos+i, t.text[i:i+1], fmt.Sprintf("unknown TCP flag %q: want A S F R P U E C or X", t.text[i]))
+			return nil, NewSyntaxError(p.src, t.pos+i, t.text[i:i+1], fmt.Sprintf("unknown TCP flag %q: want A S F R P U E C or X", t.text[i]))
 		}
 	}
 	return leaf{func(negated bool) Pred {
