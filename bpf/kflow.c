@@ -14,6 +14,7 @@
 #include "kflow_abi.h"
 #include "kflow_maps.h"
 #include "kflow_parse.h"
+#include "kflow_filter.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -198,14 +199,19 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 dir)
 		octets = l3_len + (__u64)(segs - 1) * pi.hdr_len;
 	else
 		octets = pi.ip_len ? pi.ip_len : l3_len;
-	account(&pi, segs > 1 ? segs : 1, octets);
+	segs = segs > 1 ? segs : 1;
+	if (cfg_filter && !filter_match(&pi)) {
+		count_filtered(pi.key.ifindex, dir, segs, octets);
+		return;
+	}
+	account(&pi, segs, octets);
 }
 
 static __always_inline void handle_xdp(struct xdp_md *ctx)
 {
 	struct packet_info pi;
 	struct cursor c;
-	__u64 frame_len;
+	__u64 frame_len, octets;
 	int ret;
 
 	if (sampled_out())
@@ -222,7 +228,12 @@ static __always_inline void handle_xdp(struct xdp_md *ctx)
 	}
 	pi.key.ifindex = ctx->ingress_ifindex;
 	pi.key.direction = FLOW_DIR_INGRESS;
-	account(&pi, 1, pi.ip_len ? pi.ip_len : frame_len - pi.l3_offset);
+	octets = pi.ip_len ? pi.ip_len : frame_len - pi.l3_offset;
+	if (cfg_filter && !filter_match(&pi)) {
+		count_filtered(pi.key.ifindex, FLOW_DIR_INGRESS, 1, octets);
+		return;
+	}
+	account(&pi, 1, octets);
 }
 
 SEC("tcx/ingress")

@@ -96,10 +96,59 @@ struct clock_sample {
 	__u64 boot_ns;
 };
 
+/*
+ * The capture filter (--filter) compiled by bpf/pcapfilter: a decision
+ * program of at most FILTER_MAX_INSNS tests of the parsed packet. Each
+ * test continues at jt when it holds and at jf when not: a later
+ * instruction, or FILTER_ACCEPT / FILTER_REJECT. Jumps only go forward.
+ */
+enum filter_op {
+	FILTER_OP_VERSION = 0, /* the IP version test alone */
+	FILTER_OP_SRC_NET,     /* (src_addr & mask) == addr */
+	FILTER_OP_DST_NET,
+	FILTER_OP_SRC_PORT, /* a TCP, UDP or SCTP port in [lo, hi] */
+	FILTER_OP_DST_PORT,
+	FILTER_OP_PROTO,  /* key protocol == proto */
+	FILTER_OP_VLAN,	  /* outer VLAN id == lo */
+	FILTER_OP_TAGGED, /* outer VLAN id != 0 */
+};
+
+#define FILTER_ACCEPT 254
+#define FILTER_REJECT 255
+#define FILTER_MAX_INSNS 64 /* a power of two */
+
+struct filter_insn {
+	__u64 addr[2]; /* the key's address bytes (IPv4-mapped for IPv4) */
+	__u64 mask[2];
+	__u16 lo;
+	__u16 hi;
+	__u8 op;      /* enum filter_op */
+	__u8 version; /* 4 or 6: the packet must be of that version; 0 any */
+	__u8 jt;
+	__u8 jf;
+	__u8 proto;
+	__u8 pad[7];
+};
+
+/* Packets the capture filter left out, per interface and direction. */
+struct filter_key {
+	__u32 ifindex; /* 0: interfaces past the map's capacity */
+	__u8 direction;
+	__u8 pad[3];
+};
+
+struct filter_counts {
+	__u64 packets;
+	__u64 octets; /* L3 octets, as flows count them */
+};
+
 _Static_assert(sizeof(struct flow_key) == 52, "flow_key size");
 _Static_assert(sizeof(struct flow_value) == 40, "flow_value size");
 _Static_assert(sizeof(struct flow_event) == 80, "flow_event size");
 _Static_assert(sizeof(struct datapath_stats) == 64, "datapath_stats size");
 _Static_assert(sizeof(struct clock_sample) == 16, "clock_sample size");
+_Static_assert(sizeof(struct filter_insn) == 48, "filter_insn size");
+_Static_assert(sizeof(struct filter_key) == 8, "filter_key size");
+_Static_assert(sizeof(struct filter_counts) == 16, "filter_counts size");
 
 #endif /* KFLOW_ABI_H */

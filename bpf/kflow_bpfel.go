@@ -31,6 +31,33 @@ type kflowDatapathStats struct {
 	IgnoredOctets   uint64
 }
 
+type kflowFilterCounts struct {
+	_       structs.HostLayout
+	Packets uint64
+	Octets  uint64
+}
+
+type kflowFilterInsn struct {
+	_       structs.HostLayout
+	Addr    [2]uint64
+	Mask    [2]uint64
+	Lo      uint16
+	Hi      uint16
+	Op      uint8
+	Version uint8
+	Jt      uint8
+	Jf      uint8
+	Proto   uint8
+	Pad     [7]uint8
+}
+
+type kflowFilterKey struct {
+	_         structs.HostLayout
+	Ifindex   uint32
+	Direction uint8
+	Pad       [3]uint8
+}
+
 type kflowFlowEvent struct {
 	_        structs.HostLayout
 	Key      kflowFlowKey
@@ -79,6 +106,7 @@ type kflowFlowValue struct {
 const (
 	kflowMapClock            = "clock"
 	kflowMapDrainedStats     = "drained_stats"
+	kflowMapFiltered         = "filtered"
 	kflowMapFlowEvents       = "flow_events"
 	kflowMapFlowSlot         = "flow_slot"
 	kflowMapFlowsA           = "flows_a"
@@ -91,9 +119,12 @@ const (
 	kflowProgKflowTcxEgress  = "kflow_tcx_egress"
 	kflowProgKflowTcxIngress = "kflow_tcx_ingress"
 	kflowProgKflowXdp        = "kflow_xdp"
+	kflowVarCfgFilter        = "cfg_filter"
+	kflowVarCfgFilterLen     = "cfg_filter_len"
 	kflowVarCfgPreciseTime   = "cfg_precise_time"
 	kflowVarCfgSampling      = "cfg_sampling"
 	kflowVarCfgSharedValues  = "cfg_shared_values"
+	kflowVarFilterInsns      = "filter_insns"
 )
 
 // loadKflow returns the embedded CollectionSpec for kflow.
@@ -153,6 +184,7 @@ type kflowProgramSpecs struct {
 type kflowMapSpecs struct {
 	Clock        *ebpf.MapSpec `ebpf:"clock"`
 	DrainedStats *ebpf.MapSpec `ebpf:"drained_stats"`
+	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
 	FlowEvents   *ebpf.MapSpec `ebpf:"flow_events"`
 	FlowSlot     *ebpf.MapSpec `ebpf:"flow_slot"`
 	FlowsA       *ebpf.MapSpec `ebpf:"flows_a"`
@@ -164,9 +196,12 @@ type kflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowVariableSpecs struct {
+	CfgFilter       *ebpf.VariableSpec `ebpf:"cfg_filter"`
+	CfgFilterLen    *ebpf.VariableSpec `ebpf:"cfg_filter_len"`
 	CfgPreciseTime  *ebpf.VariableSpec `ebpf:"cfg_precise_time"`
 	CfgSampling     *ebpf.VariableSpec `ebpf:"cfg_sampling"`
 	CfgSharedValues *ebpf.VariableSpec `ebpf:"cfg_shared_values"`
+	FilterInsns     *ebpf.VariableSpec `ebpf:"filter_insns"`
 }
 
 // kflowObjects contains all objects after they have been loaded into the kernel.
@@ -191,6 +226,7 @@ func (o *kflowObjects) Close() error {
 type kflowMaps struct {
 	Clock        *ebpf.Map `ebpf:"clock"`
 	DrainedStats *ebpf.Map `ebpf:"drained_stats"`
+	Filtered     *ebpf.Map `ebpf:"filtered"`
 	FlowEvents   *ebpf.Map `ebpf:"flow_events"`
 	FlowSlot     *ebpf.Map `ebpf:"flow_slot"`
 	FlowsA       *ebpf.Map `ebpf:"flows_a"`
@@ -202,6 +238,7 @@ func (m *kflowMaps) Close() error {
 	return _KflowClose(
 		m.Clock,
 		m.DrainedStats,
+		m.Filtered,
 		m.FlowEvents,
 		m.FlowSlot,
 		m.FlowsA,
@@ -214,9 +251,12 @@ func (m *kflowMaps) Close() error {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowVariables struct {
+	CfgFilter       *ebpf.Variable `ebpf:"cfg_filter"`
+	CfgFilterLen    *ebpf.Variable `ebpf:"cfg_filter_len"`
 	CfgPreciseTime  *ebpf.Variable `ebpf:"cfg_precise_time"`
 	CfgSampling     *ebpf.Variable `ebpf:"cfg_sampling"`
 	CfgSharedValues *ebpf.Variable `ebpf:"cfg_shared_values"`
+	FilterInsns     *ebpf.Variable `ebpf:"filter_insns"`
 }
 
 // kflowPrograms contains all programs after they have been loaded into the kernel.

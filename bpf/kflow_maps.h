@@ -28,6 +28,18 @@ volatile const __u8 cfg_precise_time = 0;
  */
 volatile const __u8 cfg_shared_values = 0;
 
+/* Non-zero when filter_insns holds a capture filter to run. */
+volatile const __u8 cfg_filter = 0;
+/* The number of tests in filter_insns (at most FILTER_MAX_INSNS). */
+volatile const __u32 cfg_filter_len = 0;
+
+/*
+ * The capture filter's program, set by user space before loading. Kept
+ * out of .rodata on purpose: the verifier then checks the interpreter
+ * once for any program instead of walking every path of this one.
+ */
+struct filter_insn filter_insns[FILTER_MAX_INSNS];
+
 /*
  * The flow maps are double-buffered: the program finds the active one in
  * slot 0 of flow_slot. User space installs the idle map in the slot, and
@@ -66,6 +78,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct datapath_stats);
 } stats SEC(".maps");
+
+/*
+ * Packets the capture filter left out, per interface and direction:
+ * totals that only grow. User space creates the {0, 0} entry, which
+ * gathers interfaces past the map's capacity.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct filter_key);
+	__type(value, struct filter_counts);
+} filtered SEC(".maps");
 
 /* Where kflow_clock leaves its reading. */
 struct {

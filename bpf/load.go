@@ -40,6 +40,10 @@ type Config struct {
 	// PinDir, when set, is a bpffs directory where the maps (and links)
 	// are pinned; maps already pinned there are adopted.
 	PinDir string
+	// Filter is a capture filter in tcpdump's syntax (see bpf/pcapfilter):
+	// IP packets it rejects are counted per interface in the filtered
+	// map instead of in flows. Empty: every packet is counted.
+	Filter string
 }
 
 func (c *Config) withDefaults() Config {
@@ -75,7 +79,7 @@ type Datapath struct {
 // pinnedMaps are the maps that survive a daemon restart when pinning.
 var pinnedMaps = []string{
 	kflowMapFlowsA, kflowMapFlowsB, kflowMapFlowSlot,
-	kflowMapFlowEvents, kflowMapStats, kflowMapDrainedStats,
+	kflowMapFlowEvents, kflowMapStats, kflowMapDrainedStats, kflowMapFiltered,
 }
 
 // Load loads the datapath into the kernel. It does not attach anything.
@@ -131,6 +135,9 @@ func Load(cfg Config) (*Datapath, error) {
 	if err := spec.Variables["cfg_precise_time"].Set(precise); err != nil {
 		return nil, fmt.Errorf("set time mode: %w", err)
 	}
+	if err := setFilter(spec, cfg.Filter); err != nil {
+		return nil, err
+	}
 
 	opts := &ebpf.CollectionOptions{}
 	if cfg.PinDir != "" {
@@ -149,6 +156,10 @@ func Load(cfg Config) (*Datapath, error) {
 		return nil, explainLoadError(err, cfg.PinDir)
 	}
 	if err := d.installActive(); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	if err := createFilteredOverflow(d.objs.Filtered); err != nil {
 		d.objs.Close()
 		return nil, err
 	}
@@ -229,7 +240,7 @@ func (d *Datapath) Release() error {
 func (d *Datapath) Unpin() error {
 	var errs []error
 	for _, m := range []*ebpf.Map{d.objs.FlowsA, d.objs.FlowsB, d.objs.FlowSlot,
-		d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats} {
+		d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats, d.objs.Filtered} {
 		if m != nil && m.IsPinned() {
 			errs = append(errs, m.Unpin())
 		}

@@ -326,6 +326,9 @@ func TestABISizes(t *testing.T) {
 		{"flow_event", unsafe.Sizeof(kflowFlowEvent{}), 80},
 		{"datapath_stats", unsafe.Sizeof(kflowDatapathStats{}), 64},
 		{"clock_sample", unsafe.Sizeof(kflowClockSample{}), 16},
+		{"filter_insn", unsafe.Sizeof(kflowFilterInsn{}), 48},
+		{"filter_key", unsafe.Sizeof(kflowFilterKey{}), 8},
+		{"filter_counts", unsafe.Sizeof(kflowFilterCounts{}), 16},
 	} {
 		if c.got != c.want {
 			t.Errorf("struct %s: Go size %d, want %d", c.name, c.got, c.want)

@@ -40,6 +40,9 @@ type Config struct {
 	// SamplingInterval > 1 announces 1-in-N packet sampling in a sampling
 	// options record.
 	SamplingInterval uint32
+	// CaptureFilter announces capture filter counts (SetFiltered) in
+	// options records of template TemplateFiltered.
+	CaptureFilter bool
 	// SystemInit is when the exporting process started
 	// (systemInitTimeMilliseconds); default Clock() at NewEncoder.
 	SystemInit time.Time
@@ -70,6 +73,7 @@ type format struct {
 	stats  wire.ExportTemplate
 	ifaces wire.ExportTemplate
 	samp   wire.ExportTemplate
+	filt   wire.ExportTemplate
 
 	initMs         int64
 	seq            uint32
@@ -78,6 +82,7 @@ type format struct {
 	ignoredPackets uint64
 	ignoredOctets  uint64
 	interfaces     []wire.Interface
+	filtered       []wire.FilterCount
 }
 
 // NewEncoder returns an encoder for one observation domain.
@@ -100,6 +105,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		stats:  wire.NewExportTemplate(TemplateStats, 1, statsFields()),
 		ifaces: wire.NewExportTemplate(TemplateInterfaces, 1, interfaceFields()),
 		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields()),
+		filt:   wire.NewExportTemplate(TemplateFiltered, 2, filteredFields()),
 		initMs: wc.SystemInit.UnixMilli(),
 	}}
 	l := wire.Layout{
@@ -114,6 +120,9 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	if cfg.SamplingInterval > 1 {
 		l.Options = append(l.Options, e.f.samp)
+	}
+	if cfg.CaptureFilter {
+		l.Options = append(l.Options, e.f.filt)
 	}
 	e.w = wire.NewEncoder(wc, l, &e.f)
 	return e, nil
@@ -147,6 +156,12 @@ func (e *Encoder) SetInterfaces(ifs []wire.Interface) {
 // options record (IEs 164, 165).
 func (e *Encoder) SetIgnored(packets, octets uint64) {
 	e.f.ignoredPackets, e.f.ignoredOctets = packets, octets
+}
+
+// SetFiltered sets the capture filter counts announced in the options
+// records (with Config.CaptureFilter), sent with the other options data.
+func (e *Encoder) SetFiltered(fs []wire.FilterCount) {
+	e.f.filtered = append(e.f.filtered[:0], fs...)
 }
 
 // Counters returns the messages and flow records sent so far.
@@ -204,6 +219,19 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 			binary.BigEndian.PutUint16(buf[5:], uint16(n))
 		}
 		copy(buf[4+hdr:], ifc.Name)
+	}
+
+	if f.cfg.CaptureFilter {
+		for _, fc := range f.filtered {
+			buf := o.Add(TemplateFiltered, f.filt.Size)
+			if fc.Direction == flow.Egress {
+				binary.BigEndian.PutUint32(buf[4:], fc.Ifindex)
+			} else {
+				binary.BigEndian.PutUint32(buf[0:], fc.Ifindex)
+			}
+			binary.BigEndian.PutUint64(buf[8:], fc.Packets)
+			binary.BigEndian.PutUint64(buf[16:], fc.Octets)
+		}
 	}
 
 	if f.cfg.SamplingInterval > 1 {

@@ -15,6 +15,7 @@ const (
 	TemplateStats      uint16 = 258 // options: exporter statistics
 	TemplateInterfaces uint16 = 259 // options: interface names
 	TemplateSampling   uint16 = 260 // options: sampling parameters
+	TemplateFiltered   uint16 = 261 // options: capture filter counts per interface
 )
 
 // flowFields returns the fields of the flow templates; ipv6 selects IEs
@@ -80,6 +81,19 @@ func samplingFields() []wire.Field {
 		{ID: wire.IESamplingAlgorithm, Length: 1},
 		{ID: wire.IESamplingPacketInterval, Length: 4},
 		{ID: wire.IESamplingPacketSpace, Length: 4},
+	}
+}
+
+// filteredFields: scope ingressInterface and egressInterface (the one of
+// the record's direction is set, the other zero), then the packets and
+// octets the capture filter left out: observed, not processed into flows
+// (RFC 7012's ignoredPacketTotalCount and ignoredOctetTotalCount).
+func filteredFields() []wire.Field {
+	return []wire.Field{
+		{ID: wire.IEIngressInterface, Length: 4}, // scope
+		{ID: wire.IEEgressInterface, Length: 4},  // scope
+		{ID: wire.IEIgnoredPacketTotalCount, Length: 8},
+		{ID: wire.IEIgnoredOctetTotalCount, Length: 8},
 	}
 }
 

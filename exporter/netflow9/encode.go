@@ -33,6 +33,9 @@ type Config struct {
 	// SamplingInterval > 1 announces 1-in-N deterministic sampling in an
 	// options record.
 	SamplingInterval uint32
+	// CaptureFilter announces capture filter counts (SetFiltered) in
+	// options records of template TemplateFiltered.
+	CaptureFilter bool
 	// SystemInit is the instant sysUptime counts from; default Clock() at
 	// NewEncoder.
 	SystemInit time.Time
@@ -57,6 +60,7 @@ type format struct {
 	stats  wire.ExportTemplate
 	ifaces wire.ExportTemplate
 	samp   wire.ExportTemplate
+	filt   wire.ExportTemplate
 
 	initMs         int64
 	seq            uint32
@@ -64,6 +68,7 @@ type format struct {
 	ignoredPackets uint64
 	ignoredOctets  uint64
 	interfaces     []wire.Interface
+	filtered       []wire.FilterCount
 }
 
 // NewEncoder returns an encoder for one source id.
@@ -85,6 +90,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		stats:  wire.NewExportTemplate(TemplateStats, 1, statsFields()),
 		ifaces: wire.NewExportTemplate(TemplateInterfaces, 1, interfaceFields()),
 		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields()),
+		filt:   wire.NewExportTemplate(TemplateFiltered, 1, filteredFields()),
 		initMs: wc.SystemInit.UnixMilli(),
 	}}
 	// RFC 3954 section 6.1 shows one options template per FlowSet; some
@@ -102,6 +108,9 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	if cfg.SamplingInterval > 1 {
 		l.Options = append(l.Options, e.f.samp)
+	}
+	if cfg.CaptureFilter {
+		l.Options = append(l.Options, e.f.filt)
 	}
 	e.w = wire.NewEncoder(wc, l, &e.f)
 	return e, nil
@@ -122,6 +131,12 @@ func (e *Encoder) SetInterfaces(ifs []wire.Interface) {
 // accounted for in a flow record.
 func (e *Encoder) SetIgnored(packets, octets uint64) {
 	e.f.ignoredPackets, e.f.ignoredOctets = packets, octets
+}
+
+// SetFiltered sets the capture filter counts announced in the options
+// records (with Config.CaptureFilter), sent with the other options data.
+func (e *Encoder) SetFiltered(fs []wire.FilterCount) {
+	e.f.filtered = append(e.f.filtered[:0], fs...)
 }
 
 // Counters returns the packets and flow records sent so far.
@@ -167,6 +182,16 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		buf := o.Add(TemplateInterfaces, f.ifaces.Size)
 		binary.BigEndian.PutUint32(buf[0:], ifc.Index)
 		copy(buf[4:4+IfNameLen], ifc.Name)
+	}
+
+	if f.cfg.CaptureFilter {
+		for _, fc := range f.filtered {
+			buf := o.Add(TemplateFiltered, f.filt.Size)
+			binary.BigEndian.PutUint32(buf[0:], fc.Ifindex)
+			buf[4] = byte(fc.Direction)
+			binary.BigEndian.PutUint64(buf[5:], fc.Packets)
+			binary.BigEndian.PutUint64(buf[13:], fc.Octets)
+		}
 	}
 
 	if f.cfg.SamplingInterval > 1 {

@@ -15,6 +15,7 @@ const (
 	TemplateStats      uint16 = 258 // options: exporter statistics
 	TemplateInterfaces uint16 = 259 // options: interface names
 	TemplateSampling   uint16 = 260 // options: sampling parameters
+	TemplateFiltered   uint16 = 261 // options: capture filter counts per interface
 )
 
 // IfNameLen is the fixed IF_NAME length in the interface options records:
@@ -78,6 +79,18 @@ func samplingFields() []wire.Field {
 		{ID: ScopeSystem, Length: 4},
 		{ID: wire.IESamplingInterval, Length: 4},
 		{ID: wire.IESamplingAlgorithm, Length: 1},
+	}
+}
+
+// filteredFields: scope Interface, then DIRECTION and the packets and
+// octets the capture filter left out (the IPFIX ignored counters, which
+// v9 lacks; collectors that do not know them skip them by length).
+func filteredFields() []wire.Field {
+	return []wire.Field{
+		{ID: ScopeInterface, Length: 4},
+		{ID: wire.IEFlowDirection, Length: 1},
+		{ID: wire.IEIgnoredPacketTotalCount, Length: 8},
+		{ID: wire.IEIgnoredOctetTotalCount, Length: 8},
 	}
 }
 

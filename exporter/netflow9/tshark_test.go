@@ -11,12 +11,13 @@ import (
 // TestTshark checks that Wireshark's dissector decodes the encoder's
 // packets without expert warnings and reads the values we wrote.
 func TestTshark(t *testing.T) {
-	e := newEncoder(t, Config{SourceID: 7, SamplingInterval: 100}, &wiretest.Clock{T: t0})
+	e := newEncoder(t, Config{SourceID: 7, SamplingInterval: 100, CaptureFilter: true}, &wiretest.Clock{T: t0})
 	out := wiretest.Tshark(t, 2055, wiretest.TsharkMessages(t, e))
 	if testing.Verbose() {
 		t.Log(out)
 	}
 	wiretest.Contains(t, out, wiretest.TsharkWant...)
+	wiretest.Contains(t, out, "Ignored Packets: 5", "Ignored Octets: 600", "Ignored Packets: 7", "Ignored Octets: 1099511627776")
 	wiretest.Contains(t, out,
 		"Version: 9",
 		"SourceId: 7",

@@ -31,6 +31,19 @@ type Interface struct {
 	Name   string
 }
 
+// FilterCount is a capture filter statistics options record: the packets
+// and octets a filter left out on one interface in one direction, totals
+// since the exporter's counters started (kflow's IPFIX template: scope
+// ingressInterface (10) and egressInterface (14), one of them zero, then
+// ignoredPacketTotalCount (164) and ignoredOctetTotalCount (165);
+// NetFlow v9: scope Interface, DIRECTION (61), 164, 165).
+type FilterCount struct {
+	Domain          uint32 // set by decoders; ignored by encoders
+	Ifindex         uint32
+	Direction       flow.Direction
+	Packets, Octets uint64
+}
+
 // Sampling is a sampling options record.
 type Sampling struct {
 	Domain    uint32
@@ -62,6 +75,7 @@ type Data struct {
 	Stats      []ExporterStats
 	Interfaces []Interface
 	Sampling   []Sampling
+	Filtered   []FilterCount
 	Missing    []MissingSet // data sets that arrived before their template
 	Templates  int          // template and options template records learned
 	Withdrawn  int          // templates withdrawn
@@ -76,6 +90,7 @@ func (d *Data) Reset() {
 	d.Stats = d.Stats[:0]
 	d.Interfaces = d.Interfaces[:0]
 	d.Sampling = d.Sampling[:0]
+	d.Filtered = d.Filtered[:0]
 	d.Missing = d.Missing[:0]
 	d.Templates = 0
 	d.Withdrawn = 0

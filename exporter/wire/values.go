@@ -429,6 +429,10 @@ type optState struct {
 	domain                uint32
 	haveIf, haveName      bool
 	ifIndex               uint32
+	scopeIn, scopeOut     uint32 // interface scope fields, for filter counts
+	scopeIf               bool
+	haveDir               bool
+	dir                   flow.Direction
 	name                  []byte
 	haveStats             bool
 	stats                 ExporterStats
@@ -455,6 +459,16 @@ func (o *optState) apply(id uint16, v []byte, scope bool) {
 			o.ifIndex = uint32(u)
 			o.haveIf = true
 		}
+		if scope {
+			o.scopeIf = true
+			if id == IEIngressInterface {
+				o.scopeIn = uint32(u)
+			} else {
+				o.scopeOut = uint32(u)
+			}
+		}
+	case IEFlowDirection:
+		o.dir, o.haveDir = flow.Direction(u), true
 	case IEExportedOctetTotalCount:
 		o.stats.Octets, o.haveStats = u, true
 	case IEExportedMessageTotalCount:
@@ -487,6 +501,20 @@ func (o *optState) apply(id uint16, v []byte, scope bool) {
 }
 
 func (s *Templates) finishOptions(out *Data, o *optState) {
+	if o.scopeIf && o.haveStats && o.stats.Messages == 0 && o.stats.Records == 0 {
+		// Ignored counts scoped by an interface: a capture filter's
+		// counts (kflow's filter statistics), not exporter statistics.
+		fc := FilterCount{Domain: o.domain, Ifindex: o.ifIndex, Direction: o.dir,
+			Packets: o.stats.IgnoredPackets, Octets: o.stats.IgnoredOctets}
+		if !o.haveDir {
+			fc.Ifindex, fc.Direction = o.scopeIn, flow.Ingress
+			if o.scopeIn == 0 {
+				fc.Ifindex, fc.Direction = o.scopeOut, flow.Egress
+			}
+		}
+		out.Filtered = append(out.Filtered, fc)
+		o.haveStats = false
+	}
 	if o.haveName {
 		out.Interfaces = append(out.Interfaces, Interface{Domain: o.domain, Index: o.ifIndex, Name: string(o.name)})
 	}

@@ -96,6 +96,7 @@ type Encoder interface {
 	ForceTemplates()
 	SetInterfaces(ifs []wire.Interface)
 	SetIgnored(packets, octets uint64)
+	SetFiltered(fs []wire.FilterCount)
 }
 
 // Session is a decoding session of either format seen through the
@@ -130,6 +131,7 @@ func DecodeAll[H any](t testing.TB, s Session[H], msgs [][]byte) (wire.Data, []H
 		all.Stats = append(all.Stats, m.Stats...)
 		all.Interfaces = append(all.Interfaces, m.Interfaces...)
 		all.Sampling = append(all.Sampling, m.Sampling...)
+		all.Filtered = append(all.Filtered, m.Filtered...)
 		all.Templates += m.Templates
 	}
 	return all, hdrs
@@ -149,14 +151,37 @@ func Annotate[H any](t testing.TB, s Session[H], msgs [][]byte, annotate func(*w
 	return spans
 }
 
-// Announce sets the interface names and ignored counters of the golden,
-// tshark and round trip tests.
+// Announce sets the interface names, ignored counters and capture filter
+// counts (sent by encoders configured to) of the golden, tshark and round
+// trip tests.
 func Announce(e Encoder, ifs ...wire.Interface) {
 	if len(ifs) == 0 {
 		ifs = []wire.Interface{{Index: 3, Name: "eth0"}}
 	}
 	e.SetInterfaces(ifs)
 	e.SetIgnored(11, 2222)
+	e.SetFiltered(Filtered)
+}
+
+// Filtered are the capture filter counts Announce sets.
+var Filtered = []wire.FilterCount{
+	{Ifindex: 3, Direction: flow.Ingress, Packets: 5, Octets: 600},
+	{Ifindex: 70000, Direction: flow.Egress, Packets: 7, Octets: 1 << 40},
+}
+
+// CheckFiltered checks the capture filter counts decoded from messages
+// of an encoder that sent Filtered, as domain.
+func CheckFiltered(t testing.TB, got []wire.FilterCount, domain uint32) {
+	t.Helper()
+	if len(got) != len(Filtered) {
+		t.Fatalf("filtered %+v, want %+v", got, Filtered)
+	}
+	for i, w := range Filtered {
+		w.Domain = domain
+		if got[i] != w {
+			t.Errorf("filtered %d: %+v, want %+v", i, got[i], w)
+		}
+	}
 }
 
 // Encode encodes recs into s and fails t on an error.
