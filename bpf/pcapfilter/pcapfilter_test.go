@@ -89,7 +89,7 @@ func TestPrimitives(t *testing.T) {
 		{"not vlan", "udp4 tcp4 tcp6 icmp4 icmp6 frag4 gre6 sctp4 mapped"},
 		{"not ip", "tcp6 icmp6 gre6 mapped"},
 		{"! tcp && ! udp", "icmp4 icmp6 gre6 sctp4"},
-		{"tcp or udp and ip6", "tcp6 mapped"},   // left to right: (tcp or udp) and ip6
+		{"tcp or udp and ip6", "tcp6 mapped"}, // left to right: (tcp or udp) and ip6
 		{"tcp or (udp and ip6)", "tcp4 tcp6 mapped"},
 		{"not (host 198.18.0.1 or net fd00::/16) and ip", "tcp4"},
 		{"ip host 198.18.0.1 || ip6 host fd00::2", "udp4 icmp4 frag4 vlan10 sctp4 icmp6 gre6 mapped"},
