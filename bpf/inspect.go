@@ -42,6 +42,7 @@ const (
 	MapFlowEvents   = kflowMapFlowEvents
 	MapStats        = kflowMapStats
 	MapDrainedStats = kflowMapDrainedStats
+	MapFiltered     = kflowMapFiltered
 )
 
 // LoadedProgram is a kflow program loaded in the kernel.
@@ -124,6 +125,9 @@ type LoadedMap struct {
 	Inner ebpf.MapID
 	// Counters are the summed counters of a stats map.
 	Counters *Stats
+	// Filtered are the counts of the capture filter's map (non-zero
+	// entries).
+	Filtered []FilteredCount
 }
 
 // LoadedMaps lists kflow's maps: those pinned under pinDir (if not empty)
@@ -231,6 +235,13 @@ func describeMap(m *ebpf.Map, lm *LoadedMap) error {
 		if err := m.Lookup(uint32(0), &id); err == nil {
 			lm.Inner = id
 		}
+	}
+	if lm.Name == MapFiltered && IsFilteredMap(m) {
+		fs, err := ReadFiltered(m)
+		if err != nil {
+			return err
+		}
+		lm.Filtered = fs
 	}
 	if isStatsMap(lm.Name, lm.Type, lm.ValueSize) {
 		st, err := ReadStats(m)

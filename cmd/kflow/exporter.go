@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/bpf/pcapfilter"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/shipper"
 	"github.com/kflow-dev/kflow/exporter/agent"
@@ -39,6 +40,7 @@ type exporterFlags struct {
 	valueMode     string
 	timestamps    string
 	sampling      uint32
+	filter        string
 	domain        uint32
 	mtu           int
 	tplRefresh    time.Duration
@@ -74,6 +76,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.valueMode, "map-values", "shared", "kernel flow values: shared (atomic adds) or percpu")
 	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")
 	fs.Uint32Var(&f.sampling, "sampling", 1, "count one packet in `N` (1: every packet)")
+	fs.StringVar(&f.filter, "filter", "", "count only the IP packets this tcpdump `EXPR` accepts (host, net, port, portrange, proto, tcp, udp, icmp, ip6, vlan, and/or/not); the others are counted per interface as filtered")
 	fs.Uint32Var(&f.domain, "observation-domain", 0, "IPFIX observation domain id / NetFlow v9 source id")
 	fs.StringVar(&f.ipfixSeq, "ipfix-sequence", "flows", "IPFIX sequence numbers count `flows` (flow records, what nfdump checks) or all (options records too, RFC 7011's wording)")
 	fs.IntVar(&f.mtu, "mtu", 1400, "maximum export message size (UDP payload bytes)")
@@ -124,8 +127,11 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 	if f.keepAttached && f.pinDir == "" {
 		return cfg, fmt.Errorf("%w: --keep-attached needs a --pin-dir", errUsage)
 	}
+	if _, err := pcapfilter.Compile(f.filter); err != nil {
+		return cfg, filterError(err)
+	}
 	cfg.Datapath = bpf.Config{MapEntries: f.mapEntries, RingBufferBytes: f.ringBytes, Sampling: f.sampling,
-		PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir}
+		PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir, Filter: f.filter}
 	cfg.Hook = hook
 	cfg.Interfaces = f.interfaces
 	cfg.DrainInterval = f.drainInterval

@@ -62,6 +62,12 @@ func mountBPFFS(t *testing.T) string {
 
 func newDatapath(t *testing.T, hook bpf.Hook) *dpFixture {
 	t.Helper()
+	return newDatapathConfig(t, hook, bpf.Config{})
+}
+
+// newDatapathConfig is newDatapath with datapath options (PinDir is set).
+func newDatapathConfig(t *testing.T, hook bpf.Hook, cfg bpf.Config) *dpFixture {
+	t.Helper()
 	testenv.RequirePrivileged(t)
 	f := &dpFixture{p: testenv.NewPair(t), hook: hook}
 	// No IPv6 housekeeping: the flow maps hold only the test's traffic.
@@ -69,7 +75,8 @@ func newDatapath(t *testing.T, hook bpf.Hook) *dpFixture {
 		t.Fatal(err)
 	}
 	f.pin = filepath.Join(mountBPFFS(t), "kflow")
-	d, err := bpf.Load(bpf.Config{PinDir: f.pin})
+	cfg.PinDir = f.pin
+	d, err := bpf.Load(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,31 @@ type mapJSON struct {
 	// InnerMapID is the map a flow_slot holds.
 	InnerMapID uint32                `json:"inner_map_id,omitempty"`
 	Counters   *datapathCountersJSON `json:"counters,omitempty"`
+	// Filtered is set for the capture filter's map.
+	Filtered []filteredJSON `json:"filtered,omitzero"`
+}
+
+// filteredJSON is what the capture filter left out on one interface in
+// one direction (interface 0: interfaces past the map's capacity).
+type filteredJSON struct {
+	Ifindex   uint32 `json:"ifindex"`
+	Direction string `json:"direction"`
+	Packets   uint64 `json:"packets"`
+	Bytes     uint64 `json:"bytes"`
+}
+
+func toFilteredJSON(fs []bpf.FilteredCount) []filteredJSON {
+	var out []filteredJSON
+	for _, f := range fs {
+		out = append(out, filteredJSON{Ifindex: f.Ifindex, Direction: f.Direction.String(), Packets: f.Packets, Bytes: f.Octets})
+	}
+	return out
+}
+
+func renderFiltered(w io.Writer, fs []filteredJSON) {
+	for _, f := range fs {
+		fmt.Fprintf(w, "	filtered: ifindex %d %s  %d packets %d octets\n", f.Ifindex, f.Direction, f.Packets, f.Bytes)
+	}
 }
 
 func mapShowCmd() *command {
@@ -73,7 +98,7 @@ func mapShowCmd() *command {
 			for _, m := range maps {
 				j := mapJSON{ID: uint32(m.ID), Name: m.Name, Type: mapTypeName(m.Type), KeySize: m.KeySize, ValueSize: m.ValueSize,
 					MaxEntries: m.MaxEntries, Flags: m.Flags, Frozen: m.Frozen, Pinned: m.Pinned, Active: m.Active,
-					InnerMapID: uint32(m.Inner), Counters: toDatapathCounters(m.Counters)}
+					InnerMapID: uint32(m.Inner), Counters: toDatapathCounters(m.Counters), Filtered: toFilteredJSON(m.Filtered)}
 				if m.Entries >= 0 {
 					n := m.Entries
 					j.Entries = &n
@@ -111,6 +136,7 @@ func renderMaps(w io.Writer, maps []mapJSON) {
 				c.NonIPPackets, c.NonIPOctets, c.UnparsedPackets, c.UnparsedOctets,
 				c.FallbackPackets, c.FallbackOctets, c.IgnoredPackets, c.IgnoredOctets)
 		}
+		renderFiltered(w, m.Filtered)
 		if m.Pinned != "" {
 			fmt.Fprintf(w, "\tpinned %s\n", m.Pinned)
 		}
@@ -135,11 +161,13 @@ type dumpJSON struct {
 	Name   string `json:"name"`
 	Type   string `json:"type"`
 	Pinned string `json:"pinned,omitempty"`
-	// Kind says which of the fields below is set: flows, counters or slots.
+	// Kind says which of the fields below is set: flows, counters, slots
+	// or filtered.
 	Kind     string                `json:"kind"`
 	Flows    []kernelFlowJSON      `json:"flows,omitzero"`
 	Counters *datapathCountersJSON `json:"counters,omitempty"`
 	Slots    []slotJSON            `json:"slots,omitzero"`
+	Filtered []filteredJSON        `json:"filtered,omitzero"`
 }
 
 type slotJSON struct {
@@ -177,6 +205,13 @@ func mapDumpCmd() *command {
 					return nil
 				})
 				slices.SortFunc(d.Flows, compareFlows)
+			case bpf.IsFilteredMap(m):
+				var fs []bpf.FilteredCount
+				fs, err = bpf.ReadFiltered(m)
+				d.Kind, d.Filtered = "filtered", toFilteredJSON(fs)
+				if d.Filtered == nil {
+					d.Filtered = []filteredJSON{}
+				}
 			case info.Type == ebpf.ArrayOfMaps:
 				var inner ebpf.MapID
 				inner, err = bpf.ReadSlot(m)
@@ -272,6 +307,7 @@ func renderDump(w io.Writer, d *dumpJSON) {
 			fmt.Fprintf(w, "%-9s %12d packets %14d octets\n", r.name, r.packets, r.bytes)
 		}
 	}
+	renderFiltered(w, d.Filtered)
 	if d.Flows == nil {
 		return
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -175,4 +176,45 @@ func oursRecords(p *testenv.Pair, recs []flow.Record) testenv.Truth {
 		out[k] = c
 	}
 	return out
+}
+
+// TestMapShowFiltered: what a capture filter left out shows in map show
+// and map dump, per interface and direction, exactly.
+func TestMapShowFiltered(t *testing.T) {
+	f := newDatapathConfig(t, bpf.HookAuto, bpf.Config{Filter: "not udp dst port 9"})
+	truth, err := f.p.UDPBlast(false, 30000, 2, 20, 100) // to port 9: all left out
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want filteredJSON
+	for _, c := range truth {
+		want.Packets += c.Packets
+		want.Bytes += c.Octets
+	}
+	want.Ifindex, want.Direction = uint32(f.p.AIndex), "egress"
+	pin := []string{"--pin-dir", f.pin}
+	var maps []mapJSON
+	if err := json.Unmarshal([]byte(f.mustRun(t, false, append([]string{"-j", "map", "show", "--pinned"}, pin...)...)), &maps); err != nil {
+		t.Fatal(err)
+	}
+	var got []filteredJSON
+	for _, m := range maps {
+		if m.Name == bpf.MapFiltered {
+			got = m.Filtered
+		}
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("map show: filtered %+v, want %+v", got, want)
+	}
+	var d dumpJSON
+	if err := json.Unmarshal([]byte(f.mustRun(t, false, append([]string{"-j", "map", "dump", bpf.MapFiltered}, pin...)...)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Kind != "filtered" || len(d.Filtered) != 1 || d.Filtered[0] != want {
+		t.Errorf("map dump: %+v, want filtered %+v", d, want)
+	}
+	plain := f.mustRun(t, false, append([]string{"map", "show", "--pinned"}, pin...)...)
+	if line := fmt.Sprintf("filtered: ifindex %d egress  %d packets %d octets", want.Ifindex, want.Packets, want.Bytes); !strings.Contains(plain, line) {
+		t.Errorf("map show lacks %q:\n%s", line, plain)
+	}
 }

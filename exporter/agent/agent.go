@@ -6,11 +6,13 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,7 +91,10 @@ type Stats struct {
 	// pinned maps goes on from its predecessor's totals, as the metering
 	// process (the kernel programs) went on (RFC 7011's ignored*TotalCount
 	// counts since the metering process started).
-	Datapath        bpf.Stats
+	Datapath bpf.Stats
+	// Filtered are the capture filter's totals per interface and
+	// direction (with a filter).
+	Filtered        []bpf.FilteredCount
 	Cache           cache.Stats
 	RecordsExported uint64 // records handed to collectors and the sink
 	SinkErrors      uint64
@@ -235,6 +240,13 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	}
 	out := make([]flow.Record, 0, 64)
 	emit := func(r *flow.Record) { out = append(out, *r) }
+	var filtered []bpf.FilteredCount
+	if a.cfg.Datapath.Filter != "" {
+		if filtered, err = a.dp.Filtered(); err != nil {
+			return err
+		}
+		filtered = withAttached(filtered, a.dp.Attachments())
+	}
 	a.cache.Merge(a.deltas, emit)
 	if final {
 		a.cache.Flush(emit)
@@ -262,29 +274,63 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	a.stats.LastDrain = time.Since(t0)
 	a.stats.DrainSeconds += a.stats.LastDrain.Seconds()
 	a.stats.Datapath = a.dp.DrainedTotal()
+	if filtered != nil {
+		a.stats.Filtered = filtered
+	}
 	a.stats.RecordsExported += uint64(len(out))
 	ign := a.stats.Datapath
 	ifaces := a.ifacesNew
 	a.ifacesNew = nil
 	a.mu.Unlock()
-	a.export(out, ign, ifaces)
+	a.export(batch{recs: out, ignoredPackets: ign.IgnoredPackets, ignoredOctets: ign.IgnoredOctets, ifaces: ifaces,
+		filtered: wireFiltered(filtered), final: final})
 	return nil
+}
+
+// withAttached adds a zero count for each attached interface and
+// direction the filter has not left anything out of yet, so that metrics
+// and collectors see the filter at work everywhere.
+func withAttached(fs []bpf.FilteredCount, atts []*bpf.Attachment) []bpf.FilteredCount {
+	out := slices.Clone(fs)
+	for _, at := range atts {
+		if !slices.ContainsFunc(out, func(f bpf.FilteredCount) bool {
+			return f.Ifindex == uint32(at.Ifindex) && f.Direction == at.Direction
+		}) {
+			out = append(out, bpf.FilteredCount{Ifindex: uint32(at.Ifindex), Direction: at.Direction})
+		}
+	}
+	slices.SortFunc(out, func(a, b bpf.FilteredCount) int {
+		return cmp.Or(cmp.Compare(a.Ifindex, b.Ifindex), cmp.Compare(a.Direction, b.Direction))
+	})
+	return out
+}
+
+// wireFiltered turns the datapath's capture filter counts into the
+// options records' form.
+func wireFiltered(fs []bpf.FilteredCount) []wire.FilterCount {
+	if fs == nil {
+		return nil
+	}
+	out := make([]wire.FilterCount, len(fs))
+	for i, f := range fs {
+		out[i] = wire.FilterCount{Ifindex: f.Ifindex, Direction: f.Direction, Packets: f.Packets, Octets: f.Octets}
+	}
+	return out
 }
 
 // export hands a drain's records to the local sink and every collector.
 // Both get a batch even when it is empty: the sink's files rotate (and
 // retention runs) on time without traffic, and the collectors' encoders
 // send templates and options records when a refresh is due by time.
-func (a *Agent) export(recs []flow.Record, st bpf.Stats, ifaces []wire.Interface) {
+func (a *Agent) export(b batch) {
 	if a.cfg.Sink != nil {
-		if err := a.cfg.Sink.Write(recs); err != nil {
+		if err := a.cfg.Sink.Write(b.recs); err != nil {
 			a.mu.Lock()
 			a.stats.SinkErrors++
 			a.mu.Unlock()
-			a.log.Error("write records to the local flow files", "records", len(recs), "err", err)
+			a.log.Error("write records to the local flow files", "records", len(b.recs), "err", err)
 		}
 	}
-	b := batch{recs: recs, ignoredPackets: st.IgnoredPackets, ignoredOctets: st.IgnoredOctets, ifaces: ifaces}
 	for _, w := range a.workers {
 		w.offer(b)
 	}
@@ -365,6 +411,7 @@ func (a *Agent) Flows(ctx context.Context) ([]flow.Record, error) {
 func (a *Agent) Stats() Stats {
 	a.mu.Lock()
 	s := a.stats
+	s.Filtered = slices.Clone(a.stats.Filtered)
 	s.Interfaces = make(map[IfaceKey]IfaceCounters, len(a.stats.Interfaces))
 	for k, v := range a.stats.Interfaces {
 		s.Interfaces[k] = v

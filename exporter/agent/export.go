@@ -25,11 +25,15 @@ type encoder interface {
 	encode(recs []flow.Record, send func(msg []byte, records int) error) (int, error)
 	// restart begins a new transport session (templates first).
 	restart()
+	// forceTemplates makes the next message carry templates and options
+	// data (the counters' last values at shutdown).
+	forceTemplates()
 	setInterfaces([]wire.Interface)
 	setIgnored(packets, octets uint64)
 	// carries reports whether the format can carry the record (NetFlow
 	// v5 has no IPv6): the messages hold the records it carries, in order.
 	carries(r *flow.Record) bool
+	setFiltered([]wire.FilterCount)
 }
 
 type ipfixEncoder struct{ e *ipfix.Encoder }
@@ -38,9 +42,11 @@ func (x ipfixEncoder) encode(recs []flow.Record, send func([]byte, int) error) (
 	return x.e.Encode(recs, func(p ipfix.Packet) error { return send(p.Bytes, p.Records) })
 }
 func (x ipfixEncoder) restart()                           { x.e.Reset() }
+func (x ipfixEncoder) forceTemplates()                    { x.e.ForceTemplates() }
 func (x ipfixEncoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) }
 func (x ipfixEncoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
 func (x ipfixEncoder) carries(*flow.Record) bool          { return true }
+func (x ipfixEncoder) setFiltered(fs []wire.FilterCount)  { x.e.SetFiltered(fs) }
 
 type v9Encoder struct{ e *netflow9.Encoder }
 
@@ -48,9 +54,11 @@ func (x v9Encoder) encode(recs []flow.Record, send func([]byte, int) error) (int
 	return x.e.Encode(recs, func(p netflow9.Packet) error { return send(p.Bytes, p.Records) })
 }
 func (x v9Encoder) restart()                           { x.e.ForceTemplates() }
+func (x v9Encoder) forceTemplates()                    { x.e.ForceTemplates() }
 func (x v9Encoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) }
 func (x v9Encoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
 func (x v9Encoder) carries(*flow.Record) bool          { return true }
+func (x v9Encoder) setFiltered(fs []wire.FilterCount)  { x.e.SetFiltered(fs) }
 
 type v5Encoder struct{ e *netflow5.Encoder }
 
@@ -58,9 +66,11 @@ func (x v5Encoder) encode(recs []flow.Record, send func([]byte, int) error) (int
 	return x.e.Encode(recs, func(p netflow5.Packet) error { return send(p.Bytes, p.Records) })
 }
 func (x v5Encoder) restart()                       {}
+func (x v5Encoder) forceTemplates()                {}
 func (x v5Encoder) setInterfaces([]wire.Interface) {}
 func (x v5Encoder) setIgnored(uint64, uint64)      {}
 func (x v5Encoder) carries(r *flow.Record) bool    { return r.Src.Is4() }
+func (x v5Encoder) setFiltered([]wire.FilterCount) {}
 
 func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error) {
 	switch t.Format {
@@ -68,13 +78,13 @@ func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error
 		e, err := ipfix.NewEncoder(ipfix.Config{
 			ObservationDomain: cfg.ObservationDomain, MTU: cfg.MTU, Stream: t.TCP,
 			TemplateRefresh: cfg.TemplateRefresh, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
-			SequenceAllRecords: cfg.IPFIXSequenceAll,
+			SequenceAllRecords: cfg.IPFIXSequenceAll, CaptureFilter: cfg.Datapath.Filter != "",
 		})
 		return ipfixEncoder{e}, err
 	case transport.NetFlowV9:
 		e, err := netflow9.NewEncoder(netflow9.Config{
 			SourceID: cfg.ObservationDomain, MTU: cfg.MTU, TemplateRefresh: cfg.TemplateRefresh,
-			SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
+			SamplingInterval: cfg.Datapath.Sampling, SystemInit: init, CaptureFilter: cfg.Datapath.Filter != "",
 		})
 		return v9Encoder{e}, err
 	case transport.NetFlowV5:
@@ -91,7 +101,11 @@ type batch struct {
 	recs           []flow.Record // shared read-only by every worker
 	ignoredPackets uint64        // totals since start
 	ignoredOctets  uint64
-	ifaces         []wire.Interface // non-nil when the interface set changed
+	ifaces         []wire.Interface   // non-nil when the interface set changed
+	filtered       []wire.FilterCount // capture filter totals; shared read-only
+	// final is the shutdown's batch: its messages carry the options
+	// data, so collectors get the counters' last values.
+	final bool
 }
 
 // CollectorStats are one collector's counters.
@@ -195,6 +209,7 @@ func (w *worker) send(b batch) {
 		w.enc.setInterfaces(b.ifaces)
 	}
 	w.enc.setIgnored(b.ignoredPackets, b.ignoredOctets)
+	w.enc.setFiltered(b.filtered)
 	fresh, err := w.conn.Ensure()
 	if err != nil {
 		w.loseAll(b.recs)
@@ -206,6 +221,9 @@ func (w *worker) send(b batch) {
 	if fresh {
 		w.enc.restart()
 		w.log.Info("connected to collector")
+	}
+	if b.final {
+		w.enc.forceTemplates()
 	}
 	// Encode the whole batch first (the encoder reuses its buffer: copy
 	// each message), then send with as few system calls as possible.

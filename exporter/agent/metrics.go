@@ -20,6 +20,7 @@ type Metrics struct {
 	fallbackPackets, fallbackBytes         *prometheus.Desc
 	ignoredPackets, ignoredBytes           *prometheus.Desc
 	unparsedPackets, nonIPPackets          *prometheus.Desc
+	filteredPackets, filteredBytes         *prometheus.Desc
 	drains, drainSeconds, lastDrainSeconds *prometheus.Desc
 	cacheRecords, recordsExported          *prometheus.Desc
 	sinkErrors                             *prometheus.Desc
@@ -46,6 +47,8 @@ func NewMetrics(a *Agent) *Metrics {
 		ignoredBytes:     d("ignored_bytes_total", "Octets in no flow: flow map and ring buffer both full (exported as IPFIX IE 165); since the maps were created, across adopting restarts."),
 		unparsedPackets:  d("unparsed_packets_total", "IP frames too short or malformed to key."),
 		nonIPPackets:     d("non_ip_packets_total", "Frames that are not IPv4 or IPv6."),
+		filteredPackets:  d("filtered_packets_total", "IP packets the capture filter (--filter) left out, per interface and direction.", "interface", "direction"),
+		filteredBytes:    d("filtered_bytes_total", "L3 octets of the packets the capture filter left out, per interface and direction.", "interface", "direction"),
 		drains:           d("drains_total", "Drains of the kernel flow maps."),
 		drainSeconds:     d("drain_seconds_total", "Time spent draining the kernel flow maps."),
 		lastDrainSeconds: d("last_drain_seconds", "Duration of the last drain."),
@@ -67,6 +70,7 @@ func NewMetrics(a *Agent) *Metrics {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.ifPackets, m.ifBytes, m.activeFlows, m.mapEntries, m.mapCapacity,
 		m.fallbackPackets, m.fallbackBytes, m.ignoredPackets, m.ignoredBytes, m.unparsedPackets, m.nonIPPackets,
+		m.filteredPackets, m.filteredBytes,
 		m.drains, m.drainSeconds, m.lastDrainSeconds, m.cacheRecords, m.recordsExported, m.sinkErrors,
 		m.colRecords, m.colMessages, m.colErrors, m.colLost, m.colQueueDrops, m.colNotExported,
 		m.colPacketsLost, m.colOctetsLost} {
@@ -87,13 +91,22 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for k, c := range st.Interfaces {
-		name, ok := names[k.Ifindex]
-		if !ok {
-			name = "if" + strconv.FormatUint(uint64(k.Ifindex), 10) // released since
+	ifname := func(i uint32) string {
+		if name, ok := names[i]; ok {
+			return name
 		}
-		counter(m.ifPackets, float64(c.Packets), name, k.Direction.String())
-		counter(m.ifBytes, float64(c.Octets), name, k.Direction.String())
+		if i == 0 {
+			return "other" // past the filtered map's capacity
+		}
+		return "if" + strconv.FormatUint(uint64(i), 10) // released since
+	}
+	for k, c := range st.Interfaces {
+		counter(m.ifPackets, float64(c.Packets), ifname(k.Ifindex), k.Direction.String())
+		counter(m.ifBytes, float64(c.Octets), ifname(k.Ifindex), k.Direction.String())
+	}
+	for _, f := range st.Filtered {
+		counter(m.filteredPackets, float64(f.Packets), ifname(f.Ifindex), f.Direction.String())
+		counter(m.filteredBytes, float64(f.Octets), ifname(f.Ifindex), f.Direction.String())
 	}
 	gauge(m.activeFlows, float64(st.Cache.Flows))
 	gauge(m.mapEntries, float64(st.MapEntries))

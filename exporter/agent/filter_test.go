@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/transport"
+	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/tools/testenv"
+)
+
+// udpMessages collects the datagrams a UDP socket receives.
+type udpMessages struct {
+	conn *net.UDPConn
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func listenUDP(t *testing.T, ns *testenv.NS) *udpMessages {
+	t.Helper()
+	u := &udpMessages{}
+	if err := ns.Do(func() (err error) {
+		u.conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, err := u.conn.Read(buf)
+			if err != nil {
+				return
+			}
+			u.mu.Lock()
+			u.msgs = append(u.msgs, append([]byte(nil), buf[:n]...))
+			u.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { u.conn.Close() })
+	return u
+}
+
+func (u *udpMessages) all() [][]byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([][]byte(nil), u.msgs...)
+}
+
+// TestFilterExport runs the agent with a capture filter that leaves out
+// ICMP: the records hold exactly the UDP traffic, and the metrics and the
+// IPFIX filter counts options records hold exactly the ICMP packets and
+// octets, per direction.
+func TestFilterExport(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	p := testenv.NewPair(t)
+	if err := p.DisableIPv6(); err != nil { // the test's traffic is all there is
+		t.Fatal(err)
+	}
+	col := listenUDP(t, p.A)
+	target, err := transport.ParseTarget("ipfix://" + col.conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var a *Agent
+	if err := p.A.Do(func() (err error) {
+		a, err = New(ctx, Config{Interfaces: []string{p.AIf}, Sink: sink, Collectors: []transport.Target{target},
+			Datapath: bpf.Config{Filter: "not icmp"}, DrainInterval: 50 * time.Millisecond})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
+	waitFor(t, "attached", func() bool { return observes(a, p.AIf) })
+	kept, err := p.UDPEcho(false, 41000, 7001, []int{1, 200, 1400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := p.Ping(false, 4, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [2]testenv.Counts
+	for k, c := range left {
+		want[k.Dir].Packets += c.Packets
+		want[k.Dir].Octets += c.Octets
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(NewMetrics(a)); err != nil {
+		t.Fatal(err)
+	}
+	metric := func(name string, dir flow.Direction) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "kflow_exporter_"+name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["interface"] == p.AIf && labels["direction"] == dir.String() {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return -1
+	}
+	waitFor(t, "a drain with the traffic", func() bool {
+		return metric("filtered_packets_total", flow.Ingress) == float64(want[flow.Ingress].Packets) &&
+			metric("filtered_packets_total", flow.Egress) == float64(want[flow.Egress].Packets)
+	})
+	for _, dir := range []flow.Direction{flow.Ingress, flow.Egress} {
+		if g := metric("filtered_bytes_total", dir); g != float64(want[dir].Octets) {
+			t.Errorf("filtered %s bytes: metric %v, left out %d", dir, g, want[dir].Octets)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	mine := map[netip.Addr]bool{p.A4: true, p.B4: true}
+	var recs []flow.Record
+	for _, r := range sink.all() {
+		if mine[r.Src] && mine[r.Dst] {
+			recs = append(recs, r)
+		}
+	}
+	got := testenv.Sum(recs)
+	if len(got) != len(kept) {
+		t.Errorf("records of %d flows, want the %d UDP flows: %v", len(got), len(kept), got)
+	}
+	for k, w := range kept {
+		if got[k] != w {
+			t.Errorf("%v: got %+v, want %+v", k, got[k], w)
+		}
+	}
+
+	// The shutdown's last messages carry the options data: the last
+	// filter counts the collector received are the totals.
+	waitFor(t, "the last messages", func() bool { return len(col.all()) > 0 })
+	s := ipfix.NewSession(wire.Limits{})
+	last := map[flow.Direction]wire.FilterCount{}
+	var m ipfix.Message
+	for _, b := range col.all() {
+		if err := s.Decode(&m, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m.Filtered {
+			if f.Ifindex == uint32(p.AIndex) {
+				last[f.Direction] = f
+			}
+		}
+	}
+	for _, dir := range []flow.Direction{flow.Ingress, flow.Egress} {
+		if f := last[dir]; f.Packets != want[dir].Packets || f.Octets != want[dir].Octets {
+			t.Errorf("options record %s: %+v, left out %+v", dir, f, want[dir])
+		}
+	}
+	t.Logf("left out: %s", fmt.Sprint(want))
+}
