@@ -154,9 +154,27 @@ static __always_inline void account(struct packet_info *pi, __u32 packets,
 	fallback(pi, packets, octets, now);
 }
 
+/*
+ * sampled_out reports whether sampling leaves the packet out: randomly,
+ * with probability 1 - 1/N, or, counting, all but every Nth packet of
+ * the CPU (programs do not migrate while they run: the counter is the
+ * CPU's own).
+ */
 static __always_inline int sampled_out(void)
 {
-	return cfg_sampling > 1 && bpf_get_prandom_u32() % cfg_sampling != 0;
+	__u32 zero = 0, *n;
+
+	if (cfg_sampling <= 1)
+		return 0;
+	if (!cfg_sampling_count)
+		return bpf_get_prandom_u32() % cfg_sampling != 0;
+	n = bpf_map_lookup_elem(&sample_count, &zero);
+	if (!n)
+		return 0; /* not reached: an array always has its entry */
+	if (++*n < cfg_sampling)
+		return 1;
+	*n = 0;
+	return 0;
 }
 
 static __always_inline void handle_skb(struct __sk_buff *skb, __u8 dir)

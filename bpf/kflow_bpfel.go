@@ -111,6 +111,7 @@ const (
 	kflowMapFlowSlot         = "flow_slot"
 	kflowMapFlowsA           = "flows_a"
 	kflowMapFlowsB           = "flows_b"
+	kflowMapSampleCount      = "sample_count"
 	kflowMapStats            = "stats"
 	kflowProgKflowClock      = "kflow_clock"
 	kflowProgKflowEmpty      = "kflow_empty"
@@ -123,6 +124,7 @@ const (
 	kflowVarCfgFilterLen     = "cfg_filter_len"
 	kflowVarCfgPreciseTime   = "cfg_precise_time"
 	kflowVarCfgSampling      = "cfg_sampling"
+	kflowVarCfgSamplingCount = "cfg_sampling_count"
 	kflowVarCfgSharedValues  = "cfg_shared_values"
 	kflowVarFilterInsns      = "filter_insns"
 )
@@ -189,6 +191,7 @@ type kflowMapSpecs struct {
 	FlowSlot     *ebpf.MapSpec `ebpf:"flow_slot"`
 	FlowsA       *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB       *ebpf.MapSpec `ebpf:"flows_b"`
+	SampleCount  *ebpf.MapSpec `ebpf:"sample_count"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
 
@@ -196,12 +199,13 @@ type kflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowVariableSpecs struct {
-	CfgFilter       *ebpf.VariableSpec `ebpf:"cfg_filter"`
-	CfgFilterLen    *ebpf.VariableSpec `ebpf:"cfg_filter_len"`
-	CfgPreciseTime  *ebpf.VariableSpec `ebpf:"cfg_precise_time"`
-	CfgSampling     *ebpf.VariableSpec `ebpf:"cfg_sampling"`
-	CfgSharedValues *ebpf.VariableSpec `ebpf:"cfg_shared_values"`
-	FilterInsns     *ebpf.VariableSpec `ebpf:"filter_insns"`
+	CfgFilter        *ebpf.VariableSpec `ebpf:"cfg_filter"`
+	CfgFilterLen     *ebpf.VariableSpec `ebpf:"cfg_filter_len"`
+	CfgPreciseTime   *ebpf.VariableSpec `ebpf:"cfg_precise_time"`
+	CfgSampling      *ebpf.VariableSpec `ebpf:"cfg_sampling"`
+	CfgSamplingCount *ebpf.VariableSpec `ebpf:"cfg_sampling_count"`
+	CfgSharedValues  *ebpf.VariableSpec `ebpf:"cfg_shared_values"`
+	FilterInsns      *ebpf.VariableSpec `ebpf:"filter_insns"`
 }
 
 // kflowObjects contains all objects after they have been loaded into the kernel.
@@ -231,6 +235,7 @@ type kflowMaps struct {
 	FlowSlot     *ebpf.Map `ebpf:"flow_slot"`
 	FlowsA       *ebpf.Map `ebpf:"flows_a"`
 	FlowsB       *ebpf.Map `ebpf:"flows_b"`
+	SampleCount  *ebpf.Map `ebpf:"sample_count"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
 
@@ -243,6 +248,7 @@ func (m *kflowMaps) Close() error {
 		m.FlowSlot,
 		m.FlowsA,
 		m.FlowsB,
+		m.SampleCount,
 		m.Stats,
 	)
 }
@@ -251,12 +257,13 @@ func (m *kflowMaps) Close() error {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowVariables struct {
-	CfgFilter       *ebpf.Variable `ebpf:"cfg_filter"`
-	CfgFilterLen    *ebpf.Variable `ebpf:"cfg_filter_len"`
-	CfgPreciseTime  *ebpf.Variable `ebpf:"cfg_precise_time"`
-	CfgSampling     *ebpf.Variable `ebpf:"cfg_sampling"`
-	CfgSharedValues *ebpf.Variable `ebpf:"cfg_shared_values"`
-	FilterInsns     *ebpf.Variable `ebpf:"filter_insns"`
+	CfgFilter        *ebpf.Variable `ebpf:"cfg_filter"`
+	CfgFilterLen     *ebpf.Variable `ebpf:"cfg_filter_len"`
+	CfgPreciseTime   *ebpf.Variable `ebpf:"cfg_precise_time"`
+	CfgSampling      *ebpf.Variable `ebpf:"cfg_sampling"`
+	CfgSamplingCount *ebpf.Variable `ebpf:"cfg_sampling_count"`
+	CfgSharedValues  *ebpf.Variable `ebpf:"cfg_shared_values"`
+	FilterInsns      *ebpf.Variable `ebpf:"filter_insns"`
 }
 
 // kflowPrograms contains all programs after they have been loaded into the kernel.

@@ -15,6 +15,12 @@
 /* Sample 1 packet in N (1: every packet). */
 volatile const __u32 cfg_sampling = 1;
 /*
+ * How: 0 keeps each packet with probability 1/N (random, uniform
+ * probabilistic); non-zero keeps every Nth packet of each CPU
+ * (systematic count-based, per CPU).
+ */
+volatile const __u8 cfg_sampling_count = 0;
+/*
  * Non-zero to timestamp packets with CLOCK_BOOTTIME nanoseconds instead of
  * jiffies. Reading a nanosecond clock costs tens of nanoseconds per packet
  * on virtual machines; jiffies cost nothing and have the resolution of the
@@ -90,6 +96,14 @@ struct {
 	__type(key, struct filter_key);
 	__type(value, struct filter_counts);
 } filtered SEC(".maps");
+
+/* Packets each CPU saw since it last kept one (count-based sampling). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sample_count SEC(".maps");
 
 /* Where kflow_clock leaves its reading. */
 struct {

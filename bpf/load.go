@@ -29,6 +29,10 @@ type Config struct {
 	RingBufferBytes uint32
 	// Sampling counts one packet in Sampling (0 or 1: every packet).
 	Sampling uint32
+	// SamplingCount keeps every Sampling-th packet of each CPU
+	// (systematic count-based sampling) instead of each packet with
+	// probability 1/Sampling (random, the default).
+	SamplingCount bool
 	// PerCPUValues keeps one value per CPU and flow, summed at drain
 	// time, instead of one shared value per flow updated with atomic adds.
 	// Both are exact; shared values drain faster and their memory does
@@ -119,6 +123,11 @@ func Load(cfg Config) (*Datapath, error) {
 	spec.Maps[kflowMapFlowEvents].Value = nil
 	if err := spec.Variables["cfg_sampling"].Set(cfg.Sampling); err != nil {
 		return nil, fmt.Errorf("set sampling: %w", err)
+	}
+	if cfg.SamplingCount {
+		if err := spec.Variables[kflowVarCfgSamplingCount].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("set sampling method: %w", err)
+		}
 	}
 	shared := uint8(1)
 	if cfg.PerCPUValues {

@@ -510,18 +510,34 @@ func TestRingBufferFull(t *testing.T) {
 	}
 }
 
-// TestSampling checks that the sampling knob loads and thins: with 1 in
-// 1000, 2000 packets leave between 0 and 2000 counted (randomness is not
-// asserted); with 1 every packet counts.
+// TestSampling checks that the sampling knobs load and thin: with 1 every
+// packet counts; random 1 in 1000 leaves between 0 and 2000 of 2000
+// packets (the statistics are checked end to end, through the daemon);
+// count-based 1 in 10 keeps exactly every tenth packet of a CPU.
 func TestSampling(t *testing.T) {
 	f := frame(t, eth4(), ip4(layers.IPProtocolUDP, 64, 0), udp(1, 2), payload(0))
 	for _, c := range []struct {
+		name     string
 		sampling uint32
-		exact    bool
-	}{{0, true}, {1, true}, {1000, false}} {
-		t.Run(fmt.Sprint(c.sampling), func(t *testing.T) {
-			d := loadTest(t, Config{MapEntries: 16, Sampling: c.sampling})
+		count    bool
+		want     int // -1: at most the packets run
+	}{{"0", 0, false, 2000}, {"1", 1, false, 2000}, {"random-1000", 1000, false, -1}, {"count-10", 10, true, 200}, {"count-1", 1, true, 2000}} {
+		t.Run(c.name, func(t *testing.T) {
+			d := loadTest(t, Config{MapEntries: 16, Sampling: c.sampling, SamplingCount: c.count})
 			const n = 2000
+			// One CPU: count-based sampling counts per CPU.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var old unix.CPUSet
+			if err := unix.SchedGetaffinity(0, &old); err != nil {
+				t.Fatal(err)
+			}
+			var one unix.CPUSet
+			one.Set(0)
+			if err := unix.SchedSetaffinity(0, &one); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = unix.SchedSetaffinity(0, &old) }()
 			for range n {
 				if err := runOnce(d.objs.KflowTcxIngress, f, nil); err != nil {
 					t.Fatal(err)
@@ -532,10 +548,10 @@ func TestSampling(t *testing.T) {
 			for _, r := range recs {
 				pkts += r.Packets
 			}
-			t.Logf("sampling 1:%d: %d of %d packets counted", c.sampling, pkts, n)
+			t.Logf("sampling 1:%d (count %v): %d of %d packets counted", c.sampling, c.count, pkts, n)
 			checkStats(t, st, Stats{})
-			if c.exact && pkts != n || pkts > n {
-				t.Errorf("counted %d of %d packets", pkts, n)
+			if c.want >= 0 && pkts != uint64(c.want) || pkts > n {
+				t.Errorf("counted %d of %d packets, want %d", pkts, n, c.want)
 			}
 		})
 	}

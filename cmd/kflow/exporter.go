@@ -40,6 +40,7 @@ type exporterFlags struct {
 	valueMode     string
 	timestamps    string
 	sampling      uint32
+	samplingHow   string
 	filter        string
 	domain        uint32
 	mtu           int
@@ -76,6 +77,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.valueMode, "map-values", "shared", "kernel flow values: shared (atomic adds) or percpu")
 	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")
 	fs.Uint32Var(&f.sampling, "sampling", 1, "count one packet in `N` (1: every packet)")
+	fs.StringVar(&f.samplingHow, "sampling-method", "random", "with --sampling N: random (each packet with probability 1/N) or count (every Nth packet of each CPU); exports announce which")
 	fs.StringVar(&f.filter, "filter", "", "count only the IP packets this tcpdump `EXPR` accepts (host, net, port, portrange, proto, tcp, udp, icmp, ip6, vlan, and/or/not); the others are counted per interface as filtered")
 	fs.Uint32Var(&f.domain, "observation-domain", 0, "IPFIX observation domain id / NetFlow v9 source id")
 	fs.StringVar(&f.ipfixSeq, "ipfix-sequence", "flows", "IPFIX sequence numbers count `flows` (flow records, what nfdump checks) or all (options records too, RFC 7011's wording)")
@@ -127,11 +129,19 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 	if f.keepAttached && f.pinDir == "" {
 		return cfg, fmt.Errorf("%w: --keep-attached needs a --pin-dir", errUsage)
 	}
+	var count bool
+	switch f.samplingHow {
+	case "random":
+	case "count":
+		count = true
+	default:
+		return cfg, fmt.Errorf("%w: --sampling-method %q: want random or count", errUsage, f.samplingHow)
+	}
 	if _, err := pcapfilter.Compile(f.filter); err != nil {
 		return cfg, filterError(err)
 	}
 	cfg.Datapath = bpf.Config{MapEntries: f.mapEntries, RingBufferBytes: f.ringBytes, Sampling: f.sampling,
-		PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir, Filter: f.filter}
+		SamplingCount: count, PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir, Filter: f.filter}
 	cfg.Hook = hook
 	cfg.Interfaces = f.interfaces
 	cfg.DrainInterval = f.drainInterval

@@ -78,18 +78,21 @@ func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error
 		e, err := ipfix.NewEncoder(ipfix.Config{
 			ObservationDomain: cfg.ObservationDomain, MTU: cfg.MTU, Stream: t.TCP,
 			TemplateRefresh: cfg.TemplateRefresh, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
-			SequenceAllRecords: cfg.IPFIXSequenceAll, CaptureFilter: cfg.Datapath.Filter != "",
+			SamplingRandom: !cfg.Datapath.SamplingCount, SequenceAllRecords: cfg.IPFIXSequenceAll,
+			CaptureFilter: cfg.Datapath.Filter != "",
 		})
 		return ipfixEncoder{e}, err
 	case transport.NetFlowV9:
 		e, err := netflow9.NewEncoder(netflow9.Config{
 			SourceID: cfg.ObservationDomain, MTU: cfg.MTU, TemplateRefresh: cfg.TemplateRefresh,
-			SamplingInterval: cfg.Datapath.Sampling, SystemInit: init, CaptureFilter: cfg.Datapath.Filter != "",
+			SamplingInterval: cfg.Datapath.Sampling, SamplingRandom: !cfg.Datapath.SamplingCount, SystemInit: init,
+			CaptureFilter: cfg.Datapath.Filter != "",
 		})
 		return v9Encoder{e}, err
 	case transport.NetFlowV5:
 		e, err := netflow5.NewEncoder(netflow5.Config{
-			EngineID: uint8(cfg.ObservationDomain), MTU: cfg.MTU, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
+			EngineID: uint8(cfg.ObservationDomain), MTU: cfg.MTU, SamplingInterval: cfg.Datapath.Sampling,
+			SamplingRandom: !cfg.Datapath.SamplingCount, SystemInit: init,
 		})
 		return v5Encoder{e}, err
 	}

@@ -4,6 +4,7 @@ package ipfix
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -40,6 +41,10 @@ type Config struct {
 	// SamplingInterval > 1 announces 1-in-N packet sampling in a sampling
 	// options record.
 	SamplingInterval uint32
+	// SamplingRandom announces random sampling (each packet kept with
+	// probability 1/SamplingInterval: PSAMP uniform probabilistic);
+	// otherwise systematic count-based sampling (every Nth packet).
+	SamplingRandom bool
 	// CaptureFilter announces capture filter counts (SetFiltered) in
 	// options records of template TemplateFiltered.
 	CaptureFilter bool
@@ -104,7 +109,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true)),
 		stats:  wire.NewExportTemplate(TemplateStats, 1, statsFields()),
 		ifaces: wire.NewExportTemplate(TemplateInterfaces, 1, interfaceFields()),
-		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields()),
+		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields(cfg.SamplingRandom)),
 		filt:   wire.NewExportTemplate(TemplateFiltered, 2, filteredFields()),
 		initMs: wc.SystemInit.UnixMilli(),
 	}}
@@ -238,9 +243,16 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		buf := o.Add(TemplateSampling, f.samp.Size)
 		binary.BigEndian.PutUint32(buf[0:], f.cfg.ObservationDomain)
 		binary.BigEndian.PutUint32(buf[4:], f.cfg.SamplingInterval)
-		buf[8] = 1 // deterministic (systematic count-based)
-		binary.BigEndian.PutUint32(buf[9:], 1)
-		binary.BigEndian.PutUint32(buf[13:], f.cfg.SamplingInterval-1)
+		if f.cfg.SamplingRandom {
+			buf[8] = wire.SamplingRandom
+			binary.BigEndian.PutUint16(buf[9:], wire.SelectorUniformProbabilistic)
+			binary.BigEndian.PutUint64(buf[11:], math.Float64bits(1/float64(f.cfg.SamplingInterval)))
+		} else {
+			buf[8] = wire.SamplingDeterministic
+			binary.BigEndian.PutUint16(buf[9:], wire.SelectorCountBased)
+			binary.BigEndian.PutUint32(buf[11:], 1)
+			binary.BigEndian.PutUint32(buf[15:], f.cfg.SamplingInterval-1)
+		}
 	}
 }
 

@@ -72,16 +72,23 @@ func interfaceFields() []wire.Field {
 }
 
 // samplingFields: scope observationDomainId; samplingInterval and
-// samplingAlgorithm (IEs 34/35, what nfdump and most collectors read) and
-// the RFC 5477 equivalent samplingPacketInterval/samplingPacketSpace.
-func samplingFields() []wire.Field {
-	return []wire.Field{
+// samplingAlgorithm (IEs 34/35, what nfdump and nfacctd read), then the
+// PSAMP form of RFC 5477: selectorAlgorithm with, for random sampling,
+// samplingProbability (uniform probabilistic sampling), and for
+// count-based sampling samplingPacketInterval/samplingPacketSpace.
+func samplingFields(random bool) []wire.Field {
+	fields := []wire.Field{
 		{ID: wire.IEObservationDomainID, Length: 4}, // scope
 		{ID: wire.IESamplingInterval, Length: 4},
 		{ID: wire.IESamplingAlgorithm, Length: 1},
-		{ID: wire.IESamplingPacketInterval, Length: 4},
-		{ID: wire.IESamplingPacketSpace, Length: 4},
+		{ID: wire.IESelectorAlgorithm, Length: 2},
 	}
+	if random {
+		return append(fields, wire.Field{ID: wire.IESamplingProbability, Length: 8})
+	}
+	return append(fields,
+		wire.Field{ID: wire.IESamplingPacketInterval, Length: 4},
+		wire.Field{ID: wire.IESamplingPacketSpace, Length: 4})
 }
 
 // filteredFields: scope ingressInterface and egressInterface (the one of

@@ -45,9 +45,11 @@ type Config struct {
 	// MTU bounds the packet size; records per packet are
 	// min(30, (MTU-24)/48). Default DefaultMTU.
 	MTU int
-	// SamplingInterval > 1 announces deterministic 1-in-N sampling in the
-	// header (clamped to 14 bits).
+	// SamplingInterval > 1 announces 1-in-N sampling in the header
+	// (clamped to 14 bits): random (mode 2) with SamplingRandom,
+	// deterministic (mode 1) otherwise.
 	SamplingInterval uint32
+	SamplingRandom   bool
 	// SystemInit is the instant sysUptime counts from; default Clock() at
 	// NewEncoder.
 	SystemInit time.Time
@@ -220,6 +222,9 @@ func (e *Encoder) flush(emit func(Packet) error, sent *int) error {
 	}
 	if e.cfg.SamplingInterval > 1 {
 		h.SamplingMode = SamplingDeterministic
+		if e.cfg.SamplingRandom {
+			h.SamplingMode = SamplingRandom
+		}
 		h.SamplingInterval = uint16(min(e.cfg.SamplingInterval, MaxSamplingInterval))
 	}
 	b := e.buf[:HeaderLen+e.n*RecordLen]

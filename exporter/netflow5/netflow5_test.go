@@ -360,3 +360,20 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestSamplingRandom: random sampling is announced as mode 2 in the
+// header, and the interval still scales the records.
+func TestSamplingRandom(t *testing.T) {
+	e := newEncoder(t, Config{SamplingInterval: 10, SamplingRandom: true})
+	var s sink
+	if _, err := e.Encode([]flow.Record{record()}, s.emit); err != nil {
+		t.Fatal(err)
+	}
+	got, hdrs := decodeAll(t, s.bytes())
+	if h := hdrs[0]; h.SamplingMode != SamplingRandom || h.SamplingInterval != 10 {
+		t.Errorf("header sampling mode %d interval %d, want random (2) 10", h.SamplingMode, h.SamplingInterval)
+	}
+	if got[0].SamplingInterval != 10 {
+		t.Errorf("record sampling interval %d", got[0].SamplingInterval)
+	}
+}

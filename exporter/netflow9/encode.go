@@ -30,9 +30,11 @@ type Config struct {
 	// TemplateRefreshMessages refreshes templates after that many packets;
 	// default 1000, negative disables.
 	TemplateRefreshMessages int
-	// SamplingInterval > 1 announces 1-in-N deterministic sampling in an
-	// options record.
+	// SamplingInterval > 1 announces 1-in-N sampling in an options
+	// record: random (SAMPLING_ALGORITHM 2) with SamplingRandom,
+	// deterministic (1) otherwise.
 	SamplingInterval uint32
+	SamplingRandom   bool
 	// CaptureFilter announces capture filter counts (SetFiltered) in
 	// options records of template TemplateFiltered.
 	CaptureFilter bool
@@ -198,7 +200,10 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		buf := o.Add(TemplateSampling, f.samp.Size)
 		binary.BigEndian.PutUint32(buf[0:], f.cfg.SourceID)
 		binary.BigEndian.PutUint32(buf[4:], f.cfg.SamplingInterval)
-		buf[8] = 1 // SAMPLING_ALGORITHM: deterministic
+		buf[8] = wire.SamplingDeterministic // SAMPLING_ALGORITHM
+		if f.cfg.SamplingRandom {
+			buf[8] = wire.SamplingRandom
+		}
 	}
 }
 

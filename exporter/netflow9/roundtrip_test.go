@@ -92,3 +92,21 @@ func TestFilteredRoundTrip(t *testing.T) {
 		t.Errorf("exporter stats %+v: the filter counts must not be taken for them", got.Stats)
 	}
 }
+
+// TestSamplingRandom: random sampling is announced as SAMPLING_ALGORITHM
+// 2, deterministic as 1.
+func TestSamplingRandom(t *testing.T) {
+	for _, random := range []bool{true, false} {
+		e := newEncoder(t, Config{SourceID: 7, SamplingInterval: 10, SamplingRandom: random}, &wiretest.Clock{T: t0})
+		var s wiretest.Sink
+		wiretest.Encode(t, e, &s, recordV4())
+		got, _ := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
+		want := wire.Sampling{Domain: 7, Interval: 10, Algorithm: wire.SamplingDeterministic}
+		if random {
+			want.Algorithm = wire.SamplingRandom
+		}
+		if len(got.Sampling) != 1 || got.Sampling[0] != want {
+			t.Errorf("random %v: sampling %+v, want %+v", random, got.Sampling, want)
+		}
+	}
+}

@@ -48,8 +48,23 @@ type FilterCount struct {
 type Sampling struct {
 	Domain    uint32
 	Interval  uint32 // one packet out of Interval is sampled
-	Algorithm uint8  // v9 SAMPLING_ALGORITHM / samplerMode: 1 deterministic, 2 random; 0 unknown
+	Algorithm uint8  // SamplingDeterministic, SamplingRandom; 0 unknown
 }
+
+// Sampling algorithms, numbered as NetFlow v9's SAMPLING_ALGORITHM, IPFIX's
+// samplingAlgorithm (35) and samplerMode (49), and the mode of the NetFlow
+// v5 header.
+const (
+	SamplingDeterministic uint8 = 1 // every Nth packet (systematic count-based)
+	SamplingRandom        uint8 = 2 // each packet with probability 1/N
+)
+
+// PSAMP selectorAlgorithm (IE 304) values (RFC 5477, IANA registry).
+const (
+	SelectorCountBased           uint16 = 1 // systematic count-based sampling
+	SelectorRandomNofN           uint16 = 3 // random n-out-of-N sampling
+	SelectorUniformProbabilistic uint16 = 4 // uniform probabilistic sampling
+)
 
 // Context is what a data set needs from its message header.
 type Context struct {

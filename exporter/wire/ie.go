@@ -82,6 +82,7 @@ const (
 	IESelectorAlgorithm            uint16 = 304 //
 	IESamplingPacketInterval       uint16 = 305 //
 	IESamplingPacketSpace          uint16 = 306 //
+	IESamplingProbability          uint16 = 311 //
 )
 
 // VarLen is the field length that marks an IPFIX variable-length field

@@ -4,6 +4,8 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math"
 	"net/netip"
 	"time"
 
@@ -441,12 +443,23 @@ type optState struct {
 	sampling              uint32
 	algorithm             uint8
 	pktInterval, pktSpace uint64
+	probability           float64
 }
 
 func (o *optState) apply(id uint16, v []byte, scope bool) {
-	if id == IEInterfaceName {
+	switch id {
+	case IEInterfaceName:
 		o.name = bytes.TrimRight(v, "\x00")
 		o.haveName = true
+		return
+	case IESamplingProbability:
+		// float64, or float32 in reduced-size encoding (RFC 7011 6.2).
+		switch len(v) {
+		case 8:
+			o.probability = math.Float64frombits(binary.BigEndian.Uint64(v))
+		case 4:
+			o.probability = float64(math.Float32frombits(binary.BigEndian.Uint32(v)))
+		}
 		return
 	}
 	u, ok := getUint(v)
@@ -486,12 +499,11 @@ func (o *optState) apply(id uint16, v []byte, scope bool) {
 	case IESamplingAlgorithm, IESamplerMode:
 		o.algorithm = uint8(u)
 	case IESelectorAlgorithm:
-		// RFC 5477: 1 systematic count-based, 3 random n-out-of-N.
-		switch u {
-		case 1:
-			o.algorithm = 1
-		case 3:
-			o.algorithm = 2
+		switch uint16(u) {
+		case SelectorCountBased:
+			o.algorithm = SamplingDeterministic
+		case SelectorRandomNofN, SelectorUniformProbabilistic:
+			o.algorithm = SamplingRandom
 		}
 	case IESamplingPacketInterval:
 		o.pktInterval = u
@@ -530,6 +542,10 @@ func (s *Templates) finishOptions(out *Data, o *optState) {
 	}
 	if !o.haveSampling && o.pktInterval > 0 {
 		o.sampling, o.haveSampling = packetSampling(o.pktInterval, o.pktSpace), true
+	}
+	if !o.haveSampling && o.probability > 0 && o.probability <= 1 {
+		// Uniform probabilistic sampling: one packet in 1/p on average.
+		o.sampling, o.haveSampling = uint32(min(math.Round(1/o.probability), math.MaxUint32)), true
 	}
 	if o.haveSampling {
 		out.Sampling = append(out.Sampling, Sampling{Domain: o.domain, Interval: o.sampling, Algorithm: o.algorithm})

@@ -351,6 +351,6 @@ var IENames = map[uint16]string{
 	60: "ipVersion", 61: "flowDirection", 82: "interfaceName", 136: "flowEndReason",
 	139: "icmpTypeCodeIPv6", 149: "observationDomainId", 152: "flowStartMilliseconds",
 	153: "flowEndMilliseconds", 160: "systemInitTimeMilliseconds", 164: "ignoredPacketTotalCount",
-	165: "ignoredOctetTotalCount", 245: "dot1qCustomerVlanId", 305: "samplingPacketInterval",
+	165: "ignoredOctetTotalCount", 245: "dot1qCustomerVlanId", 304: "selectorAlgorithm", 305: "samplingPacketInterval", 311: "samplingProbability",
 	306: "samplingPacketSpace",
 }
