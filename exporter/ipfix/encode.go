@@ -78,6 +78,7 @@ type format struct {
 	stats  wire.ExportTemplate
 	ifaces wire.ExportTemplate
 	samp   wire.ExportTemplate
+	sel    wire.ExportTemplate
 	filt   wire.ExportTemplate
 
 	initMs         int64
@@ -109,7 +110,8 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true)),
 		stats:  wire.NewExportTemplate(TemplateStats, 1, statsFields()),
 		ifaces: wire.NewExportTemplate(TemplateInterfaces, 1, interfaceFields()),
-		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields(cfg.SamplingRandom)),
+		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields()),
+		sel:    wire.NewExportTemplate(TemplateSelector, 1, selectorFields(cfg.SamplingRandom)),
 		filt:   wire.NewExportTemplate(TemplateFiltered, 2, filteredFields()),
 		initMs: wc.SystemInit.UnixMilli(),
 	}}
@@ -124,7 +126,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		Options:            []wire.ExportTemplate{e.f.stats, e.f.ifaces},
 	}
 	if cfg.SamplingInterval > 1 {
-		l.Options = append(l.Options, e.f.samp)
+		l.Options = append(l.Options, e.f.samp, e.f.sel)
 	}
 	if cfg.CaptureFilter {
 		l.Options = append(l.Options, e.f.filt)
@@ -243,15 +245,22 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		buf := o.Add(TemplateSampling, f.samp.Size)
 		binary.BigEndian.PutUint32(buf[0:], f.cfg.ObservationDomain)
 		binary.BigEndian.PutUint32(buf[4:], f.cfg.SamplingInterval)
+		buf[8] = wire.SamplingDeterministic
 		if f.cfg.SamplingRandom {
 			buf[8] = wire.SamplingRandom
-			binary.BigEndian.PutUint16(buf[9:], wire.SelectorUniformProbabilistic)
-			binary.BigEndian.PutUint64(buf[11:], math.Float64bits(1/float64(f.cfg.SamplingInterval)))
+		}
+		binary.BigEndian.PutUint32(buf[9:], 1)
+		binary.BigEndian.PutUint32(buf[13:], f.cfg.SamplingInterval-1)
+
+		buf = o.Add(TemplateSelector, f.sel.Size)
+		binary.BigEndian.PutUint32(buf[0:], SelectorID)
+		if f.cfg.SamplingRandom {
+			binary.BigEndian.PutUint16(buf[4:], wire.SelectorUniformProbabilistic)
+			binary.BigEndian.PutUint64(buf[6:], math.Float64bits(1/float64(f.cfg.SamplingInterval)))
 		} else {
-			buf[8] = wire.SamplingDeterministic
-			binary.BigEndian.PutUint16(buf[9:], wire.SelectorCountBased)
-			binary.BigEndian.PutUint32(buf[11:], 1)
-			binary.BigEndian.PutUint32(buf[15:], f.cfg.SamplingInterval-1)
+			binary.BigEndian.PutUint16(buf[4:], wire.SelectorCountBased)
+			binary.BigEndian.PutUint32(buf[6:], 1)
+			binary.BigEndian.PutUint32(buf[10:], f.cfg.SamplingInterval-1)
 		}
 	}
 }

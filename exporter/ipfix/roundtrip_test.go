@@ -48,11 +48,13 @@ func TestRoundTrip(t *testing.T) {
 	if len(got.Interfaces) != 2 || got.Interfaces[0] != wantIf[0] || got.Interfaces[1] != wantIf[1] {
 		t.Errorf("interfaces %+v, want %+v", got.Interfaces, wantIf)
 	}
-	if len(got.Sampling) != 1 || got.Sampling[0] != (wire.Sampling{Domain: 7, Interval: 100, Algorithm: 1}) {
+	// The sampling record and the PSAMP selector report.
+	wantSamp := wire.Sampling{Domain: 7, Interval: 100, Algorithm: 1}
+	if len(got.Sampling) != 2 || got.Sampling[0] != wantSamp || got.Sampling[1] != wantSamp {
 		t.Errorf("sampling %+v", got.Sampling)
 	}
-	if got.Templates != 5 {
-		t.Errorf("%d templates, want 5", got.Templates)
+	if got.Templates != 6 {
+		t.Errorf("%d templates, want 6", got.Templates)
 	}
 }
 

@@ -19,15 +19,18 @@ func TestSamplingAnnounced(t *testing.T) {
 		algo   uint8
 		out    string // what tshark shows of the PSAMP fields
 	}{
-		{true, wire.SamplingRandom, "Sampling Probability: 0.1"},
-		{false, wire.SamplingDeterministic, "Sampling Packet Space: 9"},
+		{true, wire.SamplingRandom, "Selector Algorithm: Uniform probabilistic Sampling (4)"},
+		{false, wire.SamplingDeterministic, "Selector Algorithm: Systematic count-based Sampling (1)"},
 	} {
 		e := newEncoder(t, Config{ObservationDomain: 7, SamplingInterval: 10, SamplingRandom: c.random}, &wiretest.Clock{T: t0})
 		var s wiretest.Sink
 		wiretest.Encode(t, e, &s, recordV4())
 		got, _ := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
-		if len(got.Sampling) != 1 || got.Sampling[0] != (wire.Sampling{Domain: 7, Interval: 10, Algorithm: c.algo}) {
-			t.Errorf("random %v: sampling %+v", c.random, got.Sampling)
+		// The sampling record (IEs 34, 35, 305, 306) and the PSAMP
+		// selector report both say it.
+		want := wire.Sampling{Domain: 7, Interval: 10, Algorithm: c.algo}
+		if len(got.Sampling) != 2 || got.Sampling[0] != want || got.Sampling[1] != want {
+			t.Errorf("random %v: sampling %+v, want twice %+v", c.random, got.Sampling, want)
 		}
 		if len(got.Records) != 1 || got.Records[0].SamplingInterval != 10 {
 			t.Errorf("random %v: records %+v", c.random, got.Records)
@@ -37,7 +40,10 @@ func TestSamplingAnnounced(t *testing.T) {
 		if c.random {
 			algo = "Sampling algorithm: Random"
 		}
-		wiretest.Contains(t, out, "Sampling interval: 10", algo, c.out)
+		wiretest.Contains(t, out, "Sampling interval: 10", algo, c.out, "Sampling Packet Space: 9")
+		if c.random {
+			wiretest.Contains(t, out, "Sampling Probability: 0.1")
+		}
 	}
 }
 

@@ -16,7 +16,11 @@ const (
 	TemplateInterfaces uint16 = 259 // options: interface names
 	TemplateSampling   uint16 = 260 // options: sampling parameters
 	TemplateFiltered   uint16 = 261 // options: capture filter counts per interface
+	TemplateSelector   uint16 = 262 // options: PSAMP selector report (sampling)
 )
+
+// SelectorID is the selectorId (IE 302) of the exporter's sampling.
+const SelectorID = 1
 
 // flowFields returns the fields of the flow templates; ipv6 selects IEs
 // 27/28/139 instead of 8/12/32.
@@ -72,15 +76,31 @@ func interfaceFields() []wire.Field {
 }
 
 // samplingFields: scope observationDomainId; samplingInterval and
-// samplingAlgorithm (IEs 34/35, what nfdump and nfacctd read), then the
-// PSAMP form of RFC 5477: selectorAlgorithm with, for random sampling,
-// samplingProbability (uniform probabilistic sampling), and for
-// count-based sampling samplingPacketInterval/samplingPacketSpace.
-func samplingFields(random bool) []wire.Field {
-	fields := []wire.Field{
+// samplingAlgorithm (IEs 34/35: 1 deterministic, 2 random), then
+// samplingPacketInterval/samplingPacketSpace giving the 1-in-N rate. This
+// is the form collectors scale counters with: nfacctd reads IE 34,
+// nfcapd 1.7 only 305/306 (the way it stores NetFlow v5's random mode
+// itself: algorithm 2, interval 1, space N-1). The PSAMP description of
+// the selection is in the selector report (selectorFields).
+func samplingFields() []wire.Field {
+	return []wire.Field{
 		{ID: wire.IEObservationDomainID, Length: 4}, // scope
 		{ID: wire.IESamplingInterval, Length: 4},
 		{ID: wire.IESamplingAlgorithm, Length: 1},
+		{ID: wire.IESamplingPacketInterval, Length: 4},
+		{ID: wire.IESamplingPacketSpace, Length: 4},
+	}
+}
+
+// selectorFields: the PSAMP selector report of RFC 5476 section 6.5.2:
+// scope selectorId, then selectorAlgorithm (RFC 5477) and its
+// parameters: samplingProbability for uniform probabilistic (random)
+// sampling, samplingPacketInterval/samplingPacketSpace for systematic
+// count-based sampling. A separate template: nfcapd 1.7 reads no
+// sampling rate from a template that holds selectorAlgorithm.
+func selectorFields(random bool) []wire.Field {
+	fields := []wire.Field{
+		{ID: wire.IESelectorID, Length: 4}, // scope
 		{ID: wire.IESelectorAlgorithm, Length: 2},
 	}
 	if random {

@@ -204,6 +204,8 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		if f.cfg.SamplingRandom {
 			buf[8] = wire.SamplingRandom
 		}
+		binary.BigEndian.PutUint32(buf[9:], 1)
+		binary.BigEndian.PutUint32(buf[13:], f.cfg.SamplingInterval-1)
 	}
 }
 

@@ -74,11 +74,17 @@ func interfaceFields() []wire.Field {
 	}
 }
 
+// samplingFields: scope System, SAMPLING_INTERVAL and SAMPLING_ALGORITHM
+// (1 deterministic, 2 random; what nfacctd reads), then the IPFIX
+// samplingPacketInterval/samplingPacketSpace giving the 1-in-N rate, the
+// only sampling elements nfcapd 1.7 reads in NetFlow v9.
 func samplingFields() []wire.Field {
 	return []wire.Field{
 		{ID: ScopeSystem, Length: 4},
 		{ID: wire.IESamplingInterval, Length: 4},
 		{ID: wire.IESamplingAlgorithm, Length: 1},
+		{ID: wire.IESamplingPacketInterval, Length: 4},
+		{ID: wire.IESamplingPacketSpace, Length: 4},
 	}
 }
 

@@ -41,13 +41,16 @@ print_num_protos[flows]: true
 aggregate[flows]: src_host,dst_host,src_port,dst_port,proto
 `
 
-func startNfacctd(t *testing.T, ns *testenv.NS, port int) *nfacctd {
+// startNfacctd starts nfacctd on 127.0.0.1:port in ns; extra lines are
+// added to its configuration.
+func startNfacctd(t *testing.T, ns *testenv.NS, port int, extra ...string) *nfacctd {
 	t.Helper()
 	bin := testenv.RequireTool(t, "nfacctd")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "flows.csv")
 	conf := filepath.Join(dir, "nfacctd.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nfacctdConfig, port, out)), 0o644); err != nil {
+	config := fmt.Sprintf(nfacctdConfig, port, out) + strings.Join(extra, "\n") + "\n"
+	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	proc := testenv.StartIn(t, ns, bin, "-f", conf)
@@ -106,6 +109,25 @@ func (n *nfacctd) waitFlows(t *testing.T, p *testenv.Pair, want flows) flows {
 	testenv.WaitFor(testenv.Patience, func() bool {
 		got, err = n.read(p)
 		return err == nil && sameCounts(got, want)
+	})
+	if err != nil {
+		t.Fatalf("nfacctd csv: %v", err)
+	}
+	return got
+}
+
+// waitScaled reads the csv until what it holds stops changing between
+// two of the print plugin's refreshes (the test does not know the scaled
+// counts in advance), for at most a few refreshes.
+func (n *nfacctd) waitScaled(t *testing.T, p *testenv.Pair) flows {
+	t.Helper()
+	var got, last flows
+	var err error
+	testenv.WaitFor(6*time.Second, func() bool {
+		time.Sleep(1100 * time.Millisecond) // one refresh
+		last = got
+		got, err = n.read(p)
+		return err == nil && len(got) > 0 && sameCounts(got, last)
 	})
 	if err != nil {
 		t.Fatalf("nfacctd csv: %v", err)
