@@ -60,6 +60,10 @@ func (s Stats) raw() kflowDatapathStats {
 
 var errShortEvent = errors.New("shorter than struct flow_event")
 
+// tcpFlagsMask keeps the flags byte and NS (bit 8) of the kernel's
+// tcp_flags, which also holds flow.TCPSynNoAck.
+const tcpFlagsMask uint16 = 0x1ff
+
 // drainBatch is how many entries one batch syscall moves.
 const drainBatch = 4096
 
@@ -70,6 +74,9 @@ type drainState struct {
 	values   []kflowFlowValue // ncpu values per key for per-CPU maps
 	event    ringbuf.Record
 	baseline Stats // counters already handed out, mirrored in drained_stats
+	// flagsMask keeps the TCP flags of records, and flow.TCPSynNoAck
+	// with Config.MarkSynNoAck.
+	flagsMask uint16
 }
 
 func (s *drainState) init(d *Datapath) error {
@@ -82,6 +89,10 @@ func (s *drainState) init(d *Datapath) error {
 		s.ncpu = n
 	}
 	s.batchOK = true
+	s.flagsMask = tcpFlagsMask
+	if d.cfg.MarkSynNoAck {
+		s.flagsMask |= flow.TCPSynNoAck
+	}
 	s.keys = make([]kflowFlowKey, drainBatch)
 	s.values = make([]kflowFlowValue, drainBatch*s.ncpu)
 	var base kflowDatapathStats
@@ -211,7 +222,7 @@ func (s *drainState) record(r *flow.Record, i int, clock *clockMap) {
 	keyRecord(r, k)
 	r.Packets, r.Octets = v.Packets, v.Octets
 	r.Start, r.End = clock.wall(v.FirstSeen), clock.wall(v.LastSeen)
-	r.TCPFlags = uint16(v.TcpFlags)
+	r.TCPFlags = uint16(v.TcpFlags) & s.flagsMask
 	r.TOS, r.MinTTL, r.MaxTTL = v.Tos, v.MinTtl, v.MaxTtl
 }
 
@@ -258,7 +269,7 @@ func (d *Datapath) readEvents(emit func(*flow.Record), clock *clockMap) error {
 		r.Packets, r.Octets = uint64(ev.Packets), uint64(ev.Octets)
 		r.Start = clock.wall(ev.Ts)
 		r.End = r.Start
-		r.TCPFlags = uint16(ev.TcpFlags)
+		r.TCPFlags = uint16(ev.TcpFlags) & s.flagsMask
 		r.TOS, r.MinTTL, r.MaxTTL = ev.Tos, ev.Ttl, ev.Ttl
 		emit(&r)
 	}

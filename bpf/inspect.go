@@ -394,7 +394,7 @@ func (s *drainState) entry(e *FlowEntry) {
 		e.LastSeen = max(e.LastSeen, c.LastSeen)
 		e.Packets += c.Packets
 		e.Octets += c.Octets
-		e.TCPFlags |= uint16(c.TcpFlags)
+		e.TCPFlags |= uint16(c.TcpFlags) & tcpFlagsMask
 	}
 }
 

@@ -38,6 +38,13 @@ struct flow_key {
 };
 
 /*
+ * Not a TCP header bit: set in a flow's tcp_flags when one of its packets
+ * was a SYN without ACK (the flow opened a connection). User space uses it
+ * to tell a biflow's initiator and never exports it.
+ */
+#define TCP_SYN_NO_ACK 0x200
+
+/*
  * Counters of one flow since the last drain. Timestamps are in the
  * datapath clock: jiffies (bpf_jiffies64, the default: free to read, one
  * kernel tick of resolution) or, with cfg_precise_time, CLOCK_BOOTTIME
@@ -49,7 +56,8 @@ struct flow_value {
 	__u64 octets;
 	__u64 first_seen;
 	__u64 last_seen;
-	__u32 tcp_flags; /* OR of the flags byte plus NS as bit 8 */
+	__u32 tcp_flags; /* OR of the flags byte plus NS as bit 8, and
+			  * TCP_SYN_NO_ACK */
 	__u8 tos;	 /* DSCP/ECN byte of the flow's first packet */
 	__u8 min_ttl;
 	__u8 max_ttl;

@@ -127,6 +127,10 @@ static __always_inline int parse_l4(struct cursor *c, struct packet_info *pi)
 		if ((l4[12] >> 4) < 5)
 			return PARSE_MALFORMED;
 		pi->tcp_flags = ((__u32)(l4[12] & 0x01) << 8) | l4[13];
+		/* SYN (0x02) without ACK (0x10): a connection's first packet.
+		 */
+		if ((l4[13] & 0x12) == 0x02)
+			pi->tcp_flags |= TCP_SYN_NO_ACK;
 		pi->hdr_len += (l4[12] >> 4) * 4;
 		break;
 	case IPPROTO_UDP:

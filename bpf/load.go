@@ -44,6 +44,9 @@ type Config struct {
 	// PinDir, when set, is a bpffs directory where the maps (and links)
 	// are pinned; maps already pinned there are adopted.
 	PinDir string
+	// MarkSynNoAck keeps flow.TCPSynNoAck in the drained records' TCP
+	// flags (for the biflow cache); otherwise it is cleared.
+	MarkSynNoAck bool
 	// Filter is a capture filter in tcpdump's syntax (see bpf/pcapfilter):
 	// IP packets it rejects are counted per interface in the filtered
 	// map instead of in flows. Empty: every packet is counted.

@@ -704,3 +704,30 @@ func TestClockWall(t *testing.T) {
 		t.Errorf("boot ns 42: %d, want %d", got.UnixNano(), 42+offset)
 	}
 }
+
+// TestSynNoAckMark: a SYN without ACK marks its flow with
+// flow.TCPSynNoAck, which the drain keeps only with MarkSynNoAck; a SYN
+// with ACK never marks.
+func TestSynNoAckMark(t *testing.T) {
+	syn := frame(t, eth4(), ip4(layers.IPProtocolTCP, 64, 0), tcp(40000, 80, fSYN), payload(0))
+	synAck := frame(t, eth4(), ip4(layers.IPProtocolTCP, 64, 0), tcp(80, 40000, fSYN|fACK), payload(0))
+	for _, mark := range []bool{false, true} {
+		d := loadTest(t, Config{MapEntries: 16, MarkSynNoAck: mark})
+		runFrames(t, d.objs.KflowTcxIngress, nil, syn, synAck)
+		recs, _ := drainTest(t, d)
+		for _, r := range recs {
+			want := uint16(fSYN)
+			if r.SrcPort == 80 {
+				want |= fACK
+			} else if mark {
+				want |= flow.TCPSynNoAck
+			}
+			if r.TCPFlags != want {
+				t.Errorf("mark %v: %d>%d flags %#x, want %#x", mark, r.SrcPort, r.DstPort, r.TCPFlags, want)
+			}
+		}
+		if len(recs) != 2 {
+			t.Errorf("mark %v: %d records, want 2", mark, len(recs))
+		}
+	}
+}

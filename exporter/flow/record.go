@@ -69,6 +69,12 @@ const (
 	TCPNs  uint16 = 0x100
 )
 
+// TCPSynNoAck is not a TCP header bit: kflow's datapath marks a flow one
+// of whose packets was a SYN without ACK (it opened a connection). Only
+// the exporter's biflow cache sees it, to tell the initiator of a
+// connection, and it clears it: records never carry it out.
+const TCPSynNoAck uint16 = 0x200
+
 // Well-known protocol numbers.
 const (
 	ProtoICMP   uint8 = 1
