@@ -191,7 +191,7 @@ func BenchmarkScanAll(b *testing.B) {
 	for range b.N {
 		for _, ch := range c.chunks {
 			for k := range ch {
-				if ch[k].due <= now && ch[k].packets != 0 {
+				if ch[k].due <= now && ch[k].c.packets != 0 {
 					due++
 				}
 			}

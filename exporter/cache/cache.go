@@ -58,6 +58,10 @@ type Config struct {
 	// cache forces out the flow nearest to its deadline
 	// (flow.EndLackOfResources).
 	MaxFlows int
+	// Biflow pairs the two directions of a connection seen on one
+	// interface into one flow (RFC 5103): see biflow.go. Every export then
+	// emits two records in a row, the initiator's and the responder's.
+	Biflow bool
 }
 
 // Stats are the cache's counters, for metrics. Counters only grow; Flows is
@@ -81,17 +85,60 @@ type Stats struct {
 	ExportedPackets, ExportedOctets uint64
 }
 
-// entry is one cached flow: 112 bytes, no pointers.
+// entry is one cached flow: 112 bytes, no pointers. With Config.Biflow
+// it is the initiator's direction of a biflow, keyed by it; the
+// responder's counters are in the side array (biflow.go).
 type entry struct {
+	c      counts
+	due    int64 // unix ns deadline, for reason
+	lk     links // wheel list, or free list
+	key    key
+	reason flow.EndReason // why the flow ends at due
+	bi     uint8          // biflow state (biflow.go)
+}
+
+// counts are one direction's counters since its flow's last record.
+type counts struct {
 	packets, octets uint64
 	start, last     int64 // unix ns of the first and last packet since the last record
-	due             int64 // unix ns deadline, for reason
-	lk              links // wheel list, or free list
-	key             key
 	tcpFlags        uint16
 	tos             uint8
 	minTTL, maxTTL  uint8
-	reason          flow.EndReason // why the flow ends at due
+}
+
+func (n *counts) empty() bool { return n.packets == 0 && n.octets == 0 }
+
+// set makes n hold delta d alone.
+func (n *counts) set(d *flow.Record, start, end int64) {
+	*n = counts{packets: d.Packets, octets: d.Octets, start: start, last: end,
+		tcpFlags: d.TCPFlags, tos: d.TOS, minTTL: d.MinTTL, maxTTL: d.MaxTTL}
+}
+
+// add merges delta d into n, which holds packets.
+func (n *counts) add(d *flow.Record, start, end int64) {
+	n.packets += d.Packets
+	n.octets += d.Octets
+	n.start = min(n.start, start)
+	n.last = max(n.last, end)
+	n.tcpFlags |= d.TCPFlags
+	n.minTTL = min(n.minTTL, d.MinTTL)
+	n.maxTTL = max(n.maxTTL, d.MaxTTL)
+}
+
+// merge sets n to delta d when it is empty, and adds d otherwise.
+func (n *counts) merge(d *flow.Record, start, end int64) {
+	if n.empty() {
+		n.set(d, start, end)
+	} else {
+		n.add(d, start, end)
+	}
+}
+
+// fill writes n's counters and times into r.
+func (n *counts) fill(r *flow.Record) {
+	r.Packets, r.Octets = n.packets, n.octets
+	r.Start, r.End = time.Unix(0, n.start).UTC(), time.Unix(0, n.last).UTC()
+	r.TCPFlags, r.TOS, r.MinTTL, r.MaxTTL = n.tcpFlags, n.tos, n.minTTL, n.maxTTL
 }
 
 // Cache is the flow cache. Create it with New.
@@ -102,6 +149,8 @@ type Cache struct {
 	seed   maphash.Seed
 	ix     index
 	chunks [][]entry
+	biflow bool
+	rev    [][]counts // with biflow: the responders' counters, as chunks
 	used   uint32 // entries ever handed out from chunks
 	free   uint32 // free list head or noEntry
 
@@ -110,8 +159,8 @@ type Cache struct {
 	clocked bool  // cursor has been set from a time
 	now     int64 // latest now seen by Expire, for deltas without times
 
-	rec   flow.Record // handed to emit; reused
-	stats Stats
+	rec, rrec flow.Record // handed to emit; reused
+	stats     Stats
 }
 
 // New returns an empty cache with the policy in cfg.
@@ -147,6 +196,7 @@ func New(cfg Config) (*Cache, error) {
 		grace:    int64(cfg.EndGrace),
 		maxFlows: cfg.MaxFlows,
 		seed:     maphash.MakeSeed(),
+		biflow:   cfg.Biflow,
 	}
 	c.reset()
 	return c, nil
@@ -155,6 +205,7 @@ func New(cfg Config) (*Cache, error) {
 func (c *Cache) reset() {
 	c.ix.init(minSlots)
 	c.chunks = nil
+	c.rev = nil
 	c.used = 0
 	c.free = noEntry
 	c.initWheel()
@@ -204,8 +255,13 @@ func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 	c.stats.Deltas++
 	c.stats.MergedPackets += d.Packets
 	c.stats.MergedOctets += d.Octets
+	synNoAck := d.TCPFlags&flow.TCPSynNoAck != 0
+	d.TCPFlags &^= flow.TCPSynNoAck // never stored
 
 	idx, pos, found := c.find(&k, h)
+	if !found && c.biflow && c.mergeReverse(d, &k, start, end, synNoAck, emit) {
+		return
+	}
 	if found {
 		e := c.entry(idx)
 		if e.due <= start {
@@ -214,24 +270,21 @@ func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 			if e.reason != flow.EndActive {
 				c.stats.Created++
 			}
-			c.export(e, e.reason, emit)
-			c.restart(e, d, start, end)
+			c.export(idx, e, e.reason, emit)
+			c.restart(idx, e, d, start, end, synNoAck)
 			return
 		}
-		if e.packets == 0 && e.octets == 0 {
+		if c.empty(idx, e) {
 			// First packets after an active-timeout report.
 			old := e.due
-			c.restart(e, d, start, end)
+			e.c.set(d, start, end)
+			c.markSyn(e, false, synNoAck)
+			e.reason = flow.EndUnknown
 			c.reschedule(idx, e, old)
 			return
 		}
-		e.packets += d.Packets
-		e.octets += d.Octets
-		e.start = min(e.start, start)
-		e.last = max(e.last, end)
-		e.tcpFlags |= d.TCPFlags
-		e.minTTL = min(e.minTTL, d.MinTTL)
-		e.maxTTL = max(e.maxTTL, d.MaxTTL)
+		e.c.merge(d, start, end)
+		c.markSyn(e, false, synNoAck)
 		c.reschedule(idx, e, e.due)
 		return
 	}
@@ -243,7 +296,7 @@ func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 	idx = c.alloc()
 	e := c.entry(idx)
 	e.key = k
-	c.restart(e, d, start, end)
+	c.restart(idx, e, d, start, end, synNoAck)
 	c.insertAt(pos, h, idx)
 	c.schedule(idx, e)
 	c.stats.Created++
@@ -270,25 +323,24 @@ func (c *Cache) times(d *flow.Record) (start, end int64) {
 	return start, end
 }
 
-// restart makes e hold delta d alone, as the first delta of a record, and
-// sets its deadline. It leaves the entry's wheel links alone.
-func (c *Cache) restart(e *entry, d *flow.Record, start, end int64) {
-	e.packets = d.Packets
-	e.octets = d.Octets
-	e.start = start
-	e.last = end
-	e.tcpFlags = d.TCPFlags
-	e.tos = d.TOS
-	e.minTTL = d.MinTTL
-	e.maxTTL = d.MaxTTL
+// restart makes e hold delta d alone, as the first delta of a record
+// (with biflow, of a new biflow whose initiator d is), and sets its
+// deadline. It leaves the entry's wheel links alone.
+func (c *Cache) restart(idx uint32, e *entry, d *flow.Record, start, end int64, synNoAck bool) {
+	e.c.set(d, start, end)
+	if c.biflow {
+		*c.revOf(idx) = counts{}
+		e.bi = 0
+		c.markSyn(e, false, synNoAck)
+	}
 	e.reason = flow.EndUnknown
-	c.setDue(e)
+	c.setDue(idx, e)
 }
 
 // reschedule sets e's deadline after a merge and relinks it when the
 // deadline moved earlier than old.
 func (c *Cache) reschedule(idx uint32, e *entry, old int64) {
-	c.setDue(e)
+	c.setDue(idx, e)
 	if e.due < old {
 		c.unlink(e)
 		c.schedule(idx, e)
@@ -297,45 +349,76 @@ func (c *Cache) reschedule(idx uint32, e *entry, old int64) {
 
 // setDue computes e's deadline. Once FIN or RST has been seen the deadline
 // is fixed at the end of that delta plus the grace, and the active timeout
-// no longer applies: the flow ends within the grace anyway.
-func (c *Cache) setDue(e *entry) {
+// no longer applies: the flow ends within the grace anyway. A biflow's
+// deadline is its pair's: idle after the last packet of either direction,
+// active from the first, ended by FIN or RST in either.
+func (c *Cache) setDue(idx uint32, e *entry) {
 	if e.reason == flow.EndOfFlow {
 		return
 	}
-	if e.key.proto() == flow.ProtoTCP && e.tcpFlags&(flow.TCPFin|flow.TCPRst) != 0 {
-		e.due = e.last + c.grace
+	start, last, flags := c.pairTimes(idx, e)
+	if e.key.proto() == flow.ProtoTCP && flags&(flow.TCPFin|flow.TCPRst) != 0 {
+		e.due = last + c.grace
 		e.reason = flow.EndOfFlow
 		return
 	}
-	e.due, e.reason = e.last+c.idle, flow.EndIdle
-	if a := e.start + c.active; a < e.due {
+	e.due, e.reason = last+c.idle, flow.EndIdle
+	if a := start + c.active; a < e.due {
 		e.due, e.reason = a, flow.EndActive
 	}
 }
 
-// export hands e's record to emit with the given end reason and counts it.
+// empty reports whether flow idx holds no counts (in either direction).
+func (c *Cache) empty(idx uint32, e *entry) bool {
+	return e.c.empty() && (!c.biflow || c.revOf(idx).empty())
+}
+
+// export hands e's record to emit with the given end reason and counts it
+// (with biflow, the initiator's record and then the responder's).
 // Entries without packets or octets export nothing.
-func (c *Cache) export(e *entry, reason flow.EndReason, emit func(*flow.Record)) {
-	if e.packets == 0 && e.octets == 0 {
+func (c *Cache) export(idx uint32, e *entry, reason flow.EndReason, emit func(*flow.Record)) {
+	if c.empty(idx, e) {
 		c.stats.Emptied++
 		return
 	}
 	r := &c.rec
 	*r = flow.Record{}
 	e.key.fill(r)
-	r.Packets = e.packets
-	r.Octets = e.octets
-	r.Start = time.Unix(0, e.start).UTC()
-	r.End = time.Unix(0, e.last).UTC()
-	r.TCPFlags = e.tcpFlags
-	r.TOS = e.tos
-	r.MinTTL = e.minTTL
-	r.MaxTTL = e.maxTTL
+	e.c.fill(r)
 	r.EndReason = reason
 	c.stats.Records[reason]++
-	c.stats.ExportedPackets += e.packets
-	c.stats.ExportedOctets += e.octets
+	c.stats.ExportedPackets += e.c.packets
+	c.stats.ExportedOctets += e.c.octets
+	if !c.biflow {
+		emit(r)
+		return
+	}
+	e.bi |= biExported
+	rv := c.revOf(idx)
+	rr := &c.rrec
+	*rr = flow.Record{}
+	e.key.fillReverse(rr)
+	rv.fill(rr)
+	if rv.empty() {
+		rr.Start, rr.End = time.Time{}, time.Time{}
+	}
+	if e.c.empty() {
+		r.Start, r.End = time.Time{}, time.Time{}
+	}
+	rr.EndReason = reason
+	c.stats.ExportedPackets += rv.packets
+	c.stats.ExportedOctets += rv.octets
 	emit(r)
+	emit(rr)
+}
+
+// clearCounts empties flow idx's counters (both directions), after an
+// active-timeout report.
+func (c *Cache) clearCounts(idx uint32, e *entry) {
+	e.c = counts{}
+	if c.biflow {
+		*c.revOf(idx) = counts{}
+	}
 }
 
 // remove deletes entry idx, which must already be out of the wheel.
@@ -384,13 +467,13 @@ func (c *Cache) expireBucket(b int, now int64, emit func(*flow.Record)) {
 		case e.due > now:
 			c.schedule(x, e)
 		case e.reason == flow.EndActive:
-			c.export(e, flow.EndActive, emit)
-			e.packets, e.octets = 0, 0
-			e.tcpFlags, e.tos, e.minTTL, e.maxTTL = 0, 0, 0, 0
-			e.due, e.reason = e.last+c.idle, flow.EndIdle
+			c.export(x, e, flow.EndActive, emit)
+			_, last, _ := c.pairTimes(x, e)
+			c.clearCounts(x, e)
+			e.due, e.reason = last+c.idle, flow.EndIdle
 			c.schedule(x, e)
 		default:
-			c.export(e, e.reason, emit)
+			c.export(x, e, e.reason, emit)
 			c.remove(x, e)
 		}
 		x = next
@@ -420,7 +503,7 @@ func (c *Cache) evict(emit func(*flow.Record)) {
 			if e.due <= c.now && e.reason != flow.EndActive {
 				reason = e.reason // it had ended already; Expire had not seen it yet
 			}
-			c.export(e, reason, emit)
+			c.export(idx, e, reason, emit)
 			c.remove(idx, e)
 			return
 		}
@@ -438,7 +521,7 @@ func (c *Cache) Flush(emit func(*flow.Record)) {
 		for x := c.wheel[b].next; x != h; {
 			e := c.entry(x)
 			next := e.lk.next
-			c.export(e, flow.EndForced, emit)
+			c.export(x, e, flow.EndForced, emit)
 			x = next
 		}
 	}
@@ -447,22 +530,28 @@ func (c *Cache) Flush(emit func(*flow.Record)) {
 
 // Each hands every cached flow with packets to fn, as the record it would
 // export now (counters since its previous record, EndReason unknown),
-// without changing anything. The record is only valid during the call.
+// without changing anything; with biflow, each direction that has packets
+// as a record of its own. The record is only valid during the call.
 func (c *Cache) Each(fn func(*flow.Record)) {
 	var r flow.Record
 	for i := range wheelSize {
 		h := uint32(headBase + i)
 		for x := c.wheel[i].next; x != h; x = c.entry(x).lk.next {
 			e := c.entry(x)
-			if e.packets == 0 && e.octets == 0 {
-				continue
+			if !e.c.empty() {
+				r = flow.Record{}
+				e.key.fill(&r)
+				e.c.fill(&r)
+				fn(&r)
 			}
-			r = flow.Record{}
-			e.key.fill(&r)
-			r.Packets, r.Octets = e.packets, e.octets
-			r.Start, r.End = time.Unix(0, e.start).UTC(), time.Unix(0, e.last).UTC()
-			r.TCPFlags, r.TOS, r.MinTTL, r.MaxTTL = e.tcpFlags, e.tos, e.minTTL, e.maxTTL
-			fn(&r)
+			if c.biflow {
+				if rv := c.revOf(x); !rv.empty() {
+					r = flow.Record{}
+					e.key.fillReverse(&r)
+					rv.fill(&r)
+					fn(&r)
+				}
+			}
 		}
 	}
 }

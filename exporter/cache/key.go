@@ -86,3 +86,43 @@ func getAddr(b []byte, family uint8) netip.Addr {
 	}
 	return netip.Addr{}
 }
+
+func (k *key) srcPort() uint16 { return binary.LittleEndian.Uint16(k[32:]) }
+func (k *key) dstPort() uint16 { return binary.LittleEndian.Uint16(k[34:]) }
+
+// reverse writes into rk the key of the other direction of k's flow on
+// the same interface: addresses, ports and interfaces swapped, direction
+// flipped, an ICMP request's type turned into its reply's. It returns
+// false for flows without another direction (ICMP types other than
+// requests and replies, unknown directions).
+func (k *key) reverse(rk *key) bool {
+	if k[51] > uint8(flow.Egress) {
+		return false
+	}
+	*rk = *k
+	copy(rk[0:16], k[16:32])
+	copy(rk[16:32], k[0:16])
+	copy(rk[32:34], k[34:36])
+	copy(rk[34:36], k[32:34])
+	copy(rk[36:40], k[40:44])
+	copy(rk[40:44], k[36:40])
+	rk[51] = k[51] ^ 1
+	rk[52], rk[53] = k[53], k[52]
+	if k[48] == flow.ProtoICMP || k[48] == flow.ProtoICMPv6 {
+		t, ok := flow.ICMPReplyType(k[48], k[49])
+		if !ok {
+			return false
+		}
+		rk[49] = t
+	}
+	return true
+}
+
+// fillReverse writes into r the identity of the other direction of k's
+// flow; a flow without one (an ICMP type that is neither request nor
+// reply) gets its addresses, ports and interfaces swapped all the same.
+func (k *key) fillReverse(r *flow.Record) {
+	var rk key
+	k.reverse(&rk)
+	rk.fill(r)
+}

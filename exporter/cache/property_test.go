@@ -178,7 +178,7 @@ func checkInvariants(t *testing.T, c *Cache, now int64) {
 			if idx, _, ok := c.find(&e.key, c.hash(&e.key)); !ok || idx != x {
 				t.Fatalf("entry %d not in the index", x)
 			}
-			if e.due <= now && (e.packets != 0 || e.octets != 0) {
+			if e.due <= now && !c.empty(x, e) {
 				t.Fatalf("entry %d due %d <= now %d after expire: bucket %d tick(due) %d cursor %d %+v", x, e.due, now, b, tickOf(e.due), c.cursor, *e)
 			}
 		}

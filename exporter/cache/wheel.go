@@ -61,6 +61,9 @@ func (c *Cache) alloc() uint32 {
 	}
 	if c.used == uint32(len(c.chunks))<<chunkBits {
 		c.chunks = append(c.chunks, make([]entry, chunkSize))
+		if c.biflow {
+			c.rev = append(c.rev, make([]counts, chunkSize))
+		}
 	}
 	idx := c.used
 	c.used++
@@ -70,6 +73,9 @@ func (c *Cache) alloc() uint32 {
 func (c *Cache) release(idx uint32) {
 	e := c.entry(idx)
 	*e = entry{}
+	if c.biflow {
+		*c.revOf(idx) = counts{}
+	}
 	e.lk.next = c.free
 	c.free = idx
 }

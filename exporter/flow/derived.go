@@ -96,3 +96,23 @@ func TCPFlagsString(f uint16) string {
 	}
 	return string(b)
 }
+
+// icmpPairs maps ICMP and ICMPv6 request types to their reply types and
+// back: echo, timestamp, information, address mask; ICMPv6 echo and node
+// information.
+var icmpPairs = [2]map[uint8]uint8{
+	{8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17},
+	{128: 129, 129: 128, 139: 140, 140: 139},
+}
+
+// ICMPReplyType returns the type of the message that answers (or that is
+// answered by) ICMP (proto 1) or ICMPv6 (58) type typ, and false for the
+// types that are not part of a request and reply.
+func ICMPReplyType(proto, typ uint8) (uint8, bool) {
+	m := icmpPairs[0]
+	if proto == ProtoICMPv6 {
+		m = icmpPairs[1]
+	}
+	t, ok := m[typ]
+	return t, ok
+}
