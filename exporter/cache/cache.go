@@ -151,8 +151,8 @@ type Cache struct {
 	chunks [][]entry
 	biflow bool
 	rev    [][]counts // with biflow: the responders' counters, as chunks
-	used   uint32 // entries ever handed out from chunks
-	free   uint32 // free list head or noEntry
+	used   uint32     // entries ever handed out from chunks
+	free   uint32     // free list head or noEntry
 
 	wheel   [wheelSize]links
 	cursor  int64 // ticks before cursor have been fully expired
