@@ -289,7 +289,7 @@ func (h *Handler) handleIPFIX(e *exporter, b []byte, now time.Time) {
 		// whose records cannot be counted (no template, malformed) leaves
 		// the next number unknown: resynchronise on the next message.
 		resync := err != nil || len(m.Missing) > 0
-		h.sequenceAlt(e, ipfix.Version, m.Header.Domain, m.Header.Sequence, uint32(m.DataRecords), uint32(len(m.Records)), resync)
+		h.sequenceAlt(e, ipfix.Version, m.Header.Domain, m.Header.Sequence, uint32(m.DataRecords), uint32(len(m.Records)-m.Reversed), resync)
 	}
 	h.account(e, &m.Data)
 	h.hold(e, ipfix.Version, m.Missing, now)

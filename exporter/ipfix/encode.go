@@ -45,6 +45,12 @@ type Config struct {
 	// probability 1/SamplingInterval: PSAMP uniform probabilistic);
 	// otherwise systematic count-based sampling (every Nth packet).
 	SamplingRandom bool
+	// Biflow makes every flow record a biflow record (RFC 5103): Encode
+	// then takes records in pairs, each initiator followed by its
+	// responder (whose counters may be zero), and writes one data record
+	// per pair with the responder's values as reverse information
+	// elements.
+	Biflow bool
 	// CaptureFilter announces capture filter counts (SetFiltered) in
 	// options records of template TemplateFiltered.
 	CaptureFilter bool
@@ -106,8 +112,8 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	e := &Encoder{f: format{
 		cfg:    cfg,
-		v4:     wire.NewExportTemplate(TemplateIPv4, 0, flowFields(false)),
-		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true)),
+		v4:     wire.NewExportTemplate(TemplateIPv4, 0, flowFields(false, cfg.Biflow)),
+		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true, cfg.Biflow)),
 		stats:  wire.NewExportTemplate(TemplateStats, 1, statsFields()),
 		ifaces: wire.NewExportTemplate(TemplateInterfaces, 1, interfaceFields()),
 		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields()),
@@ -124,6 +130,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		Flow4:              e.f.v4,
 		Flow6:              e.f.v6,
 		Options:            []wire.ExportTemplate{e.f.stats, e.f.ifaces},
+		Pairs:              cfg.Biflow,
 	}
 	if cfg.SamplingInterval > 1 {
 		l.Options = append(l.Options, e.f.samp, e.f.sel)
@@ -190,6 +197,18 @@ func (f *format) ExportTime(now time.Time) time.Time { return now }
 
 // PutFlows writes flow data records.
 func (f *format) PutFlows(b []byte, recs []flow.Record, v6 bool) {
+	if f.cfg.Biflow {
+		for k := 0; k < len(recs); k += 2 {
+			if v6 {
+				putFlow6(b[k/2*biflow6Len:], &recs[k])
+				putReverse(b[k/2*biflow6Len+flow6Len:], &recs[k+1])
+			} else {
+				putFlow4(b[k/2*biflow4Len:], &recs[k])
+				putReverse(b[k/2*biflow4Len+flow4Len:], &recs[k+1])
+			}
+		}
+		return
+	}
 	if v6 {
 		for k := range recs {
 			putFlow6(b[k*flow6Len:], &recs[k])

@@ -72,3 +72,26 @@ func putFlowTail(b []byte, r *flow.Record) {
 	b[25] = byte(r.Direction)                            // flowDirection
 	b[26] = byte(r.EndReason)                            // flowEndReason
 }
+
+// revLen is the length of the reverse fields of a biflow record.
+const revLen = 37
+
+// Record sizes of the biflow templates.
+const (
+	biflow4Len = flow4Len + revLen
+	biflow6Len = flow6Len + revLen
+)
+
+// putReverse writes the responder's fields of a biflow record (the
+// layout of reverseFields).
+func putReverse(b []byte, r *flow.Record) {
+	_ = b[revLen-1]
+	binary.BigEndian.PutUint64(b[0:], uint64(wire.UnixMilli(r.Start))) // reverseFlowStartMilliseconds
+	binary.BigEndian.PutUint64(b[8:], uint64(wire.UnixMilli(r.End)))   // reverseFlowEndMilliseconds
+	binary.BigEndian.PutUint64(b[16:], r.Octets)                       // reverseOctetDeltaCount
+	binary.BigEndian.PutUint64(b[24:], r.Packets)                      // reversePacketDeltaCount
+	binary.BigEndian.PutUint16(b[32:], r.TCPFlags)                     // reverseTcpControlBits
+	b[34] = r.TOS                                                      // reverseIpClassOfService
+	b[35] = r.MinTTL                                                   // reverseMinimumTTL
+	b[36] = r.MaxTTL                                                   // reverseMaximumTTL
+}

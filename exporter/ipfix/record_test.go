@@ -27,7 +27,7 @@ func putFields(b []byte, fields []wire.Field, r *flow.Record, initMs int64) {
 // from flowFields.
 func TestFlowRecordMatchesPutField(t *testing.T) {
 	for _, ipv6 := range []bool{false, true} {
-		tp := wire.NewExportTemplate(TemplateIPv4, 0, flowFields(ipv6))
+		tp := wire.NewExportTemplate(TemplateIPv4, 0, flowFields(ipv6, false))
 		put, n := putFlow4, flow4Len
 		if ipv6 {
 			put, n = putFlow6, flow6Len
@@ -49,6 +49,32 @@ func TestFlowRecordMatchesPutField(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("ipv6 %v: record %+v\n got %x\nwant %x", ipv6, *r, got, want)
 			}
+		}
+	}
+}
+
+// TestReverseFieldsMatchPutField: the reverse fields of a biflow record
+// are the responder's values, as the generic encoding of their forward
+// elements gives them, and the biflow templates are as long as the
+// records PutFlows writes.
+func TestReverseFieldsMatchPutField(t *testing.T) {
+	if tp := wire.NewExportTemplate(0, 0, reverseFields()); tp.Size != revLen {
+		t.Fatalf("reverse fields are %d octets, putReverse writes %d", tp.Size, revLen)
+	}
+	for ipv6, n := range map[bool]int{false: biflow4Len, true: biflow6Len} {
+		if tp := wire.NewExportTemplate(0, 0, flowFields(ipv6, true)); tp.Size != n {
+			t.Errorf("ipv6 %v: biflow template %d octets, records %d", ipv6, tp.Size, n)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		r := wiretest.RandomRecord(rng)
+		want := make([]byte, revLen)
+		putFields(want, reverseFields(), &r, 0)
+		got := bytes.Repeat([]byte{0xee}, revLen)
+		putReverse(got, &r)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("record %+v\n got %x\nwant %x", r, got, want)
 		}
 	}
 }

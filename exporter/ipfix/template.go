@@ -23,8 +23,16 @@ const (
 const SelectorID = 1
 
 // flowFields returns the fields of the flow templates; ipv6 selects IEs
-// 27/28/139 instead of 8/12/32.
-func flowFields(ipv6 bool) []wire.Field {
+// 27/28/139 instead of 8/12/32; biflow adds the reverse fields.
+func flowFields(ipv6, biflow bool) []wire.Field {
+	fields := uniflowFields(ipv6)
+	if biflow {
+		fields = append(fields, reverseFields()...)
+	}
+	return fields
+}
+
+func uniflowFields(ipv6 bool) []wire.Field {
 	src, dst, icmp, alen := wire.IESourceIPv4Address, wire.IEDestinationIPv4Address, wire.IEICMPTypeCodeIPv4, uint16(4)
 	if ipv6 {
 		src, dst, icmp, alen = wire.IESourceIPv6Address, wire.IEDestinationIPv6Address, wire.IEICMPTypeCodeIPv6, 16
@@ -51,6 +59,24 @@ func flowFields(ipv6 bool) []wire.Field {
 		{ID: wire.IEIPVersion, Length: 1},
 		{ID: wire.IEFlowDirection, Length: 1},
 		{ID: wire.IEFlowEndReason, Length: 1},
+	}
+}
+
+// reverseFields are what a biflow record (RFC 5103) adds to the flow
+// fields: the responder's counters, times, flags, TOS and TTLs as reverse
+// information elements. The responder's identity is the initiator's
+// reversed (addresses, ports, interfaces swapped, direction flipped).
+func reverseFields() []wire.Field {
+	r := func(id, n uint16) wire.Field { return wire.Field{ID: id, Length: n, Enterprise: wire.ReversePEN} }
+	return []wire.Field{
+		r(wire.IEFlowStartMilliseconds, 8),
+		r(wire.IEFlowEndMilliseconds, 8),
+		r(wire.IEOctetDeltaCount, 8),
+		r(wire.IEPacketDeltaCount, 8),
+		r(wire.IETCPControlBits, 2),
+		r(wire.IEIPClassOfService, 1),
+		r(wire.IEMinimumTTL, 1),
+		r(wire.IEMaximumTTL, 1),
 	}
 }
 
@@ -131,6 +157,11 @@ func (f *format) TemplateRecordLen(t *wire.ExportTemplate) int {
 	if t.Scope > 0 {
 		n += 2
 	}
+	for _, fl := range t.Fields {
+		if fl.Enterprise != 0 {
+			n += 4
+		}
+	}
 	return n
 }
 
@@ -145,8 +176,16 @@ func (f *format) PutTemplateRecord(b []byte, t *wire.ExportTemplate) {
 		p = 6
 	}
 	for _, f := range t.Fields {
-		binary.BigEndian.PutUint16(b[p:], f.ID)
+		id := f.ID
+		if f.Enterprise != 0 {
+			id |= 0x8000 // enterprise bit: the number follows
+		}
+		binary.BigEndian.PutUint16(b[p:], id)
 		binary.BigEndian.PutUint16(b[p+2:], f.Length)
 		p += 4
+		if f.Enterprise != 0 {
+			binary.BigEndian.PutUint32(b[p:], f.Enterprise)
+			p += 4
+		}
 	}
 }

@@ -97,6 +97,9 @@ type Data struct {
 	// DataRecords counts the data records decoded, flow and options, known
 	// to the record model or not: what an IPFIX sequence number counts.
 	DataRecords int
+	// Reversed counts the Records made from the reverse elements of
+	// biflow records (RFC 5103): a biflow record gives two Records.
+	Reversed int
 }
 
 // Reset empties d, keeping allocated capacity.
@@ -110,6 +113,7 @@ func (d *Data) Reset() {
 	d.Templates = 0
 	d.Withdrawn = 0
 	d.DataRecords = 0
+	d.Reversed = 0
 }
 
 // DecodeData decodes the data set id of ctx.Domain with its template,
@@ -208,7 +212,10 @@ func (s *Templates) decodeRecord(out *Data, ctx *Context, t *Template, b []byte,
 		v := b[p : p+n]
 		p += n
 		if f.Enterprise != 0 {
-			continue // enterprise-specific: skipped, never fatal
+			if f.Enterprise == ReversePEN && rec != nil {
+				rs.rev.apply(f.ID, v) // a biflow's responder
+			}
+			continue // other enterprise elements: skipped, never fatal
 		}
 		if rec == nil {
 			os.apply(f.ID, v, i < t.ScopeCount)

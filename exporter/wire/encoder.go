@@ -100,6 +100,10 @@ type Layout struct {
 	// Options are the options templates, sent one per set: some
 	// collectors read only the first record of an options template set.
 	Options []ExportTemplate
+	// Pairs: each data record is written from two records in a row, a
+	// biflow's initiator and responder (RFC 5103); Encode then takes an
+	// even number of records.
+	Pairs bool
 }
 
 // Format is what a format adds to Encoder: its header, template records,
@@ -114,7 +118,8 @@ type Format interface {
 	// PutOptions adds the options data records to o.
 	PutOptions(o *OptionsData)
 	// PutFlows writes recs as records of Flow6 when v6 is set, of Flow4
-	// otherwise, into b, which has room for exactly these records.
+	// otherwise, into b, which has room for exactly these records (with
+	// Layout.Pairs, for half as many: one data record per pair).
 	PutFlows(b []byte, recs []flow.Record, v6 bool)
 	// PutHeader writes the header of the complete message msg, exported
 	// at now, whose records m counts. It returns the header's sequence
@@ -189,10 +194,18 @@ func (e *Encoder) ForceTemplates() { e.refresh.Force() }
 // returns, so nothing stays buffered. Templates and options data go first
 // in a message when due; with no records Encode emits a message only when
 // they are due. Records whose source address is not IPv6 use the IPv4
-// template. It returns the number of records in messages emit accepted;
-// an emit error stops encoding and is returned wrapped.
+// template. It returns the number of records in messages emit accepted
+// (with Layout.Pairs, of data records: one per pair); an emit error stops
+// encoding and is returned wrapped.
 func (e *Encoder) Encode(recs []flow.Record, emit func(Packet) error) (int, error) {
 	sent := 0
+	step := 1
+	if e.l.Pairs {
+		step = 2
+		if len(recs)%2 != 0 {
+			return 0, fmt.Errorf("%s encoder: %d records do not make biflow pairs", e.l.Name, len(recs))
+		}
+	}
 	for len(recs) > 0 {
 		// Records of one address family in a row share a data set: take
 		// as many of them as the message has room for at once.
@@ -202,17 +215,17 @@ func (e *Encoder) Encode(recs []flow.Record, emit func(Packet) error) (int, erro
 			t = &e.l.Flow6
 		}
 		run, most := 1, e.cfg.MTU/t.Size
-		for run < len(recs) && run < most && recs[run].Src.Is6() == v6 {
+		for run < len(recs)/step && run < most && recs[run*step].Src.Is6() == v6 {
 			run++
 		}
 		buf, n, err := e.reserveRun(t, run, emit, &sent)
 		if err != nil {
 			return sent, err
 		}
-		e.f.PutFlows(buf, recs[:n], v6)
+		e.f.PutFlows(buf, recs[:n*step], v6)
 		e.b.DataRecords += n
 		e.b.FlowRecords += n
-		recs = recs[n:]
+		recs = recs[n*step:]
 	}
 	if !e.open {
 		if err := e.begin(emit, &sent); err != nil {

@@ -85,6 +85,11 @@ const (
 	IESamplingProbability          uint16 = 311 //
 )
 
+// ReversePEN is the enterprise number of the reverse information
+// elements of RFC 5103: element N under it is the reverse of IANA element
+// N, the value of a biflow's responder.
+const ReversePEN uint32 = 29305
+
 // VarLen is the field length that marks an IPFIX variable-length field
 // (RFC 7011 section 7).
 const VarLen uint16 = 0xFFFF

@@ -56,9 +56,10 @@ type plan struct {
 }
 
 // compile returns the plan of t, or nil when t has none (options
-// templates, variable-length fields, records longer than 65535 octets).
+// templates, biflow templates, variable-length fields, records longer
+// than 65535 octets).
 func compile(t *Template) *plan {
-	if t.IsOptions() {
+	if t.IsOptions() || hasReverse(t.Fields) {
 		return nil
 	}
 	p := &plan{}

@@ -29,7 +29,7 @@ func TestPlanMatchesGeneric(t *testing.T) {
 		for range 1 + rng.IntN(12) {
 			f := Field{ID: ids[rng.IntN(len(ids))], Length: lens[rng.IntN(len(lens))]}
 			if rng.IntN(20) == 0 {
-				f.Enterprise = 29305
+				f.Enterprise = 9 // ignored by both paths (ReversePEN templates have no plan)
 			}
 			fields = append(fields, f)
 		}
@@ -61,5 +61,18 @@ func TestPlanMatchesGeneric(t *testing.T) {
 		if fast, slow := decode(false), decode(true); !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("iteration %d, fields %v:\nplan    %+v\ngeneric %+v", iter, fields, fast.Records, slow.Records)
 		}
+	}
+}
+
+// TestNoPlanForBiflows: templates with reverse elements (RFC 5103) take
+// the generic path, which turns their records into two.
+func TestNoPlanForBiflows(t *testing.T) {
+	s := NewTemplates(Limits{})
+	fields := []Field{{ID: IEOctetDeltaCount, Length: 8}, {ID: IEOctetDeltaCount, Length: 8, Enterprise: ReversePEN}}
+	if err := s.Put(1, 256, 0, fields); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Get(1, 256).decodePlan(); p != nil {
+		t.Errorf("a biflow template got a plan")
 	}
 }

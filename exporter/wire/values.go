@@ -154,6 +154,7 @@ const (
 	seenInit
 	seenICMP
 	seenSampling
+	seenDirection
 )
 
 // recState collects the values of a data record that can only be resolved
@@ -170,6 +171,7 @@ type recState struct {
 	sysInitMs             int64
 	sampling              uint32
 	pktInterval, pktSpace uint64
+	rev                   revState // reverse elements of a biflow record
 }
 
 func ntpToUnixNs(v uint64) int64 {
@@ -286,6 +288,7 @@ func (rs *recState) apply(r *flow.Record, id uint16, v []byte) {
 		r.InnerVLAN = uint16(u)
 	case IEFlowDirection:
 		r.Direction = flow.Direction(u)
+		rs.seen |= seenDirection
 	case IEFlowEndReason:
 		r.EndReason = flow.EndReason(u)
 	case IESamplingInterval, IESamplerRandomInterval:
@@ -414,6 +417,7 @@ func (s *Templates) finishRecord(out *Data, r *flow.Record, ctx *Context, rs *re
 		r.SamplingInterval = s.Sampling(ctx.Domain)
 	}
 	r.ObservationDomain = ctx.Domain
+	s.appendReverse(out, r, rs)
 }
 
 // packetSampling turns samplingPacketInterval/samplingPacketSpace (RFC 5477)
