@@ -42,6 +42,7 @@ type exporterFlags struct {
 	sampling      uint32
 	samplingHow   string
 	filter        string
+	biflow        bool
 	domain        uint32
 	mtu           int
 	tplRefresh    time.Duration
@@ -78,6 +79,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")
 	fs.Uint32Var(&f.sampling, "sampling", 1, "count one packet in `N` (1: every packet)")
 	fs.StringVar(&f.samplingHow, "sampling-method", "random", "with --sampling N: random (each packet with probability 1/N) or count (every Nth packet of each CPU); exports announce which")
+	fs.BoolVar(&f.biflow, "biflow", false, "pair the two directions of each connection into RFC 5103 biflow records (IPFIX collectors only)")
 	fs.StringVar(&f.filter, "filter", "", "count only the IP packets this tcpdump `EXPR` accepts (host, net, port, portrange, proto, tcp, udp, icmp, ip6, vlan, and/or/not); the others are counted per interface as filtered")
 	fs.Uint32Var(&f.domain, "observation-domain", 0, "IPFIX observation domain id / NetFlow v9 source id")
 	fs.StringVar(&f.ipfixSeq, "ipfix-sequence", "flows", "IPFIX sequence numbers count `flows` (flow records, what nfdump checks) or all (options records too, RFC 7011's wording)")
@@ -153,6 +155,12 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 	}
 	cfg.Cache = cache.Config{IdleTimeout: f.idle, ActiveTimeout: f.active, EndGrace: endGrace, MaxFlows: f.cacheFlows}
 	cfg.ObservationDomain = f.domain
+	cfg.Biflow = f.biflow
+	for _, t := range cfg.Collectors {
+		if f.biflow && t.Format != transport.IPFIX {
+			return cfg, fmt.Errorf("%w: --biflow with collector %s: biflows (RFC 5103) exist in IPFIX only; NetFlow v9 and v5 have no reverse elements", errUsage, t)
+		}
+	}
 	switch f.ipfixSeq {
 	case "flows":
 	case "all":

@@ -21,3 +21,14 @@ func TestExporterFilterError(t *testing.T) {
 		}
 	}
 }
+
+// TestExporterBiflowNetFlow: --biflow with a NetFlow collector is refused
+// with the reason.
+func TestExporterBiflowNetFlow(t *testing.T) {
+	for _, c := range []string{"nfv9://127.0.0.1:9", "nfv5://127.0.0.1:9"} {
+		code, _, stderr := runCLI(t, "exporter", "run", "--biflow", "-c", "ipfix://127.0.0.1:9", "-c", c)
+		if code != 2 || !strings.Contains(stderr, "biflows (RFC 5103) exist in IPFIX only") {
+			t.Errorf("%s: exit %d, stderr %q", c, code, stderr)
+		}
+	}
+}

@@ -37,6 +37,9 @@ type Sink interface {
 	Close() error
 }
 
+// ErrBiflowFormat is returned by New for biflows with a NetFlow collector.
+var ErrBiflowFormat = errors.New("biflow export needs IPFIX")
+
 // Config configures the agent.
 type Config struct {
 	Datapath bpf.Config
@@ -51,6 +54,11 @@ type Config struct {
 	// Sink, if set, receives every record too (embedded collector).
 	Sink              Sink
 	ObservationDomain uint32
+	// Biflow exports RFC 5103 biflows: the cache pairs the two directions
+	// of each connection, and IPFIX records carry the responder's values
+	// as reverse elements (IPFIX collectors only; New refuses NetFlow
+	// ones). The local sink gets the directional records.
+	Biflow bool
 	// IPFIXSequenceAll numbers options data records too in IPFIX headers
 	// (RFC 7011's wording) instead of flow records only (what nfdump checks).
 	IPFIXSequenceAll bool
@@ -140,6 +148,10 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	if len(cfg.Collectors) == 0 && cfg.Sink == nil {
 		return nil, errors.New("exporter: no collector and no local sink configured")
+	}
+	if cfg.Biflow {
+		cfg.Cache.Biflow = true
+		cfg.Datapath.MarkSynNoAck = true
 	}
 	c, err := cache.New(cfg.Cache)
 	if err != nil {
@@ -277,7 +289,11 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	if filtered != nil {
 		a.stats.Filtered = filtered
 	}
-	a.stats.RecordsExported += uint64(len(out))
+	if a.cfg.Biflow {
+		a.stats.RecordsExported += uint64(len(out) / 2) // a biflow per pair
+	} else {
+		a.stats.RecordsExported += uint64(len(out))
+	}
 	ign := a.stats.Datapath
 	ifaces := a.ifacesNew
 	a.ifacesNew = nil
@@ -324,11 +340,22 @@ func wireFiltered(fs []bpf.FilteredCount) []wire.FilterCount {
 // send templates and options records when a refresh is due by time.
 func (a *Agent) export(b batch) {
 	if a.cfg.Sink != nil {
-		if err := a.cfg.Sink.Write(b.recs); err != nil {
+		local := b.recs
+		if a.cfg.Biflow {
+			// The files hold directional records: a biflow's two
+			// directions, the one that sent nothing left out.
+			local = make([]flow.Record, 0, len(b.recs))
+			for _, r := range b.recs {
+				if r.Packets != 0 || r.Octets != 0 {
+					local = append(local, r)
+				}
+			}
+		}
+		if err := a.cfg.Sink.Write(local); err != nil {
 			a.mu.Lock()
 			a.stats.SinkErrors++
 			a.mu.Unlock()
-			a.log.Error("write records to the local flow files", "records", len(b.recs), "err", err)
+			a.log.Error("write records to the local flow files", "records", len(local), "err", err)
 		}
 	}
 	for _, w := range a.workers {

@@ -79,9 +79,15 @@ func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error
 			ObservationDomain: cfg.ObservationDomain, MTU: cfg.MTU, Stream: t.TCP,
 			TemplateRefresh: cfg.TemplateRefresh, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
 			SamplingRandom: !cfg.Datapath.SamplingCount, SequenceAllRecords: cfg.IPFIXSequenceAll,
-			CaptureFilter: cfg.Datapath.Filter != "",
+			CaptureFilter: cfg.Datapath.Filter != "", Biflow: cfg.Biflow,
 		})
 		return ipfixEncoder{e}, err
+	case transport.NetFlowV9, transport.NetFlowV5:
+		if cfg.Biflow {
+			return nil, fmt.Errorf("%w: biflows (RFC 5103) exist in IPFIX only; NetFlow v9 and v5 have no reverse elements: use ipfix:// collectors", ErrBiflowFormat)
+		}
+	}
+	switch t.Format {
 	case transport.NetFlowV9:
 		e, err := netflow9.NewEncoder(netflow9.Config{
 			SourceID: cfg.ObservationDomain, MTU: cfg.MTU, TemplateRefresh: cfg.TemplateRefresh,
@@ -134,6 +140,9 @@ type worker struct {
 	queue  chan batch
 	log    *slog.Logger
 	logLim rateLimit
+	// perRecord is how many of a batch's records make one exported
+	// record: 2 with biflows (initiator and responder), else 1.
+	perRecord int
 
 	recordsSent, messagesSent, sendErrors  atomic.Uint64
 	recordsLost, queueDrops, notExportable atomic.Uint64
@@ -149,14 +158,15 @@ type worker struct {
 	carried []*flow.Record
 }
 
-// lose counts records as lost, with their packets and octets.
+// lose counts records as lost, with their packets and octets (with
+// biflows, records come in pairs that make one record each).
 func (w *worker) lose(recs []*flow.Record) {
 	var p, o uint64
 	for _, r := range recs {
 		p += r.Packets
 		o += r.Octets
 	}
-	w.recordsLost.Add(uint64(len(recs)))
+	w.recordsLost.Add(uint64(len(recs) / w.perRecord))
 	w.packetsLost.Add(p)
 	w.octetsLost.Add(o)
 }
@@ -168,7 +178,7 @@ func (w *worker) loseAll(recs []flow.Record) {
 		p += recs[i].Packets
 		o += recs[i].Octets
 	}
-	w.recordsLost.Add(uint64(len(recs)))
+	w.recordsLost.Add(uint64(len(recs) / w.perRecord))
 	w.packetsLost.Add(p)
 	w.octetsLost.Add(o)
 }
@@ -182,7 +192,11 @@ func newWorker(ctx context.Context, t transport.Target, cfg *Config, init time.T
 	if err != nil {
 		return nil, err
 	}
-	return &worker{target: t, enc: enc, conn: conn, queue: make(chan batch, cfg.QueueBatches),
+	per := 1
+	if cfg.Biflow {
+		per = 2
+	}
+	return &worker{target: t, enc: enc, conn: conn, queue: make(chan batch, cfg.QueueBatches), perRecord: per,
 		log: cfg.Logger.With("collector", t.String()), logLim: rateLimit{every: 10 * time.Second}}, nil
 }
 
@@ -246,7 +260,7 @@ func (w *worker) send(b batch) {
 	}
 	first := make([]int, len(w.counts)+1) // message i holds carried[first[i]:first[i+1]]
 	for i, c := range w.counts {
-		first[i+1] = min(first[i]+c, len(w.carried))
+		first[i+1] = min(first[i]+c*w.perRecord, len(w.carried))
 	}
 	// The arena may have moved while growing: re-slice the messages.
 	off := 0

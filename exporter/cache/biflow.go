@@ -16,7 +16,8 @@ import "github.com/kflow-dev/kflow/exporter/flow"
 // before the biflow's first record: the direction that sent a SYN without
 // ACK (flow.TCPSynNoAck, marked by the datapath) wins; otherwise the one
 // whose first packet came first; when both came in the same clock tick,
-// the one from the higher port (clients use ephemeral ports). A delta of
+// an ICMP request rather than its reply, the one from the higher port
+// (clients use ephemeral ports). A delta of
 // the responder after the biflow ended starts a new biflow with it as
 // the initiator.
 
@@ -119,6 +120,9 @@ func (c *Cache) responderInitiated(e *entry, rv *counts) bool {
 		return revSyn
 	case rv.start != e.c.start:
 		return rv.start < e.c.start
+	case e.key.isICMP():
+		// In the same tick: the request came first.
+		return flow.ICMPIsRequest(e.key.proto(), e.key.icmpType(true))
 	}
 	return e.key.dstPort() > e.key.srcPort()
 }

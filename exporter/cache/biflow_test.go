@@ -181,7 +181,9 @@ func TestBiflowICMP(t *testing.T) {
 	unreach := conn{client: web.client, server: web.server, proto: flow.ProtoICMP, icmpType: 3, icmpReplyTyp: 3}
 	c := biflowCache(t)
 	var got sink
-	c.Merge([]flow.Record{ping.out(0, time.Second, 3, 0), ping.in(0, time.Second, 3, 0), unreach.in(0, 0, 1, 0)}, got.emit)
+	// The reply merged first, in the same tick as the request: the
+	// request's side opened the exchange all the same.
+	c.Merge([]flow.Record{ping.in(0, time.Second, 3, 0), ping.out(0, time.Second, 3, 0), unreach.in(0, 0, 1, 0)}, got.emit)
 	c.Flush(got.emit)
 	ps := pairs(t, got)
 	if len(ps) != 2 {
@@ -190,9 +192,11 @@ func TestBiflowICMP(t *testing.T) {
 	for _, p := range ps {
 		switch p[0].ICMPType {
 		case 8:
-			if p[0].Packets != 3 || p[1].Packets != 3 || p[1].ICMPType != 0 {
+			if p[0].Packets != 3 || p[1].Packets != 3 || p[1].ICMPType != 0 || p[0].Src != web.client {
 				t.Errorf("echo biflow %+v", p)
 			}
+		case 0:
+			t.Errorf("the echo reply initiated: %+v", p)
 		case 3:
 			if p[0].Packets != 1 || p[1].Packets != 0 {
 				t.Errorf("unreachable %+v", p)

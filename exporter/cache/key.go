@@ -126,3 +126,15 @@ func (k *key) fillReverse(r *flow.Record) {
 	k.reverse(&rk)
 	rk.fill(r)
 }
+
+func (k *key) isICMP() bool { return k[48] == flow.ProtoICMP || k[48] == flow.ProtoICMPv6 }
+
+// icmpType returns the ICMP type of k's flow, or with reverse of the
+// other direction's.
+func (k *key) icmpType(reverse bool) uint8 {
+	if !reverse {
+		return k[49]
+	}
+	t, _ := flow.ICMPReplyType(k[48], k[49])
+	return t
+}

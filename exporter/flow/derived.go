@@ -116,3 +116,12 @@ func ICMPReplyType(proto, typ uint8) (uint8, bool) {
 	t, ok := m[typ]
 	return t, ok
 }
+
+// ICMPIsRequest reports whether ICMP (proto 1) or ICMPv6 (58) type typ is
+// a request that a reply answers.
+func ICMPIsRequest(proto, typ uint8) bool {
+	if proto == ProtoICMPv6 {
+		return typ == 128 || typ == 139
+	}
+	return typ == 8 || typ == 13 || typ == 15 || typ == 17
+}
