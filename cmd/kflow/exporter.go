@@ -276,7 +276,8 @@ func exporterRunCmd() *command {
 				if sh != nil {
 					metrics = append(metrics, shipper.NewMetrics(sh))
 				}
-				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, map[string]http.Handler{agent.FlowsPath: a.FlowsHandler()}, metrics...)
+				stopMetrics, err := serveMetrics(ctx, f.metricsAddr, e.log, map[string]http.Handler{
+					agent.FlowsPath: a.FlowsHandler(), agent.InterfacesPath: a.InterfacesHandler()}, metrics...)
 				if err != nil {
 					return errors.Join(err, a.Close())
 				}

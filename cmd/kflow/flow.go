@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -55,6 +56,27 @@ func (s *flowSource) read(ctx context.Context) ([]flow.Record, string, error) {
 	}
 	return recs, "exporter flow cache at " + s.addr, nil
 }
+
+// ifNames returns the names of interfaces by index: the exporter's own
+// (what it observes), or this host's for --kernel; numbers stay numbers
+// when a name is unknown (an older exporter, another namespace).
+func (s *flowSource) ifNames(ctx context.Context) func(uint32) string {
+	if s.kernel {
+		return func(i uint32) string {
+			if ifc, err := net.InterfaceByIndex(int(i)); err == nil {
+				return ifc.Name
+			}
+			return ""
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	names, _ := agent.FetchInterfaces(ctx, s.addr)
+	return func(i uint32) string { return names[i] }
+}
+
+// flowListFormat is nfdump's line format with the interfaces.
+const flowListFormat = "fmt:%ts %td %pr %sap -> %dap %in %out %pkt %byt %fl"
 
 // readKernelFlows reads the active pinned flow map, lookups only.
 func readKernelFlows(pinDir string) ([]flow.Record, error) {
@@ -137,7 +159,7 @@ func flowListCmd() *command {
 				return e.printJSON(out)
 			}
 			fmt.Fprintf(e.stdout, "# %d flows from the %s\n", len(recs), from)
-			return printRecords(e.stdout, recs, time.Local)
+			return printRecordsFormat(e.stdout, recs, flowListFormat, &fmtOpts{loc: time.Local, ifName: src.ifNames(e.ctx)})
 		},
 	}
 }
@@ -190,6 +212,7 @@ func flowTopCmd() *command {
 			}
 			prev := map[rateKey]flow.Record{}
 			var prevAt time.Time
+			ifName := src.ifNames(e.ctx)
 			for i := 0; count == 0 || i < count; i++ {
 				recs, from, err := src.read(e.ctx)
 				if err != nil {
@@ -207,7 +230,7 @@ func flowTopCmd() *command {
 						return err
 					}
 				} else {
-					printTop(e.stdout, tty, now, from, rates, limit)
+					printTop(e.stdout, tty, now, from, rates, limit, ifName)
 				}
 				if count != 0 && i == count-1 {
 					break
@@ -261,7 +284,7 @@ func humanRate(v float64, unit string) string {
 	return fmt.Sprintf("%.0f %s", v, unit)
 }
 
-func printTop(w io.Writer, tty bool, now time.Time, from string, rates []flowRate, limit int) {
+func printTop(w io.Writer, tty bool, now time.Time, from string, rates []flowRate, limit int, ifName func(uint32) string) {
 	if tty {
 		fmt.Fprint(w, "\x1b[H\x1b[2J")
 	}
@@ -273,7 +296,11 @@ func printTop(w io.Writer, tty bool, now time.Time, from string, rates []flowRat
 		if r.rec.Direction == flow.Egress {
 			idx = r.rec.OutIf
 		}
-		k := fmt.Sprintf("if %d %s", idx, r.rec.Direction)
+		name := fmt.Sprintf("if %d", idx)
+		if n := ifName(idx); n != "" {
+			name = n
+		}
+		k := name + " " + r.rec.Direction.String()
 		if ifs[k] == nil {
 			ifs[k] = &ifTot{}
 		}

@@ -103,7 +103,10 @@ func TestFlowListExporter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: a.FlowsHandler()}
+	mux := http.NewServeMux()
+	mux.Handle(agent.FlowsPath, a.FlowsHandler())
+	mux.Handle(agent.InterfacesPath, a.InterfacesHandler())
+	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
 	defer srv.Close()
 	addr := ln.Addr().String()
@@ -145,9 +148,14 @@ func TestFlowListExporter(t *testing.T) {
 	if n != 2 {
 		t.Errorf("flow top --iterations 2 printed %d snapshots", n)
 	}
+	// Plain output names the interfaces (JSON keeps their numbers).
 	code, out, _ = runCLI(t, "flow", "top", "--exporter", addr, "--iterations", "1")
-	if code != 0 || !containsAll(out, "kflow flow top", "UDP", "ICMP") {
+	if code != 0 || !containsAll(out, "kflow flow top", "UDP", "ICMP", p.AIf+" ingress", p.AIf+" egress") {
 		t.Errorf("flow top plain output (exit %d):\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "flow", "list", "--exporter", addr)
+	if code != 0 || !containsAll(out, "Input", "Output", " "+p.AIf+" ") {
+		t.Errorf("flow list plain output (exit %d):\n%s", code, out)
 	}
 }
 
@@ -165,6 +173,11 @@ func TestFlowListKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameFlows(t, "flow list --kernel", recordsTruth(t, f.p, js), truth)
+	// Names from the namespace kflow runs in.
+	code, out, _ = f.run(t, true, "flow", "list", "--kernel", "--pin-dir", f.pin)
+	if code != 0 || !strings.Contains(out, " "+f.p.AIf+" ") {
+		t.Errorf("flow list --kernel plain output (exit %d):\n%s", code, out)
+	}
 	// Reading disturbed nothing: a drain still returns everything.
 	recs, _, err := f.d.Drain(nil)
 	if err != nil {

@@ -20,6 +20,19 @@ import (
 type fmtOpts struct {
 	loc   *time.Location
 	plain bool // -N: no scaling of large numbers
+	// ifName, when set, names interfaces for %in and %out ("" when
+	// unknown: the number is printed).
+	ifName func(uint32) string
+}
+
+// ifText prints an interface as its name when known, else its number.
+func (o *fmtOpts) ifText(i uint32) string {
+	if o.ifName != nil && i != 0 {
+		if n := o.ifName(i); n != "" {
+			return n
+		}
+	}
+	return strconv.FormatUint(uint64(i), 10)
 }
 
 // Predefined formats, as nfdump defines them.
@@ -148,8 +161,8 @@ var tags = map[string]tag{
 	"bpp": {"Bpp", 6, func(w *query.Row, o *fmtOpts) string {
 		return strconv.FormatUint(flow.PerPacket(w.Octets+w.OutBytes, w.Packets+w.OutPackets), 10)
 	}},
-	"in":   {"Input", 5, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.InIf), 10) }},
-	"out":  {"Output", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.OutIf), 10) }},
+	"in":   {"Input", 5, func(w *query.Row, o *fmtOpts) string { return o.ifText(w.InIf) }},
+	"out":  {"Output", 6, func(w *query.Row, o *fmtOpts) string { return o.ifText(w.OutIf) }},
 	"dir":  {"Dir", 3, func(w *query.Row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.Direction] }},
 	"svln": {"SVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.VLAN)) }},
 	"dvln": {"DVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.InnerVLAN)) }},

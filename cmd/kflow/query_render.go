@@ -217,12 +217,17 @@ func withPct(s string, v, total uint64) string {
 
 // printRecords prints records in nfdump's line format, with its header.
 func printRecords(w io.Writer, recs []flow.Record, loc *time.Location) error {
+	return printRecordsFormat(w, recs, "line", &fmtOpts{loc: loc})
+}
+
+// printRecordsFormat prints records in the given format.
+func printRecordsFormat(w io.Writer, recs []flow.Record, format string, o *fmtOpts) error {
 	bw := bufio.NewWriter(w)
-	line, err := compileFormat("line")
+	line, err := compileFormat(format)
 	if err != nil {
 		return err
 	}
-	r := &queryRender{w: bw, o: &fmtOpts{loc: loc}, out: outFormat{text: line}}
+	r := &queryRender{w: bw, o: o, out: outFormat{text: line}}
 	r.listHeader()
 	row := query.Row{Flows: 1}
 	for i := range recs {
