@@ -140,9 +140,9 @@ type worker struct {
 	queue  chan batch
 	log    *slog.Logger
 	logLim rateLimit
-	// perRecord is how many of a batch's records make one exported
-	// record: 2 with biflows (initiator and responder), else 1.
-	perRecord int
+	// biflow: a batch's records come in pairs (initiator, responder),
+	// each pair one exported record.
+	biflow bool
 
 	recordsSent, messagesSent, sendErrors  atomic.Uint64
 	recordsLost, queueDrops, notExportable atomic.Uint64
@@ -158,6 +158,14 @@ type worker struct {
 	carried []*flow.Record
 }
 
+// perRecord is how many of a batch's records make one exported record.
+func (w *worker) perRecord() int {
+	if w.biflow {
+		return 2
+	}
+	return 1
+}
+
 // lose counts records as lost, with their packets and octets (with
 // biflows, records come in pairs that make one record each).
 func (w *worker) lose(recs []*flow.Record) {
@@ -166,7 +174,7 @@ func (w *worker) lose(recs []*flow.Record) {
 		p += r.Packets
 		o += r.Octets
 	}
-	w.recordsLost.Add(uint64(len(recs) / w.perRecord))
+	w.recordsLost.Add(uint64(len(recs) / w.perRecord()))
 	w.packetsLost.Add(p)
 	w.octetsLost.Add(o)
 }
@@ -178,7 +186,7 @@ func (w *worker) loseAll(recs []flow.Record) {
 		p += recs[i].Packets
 		o += recs[i].Octets
 	}
-	w.recordsLost.Add(uint64(len(recs) / w.perRecord))
+	w.recordsLost.Add(uint64(len(recs) / w.perRecord()))
 	w.packetsLost.Add(p)
 	w.octetsLost.Add(o)
 }
@@ -192,11 +200,7 @@ func newWorker(ctx context.Context, t transport.Target, cfg *Config, init time.T
 	if err != nil {
 		return nil, err
 	}
-	per := 1
-	if cfg.Biflow {
-		per = 2
-	}
-	return &worker{target: t, enc: enc, conn: conn, queue: make(chan batch, cfg.QueueBatches), perRecord: per,
+	return &worker{target: t, enc: enc, conn: conn, queue: make(chan batch, cfg.QueueBatches), biflow: cfg.Biflow,
 		log: cfg.Logger.With("collector", t.String()), logLim: rateLimit{every: 10 * time.Second}}, nil
 }
 
@@ -260,7 +264,7 @@ func (w *worker) send(b batch) {
 	}
 	first := make([]int, len(w.counts)+1) // message i holds carried[first[i]:first[i+1]]
 	for i, c := range w.counts {
-		first[i+1] = min(first[i]+c*w.perRecord, len(w.carried))
+		first[i+1] = min(first[i]+c*w.perRecord(), len(w.carried))
 	}
 	// The arena may have moved while growing: re-slice the messages.
 	off := 0

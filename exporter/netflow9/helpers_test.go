@@ -26,7 +26,6 @@ var (
 // carried returns what a v9 round trip keeps of r: v9 templates carry
 // neither InnerVLAN, nor the NS flag, nor EndReason.
 func carried(r flow.Record, domain uint32) flow.Record {
-	r.InnerVLAN = 0
 	r.TCPFlags &= 0xff
 	r.EndReason = flow.EndUnknown
 	r.ObservationDomain = domain

@@ -10,11 +10,11 @@ import (
 )
 
 func TestPacking(t *testing.T) {
-	// IPv4 records are 55 octets. 1400-20 (header) = 1380 octets for
-	// flowsets: 4 + 25*55 = 1379, padded to 1380: 25 records. The first
-	// packet also carries the template flowset (164), the two options
-	// template flowsets (30+2 padding, 18+2) and the statistics flowset
-	// (40): 1380-256 = 1124 octets, 4 + 20*55 = 1104: 20 records.
+	// IPv4 records are 57 octets. 1400-20 (header) = 1380 octets for
+	// flowsets: 4 + 24*57 = 1372: 24 records. The first packet also
+	// carries the template flowset (172), the two options template
+	// flowsets (30+2 padding, 18+2) and the statistics flowset (40):
+	// 1380-264 = 1116 octets, 4 + 19*57 = 1087: 19 records.
 	clk := &wiretest.Clock{T: t0}
 	e := newEncoder(t, Config{SourceID: 1}, clk)
 	recs := numbered(1000, false)
@@ -23,9 +23,9 @@ func TestPacking(t *testing.T) {
 	if err != nil || n != 1000 {
 		t.Fatalf("Encode = %d, %v", n, err)
 	}
-	wantPer := []int{20}
-	for left := 1000 - 20; left > 0; left -= 25 {
-		wantPer = append(wantPer, min(left, 25))
+	wantPer := []int{19}
+	for left := 1000 - 19; left > 0; left -= 24 {
+		wantPer = append(wantPer, min(left, 24))
 	}
 	if len(s.Pkts) != len(wantPer) {
 		t.Fatalf("%d packets, want %d", len(s.Pkts), len(wantPer))
@@ -44,8 +44,8 @@ func TestPacking(t *testing.T) {
 			t.Errorf("packet %d: templates %v", i, p.Templates)
 		}
 	}
-	if len(s.Pkts[1].Bytes) != 1400 {
-		t.Errorf("full packet has %d octets, want 1400", len(s.Pkts[1].Bytes))
+	if len(s.Pkts[1].Bytes) != 20+1372 {
+		t.Errorf("full packet has %d octets, want %d", len(s.Pkts[1].Bytes), 20+1372)
 	}
 	got, hdrs := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 	for i, h := range hdrs {
@@ -86,9 +86,9 @@ func TestPackingMixed(t *testing.T) {
 	var want []pkt
 	cur, last, setLen := pkt{size: HeaderLen}, -1, 0
 	for i := range recs {
-		kind, size := 4, 55
+		kind, size := 4, 57
 		if recs[i].Src.Is6() {
-			kind, size = 6, 79
+			kind, size = 6, 81
 		}
 		var next int // packet size with this record, its flowset padded
 		if kind == last {

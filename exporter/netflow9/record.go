@@ -17,7 +17,7 @@ import (
 
 // Record sizes of the flow templates.
 const (
-	flow4Len = 24 + 2*4 + flowTailLen // 55
+	flow4Len = 24 + 2*4 + flowTailLen // 57
 	flow6Len = 24 + 2*16 + flowTailLen
 )
 
@@ -52,7 +52,7 @@ func putFlowHead(b []byte, r *flow.Record, initMs int64) {
 }
 
 // flowTailLen is the length of the fields after the addresses.
-const flowTailLen = 23
+const flowTailLen = 25
 
 // putFlowTail writes the fields after the addresses.
 func putFlowTail(b []byte, r *flow.Record) {
@@ -70,4 +70,5 @@ func putFlowTail(b []byte, r *flow.Record) {
 	b[20] = r.MaxTTL                                     // MAX_TTL
 	b[21] = r.IPVersion()                                // IP_PROTOCOL_VERSION
 	b[22] = byte(r.Direction)                            // DIRECTION
+	binary.BigEndian.PutUint16(b[23:], r.InnerVLAN)      // dot1qCustomerVlanId (IPFIX 245)
 }

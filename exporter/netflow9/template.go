@@ -51,6 +51,10 @@ func flowFields(ipv6 bool) []wire.Field {
 		{ID: wire.IEMaximumTTL, Length: 1},               // MAX_TTL
 		{ID: wire.IEIPVersion, Length: 1},                // IP_PROTOCOL_VERSION
 		{ID: wire.IEFlowDirection, Length: 1},            // DIRECTION
+		// The inner (customer) VLAN of a QinQ frame. NetFlow v9 has no
+		// field for it: IPFIX's dot1qCustomerVlanId, which Wireshark and
+		// kflow decode; nfdump 1.7 and nfacctd 1.7 skip it by its length.
+		{ID: wire.IEDot1qCustomerVlanID, Length: 2},
 	}
 }
 

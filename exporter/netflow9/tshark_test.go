@@ -23,6 +23,7 @@ func TestTshark(t *testing.T) {
 		"SourceId: 7",
 		"TCP Flags: 0xd3",
 		"Vlan Id: 100",
+		"Dot1q Customer Vlan Id: 200", // the inner VLAN, IPFIX's element in v9
 		"Direction: Egress (1)",
 	)
 }

@@ -26,7 +26,7 @@ func (c *Clock) Now() time.Time          { return c.T }
 func (c *Clock) Advance(d time.Duration) { c.T = c.T.Add(d) }
 
 // RecordV4 sets every field the IPFIX templates carry, and so a few the
-// NetFlow v9 templates cannot (InnerVLAN, the NS flag, EndReason).
+// NetFlow v9 templates cannot (the NS flag, EndReason).
 func RecordV4() flow.Record {
 	return flow.Record{
 		Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.1.2"),
