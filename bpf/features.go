@@ -13,6 +13,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
@@ -28,6 +29,7 @@ const (
 	FeatureTCX         = "tcx"
 	FeatureLegacyTC    = "tc_clsact"
 	FeatureXDP         = "prog_xdp"
+	FeatureXDPVLANMeta = "kfunc_xdp_rx_vlan_tag"
 	FeatureRingBuffer  = "map_ringbuf"
 	FeatureMapInMap    = "map_array_of_maps"
 	FeaturePerCPUHash  = "map_percpu_hash"
@@ -75,7 +77,17 @@ type Choices struct {
 	MapValues []string `json:"map_values"`
 	// Timestamps lists the clock modes that work: tick, precise.
 	Timestamps []string `json:"timestamps"`
+	// XDPLimit says what the XDP hook does not see, when XDP is possible.
+	XDPLimit string `json:"xdp_limit,omitempty"`
 }
+
+// XDPVLANLimit is what kflow's XDP program does not see: reading a tag the
+// NIC stripped takes the metadata kfunc bpf_xdp_metadata_rx_vlan_tag
+// (Linux 6.8, and drivers that implement it), which only a device-bound
+// program (loaded for one interface) may call; kflow loads one XDP
+// program for every interface.
+const XDPVLANLimit = "VLAN tags the NIC strips into metadata (rx VLAN offload) are not seen by --hook xdp: " +
+	"such packets are keyed as untagged; use tcx or tc, or turn the offload off (ethtool -K IFACE rxvlan off)"
 
 // Features is the result of ProbeFeatures.
 type Features struct {
@@ -137,6 +149,8 @@ func ProbeFeatures() *Features {
 		xdpErr = features.HaveProgramType(ebpf.XDP)
 	}
 	add(FeatureXDP, false, xdpErr, "program type xdp (--hook xdp)")
+	add(FeatureXDPVLANMeta, false, probeKfunc("bpf_xdp_metadata_rx_vlan_tag"),
+		"XDP metadata kfunc for a VLAN tag the NIC stripped (not used by kflow: see the XDP limit below)")
 	add(FeatureRingBuffer, true, features.HaveMapType(ebpf.RingBuf), "map-full fallback path")
 	add(FeatureMapInMap, true, features.HaveMapType(ebpf.ArrayOfMaps), "flow map slot (race-free drain)")
 	add(FeaturePerCPUHash, false, features.HaveMapType(ebpf.PerCPUHash), "--map-values percpu")
@@ -180,6 +194,9 @@ func ProbeFeatures() *Features {
 		}
 	}
 	ch.XDP = out.Has(FeatureXDP)
+	if ch.XDP {
+		ch.XDPLimit = XDPVLANLimit
+	}
 	switch {
 	case out.Has(FeatureBPFFS):
 		ch.Pinning = "yes"
@@ -218,6 +235,19 @@ func ProbeFeatures() *Features {
 	}
 	out.CanRun = len(out.Missing) == 0
 	return &out
+}
+
+// probeKfunc looks a kernel function up in the kernel's BTF.
+func probeKfunc(name string) error {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return fmt.Errorf("%w: kernel BTF: %w", errAbsent, err)
+	}
+	var fn *btf.Func
+	if err := spec.TypeByName(name, &fn); err != nil {
+		return fmt.Errorf("%w: %s", errAbsent, name)
+	}
+	return nil
 }
 
 // errAbsent marks a feature that is simply not there (not a probe failure).

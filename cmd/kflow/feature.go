@@ -93,6 +93,9 @@ func renderFeatures(w io.Writer, f *bpf.Features) {
 	fmt.Fprintf(w, "\nChoices:\n")
 	fmt.Fprintf(w, "  %-26s %s\n", "hook (--hook auto)", hook)
 	fmt.Fprintf(w, "  %-26s %s\n", "xdp (--hook xdp)", xdp)
+	if c.XDPLimit != "" {
+		fmt.Fprintf(w, "  %-26s %s\n", "", c.XDPLimit)
+	}
 	pin := c.Pinning
 	if pin == "mount" {
 		pin = "yes (the exporter mounts bpffs at /sys/fs/bpf)"
