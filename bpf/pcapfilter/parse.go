@@ -46,65 +46,29 @@ func (n *node) eval(p *Packet) bool {
 	return n.leaf.test(p)
 }
 
-type tokKind uint8
+// token is a token of the shared filter lexer (collector/filter).
+type token struct{ filter.Token }
 
-const (
-	tEOF tokKind = iota
-	tWord
-	tLParen
-	tRParen
-	tNot // !
-	tAnd // &&
-	tOr  // ||
-)
-
-type token struct {
-	kind tokKind
-	text string
-	pos  int
-}
-
-func wordByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '.' || c == ':' || c == '/' || c == '-' || c == '_' || c == '\\'
-}
-
+// lex splits src into tokens with the shared lexer and refuses what the
+// capture filter language does not have: pcap's packet data accessors
+// (tcp[13]) and comparisons.
 func lex(src string) ([]token, error) {
-	var toks []token
-	for i := 0; i < len(src); {
-		c := src[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		case c == '(':
-			toks = append(toks, token{tLParen, "(", i})
-			i++
-		case c == ')':
-			toks = append(toks, token{tRParen, ")", i})
-			i++
-		case c == '!':
-			toks = append(toks, token{tNot, "!", i})
-			i++
-		case strings.HasPrefix(src[i:], "&&"):
-			toks = append(toks, token{tAnd, "&&", i})
-			i += 2
-		case strings.HasPrefix(src[i:], "||"):
-			toks = append(toks, token{tOr, "||", i})
-			i += 2
-		case wordByte(c):
-			j := i
-			for j < len(src) && wordByte(src[j]) {
-				j++
-			}
-			toks = append(toks, token{tWord, src[i:j], i})
-			i = j
-		case c == '[':
-			return nil, filter.NewSyntaxError(src, i, "[", "unsupported primitive: packet data accessors (proto[offset]) are not supported")
-		default:
-			return nil, filter.NewSyntaxError(src, i, src[i:i+1], fmt.Sprintf("unexpected character %q", c))
-		}
+	if i := strings.IndexByte(src, '['); i >= 0 {
+		return nil, filter.NewSyntaxError(src, i, "[", "unsupported primitive: packet data accessors (proto[offset]) are not supported")
 	}
-	return append(toks, token{tEOF, "", len(src)}), nil
+	toks, err := filter.Lex(src)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]token, len(toks))
+	for i, t := range toks {
+		switch t.Kind {
+		case filter.TokLBrack, filter.TokRBrack, filter.TokComma, filter.TokCompare:
+			return nil, filter.NewSyntaxError(src, t.Pos, t.Text, fmt.Sprintf("unexpected %q", t.Text))
+		}
+		out[i] = token{t}
+	}
+	return out, nil
 }
 
 // qual is a primitive's qualifiers, kept for the values that follow an
@@ -131,31 +95,31 @@ func (p *parser) peekAt(k int) token {
 }
 func (p *parser) next() token {
 	t := p.toks[p.i]
-	if t.kind != tEOF {
+	if t.Kind != filter.TokEOF {
 		p.i++
 	}
 	return t
 }
 
 func (p *parser) errAt(t token, format string, args ...any) error {
-	return filter.NewSyntaxError(p.src, t.pos, t.text, fmt.Sprintf(format, args...))
+	return filter.NewSyntaxError(p.src, t.Pos, t.Text, fmt.Sprintf(format, args...))
 }
 
 func (t token) is(words ...string) bool {
-	if t.kind != tWord {
+	if t.Kind != filter.TokWord {
 		return false
 	}
 	for _, w := range words {
-		if strings.EqualFold(t.text, w) {
+		if strings.EqualFold(t.Text, w) {
 			return true
 		}
 	}
 	return false
 }
 
-func (t token) isAnd() bool { return t.kind == tAnd || t.is("and") }
-func (t token) isOr() bool  { return t.kind == tOr || t.is("or") }
-func (t token) isNot() bool { return t.kind == tNot || t.is("not") }
+func (t token) isAnd() bool { return t.Kind == filter.TokAnd || t.is("and") }
+func (t token) isOr() bool  { return t.Kind == filter.TokOr || t.is("or") }
+func (t token) isNot() bool { return t.Kind == filter.TokNot || t.is("not") }
 
 // parse parses a whole filter. An empty (or blank) filter is nil.
 func parse(src string) (*node, error) {
@@ -164,14 +128,14 @@ func parse(src string) (*node, error) {
 		return nil, err
 	}
 	p := &parser{src: src, toks: toks}
-	if p.peek().kind == tEOF {
+	if p.peek().Kind == filter.TokEOF {
 		return nil, nil
 	}
 	n, err := p.expr()
 	if err != nil {
 		return nil, err
 	}
-	if t := p.peek(); t.kind != tEOF {
+	if t := p.peek(); t.Kind != filter.TokEOF {
 		return nil, p.errAt(t, "expected and, or or the end of the filter")
 	}
 	return n, nil
@@ -214,23 +178,23 @@ func (p *parser) unary() (*node, error) {
 			return nil, err
 		}
 		return not(n), nil
-	case t.kind == tLParen:
+	case t.Kind == filter.TokLParen:
 		p.next()
 		n, err := p.expr()
 		if err != nil {
 			return nil, err
 		}
-		if c := p.peek(); c.kind != tRParen {
+		if c := p.peek(); c.Kind != filter.TokRParen {
 			return nil, p.errAt(c, "expected )")
 		}
 		p.next()
 		return n, nil
-	case t.kind == tWord:
+	case t.Kind == filter.TokWord:
 		return p.primitive()
-	case t.kind == tEOF:
+	case t.Kind == filter.TokEOF:
 		return nil, p.errAt(t, "expected a primitive at the end of the filter")
 	}
-	return nil, p.errAt(t, "expected a primitive, not %s", t.text)
+	return nil, p.errAt(t, "expected a primitive, not %s", t.Text)
 }
 
 // unsupported are pcap-filter keywords kflow's capture filters do not
@@ -270,10 +234,10 @@ func keyword(w string) bool {
 
 func (p *parser) primitive() (*node, error) {
 	t := p.peek()
-	w := strings.ToLower(t.text)
+	w := strings.ToLower(t.Text)
 	switch {
 	case unsupported[w]:
-		return nil, p.errAt(t, "unsupported primitive %q: kflow's capture filters take host, net, port, portrange, proto, tcp, udp, sctp, icmp, icmp6, ip, ip6 and vlan", t.text)
+		return nil, p.errAt(t, "unsupported primitive %q: kflow's capture filters take host, net, port, portrange, proto, tcp, udp, sctp, icmp, icmp6, ip, ip6 and vlan", t.Text)
 	case w == "vlan":
 		return p.vlan()
 	case w == "proto":
@@ -296,7 +260,7 @@ func (p *parser) primitive() (*node, error) {
 			p.next()
 			p.last = &qual{proto: w, typ: "proto"}
 			return p.protoID(versionOf(w))
-		case nt.is("src", "dst") || nt.kind == tWord && typeWords[strings.ToLower(nt.text)]:
+		case nt.is("src", "dst") || nt.Kind == filter.TokWord && typeWords[strings.ToLower(nt.Text)]:
 			q.proto = w
 		default:
 			// A protocol or IP version on its own.
@@ -310,17 +274,17 @@ func (p *parser) primitive() (*node, error) {
 	}
 	if t.is("src", "dst") {
 		p.next()
-		q.dir = strings.ToLower(t.text)
-		if j, d := p.peek(), p.peekAt(1); (j.isOr() || j.isAnd()) && d.is("src", "dst") && !d.is(q.dir) && j.kind == tWord {
+		q.dir = strings.ToLower(t.Text)
+		if j, d := p.peek(), p.peekAt(1); (j.isOr() || j.isAnd()) && d.is("src", "dst") && !d.is(q.dir) && j.Kind == filter.TokWord {
 			// "src or dst", "src and dst"
 			p.next()
 			p.next()
-			q.dir = "src " + strings.ToLower(j.text) + " dst"
+			q.dir = "src " + strings.ToLower(j.Text) + " dst"
 		}
 		t = p.peek()
 	}
-	if t.kind == tWord && typeWords[strings.ToLower(t.text)] {
-		q.typ = strings.ToLower(t.text)
+	if t.Kind == filter.TokWord && typeWords[strings.ToLower(t.Text)] {
+		q.typ = strings.ToLower(t.Text)
 		p.next()
 	}
 	if q.typ == "" {
@@ -342,7 +306,7 @@ func (p *parser) primitive() (*node, error) {
 // qualifiers, or alone after and/or with the previous ones.
 func (p *parser) value(q qual) (*node, error) {
 	t := p.peek()
-	if t.kind != tWord || t.isAnd() || t.isOr() || t.isNot() {
+	if t.Kind != filter.TokWord || t.isAnd() || t.isOr() || t.isNot() {
 		return nil, p.errAt(t, "expected a value for %s", q.typ)
 	}
 	p.next()
@@ -423,15 +387,15 @@ func (p *parser) addrTests(t token, q qual, a netip.Addr, mask [16]byte) (*node,
 }
 
 func (p *parser) host(t token, q qual) (*node, error) {
-	a, err := netip.ParseAddr(t.text)
+	a, err := netip.ParseAddr(t.Text)
 	if err != nil || a.Zone() != "" {
-		if strings.Contains(t.text, "/") {
-			return nil, p.errAt(t, "host %s: a host is one address (write net %s)", t.text, t.text)
+		if strings.Contains(t.Text, "/") {
+			return nil, p.errAt(t, "host %s: a host is one address (write net %s)", t.Text, t.Text)
 		}
-		if !strings.ContainsAny(t.text, ":") && strings.IndexFunc(t.text, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 {
-			return nil, p.errAt(t, "unsupported: host names are not resolved (write the address of %s)", t.text)
+		if !strings.ContainsAny(t.Text, ":") && strings.IndexFunc(t.Text, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 {
+			return nil, p.errAt(t, "unsupported: host names are not resolved (write the address of %s)", t.Text)
 		}
-		return nil, p.errAt(t, "%q is not an IP address", t.text)
+		return nil, p.errAt(t, "%q is not an IP address", t.Text)
 	}
 	return p.addrTests(t, q, a, prefixMask(a, a.BitLen()))
 }
@@ -440,28 +404,28 @@ func (p *parser) net(t token, q qual) (*node, error) {
 	var a netip.Addr
 	var bits int
 	switch {
-	case strings.Contains(t.text, "/"):
-		pfx, err := netip.ParsePrefix(t.text)
+	case strings.Contains(t.Text, "/"):
+		pfx, err := netip.ParsePrefix(t.Text)
 		if err != nil {
-			return nil, p.errAt(t, "net %s: %v", t.text, err)
+			return nil, p.errAt(t, "net %s: %v", t.Text, err)
 		}
 		if pfx.Masked() != pfx {
-			return nil, p.errAt(t, "net %s: bits set past the prefix length (%s)", t.text, pfx.Masked())
+			return nil, p.errAt(t, "net %s: bits set past the prefix length (%s)", t.Text, pfx.Masked())
 		}
 		a, bits = pfx.Addr(), pfx.Bits()
 	default:
 		var err error
-		a, bits, err = partialNet(t.text)
+		a, bits, err = partialNet(t.Text)
 		if err != nil {
-			return nil, p.errAt(t, "net %s: %v", t.text, err)
+			return nil, p.errAt(t, "net %s: %v", t.Text, err)
 		}
 	}
 	mask := prefixMask(a, bits)
 	if m := p.peek(); m.is("mask") {
 		p.next()
 		mt := p.next()
-		mk, err := netip.ParseAddr(mt.text)
-		if mt.kind != tWord || err != nil || !mk.Is4() || !a.Is4() || strings.Contains(t.text, "/") {
+		mk, err := netip.ParseAddr(mt.Text)
+		if mt.Kind != filter.TokWord || err != nil || !mk.Is4() || !a.Is4() || strings.Contains(t.Text, "/") {
 			return nil, p.errAt(mt, "mask takes a dotted IPv4 mask after an IPv4 net without /length")
 		}
 		// The IPv4-mapped prefix, then the mask as written: pcap takes
@@ -470,7 +434,7 @@ func (p *parser) net(t token, q qual) (*node, error) {
 		m4 := mk.As4()
 		copy(mask[12:], m4[:])
 		if k := key16(a); k[12]&^m4[0] != 0 || k[13]&^m4[1] != 0 || k[14]&^m4[2] != 0 || k[15]&^m4[3] != 0 {
-			return nil, p.errAt(t, "net %s mask %s: bits set outside the mask", t.text, mt.text)
+			return nil, p.errAt(t, "net %s mask %s: bits set outside the mask", t.Text, mt.Text)
 		}
 	}
 	return p.addrTests(t, q, a, mask)
@@ -506,9 +470,9 @@ func (p *parser) port(t token, q qual) (*node, error) {
 	var err error
 	proto := q.proto
 	if q.typ == "portrange" {
-		a, b, ok := strings.Cut(t.text, "-")
+		a, b, ok := strings.Cut(t.Text, "-")
 		if !ok {
-			return nil, p.errAt(t, "portrange %s: write FIRST-LAST", t.text)
+			return nil, p.errAt(t, "portrange %s: write FIRST-LAST", t.Text)
 		}
 		if lo, err = portNumber(a, proto); err == nil {
 			hi, err = portNumber(b, proto)
@@ -517,11 +481,11 @@ func (p *parser) port(t token, q qual) (*node, error) {
 			lo, hi = hi, lo
 		}
 	} else {
-		lo, err = portNumber(t.text, proto)
+		lo, err = portNumber(t.Text, proto)
 		hi = lo
 	}
 	if err != nil {
-		return nil, p.errAt(t, "%s %s: %v", q.typ, t.text, err)
+		return nil, p.errAt(t, "%s %s: %v", q.typ, t.Text, err)
 	}
 	ver := versionOf(proto)
 	n := byDir(q.dir, Insn{Op: OpSrcPort, Version: ver, Lo: lo, Hi: hi}, Insn{Op: OpDstPort, Version: ver, Lo: lo, Hi: hi})
@@ -556,17 +520,17 @@ func portNumber(s, proto string) (uint16, error) {
 // \tcp; kflow takes both).
 func (p *parser) protoID(version uint8) (*node, error) {
 	t := p.next()
-	if t.kind != tWord {
+	if t.Kind != filter.TokWord {
 		return nil, p.errAt(t, "expected a protocol number or name after proto")
 	}
-	s := strings.TrimPrefix(t.text, "\\")
+	s := strings.TrimPrefix(t.Text, "\\")
 	var v uint8
 	if n, err := strconv.ParseUint(s, 10, 8); err == nil {
 		v = uint8(n)
 	} else if n, ok := flow.ProtoNumber(s); ok {
 		v = n
 	} else {
-		return nil, p.errAt(t, "proto %s: not a protocol number (0 to 255) or name", t.text)
+		return nil, p.errAt(t, "proto %s: not a protocol number (0 to 255) or name", t.Text)
 	}
 	return leaf(Insn{Op: OpProto, Version: version, Proto: v}), nil
 }
@@ -575,12 +539,12 @@ func (p *parser) vlan() (*node, error) {
 	p.next()
 	p.last = nil
 	t := p.peek()
-	if t.kind != tWord || t.isAnd() || t.isOr() || t.isNot() || typeWords[strings.ToLower(t.text)] {
+	if t.Kind != filter.TokWord || t.isAnd() || t.isOr() || t.isNot() || typeWords[strings.ToLower(t.Text)] {
 		return leaf(Insn{Op: OpTagged}), nil
 	}
-	v, err := strconv.ParseUint(t.text, 10, 16)
+	v, err := strconv.ParseUint(t.Text, 10, 16)
 	if err != nil || v > 4095 {
-		return nil, p.errAt(t, "vlan %s: not a VLAN id (0 to 4095)", t.text)
+		return nil, p.errAt(t, "vlan %s: not a VLAN id (0 to 4095)", t.Text)
 	}
 	p.next()
 	return leaf(Insn{Op: OpVLAN, Lo: uint16(v)}), nil

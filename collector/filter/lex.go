@@ -117,3 +117,45 @@ func lex(src string) ([]token, error) {
 	toks = append(toks, token{tEOF, "", len(src)})
 	return toks, nil
 }
+
+// Token is one token of a filter as Lex returns it: the lexer is shared
+// with the exporter's capture filters (bpf/pcapfilter), whose language
+// has the same words, parentheses and !, && and ||.
+type Token struct {
+	Kind TokenKind
+	Text string
+	Pos  int // byte offset in the source
+}
+
+// TokenKind is the kind of a Token.
+type TokenKind uint8
+
+// Token kinds.
+const (
+	TokEOF     = TokenKind(tEOF)
+	TokWord    = TokenKind(tWord)
+	TokLParen  = TokenKind(tLParen)
+	TokRParen  = TokenKind(tRParen)
+	TokLBrack  = TokenKind(tLBrack)
+	TokRBrack  = TokenKind(tRBrack)
+	TokComma   = TokenKind(tComma)
+	TokNot     = TokenKind(tNot) // !
+	TokAnd     = TokenKind(tAnd) // &&
+	TokOr      = TokenKind(tOr)  // ||
+	TokCompare = TokenKind(tOp)  // < <= > >= = == !=
+)
+
+// Lex splits src into tokens, the last of kind TokEOF; words are
+// addresses, numbers and keywords; # starts a comment to the end of the
+// line. Errors are *SyntaxError.
+func Lex(src string) ([]Token, error) {
+	toks, err := lex(src)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Token, len(toks))
+	for i, t := range toks {
+		out[i] = Token{Kind: TokenKind(t.kind), Text: t.text, Pos: t.pos}
+	}
+	return out, nil
+}

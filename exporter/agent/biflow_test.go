@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
@@ -22,29 +21,11 @@ import (
 func TestBiflowExport(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	p := testenv.NewPair(t)
-	col := listenUDP(t, p.A)
-	target, err := transport.ParseTarget("ipfix://" + col.conn.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	capture, err := testenv.StartCapture(p.B, p.BIndex, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &memSink{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var a *Agent
-	if err := p.A.Do(func() (err error) {
-		a, err = New(ctx, Config{Interfaces: []string{p.AIf}, Sink: sink, Collectors: []transport.Target{target},
-			Biflow: true, DrainInterval: 50 * time.Millisecond})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
-	waitFor(t, "attached", func() bool { return observes(a, p.AIf) })
+	_, sink, col, stop := runToIPFIX(t, p, Config{Biflow: true})
 	for _, v6 := range []bool{false, true} {
 		if _, err := p.UDPEcho(v6, 41000, 7001, []int{1, 200, 1400}); err != nil {
 			t.Fatal(err)
@@ -61,10 +42,7 @@ func TestBiflowExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	truth = p.OwnFlows(truth)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 
 	s := ipfix.NewSession(wire.Limits{})
 	var m ipfix.Message

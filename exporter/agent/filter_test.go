@@ -59,6 +59,46 @@ func (u *udpMessages) all() [][]byte {
 	return append([][]byte(nil), u.msgs...)
 }
 
+// runToIPFIX runs an agent inside A, on A's veth, with a local sink and
+// an IPFIX collector on A's loopback whose messages it returns; stop ends
+// the agent (a final drain and export) and fails the test on an error.
+func runToIPFIX(t *testing.T, p *testenv.Pair, cfg Config) (a *Agent, sink *memSink, col *udpMessages, stop func()) {
+	t.Helper()
+	col = listenUDP(t, p.A)
+	target, err := transport.ParseTarget("ipfix://" + col.conn.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink = &memSink{}
+	cfg.Interfaces, cfg.Sink, cfg.Collectors = []string{p.AIf}, sink, []transport.Target{target}
+	cfg.DrainInterval = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := p.A.Do(func() (err error) {
+		a, err = New(ctx, cfg)
+		return err
+	}); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(stop)
+	waitFor(t, "attached", func() bool { return observes(a, p.AIf) })
+	return a, sink, col, stop
+}
+
 // TestFilterExport runs the agent with a capture filter that leaves out
 // ICMP: the records hold exactly the UDP traffic, and the metrics and the
 // IPFIX filter counts options records hold exactly the ICMP packets and
@@ -69,25 +109,7 @@ func TestFilterExport(t *testing.T) {
 	if err := p.DisableIPv6(); err != nil { // the test's traffic is all there is
 		t.Fatal(err)
 	}
-	col := listenUDP(t, p.A)
-	target, err := transport.ParseTarget("ipfix://" + col.conn.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var a *Agent
-	if err := p.A.Do(func() (err error) {
-		a, err = New(ctx, Config{Interfaces: []string{p.AIf}, Sink: sink, Collectors: []transport.Target{target},
-			Datapath: bpf.Config{Filter: "not icmp"}, DrainInterval: 50 * time.Millisecond})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
-	waitFor(t, "attached", func() bool { return observes(a, p.AIf) })
+	a, sink, col, stop := runToIPFIX(t, p, Config{Datapath: bpf.Config{Filter: "not icmp"}})
 	kept, err := p.UDPEcho(false, 41000, 7001, []int{1, 200, 1400})
 	if err != nil {
 		t.Fatal(err)
@@ -135,10 +157,7 @@ func TestFilterExport(t *testing.T) {
 			t.Errorf("filtered %s bytes: metric %v, left out %d", dir, g, want[dir].Octets)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 
 	mine := map[netip.Addr]bool{p.A4: true, p.B4: true}
 	var recs []flow.Record

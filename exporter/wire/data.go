@@ -180,6 +180,9 @@ func (s *Templates) decodeRecord(out *Data, ctx *Context, t *Template, b []byte,
 	var rs recState
 	var os optState
 	var rec *flow.Record
+	if s.rev.used {
+		s.rev = reverseScratch{} // left by a record that failed to decode
+	}
 	if t.IsOptions() {
 		os.domain = ctx.Domain
 	} else {
@@ -213,7 +216,7 @@ func (s *Templates) decodeRecord(out *Data, ctx *Context, t *Template, b []byte,
 		p += n
 		if f.Enterprise != 0 {
 			if f.Enterprise == ReversePEN && rec != nil {
-				rs.rev.apply(f.ID, v) // a biflow's responder
+				s.applyReverse(f.ID, v) // a biflow's responder
 			}
 			continue // other enterprise elements: skipped, never fatal
 		}

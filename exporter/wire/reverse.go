@@ -3,8 +3,6 @@
 package wire
 
 import (
-	"time"
-
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -15,51 +13,19 @@ import (
 // the same as for unidirectional export. A responder without packets and
 // octets gives no record.
 
-// revState collects the reverse elements of one data record.
-type revState struct {
-	seen                uint8
-	packets, octets     uint64
-	startMs, endMs      int64
-	tcpFlags            uint16
-	tos, minTTL, maxTTL uint8
+// reverseScratch collects the reverse elements of the data record being
+// decoded, as the forward elements of a record of their own: the
+// elements mean the same, only for the other direction.
+type reverseScratch struct {
+	used bool
+	rec  flow.Record
+	rs   recState
 }
 
-// Bits of revState.seen.
-const (
-	revSeenCounts = 1 << iota
-	revSeenStart
-	revSeenEnd
-)
-
-// apply stores the value of reverse element id; values of an unexpected
-// length are ignored, as for forward elements.
-func (rs *revState) apply(id uint16, v []byte) {
-	u, ok := getUint(v)
-	if !ok {
-		return
-	}
-	switch id {
-	case IEOctetDeltaCount:
-		rs.octets = u
-		rs.seen |= revSeenCounts
-	case IEPacketDeltaCount:
-		rs.packets = u
-		rs.seen |= revSeenCounts
-	case IEFlowStartMilliseconds:
-		rs.startMs = int64(u)
-		rs.seen |= revSeenStart
-	case IEFlowEndMilliseconds:
-		rs.endMs = int64(u)
-		rs.seen |= revSeenEnd
-	case IETCPControlBits:
-		rs.tcpFlags = uint16(u)
-	case IEIPClassOfService:
-		rs.tos = uint8(u)
-	case IEMinimumTTL:
-		rs.minTTL = uint8(u)
-	case IEMaximumTTL:
-		rs.maxTTL = uint8(u)
-	}
+// applyReverse stores the value of reverse element id.
+func (s *Templates) applyReverse(id uint16, v []byte) {
+	s.rev.used = true
+	s.rev.rs.apply(&s.rev.rec, id, v)
 }
 
 // hasReverse reports whether a template's records carry reverse
@@ -74,11 +40,15 @@ func hasReverse(fields []Field) bool {
 }
 
 // appendReverse appends the responder's record of the biflow record r (the
-// last of out.Records) when the record carried responder counts. r is not
-// valid afterwards.
-func (s *Templates) appendReverse(out *Data, r *flow.Record, rs *recState) {
-	rv := &rs.rev
-	if rv.seen&revSeenCounts == 0 || rv.packets == 0 && rv.octets == 0 {
+// last of out.Records) when the record carried responder counts, and
+// clears the scratch. r is not valid afterwards.
+func (s *Templates) appendReverse(out *Data, r *flow.Record, ctx *Context, rs *recState, init int64) {
+	if !s.rev.used {
+		return
+	}
+	rv, rrs := &s.rev.rec, &s.rev.rs
+	defer func() { s.rev = reverseScratch{} }()
+	if rrs.seen&(seenOctets|seenPackets) == 0 || rv.Packets == 0 && rv.Octets == 0 {
 		return
 	}
 	rr := *r
@@ -93,21 +63,18 @@ func (s *Templates) appendReverse(out *Data, r *flow.Record, rs *recState) {
 			rr.ICMPType = t
 		}
 	}
-	rr.Packets, rr.Octets = rv.packets, rv.octets
-	rr.TCPFlags, rr.TOS, rr.MinTTL, rr.MaxTTL = rv.tcpFlags, rv.tos, rv.minTTL, rv.maxTTL
-	if rv.seen&revSeenStart != 0 {
-		rr.Start = msTime(rv.startMs)
+	rr.Packets, rr.Octets = rv.Packets, rv.Octets
+	rr.TCPFlags, rr.TOS, rr.MinTTL, rr.MaxTTL = rv.TCPFlags, rv.TOS, rv.MinTTL, rv.MaxTTL
+	// The responder's times, in whichever precision they came (reverse
+	// flowStartMilliseconds from kflow); without them, the initiator's.
+	startBits := [5]uint32{seenStartNs, seenStartMs, seenStartSec, seenStartDelta, seenStartUp}
+	endBits := [5]uint32{seenEndNs, seenEndMs, seenEndSec, seenEndDelta, seenEndUp}
+	if rrs.seen&(startBits[0]|startBits[1]|startBits[2]|startBits[3]|startBits[4]) != 0 {
+		rr.Start = rrs.resolveTime(ctx, init, rrs.startNs, rrs.startMs, rrs.startSec, int64(rrs.startDelta), int64(rrs.startUp), startBits)
 	}
-	if rv.seen&revSeenEnd != 0 {
-		rr.End = msTime(rv.endMs)
+	if rrs.seen&(endBits[0]|endBits[1]|endBits[2]|endBits[3]|endBits[4]) != 0 {
+		rr.End = rrs.resolveTime(ctx, init, rrs.endNs, rrs.endMs, rrs.endSec, int64(rrs.endDelta), int64(rrs.endUp), endBits)
 	}
 	out.Records = append(out.Records, rr)
 	out.Reversed++
-}
-
-func msTime(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms).UTC()
 }

@@ -171,7 +171,6 @@ type recState struct {
 	sysInitMs             int64
 	sampling              uint32
 	pktInterval, pktSpace uint64
-	rev                   revState // reverse elements of a biflow record
 }
 
 func ntpToUnixNs(v uint64) int64 {
@@ -417,7 +416,7 @@ func (s *Templates) finishRecord(out *Data, r *flow.Record, ctx *Context, rs *re
 		r.SamplingInterval = s.Sampling(ctx.Domain)
 	}
 	r.ObservationDomain = ctx.Domain
-	s.appendReverse(out, r, rs)
+	s.appendReverse(out, r, ctx, rs, init)
 }
 
 // packetSampling turns samplingPacketInterval/samplingPacketSpace (RFC 5477)

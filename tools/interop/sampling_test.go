@@ -146,17 +146,7 @@ func checkSamplingAnnounced(t *testing.T, format, method string, n uint32, msgs 
 		}
 	}
 	r := newTsharkRun(t, 9996, msgs)
-	out, err := r.run("-V")
-	if err != nil {
-		t.Fatal(err)
-	}
-	probs, err := r.problems(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pr := range probs {
-		t.Error(pr)
-	}
+	out := r.dissect(t)
 	want := map[string][]string{
 		"ipfix/random": {"Sampling algorithm: Random sampling (2)", "Selector Algorithm: Uniform probabilistic Sampling (4)", "Sampling Probability: 0.25"},
 		"ipfix/count":  {"Sampling algorithm: Deterministic sampling (1)", "Selector Algorithm: Systematic count-based Sampling (1)", "Sampling Packet Space: 3"},

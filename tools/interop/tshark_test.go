@@ -115,6 +115,24 @@ var (
 		"End of Flow detected (3)": true, "Forced end (4)": true}
 )
 
+// dissect returns tshark's verbose dissection and fails t for each
+// problem it reports (see problems).
+func (r *tsharkRun) dissect(t *testing.T) string {
+	t.Helper()
+	out, err := r.run("-V")
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs, err := r.problems(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range probs {
+		t.Error(pr)
+	}
+	return out
+}
+
 var expertSection = regexp.MustCompile(`(?m)^(Errors|Warnings) \((\d+)\)`)
 
 // problems returns what tshark's expert analysis reports as errors or
@@ -170,17 +188,7 @@ func checkTshark(t *testing.T, p *testenv.Pair, format string, port int, msgs []
 		}
 	}
 
-	out, err := r.run("-V")
-	if err != nil {
-		t.Fatal(err)
-	}
-	probs, err := r.problems(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pr := range probs {
-		t.Error(pr)
-	}
+	out := r.dissect(t)
 	want := []string{
 		"IfName: " + p.AIf,      // interface names options record
 		"Ignored Packets: 0",    // exporter statistics options record

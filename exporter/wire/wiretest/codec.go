@@ -169,6 +169,22 @@ var Filtered = []wire.FilterCount{
 	{Ifindex: 70000, Direction: flow.Egress, Packets: 7, Octets: 1 << 40},
 }
 
+// FilteredRoundTrip encodes a record with e, configured for capture
+// filter counts in domain, after Announce, decodes the messages with s,
+// and checks the filter counts came back in their own records, not taken
+// for exporter statistics.
+func FilteredRoundTrip[H any](t testing.TB, e Encoder, s Session[H], domain uint32) {
+	t.Helper()
+	Announce(e)
+	var sink Sink
+	Encode(t, e, &sink, RecordV4())
+	got, _ := DecodeAll(t, s, sink.Bytes())
+	CheckFiltered(t, got.Filtered, domain)
+	if len(got.Stats) != 1 || got.Stats[0].IgnoredPackets != 11 {
+		t.Errorf("exporter stats %+v: the filter counts must not be taken for them", got.Stats)
+	}
+}
+
 // CheckFiltered checks the capture filter counts decoded from messages
 // of an encoder that sent Filtered, as domain.
 func CheckFiltered(t testing.TB, got []wire.FilterCount, domain uint32) {
