@@ -44,7 +44,14 @@ func (m *memSink) all() []flow.Record {
 // startAgent runs an agent inside namespace A until the test ends.
 func startAgent(t *testing.T, p *testenv.Pair, cfg Config) *Agent {
 	t.Helper()
-	var a *Agent
+	a, _ := runAgent(t, p, cfg)
+	return a
+}
+
+// runAgent runs an agent inside namespace A until stop (a final drain and
+// export) or the end of the test.
+func runAgent(t *testing.T, p *testenv.Pair, cfg Config) (a *Agent, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := p.A.Do(func() (err error) {
 		a, err = New(ctx, cfg)
@@ -55,18 +62,22 @@ func startAgent(t *testing.T, p *testenv.Pair, cfg Config) *Agent {
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("agent run: %v", err)
+				}
+			case <-time.After(testenv.Patience):
+				t.Errorf("agent did not stop within %v", testenv.Patience)
 			}
-		case <-time.After(testenv.Patience):
-			t.Errorf("agent did not stop within %v", testenv.Patience)
-		}
-	})
-	return a
+		})
+	}
+	t.Cleanup(stop)
+	return a, stop
 }
 
 // waitFor polls cond until it holds; testenv.Patience bounds a hang, not

@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -72,29 +71,7 @@ func runToIPFIX(t *testing.T, p *testenv.Pair, cfg Config) (a *Agent, sink *memS
 	sink = &memSink{}
 	cfg.Interfaces, cfg.Sink, cfg.Collectors = []string{p.AIf}, sink, []transport.Target{target}
 	cfg.DrainInterval = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := p.A.Do(func() (err error) {
-		a, err = New(ctx, cfg)
-		return err
-	}); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.A.Do(func() error { return a.Run(ctx) }) }()
-	stopped := false
-	stop = func() {
-		t.Helper()
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(stop)
+	a, stop = runAgent(t, p, cfg)
 	waitFor(t, "attached", func() bool { return observes(a, p.AIf) })
 	return a, sink, col, stop
 }

@@ -80,7 +80,7 @@ type Templates struct {
 	lim     Limits
 	m       map[uint64]*Template
 	domains map[uint32]*domainState
-	pending []pendingTime // scratch of DecodeSet: records whose times wait for an estimate
+	pending []pendingTime  // scratch of DecodeSet: records whose times wait for an estimate
 	rev     reverseScratch // scratch of a biflow record's reverse elements
 	// The last domain state found: every data record looks its domain up,
 	// and states are never removed, so the pointer stays valid.
