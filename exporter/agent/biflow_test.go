@@ -25,7 +25,7 @@ func TestBiflowExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sink, col, stop := runToIPFIX(t, p, Config{Biflow: true})
+	a, sink, col, stop := runToIPFIX(t, p, Config{Biflow: true})
 	for _, v6 := range []bool{false, true} {
 		if _, err := p.UDPEcho(v6, 41000, 7001, []int{1, 200, 1400}); err != nil {
 			t.Fatal(err)
@@ -47,8 +47,7 @@ func TestBiflowExport(t *testing.T) {
 	s := ipfix.NewSession(wire.Limits{})
 	var m ipfix.Message
 	var decoded []flow.Record
-	waitFor(t, "the last messages", func() bool { return len(col.all()) > 0 })
-	for _, b := range col.all() {
+	for _, b := range col.received(t, a) {
 		if err := s.Decode(&m, b); err != nil {
 			t.Fatal(err)
 		}

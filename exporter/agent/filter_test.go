@@ -58,6 +58,15 @@ func (u *udpMessages) all() [][]byte {
 	return append([][]byte(nil), u.msgs...)
 }
 
+// received waits until the socket read every message the stopped agent
+// a sent to its (only) collector, and returns them.
+func (u *udpMessages) received(t *testing.T, a *Agent) [][]byte {
+	t.Helper()
+	sent := a.Stats().Collectors[0].MessagesSent
+	waitFor(t, fmt.Sprintf("the %d messages the agent sent", sent), func() bool { return uint64(len(u.all())) >= sent })
+	return u.all()
+}
+
 // runToIPFIX runs an agent inside A, on A's veth, with a local sink and
 // an IPFIX collector on A's loopback whose messages it returns; stop ends
 // the agent (a final drain and export) and fails the test on an error.
@@ -155,11 +164,10 @@ func TestFilterExport(t *testing.T) {
 
 	// The shutdown's last messages carry the options data: the last
 	// filter counts the collector received are the totals.
-	waitFor(t, "the last messages", func() bool { return len(col.all()) > 0 })
 	s := ipfix.NewSession(wire.Limits{})
 	last := map[flow.Direction]wire.FilterCount{}
 	var m ipfix.Message
-	for _, b := range col.all() {
+	for _, b := range col.received(t, a) {
 		if err := s.Decode(&m, b); err != nil {
 			t.Fatal(err)
 		}
