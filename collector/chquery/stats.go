@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package chquery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kflow-dev/kflow/collector/query"
+)
+
+// orderSQL is the SQL of a statistic's order over the aliases of a
+// group's counter (f, p, b, fs, ls: counterCols), largest first, as
+// query.Counter's values are.
+func orderSQL(o query.Order) string {
+	d := counterDuration("fs", "ls")
+	switch o {
+	case query.ByPackets:
+		return "p DESC"
+	case query.ByBytes:
+		return "b DESC"
+	case query.ByPPS:
+		return fmt.Sprintf("if(%s = 0, 0, intDiv(p * 1000, %s)) DESC", d, d)
+	case query.ByBPS:
+		return fmt.Sprintf("if(%s = 0, 0, intDiv(b * 8000, %s)) DESC", d, d)
+	case query.ByBPP:
+		return "if(p = 0, 0, intDiv(b, p)) DESC"
+	case query.ByDuration:
+		return d + " DESC"
+	case query.ByStart:
+		return "fs"
+	case query.ByEnd:
+		return "ls"
+	}
+	return "f DESC"
+}
+
+// groupCounters are counterCols named for orderSQL, over an inner
+// select's s (start ns) and e (end ns).
+const groupCounters = "count() AS f, sum(packets) AS p, sum(bytes) AS b, minIf(s, s != 0) AS fs, max(e) AS ls"
+
+// innerCols are what an inner select gives groupCounters.
+const innerCols = "packets, bytes, " + startNs + " AS s, " + endNs + " AS e"
+
+// keyAliases names a key's columns k0, k1, ... in an inner select.
+func keyAliases(k valueKey, from int) (exprs, names []string) {
+	for i, c := range k.cols {
+		n := fmt.Sprintf("k%d", from+i)
+		exprs = append(exprs, c+" AS "+n)
+		names = append(names, n)
+	}
+	return exprs, names
+}
+
+// stats answers statistics: a total, then per statistic and order the
+// top values (ties by value, as the file engine's) and the number of
+// distinct values.
+func (b *Backend) stats(ctx context.Context, req *query.Request, res *query.Result) error {
+	src, err := b.flowsSource(req)
+	if err != nil {
+		return err
+	}
+	if res.Total, err = b.total(ctx, src); err != nil {
+		return err
+	}
+	for _, spec := range req.Stats {
+		for _, o := range spec.Orders {
+			t := query.StatTable{Element: spec.Element, Order: o}
+			if spec.Element == query.ElemRecord {
+				err = b.recordStat(ctx, req, src, &t)
+			} else {
+				err = b.elemStat(ctx, req, src, &t)
+			}
+			if err != nil {
+				return err
+			}
+			res.Stats = append(res.Stats, t)
+		}
+	}
+	return nil
+}
+
+func (b *Backend) elemStat(ctx context.Context, req *query.Request, src source, t *query.StatTable) error {
+	k, err := b.d.elemKey(t.Element)
+	if err != nil {
+		return err
+	}
+	exprs, names := keyAliases(k, 0)
+	if k.join != "" {
+		exprs = append([]string{k.join}, exprs...)
+	}
+	keys := strings.Join(names, ", ")
+	q := fmt.Sprintf("SELECT %s, %s FROM (SELECT %s, %s FROM %s WHERE %s) GROUP BY %s ORDER BY %s, %s %s",
+		keys, groupCounters, strings.Join(exprs, ", "), innerCols, src.from, src.where, keys, orderSQL(t.Order), keys, limitSQL(0, req.Top))
+	rows, distinct, err := b.limited(ctx, q)
+	if err != nil {
+		return err
+	}
+	t.Distinct = distinct
+	t.Entries = make([]query.Entry, 0, len(rows))
+	for _, r := range rows {
+		c := cells{row: r}
+		e := query.Entry{Value: k.read(&c)}
+		e.Counter = c.counter()
+		if c.err != nil {
+			return c.err
+		}
+		t.Entries = append(t.Entries, e)
+	}
+	return nil
+}
