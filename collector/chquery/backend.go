@@ -170,15 +170,18 @@ func (b *Backend) total(ctx context.Context, s source) (query.Counter, error) {
 	return t, c.err
 }
 
-// maxPlainQuery is ClickHouse's default max_query_size: longer queries
-// (a filter's long lists) raise it for themselves.
-const maxPlainQuery = 256 << 10
+// maxPlainQuery is below ClickHouse's default max_query_size (256 KiB)
+// and max_ast_elements (50,000): longer queries (a filter's long lists of
+// addresses) raise both for themselves. A read-only user (readonly=1)
+// may not: such a query fails with ClickHouse's error.
+const maxPlainQuery = 100 << 10
 
 func settingsFor(q string) url.Values {
 	if len(q) < maxPlainQuery {
 		return nil
 	}
-	return url.Values{"max_query_size": {strconv.Itoa(len(q) + 1024)}}
+	n := strconv.Itoa(len(q) + 1024)
+	return url.Values{"max_query_size": {n}, "max_ast_elements": {n}, "max_expanded_ast_elements": {n}}
 }
 
 // rows runs a query and returns its TabSeparated rows (numbers only).

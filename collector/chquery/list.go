@@ -28,9 +28,9 @@ func recordOrderSQL(req *query.Request) string {
 		query.ByEnd:      "flow_end, flow_end_ns",
 		query.ByPackets:  "packets DESC",
 		query.ByBytes:    "bytes DESC",
-		query.ByPPS:      fmt.Sprintf("if(%s = 0, 0, intDiv(packets * 1000, %s)) DESC", d, d),
-		query.ByBPS:      fmt.Sprintf("if(%s = 0, 0, intDiv(bytes * 8000, %s)) DESC", d, d),
-		query.ByBPP:      "if(packets = 0, 0, intDiv(bytes, packets)) DESC",
+		query.ByPPS:      fmt.Sprintf("intDivOrZero(packets * 1000, %s) DESC", d),
+		query.ByBPS:      fmt.Sprintf("intDivOrZero(bytes * 8000, %s) DESC", d),
+		query.ByBPP:      "intDivOrZero(bytes, packets) DESC",
 		query.ByDuration: d + " DESC",
 	}[req.Order]
 	if o == "" {

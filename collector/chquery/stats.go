@@ -21,11 +21,11 @@ func orderSQL(o query.Order) string {
 	case query.ByBytes:
 		return "b DESC"
 	case query.ByPPS:
-		return fmt.Sprintf("if(%s = 0, 0, intDiv(p * 1000, %s)) DESC", d, d)
+		return fmt.Sprintf("intDivOrZero(p * 1000, %s) DESC", d)
 	case query.ByBPS:
-		return fmt.Sprintf("if(%s = 0, 0, intDiv(b * 8000, %s)) DESC", d, d)
+		return fmt.Sprintf("intDivOrZero(b * 8000, %s) DESC", d)
 	case query.ByBPP:
-		return "if(p = 0, 0, intDiv(b, p)) DESC"
+		return "intDivOrZero(b, p) DESC"
 	case query.ByDuration:
 		return d + " DESC"
 	case query.ByStart:

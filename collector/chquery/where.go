@@ -23,9 +23,9 @@ var numCols = map[filter.Field]string{
 	filter.FieldSrcMask: "src_mask", filter.FieldDstMask: "dst_mask", filter.FieldInIf: "in_if", filter.FieldOutIf: "out_if",
 	filter.FieldDirection: "direction", filter.FieldPackets: "packets", filter.FieldBytes: "bytes",
 	filter.FieldDuration: durationMs,
-	filter.FieldPPS:      "if(" + durationMs + " = 0, 0, intDiv(packets * 1000, " + durationMs + "))",
-	filter.FieldBPS:      "8 * if(" + durationMs + " = 0, 0, intDiv(bytes * 1000, " + durationMs + "))",
-	filter.FieldBPP:      "if(packets = 0, 0, intDiv(bytes, packets))",
+	filter.FieldPPS:      "intDivOrZero(packets * 1000, " + durationMs + ")",
+	filter.FieldBPS:      "8 * intDivOrZero(bytes * 1000, " + durationMs + ")",
+	filter.FieldBPP:      "intDivOrZero(bytes, packets)",
 	filter.FieldICMPType: "intDiv(" + nfDstPort + ", 256)",
 	filter.FieldICMPCode: "(" + nfDstPort + " % 256)",
 }
@@ -108,15 +108,36 @@ func (w where) expr(e filter.Expr, neg bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		vals := make([]string, len(e.Values))
-		for i, v := range e.Values {
-			vals[i] = fmt.Sprint(v)
-		}
-		return icmpOnly(e.Field, fmt.Sprintf("(%s IN (%s))", col, strings.Join(vals, ", "))), nil
+		return icmpOnly(e.Field, inNumbers(col, e.Values)), nil
 	case filter.AddrIn:
 		return w.addrIn(e)
 	}
 	return "", fmt.Errorf("%w: primitive %T", ErrFilter, e)
+}
+
+// inNumbers tests col against ascending values: runs of consecutive
+// values as ranges, the others in a list, so that long lists ("port in
+// [1024 1025 ... 65535]") stay short queries.
+func inNumbers(col string, vals []uint64) string {
+	var parts, single []string
+	for i := 0; i < len(vals); {
+		j := i
+		for j+1 < len(vals) && vals[j+1] == vals[j]+1 {
+			j++
+		}
+		if j-i >= 2 {
+			parts = append(parts, fmt.Sprintf("%s BETWEEN %d AND %d", col, vals[i], vals[j]))
+		} else {
+			for _, v := range vals[i : j+1] {
+				single = append(single, fmt.Sprint(v))
+			}
+		}
+		i = j + 1
+	}
+	if len(single) > 0 {
+		parts = append(parts, fmt.Sprintf("%s IN (%s)", col, strings.Join(single, ", ")))
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
 }
 
 func (w where) pair(l, r filter.Expr, op string, neg bool) (string, error) {
