@@ -73,17 +73,24 @@ func Backend(tb testing.TB, db, dir string) *chquery.Backend {
 }
 
 // Encode is the JSON of what a result answers, in the encodings every
-// view prints (collector/query's), without what depends on the backend's
-// reading (files, blocks, records read: ScanJSON) and, for a series, the
-// span of its total (the file backend's rollups do not keep it).
-func Encode(res *query.Result) string {
+// view prints (collector/query's), without what depends on how the
+// backend reads: what was read (ScanJSON), a summary's blocks when the
+// request selects records (the file backend counts the blocks of the
+// files it read, ClickHouse those the selected records came from) and,
+// for a series, the span of its total (the file backend's rollups do
+// not keep it).
+func Encode(req *query.Request, res *query.Result) string {
 	var v any
 	switch res.Kind {
 	case query.KindSummary:
+		s := query.NewSummaryJSON(res.Summary)
+		if req.Filter != nil && !req.Filter.MatchesAll() || !req.Window.IsZero() || req.Limit != 0 {
+			s.Blocks = 0
+		}
 		v = struct {
 			S query.SummaryJSON
 			T query.CounterJSON
-		}{query.NewSummaryJSON(res.Summary), query.NewCounterJSON(&res.Total)}
+		}{s, query.NewCounterJSON(&res.Total)}
 	case query.KindStats:
 		s := query.NewStatsJSON(res)
 		s.Scan = query.ScanJSON{}
