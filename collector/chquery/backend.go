@@ -208,41 +208,63 @@ func (b *Backend) rows(ctx context.Context, q string) ([][]string, error) {
 // before LIMIT (for GROUP BY ... ORDER BY ... LIMIT: the groups).
 type jsonResult struct {
 	Data   [][]json.RawMessage `json:"data"`
+	Totals []json.RawMessage   `json:"totals"`
 	Before *uint64             `json:"rows_before_limit_at_least"`
+}
+
+// grouped is the answer of a GROUP BY: its rows, the groups there were
+// before LIMIT, and the totals row of WITH TOTALS (nil without).
+type grouped struct {
+	rows   [][]string
+	groups int
+	totals []string
 }
 
 // limited runs a query ending in LIMIT and returns its rows and the
 // number of rows before the limit.
 func (b *Backend) limited(ctx context.Context, q string) ([][]string, int, error) {
+	g, err := b.group(ctx, q)
+	return g.rows, g.groups, err
+}
+
+// group runs a GROUP BY query (with LIMIT, WITH TOTALS or not).
+func (b *Backend) group(ctx context.Context, q string) (grouped, error) {
 	body, err := b.c.QueryStream(ctx, q+"\nFORMAT JSONCompact", settingsFor(q))
 	if err != nil {
-		return nil, 0, fmt.Errorf("clickhouse query: %w", err)
+		return grouped{}, fmt.Errorf("clickhouse query: %w", err)
 	}
 	defer body.Close()
 	var buf strings.Builder
 	if _, err := io.Copy(&buf, body); err != nil {
-		return nil, 0, fmt.Errorf("clickhouse %s: read result: %w", b.c, err)
+		return grouped{}, fmt.Errorf("clickhouse %s: read result: %w", b.c, err)
 	}
 	var r jsonResult
 	if err := json.Unmarshal([]byte(buf.String()), &r); err != nil {
-		return nil, 0, fmt.Errorf("clickhouse %s: result: %w", b.c, err)
+		return grouped{}, fmt.Errorf("clickhouse %s: result: %w", b.c, err)
 	}
-	rows := make([][]string, len(r.Data))
-	for i, d := range r.Data {
-		rows[i] = make([]string, len(d))
+	cells := func(d []json.RawMessage) []string {
+		out := make([]string, len(d))
 		for j, v := range d {
 			s := string(v)
 			if u, err := strconv.Unquote(s); err == nil {
 				s = u
 			}
-			rows[i][j] = s
+			out[j] = s
 		}
+		return out
 	}
-	before := len(rows)
+	g := grouped{rows: make([][]string, len(r.Data))}
+	for i, d := range r.Data {
+		g.rows[i] = cells(d)
+	}
+	if r.Totals != nil {
+		g.totals = cells(r.Totals)
+	}
+	g.groups = len(g.rows)
 	if r.Before != nil {
-		before = max(before, int(*r.Before))
+		g.groups = max(g.groups, int(*r.Before))
 	}
-	return rows, before, nil
+	return g, nil
 }
 
 // limitSQL is LIMIT offset, top (top 0: all).

@@ -56,6 +56,7 @@ func edgeRecords() []flow.Record {
 		r("198.18.0.12", "198.19.7.7", 0, 0, 47, 300, 420_000, 500, 60_000),
 		r("198.18.0.13", "198.19.7.8", 1000, 2000, flow.ProtoUDP, 5, 5000, 600, 999),
 		r("::", "fd00::53", 1, 2, flow.ProtoUDP, 1, 40, 700, 0),
+		r("198.18.0.14", "198.19.7.9", 1001, 2001, flow.ProtoUDP, 2, 200, 4000, 1000), // ends on a whole second
 	}
 	recs[0].TCPFlags = flow.TCPSyn | flow.TCPAck | flow.TCPFin
 	recs[1].TCPFlags = flow.TCPSyn | flow.TCPAck | flow.TCPPsh
@@ -293,9 +294,13 @@ func TestRequests(t *testing.T) {
 		{"summary", query.Request{Summary: true}, false},
 		{"summary filtered", query.Request{Summary: true, Filter: f("proto udp or ipv6")}, false},
 		{"summary window", query.Request{Summary: true, Window: win}, false},
+		{"summary window to the nanosecond", query.Request{Summary: true, Window: query.Window{From: t0.Add(123456), To: t0.Add(5*time.Second - 1)}}, false},
+		{"summary window to the second", query.Request{Summary: true, Window: query.Window{From: t0.Add(10 * time.Millisecond), To: t0.Add(5 * time.Second)}}, false},
+		{"summary window from the second", query.Request{Summary: true, Window: query.Window{From: t0.Add(4 * time.Second), To: t0.Add(time.Minute + 500*time.Millisecond)}}, false},
 		{"summary limit", query.Request{Summary: true, Limit: 100, Filter: f("proto tcp")}, false},
 		{"stats every element and order", query.Request{Stats: stats, Top: 5}, false},
 		{"stats all entries", query.Request{Stats: stats[:3], Window: win, Filter: f("not proto tcp")}, false},
+		{"stats of nothing", query.Request{Stats: stats[:2], Filter: f("proto 99")}, false},
 		{"stats record", query.Request{Stats: []query.StatSpec{{Element: query.ElemRecord, Orders: []query.Order{query.ByBytes, query.ByPPS}}}, Top: 7}, false},
 		{"stats record aggregated", query.Request{Stats: []query.StatSpec{{Element: query.ElemRecord, Orders: []query.Order{query.ByPackets}}}, Aggregate: &masks, Top: 4}, false},
 		{"stats record paired", query.Request{Stats: []query.StatSpec{{Element: query.ElemRecord, Orders: []query.Order{query.ByBytes}}}, Bidir: query.PairedGuess, Top: 4}, false},

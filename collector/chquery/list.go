@@ -40,17 +40,21 @@ func recordOrderSQL(req *query.Request) string {
 }
 
 // records answers a listing of records: ordered, paged, or streamed.
+// A streamed listing, and one in time order with a limit (-c, and the
+// page's first pages), read every selected record once and count them
+// here; others count in a query of their own and read only the page.
 func (b *Backend) records(ctx context.Context, req *query.Request, res *query.Result) error {
 	src, err := b.flowsSource(req)
 	if err != nil {
 		return err
 	}
-	if res.Total, err = b.total(ctx, src); err != nil {
-		return err
-	}
-	res.Matched = int(res.Total.Flows)
+	counted := req.Stream != nil || req.Limit > 0 && !req.Ordered
 	limit := ""
-	if req.Stream == nil {
+	if !counted {
+		if res.Total, err = b.total(ctx, src); err != nil {
+			return err
+		}
+		res.Matched = int(res.Total.Flows)
 		limit = limitSQL(req.Offset, req.Top)
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s %s\nFORMAT RowBinary",
@@ -73,13 +77,18 @@ func (b *Backend) records(ctx context.Context, req *query.Request, res *query.Re
 		}
 		for i := range rows {
 			w := query.Row{Record: rows[i].Record, Flows: 1}
-			if req.Stream != nil {
+			switch {
+			case req.Stream != nil:
 				if err := req.Stream(&w); err != nil {
 					return err
 				}
-				continue
+			case !counted || res.Matched >= req.Offset && (req.Top == 0 || len(res.Rows) < req.Top):
+				res.Rows = append(res.Rows, w)
 			}
-			res.Rows = append(res.Rows, w)
+			if counted {
+				res.Total.Add(&w.Record)
+				res.Matched++
+			}
 		}
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

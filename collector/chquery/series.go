@@ -89,17 +89,17 @@ func (b *Backend) seriesSource(req *query.Request) (seriesSource, error) {
 }
 
 // unitSQL is a unit's count of flows f, packets p and bytes b
-// (query.Unit.Of).
-func unitSQL(u query.Unit) string {
+// (query.Unit.Of; UInt64 arithmetic wraps as Go's does).
+func unitSQL(u query.Unit, f, p, b string) string {
 	switch u {
 	case query.UnitL2Bits:
-		return fmt.Sprintf("(b + %d * p) * 8", query.L2Overhead)
+		return fmt.Sprintf("(%s + %d * %s) * 8", b, query.L2Overhead, p)
 	case query.UnitPackets:
-		return "p"
+		return p
 	case query.UnitFlows:
-		return "f"
+		return f
 	}
-	return "b * 8"
+	return b + " * 8"
 }
 
 // keyValues are a value's columns as addrKey or a number gives them.
@@ -137,16 +137,16 @@ func (b *Backend) series(ctx context.Context, req *query.Request, res *query.Res
 		e, n := keyAliases(k, len(names))
 		keys, exprs, names = append(keys, k), append(exprs, e...), append(names, n...)
 	}
-	inner := "count() AS f, sum(packets) AS p, sum(bytes) AS b, minIf(s, s != 0) AS fs, max(e) AS ls"
-	cols := innerCols
+	// Per row: flows f0, packets p0, bytes b0, and on flows the start s
+	// and end e (ns).
+	cols := "1 AS f0, packets AS p0, bytes AS b0, " + startNs + " AS s, " + endNs + " AS e"
+	span := "minIf(s, s != 0), max(e)"
 	if src.sums {
-		inner = "sum(flows) AS f, sum(packets) AS p, sum(bytes) AS b, 0 AS fs, 0 AS ls"
-		cols = "flows, packets, bytes"
+		cols = "flows AS f0, packets AS p0, bytes AS b0"
+		span = "0, 0"
 	}
 	sel := append(slices.Clone(exprs), cols, src.bucket+" AS i")
 	rowsSQL := fmt.Sprintf("SELECT %s FROM %s WHERE %s", strings.Join(sel, ", "), src.from, src.where)
-	groups := strings.Join(append(slices.Clone(names), "i"), ", ")
-	perBucket := fmt.Sprintf("SELECT %s, %s FROM (%s) GROUP BY %s", groups, inner, rowsSQL, groups)
 
 	// The lines: the keys asked, or the top ones.
 	var lines [][]query.Value
@@ -166,15 +166,25 @@ func (b *Backend) series(ctx context.Context, req *query.Request, res *query.Res
 			return c.err
 		}
 	default:
-		v := unitSQL(spec.Unit)
-		rank := map[query.Rank]string{query.RankAvg: "sum(v)", query.RankPeak: "max(v)", query.RankLast: fmt.Sprintf("sumIf(v, i = %d)", points-1)}[spec.Rank]
 		k := strings.Join(names, ", ")
 		top := spec.Top
 		if top == 0 {
 			top = 10
 		}
-		q := fmt.Sprintf("SELECT %s FROM (SELECT %s, i, %s AS v FROM (%s)) GROUP BY %s ORDER BY %s DESC, %s LIMIT %d",
-			k, k, v, perBucket, k, rank, k, top)
+		from := "(" + rowsSQL + ")"
+		var rank string
+		switch spec.Rank {
+		case query.RankPeak:
+			// The largest bucket: per key and bucket first.
+			from = fmt.Sprintf("(SELECT %s, i, %s AS v FROM %s GROUP BY %s, i)", k, unitSQL(spec.Unit, "sum(f0)", "sum(p0)", "sum(b0)"), from, k)
+			rank = "max(v)"
+		case query.RankLast:
+			last := fmt.Sprintf("i = %d", points-1)
+			rank = unitSQL(spec.Unit, "sumIf(f0, "+last+")", "sumIf(p0, "+last+")", "sumIf(b0, "+last+")")
+		default:
+			rank = unitSQL(spec.Unit, "sum(f0)", "sum(p0)", "sum(b0)")
+		}
+		q := fmt.Sprintf("SELECT %s FROM %s GROUP BY %s ORDER BY %s DESC, %s LIMIT %d", k, from, k, rank, k, top)
 		rows, n, err := b.limited(ctx, q)
 		if err != nil {
 			return err
@@ -213,8 +223,7 @@ func (b *Backend) series(ctx context.Context, req *query.Request, res *query.Res
 	if len(match) > 0 {
 		line = "multiIf(" + strings.Join(match, ", ") + ", 0)"
 	}
-	q := fmt.Sprintf("SELECT i, %s AS line, sum(f), sum(p), sum(b), minIf(fs, fs != 0), max(ls) FROM (%s) GROUP BY i, line",
-		line, perBucket)
+	q := fmt.Sprintf("SELECT i, %s AS line, sum(f0), sum(p0), sum(b0), %s FROM (%s) GROUP BY i, line", line, span, rowsSQL)
 	rows, err := b.rows(ctx, q)
 	if err != nil {
 		return err

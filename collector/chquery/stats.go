@@ -61,16 +61,20 @@ func (b *Backend) stats(ctx context.Context, req *query.Request, res *query.Resu
 	if err != nil {
 		return err
 	}
-	if res.Total, err = b.total(ctx, src); err != nil {
-		return err
-	}
+	// The total comes with the first statistic that counts each record
+	// once (WITH TOTALS), else from a query of its own.
+	var total *query.Counter
 	for _, spec := range req.Stats {
 		for _, o := range spec.Orders {
 			t := query.StatTable{Element: spec.Element, Order: o}
 			if spec.Element == query.ElemRecord {
 				err = b.recordStat(ctx, req, src, &t)
 			} else {
-				err = b.elemStat(ctx, req, src, &t)
+				var tot *query.Counter
+				tot, err = b.elemStat(ctx, req, src, &t, total == nil)
+				if tot != nil {
+					total = tot
+				}
 			}
 			if err != nil {
 				return err
@@ -78,35 +82,57 @@ func (b *Backend) stats(ctx context.Context, req *query.Request, res *query.Resu
 			res.Stats = append(res.Stats, t)
 		}
 	}
+	if total == nil {
+		t, err := b.total(ctx, src)
+		if err != nil {
+			return err
+		}
+		total = &t
+	}
+	res.Total = *total
 	return nil
 }
 
-func (b *Backend) elemStat(ctx context.Context, req *query.Request, src source, t *query.StatTable) error {
+// elemStat counts an element's statistic; with wantTotal, an element
+// that counts each record once also returns the total of the records.
+func (b *Backend) elemStat(ctx context.Context, req *query.Request, src source, t *query.StatTable, wantTotal bool) (*query.Counter, error) {
 	k, err := b.d.elemKey(t.Element)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	totals := ""
+	if wantTotal && k.join == "" {
+		totals = " WITH TOTALS"
 	}
 	exprs, names := keyAliases(k, 0)
 	if k.join != "" {
 		exprs = append([]string{k.join}, exprs...)
 	}
 	keys := strings.Join(names, ", ")
-	q := fmt.Sprintf("SELECT %s, %s FROM (SELECT %s, %s FROM %s WHERE %s) GROUP BY %s ORDER BY %s, %s %s",
-		keys, groupCounters, strings.Join(exprs, ", "), innerCols, src.from, src.where, keys, orderSQL(t.Order), keys, limitSQL(0, req.Top))
-	rows, distinct, err := b.limited(ctx, q)
+	q := fmt.Sprintf("SELECT %s, %s FROM (SELECT %s, %s FROM %s WHERE %s) GROUP BY %s%s ORDER BY %s, %s %s",
+		keys, groupCounters, strings.Join(exprs, ", "), innerCols, src.from, src.where, keys, totals, orderSQL(t.Order), keys, limitSQL(0, req.Top))
+	g, err := b.group(ctx, q)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	t.Distinct = distinct
-	t.Entries = make([]query.Entry, 0, len(rows))
-	for _, r := range rows {
+	t.Distinct = g.groups
+	t.Entries = make([]query.Entry, 0, len(g.rows))
+	for _, r := range g.rows {
 		c := cells{row: r}
 		e := query.Entry{Value: k.read(&c)}
 		e.Counter = c.counter()
 		if c.err != nil {
-			return c.err
+			return nil, c.err
 		}
 		t.Entries = append(t.Entries, e)
 	}
-	return nil
+	if totals == "" {
+		return nil, nil
+	}
+	if g.totals == nil {
+		return nil, fmt.Errorf("clickhouse %s: statistic without its totals", b.c)
+	}
+	c := cells{row: g.totals, i: len(names)}
+	total := c.counter()
+	return &total, c.err
 }

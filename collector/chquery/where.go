@@ -276,6 +276,10 @@ func windowSQL(w query.Window) string {
 		parts = append(parts, startNs+" != 0")
 	case w.From.After(last):
 		parts = append(parts, "0")
+	case w.From.Nanosecond() == 0:
+		// A whole second: the start's second alone decides, and
+		// ClickHouse need not compute nanoseconds.
+		parts = append(parts, "flow_start >= "+timeLit(w.From), "time >= "+timeLit(w.From))
 	default:
 		parts = append(parts, startNs+" >= "+nsLit(w.From), "time >= "+timeLit(w.From))
 	}
@@ -283,6 +287,9 @@ func windowSQL(w query.Window) string {
 	case w.To.IsZero(), !w.To.Before(last):
 	case w.To.Before(epoch):
 		parts = append(parts, endNs+" = 0")
+	case w.To.Nanosecond() == 0:
+		parts = append(parts, fmt.Sprintf("(flow_end < %s OR flow_end = %s AND flow_end_ns = 0)", timeLit(w.To), timeLit(w.To)),
+			"time <= "+timeLit(w.To))
 	default:
 		parts = append(parts, endNs+" <= "+nsLit(w.To), "time <= "+timeLit(w.To))
 	}
