@@ -106,20 +106,45 @@ func (b *Backend) table(name string) string {
 // source is what a request reads: a relation and a condition on it.
 type source struct {
 	from, where string
+	table       bool // from is a table: the condition may be a PREWHERE
+}
+
+// cond is the source's condition clause: PREWHERE on a table (ClickHouse
+// reads the other columns only of the rows that pass), else WHERE.
+func (s source) cond() string {
+	if s.table {
+		return "PREWHERE " + s.where
+	}
+	return "WHERE " + s.where
 }
 
 // flowsSource returns the flows of the request: its window and filter,
 // and with a limit (-c) the first records in time order.
-func (b *Backend) flowsSource(req *query.Request) (source, error) {
+func (b *Backend) flowsSource(ctx context.Context, req *query.Request) (source, error) {
 	cond, _, err := where{d: b.d}.filterSQL(req.Filter)
 	if err != nil {
 		return source{}, err
 	}
-	s := source{from: b.table(clickhouse.TableFlows), where: windowSQL(req.Window) + " AND " + cond}
-	if req.Limit > 0 {
-		s = source{from: fmt.Sprintf("(SELECT * FROM %s WHERE %s ORDER BY %s LIMIT %d)", s.from, s.where, recordOrder, req.Limit), where: "1"}
+	s := source{from: b.table(clickhouse.TableFlows), where: windowSQL(req.Window) + " AND " + cond, table: true}
+	if req.Limit == 0 {
+		return s, nil
 	}
-	return s, nil
+	// The first records in time order start at or before the second the
+	// limit-th starts in: reading only the start column first spares
+	// reading every column of every selected record.
+	rows, err := b.rows(ctx, fmt.Sprintf("SELECT toUInt32(flow_start) FROM %s %s ORDER BY flow_start LIMIT %d, 1", s.from, s.cond(), req.Limit-1))
+	if err != nil {
+		return source{}, err
+	}
+	if len(rows) == 1 {
+		c := cells{row: rows[0]}
+		sec := c.u64()
+		if c.err != nil {
+			return source{}, c.err
+		}
+		s.where += fmt.Sprintf(" AND flow_start <= toDateTime(%d, 'UTC')", sec)
+	}
+	return source{from: fmt.Sprintf("(SELECT * FROM %s %s ORDER BY %s LIMIT %d)", s.from, s.cond(), recordOrder, req.Limit), where: "1"}, nil
 }
 
 // Query answers req.

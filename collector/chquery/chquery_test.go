@@ -81,6 +81,14 @@ func edgeRecords() []flow.Record {
 // an hour) as flow files and ships them into ClickHouse.
 func fixture(t *testing.T, db string) (files *query.FileBackend, ch *chquery.Backend) {
 	t.Helper()
+	files, dir := fixtureFiles(t)
+	return files, chqtest.Backend(t, db, dir)
+}
+
+// fixtureFiles writes the edge records and a synthetic mix (two
+// exporters, an hour) as flow files.
+func fixtureFiles(t *testing.T) (*query.FileBackend, string) {
+	t.Helper()
 	dir := t.TempDir()
 	if _, err := synthdir.Write(dir, synthdir.Options{Seed: 7, Start: t0, Span: time.Hour, Flows: 3000,
 		Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("fd00::ff")}, Wave: 0.5}, false); err != nil {
@@ -99,7 +107,7 @@ func fixture(t *testing.T, db string) (files *query.FileBackend, ch *chquery.Bac
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return &query.FileBackend{Paths: []string{dir}}, chqtest.Backend(t, db, dir)
+	return &query.FileBackend{Paths: []string{dir}}, dir
 }
 
 // sortedRows is a listing's rows as JSON lines, sorted: the records a
@@ -358,4 +366,38 @@ func sortedLines(s string) string {
 	l := strings.Split(s, "\n")
 	slices.Sort(l)
 	return strings.Join(l, "\n")
+}
+
+// TestCluster: through the Distributed tables of two shards, the
+// answers are the files'.
+func TestCluster(t *testing.T) {
+	files, dir := fixtureFiles(t)
+	ch, err := chquery.Open(chqtest.LoadCluster(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	win := query.Window{From: t0.Add(10 * time.Minute), To: t0.Add(40 * time.Minute)}
+	src, _ := query.ParseDim("srcip")
+	proto, _ := query.ParseDim("proto")
+	for _, req := range []*query.Request{
+		{Summary: true},
+		{Stats: []query.StatSpec{{Element: query.ElemSrcIP, Orders: []query.Order{query.ByBytes}}}, Top: 5, Filter: filter.MustParse("proto tcp")},
+		{Window: win, Series: &query.SeriesSpec{Dims: []query.Dim{src}, Top: 4, Reverse: true}},
+		{Window: win, Series: &query.SeriesSpec{Dims: []query.Dim{proto}, Step: 5 * time.Minute}},
+		{Ordered: true, Order: query.ByBytes, Top: 10, Limit: 500, Filter: filter.MustParse("proto udp")},
+		{Bidir: query.PairedGuess, Ordered: true, Order: query.ByPackets, Top: 10, Window: win},
+	} {
+		want, err := files.Query(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ch.Query(ctx, req)
+		if err != nil {
+			t.Fatalf("%+v: %v", req, err)
+		}
+		if g, w := chqtest.Encode(req, got), chqtest.Encode(req, want); g != w {
+			t.Errorf("%+v: ClickHouse and files differ:\n%s", req, lineDiff(g, w))
+		}
+	}
 }

@@ -44,7 +44,7 @@ func recordOrderSQL(req *query.Request) string {
 // page's first pages), read every selected record once and count them
 // here; others count in a query of their own and read only the page.
 func (b *Backend) records(ctx context.Context, req *query.Request, res *query.Result) error {
-	src, err := b.flowsSource(req)
+	src, err := b.flowsSource(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -57,8 +57,8 @@ func (b *Backend) records(ctx context.Context, req *query.Request, res *query.Re
 		res.Matched = int(res.Total.Flows)
 		limit = limitSQL(req.Offset, req.Top)
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s %s\nFORMAT RowBinary",
-		strings.Join(clickhouse.FlowColumns(), ", "), src.from, src.where, recordOrderSQL(req), limit)
+	q := fmt.Sprintf("SELECT %s FROM %s %s ORDER BY %s %s\nFORMAT RowBinary",
+		strings.Join(clickhouse.FlowColumns(), ", "), src.from, src.cond(), recordOrderSQL(req), limit)
 	body, err := b.c.QueryStream(ctx, q, settingsFor(q))
 	if err != nil {
 		return fmt.Errorf("clickhouse query: %w", err)
@@ -204,7 +204,7 @@ func aggRow(r flow.Record, c query.Counter) query.Row {
 
 // aggregates answers an aggregated listing (-A, -a, -b, -B).
 func (b *Backend) aggregates(ctx context.Context, req *query.Request, res *query.Result) error {
-	src, err := b.flowsSource(req)
+	src, err := b.flowsSource(ctx, req)
 	if err != nil {
 		return err
 	}

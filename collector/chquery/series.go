@@ -66,7 +66,7 @@ func (b *Backend) sumsTable(req *query.Request) (string, time.Duration, string, 
 	return "", 0, "", false
 }
 
-func (b *Backend) seriesSource(req *query.Request) (seriesSource, error) {
+func (b *Backend) seriesSource(ctx context.Context, req *query.Request) (seriesSource, error) {
 	step, start, points := req.Series.Layout(req.Window)
 	bucket := func(t string) string {
 		return fmt.Sprintf("greatest(least(intDiv(%s - %d, %d), %d), 0)", t, start.UnixNano(), int64(step), points-1)
@@ -80,7 +80,7 @@ func (b *Backend) seriesSource(req *query.Request) (seriesSource, error) {
 			bucket: bucket("toInt64(toUInt32(time)) * 1000000000"),
 		}, nil
 	}
-	src, err := b.flowsSource(req)
+	src, err := b.flowsSource(ctx, req)
 	if err != nil {
 		return seriesSource{}, err
 	}
@@ -121,7 +121,7 @@ func keyValues(v query.Value, addr bool) []uint64 {
 func (b *Backend) series(ctx context.Context, req *query.Request, res *query.Result) error {
 	spec := req.Series
 	_, _, points := spec.Layout(req.Window)
-	src, err := b.seriesSource(req)
+	src, err := b.seriesSource(ctx, req)
 	if err != nil {
 		return err
 	}

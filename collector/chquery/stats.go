@@ -57,7 +57,7 @@ func keyAliases(k valueKey, from int) (exprs, names []string) {
 // top values (ties by value, as the file engine's) and the number of
 // distinct values.
 func (b *Backend) stats(ctx context.Context, req *query.Request, res *query.Result) error {
-	src, err := b.flowsSource(req)
+	src, err := b.flowsSource(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 // sequence failures are counted by the collector in its files, not
 // shipped: 0 here.
 func (b *Backend) summary(ctx context.Context, req *query.Request, res *query.Result) error {
-	src, err := b.flowsSource(req)
+	src, err := b.flowsSource(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -25,15 +25,34 @@ import (
 func Load(tb testing.TB, db, dir string) string {
 	tb.Helper()
 	url := chtest.Shared(tb).URL(db)
+	ship(tb, dir, []string{url}, "", 0)
+	return url
+}
+
+// LoadCluster starts two shards (chtest.StartCluster), ships the flow
+// files under dir into them (small inserts, so both shards hold some)
+// with Distributed tables over them, and returns the first shard's URL.
+func LoadCluster(tb testing.TB, dir string) string {
+	tb.Helper()
+	shards := chtest.StartCluster(tb, "kflow_query")
+	urls := []string{shards[0].URL("kflow"), shards[1].URL("kflow")}
+	ship(tb, dir, urls, "kflow_query", 1000)
+	return urls[0]
+}
+
+func ship(tb testing.TB, dir string, urls []string, cluster string, maxRows int) {
+	tb.Helper()
+	url := urls[0]
 	c, err := clickhouse.NewClient(url, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx := context.Background()
+	db := c.Database()
 	_ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
 	tb.Cleanup(func() { _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
-	s, err := shipper.New(shipper.Options{Dir: dir, State: filepath.Join(tb.TempDir(), "state"), URLs: []string{url},
-		Location: time.UTC, Poll: 20 * time.Millisecond, MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond,
+	s, err := shipper.New(shipper.Options{Dir: dir, State: filepath.Join(tb.TempDir(), "state"), URLs: urls, Cluster: cluster,
+		MaxRows: maxRows, Location: time.UTC, Poll: 20 * time.Millisecond, MinRetry: 20 * time.Millisecond, MaxRetry: 200 * time.Millisecond,
 		Timeout: time.Minute, KflowVersion: "test",
 		OnEvent: func(e shipper.Event) {
 			if e.Err != nil {
@@ -59,7 +78,6 @@ func Load(tb testing.TB, db, dir string) string {
 	if st := s.Stats(); st.Errors > 0 || st.Unrepresentable > 0 || st.CorruptBlocks > 0 {
 		tb.Fatalf("shipping %s: %+v", dir, st)
 	}
-	return url
 }
 
 // Backend is Load's database as a query backend.
