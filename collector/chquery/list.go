@@ -221,7 +221,7 @@ func (b *Backend) aggregates(ctx context.Context, req *query.Request, res *query
 			rows = agg.Top(req.Order, 0)
 		}
 		res.Matched = len(rows)
-		res.Rows = page(rows, req.Offset, req.Top)
+		res.Rows = query.Page(rows, req.Offset, req.Top)
 		return nil
 	}
 	k := b.d.aggKeyOf(*req.Aggregate)
@@ -229,20 +229,27 @@ func (b *Backend) aggregates(ctx context.Context, req *query.Request, res *query
 	if req.Ordered {
 		order = orderSQL(req.Order)
 	}
-	rows, n, err := b.limited(ctx, k.query(src, order, limitSQL(req.Offset, req.Top)))
+	res.Rows, res.Matched, err = b.aggRows(ctx, &k, src, order, limitSQL(req.Offset, req.Top))
+	return err
+}
+
+// aggRows runs k's query and returns the aggregated records as listing
+// rows (no pairing), and the number of groups before the limit.
+func (b *Backend) aggRows(ctx context.Context, k *aggKey, src source, order, limit string) ([]query.Row, int, error) {
+	rows, n, err := b.limited(ctx, k.query(src, order, limit))
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	res.Matched = n
+	out := make([]query.Row, 0, len(rows))
 	for _, row := range rows {
 		c := cells{row: row}
 		r, cnt := k.readAgg(&c)
 		if c.err != nil {
-			return c.err
+			return nil, 0, c.err
 		}
-		res.Rows = append(res.Rows, aggRow(r, cnt))
+		out = append(out, aggRow(r, cnt))
 	}
-	return nil
+	return out, n, nil
 }
 
 // recordStat answers the "record" statistic: the top aggregated records
@@ -262,21 +269,9 @@ func (b *Backend) recordStat(ctx context.Context, req *query.Request, src source
 		spec = *req.Aggregate
 	}
 	k := b.d.aggKeyOf(spec)
-	rows, n, err := b.limited(ctx, k.query(src, orderSQL(t.Order), limitSQL(0, req.Top)))
-	if err != nil {
-		return err
-	}
-	t.Distinct = n
-	t.Rows = []query.Row{}
-	for _, row := range rows {
-		c := cells{row: row}
-		r, cnt := k.readAgg(&c)
-		if c.err != nil {
-			return c.err
-		}
-		t.Rows = append(t.Rows, aggRow(r, cnt))
-	}
-	return nil
+	var err error
+	t.Rows, t.Distinct, err = b.aggRows(ctx, &k, src, orderSQL(t.Order), limitSQL(0, req.Top))
+	return err
 }
 
 // pairs reads the five-tuples of src in the order they were first seen
@@ -306,16 +301,4 @@ func (b *Backend) pairs(ctx context.Context, src source, bidir query.Bidir) (*qu
 		agg.AddCounts(&r, cnt)
 	}
 	return agg, nil
-}
-
-// page applies offset and top (0: all) to rows.
-func page(rows []query.Row, offset, top int) []query.Row {
-	if offset >= len(rows) {
-		return nil
-	}
-	rows = rows[offset:]
-	if top > 0 && len(rows) > top {
-		rows = rows[:top]
-	}
-	return rows
 }

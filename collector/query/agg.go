@@ -266,5 +266,5 @@ func (a *Aggregator) Records() []Row {
 func (a *Aggregator) Top(o Order, n int) []Row {
 	rows := a.Records()
 	sortRows(rows, o)
-	return page(rows, 0, n)
+	return Page(rows, 0, n)
 }
