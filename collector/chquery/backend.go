@@ -213,7 +213,7 @@ func settingsFor(q string) url.Values {
 func (b *Backend) rows(ctx context.Context, q string) ([][]string, error) {
 	body, err := b.c.QueryStream(ctx, q+"\nFORMAT TabSeparated", settingsFor(q))
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse query: %w", err)
+		return nil, err
 	}
 	defer body.Close()
 	var buf strings.Builder
@@ -256,7 +256,7 @@ func (b *Backend) limited(ctx context.Context, q string) ([][]string, int, error
 func (b *Backend) group(ctx context.Context, q string) (grouped, error) {
 	body, err := b.c.QueryStream(ctx, q+"\nFORMAT JSONCompact", settingsFor(q))
 	if err != nil {
-		return grouped{}, fmt.Errorf("clickhouse query: %w", err)
+		return grouped{}, err
 	}
 	defer body.Close()
 	var buf strings.Builder

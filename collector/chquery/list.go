@@ -61,7 +61,7 @@ func (b *Backend) records(ctx context.Context, req *query.Request, res *query.Re
 		strings.Join(clickhouse.FlowColumns(), ", "), src.from, src.cond(), recordOrderSQL(req), limit)
 	body, err := b.c.QueryStream(ctx, q, settingsFor(q))
 	if err != nil {
-		return fmt.Errorf("clickhouse query: %w", err)
+		return err
 	}
 	defer body.Close()
 	// Whole rows at a time, a few thousand per read.

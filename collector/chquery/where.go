@@ -13,8 +13,9 @@ import (
 	"github.com/kflow-dev/kflow/collector/query"
 )
 
-// ErrFilter reports a filter primitive this backend cannot express.
-var ErrFilter = errors.New("filter not expressible in ClickHouse")
+// ErrFilter reports a filter primitive this backend cannot express: a
+// bad request (query.ErrRequest) here, which the flow files may answer.
+var ErrFilter = fmt.Errorf("%w: filter not expressible in ClickHouse", query.ErrRequest)
 
 // numCols are the SQL of the numeric filter fields on the flows table.
 var numCols = map[filter.Field]string{
