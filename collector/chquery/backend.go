@@ -119,7 +119,7 @@ func (s source) cond() string {
 }
 
 // flowsSource returns the flows of the request: its window and filter,
-// and with a limit (-c) the first records in time order.
+// and with a limit (-c) the first records in file order.
 func (b *Backend) flowsSource(ctx context.Context, req *query.Request) (source, error) {
 	cond, _, err := where{d: b.d}.filterSQL(req.Filter)
 	if err != nil {
@@ -129,10 +129,10 @@ func (b *Backend) flowsSource(ctx context.Context, req *query.Request) (source, 
 	if req.Limit == 0 {
 		return s, nil
 	}
-	// The first records in time order start at or before the second the
-	// limit-th starts in: reading only the start column first spares
-	// reading every column of every selected record.
-	rows, err := b.rows(ctx, fmt.Sprintf("SELECT toUInt32(flow_start) FROM %s %s ORDER BY flow_start LIMIT %d, 1", s.from, s.cond(), req.Limit-1))
+	// The first records in file order lie in files of slots up to the
+	// limit-th's: reading only the slot column first spares reading every
+	// column of every selected record.
+	rows, err := b.rows(ctx, fmt.Sprintf("SELECT toUInt32(file_slot) FROM %s %s ORDER BY file_slot LIMIT %d, 1", s.from, s.cond(), req.Limit-1))
 	if err != nil {
 		return source{}, err
 	}
@@ -142,7 +142,7 @@ func (b *Backend) flowsSource(ctx context.Context, req *query.Request) (source, 
 		if c.err != nil {
 			return source{}, c.err
 		}
-		s.where += fmt.Sprintf(" AND flow_start <= toDateTime(%d, 'UTC')", sec)
+		s.where += fmt.Sprintf(" AND file_slot <= toDateTime(%d, 'UTC')", sec)
 	}
 	return source{from: fmt.Sprintf("(SELECT * FROM %s %s ORDER BY %s LIMIT %d)", s.from, s.cond(), recordOrder, req.Limit), where: "1"}, nil
 }

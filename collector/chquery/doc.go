@@ -12,7 +12,7 @@
 // From, end at or before To) on the records' nanosecond times. Ties are
 // broken as the file engine breaks them; where the file engine keeps the
 // order records were read in (listings without an order, -c, the first
-// seen direction of a pair), this backend reads records in time order:
-// start, end, then addresses, ports and protocol. docs/clickhouse.md
-// says where that can differ.
+// seen direction of a pair), this backend orders by the records'
+// position in their flow files, which the shipper stores with each row
+// (clickhouse.Position).
 package chquery

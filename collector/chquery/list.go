@@ -16,7 +16,7 @@ import (
 
 // recordOrderSQL orders records as query's listings do: by time for
 // tstart and tend (earliest first), else by the record's counter value,
-// largest first; ties in time order (recordOrder).
+// largest first; ties in file order (recordOrder).
 func recordOrderSQL(req *query.Request) string {
 	if !req.Ordered {
 		return recordOrder
@@ -141,14 +141,14 @@ func (d dialect) aggKeyOf(spec query.AggSpec) aggKey {
 }
 
 // aggCols are the aggregates of an aggregated record after its key:
-// groupCounters, the OR of TCP flags, the last ICMP type·256+code and
-// whether the group has an ICMP record, and the group's first start (the
-// order groups were first seen in).
-const aggCols = groupCounters + ", groupBitOr(tcp_flags) AS fl, argMaxIf(icmp, s, proto IN (1, 58)) AS ic, " +
-	"countIf(proto IN (1, 58)) AS nic, min(s) AS o"
+// groupCounters, the OR of TCP flags, the last ICMP type·256+code in file
+// order and whether the group has an ICMP record, and the position of
+// the group's first record (the order groups were first seen in).
+const aggCols = groupCounters + ", groupBitOr(tcp_flags) AS fl, argMaxIf(icmp, rk, proto IN (1, 58)) AS ic, " +
+	"countIf(proto IN (1, 58)) AS nic, min(rk) AS o"
 
 // aggInner are the inner select's columns for aggCols.
-const aggInner = innerCols + ", tcp_flags, proto, toUInt32(icmp_type) * 256 + icmp_code AS icmp"
+const aggInner = innerCols + ", tcp_flags, proto, toUInt32(icmp_type) * 256 + icmp_code AS icmp, " + recordKey + " AS rk"
 
 // readAgg reads an aggregated record's row (its key, then aggCols) into
 // the record fields query.Aggregator keeps, and its counter.
@@ -175,7 +175,7 @@ func (k *aggKey) readAgg(c *cells) (flow.Record, query.Counter) {
 	cnt := c.counter()
 	r.TCPFlags = uint16(c.u64())
 	icmp, nicmp := c.u64(), c.u64()
-	c.i64()
+	c.next() // the first record's position
 	if k.spec.DstPort && nicmp > 0 {
 		r.ICMPType, r.ICMPCode = uint8(icmp>>8), uint8(icmp)
 	}

@@ -128,9 +128,12 @@ const (
 	// durationMs is flow.Record.DurationMs.
 	durationMs = "toUInt64(if(" + startNs + " = 0 OR " + endNs + " = 0 OR " + endNs + " < " + startNs +
 		", 0, intDiv(" + endNs + " - " + startNs + ", 1000000)))"
-	// recordOrder is the order this backend reads records in where the
-	// file engine keeps the order of the files.
-	recordOrder = "flow_start, flow_start_ns, flow_end, flow_end_ns, src, dst, src_port, dst_port, proto"
+	// recordOrder is the order the file engine reads records in (their
+	// position in the flow files, clickhouse.Position), then time order
+	// for rows shipped without a position.
+	recordOrder = "file_slot, file, file_pos, flow_start, flow_start_ns, flow_end, flow_end_ns, src, dst, src_port, dst_port, proto"
+	// recordKey is recordOrder's leading part as one tuple.
+	recordKey = "(file_slot, file, file_pos, flow_start, flow_start_ns)"
 )
 
 // counterCols are the aggregates of a query.Counter, in this order:

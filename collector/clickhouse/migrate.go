@@ -45,8 +45,24 @@ func AddColumn(s *Schema, table, column, typ, after string) Step {
 // objects are made by Statements, which every start runs.
 var migrations = []Migration{
 	{Version: 1, Summary: "flows, per-minute and per-hour sums", Steps: func(*Schema) []Step { return nil }},
-	{Version: 2, Summary: "per-minute and per-hour sums keyed by the records' start and end bound (the version 1 tables are kept as flows_1m_v1 and flows_1h_v1)",
-		Steps: startKeyedSums},
+	{Version: 2, Summary: "the records' position in their flow files; per-minute and per-hour sums keyed by the records' start and end bound (the version 1 tables are kept as flows_1m_v1 and flows_1h_v1)",
+		Steps: func(s *Schema) []Step { return append(positions(s), startKeyedSums(s)...) }},
+}
+
+// positions (version 2) adds the position columns to flows (rows shipped
+// before have none: an empty file, position 0).
+func positions(s *Schema) []Step {
+	var steps []Step
+	after := flowColumns[len(flowColumns)-1].name
+	for _, c := range positionColumns {
+		steps = append(steps, AddColumn(s, TableFlows, c.name, s.typ(c), after))
+		after = c.name
+	}
+	if s.Cluster != "" {
+		// Made again over the new columns by Statements.
+		steps = append(steps, Step{SQL: "DROP TABLE IF EXISTS " + s.name(TableFlows+DistSuffix)})
+	}
+	return steps
 }
 
 // startKeyedSums (version 2) rebuilds the consolidated tables keyed by

@@ -170,9 +170,10 @@ func (s *Schema) versionTable() string {
 func (s *Schema) flowsTable() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", s.name(TableFlows))
-	for i, c := range flowColumns {
+	cols := append(append([]column(nil), flowColumns...), positionColumns...)
+	for i, c := range cols {
 		sep := ","
-		if i == len(flowColumns)-1 {
+		if i == len(cols)-1 {
 			sep = ""
 		}
 		fmt.Fprintf(&b, "    %s %s%s\n", c.name, s.typ(c), sep)

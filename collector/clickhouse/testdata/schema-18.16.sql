@@ -40,7 +40,10 @@ CREATE TABLE IF NOT EXISTS kflow.flows (
     src_mask UInt8,
     dst_mask UInt8,
     sampling_interval UInt32,
-    block_id UInt64
+    block_id UInt64,
+    file_slot DateTime('UTC'),
+    file String,
+    file_pos UInt64
 ) ENGINE = MergeTree
 PARTITION BY toDate(time)
 ORDER BY (toStartOfFiveMinute(time), src, dst);
