@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"regexp"
 	"slices"
 	"testing"
@@ -82,5 +83,29 @@ func TestQueryClickHouse(t *testing.T) {
 				t.Errorf("file query --clickhouse:\n%s\nfile query on the files:\n%s", g, w)
 			}
 		})
+	}
+}
+
+// TestWebClickHouse: kflow web --clickhouse serves the API from
+// ClickHouse: the stats and summary kflow web -R gives for the files.
+func TestWebClickHouse(t *testing.T) {
+	dir := queryDir(t)
+	url := chqtest.Load(t, "kflow_web_golden", dir)
+	files, ch := startWeb(t, "-R", dir), startWeb(t, "--clickhouse", url)
+	for _, q := range []string{
+		"api/v1/stats?from=2025-03-14T09:00:00Z&to=2025-03-14T10:00:00Z&stat=srcip/bytes&stat=dstport/flows&top=3&filter=proto+tcp",
+		"api/v1/summary",
+	} {
+		var fromFiles, fromCH map[string]any
+		getJSON(t, files+q, &fromFiles)
+		getJSON(t, ch+q, &fromCH)
+		delete(fromFiles, "scan")
+		delete(fromCH, "scan")
+		if !reflect.DeepEqual(fromFiles, fromCH) || len(fromFiles) == 0 {
+			t.Errorf("%s: ClickHouse %v, files %v", q, fromCH, fromFiles)
+		}
+	}
+	if code, _, _ := runQuery(t, "--clickhouse", url, queryDir(t)); code != exitUsage {
+		t.Errorf("files and --clickhouse: exit %d, want %d", code, exitUsage)
 	}
 }
