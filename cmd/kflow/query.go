@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kflow-dev/kflow/collector/chquery"
 	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/collector/query"
 )
@@ -38,6 +39,7 @@ type queryArgs struct {
 	plain      bool     // -N
 	check      bool     // -Z
 	cpuProfile string   // hidden: a Go CPU profile of the query
+	clickhouse string   // --clickhouse
 	fs         *pflag.FlagSet
 }
 
@@ -64,6 +66,7 @@ func (q *queryArgs) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&q.check, "check", "Z", false, "check the filter's syntax and exit")
 	fs.StringVar(&q.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the query to `FILE`")
 	_ = fs.MarkHidden("cpu-profile")
+	fs.StringVar(&q.clickhouse, "clickhouse", "", "ask the ClickHouse database at `URL` (http://user:pass@host:8123/kflow) instead of flow files")
 }
 
 func fileQueryCmd() *command {
@@ -142,8 +145,11 @@ func (q *queryArgs) run(e *env, args []string) error {
 	if q.check {
 		return nil
 	}
-	if len(paths) == 0 {
-		return fmt.Errorf("%w: no FILE or DIR given (kflow file query [OPTIONS] FILE|DIR... [FILTER])", errUsage)
+	switch {
+	case len(paths) == 0 && q.clickhouse == "":
+		return fmt.Errorf("%w: no FILE or DIR given (kflow file query [OPTIONS] FILE|DIR... [FILTER], or --clickhouse URL)", errUsage)
+	case len(paths) > 0 && q.clickhouse != "":
+		return fmt.Errorf("%w: give flow files or --clickhouse, not both", errUsage)
 	}
 	opts := &fmtOpts{loc: q.loc(), plain: q.plain}
 	req, err := q.request(flt, opts.loc)
@@ -175,7 +181,12 @@ func (q *queryArgs) run(e *env, args []string) error {
 		}
 		defer stop()
 	}
-	b := &query.FileBackend{Paths: paths, Prefix: q.prefix}
+	var b query.Backend = &query.FileBackend{Paths: paths, Prefix: q.prefix}
+	if q.clickhouse != "" {
+		if b, err = chquery.Open(q.clickhouse); err != nil {
+			return fmt.Errorf("%w: --clickhouse: %v", errUsage, err)
+		}
+	}
 	res, err := b.Query(e.ctx, req)
 	if err != nil {
 		if errors.Is(err, query.ErrRequest) {

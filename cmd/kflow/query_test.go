@@ -78,7 +78,7 @@ func queryDir(t *testing.T) string {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		w, err := flowfile.Create(p, flowfile.WriterOptions{Ident: "test", Created: time.Date(2025, 3, 14, 9, 25, 0, 0, time.UTC)})
+		w, err := flowfile.Create(p, flowfile.WriterOptions{Ident: "test", Created: time.Date(2025, 3, 14, 9, 25+5*i, 0, 0, time.UTC)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,37 +102,41 @@ func runQuery(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// queryGoldenCases are the golden questions of file query (the same
+// flows are asked of ClickHouse in TestQueryClickHouse).
+var queryGoldenCases = []struct {
+	name   string
+	args   []string
+	filter string
+}{
+	{"query_line", nil, ""},
+	{"query_long", []string{"-o", "long"}, ""},
+	{"query_extended", []string{"-o", "extended"}, ""},
+	{"query_csv", []string{"-o", "csv"}, ""},
+	{"query_json", []string{"-o", "json"}, "proto udp"},
+	{"query_ndjson", []string{"-o", "ndjson", "-c", "3"}, ""},
+	{"query_fmt", []string{"-o", "fmt:%ts %sa %da %pkt %byt %sap %dap %pr %flg %te %td %fl %in %out %tos %ra %dir %svln %bps %pps %bpp %n  next line"}, ""},
+	{"query_plain", []string{"-N", "-q"}, "bytes > 100k"},
+	{"query_filter", []string{}, "proto tcp and (dst port 443 or flags S and not flags A)"},
+	{"query_order", []string{"-O", "bytes", "-n", "4"}, ""},
+	{"query_tstart", []string{"-O", "tstart", "-q"}, "ipv4 and not proto tcp"},
+	{"query_stat", []string{"-s", "srcip/bytes", "-s", "dstip/bytes", "-s", "proto/bytes", "-n", "3"}, ""},
+	{"query_stat_more", []string{"-s", "ip/flows/packets", "-s", "port", "-s", "flags", "-s", "exporter/bytes", "-s", "if", "-s", "vlan", "-s", "tos", "-n", "4"}, ""},
+	{"query_stat_record", []string{"-s", "record/bytes", "-A", "srcip,dstip", "-n", "3"}, ""},
+	{"query_stat_json", []string{"-j", "-s", "dstport/bytes", "-n", "2"}, "proto udp"},
+	{"query_aggregate", []string{"-A", "srcip4/24,srcip6/64,proto"}, ""},
+	{"query_aggregate_ports", []string{"-A", "dstport,proto", "-O", "flows"}, ""},
+	{"query_aggregate_flows", []string{"-a", "-q"}, "proto tcp"},
+	{"query_bidir", []string{"-B"}, ""},
+	{"query_bidir_b", []string{"-b", "-o", "bilong"}, "proto udp"},
+	{"query_summary", []string{"-I"}, ""},
+	{"query_summary_filter", []string{"-I", "-q"}, "proto tcp"},
+	{"query_summary_json", []string{"-I", "-j"}, "ipv6"},
+}
+
 func TestQueryGolden(t *testing.T) {
 	dir := queryDir(t)
-	for _, tt := range []struct {
-		name   string
-		args   []string
-		filter string
-	}{
-		{"query_line", nil, ""},
-		{"query_long", []string{"-o", "long"}, ""},
-		{"query_extended", []string{"-o", "extended"}, ""},
-		{"query_csv", []string{"-o", "csv"}, ""},
-		{"query_json", []string{"-o", "json"}, "proto udp"},
-		{"query_ndjson", []string{"-o", "ndjson", "-c", "3"}, ""},
-		{"query_fmt", []string{"-o", "fmt:%ts %sa %da %pkt %byt %sap %dap %pr %flg %te %td %fl %in %out %tos %ra %dir %svln %bps %pps %bpp %n  next line"}, ""},
-		{"query_plain", []string{"-N", "-q"}, "bytes > 100k"},
-		{"query_filter", []string{}, "proto tcp and (dst port 443 or flags S and not flags A)"},
-		{"query_order", []string{"-O", "bytes", "-n", "4"}, ""},
-		{"query_tstart", []string{"-O", "tstart", "-q"}, "ipv4 and not proto tcp"},
-		{"query_stat", []string{"-s", "srcip/bytes", "-s", "dstip/bytes", "-s", "proto/bytes", "-n", "3"}, ""},
-		{"query_stat_more", []string{"-s", "ip/flows/packets", "-s", "port", "-s", "flags", "-s", "exporter/bytes", "-s", "if", "-s", "vlan", "-s", "tos", "-n", "4"}, ""},
-		{"query_stat_record", []string{"-s", "record/bytes", "-A", "srcip,dstip", "-n", "3"}, ""},
-		{"query_stat_json", []string{"-j", "-s", "dstport/bytes", "-n", "2"}, "proto udp"},
-		{"query_aggregate", []string{"-A", "srcip4/24,srcip6/64,proto"}, ""},
-		{"query_aggregate_ports", []string{"-A", "dstport,proto", "-O", "flows"}, ""},
-		{"query_aggregate_flows", []string{"-a", "-q"}, "proto tcp"},
-		{"query_bidir", []string{"-B"}, ""},
-		{"query_bidir_b", []string{"-b", "-o", "bilong"}, "proto udp"},
-		{"query_summary", []string{"-I"}, ""},
-		{"query_summary_filter", []string{"-I", "-q"}, "proto tcp"},
-		{"query_summary_json", []string{"-I", "-j"}, "ipv6"},
-	} {
+	for _, tt := range queryGoldenCases {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append(append([]string(nil), tt.args...), dir)
 			if tt.filter != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kflow-dev/kflow/collector/chquery"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/collector/web"
@@ -30,6 +31,7 @@ type webFlags struct {
 	timeout     time.Duration
 	maxWindow   string
 	workers     int
+	clickhouse  string // answer from this ClickHouse database instead of the files
 	url         string // set by start: where the page is
 }
 
@@ -54,6 +56,20 @@ func (w *webFlags) register(fs *pflag.FlagSet, prefix string) {
 		workers = 1 // next to a daemon, leave it the other cores
 	}
 	fs.IntVar(&w.workers, prefix+"workers", workers, "decoding workers per query (0: one per core)")
+	fs.StringVar(&w.clickhouse, prefix+"clickhouse", "", "answer from the ClickHouse database at `URL` (http://user:pass@host:8123/kflow; the Distributed tables of a cluster when it has them) instead of the flow files")
+}
+
+// backend is what answers the page's queries: the flow files under
+// paths, or ClickHouse.
+func (w *webFlags) backend(paths []string, filePrefix string) (query.Backend, string, error) {
+	if w.clickhouse == "" {
+		return &query.FileBackend{Paths: paths, Prefix: filePrefix, Workers: w.workers}, "files " + strings.Join(paths, ","), nil
+	}
+	b, err := chquery.Open(w.clickhouse)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: --%sclickhouse: %v", errUsage, w.prefix, err)
+	}
+	return b, "clickhouse " + b.String(), nil
 }
 
 // start serves the flow explorer over the flow files under paths until
@@ -63,13 +79,17 @@ func (w *webFlags) start(ctx context.Context, log *slog.Logger, paths []string, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: --%smax-window: %v", errUsage, w.prefix, err)
 	}
+	backend, source, err := w.backend(paths, filePrefix)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := web.Listen(web.ListenConfig{Addr: w.listen, AllowRemote: w.allowRemote, CertFile: w.certFile, KeyFile: w.keyFile,
 		HtpasswdFile: w.htpasswd, TokenFile: w.tokenFile, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	srv, err := web.New(web.Config{
-		Backend: &query.FileBackend{Paths: paths, Prefix: filePrefix, Workers: w.workers},
+		Backend: backend,
 		Paths:   paths, Prefix: filePrefix, Assets: webui.Assets(), Auth: ln.Auth, Version: version,
 		Limits: web.Limits{MaxWindow: maxWindow, Timeout: w.timeout},
 	})
@@ -82,7 +102,7 @@ func (w *webFlags) start(ctx context.Context, log *slog.Logger, paths []string, 
 		scheme = "https"
 	}
 	url := scheme + "://" + ln.Addr().String() + "/"
-	log.Info("serving the flow explorer", "url", url, "files", strings.Join(paths, ","), "auth", ln.Auth != nil)
+	log.Info("serving the flow explorer", "url", url, "answers from", source, "auth", ln.Auth != nil)
 	if !web.IsLoopback(ln.Addr()) && !ln.TLS() {
 		log.Warn("the flow explorer listens beyond loopback without TLS: passwords and flows cross the network in clear")
 	}
@@ -107,8 +127,8 @@ func webCmd() *command {
 	)
 	return &command{
 		name:    "web",
-		summary: "serve the flow explorer (a web page and its JSON API) over flow files",
-		usage:   "[-R DIR]... [--listen ADDR] [DIR|FILE...]",
+		summary: "serve the flow explorer (a web page and its JSON API) over flow files or ClickHouse",
+		usage:   "[-R DIR]... [--clickhouse URL] [--listen ADDR] [DIR|FILE...]",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringArrayVarP(&read, "read", "R", nil, "serve the flow files under `DIR` (repeatable; as arguments too)")
 			fs.StringVar(&pfx, "prefix", flowfile.DefaultPrefix, "in directories, read files named with this prefix")
@@ -117,8 +137,8 @@ func webCmd() *command {
 		},
 		run: func(e *env, args []string) error {
 			paths := append(append([]string(nil), read...), args...)
-			if len(paths) == 0 {
-				return fmt.Errorf("%w: no flow files given (kflow web -R DIR)", errUsage)
+			if len(paths) == 0 && w.clickhouse == "" {
+				return fmt.Errorf("%w: no flow files given (kflow web -R DIR, or --clickhouse URL)", errUsage)
 			}
 			if _, err := query.Files(query.Select{Paths: paths, Prefix: pfx}); err != nil {
 				return err

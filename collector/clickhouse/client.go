@@ -173,6 +173,23 @@ func (c *Client) Query(ctx context.Context, query string) ([]byte, error) {
 	return b, nil
 }
 
+// QueryStream runs a query whose result may be large and returns its
+// body to read as it comes. The server still buffers the whole result
+// (wait_end_of_query), so an error is an HTTP error, never a result cut
+// short. settings go with the query (nil for none; a read-only user may
+// not change them). The caller closes the body.
+func (c *Client) QueryStream(ctx context.Context, query string, settings url.Values) (io.ReadCloser, error) {
+	params := url.Values{"wait_end_of_query": {"1"}}
+	for k, v := range settings {
+		params[k] = v
+	}
+	resp, err := c.request(ctx, "query", query, params, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 // QueryRows runs a query and returns its TabSeparated rows split into
 // fields. Values are returned as ClickHouse escapes them (fine for
 // numbers, dates and names).

@@ -45,6 +45,57 @@ func AddColumn(s *Schema, table, column, typ, after string) Step {
 // objects are made by Statements, which every start runs.
 var migrations = []Migration{
 	{Version: 1, Summary: "flows, per-minute and per-hour sums", Steps: func(*Schema) []Step { return nil }},
+	{Version: 2, Summary: "the records' position in their flow files; per-minute and per-hour sums keyed by the records' start and end bound (the version 1 tables are kept as flows_1m_v1 and flows_1h_v1)",
+		Steps: func(s *Schema) []Step { return append(positions(s), startKeyedSums(s)...) }},
+}
+
+// positions (version 2) adds the position columns to flows (rows shipped
+// before have none: an empty file, position 0).
+func positions(s *Schema) []Step {
+	var steps []Step
+	after := flowColumns[len(flowColumns)-1].name
+	for _, c := range positionColumns {
+		steps = append(steps, AddColumn(s, TableFlows, c.name, s.typ(c), after))
+		after = c.name
+	}
+	if s.Cluster != "" {
+		// Made again over the new columns by Statements.
+		steps = append(steps, Step{SQL: "DROP TABLE IF EXISTS " + s.name(TableFlows+DistSuffix)})
+	}
+	return steps
+}
+
+// startKeyedSums (version 2) rebuilds the consolidated tables keyed by
+// the records' start bucket and end bound, from what the flows table
+// still holds. The version 1 tables (keyed by the records' end) are
+// renamed, not dropped: they may hold sums older than the flows. Run it
+// with the shippers stopped: rows inserted between the backfill and the
+// view's creation would be missed.
+func startKeyedSums(s *Schema) []Step {
+	var steps []Step
+	for _, c := range consolidations {
+		old := c.table + "_v1"
+		steps = append(steps,
+			Step{SQL: "DROP TABLE IF EXISTS " + s.name(c.view)},
+			Step{SQL: fmt.Sprintf("RENAME TABLE %s TO %s", s.name(c.table), s.name(old)), Done: tableExists(s, old)},
+			// A table of a run that failed after making it.
+			Step{SQL: "DROP TABLE IF EXISTS " + s.name(c.table)},
+			Step{SQL: s.consolidatedTable(c)},
+			Step{SQL: fmt.Sprintf("INSERT INTO %s (%s) %s", s.name(c.table), strings.Join(consolidatedColumns(), ", "), s.consolidatedSelect(c))},
+			Step{SQL: s.consolidatedView(c)},
+		)
+		if s.Cluster != "" {
+			// Made again over the new columns by Statements.
+			steps = append(steps, Step{SQL: "DROP TABLE IF EXISTS " + s.name(c.table+DistSuffix)})
+		}
+	}
+	return steps
+}
+
+// tableExists is a Step.Done query: 1 when the table exists.
+func tableExists(s *Schema, table string) string {
+	return fmt.Sprintf("SELECT count() FROM system.tables WHERE database = '%s' AND name = '%s'",
+		quoteString(s.Database), quoteString(table))
 }
 
 // SchemaVersion is the version of the schema this kflow makes.

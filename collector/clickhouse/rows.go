@@ -74,6 +74,62 @@ var flowColumns = []column{
 	{"block_id", "UInt64", "UInt64 CODEC(Delta, ZSTD(1))", 8},
 }
 
+// positionColumns follow flowColumns in the flows table: where a row's
+// record stands in its flow files (Position). They are not part of a
+// record (FlowColumns, DecodeRows); the file is a variable-length String.
+var positionColumns = []column{
+	{"file_slot", "DateTime('UTC')", "DateTime('UTC') CODEC(Delta, ZSTD(1))", 4},
+	{"file", "String", "LowCardinality(String)", 0},
+	{"file_pos", "UInt64", "UInt64 CODEC(Delta, ZSTD(1))", 8},
+}
+
+// Position is where a record stands in its flow files, the order the
+// flow-file query engine reads records in: files by slot, then path,
+// then the blocks of a file by offset and the records of a block in
+// turn. Queries in ClickHouse order by it where the file engine keeps
+// file order.
+type Position struct {
+	// Slot is the file's slot, its name's stamp read as UTC (as the
+	// query engine reads it).
+	Slot time.Time
+	// File is the file's path (absolute, cleaned, with the name it
+	// takes once finished: PREFIX.STAMP, not PREFIX.current.STAMP).
+	File   string
+	Offset int64 // the block's offset in the file
+	Index  int   // the record's index in its block
+}
+
+// posIndexBits is how many low bits of file_pos hold the record's index
+// in its block (blocks hold far fewer records); the block's offset is
+// above them.
+const posIndexBits = 20
+
+// PositionColumns returns the names of the position columns, in row
+// order after FlowColumns.
+func PositionColumns() []string {
+	out := make([]string, len(positionColumns))
+	for i, c := range positionColumns {
+		out[i] = c.name
+	}
+	return out
+}
+
+// InsertColumns are the columns of a row of AppendRow and AppendPosition.
+func InsertColumns() []string { return append(FlowColumns(), PositionColumns()...) }
+
+// AppendPosition appends a row's position columns (after AppendRow). A
+// slot outside DateTime's range is stored as 0.
+func AppendPosition(dst []byte, p Position) []byte {
+	slot := uint32(0)
+	if fits(p.Slot) && !p.Slot.IsZero() {
+		slot = uint32(p.Slot.Unix())
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, slot)
+	dst = binary.AppendUvarint(dst, uint64(len(p.File)))
+	dst = append(dst, p.File...)
+	return binary.LittleEndian.AppendUint64(dst, uint64(p.Offset)<<posIndexBits|uint64(p.Index)&(1<<posIndexBits-1))
+}
+
 // RowSize is the RowBinary size of one flows row.
 var RowSize = func() int {
 	n := 0

@@ -85,17 +85,55 @@ func flowColumnsNamed(names ...string) []column {
 }
 
 // consolidated describes one consolidated table.
+//
+// Its rows are keyed by the bucket the records start in (time) and the
+// bucket boundary their end is at or before (end_bound: the end rounded
+// up to the bucket), so that a query whose window and step are whole
+// buckets selects exactly the records nfdump's -t selects (start at or
+// after the window's start, end at or before its end) and counts each in
+// the bucket of its start, as the flow-file engine does. A record without
+// a start is kept under its row time with an end_bound past any window:
+// no window selects it (a window always has a start, which such a
+// record fails).
 type consolidated struct {
 	table, view string
 	bucket      string // the function that truncates time
+	seconds     int    // the bucket's length
 	partition   string // the partition expression
 	retention   func(Retention) time.Duration
 }
 
 var consolidations = []consolidated{
-	{TableMinute, viewMinute, "toStartOfMinute", "toDate(time)", func(r Retention) time.Duration { return r.Minute }},
-	{TableHour, viewHour, "toStartOfHour", "toYYYYMM(time)", func(r Retention) time.Duration { return r.Hour }},
+	{TableMinute, viewMinute, "toStartOfMinute", 60, "toDate(time)", func(r Retention) time.Duration { return r.Minute }},
+	{TableHour, viewHour, "toStartOfHour", 3600, "toYYYYMM(time)", func(r Retention) time.Duration { return r.Hour }},
 }
+
+// Consolidation is what a query needs to know of a consolidated table.
+type Consolidation struct {
+	Table string
+	Step  time.Duration // its bucket
+	Dims  []string      // the flows columns it keeps
+}
+
+// Consolidations lists the consolidated tables, finest first.
+func Consolidations() []Consolidation {
+	var out []Consolidation
+	for _, c := range consolidations {
+		var dims []string
+		for _, d := range consolidatedDims {
+			dims = append(dims, d.name)
+		}
+		out = append(out, Consolidation{Table: c.table, Step: time.Duration(c.seconds) * time.Second, Dims: dims})
+	}
+	return out
+}
+
+// noStart is true for a flows row whose record has no start.
+const noStart = "toUInt32(flow_start) = 0 AND flow_start_ns = 0"
+
+// NoEndBound is the end_bound of records without a start: 2100-01-01,
+// past any window a query asks (18.16 wraps times after 2105 around).
+const NoEndBound = "toDateTime(4102444800, 'UTC')"
 
 func (s *Schema) modern() bool { return s.Version.Modern() }
 
@@ -132,9 +170,10 @@ func (s *Schema) versionTable() string {
 func (s *Schema) flowsTable() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", s.name(TableFlows))
-	for i, c := range flowColumns {
+	cols := append(append([]column(nil), flowColumns...), positionColumns...)
+	for i, c := range cols {
 		sep := ","
-		if i == len(flowColumns)-1 {
+		if i == len(cols)-1 {
 			sep = ""
 		}
 		fmt.Fprintf(&b, "    %s %s%s\n", c.name, s.typ(c), sep)
@@ -150,7 +189,7 @@ func (s *Schema) flowsTable() string {
 
 func (s *Schema) consolidatedTable(c consolidated) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n    time DateTime('UTC'),\n", s.name(c.table))
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n    time DateTime('UTC'),\n    end_bound DateTime('UTC'),\n", s.name(c.table))
 	var dims []string
 	for _, d := range consolidatedDims {
 		fmt.Fprintf(&b, "    %s %s,\n", d.name, s.typ(d))
@@ -158,20 +197,38 @@ func (s *Schema) consolidatedTable(c consolidated) string {
 	}
 	b.WriteString("    packets UInt64,\n    bytes UInt64,\n    flows UInt64\n")
 	fmt.Fprintf(&b, ") ENGINE = SummingMergeTree((packets, bytes, flows))\nPARTITION BY %s\n", c.partition)
-	fmt.Fprintf(&b, "ORDER BY (time, %s)", strings.Join(dims, ", "))
+	fmt.Fprintf(&b, "ORDER BY (time, end_bound, %s)", strings.Join(dims, ", "))
 	b.WriteString(s.ttl(c.retention(s.Retention)))
 	b.WriteString(s.settings(c.retention(s.Retention)))
 	return b.String()
 }
 
+// consolidatedColumns are a consolidated table's columns in order.
+func consolidatedColumns() []string {
+	cols := []string{"time", "end_bound"}
+	for _, d := range consolidatedDims {
+		cols = append(cols, d.name)
+	}
+	return append(cols, "packets", "bytes", "flows")
+}
+
 func (s *Schema) consolidatedView(c consolidated) string {
+	return fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s TO %s AS\n%s", s.name(c.view), s.name(c.table), s.consolidatedSelect(c))
+}
+
+// consolidatedSelect is the SELECT over flows that makes a consolidated
+// table's rows: its view's, and the backfill of a migration.
+func (s *Schema) consolidatedSelect(c consolidated) string {
 	var dims []string
 	for _, d := range consolidatedDims {
 		dims = append(dims, d.name)
 	}
 	d := strings.Join(dims, ", ")
-	return fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s TO %s AS\nSELECT %s(time) AS time, %s,\n    sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows\nFROM %s\nGROUP BY time, %s",
-		s.name(c.view), s.name(c.table), c.bucket, d, s.name(TableFlows), d)
+	start := fmt.Sprintf("%s(if(%s, time, flow_start))", c.bucket, noStart)
+	end := fmt.Sprintf("if(%s, %s, %s(flow_end) + %d * (flow_end != %s(flow_end) OR flow_end_ns != 0))",
+		noStart, NoEndBound, c.bucket, c.seconds, c.bucket)
+	return fmt.Sprintf("SELECT %s AS time, %s AS end_bound, %s,\n    sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows\nFROM %s\nGROUP BY time, end_bound, %s",
+		start, end, d, s.name(TableFlows), d)
 }
 
 func (s *Schema) distTable(table string) string {

@@ -9,6 +9,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -152,9 +154,9 @@ func TestMigrations(t *testing.T) {
 			{SQL: "DROP TABLE IF EXISTS " + s.name(viewMinute)},
 			AddColumn(s, TableMinute, "tos", "UInt8", "dst_as"),
 			{SQL: "CREATE MATERIALIZED VIEW IF NOT EXISTS " + s.name(viewMinute) + " TO " + s.name(TableMinute) +
-				" AS SELECT toStartOfMinute(time) AS time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as, tos," +
+				" AS SELECT toStartOfMinute(time) AS time, toDateTime(0, 'UTC') AS end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as, tos," +
 				" sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows FROM " + s.name(TableFlows) +
-				" GROUP BY time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as, tos"},
+				" GROUP BY time, end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as, tos"},
 		}
 	}})
 	// A first attempt that stopped after adding the column: the rerun
@@ -214,5 +216,71 @@ func TestFailedInsertWritesNothing(t *testing.T) {
 	t.Logf("%d two-column rows inserted in %v", MaxInsertRows, time.Since(began))
 	if got := queryString(t, c, "SELECT count() FROM "+s.Database+".t"); got != fmt.Sprint(MaxInsertRows) {
 		t.Fatalf("%s rows, want %d", got, MaxInsertRows)
+	}
+}
+
+// TestMigrateStartKeyed upgrades a version 1 schema (made with the
+// version 1 DDL, testdata/schema-v1-18.16.sql) holding flows: the
+// consolidated tables are rebuilt keyed by start bucket and end bound,
+// the version 1 ones kept, and the new views feed the new tables.
+func TestMigrateStartKeyed(t *testing.T) {
+	c, s := testClient(t, "kflow_v1")
+	ctx := context.Background()
+	ddl, err := os.ReadFile("testdata/schema-v1-18.16.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range strings.Split(strings.TrimSpace(string(ddl)), ";\n") {
+		q = strings.Replace(q, "DATABASE IF NOT EXISTS kflow", "DATABASE IF NOT EXISTS "+s.Database, 1)
+		if err := c.Exec(ctx, strings.ReplaceAll(strings.TrimSuffix(q, ";"), "kflow.", s.Database+".")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := recordVersion(ctx, c, s, 1, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2025, 3, 14, 9, 59, 30, 0, time.UTC)
+	insert := func(start, end time.Time, block uint64) {
+		t.Helper()
+		r := flow.Record{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"), Proto: 6,
+			Packets: 2, Octets: 100, Start: start, End: end}
+		b, err := AppendRow(nil, &r, t0, block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Insert(ctx, TableFlows, FlowColumns(), b, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Starts in minute 9:59, ends in 10:00 (bound 10:01) and at 10:01:00
+	// exactly (bound 10:01); no start (kept under its end's bucket, bound
+	// past any window).
+	insert(t0, t0.Add(40*time.Second), 1)
+	insert(t0, t0.Add(90*time.Second), 2)
+	insert(time.Time{}, t0.Add(time.Second), 3)
+	a, err := Migrate(ctx, c, s, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.From != 1 || a.To != SchemaVersion() {
+		t.Fatalf("migrate: %+v", a)
+	}
+	insert(t0.Add(time.Minute), t0.Add(time.Minute+500*time.Millisecond), 4) // after: through the new view
+	for _, tt := range []struct{ table, want string }{
+		{TableMinute, "2025-03-14 09:59:00\t2025-03-14 10:01:00\t2\n" +
+			"2025-03-14 09:59:00\t2100-01-01 00:00:00\t1\n" +
+			"2025-03-14 10:00:00\t2025-03-14 10:01:00\t1"},
+		{TableHour, "2025-03-14 09:00:00\t2025-03-14 11:00:00\t2\n" +
+			"2025-03-14 09:00:00\t2100-01-01 00:00:00\t1\n" +
+			"2025-03-14 10:00:00\t2025-03-14 11:00:00\t1"},
+		{TableMinute + "_v1", "2025-03-14 09:59:00\t1\n2025-03-14 10:00:00\t1\n2025-03-14 10:01:00\t1"},
+	} {
+		q := fmt.Sprintf("SELECT time, end_bound, sum(flows) FROM %s.%s GROUP BY time, end_bound ORDER BY time, end_bound", s.Database, tt.table)
+		if strings.HasSuffix(tt.table, "_v1") {
+			q = fmt.Sprintf("SELECT time, sum(flows) FROM %s.%s GROUP BY time ORDER BY time", s.Database, tt.table)
+		}
+		if got := queryString(t, c, q); got != tt.want {
+			t.Errorf("%s:\n%s\nwant\n%s", tt.table, got, tt.want)
+		}
 	}
 }

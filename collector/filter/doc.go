@@ -7,6 +7,10 @@
 // Parse turns the text into a *Filter whose Match is a tree of closures
 // built once: matching a record uses no reflection and allocates nothing.
 // Errors are *SyntaxError values that point at the offending token.
+// Filter.Expr returns the syntax tree with parsed values (numbers, netip
+// addresses and prefixes), for backends that translate a filter, such
+// as into a database's WHERE clause; a test proves that evaluating it
+// as documented gives Match's answer.
 //
 // The language follows nfdump(1) for the common primitives:
 //

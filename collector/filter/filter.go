@@ -20,6 +20,7 @@ type Filter struct {
 	any    bool
 	fields flowfile.Fields
 	swaps  []swap // the direction words, for Reverse
+	tree   node   // nil for a filter that matches all
 }
 
 // Parse compiles a filter. An empty filter (or one holding only comments)
@@ -39,7 +40,7 @@ func Parse(src string) (*Filter, error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.errAt(t, "unexpected %s: want and, or or the end of the filter", t)
 	}
-	f := &Filter{src: src, match: compile(n, false), fields: fieldsOf(n), swaps: p.swaps}
+	f := &Filter{src: src, match: compile(n, false), fields: fieldsOf(n), swaps: p.swaps, tree: n}
 	_, f.any = n.(anyNode)
 	return f, nil
 }
@@ -113,6 +114,7 @@ type anyNode struct{}
 type leaf struct {
 	build  func(negated bool) Pred
 	fields flowfile.Fields // what the predicate reads
+	expr   Expr            // the primitive, for Filter.Expr
 }
 
 func compile(n node, neg bool) Pred {
@@ -148,8 +150,10 @@ func fieldsOf(n node) flowfile.Fields {
 	return 0
 }
 
-func always(fields flowfile.Fields, p Pred) leaf {
-	return leaf{func(bool) Pred { return p }, fields}
+// always is the leaf of a primitive whose test does not depend on
+// negation.
+func always(e Expr, fields flowfile.Fields, p Pred) leaf {
+	return leaf{func(bool) Pred { return p }, fields, e}
 }
 
 // dirFields is what byDir(d, src, dst) reads.

@@ -218,16 +218,16 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "port":
 		return p.parsePort(d)
 	case "tos":
-		return p.parseNumField(d, 255, flowfile.FieldTOS, func(r *flow.Record) uint64 { return uint64(r.TOS) }, func(r *flow.Record) uint64 { return uint64(r.TOS) })
+		return p.parseNumField(d, 255, FieldTOS, FieldTOS, flowfile.FieldTOS, func(r *flow.Record) uint64 { return uint64(r.TOS) }, func(r *flow.Record) uint64 { return uint64(r.TOS) })
 	case "vlan":
-		return p.parseNumField(d, 4095, flowfile.FieldVLAN, func(r *flow.Record) uint64 { return uint64(r.VLAN) }, func(r *flow.Record) uint64 { return uint64(r.VLAN) })
+		return p.parseNumField(d, 4095, FieldVLAN, FieldVLAN, flowfile.FieldVLAN, func(r *flow.Record) uint64 { return uint64(r.VLAN) }, func(r *flow.Record) uint64 { return uint64(r.VLAN) })
 	case "as":
 		if isWord(p.peek(), "in") {
-			return p.parseNumList(d, math.MaxUint32, flowfile.FieldAS, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
+			return p.parseNumList(d, math.MaxUint32, FieldSrcAS, FieldDstAS, flowfile.FieldAS, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
 		}
-		return p.parseNumField(d, math.MaxUint32, flowfile.FieldAS, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
+		return p.parseNumField(d, math.MaxUint32, FieldSrcAS, FieldDstAS, flowfile.FieldAS, func(r *flow.Record) uint64 { return uint64(r.SrcAS) }, func(r *flow.Record) uint64 { return uint64(r.DstAS) })
 	case "mask":
-		return p.parseNumField(d, 128, flowfile.FieldMask, func(r *flow.Record) uint64 { return uint64(r.SrcMask) }, func(r *flow.Record) uint64 { return uint64(r.DstMask) })
+		return p.parseNumField(d, 128, FieldSrcMask, FieldDstMask, flowfile.FieldMask, func(r *flow.Record) uint64 { return uint64(r.SrcMask) }, func(r *flow.Record) uint64 { return uint64(r.DstMask) })
 	}
 	if qualified {
 		return nil, p.errAt(t, "unexpected %s after %s: want ip, host, net, port, tos, vlan, as or mask", t, start.text)
@@ -236,9 +236,9 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "any":
 		return anyNode{}, nil
 	case "ipv4", "inet":
-		return always(flowfile.FieldSrc, func(r *flow.Record) bool { return r.Src.Is4() }), nil
+		return always(Family{V6: false}, flowfile.FieldSrc, func(r *flow.Record) bool { return r.Src.Is4() }), nil
 	case "ipv6", "inet6":
-		return always(flowfile.FieldSrc, func(r *flow.Record) bool { return r.Src.Is6() }), nil
+		return always(Family{V6: true}, flowfile.FieldSrc, func(r *flow.Record) bool { return r.Src.Is6() }), nil
 	case "proto":
 		return p.parseProto()
 	case "flags":
@@ -265,16 +265,16 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "icmp-type", "icmp-code":
 		return p.parseICMP(kw)
 	case "exporter":
-		return p.parseAddrField(flowfile.FieldExporter, func(r *flow.Record) netip.Addr { return r.Exporter })
+		return p.parseAddrField(FieldExporter, flowfile.FieldExporter, func(r *flow.Record) netip.Addr { return r.Exporter })
 	case "router", "next":
 		if n := p.peek(); !isWord(n, "ip") {
 			return nil, p.errAt(n, "unexpected %s after %s: want ip", n, kw)
 		}
 		p.next()
 		if kw == "router" {
-			return p.parseAddrField(flowfile.FieldExporter, func(r *flow.Record) netip.Addr { return r.Exporter })
+			return p.parseAddrField(FieldExporter, flowfile.FieldExporter, func(r *flow.Record) netip.Addr { return r.Exporter })
 		}
-		return p.parseAddrField(flowfile.FieldNextHop, func(r *flow.Record) netip.Addr { return r.NextHop })
+		return p.parseAddrField(FieldNextHop, flowfile.FieldNextHop, func(r *flow.Record) netip.Addr { return r.NextHop })
 	case "flowdir":
 		return p.parseFlowDir()
 	}
@@ -317,17 +317,18 @@ func (p *parser) parseIP(d dir) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return always(dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
+	e := byDirExpr(d, addrIn(FieldSrc, []netip.Addr{a}, nil), addrIn(FieldDst, []netip.Addr{a}, nil))
+	return always(e, dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
 		func(r *flow.Record) bool { return r.Src == a },
 		func(r *flow.Record) bool { return r.Dst == a })), nil
 }
 
-func (p *parser) parseAddrField(fl flowfile.Fields, get func(*flow.Record) netip.Addr) (node, error) {
+func (p *parser) parseAddrField(f Field, fl flowfile.Fields, get func(*flow.Record) netip.Addr) (node, error) {
 	a, err := p.parseAddr()
 	if err != nil {
 		return nil, err
 	}
-	return always(fl, func(r *flow.Record) bool { return get(r) == a }), nil
+	return always(addrIn(f, []netip.Addr{a}, nil), fl, func(r *flow.Record) bool { return get(r) == a }), nil
 }
 
 // parsePrefix parses CIDR, an incomplete IPv4 network (198.19/16) or an
@@ -386,7 +387,8 @@ func (p *parser) parseNet(d dir) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return always(dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
+	e := byDirExpr(d, addrIn(FieldSrc, nil, []netip.Prefix{pf}), addrIn(FieldDst, nil, []netip.Prefix{pf}))
+	return always(e, dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
 		func(r *flow.Record) bool { return pf.Contains(r.Src) },
 		func(r *flow.Record) bool { return pf.Contains(r.Dst) })), nil
 }
@@ -461,7 +463,12 @@ func (p *parser) parseAddrList(d dir) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return always(dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
+	addrs := make([]netip.Addr, 0, len(set.exact))
+	for a := range set.exact {
+		addrs = append(addrs, a)
+	}
+	e := byDirExpr(d, addrIn(FieldSrc, addrs, set.nets), addrIn(FieldDst, addrs, set.nets))
+	return always(e, dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
 		func(r *flow.Record) bool { return set.has(r.Src) },
 		func(r *flow.Record) bool { return set.has(r.Dst) })), nil
 }
@@ -572,16 +579,17 @@ func cmp(o op, v uint64, get func(*flow.Record) uint64) Pred {
 	return func(r *flow.Record) bool { return get(r) == v }
 }
 
-func (p *parser) parseNumField(d dir, max uint64, fl flowfile.Fields, src, dst func(*flow.Record) uint64) (node, error) {
+func (p *parser) parseNumField(d dir, max uint64, srcF, dstF Field, fl flowfile.Fields, src, dst func(*flow.Record) uint64) (node, error) {
 	o := p.parseOp()
 	v, err := p.parseNumber("a number", max)
 	if err != nil {
 		return nil, err
 	}
-	return always(fl, byDir(d, cmp(o, v, src), cmp(o, v, dst))), nil
+	e := byDirExpr(d, Compare{srcF, Op(o), v}, Compare{dstF, Op(o), v})
+	return always(e, fl, byDir(d, cmp(o, v, src), cmp(o, v, dst))), nil
 }
 
-func (p *parser) parseNumList(d dir, max uint64, fl flowfile.Fields, src, dst func(*flow.Record) uint64) (node, error) {
+func (p *parser) parseNumList(d dir, max uint64, srcF, dstF Field, fl flowfile.Fields, src, dst func(*flow.Record) uint64) (node, error) {
 	p.next() // in
 	set := map[uint64]struct{}{}
 	err := p.listItems("numbers", func(t token) error {
@@ -596,7 +604,8 @@ func (p *parser) parseNumList(d dir, max uint64, fl flowfile.Fields, src, dst fu
 	in := func(get func(*flow.Record) uint64) Pred {
 		return func(r *flow.Record) bool { _, ok := set[get(r)]; return ok }
 	}
-	return always(fl, byDir(d, in(src), in(dst))), nil
+	e := byDirExpr(d, numbersIn(srcF, set), numbersIn(dstF, set))
+	return always(e, fl, byDir(d, in(src), in(dst))), nil
 }
 
 func portFields(d dir) flowfile.Fields {
@@ -607,16 +616,19 @@ func (p *parser) parsePort(d dir) (node, error) {
 	if isWord(p.peek(), "in") {
 		p.next()
 		var set [1024]uint64 // a bit per port
+		list := map[uint64]struct{}{}
 		err := p.listItems("ports", func(t token) error {
 			p.i--
 			v, err := p.parseNumber("a port (0..65535)", 65535)
 			set[v>>6] |= 1 << (v & 63)
+			list[v] = struct{}{}
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		return always(portFields(d), byDir(d,
+		e := byDirExpr(d, numbersIn(FieldSrcPort, list), numbersIn(FieldDstPort, list))
+		return always(e, portFields(d), byDir(d,
 			func(r *flow.Record) bool { v := r.SrcPort; return set[v>>6]&(1<<(v&63)) != 0 },
 			func(r *flow.Record) bool { v := r.NfDstPort(); return set[v>>6]&(1<<(v&63)) != 0 })), nil
 	}
@@ -625,13 +637,14 @@ func (p *parser) parsePort(d dir) (node, error) {
 	if err != nil {
 		return nil, err
 	}
+	e := byDirExpr(d, Compare{FieldSrcPort, Op(o), v}, Compare{FieldDstPort, Op(o), v})
 	if o == opEQ {
 		pv := uint16(v)
-		return always(portFields(d), byDir(d,
+		return always(e, portFields(d), byDir(d,
 			func(r *flow.Record) bool { return r.SrcPort == pv },
 			func(r *flow.Record) bool { return r.NfDstPort() == pv })), nil
 	}
-	return always(portFields(d), byDir(d,
+	return always(e, portFields(d), byDir(d,
 		cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.SrcPort) }),
 		cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.NfDstPort()) }))), nil
 }
@@ -653,7 +666,7 @@ func (p *parser) parseProto() (node, error) {
 		}
 		v = uint8(n)
 	}
-	return always(flowfile.FieldProto, func(r *flow.Record) bool { return r.Proto == v }), nil
+	return always(Compare{FieldProto, EQ, uint64(v)}, flowfile.FieldProto, func(r *flow.Record) bool { return r.Proto == v }), nil
 }
 
 // parseFlags reads a TCP flags word. As in nfdump, "flags SA" matches
@@ -694,7 +707,7 @@ func (p *parser) parseFlags() (node, error) {
 			return func(r *flow.Record) bool { return r.TCPFlags&mask != 0 }
 		}
 		return func(r *flow.Record) bool { return r.TCPFlags&mask == mask }
-	}, flowfile.FieldTCPFlags}, nil
+	}, flowfile.FieldTCPFlags, Flags{mask}}, nil
 }
 
 func (p *parser) parseIf(t token, which string) (node, error) {
@@ -705,13 +718,14 @@ func (p *parser) parseIf(t token, which string) (node, error) {
 	}
 	in := cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.InIf) })
 	out := cmp(o, v, func(r *flow.Record) uint64 { return uint64(r.OutIf) })
+	inE, outE := Compare{FieldInIf, Op(o), v}, Compare{FieldOutIf, Op(o), v}
 	switch which {
 	case "in":
-		return always(flowfile.FieldInIf, in), nil
+		return always(inE, flowfile.FieldInIf, in), nil
 	case "out":
-		return always(flowfile.FieldOutIf, out), nil
+		return always(outE, flowfile.FieldOutIf, out), nil
 	}
-	return always(flowfile.FieldInIf|flowfile.FieldOutIf, func(r *flow.Record) bool { return in(r) || out(r) }), nil
+	return always(Or{inE, outE}, flowfile.FieldInIf|flowfile.FieldOutIf, func(r *flow.Record) bool { return in(r) || out(r) }), nil
 }
 
 func (p *parser) parseCounter(kw string) (node, error) {
@@ -733,15 +747,17 @@ func (p *parser) parseCounter(kw string) (node, error) {
 		"bps":      flowfile.FieldOctets | flowfile.FieldTimes,
 		"bpp":      flowfile.FieldPackets | flowfile.FieldOctets,
 	}[kw]
+	e := Compare{map[string]Field{"packets": FieldPackets, "bytes": FieldBytes, "flows": FieldFlows,
+		"duration": FieldDuration, "pps": FieldPPS, "bps": FieldBPS, "bpp": FieldBPP}[kw], Op(o), v}
 	switch kw {
 	case "packets":
 		if o == opGT {
-			return always(flowfile.FieldPackets, func(r *flow.Record) bool { return r.Packets > v }), nil
+			return always(e, flowfile.FieldPackets, func(r *flow.Record) bool { return r.Packets > v }), nil
 		}
 		get = func(r *flow.Record) uint64 { return r.Packets }
 	case "bytes":
 		if o == opGT {
-			return always(flowfile.FieldOctets, func(r *flow.Record) bool { return r.Octets > v }), nil
+			return always(e, flowfile.FieldOctets, func(r *flow.Record) bool { return r.Octets > v }), nil
 		}
 		get = func(r *flow.Record) uint64 { return r.Octets }
 	case "flows":
@@ -755,7 +771,7 @@ func (p *parser) parseCounter(kw string) (node, error) {
 	case "bpp":
 		get = (*flow.Record).BPP
 	}
-	return always(fl, cmp(o, v, get)), nil
+	return always(e, fl, cmp(o, v, get)), nil
 }
 
 func (p *parser) parseICMP(kw string) (node, error) {
@@ -765,9 +781,9 @@ func (p *parser) parseICMP(kw string) (node, error) {
 	}
 	b := uint8(v)
 	if kw == "icmp-type" {
-		return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(r.NfDstPort()>>8) == b }), nil
+		return always(Compare{FieldICMPType, EQ, v}, dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(r.NfDstPort()>>8) == b }), nil
 	}
-	return always(dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(r.NfDstPort()) == b }), nil
+	return always(Compare{FieldICMPCode, EQ, v}, dstPortFields, func(r *flow.Record) bool { return r.IsICMP() && uint8(r.NfDstPort()) == b }), nil
 }
 
 func (p *parser) parseFlowDir() (node, error) {
@@ -783,5 +799,5 @@ func (p *parser) parseFlowDir() (node, error) {
 	default:
 		return nil, p.errAt(t, "unexpected %s: want ingress, egress, 0 or 1", t)
 	}
-	return always(flowfile.FieldDirection, func(r *flow.Record) bool { return r.Direction == d }), nil
+	return always(Compare{FieldDirection, EQ, uint64(d)}, flowfile.FieldDirection, func(r *flow.Record) bool { return r.Direction == d }), nil
 }

@@ -203,6 +203,17 @@ func (a *Aggregator) entry(k Key) *Agg {
 
 // Add counts r.
 func (a *Aggregator) Add(r *flow.Record) {
+	var c Counter
+	c.Add(r)
+	a.AddCounts(r, c)
+}
+
+// AddCounts counts c (flows, packets, bytes and span) as records of r's
+// key, TCP flags and ICMP type and code: what a database's GROUP BY of one
+// key gives, added in the order the keys were first seen. Bidirectional
+// pairing depends only on that order, so pairing groups equals pairing
+// their records.
+func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 	k := a.Spec.key(r)
 	out := false
 	switch a.Bidir {
@@ -220,11 +231,11 @@ func (a *Aggregator) Add(r *flow.Record) {
 		}
 	}
 	g := a.entry(k)
-	g.Flows++
+	g.Flows += c.Flows
 	if out {
-		g.Out.Add(r)
+		g.Out.Merge(c)
 	} else {
-		g.in.Add(r)
+		g.in.Merge(c)
 	}
 	g.Rec.TCPFlags |= r.TCPFlags
 	if r.IsICMP() && a.Spec.DstPort {
@@ -255,5 +266,5 @@ func (a *Aggregator) Records() []Row {
 func (a *Aggregator) Top(o Order, n int) []Row {
 	rows := a.Records()
 	sortRows(rows, o)
-	return page(rows, 0, n)
+	return Page(rows, 0, n)
 }

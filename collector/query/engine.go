@@ -285,7 +285,7 @@ func (e *engine) aggregates(ctx context.Context, res *Result) error {
 	if req.Ordered {
 		sortRows(rows, req.Order)
 	}
-	res.Rows = page(rows, req.Offset, req.Top)
+	res.Rows = Page(rows, req.Offset, req.Top)
 	return nil
 }
 
@@ -333,12 +333,12 @@ func (e *engine) records(ctx context.Context, res *Result) error {
 	case req.Stream != nil:
 		res.Rows = nil
 	case top != nil:
-		res.Rows = page(top.sorted(), req.Offset, 0)
+		res.Rows = Page(top.sorted(), req.Offset, 0)
 	case req.Ordered:
 		sortRows(res.Rows, req.Order)
-		res.Rows = page(res.Rows, req.Offset, req.Top)
+		res.Rows = Page(res.Rows, req.Offset, req.Top)
 	default:
-		res.Rows = page(res.Rows, req.Offset, req.Top)
+		res.Rows = Page(res.Rows, req.Offset, req.Top)
 	}
 	return nil
 }

@@ -197,7 +197,7 @@ func TestOrderedListing(t *testing.T) {
 		sortRows(rows, o)
 		for _, pg := range []struct{ off, top int }{{0, 10}, {10, 10}, {2990, 20}, {0, 0}} {
 			res := query(t, b, &Request{Ordered: true, Order: o, Offset: pg.off, Top: pg.top})
-			want := page(rows, pg.off, pg.top)
+			want := Page(rows, pg.off, pg.top)
 			if res.Matched != len(all) || !reflect.DeepEqual(res.Rows, want) {
 				t.Errorf("-O %s offset %d top %d: %d rows (matched %d), want %d", o, pg.off, pg.top, len(res.Rows), res.Matched, len(want))
 			}

@@ -27,8 +27,8 @@ func sortRows(rows []Row, o Order) {
 	slices.SortStableFunc(rows, func(a, b Row) int { return compareRows(&a, &b, o) })
 }
 
-// page applies offset and top (0: all) to sorted rows.
-func page(rows []Row, offset, top int) []Row {
+// Page applies offset and top (0: all) to sorted rows.
+func Page(rows []Row, offset, top int) []Row {
 	if offset >= len(rows) {
 		return nil
 	}

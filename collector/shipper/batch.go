@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -151,6 +152,7 @@ func (bd *builder) readFile(b *batch, st *fileState, end int64, limited bool, sk
 	if n, ok := flowfile.ParseName(bd.prefix, filepath.Base(st.Path), bd.loc); ok {
 		received = n.Slot
 	}
+	pos := position(bd.prefix, st.Path)
 	sp := &span{st: st, from: st.Offset, to: st.Offset, fromIdx: st.Index, toIdx: st.Index}
 	for {
 		if limited && sp.to >= end {
@@ -185,7 +187,8 @@ func (bd *builder) readFile(b *batch, st *fileState, end int64, limited bool, sk
 			break
 		}
 		id := blockID(st.Key, st.Created, info.Offset, info.CRC)
-		if err := bd.addBlock(b, recs, received, id, st, info.Offset, skip, encode); err != nil {
+		pos.Offset = info.Offset
+		if err := bd.addBlock(b, recs, received, id, st, pos, skip, encode); err != nil {
 			return nil, err
 		}
 		if b.blocks == 0 {
@@ -212,7 +215,27 @@ func sameDays(block map[int64]int, batch []int64) bool {
 	return ok
 }
 
-func (bd *builder) addBlock(b *batch, recs []flow.Record, received time.Time, id uint64, st *fileState, offset int64, skip map[pieceKey]bool, encode bool) error {
+// position is where the records of a file stand (clickhouse.Position),
+// but for their block and index: the file's slot as the query engine
+// reads it, and its path as it is named once finished.
+func position(prefix, path string) clickhouse.Position {
+	var p clickhouse.Position
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	dir, base := filepath.Split(filepath.Clean(path))
+	if n, ok := flowfile.ParseName(prefix, base, time.UTC); ok {
+		p.Slot = n.Slot
+		if rest, ok := strings.CutPrefix(base, prefix+".current."); ok {
+			base = prefix + "." + rest
+		}
+	}
+	p.File = dir + base
+	return p
+}
+
+func (bd *builder) addBlock(b *batch, recs []flow.Record, received time.Time, id uint64, st *fileState, pos clickhouse.Position, skip map[pieceKey]bool, encode bool) error {
+	offset := pos.Offset
 	rows := map[int64]int{}
 	buf := bd.rows[:0]
 	for i := range recs {
@@ -227,6 +250,8 @@ func (bd *builder) addBlock(b *batch, recs []flow.Record, received time.Time, id
 		if buf, err = clickhouse.AppendRow(buf, r, received, id); err != nil {
 			b.skipped++
 		} else {
+			pos.Index = i
+			buf = clickhouse.AppendPosition(buf, pos)
 			rows[day]++
 		}
 		if !encode || err != nil {

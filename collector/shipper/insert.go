@@ -215,7 +215,7 @@ func (s *Shipper) insert(ctx context.Context, b *batch) error {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	err = sv.c.Insert(rctx, clickhouse.TableFlows, clickhouse.FlowColumns(), b.body.Bytes(), true)
+	err = sv.c.Insert(rctx, clickhouse.TableFlows, clickhouse.InsertColumns(), b.body.Bytes(), true)
 	cancel()
 	if err != nil {
 		var op *net.OpError

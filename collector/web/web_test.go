@@ -87,32 +87,38 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
+// apiWindow is the fixture's whole window.
+const apiWindow = "from=2025-03-14T08:00:00Z&to=2025-03-14T10:00:00Z"
+
+// apiCases are the golden requests of the API (asked of ClickHouse too
+// in TestAPIClickHouse).
+var apiCases = []struct{ name, url string }{
+	{"meta", "/api/v1/meta"},
+	{"summary", "/api/v1/summary"},
+	{"summary_window", "/api/v1/summary?last=1h&filter=proto+udp"},
+	{"stats", "/api/v1/stats?" + apiWindow + "&stat=srcip/bytes&stat=dstport/flows/packets&stat=proto/bytes&top=5"},
+	{"series", "/api/v1/series?" + apiWindow + "&dims=srcip/24&top=3&step=15m&unit=l3bps&rank=avg&filter=proto+tcp"},
+	{"series_overlays", "/api/v1/series?from=2025-03-14T09:00:00Z&to=2025-03-14T10:00:00Z&dims=srcip&top=3&step=10m&unit=pps&rank=peak&reverse=1&previous=1h"},
+	{"series_total", "/api/v1/series?last=30m&unit=fps"},
+	{"sankey", "/api/v1/sankey?" + apiWindow + "&dims=proto,dstport,dstip/16&top=6&unit=l2bps"},
+	{"flows", "/api/v1/flows?" + apiWindow + "&filter=proto+udp+and+dst+port+53&limit=3"},
+	{"flows_ordered", "/api/v1/flows?" + apiWindow + "&order=bytes&limit=3&offset=2"},
+	{"flows_bidir", "/api/v1/flows?" + apiWindow + "&bidir=B&order=bytes&limit=2&filter=proto+tcp"},
+	{"filter", "/api/v1/filter?filter=src+net+198.18.0.0/16+and+dst+port+443"},
+	{"filter_error", "/api/v1/filter?filter=proto+tcp+and+port+99999"},
+	{"error_window", "/api/v1/series?from=2025-01-01T00:00:00Z&to=2025-03-14T00:00:00Z"},
+	{"error_no_window", "/api/v1/flows"},
+	{"error_dim", "/api/v1/series?last=1h&dims=bogus"},
+	{"error_previous", "/api/v1/series?last=1h&step=1m&previous=90s"},
+	{"error_sankey", "/api/v1/sankey?last=1h&dims=srcip"},
+	{"error_endpoint", "/api/v1/nothing"},
+}
+
 // TestAPIGolden: every endpoint on the fixed flows, status and body.
 func TestAPIGolden(t *testing.T) {
 	dir, _ := fixture(t)
 	s := newServer(t, dir, Config{})
-	const win = "from=2025-03-14T08:00:00Z&to=2025-03-14T10:00:00Z"
-	for _, tt := range []struct{ name, url string }{
-		{"meta", "/api/v1/meta"},
-		{"summary", "/api/v1/summary"},
-		{"summary_window", "/api/v1/summary?last=1h&filter=proto+udp"},
-		{"stats", "/api/v1/stats?" + win + "&stat=srcip/bytes&stat=dstport/flows/packets&stat=proto/bytes&top=5"},
-		{"series", "/api/v1/series?" + win + "&dims=srcip/24&top=3&step=15m&unit=l3bps&rank=avg&filter=proto+tcp"},
-		{"series_overlays", "/api/v1/series?from=2025-03-14T09:00:00Z&to=2025-03-14T10:00:00Z&dims=srcip&top=3&step=10m&unit=pps&rank=peak&reverse=1&previous=1h"},
-		{"series_total", "/api/v1/series?last=30m&unit=fps"},
-		{"sankey", "/api/v1/sankey?" + win + "&dims=proto,dstport,dstip/16&top=6&unit=l2bps"},
-		{"flows", "/api/v1/flows?" + win + "&filter=proto+udp+and+dst+port+53&limit=3"},
-		{"flows_ordered", "/api/v1/flows?" + win + "&order=bytes&limit=3&offset=2"},
-		{"flows_bidir", "/api/v1/flows?" + win + "&bidir=B&order=bytes&limit=2&filter=proto+tcp"},
-		{"filter", "/api/v1/filter?filter=src+net+198.18.0.0/16+and+dst+port+443"},
-		{"filter_error", "/api/v1/filter?filter=proto+tcp+and+port+99999"},
-		{"error_window", "/api/v1/series?from=2025-01-01T00:00:00Z&to=2025-03-14T00:00:00Z"},
-		{"error_no_window", "/api/v1/flows"},
-		{"error_dim", "/api/v1/series?last=1h&dims=bogus"},
-		{"error_previous", "/api/v1/series?last=1h&step=1m&previous=90s"},
-		{"error_sankey", "/api/v1/sankey?last=1h&dims=srcip"},
-		{"error_endpoint", "/api/v1/nothing"},
-	} {
+	for _, tt := range apiCases {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := get(t, s, tt.url)
 			var v any

@@ -6,7 +6,11 @@
 // loopback, as the page asks them. It prints the wall time of each run
 // and the best, median and worst.
 //
-//	go run ./tools/webbench -n 10000000 -dir /tmp/webbench -runs 5
+// With -clickhouse it also starts a clickhouse-server (Debian's) with its
+// data under -dir, ships the flows into it once with the shipper (kept
+// for later runs), and asks every question of both backends.
+//
+//	go run ./tools/webbench -n 10000000 -dir /tmp/webbench -runs 5 [-clickhouse]
 package main
 
 import (
@@ -22,9 +26,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/kflow-dev/kflow/collector/chquery"
+	"github.com/kflow-dev/kflow/collector/clickhouse"
+	"github.com/kflow-dev/kflow/collector/clickhouse/chtest"
 	"github.com/kflow-dev/kflow/collector/query"
+	"github.com/kflow-dev/kflow/collector/shipper"
 	"github.com/kflow-dev/kflow/collector/web"
 	"github.com/kflow-dev/kflow/tools/synthflow/synthdir"
 )
@@ -35,14 +44,15 @@ func main() {
 	n := flag.Int("n", 10_000_000, "synthetic flows over 24 hours")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "kflow-webbench"), "working directory (data is reused when present)")
 	runs := flag.Int("runs", 5, "timed runs per question")
+	ch := flag.Bool("clickhouse", false, "also ship the flows into a clickhouse-server of its own and time the ClickHouse backend")
 	flag.Parse()
-	if err := run(*n, *dir, *runs); err != nil {
+	if err := run(*n, *dir, *runs, *ch); err != nil {
 		fmt.Fprintln(os.Stderr, "webbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dir string, runs int) error {
+func run(n int, dir string, runs int, withCH bool) error {
 	data := filepath.Join(dir, fmt.Sprintf("flows-%d", n))
 	done := filepath.Join(dir, fmt.Sprintf("done-%d", n))
 	if _, err := os.Stat(done); err != nil {
@@ -57,7 +67,47 @@ func run(n int, dir string, runs int) error {
 		}
 		fmt.Printf("wrote %d flows in %v\n", n, time.Since(t0).Round(time.Second))
 	}
-	srv, err := web.New(web.Config{Backend: &query.FileBackend{Paths: []string{data}}, Paths: []string{data},
+	backends := []struct {
+		name string
+		b    query.Backend
+	}{{"files", &query.FileBackend{Paths: []string{data}}}}
+	if withCH {
+		b, stop, err := clickhouseBackend(n, dir, data)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		backends = append(backends, struct {
+			name string
+			b    query.Backend
+		}{"clickhouse", b})
+	}
+	size := dirSize(data)
+	fmt.Printf("flows: %d over 24 h in %s (%.0f MB); runs: %d; %d CPUs; load average at start: %s\n", n, data, float64(size)/1e6, runs, runtime.NumCPU(), loadAvg())
+	for _, be := range backends {
+		if err := ask(be.name, be.b, data, runs); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("\nload average at the end: %s\n", loadAvg())
+	// Which answers came from rollups: the files answered from them.
+	b := &query.FileBackend{Paths: []string{data}}
+	for _, d := range []string{"srcip", "proto"} {
+		dim, _ := query.ParseDim(d)
+		res, err := b.Query(context.Background(), &query.Request{Window: query.Window{From: start, To: start.Add(24 * time.Hour)},
+			Series: &query.SeriesSpec{Dims: []query.Dim{dim}, Top: 10, Step: 5 * time.Minute}})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("series by %s: %d of %d files answered from rollups\n", d, res.Scan.Rollups, res.Scan.Files)
+	}
+	return nil
+}
+
+// ask times the questions of the page over one backend, through the
+// API's HTTP server on loopback.
+func ask(name string, backend query.Backend, data string, runs int) error {
+	srv, err := web.New(web.Config{Backend: backend, Paths: []string{data},
 		Limits: web.Limits{Timeout: 10 * time.Minute, MaxRows: 1000}})
 	if err != nil {
 		return err
@@ -91,10 +141,10 @@ func run(n int, dir string, runs int) error {
 		{"flows: first 100, filter 'proto udp and dst port 53'", base + "flows?" + with("limit", "100", "filter", "proto udp and dst port 53")},
 		{"flows: first 100, filter 'proto tcp and dst port 22'", base + "flows?" + with("limit", "100", "filter", "proto tcp and dst port 22")},
 		{"flows: top 100 by bytes, filter 'proto tcp' (full scan)", base + "flows?" + with("limit", "100", "order", "bytes", "filter", "proto tcp")},
+		{"stats: top 10 srcip by bytes, filter 'proto tcp and dst port 443'", base + "stats?" + with("stat", "srcip/bytes", "top", "10", "filter", "proto tcp and dst port 443")},
+		{"stats: top 10 dstport by flows, filter 'net 198.19.0.0/16'", base + "stats?" + with("stat", "dstport/flows", "top", "10", "filter", "net 198.19.0.0/16")},
 	}
-	size := dirSize(data)
-	fmt.Printf("flows: %d over 24 h in %s (%.0f MB); runs: %d; %d CPUs\n\n", n, data, float64(size)/1e6, runs, runtime.NumCPU())
-	fmt.Printf("%-60s %8s %8s %8s   all runs\n", "question", "best", "median", "worst")
+	fmt.Printf("\n%s\n%-70s %8s %8s %8s   all runs\n", name, "question", "best", "median", "worst")
 	c := &http.Client{Timeout: 10 * time.Minute}
 	for _, q := range questions {
 		var ts []time.Duration
@@ -113,20 +163,72 @@ func run(n int, dir string, runs int) error {
 		}
 		all := slices.Clone(ts)
 		slices.Sort(ts)
-		fmt.Printf("%-60s %8v %8v %8v   %v\n", q.name, ms(ts[0]), ms(ts[len(ts)/2]), ms(ts[len(ts)-1]), msAll(all))
-	}
-	// Which answers came from rollups: the files answered from them.
-	b := &query.FileBackend{Paths: []string{data}}
-	for _, d := range []string{"srcip", "proto"} {
-		dim, _ := query.ParseDim(d)
-		res, err := b.Query(context.Background(), &query.Request{Window: query.Window{From: start, To: start.Add(24 * time.Hour)},
-			Series: &query.SeriesSpec{Dims: []query.Dim{dim}, Top: 10, Step: 5 * time.Minute}})
-		if err != nil {
-			return err
-		}
-		fmt.Printf("series by %s: %d of %d files answered from rollups\n", d, res.Scan.Rollups, res.Scan.Files)
+		fmt.Printf("%-70s %8v %8v %8v   %v\n", q.name, ms(ts[0]), ms(ts[len(ts)/2]), ms(ts[len(ts)-1]), msAll(all))
 	}
 	return nil
+}
+
+// clickhouseBackend starts a clickhouse-server with its data under dir
+// and ships the flows of data into it unless an earlier run did.
+func clickhouseBackend(n int, dir, data string) (query.Backend, func(), error) {
+	srv, err := chtest.StartIn(filepath.Join(dir, "clickhouse"))
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() { _ = srv.Stop() }
+	url := srv.URL("kflow")
+	shipped := filepath.Join(dir, fmt.Sprintf("shipped-%d", n))
+	if _, err := os.Stat(shipped); err != nil {
+		c, err := clickhouse.NewClient(url, nil)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		_ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS kflow")
+		t0 := time.Now()
+		s, err := shipper.New(shipper.Options{Dir: data, State: filepath.Join(dir, "ship-state"), URLs: []string{url},
+			Location: time.UTC, Timeout: 10 * time.Minute, KflowVersion: "webbench"})
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		_ = os.Remove(filepath.Join(dir, "ship-state"))
+		s.Finish()
+		if err := s.Run(context.Background()); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		st := s.Stats()
+		if st.Rows != uint64(n) {
+			stop()
+			return nil, nil, fmt.Errorf("shipped %d rows of %d: %+v", st.Rows, n, st)
+		}
+		fmt.Printf("shipped %d flows into clickhouse-server in %v (%.0f rows/s)\n", st.Rows, time.Since(t0).Round(time.Second),
+			float64(st.Rows)/time.Since(t0).Seconds())
+		if err := os.WriteFile(shipped, nil, 0o644); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
+	b, err := chquery.Open(url)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return b, stop, nil
+}
+
+// loadAvg is the machine's load average (1, 5 and 15 minutes).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }

@@ -167,6 +167,17 @@ func StopShared() {
 	}
 }
 
+// StartIn starts a server whose configuration and data live in dir and
+// are kept when it stops, for tools that reuse what they loaded (the
+// benchmarks). The caller stops it.
+func StartIn(dir string) (*Server, error) {
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	return startOn(dir, Options{}, ports)
+}
+
 // start starts a server in dir on free ports, trying new ports when one
 // was taken meanwhile.
 func start(dir string, opts Options) (*Server, error) {

@@ -40,13 +40,17 @@ CREATE TABLE IF NOT EXISTS kflow.flows (
     src_mask UInt8,
     dst_mask UInt8,
     sampling_interval UInt32,
-    block_id UInt64
+    block_id UInt64,
+    file_slot DateTime('UTC'),
+    file String,
+    file_pos UInt64
 ) ENGINE = MergeTree
 PARTITION BY toDate(time)
 ORDER BY (toStartOfFiveMinute(time), src, dst);
 
 CREATE TABLE IF NOT EXISTS kflow.flows_1m (
     time DateTime('UTC'),
+    end_bound DateTime('UTC'),
     exporter FixedString(16),
     observation_domain UInt32,
     in_if UInt32,
@@ -61,16 +65,17 @@ CREATE TABLE IF NOT EXISTS kflow.flows_1m (
     flows UInt64
 ) ENGINE = SummingMergeTree((packets, bytes, flows))
 PARTITION BY toDate(time)
-ORDER BY (time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as);
+ORDER BY (time, end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS kflow.flows_1m_mv TO kflow.flows_1m AS
-SELECT toStartOfMinute(time) AS time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as,
+SELECT toStartOfMinute(if(toUInt32(flow_start) = 0 AND flow_start_ns = 0, time, flow_start)) AS time, if(toUInt32(flow_start) = 0 AND flow_start_ns = 0, toDateTime(4102444800, 'UTC'), toStartOfMinute(flow_end) + 60 * (flow_end != toStartOfMinute(flow_end) OR flow_end_ns != 0)) AS end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as,
     sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows
 FROM kflow.flows
-GROUP BY time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as;
+GROUP BY time, end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as;
 
 CREATE TABLE IF NOT EXISTS kflow.flows_1h (
     time DateTime('UTC'),
+    end_bound DateTime('UTC'),
     exporter FixedString(16),
     observation_domain UInt32,
     in_if UInt32,
@@ -85,13 +90,13 @@ CREATE TABLE IF NOT EXISTS kflow.flows_1h (
     flows UInt64
 ) ENGINE = SummingMergeTree((packets, bytes, flows))
 PARTITION BY toYYYYMM(time)
-ORDER BY (time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as);
+ORDER BY (time, end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS kflow.flows_1h_mv TO kflow.flows_1h AS
-SELECT toStartOfHour(time) AS time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as,
+SELECT toStartOfHour(if(toUInt32(flow_start) = 0 AND flow_start_ns = 0, time, flow_start)) AS time, if(toUInt32(flow_start) = 0 AND flow_start_ns = 0, toDateTime(4102444800, 'UTC'), toStartOfHour(flow_end) + 3600 * (flow_end != toStartOfHour(flow_end) OR flow_end_ns != 0)) AS end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as,
     sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows
 FROM kflow.flows
-GROUP BY time, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as;
+GROUP BY time, end_bound, exporter, observation_domain, in_if, out_if, direction, ip_version, proto, src_as, dst_as;
 
 CREATE TABLE IF NOT EXISTS kflow.flows_dist AS kflow.flows
 ENGINE = Distributed(flows_cluster, kflow, flows, rand());
