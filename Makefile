@@ -74,7 +74,7 @@ vmtest: deps ## Run the datapath tests in Debian's 6.1 and 6.12 kernels under qe
 		CGO_ENABLED=0 $(GO) test $(VMTEST_FLAGS) -exec "$(CURDIR)/bin/vmtest -kernel $$k" $(VMTEST_PKGS) || status=1; \
 	done; exit $$status
 
-fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each).
+fuzz: ## Run every fuzz target briefly (FUZZTIME=100000x each; FUZZTIME=10m for a long run).
 	tools/fuzz.sh
 
 bench: ## Run the Go benchmarks.
