@@ -136,6 +136,16 @@ func Start(tb testing.TB, name string, args ...string) *Proc {
 	return start(tb, exec.Command(name, args...), name, "")
 }
 
+// StartAs is Start with the process running as uid and gid (no
+// supplementary groups): a root test dropping to an unprivileged user,
+// which leaves the process without any capability.
+func StartAs(tb testing.TB, uid, gid uint32, name string, args ...string) *Proc {
+	tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+	return start(tb, cmd, name, fmt.Sprintf("as uid %d", uid))
+}
+
 func start(tb testing.TB, cmd *exec.Cmd, name, where string) *Proc {
 	tb.Helper()
 	p, err := launch(cmd, name)
@@ -158,7 +168,10 @@ func launch(cmd *exec.Cmd, name string) (*Proc, error) {
 	p := &Proc{Name: filepath.Base(name), cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout = &p.out
 	cmd.Stderr = &p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
