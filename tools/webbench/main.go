@@ -10,7 +10,7 @@
 // data under -dir, ships the flows into it once with the shipper (kept
 // for later runs), and asks every question of both backends.
 //
-//	go run ./tools/webbench -n 10000000 -dir /tmp/webbench -runs 5 [-clickhouse]
+//	go run ./tools/webbench -n 10000000 -dir /tmp/webbench -runs 5 [-span 168h] [-clickhouse]
 package main
 
 import (
@@ -41,24 +41,29 @@ import (
 var start = time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC)
 
 func main() {
-	n := flag.Int("n", 10_000_000, "synthetic flows over 24 hours")
+	n := flag.Int("n", 10_000_000, "synthetic flows over the span")
+	span := flag.Duration("span", 24*time.Hour, "time the flows cover; every question asks the whole span (168h for a 7-day range)")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "kflow-webbench"), "working directory (data is reused when present)")
 	runs := flag.Int("runs", 5, "timed runs per question")
 	ch := flag.Bool("clickhouse", false, "also ship the flows into a clickhouse-server of its own and time the ClickHouse backend")
 	flag.Parse()
-	if err := run(*n, *dir, *runs, *ch); err != nil {
+	if err := run(*n, *span, *dir, *runs, *ch); err != nil {
 		fmt.Fprintln(os.Stderr, "webbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dir string, runs int, withCH bool) error {
-	data := filepath.Join(dir, fmt.Sprintf("flows-%d", n))
-	done := filepath.Join(dir, fmt.Sprintf("done-%d", n))
+func run(n int, span time.Duration, dir string, runs int, withCH bool) error {
+	name := fmt.Sprintf("%d", n)
+	if span != 24*time.Hour {
+		name += "-" + span.String()
+	}
+	data := filepath.Join(dir, "flows-"+name)
+	done := filepath.Join(dir, "done-"+name)
 	if _, err := os.Stat(done); err != nil {
 		t0 := time.Now()
 		_ = os.RemoveAll(data)
-		if _, err := synthdir.Write(data, synthdir.Options{Seed: 1, Start: start, Span: 24 * time.Hour, Flows: n, Wave: 0.5,
+		if _, err := synthdir.Write(data, synthdir.Options{Seed: 1, Start: start, Span: span, Flows: n, Wave: 0.5,
 			Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("198.18.255.2")}}, false); err != nil {
 			return err
 		}
@@ -72,7 +77,7 @@ func run(n int, dir string, runs int, withCH bool) error {
 		b    query.Backend
 	}{{"files", &query.FileBackend{Paths: []string{data}}}}
 	if withCH {
-		b, stop, err := clickhouseBackend(n, dir, data)
+		b, stop, err := clickhouseBackend(n, name, dir, data)
 		if err != nil {
 			return err
 		}
@@ -83,9 +88,9 @@ func run(n int, dir string, runs int, withCH bool) error {
 		}{"clickhouse", b})
 	}
 	size := dirSize(data)
-	fmt.Printf("flows: %d over 24 h in %s (%.0f MB); runs: %d; %d CPUs; load average at start: %s\n", n, data, float64(size)/1e6, runs, runtime.NumCPU(), loadAvg())
+	fmt.Printf("flows: %d over %v in %s (%.0f MB); runs: %d; %d CPUs; load average at start: %s\n", n, span, data, float64(size)/1e6, runs, runtime.NumCPU(), loadAvg())
 	for _, be := range backends {
-		if err := ask(be.name, be.b, data, runs); err != nil {
+		if err := ask(be.name, be.b, data, span, runs); err != nil {
 			return err
 		}
 	}
@@ -94,8 +99,8 @@ func run(n int, dir string, runs int, withCH bool) error {
 	b := &query.FileBackend{Paths: []string{data}}
 	for _, d := range []string{"srcip", "proto"} {
 		dim, _ := query.ParseDim(d)
-		res, err := b.Query(context.Background(), &query.Request{Window: query.Window{From: start, To: start.Add(24 * time.Hour)},
-			Series: &query.SeriesSpec{Dims: []query.Dim{dim}, Top: 10, Step: 5 * time.Minute}})
+		res, err := b.Query(context.Background(), &query.Request{Window: query.Window{From: start, To: start.Add(span)},
+			Series: &query.SeriesSpec{Dims: []query.Dim{dim}, Top: 10, Step: (span / 288).Round(time.Minute)}})
 		if err != nil {
 			return err
 		}
@@ -106,7 +111,7 @@ func run(n int, dir string, runs int, withCH bool) error {
 
 // ask times the questions of the page over one backend, through the
 // API's HTTP server on loopback.
-func ask(name string, backend query.Backend, data string, runs int) error {
+func ask(name string, backend query.Backend, data string, span time.Duration, runs int) error {
 	srv, err := web.New(web.Config{Backend: backend, Paths: []string{data},
 		Limits: web.Limits{Timeout: 10 * time.Minute, MaxRows: 1000}})
 	if err != nil {
@@ -120,7 +125,9 @@ func ask(name string, backend query.Backend, data string, runs int) error {
 	go hs.Serve(ln)
 	defer hs.Shutdown(context.Background())
 	base := "http://" + ln.Addr().String() + "/api/v1/"
-	day := url.Values{"from": {start.Format(time.RFC3339)}, "to": {start.Add(24 * time.Hour).Format(time.RFC3339)}}
+	day := url.Values{"from": {start.Format(time.RFC3339)}, "to": {start.Add(span).Format(time.RFC3339)}}
+	// About 288 buckets, as the page asks for a day: 5 minutes a day.
+	step := (span / 288).Round(time.Minute).String()
 	with := func(kv ...string) string {
 		q := url.Values{}
 		for k, v := range day {
@@ -132,12 +139,12 @@ func ask(name string, backend query.Backend, data string, runs int) error {
 		return q.Encode()
 	}
 	questions := []struct{ name, url string }{
-		{"visualize: 24 h, top 10 by srcip, 5-min buckets, L3 bps", base + "series?" + with("dims", "srcip", "top", "10", "step", "5m", "unit", "l3bps")},
+		{"visualize: whole span, top 10 by srcip, " + step + " buckets, L3 bps", base + "series?" + with("dims", "srcip", "top", "10", "step", step, "unit", "l3bps")},
 		// A filter that every record passes makes the engine scan: the
 		// same answer without the rollups.
-		{"the same, scanned (filter 'bytes > 0')", base + "series?" + with("dims", "srcip", "top", "10", "step", "5m", "unit", "l3bps", "filter", "bytes > 0")},
-		{"visualize: 24 h, auto step, by proto (home graph)", base + "series?" + with("dims", "proto", "top", "5", "unit", "l3bps")},
-		{"visualize, bidirectional (two scans)", base + "series?" + with("dims", "srcip", "top", "10", "step", "5m", "reverse", "1")},
+		{"the same, scanned (filter 'bytes > 0')", base + "series?" + with("dims", "srcip", "top", "10", "step", step, "unit", "l3bps", "filter", "bytes > 0")},
+		{"visualize: whole span, auto step, by proto (home graph)", base + "series?" + with("dims", "proto", "top", "5", "unit", "l3bps")},
+		{"visualize, bidirectional (two scans)", base + "series?" + with("dims", "srcip", "top", "10", "step", step, "reverse", "1")},
 		{"flows: first 100, filter 'proto udp and dst port 53'", base + "flows?" + with("limit", "100", "filter", "proto udp and dst port 53")},
 		{"flows: first 100, filter 'proto tcp and dst port 22'", base + "flows?" + with("limit", "100", "filter", "proto tcp and dst port 22")},
 		{"flows: top 100 by bytes, filter 'proto tcp' (full scan)", base + "flows?" + with("limit", "100", "order", "bytes", "filter", "proto tcp")},
@@ -170,14 +177,14 @@ func ask(name string, backend query.Backend, data string, runs int) error {
 
 // clickhouseBackend starts a clickhouse-server with its data under dir
 // and ships the flows of data into it unless an earlier run did.
-func clickhouseBackend(n int, dir, data string) (query.Backend, func(), error) {
+func clickhouseBackend(n int, name, dir, data string) (query.Backend, func(), error) {
 	srv, err := chtest.StartIn(filepath.Join(dir, "clickhouse"))
 	if err != nil {
 		return nil, nil, err
 	}
 	stop := func() { _ = srv.Stop() }
 	url := srv.URL("kflow")
-	shipped := filepath.Join(dir, fmt.Sprintf("shipped-%d", n))
+	shipped := filepath.Join(dir, "shipped-"+name)
 	if _, err := os.Stat(shipped); err != nil {
 		c, err := clickhouse.NewClient(url, nil)
 		if err != nil {
