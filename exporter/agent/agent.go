@@ -20,6 +20,7 @@ import (
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/ledger"
 	"github.com/kflow-dev/kflow/exporter/transport"
 	"github.com/kflow-dev/kflow/exporter/wire"
 )
@@ -106,19 +107,26 @@ type Stats struct {
 	Cache           cache.Stats
 	RecordsExported uint64 // records handed to collectors and the sink
 	SinkErrors      uint64
-	Collectors      []CollectorStats
+	// SinkUnexported is what previous exporters drained but never wrote
+	// to the local files (see CollectorStats.PacketsUnexported).
+	SinkUnexported ledger.Counts
+	Collectors     []CollectorStats
 }
 
 // Agent is a running exporter.
 type Agent struct {
-	cfg     Config
-	log     *slog.Logger
-	dp      *bpf.Datapath
-	cache   *cache.Cache
-	workers []*worker
-	wg      sync.WaitGroup
-	ifw     *ifaceWatcher
-	keep    atomic.Bool
+	cfg   Config
+	log   *slog.Logger
+	dp    *bpf.Datapath
+	cache *cache.Cache
+	// ledger is the pinned account of what was drained and handed to
+	// each collector (nil without pinning); sinkAcct is the local files'.
+	ledger   *ledger.Ledger
+	sinkAcct *ledger.Account
+	workers  []*worker
+	wg       sync.WaitGroup
+	ifw      *ifaceWatcher
+	keep     atomic.Bool
 	// workersClosed is set once the collector queues are closed.
 	workersClosed bool
 	// snapshots carries Flows requests to the drain loop, which owns the
@@ -177,8 +185,55 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if a.dp.Adopted() {
 		a.log.Info("adopted pinned datapath maps: counting continued while no exporter ran", "pin_dir", cfg.Datapath.PinDir)
 	}
+	if cfg.Datapath.PinDir != "" {
+		if err := a.openLedger(); err != nil {
+			a.closeWorkers()
+			a.dp.Close()
+			return nil, err
+		}
+	}
 	return a, nil
 }
+
+// localAccount names the local files in the ledger.
+const localAccount = "local flow files"
+
+// openLedger opens the pinned ledger beside the datapath's pins, gives
+// each collector its account and reports what a previous exporter that
+// ended without its final export drained but never sent.
+func (a *Agent) openLedger() error {
+	var names []string
+	for _, w := range a.workers {
+		names = append(names, w.target.String())
+	}
+	if a.cfg.Sink != nil {
+		names = append(names, localAccount)
+	}
+	l, err := ledger.Open(a.cfg.Datapath.PinDir, a.dp.Adopted(), names)
+	if err != nil {
+		return err
+	}
+	a.ledger = l
+	accts := l.Accounts()
+	for i, w := range a.workers {
+		w.acct = accts[i]
+	}
+	if a.cfg.Sink != nil {
+		a.sinkAcct = accts[len(accts)-1]
+	}
+	for _, acct := range accts {
+		if f := acct.Found(); f.Packets != 0 || f.Octets != 0 {
+			a.log.Warn("the previous exporter ended without exporting what it had drained (killed?): counted as unexported",
+				"collector", acct.Name, "packets", f.Packets, "octets", f.Octets)
+		}
+	}
+	return nil
+}
+
+// ledgerEvery is how many drained flows go between writes of the drained
+// totals during a drain: a kill loses uncounted at most the flows drained
+// since the last write (one batch of the kernel map's delete).
+const ledgerEvery = 4096
 
 // Close releases an agent that will not Run (Run releases it otherwise).
 func (a *Agent) Close() error { return a.shutdown(false) }
@@ -246,7 +301,16 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) drain(now time.Time, final bool) error {
 	t0 := time.Now()
 	a.deltas = a.deltas[:0]
-	st, err := a.dp.DrainFunc(func(r *flow.Record) { a.deltas = append(a.deltas, *r) })
+	var drained ledger.Counts
+	st, err := a.dp.DrainFunc(func(r *flow.Record) {
+		a.deltas = append(a.deltas, *r)
+		drained.Packets += r.Packets
+		drained.Octets += r.Octets
+		if len(a.deltas)%ledgerEvery == 0 {
+			a.noteDrained(&drained)
+		}
+	})
+	a.noteDrained(&drained)
 	if err != nil {
 		return err
 	}
@@ -303,6 +367,17 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	return nil
 }
 
+// noteDrained adds what was drained to the pinned ledger's totals.
+func (a *Agent) noteDrained(c *ledger.Counts) {
+	if a.ledger == nil || (c.Packets == 0 && c.Octets == 0) {
+		return
+	}
+	if err := a.ledger.Drained(*c); err != nil {
+		a.log.Warn("pinned ledger not updated: a kill now would lose uncounted packets", "err", err)
+	}
+	*c = ledger.Counts{}
+}
+
 // withAttached adds a zero count for each attached interface and
 // direction the filter has not left anything out of yet, so that metrics
 // and collectors see the filter at work everywhere.
@@ -357,6 +432,13 @@ func (a *Agent) export(b batch) {
 			a.mu.Unlock()
 			a.log.Error("write records to the local flow files", "records", len(local), "err", err)
 		}
+		if a.sinkAcct != nil {
+			if c := counts(b.recs); c.Packets != 0 || c.Octets != 0 {
+				if err := a.sinkAcct.Handed(c); err != nil {
+					a.log.Warn("pinned ledger not updated: a kill now would lose uncounted packets", "err", err)
+				}
+			}
+		}
 	}
 	for _, w := range a.workers {
 		w.offer(b)
@@ -384,6 +466,12 @@ func (a *Agent) shutdown(drain bool) error {
 	a.closeWorkers()
 	if a.cfg.Sink != nil {
 		errs = append(errs, a.cfg.Sink.Close())
+	}
+	if a.ledger != nil {
+		if !keep {
+			errs = append(errs, a.ledger.Unpin())
+		}
+		errs = append(errs, a.ledger.Close())
 	}
 	if keep {
 		a.log.Info("leaving programs attached and maps pinned for the next exporter", "pin_dir", a.cfg.Datapath.PinDir)
@@ -445,6 +533,9 @@ func (a *Agent) Stats() Stats {
 	}
 	a.mu.Unlock()
 	s.Cache = a.cache.Stats()
+	if a.sinkAcct != nil {
+		s.SinkUnexported = a.sinkAcct.Lost()
+	}
 	for _, w := range a.workers {
 		s.Collectors = append(s.Collectors, w.stats())
 	}

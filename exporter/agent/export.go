@@ -13,6 +13,7 @@ import (
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/ledger"
 	"github.com/kflow-dev/kflow/exporter/netflow5"
 	"github.com/kflow-dev/kflow/exporter/netflow9"
 	"github.com/kflow-dev/kflow/exporter/transport"
@@ -129,6 +130,11 @@ type CollectorStats struct {
 	PacketsLost, OctetsLost uint64
 	QueueDrops              uint64 // batches dropped because the collector was slow
 	NotExportable           uint64 // records the format cannot carry (IPv6 in v5)
+	// PacketsUnexported and OctetsUnexported are what previous exporters
+	// drained from the kernel but never handed to this collector (they
+	// ended without their final export: SIGKILL, crash), as the pinned
+	// ledger showed; since the pinned maps were created.
+	PacketsUnexported, OctetsUnexported uint64
 }
 
 // worker sends batches to one collector from its own goroutine, so a slow
@@ -148,6 +154,10 @@ type worker struct {
 	recordsLost, queueDrops, notExportable atomic.Uint64
 	packetsLost, octetsLost                atomic.Uint64
 	warnedV5                               bool
+	// acct is the collector's entry in the pinned ledger (nil without
+	// pinning): what it was handed, so that a successor of a killed
+	// exporter knows what never reached it.
+	acct *ledger.Account
 
 	// Encoded messages of the batch being sent.
 	arena  []byte
@@ -211,6 +221,7 @@ func (w *worker) offer(b batch) {
 	default:
 		w.queueDrops.Add(1)
 		w.loseAll(b.recs)
+		w.hand(counts(b.recs))
 		if w.logLim.allow(time.Now()) {
 			w.log.Warn("collector too slow: dropped a batch of records", "records", len(b.recs), "dropped_batches", w.queueDrops.Load())
 		}
@@ -231,6 +242,18 @@ func (w *worker) send(b batch) {
 	}
 	w.enc.setIgnored(b.ignoredPackets, b.ignoredOctets)
 	w.enc.setFiltered(b.filtered)
+	// Everything in the batch is handed over (sent, or counted lost) by
+	// the end; messages are written to the ledger as they go, so that a
+	// kill in the middle of a batch is counted to the message.
+	total, handed := counts(b.recs), ledger.Counts{}
+	hand := func(c ledger.Counts) {
+		w.hand(c)
+		handed.Packets += c.Packets
+		handed.Octets += c.Octets
+	}
+	defer func() {
+		w.hand(ledger.Counts{Packets: total.Packets - handed.Packets, Octets: total.Octets - handed.Octets})
+	}()
 	fresh, err := w.conn.Ensure()
 	if err != nil {
 		w.loseAll(b.recs)
@@ -280,6 +303,9 @@ func (w *worker) send(b batch) {
 			w.messagesSent.Add(1)
 			w.recordsSent.Add(uint64(c))
 		}
+		if n > 0 {
+			hand(countsOf(w.carried[first[sent]:first[sent+n]]))
+		}
 		sent += n
 		if serr == nil {
 			break
@@ -288,6 +314,7 @@ func (w *worker) send(b batch) {
 		// rest (UDP); a TCP Conn closed itself, so the rest fail too.
 		w.sendErrors.Add(1)
 		w.lose(w.carried[first[sent]:first[sent+1]])
+		hand(countsOf(w.carried[first[sent]:first[sent+1]]))
 		if w.logLim.allow(time.Now()) {
 			w.log.Warn("send to collector failed", "records", w.counts[sent], "err", serr)
 		}
@@ -305,8 +332,42 @@ func (w *worker) send(b batch) {
 	}
 }
 
+// hand writes to the ledger that c more was handed to the collector.
+func (w *worker) hand(c ledger.Counts) {
+	if w.acct == nil || (c.Packets == 0 && c.Octets == 0) {
+		return
+	}
+	if err := w.acct.Handed(c); err != nil && w.logLim.allow(time.Now()) {
+		w.log.Warn("pinned ledger not updated: a kill now would lose uncounted packets", "err", err)
+	}
+}
+
+// counts sums the packets and octets of records.
+func counts(recs []flow.Record) ledger.Counts {
+	var c ledger.Counts
+	for i := range recs {
+		c.Packets += recs[i].Packets
+		c.Octets += recs[i].Octets
+	}
+	return c
+}
+
+func countsOf(recs []*flow.Record) ledger.Counts {
+	var c ledger.Counts
+	for _, r := range recs {
+		c.Packets += r.Packets
+		c.Octets += r.Octets
+	}
+	return c
+}
+
 func (w *worker) stats() CollectorStats {
+	var unexported ledger.Counts
+	if w.acct != nil {
+		unexported = w.acct.Lost()
+	}
 	return CollectorStats{
+		PacketsUnexported: unexported.Packets, OctetsUnexported: unexported.Octets,
 		Target: w.target.String(), RecordsSent: w.recordsSent.Load(), MessagesSent: w.messagesSent.Load(),
 		SendErrors: w.sendErrors.Load(), RecordsLost: w.recordsLost.Load(), QueueDrops: w.queueDrops.Load(),
 		PacketsLost: w.packetsLost.Load(), OctetsLost: w.octetsLost.Load(),

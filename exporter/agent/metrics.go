@@ -27,6 +27,7 @@ type Metrics struct {
 	colRecords, colMessages, colErrors     *prometheus.Desc
 	colLost, colQueueDrops, colNotExported *prometheus.Desc
 	colPacketsLost, colOctetsLost          *prometheus.Desc
+	colUnexported, colUnexportedBytes      *prometheus.Desc
 }
 
 // NewMetrics returns a prometheus.Collector for the agent.
@@ -61,8 +62,11 @@ func NewMetrics(a *Agent) *Metrics {
 		colLost:          d("collector_records_lost_total", "Flow records not delivered: refused messages, unreachable collector, dropped batches.", "collector"),
 		colPacketsLost:   d("collector_packets_lost_total", "Packets counted in the flow records lost on the way to the collector (records_lost_total's packets).", "collector"),
 		colOctetsLost:    d("collector_bytes_lost_total", "L3 octets counted in the flow records lost on the way to the collector.", "collector"),
-		colQueueDrops:    d("collector_queue_drops_total", "Batches dropped because the collector was too slow.", "collector"),
-		colNotExported:   d("collector_records_not_exportable_total", "Records the format cannot carry (IPv6 in NetFlow v5).", "collector"),
+		colUnexported: d("collector_packets_unexported_total", "Packets a previous exporter drained from the kernel but never handed to this collector: "+
+			"it ended without its final export (SIGKILL, crash) while they were in its flow cache or queue; read from the pinned ledger by the exporter that adopted its maps, since the maps were created.", "collector"),
+		colUnexportedBytes: d("collector_bytes_unexported_total", "L3 octets of collector_packets_unexported_total.", "collector"),
+		colQueueDrops:      d("collector_queue_drops_total", "Batches dropped because the collector was too slow.", "collector"),
+		colNotExported:     d("collector_records_not_exportable_total", "Records the format cannot carry (IPv6 in NetFlow v5).", "collector"),
 	}
 }
 
@@ -73,7 +77,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.filteredPackets, m.filteredBytes,
 		m.drains, m.drainSeconds, m.lastDrainSeconds, m.cacheRecords, m.recordsExported, m.sinkErrors,
 		m.colRecords, m.colMessages, m.colErrors, m.colLost, m.colQueueDrops, m.colNotExported,
-		m.colPacketsLost, m.colOctetsLost} {
+		m.colPacketsLost, m.colOctetsLost, m.colUnexported, m.colUnexportedBytes} {
 		ch <- d
 	}
 }
@@ -137,5 +141,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.colOctetsLost, float64(c.OctetsLost), c.Target)
 		counter(m.colQueueDrops, float64(c.QueueDrops), c.Target)
 		counter(m.colNotExported, float64(c.NotExportable), c.Target)
+		counter(m.colUnexported, float64(c.PacketsUnexported), c.Target)
+		counter(m.colUnexportedBytes, float64(c.OctetsUnexported), c.Target)
+	}
+	if m.a.sinkAcct != nil {
+		counter(m.colUnexported, float64(st.SinkUnexported.Packets), localAccount)
+		counter(m.colUnexportedBytes, float64(st.SinkUnexported.Octets), localAccount)
 	}
 }

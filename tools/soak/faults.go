@@ -29,7 +29,7 @@ type Fault struct {
 // faults are every kind the run schedules; each appears at least once.
 var faults = []Fault{
 	{"exporter-upgrade", "SIGHUP to the exporter (programs stay attached, maps pinned), a new exporter adopts them", faultUpgrade},
-	{"exporter-kill", "SIGKILL to the exporter, then a new exporter adopts the pinned maps", faultExporterKill},
+	{"exporter-kill", "SIGKILL to the exporter, then a new exporter adopts the pinned maps (and counts, from the pinned ledger, what the killed one drained but never sent)", faultExporterKill},
 	{"collector-kill", "SIGKILL to kflow's UDP collector, restarted 1 s later", faultCollectorKill},
 	{"disk-full", "the TCP collector's tmpfs filled for 2 s, then freed", faultDiskFull},
 	{"junk-flood", "junk datagrams at the UDP collector's port from another namespace for 2 s", faultJunk},

@@ -206,6 +206,12 @@ func (r *Run) ledger() (*Ledger, error) {
 			}); n > 0 {
 				row.Lost["kflow_exporter_collector_packets_lost_total"] = n
 			}
+			// What a killed exporter drained but never sent, from the
+			// pinned ledger: counted since the maps were created, across
+			// exporters.
+			if n := win.After.Exporter.Sum(unexportedMetric, target) - win.Before.Exporter.Sum(unexportedMetric, target); n > 0 {
+				row.Lost[unexportedMetric] = n
+			}
 			var lost uint64
 			for _, v := range row.Lost {
 				lost += v
@@ -227,6 +233,10 @@ func (r *Run) ledger() (*Ledger, error) {
 	l.Problems = append(l.Problems, r.growth()...)
 	return l, nil
 }
+
+// unexportedMetric counts the packets a killed exporter had drained but
+// not sent to a collector (its flow cache and queues).
+const unexportedMetric = "kflow_exporter_collector_packets_unexported_total"
 
 func faultName(f *Fault) string {
 	if f == nil {
