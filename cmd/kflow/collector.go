@@ -66,7 +66,7 @@ type collectorFlags struct {
 const nfcapdPort = "9995"
 
 func (f *collectorFlags) register(fs *pflag.FlagSet) {
-	fs.StringArrayVarP(&f.listen, "listen", "l", nil, "also receive on `URL` (udp://HOST:PORT: NetFlow v5, v9 and IPFIX; tcp://HOST:PORT: IPFIX); repeatable; adds to the defaults udp://[::]:2055, udp://[::]:4739, udp://[::]:9995, tcp://[::]:4739 (a URL on a default's port replaces that default)")
+	fs.StringArrayVarP(&f.listen, "listen", "l", nil, "also receive on `URL` (udp://HOST:PORT: NetFlow v5, v9, IPFIX and sFlow v5; tcp://HOST:PORT: IPFIX); repeatable; adds to the defaults udp://[::]:2055, udp://[::]:4739, udp://[::]:9995, udp://[::]:6343, tcp://[::]:4739 (a URL on a default's port replaces that default)")
 	fs.BoolVar(&f.noDefault, "no-default-listen", false, "listen only where --listen, --port and -b say, not on the default addresses")
 	fs.StringVar(&f.port, "port", "", "nfcapd's -p: also receive NetFlow/IPFIX over UDP on `PORT` (-p is --pretty in kflow)")
 	fs.StringVarP(&f.bind, "bind", "b", "", "nfcapd's -b: listen on `ADDR` instead of every address (the default listeners and --port)")

@@ -232,12 +232,12 @@ func TestCollectorListeners(t *testing.T) {
 		want string
 		err  string
 	}{
-		{f: collectorFlags{}, want: "udp://[::]:2055 udp://[::]:4739 udp://[::]:9995 tcp://[::]:4739"},
+		{f: collectorFlags{}, want: "udp://[::]:2055 udp://[::]:4739 udp://[::]:9995 udp://[::]:6343 tcp://[::]:4739"},
 		{f: collectorFlags{listen: []string{"udp://127.0.0.1:6343"}}, want: "udp://[::]:2055 udp://[::]:4739 udp://[::]:9995 tcp://[::]:4739 udp://127.0.0.1:6343"},
-		{f: collectorFlags{listen: []string{"udp://127.0.0.1:2055"}}, want: "udp://[::]:4739 udp://[::]:9995 tcp://[::]:4739 udp://127.0.0.1:2055"},
+		{f: collectorFlags{listen: []string{"udp://127.0.0.1:2055"}}, want: "udp://[::]:4739 udp://[::]:9995 udp://[::]:6343 tcp://[::]:4739 udp://127.0.0.1:2055"},
 		{f: collectorFlags{noDefault: true, listen: []string{"tcp://[::1]:4739"}}, want: "tcp://[::1]:4739"},
-		{f: collectorFlags{port: "9995"}, want: "udp://[::]:2055 udp://[::]:4739 tcp://[::]:4739 udp://[::]:9995"},
-		{f: collectorFlags{bind: "127.0.0.1"}, want: "udp://127.0.0.1:2055 udp://127.0.0.1:4739 udp://127.0.0.1:9995 tcp://127.0.0.1:4739"},
+		{f: collectorFlags{port: "9995"}, want: "udp://[::]:2055 udp://[::]:4739 udp://[::]:6343 tcp://[::]:4739 udp://[::]:9995"},
+		{f: collectorFlags{bind: "127.0.0.1"}, want: "udp://127.0.0.1:2055 udp://127.0.0.1:4739 udp://127.0.0.1:9995 udp://127.0.0.1:6343 tcp://127.0.0.1:4739"},
 		{f: collectorFlags{bind: "::1", port: "2056", noDefault: true}, want: "udp://[::1]:2056"},
 		{f: collectorFlags{bind: "127.0.0.1", noDefault: true}, want: "udp://127.0.0.1:9995"},
 		{f: collectorFlags{noDefault: true}, err: "nowhere to listen"},

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kflow-dev/kflow/collector/sflow"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
 	"github.com/kflow-dev/kflow/exporter/netflow5"
@@ -115,6 +116,7 @@ type exporter struct {
 	seq       map[seqKey]*seqState
 	held      []heldSet
 	heldBytes int
+	sflow     *sflowState // nil until the exporter sends sFlow
 }
 
 // Handler decodes the messages of any number of exporters and stores
@@ -131,6 +133,7 @@ type Handler struct {
 	m5         netflow5.Message
 	m9, h9     netflow9.Message
 	m10, h10   ipfix.Message
+	sd         sflow.Datagram
 	// storing is the exporter whose records store is appending, for
 	// storeFailed (a method value made once, so no closure per message).
 	storing     *exporter
@@ -222,6 +225,10 @@ func (h *Handler) HandlePacket(src Source, b []byte, now time.Time) {
 	h.expireHeld(e, now)
 	if len(b) < 2 {
 		e.decodeError(&wire.DecodeError{Err: fmt.Errorf("message of %d octets: %w", len(b), wire.ErrTruncated)})
+		return
+	}
+	if sflow.IsSFlow(b) {
+		h.handleSFlow(e, b, now)
 		return
 	}
 	v := binary.BigEndian.Uint16(b)
@@ -353,8 +360,16 @@ func satMul(v uint64, n uint32) uint64 {
 // appends them to the sink.
 func (h *Handler) store(e *exporter, recs []flow.Record) {
 	for i := range recs {
+		recs[i].Exporter = e.addr
+	}
+	h.storeStamped(e, recs)
+}
+
+// storeStamped scales sampled counters of records whose exporter is set
+// and appends them to the sink.
+func (h *Handler) storeStamped(e *exporter, recs []flow.Record) {
+	for i := range recs {
 		r := &recs[i]
-		r.Exporter = e.addr
 		if si := r.SamplingInterval; si > 1 {
 			r.Packets = satMul(r.Packets, si)
 			r.Octets = satMul(r.Octets, si)
@@ -515,7 +530,11 @@ func (h *Handler) Stats() Stats {
 	defer h.mu.Unlock()
 	s := Stats{NotAllowed: h.notAllowed, Evicted: h.evicted}
 	for _, e := range h.exporters {
-		s.Exporters = append(s.Exporters, e.stats.clone())
+		st := e.stats.clone()
+		if e.sflow != nil {
+			st.SFlow = e.sflow.snapshot()
+		}
+		s.Exporters = append(s.Exporters, st)
 	}
 	sortExporters(s.Exporters)
 	return s

@@ -17,10 +17,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Default listening addresses: NetFlow and IPFIX over UDP on IPv4 and IPv6
-// (every port takes every version: 2055 NetFlow's, 4739 IPFIX's, 9995
-// nfcapd's), IPFIX over TCP.
-var DefaultListen = []string{"udp://[::]:2055", "udp://[::]:4739", "udp://[::]:9995", "tcp://[::]:4739"}
+// Default listening addresses: NetFlow, IPFIX and sFlow over UDP on IPv4
+// and IPv6 (every port takes every version: 2055 NetFlow's, 4739 IPFIX's,
+// 9995 nfcapd's, 6343 sFlow's), IPFIX over TCP.
+var DefaultListen = []string{"udp://[::]:2055", "udp://[::]:4739", "udp://[::]:9995", "udp://[::]:6343", "tcp://[::]:4739"}
 
 // DefaultReceiveBuffer is the UDP socket receive buffer asked for.
 const DefaultReceiveBuffer = 32 << 20

@@ -20,6 +20,7 @@ type Metrics struct {
 	files, fileBytes, fileRecords, lost   *prometheus.Desc
 	fileErrors, expired, expiredBytes     *prometheus.Desc
 	rotationLag, lastRotation             *prometheus.Desc
+	sflow                                 sflowMetrics
 }
 
 // NewMetrics returns a prometheus.Collector for the server.
@@ -59,6 +60,7 @@ func NewMetrics(s *Server) *Metrics {
 		expiredBytes:   d("files_expired_bytes_total", "Bytes of files removed by retention."),
 		rotationLag:    d("rotation_lag_seconds", "How long after its slot ended the last file was finished."),
 		lastRotation:   d("last_rotation_timestamp_seconds", "When the last file was finished (Unix time)."),
+		sflow:          newSFlowMetrics(),
 	}
 }
 
@@ -70,6 +72,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.fileRecords, m.lost, m.fileErrors, m.expired, m.expiredBytes, m.rotationLag, m.lastRotation} {
 		ch <- d
 	}
+	m.sflow.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -98,6 +101,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.seqGaps, e.SequenceGaps, l...)
 		counter(m.seqLost, e.SequenceLost, l...)
 		counter(m.storeErrors, e.StoreErrors, l...)
+		m.sflow.collect(ch, &e)
 	}
 	for _, l := range st.Listeners {
 		counter(m.lPackets, l.Packets, l.Addr)

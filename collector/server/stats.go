@@ -20,7 +20,8 @@ type ExporterStats struct {
 	LastSeen  time.Time
 	Packets   uint64 // messages received
 	Bytes     uint64 // their size
-	// Versions counts messages by protocol version (5, 9, 10).
+	// Versions counts NetFlow and IPFIX messages by protocol version (5,
+	// 9, 10); sFlow datagrams are counted in SFlow.
 	Versions map[uint16]uint64
 	Records  uint64 // flow records stored
 	// OptionsRecords counts options data records decoded (exporter
@@ -44,6 +45,8 @@ type ExporterStats struct {
 	// LastError is the last decode or store error, for the caller's
 	// (rate-limited) log.
 	LastError string
+	// SFlow is what sFlow agents sent, nil when none did.
+	SFlow *SFlowStats `json:",omitempty"`
 }
 
 func (s *ExporterStats) clone() ExporterStats {

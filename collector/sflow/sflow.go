@@ -74,6 +74,9 @@ type Datagram struct {
 	Uptime   time.Duration
 	// Samples is the number of samples the header announces.
 	Samples uint32
+	// HeaderRead is set once the header is read whole: Agent, SubAgent
+	// and Sequence are the datagram's even when Decode fails later.
+	HeaderRead bool
 
 	// Records holds one flow record per flow sample whose packet is IPv4
 	// or IPv6, with Exporter set to Agent, ObservationDomain to SubAgent,
@@ -82,8 +85,10 @@ type Datagram struct {
 	Records []flow.Record
 	// Flows describes every flow sample, with or without a record.
 	Flows []FlowSample
-	// Counters holds the generic interface counter records.
-	Counters []InterfaceCounters
+	// Counters holds the generic interface counter records, and
+	// CounterSamples counts the counter samples, compact and expanded.
+	Counters       []InterfaceCounters
+	CounterSamples int
 	// NotIP counts flow samples whose packet is neither IPv4 nor IPv6, or
 	// whose IP header is cut short: they make no record.
 	NotIP int
@@ -245,13 +250,15 @@ func Decode(d *Datagram, b []byte, now time.Time) error {
 	r := reader{b: b}
 	v := r.u32()
 	if r.err == nil && v != Version {
-		return decodeError(d, &offsetError{err: fmt.Errorf("sflow version %d: %w", v, wire.ErrVersion)})
+		return &wire.DecodeError{Format: "sflow", Version: uint16(min(v, 0xffff)),
+			Err: fmt.Errorf("version %d (kflow reads sFlow version 5): %w", v, wire.ErrVersion)}
 	}
 	d.Agent = r.addr()
 	d.SubAgent = r.u32()
 	d.Sequence = r.u32()
 	d.Uptime = time.Duration(r.u32()) * time.Millisecond
 	d.Samples = r.u32()
+	d.HeaderRead = r.err == nil
 	for i := uint32(0); i < d.Samples && r.err == nil; i++ {
 		format := r.u32()
 		s := r.sub(r.u32(), "sample")
@@ -262,6 +269,7 @@ func Decode(d *Datagram, b []byte, now time.Time) error {
 		case formatFlowSample, formatFlowSampleExpanded:
 			d.flowSample(&s, format == formatFlowSampleExpanded, now)
 		case formatCounterSample, formatCounterSampleExpanded:
+			d.CounterSamples++
 			d.counterSample(&s, format == formatCounterSampleExpanded)
 		default:
 			d.SkippedSamples++
