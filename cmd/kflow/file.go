@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -52,40 +53,29 @@ func (f *fileArgs) files(args []string) ([]query.File, error) {
 
 // fileStatJSON is one file of "file stat -j".
 type fileStatJSON struct {
-	Path    string            `json:"path"`
-	Ident   string            `json:"ident"`
-	Created time.Time         `json:"created"`
-	End     string            `json:"end"` // clean, truncated
-	Corrupt int               `json:"corrupt_blocks"`
-	Summary query.SummaryJSON `json:"summary"`
+	Path            string            `json:"path"`
+	Format          string            `json:"format"`
+	Ident           string            `json:"ident"`
+	Created         *time.Time        `json:"created,omitempty"`
+	End             string            `json:"end"` // clean, truncated, damaged
+	Corrupt         int               `json:"corrupt_blocks"`
+	SkippedRecords  uint64            `json:"skipped_records,omitempty"`
+	SkippedElements uint64            `json:"skipped_elements,omitempty"`
+	Damage          string            `json:"damage,omitempty"`
+	Summary         query.SummaryJSON `json:"summary"`
 }
 
-// statFile returns a file's summary: the stored one of a clean file, else
-// one computed from its readable records.
-func statFile(path string) (fileStatJSON, flowfile.Summary, error) {
-	r, err := flowfile.Open(path, flowfile.ReaderOptions{SkipCorrupt: true})
-	if err != nil {
-		return fileStatJSON{}, flowfile.Summary{}, err
+func newFileStatJSON(st *query.FileStat) fileStatJSON {
+	out := fileStatJSON{Path: st.Path, Format: st.Format, Ident: st.Ident, End: st.End, Corrupt: st.Corrupt,
+		SkippedRecords: st.SkippedRecords, SkippedElements: st.SkippedElements, Summary: query.NewSummaryJSON(&st.Summary)}
+	if !st.Created.IsZero() {
+		c := st.Created.UTC()
+		out.Created = &c
 	}
-	defer r.Close()
-	h := r.Header()
-	out := fileStatJSON{Path: path, Ident: h.Ident, Created: h.Created.UTC(), End: "clean"}
-	sum, ok := r.Summary()
-	if !ok {
-		out.End = "truncated"
-		z := flowfile.NewSummarizer()
-		for r.Next() {
-			z.Add(r.Record())
-		}
-		if err := r.Err(); err != nil {
-			return out, flowfile.Summary{}, fmt.Errorf("%s: %w", path, err)
-		}
-		sum = z.Summary()
-		sum.Blocks = uint64(r.End().Blocks - r.End().Corrupt)
+	if st.Damage != nil {
+		out.Damage = st.Damage.Error()
 	}
-	out.Corrupt = len(r.Corrupt())
-	out.Summary = query.NewSummaryJSON(&sum)
-	return out, sum, nil
+	return out
 }
 
 func fileStatCmd() *command {
@@ -103,42 +93,66 @@ func fileStatCmd() *command {
 			}
 			total := flowfile.NewSummarizer()
 			var stats []fileStatJSON
+			var damaged []error
 			truncated := 0
 			for _, file := range files {
-				fj, sum, err := statFile(file.Path)
+				st, err := query.StatFile(file.Path)
 				if err != nil {
 					return err
 				}
-				if fj.End != "clean" {
+				if st.End != "clean" {
 					truncated++
 				}
-				stats = append(stats, fj)
-				total.AddSummary(sum)
+				if st.Damage != nil {
+					damaged = append(damaged, st.Damage)
+				}
+				stats = append(stats, newFileStatJSON(&st))
+				total.AddSummary(st.Summary)
 			}
 			ts := total.Summary()
 			if e.json {
-				return e.printJSON(struct {
+				if err := e.printJSON(struct {
 					Files []fileStatJSON    `json:"files"`
 					Total query.SummaryJSON `json:"total"`
-				}{stats, query.NewSummaryJSON(&ts)})
+				}{stats, query.NewSummaryJSON(&ts)}); err != nil {
+					return err
+				}
+			} else {
+				printStat(e.stdout, stats, ts, truncated, f.loc())
 			}
-			printStat(e.stdout, stats, ts, truncated, f.loc())
-			return nil
+			return damagedError(damaged)
 		},
 	}
 }
 
 func printStat(w io.Writer, files []fileStatJSON, s flowfile.Summary, truncated int, loc *time.Location) {
 	if len(files) == 1 {
-		fmt.Fprintf(w, "File       : %s\n", files[0].Path)
-		fmt.Fprintf(w, "Ident      : %s\n", files[0].Ident)
-		fmt.Fprintf(w, "Created    : %s\n", files[0].Created.In(loc).Format("2006-01-02 15:04:05"))
-		fmt.Fprintf(w, "End        : %s\n", files[0].End)
+		f := &files[0]
+		fmt.Fprintf(w, "File       : %s\n", f.Path)
+		fmt.Fprintf(w, "Format     : %s\n", f.Format)
+		fmt.Fprintf(w, "Ident      : %s\n", f.Ident)
+		created := "-"
+		if f.Created != nil {
+			created = f.Created.In(loc).Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(w, "Created    : %s\n", created)
+		fmt.Fprintf(w, "End        : %s\n", f.End)
 	} else {
 		fmt.Fprintf(w, "Files      : %d\n", len(files))
 		if truncated > 0 {
 			fmt.Fprintf(w, "Truncated  : %d (counted from their readable blocks)\n", truncated)
 		}
+	}
+	var skippedRecs, skippedElems uint64
+	for _, f := range files {
+		skippedRecs += f.SkippedRecords
+		skippedElems += f.SkippedElements
+		if f.Damage != "" {
+			fmt.Fprintf(w, "Damaged    : %s\n", f.Damage)
+		}
+	}
+	if skippedRecs+skippedElems > 0 {
+		fmt.Fprintf(w, "Skipped    : %d records and %d elements of unknown types (nfdump files)\n", skippedRecs, skippedElems)
 	}
 	fmt.Fprintf(w, "Blocks     : %d\n", s.Blocks)
 	for _, row := range []struct {
@@ -165,6 +179,24 @@ func printStat(w io.Writer, files []fileStatJSON, s flowfile.Summary, truncated 
 		fmt.Fprintf(w, "  %-39s domain %-10d flows %d packets %d bytes %d sequence failures %d\n",
 			query.ElemExporter.Format(query.Value{Addr: x.Addr}), x.ObservationDomain, x.Flows, x.Packets, x.Octets, x.SequenceFailures)
 	}
+}
+
+// warnScan logs what a scan skipped.
+func warnScan(e *env, st *query.ScanStats) {
+	if st.CorruptBlocks > 0 {
+		e.log.Warn("corrupt blocks skipped", "blocks", st.CorruptBlocks)
+	}
+	if st.SkippedRecords+st.SkippedElements > 0 {
+		e.log.Warn("nfdump records and elements of unknown types skipped", "records", st.SkippedRecords, "elements", st.SkippedElements)
+	}
+}
+
+// damagedError is the command's error for damaged files it read around.
+func damagedError(damaged []error) error {
+	if len(damaged) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d damaged file(s), read up to the damage: %w", len(damaged), errors.Join(damaged...))
 }
 
 func fmtTime(t time.Time, loc *time.Location) string {
@@ -208,11 +240,9 @@ func fileDumpCmd() *command {
 			if err != nil {
 				return err
 			}
-			if res.Scan.CorruptBlocks > 0 {
-				e.log.Warn("corrupt blocks skipped", "blocks", res.Scan.CorruptBlocks)
-			}
+			warnScan(e, &res.Scan)
 			r.listFooter(res)
-			return nil
+			return res.Scan.DamagedError()
 		},
 	}
 }

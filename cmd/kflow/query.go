@@ -194,23 +194,27 @@ func (q *queryArgs) run(e *env, args []string) error {
 		}
 		return err
 	}
-	if res.Scan.CorruptBlocks > 0 {
-		e.log.Warn("corrupt blocks skipped", "blocks", res.Scan.CorruptBlocks)
-	}
+	warnScan(e, &res.Scan)
 	switch kind {
 	case query.KindSummary:
-		return r.summary(res)
+		err = r.summary(res)
 	case query.KindStats:
-		return r.stats(res, q.top)
-	}
-	if req.Stream == nil {
-		r.listHeader()
-		for i := range res.Rows {
-			r.row(&res.Rows[i])
+		err = r.stats(res, q.top)
+	default:
+		if req.Stream == nil {
+			r.listHeader()
+			for i := range res.Rows {
+				r.row(&res.Rows[i])
+			}
 		}
+		r.listFooter(res)
 	}
-	r.listFooter(res)
-	return nil
+	if err != nil {
+		return err
+	}
+	// The answer is printed: damaged files were read up to their damage.
+	bw.Flush()
+	return res.Scan.DamagedError()
 }
 
 // request builds the query library's request from the options.

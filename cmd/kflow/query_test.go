@@ -448,6 +448,9 @@ func TestQueryMatchesNfdump(t *testing.T) {
 	if code != exitOK || json.Unmarshal([]byte(out), &ks) != nil {
 		t.Fatalf("kflow -I: exit %d: %s%s", code, out, errOut)
 	}
+	if kn := kflowSummary(t, ndir); kn.Total != ks.Total {
+		t.Errorf("summary: kflow on nfcapd's files %+v, on its own %+v", kn.Total, ks.Total)
+	}
 	t.Logf("nfdump -I: %v; kflow -I: %+v", nfI, ks.Total)
 	if ks.Total.Flows == 0 || nfI["Flows"] != ks.Total.Flows || nfI["Packets"] != ks.Total.Packets || nfI["Bytes"] != ks.Total.Bytes {
 		t.Errorf("summary: nfdump %v, kflow flows %d packets %d bytes %d", nfI, ks.Total.Flows, ks.Total.Packets, ks.Total.Bytes)
@@ -463,6 +466,9 @@ func TestQueryMatchesNfdump(t *testing.T) {
 			n, k := nfdumpStat(t, ndir, stat, flt), kflowStat(t, kdir, stat, flt)
 			if len(n) == 0 || !maps.Equal(n, k) {
 				t.Errorf("-s %s %q: nfdump %v\nkflow %v", stat, flt, n, k)
+			}
+			if kn := kflowStat(t, ndir, stat, flt); !maps.Equal(n, kn) {
+				t.Errorf("-s %s %q: nfdump %v\nkflow on nfcapd's files %v", stat, flt, n, kn)
 			}
 			if nb, kb := topBytes(n, 10), topBytes(k, 10); !slices.Equal(nb, kb) {
 				t.Errorf("-s %s %q: top 10 bytes nfdump %v kflow %v", stat, flt, nb, kb)
@@ -485,6 +491,10 @@ func TestQueryMatchesNfdump(t *testing.T) {
 		t.Logf("%-55q nfdump %+v kflow %+v", flt, nfs, ks)
 		if nfs != ks {
 			t.Errorf("%q: nfdump %+v, kflow %+v", flt, nfs, ks)
+		}
+		code, out, errOut = runQuery(t, "-q", "-N", "-o", "fmt:%fl %pkt %byt", ndir, flt)
+		if kn := sumLines(t, out); code != exitOK || nfs != kn {
+			t.Errorf("%q: nfdump %+v, kflow on nfcapd's files %+v (exit %d: %s)", flt, nfs, kn, code, errOut)
 		}
 	}
 	if t.Failed() {

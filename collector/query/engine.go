@@ -153,6 +153,9 @@ func (e *engine) scanSummary(ctx context.Context, res *Result, files []File, z *
 	st.Read += scanned.Read
 	st.Passed += scanned.Passed
 	st.Summaries = append(st.Summaries, scanned.Summaries...)
+	st.SkippedRecords += scanned.SkippedRecords
+	st.SkippedElements += scanned.SkippedElements
+	st.Damaged = append(st.Damaged, scanned.Damaged...)
 	res.Summary, res.Scan, res.Total = &s, st, totalOf(&s)
 	return nil
 }

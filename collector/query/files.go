@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/nfdump"
 )
 
 // Window is a time window [From, To]; a zero bound is open.
@@ -137,7 +138,9 @@ const DefaultSlack = 10 * time.Minute
 // Select is what Files selects.
 type Select struct {
 	// Paths are flow files or directories (searched recursively, any
-	// layout) of files named Prefix.STAMP[.n] or Prefix.current.STAMP.
+	// layout) of files named Prefix.STAMP[.n] or Prefix.current.STAMP,
+	// and of nfcapd's files (nfcapd.YYYYMMDDhhmm[ss], not the
+	// nfcapd.current.* file nfcapd is writing), in either format.
 	Paths  []string
 	Prefix string // default flowfile.DefaultPrefix
 	// Window, when set, skips files whose name says they cannot hold a
@@ -170,9 +173,7 @@ func Files(s Select) ([]File, error) {
 		}
 		if !st.IsDir() {
 			f := File{Path: p}
-			if n, ok := flowfile.ParseName(s.Prefix, filepath.Base(p), time.UTC); ok {
-				f.Slot = n.Slot
-			}
+			f.Slot, _ = slotOf(s.Prefix, filepath.Base(p))
 			named = append(named, f)
 			continue
 		}
@@ -184,8 +185,8 @@ func Files(s Select) ([]File, error) {
 			if !d.Type().IsRegular() {
 				return nil
 			}
-			if n, ok := flowfile.ParseName(s.Prefix, d.Name(), time.UTC); ok {
-				dir = append(dir, File{Path: path, Slot: n.Slot})
+			if slot, ok := slotOf(s.Prefix, d.Name()); ok && !slot.IsZero() {
+				dir = append(dir, File{Path: path, Slot: slot})
 			}
 			return nil
 		})
@@ -201,6 +202,49 @@ func Files(s Select) ([]File, error) {
 		return cmp.Compare(x.Path, y.Path)
 	})
 	return append(named, found...), nil
+}
+
+// slotOf returns the slot a flow file's name says, as UTC wall clock:
+// kflow's names with the prefix, or nfcapd's (zero for nfcapd.current.*).
+func slotOf(prefix, name string) (time.Time, bool) {
+	if n, ok := flowfile.ParseName(prefix, name, time.UTC); ok {
+		return n.Slot, true
+	}
+	return nfdump.IsFileName(name, time.UTC)
+}
+
+// Format is a flow file's format.
+type Format uint8
+
+const (
+	FormatKflow  Format = iota // kflow's flow files (collector/flowfile)
+	FormatNfdump               // nfcapd's and nfdump's files (collector/nfdump)
+)
+
+func (f Format) String() string {
+	if f == FormatNfdump {
+		return "nfdump"
+	}
+	return "kflow"
+}
+
+// nfdumpMagic are the first bytes of an nfdump file, either byte order.
+var nfdumpMagic = [2][2]byte{{0x0C, 0xA5}, {0xA5, 0x0C}}
+
+// FileFormat reads the first bytes of the file at path: an nfdump file, or
+// else (whatever it holds: the flow-file reader says what is wrong) a kflow
+// flow file.
+func FileFormat(path string) (Format, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return FormatKflow, fmt.Errorf("open flow file: %w", err)
+	}
+	defer f.Close()
+	var b [2]byte
+	if n, _ := f.ReadAt(b[:], 0); n == len(b) && (b == nfdumpMagic[0] || b == nfdumpMagic[1]) {
+		return FormatNfdump, nil
+	}
+	return FormatKflow, nil
 }
 
 // windowed keeps the files of one directory tree whose slot may hold

@@ -68,13 +68,21 @@ type ScanJSON struct {
 	TruncatedFile int    `json:"truncated_files"`
 	Read          uint64 `json:"records_read"`
 	Passed        uint64 `json:"records_passed"`
+	// nfdump files: what was skipped, and the files read up to damage.
+	SkippedRecords  uint64   `json:"skipped_records,omitempty"`
+	SkippedElements uint64   `json:"skipped_elements,omitempty"`
+	Damaged         []string `json:"damaged_files,omitempty"`
 }
 
 // NewScanJSON encodes what a result read.
 func NewScanJSON(res *Result) ScanJSON {
 	st := &res.Scan
-	return ScanJSON{Files: st.Files, Blocks: st.Blocks, CorruptBlocks: st.CorruptBlocks, TruncatedFile: st.Truncated,
-		Read: st.Read, Passed: st.Passed}
+	j := ScanJSON{Files: st.Files, Blocks: st.Blocks, CorruptBlocks: st.CorruptBlocks, TruncatedFile: st.Truncated,
+		Read: st.Read, Passed: st.Passed, SkippedRecords: st.SkippedRecords, SkippedElements: st.SkippedElements}
+	for _, d := range st.Damaged {
+		j.Damaged = append(j.Damaged, d.Error())
+	}
+	return j
 }
 
 // EntryJSON is one row of a statistic.

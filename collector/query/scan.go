@@ -9,6 +9,7 @@ import (
 
 	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/nfdump"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -57,6 +58,47 @@ type ScanStats struct {
 	// Summaries holds the stored summary of each file closed cleanly, for
 	// totals a record scan cannot know (sequence failures).
 	Summaries []flowfile.Summary
+	// In nfdump files, never fatal: records skipped for their unknown type
+	// or extension, and elements of an unknown type left out of the
+	// records they were in.
+	SkippedRecords, SkippedElements uint64
+	// Damaged are the files that could not be read to their end (nfdump
+	// files, whose blocks have no checksums to skip a bad one by): their
+	// records before the damage passed, and the other files were read.
+	Damaged []*nfdump.Error
+}
+
+// DamagedError is the error of the damaged files a scan read around, nil
+// when there were none.
+func (st *ScanStats) DamagedError() error {
+	if len(st.Damaged) == 0 {
+		return nil
+	}
+	errs := make([]error, len(st.Damaged))
+	for i, d := range st.Damaged {
+		errs[i] = d
+	}
+	return fmt.Errorf("%d damaged file(s), read up to the damage: %w", len(errs), errors.Join(errs...))
+}
+
+// scanNfdump reads the nfdump file f, calling each with its records in
+// file order, and counts what it read into st. Damage is noted in st, not
+// returned; the error is each's, or the file's that could not be opened.
+func (s *Scanner) scanNfdump(f File, st *ScanStats, each func(recs []flow.Record) error) error {
+	res, err := nfdump.Scan(f.Path, nfdump.ScanOptions{Workers: s.Workers}, each)
+	st.Files++
+	st.Blocks += res.Blocks
+	st.SkippedRecords += res.UnknownRecords + res.UnknownExtensions
+	st.SkippedElements += res.UnknownElements
+	if res.Truncated {
+		st.Truncated++
+	}
+	var damage *nfdump.Error
+	if errors.As(err, &damage) {
+		st.Damaged = append(st.Damaged, damage)
+		return nil
+	}
+	return err
 }
 
 // Scan calls fn for every record that passes, file by file in order, on
@@ -76,7 +118,7 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		res, err := flowfile.Scan(f.Path, s.scanOptions(), func(recs []flow.Record) error {
+		each := func(recs []flow.Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -99,7 +141,21 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 				}
 			}
 			return nil
-		})
+		}
+		format, err := FileFormat(f.Path)
+		if err != nil {
+			return st, fmt.Errorf("scan: %w", err)
+		}
+		if format == FormatNfdump {
+			if err := s.scanNfdump(f, &st, each); err != nil {
+				return st, fmt.Errorf("scan: %w", err)
+			}
+			if done {
+				break
+			}
+			continue
+		}
+		res, err := flowfile.Scan(f.Path, s.scanOptions(), each)
 		st.Files++
 		st.Blocks += res.Blocks
 		st.CorruptBlocks += res.Corrupt
@@ -139,13 +195,20 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 		_      [56]byte // no false sharing
 	}
 	passed := make([]counts, flowfile.ScanWorkers(opts))
-	paths := make([]string, len(files))
-	for i, f := range files {
-		paths[i] = f.Path
+	var paths []string
+	var nf []File
+	for _, f := range files {
+		format, err := FileFormat(f.Path)
+		if err != nil {
+			return st, fmt.Errorf("scan: %w", err)
+		}
+		if format == FormatNfdump {
+			nf = append(nf, f)
+		} else {
+			paths = append(paths, f.Path)
+		}
 	}
-	// One set of workers decodes every file's blocks.
-	summaries := make([]*flowfile.Summary, len(files))
-	err := flowfile.ScanFilesEach(ctx, paths, opts, func(w int, recs []flow.Record) error {
+	each := func(w int, recs []flow.Record) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -163,7 +226,10 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 		}
 		passed[w].passed += n
 		return nil
-	}, func(i int, res flowfile.ScanResult, _ error) {
+	}
+	// One set of workers decodes every flow file's blocks.
+	summaries := make([]*flowfile.Summary, len(paths))
+	err := flowfile.ScanFilesEach(ctx, paths, opts, each, func(i int, res flowfile.ScanResult, _ error) {
 		st.Files++
 		st.Blocks += res.Blocks
 		st.Read += res.Records
@@ -178,6 +244,17 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 		if s != nil {
 			st.Summaries = append(st.Summaries, *s)
 		}
+	}
+	// nfdump files after them, each decompressed on workers of its own
+	// and handed over here, as worker 0 (the others are done).
+	for _, f := range nf {
+		if err != nil {
+			break
+		}
+		err = s.scanNfdump(f, &st, func(recs []flow.Record) error {
+			st.Read += uint64(len(recs))
+			return each(0, recs)
+		})
 	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
