@@ -482,9 +482,15 @@ func (f *collectorFlags) run(e *env) error {
 		defer close(logDone)
 		logStats(ctx, log, srv, f.statsInterval)
 	}()
+	writesDone := make(chan struct{})
+	go func() {
+		defer close(writesDone)
+		logWrites(ctx, log, srv, f.flushInterval)
+	}()
 	runErr := srv.Run(ctx)
 	cancel()
 	<-logDone
+	<-writesDone
 	closeErr := sink.Close()
 	stopShipper()
 	st := srv.Stats()
@@ -546,6 +552,44 @@ func kernelDrops(st server.Stats) uint64 {
 		n += l.KernelDrops
 	}
 	return n
+}
+
+// logWrites says, whatever --stats-interval, when the flow files stop
+// taking records (a full disk: the records stay in memory, up to a bound,
+// and what is past it is dropped and counted) and when they take them
+// again. It looks at the flush counters once per flush interval.
+func logWrites(ctx context.Context, log interface {
+	Error(string, ...any)
+	Info(string, ...any)
+}, srv *server.Server, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastFlushes, lastFails, lastRefused, lastPackets, droppedSince uint64
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := srv.Stats()
+		tot := st.Totals()
+		refused, packets := tot.StoreErrors+st.Files.LostRecords, tot.StoreErrorPackets+st.Files.LostPackets
+		switch {
+		case st.FlushErrors != lastFails && !failing:
+			failing, droppedSince = true, refused
+			log.Error("cannot write the flow files: records are kept in memory and retried; past the bound they are dropped and counted",
+				"err", st.LastFlushError)
+		case st.FlushErrors == lastFails && st.Flushes != lastFlushes && failing:
+			failing = false
+			log.Info("writing the flow files again", "records_dropped", refused-droppedSince)
+		}
+		if refused != lastRefused {
+			log.Error("flow records dropped: the flow files cannot take them", "records", refused-lastRefused,
+				"packets", packets-lastPackets, "err", st.LastFlushError)
+		}
+		lastFlushes, lastFails, lastRefused, lastPackets = st.Flushes, st.FlushErrors, refused, packets
+	}
 }
 
 // logStats logs, at most once per interval, what went wrong since the last

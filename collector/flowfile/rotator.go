@@ -357,8 +357,10 @@ func (r *Rotator) Append(rec *flow.Record) error {
 
 // AppendAll appends recs as Append appends each, under one lock and one
 // clock reading (the collector stores a decoded message's records at
-// once). It calls fail, if not nil, for each record Append would have
-// returned an error for, and returns the number of records without error.
+// once). It calls fail, if not nil, for each record not stored (Append's
+// error wraps ErrRejected), and returns the number of records stored. A
+// failed block write (a full disk) leaves the record held and retried, as
+// with Append: it is stored, and the failure shows in the next Flush.
 func (r *Rotator) AppendAll(recs []flow.Record, fail func(i int, err error)) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -383,7 +385,7 @@ func (r *Rotator) AppendAll(recs []flow.Record, fail func(i int, err error)) int
 			lastKey, _ = r.key(rec)
 			lastExp, haveKey = rec.Exporter, true
 		}
-		if err := r.appendLocked(lastKey, rec); err != nil {
+		if err := r.appendLocked(lastKey, rec); errors.Is(err, ErrRejected) {
 			if fail != nil {
 				fail(i, err)
 			}

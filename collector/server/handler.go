@@ -137,6 +137,7 @@ type Handler struct {
 	// storing is the exporter whose records store is appending, for
 	// storeFailed (a method value made once, so no closure per message).
 	storing     *exporter
+	storingRecs []flow.Record
 	storeFailed func(i int, err error)
 }
 
@@ -154,9 +155,16 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	return h, nil
 }
 
-func (h *Handler) countStoreError(_ int, err error) {
-	h.storing.stats.StoreErrors++
-	h.storing.stats.LastError = err.Error()
+func (h *Handler) countStoreError(i int, err error) {
+	h.storing.refused(&h.storingRecs[i], err)
+}
+
+// refused counts a record the sink refused, with its packets and octets.
+func (e *exporter) refused(r *flow.Record, err error) {
+	e.stats.StoreErrors++
+	e.stats.StoreErrorPackets += r.Packets
+	e.stats.StoreErrorOctets += r.Octets
+	e.stats.LastError = err.Error()
 }
 
 func (h *Handler) allowed(a netip.Addr) bool {
@@ -379,17 +387,16 @@ func (h *Handler) storeStamped(e *exporter, recs []flow.Record) {
 		if len(recs) == 0 {
 			return
 		}
-		h.storing = e
+		h.storing, h.storingRecs = e, recs
 		n := bs.AppendAll(recs, h.storeFailed)
-		h.storing = nil
+		h.storing, h.storingRecs = nil, nil
 		e.stats.Records += uint64(n)
 		return
 	}
 	for i := range recs {
 		r := &recs[i]
 		if err := h.cfg.Sink.Append(r); err != nil {
-			e.stats.StoreErrors++
-			e.stats.LastError = err.Error()
+			e.refused(r, err)
 			continue
 		}
 		e.stats.Records++

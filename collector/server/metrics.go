@@ -15,6 +15,7 @@ type Metrics struct {
 	decodeErrors, templates, withdrawals  *prometheus.Desc
 	templateMisses, heldDecoded, heldDrop *prometheus.Desc
 	seqGaps, seqLost, storeErrors         *prometheus.Desc
+	storeErrorPackets, lostPackets        *prometheus.Desc
 	lPackets, kernelDrops, conns, refused *prometheus.Desc
 	notAllowed, evicted, flushErrors      *prometheus.Desc
 	files, fileBytes, fileRecords, lost   *prometheus.Desc
@@ -30,44 +31,46 @@ func NewMetrics(s *Server) *Metrics {
 	}
 	ex := []string{"exporter", "transport"}
 	return &Metrics{
-		s:              s,
-		packets:        d("packets_total", "Export messages received, per exporter.", ex...),
-		bytes:          d("bytes_total", "Bytes of export messages received, per exporter.", ex...),
-		records:        d("records_total", "Flow records stored, per exporter.", ex...),
-		optRecords:     d("options_records_total", "Options data records decoded, per exporter.", ex...),
-		decodeErrors:   d("decode_errors_total", "Malformed messages, per exporter and kind.", "exporter", "transport", "kind"),
-		templates:      d("templates_total", "Template records received, per exporter.", ex...),
-		withdrawals:    d("template_withdrawals_total", "Templates withdrawn, per exporter.", ex...),
-		templateMisses: d("template_misses_total", "Data sets that arrived before their template, per exporter.", ex...),
-		heldDecoded:    d("held_decoded_total", "Held data sets decoded once their template arrived, per exporter.", ex...),
-		heldDrop:       d("held_dropped_total", "Held data sets dropped: their template never came, per exporter.", ex...),
-		seqGaps:        d("sequence_gaps_total", "Sequence number discontinuities, per exporter.", ex...),
-		seqLost:        d("sequence_lost_total", "What the sequence gaps say is missing (v5 flows, v9 packets, IPFIX records), per exporter.", ex...),
-		storeErrors:    d("store_errors_total", "Records the flow files refused, per exporter.", ex...),
-		lPackets:       d("listener_packets_total", "Datagrams or messages read, per socket.", "listener"),
-		kernelDrops:    d("kernel_drops_total", "Datagrams the kernel dropped because the socket buffer was full (SO_RXQ_OVFL).", "listener"),
-		conns:          d("tcp_connections_total", "TCP connections accepted.", "listener"),
-		refused:        d("tcp_connections_refused_total", "TCP connections refused.", "listener"),
-		notAllowed:     d("not_allowed_total", "Messages from exporters outside --allow, ignored."),
-		evicted:        d("exporters_evicted_total", "Exporter sessions dropped to stay within the exporter limit."),
-		flushErrors:    d("flush_errors_total", "Failed writes of buffered records to the current files."),
-		files:          d("files_total", "Flow files finished."),
-		fileBytes:      d("file_bytes_total", "Bytes of flow files finished."),
-		fileRecords:    d("file_records_total", "Flow records in the files finished."),
-		lost:           d("file_records_lost_total", "Records no file could take."),
-		fileErrors:     d("file_errors_total", "Files finished with an error."),
-		expired:        d("files_expired_total", "Files removed by retention."),
-		expiredBytes:   d("files_expired_bytes_total", "Bytes of files removed by retention."),
-		rotationLag:    d("rotation_lag_seconds", "How long after its slot ended the last file was finished."),
-		lastRotation:   d("last_rotation_timestamp_seconds", "When the last file was finished (Unix time)."),
-		sflow:          newSFlowMetrics(),
+		s:                 s,
+		packets:           d("packets_total", "Export messages received, per exporter.", ex...),
+		bytes:             d("bytes_total", "Bytes of export messages received, per exporter.", ex...),
+		records:           d("records_total", "Flow records stored, per exporter.", ex...),
+		optRecords:        d("options_records_total", "Options data records decoded, per exporter.", ex...),
+		decodeErrors:      d("decode_errors_total", "Malformed messages, per exporter and kind.", "exporter", "transport", "kind"),
+		templates:         d("templates_total", "Template records received, per exporter.", ex...),
+		withdrawals:       d("template_withdrawals_total", "Templates withdrawn, per exporter.", ex...),
+		templateMisses:    d("template_misses_total", "Data sets that arrived before their template, per exporter.", ex...),
+		heldDecoded:       d("held_decoded_total", "Held data sets decoded once their template arrived, per exporter.", ex...),
+		heldDrop:          d("held_dropped_total", "Held data sets dropped: their template never came, per exporter.", ex...),
+		seqGaps:           d("sequence_gaps_total", "Sequence number discontinuities, per exporter.", ex...),
+		seqLost:           d("sequence_lost_total", "What the sequence gaps say is missing (v5 flows, v9 packets, IPFIX records), per exporter.", ex...),
+		storeErrors:       d("store_errors_total", "Records the flow files refused, per exporter.", ex...),
+		lPackets:          d("listener_packets_total", "Datagrams or messages read, per socket.", "listener"),
+		kernelDrops:       d("kernel_drops_total", "Datagrams the kernel dropped because the socket buffer was full (SO_RXQ_OVFL).", "listener"),
+		conns:             d("tcp_connections_total", "TCP connections accepted.", "listener"),
+		refused:           d("tcp_connections_refused_total", "TCP connections refused.", "listener"),
+		notAllowed:        d("not_allowed_total", "Messages from exporters outside --allow, ignored."),
+		evicted:           d("exporters_evicted_total", "Exporter sessions dropped to stay within the exporter limit."),
+		flushErrors:       d("flush_errors_total", "Failed writes of buffered records to the current files."),
+		files:             d("files_total", "Flow files finished."),
+		fileBytes:         d("file_bytes_total", "Bytes of flow files finished."),
+		fileRecords:       d("file_records_total", "Flow records in the files finished."),
+		lost:              d("file_records_lost_total", "Records no file could take."),
+		lostPackets:       d("file_packets_lost_total", "Packets counted in the records no file could take."),
+		storeErrorPackets: d("store_error_packets_total", "Packets counted in the records the flow files refused (store_errors_total), per exporter.", ex...),
+		fileErrors:        d("file_errors_total", "Files finished with an error."),
+		expired:           d("files_expired_total", "Files removed by retention."),
+		expiredBytes:      d("files_expired_bytes_total", "Bytes of files removed by retention."),
+		rotationLag:       d("rotation_lag_seconds", "How long after its slot ended the last file was finished."),
+		lastRotation:      d("last_rotation_timestamp_seconds", "When the last file was finished (Unix time)."),
+		sflow:             newSFlowMetrics(),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.packets, m.bytes, m.records, m.optRecords, m.decodeErrors, m.templates,
-		m.withdrawals, m.templateMisses, m.heldDecoded, m.heldDrop, m.seqGaps, m.seqLost, m.storeErrors, m.lPackets,
+		m.withdrawals, m.templateMisses, m.heldDecoded, m.heldDrop, m.seqGaps, m.seqLost, m.storeErrors, m.storeErrorPackets, m.lostPackets, m.lPackets,
 		m.kernelDrops, m.conns, m.refused, m.notAllowed, m.evicted, m.flushErrors, m.files, m.fileBytes,
 		m.fileRecords, m.lost, m.fileErrors, m.expired, m.expiredBytes, m.rotationLag, m.lastRotation} {
 		ch <- d
@@ -101,6 +104,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.seqGaps, e.SequenceGaps, l...)
 		counter(m.seqLost, e.SequenceLost, l...)
 		counter(m.storeErrors, e.StoreErrors, l...)
+		counter(m.storeErrorPackets, e.StoreErrorPackets, l...)
 		m.sflow.collect(ch, &e)
 	}
 	for _, l := range st.Listeners {
@@ -117,6 +121,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.fileBytes, f.Bytes)
 	counter(m.fileRecords, f.Records)
 	counter(m.lost, f.LostRecords)
+	counter(m.lostPackets, f.LostPackets)
 	counter(m.fileErrors, f.FileErrors)
 	counter(m.expired, f.Expired)
 	counter(m.expiredBytes, f.ExpiredBytes)

@@ -94,6 +94,7 @@ type Server struct {
 
 	notAllowed  atomic.Uint64
 	flushErrors atomic.Uint64
+	flushes     atomic.Uint64
 	lastFlush   atomic.Value // string: last flush error
 
 	connMu  sync.Mutex
@@ -294,6 +295,7 @@ loop:
 }
 
 func (s *Server) flush() {
+	defer s.flushes.Add(1)
 	if err := s.cfg.Handler.Sink.Flush(); err != nil {
 		s.flushErrors.Add(1)
 		s.lastFlush.Store(err.Error())
@@ -476,6 +478,7 @@ func (s *Server) Stats() Stats {
 	for _, l := range s.listeners {
 		st.Listeners = append(st.Listeners, l.stats())
 	}
+	st.Flushes = s.flushes.Load()
 	st.FlushErrors = s.flushErrors.Load()
 	if v, ok := s.lastFlush.Load().(string); ok {
 		st.LastFlushError = v

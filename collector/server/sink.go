@@ -44,6 +44,7 @@ type FileStats struct {
 	Bytes        uint64    // size of the files finished
 	Records      uint64    // flows in the files finished
 	LostRecords  uint64    // records no file could take
+	LostPackets  uint64    // the packets those records counted
 	FileErrors   uint64    // files finished with an error
 	Expired      uint64    // files removed by retention
 	ExpiredBytes uint64    // their size
@@ -259,6 +260,9 @@ func (s *FileSink) closed(cf flowfile.ClosedFile, dir, ident string) {
 	st.Bytes += uint64(ev.Size)
 	st.Records += cf.Summary.Total.Flows
 	st.LostRecords += uint64(len(cf.Lost))
+	for i := range cf.Lost {
+		st.LostPackets += cf.Lost[i].Packets
+	}
 	if cf.Err != nil {
 		st.FileErrors++
 	}

@@ -42,6 +42,9 @@ type ExporterStats struct {
 	SequenceGaps uint64
 	SequenceLost uint64
 	StoreErrors  uint64 // records the sink refused
+	// StoreErrorPackets and StoreErrorOctets are what those records
+	// counted: what a ledger of packets needs.
+	StoreErrorPackets, StoreErrorOctets uint64
 	// LastError is the last decode or store error, for the caller's
 	// (rate-limited) log.
 	LastError string
@@ -78,9 +81,10 @@ type Stats struct {
 	// MaxExporters (their templates are forgotten).
 	Evicted uint64
 	// FlushErrors counts failed sink flushes; LastFlushError is the last.
-	FlushErrors    uint64
-	LastFlushError string
-	Files          FileStats // zero unless the sink is a FileSink
+	// Flushes counts them all.
+	FlushErrors, Flushes uint64
+	LastFlushError       string
+	Files                FileStats // zero unless the sink is a FileSink
 }
 
 // Totals adds up the exporters' counters.
@@ -101,6 +105,8 @@ func (s Stats) Totals() ExporterStats {
 		t.SequenceGaps += e.SequenceGaps
 		t.SequenceLost += e.SequenceLost
 		t.StoreErrors += e.StoreErrors
+		t.StoreErrorPackets += e.StoreErrorPackets
+		t.StoreErrorOctets += e.StoreErrorOctets
 		for k, v := range e.DecodeErrors {
 			t.DecodeErrors[k] += v
 		}

@@ -31,7 +31,7 @@ var faults = []Fault{
 	{"exporter-upgrade", "SIGHUP to the exporter (programs stay attached, maps pinned), a new exporter adopts them", faultUpgrade},
 	{"exporter-kill", "SIGKILL to the exporter, then a new exporter adopts the pinned maps (and counts, from the pinned ledger, what the killed one drained but never sent)", faultExporterKill},
 	{"collector-kill", "SIGKILL to kflow's UDP collector, restarted 1 s later", faultCollectorKill},
-	{"disk-full", "the TCP collector's tmpfs filled for 2 s, then freed", faultDiskFull},
+	{"disk-full", "the TCP collector's tmpfs filled for at least 2 s, until the collector says it cannot write (records kept in memory, past a bound dropped and counted), then freed until it says it writes again", faultDiskFull},
 	{"junk-flood", "junk datagrams at the UDP collector's port from another namespace for 2 s", faultJunk},
 	{"hotplug", "an observed interface deleted and re-created", faultHotplug},
 	{"collector-unreachable", "the TCP collector stopped and its route removed for 3 s, then both back (reconnect, templates resent)", faultUnreachable},
@@ -107,12 +107,40 @@ func faultDiskFull(r *Run, _ *rand.Rand, log func(string, ...any)) error {
 	f.Close()
 	_ = unix.Statfs(e.tmpfs, &st)
 	log("tcp collector's tmpfs full (%d blocks free)", st.Bavail)
+	said := strings.Count(e.tcpCol.output(), "cannot write the flow files")
 	time.Sleep(2 * time.Second)
+	// The collector must say why it cannot write (at its next flush with
+	// records to write: a hang guard, not a timing).
+	if !testenv.WaitFor(30*time.Second, func() bool {
+		return strings.Count(e.tcpCol.output(), "cannot write the flow files") > said
+	}) {
+		os.Remove(fill)
+		return fmt.Errorf("collector-tcp did not say it cannot write within 30s of a full disk: %s", tail(e.tcpCol.output(), 5))
+	}
+	log("collector-tcp: %s", lastLine(e.tcpCol.output(), "cannot write the flow files"))
+	again := strings.Count(e.tcpCol.output(), "writing the flow files again")
 	if err := os.Remove(fill); err != nil {
 		return err
 	}
 	log("tmpfs freed")
+	if !testenv.WaitFor(30*time.Second, func() bool {
+		return strings.Count(e.tcpCol.output(), "writing the flow files again") > again
+	}) {
+		return fmt.Errorf("collector-tcp did not say it writes again within 30s of the disk freed: %s", tail(e.tcpCol.output(), 5))
+	}
+	log("collector-tcp: %s", lastLine(e.tcpCol.output(), "writing the flow files again"))
 	return nil
+}
+
+// lastLine is the last line of out that contains s.
+func lastLine(out, s string) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], s) {
+			return lines[i]
+		}
+	}
+	return ""
 }
 
 func faultJunk(r *Run, rng *rand.Rand, log func(string, ...any)) error {

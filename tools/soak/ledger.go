@@ -35,8 +35,11 @@ type Snapshot struct {
 	// (the per-collector counters start at zero in a new exporter).
 	ExporterIncarnation int
 	UDP, TCP            Metrics
-	Procs               map[string]ProcSample
-	LoadAvg             string
+	// UDPIncarnation and TCPIncarnation tell the collectors' processes
+	// apart (their counters start at zero in a new process).
+	UDPIncarnation, TCPIncarnation int
+	Procs                          map[string]ProcSample
+	LoadAvg                        string
 }
 
 // snapshot waits for a quiet moment after window w and reads every
@@ -58,7 +61,8 @@ func (r *Run) snapshot(w int) (*Snapshot, error) {
 	}
 	// Two more drains (the unkeyed counters), then the collectors' flush.
 	time.Sleep(time.Second)
-	s := &Snapshot{At: time.Since(r.start), ExporterIncarnation: e.exporter.incarnation, Procs: map[string]ProcSample{}}
+	s := &Snapshot{At: time.Since(r.start), ExporterIncarnation: e.exporter.incarnation, Procs: map[string]ProcSample{},
+		UDPIncarnation: e.udpCol.incarnation, TCPIncarnation: e.tcpCol.incarnation}
 	var err error
 	if s.Exporter, err = scrape(pc, exporterMetric); err != nil {
 		s.Exporter = em
@@ -139,8 +143,8 @@ func delta(before, after *Snapshot, get func(Metrics) uint64) uint64 {
 func (r *Run) ledger() (*Ledger, error) {
 	e := r.env
 	l := &Ledger{Witnesses: []*Witness{
-		{Name: "kflow collector, IPFIX/UDP", Target: "ipfix://"},
-		{Name: "kflow collector, IPFIX/TCP", Target: "ipfix+tcp://"},
+		{Name: "kflow collector, IPFIX/UDP", Target: "ipfix://", collector: udpSide},
+		{Name: "kflow collector, IPFIX/TCP", Target: "ipfix+tcp://", collector: tcpSide},
 		{Name: "nfcapd, NetFlow v9/UDP", Target: "nfv9://", NoDirection: true},
 	}}
 	var err error
@@ -212,6 +216,15 @@ func (r *Run) ledger() (*Ledger, error) {
 			if n := win.After.Exporter.Sum(unexportedMetric, target) - win.Before.Exporter.Sum(unexportedMetric, target); n > 0 {
 				row.Lost[unexportedMetric] = n
 			}
+			// What the collector could not store: refused while its disk
+			// was full, or lost when a file could not be finished.
+			if w.collector != nil {
+				for _, name := range []string{"kflow_collector_store_error_packets_total", "kflow_collector_file_packets_lost_total"} {
+					if n := collectorDelta(win.Before, win.After, w.collector, name); n > 0 {
+						row.Lost[name] = n
+					}
+				}
+			}
 			var lost uint64
 			for _, v := range row.Lost {
 				lost += v
@@ -232,6 +245,25 @@ func (r *Run) ledger() (*Ledger, error) {
 	}
 	l.Problems = append(l.Problems, r.growth()...)
 	return l, nil
+}
+
+// collectorSide picks one collector's metrics and process from a snapshot.
+type collectorSide func(s *Snapshot) (Metrics, int)
+
+func udpSide(s *Snapshot) (Metrics, int) { return s.UDP, s.UDPIncarnation }
+func tcpSide(s *Snapshot) (Metrics, int) { return s.TCP, s.TCPIncarnation }
+
+// collectorDelta is after-before for a collector's counter; across a
+// restart of the collector the new process's count is the window's (what
+// the old process counted after the previous snapshot is not seen: it
+// would show as unaccounted).
+func collectorDelta(before, after *Snapshot, side collectorSide, name string) uint64 {
+	b, bi := side(before)
+	a, ai := side(after)
+	if ai != bi {
+		return a.Sum(name)
+	}
+	return a.Sum(name) - b.Sum(name)
 }
 
 // unexportedMetric counts the packets a killed exporter had drained but

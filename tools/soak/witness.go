@@ -30,6 +30,8 @@ type Witness struct {
 	// NoDirection: match truth keys without their direction.
 	NoDirection bool
 	Files       []FileCheck
+	// collector reads the witness's own counters (kflow's collectors).
+	collector collectorSide
 }
 
 // FileCheck is one flow file read to its end.
