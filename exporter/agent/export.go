@@ -130,6 +130,9 @@ type CollectorStats struct {
 	PacketsLost, OctetsLost uint64
 	QueueDrops              uint64 // batches dropped because the collector was slow
 	NotExportable           uint64 // records the format cannot carry (IPv6 in v5)
+	// Undelivered are the records (in RecordsLost) of messages a TCP
+	// collector never acknowledged before the connection ended.
+	Undelivered uint64
 	// PacketsUnexported and OctetsUnexported are what previous exporters
 	// drained from the kernel but never handed to this collector (they
 	// ended without their final export: SIGKILL, crash), as the pinned
@@ -153,6 +156,7 @@ type worker struct {
 	recordsSent, messagesSent, sendErrors  atomic.Uint64
 	recordsLost, queueDrops, notExportable atomic.Uint64
 	packetsLost, octetsLost                atomic.Uint64
+	undeliveredRecords                     atomic.Uint64
 	warnedV5                               bool
 	// acct is the collector's entry in the pinned ledger (nil without
 	// pinning): what it was handed, so that a successor of a killed
@@ -166,6 +170,65 @@ type worker struct {
 	// carried are the batch's records the format carries, in message
 	// order, so a lost message's packets are known.
 	carried []*flow.Record
+	// hist are the last messages sent on the current TCP connection, so
+	// that what the collector never acknowledged when it ended is counted
+	// lost (see transport.Undeliverer).
+	hist      []sentMsg
+	histBytes int
+}
+
+// sentMsg is a message sent on a TCP connection: its size and the records,
+// packets and octets it carried.
+type sentMsg struct {
+	bytes, records int
+	counts         ledger.Counts
+}
+
+// histLimit bounds the bytes of messages remembered per TCP connection:
+// more than a socket's send queue holds unacknowledged (Linux's default
+// ceiling, net.ipv4.tcp_wmem, is 4 MiB).
+const histLimit = 16 << 20
+
+// remember keeps a sent message for undelivered.
+func (w *worker) remember(m sentMsg) {
+	w.hist = append(w.hist, m)
+	w.histBytes += m.bytes
+	drop := 0
+	for drop < len(w.hist)-1 && w.histBytes-w.hist[drop].bytes >= histLimit {
+		w.histBytes -= w.hist[drop].bytes
+		drop++
+	}
+	if drop > 0 {
+		w.hist = append(w.hist[:0], w.hist[drop:]...)
+	}
+}
+
+// undelivered counts as lost the last messages of a TCP connection that
+// ended with u bytes of them unacknowledged: whole or in part, the
+// collector cannot have decoded them.
+func (w *worker) undelivered(u int64) {
+	var recs int
+	var c ledger.Counts
+	for u > 0 && len(w.hist) > 0 {
+		m := w.hist[len(w.hist)-1]
+		w.hist = w.hist[:len(w.hist)-1]
+		w.histBytes -= m.bytes
+		u -= int64(m.bytes)
+		recs += m.records
+		c.Packets += m.counts.Packets
+		c.Octets += m.counts.Octets
+	}
+	if recs == 0 && c.Packets == 0 {
+		return
+	}
+	w.recordsLost.Add(uint64(recs))
+	w.packetsLost.Add(c.Packets)
+	w.octetsLost.Add(c.Octets)
+	w.undeliveredRecords.Add(uint64(recs))
+	if w.logLim.allow(time.Now()) {
+		w.log.Warn("connection to collector ended with messages it never acknowledged: their records are lost",
+			"records", recs, "packets", c.Packets, "unremembered_bytes", max(0, u))
+	}
 }
 
 // perRecord is how many of a batch's records make one exported record.
@@ -263,6 +326,7 @@ func (w *worker) send(b batch) {
 		return
 	}
 	if fresh {
+		w.hist, w.histBytes = w.hist[:0], 0
 		w.enc.restart()
 		w.log.Info("connected to collector")
 	}
@@ -305,6 +369,11 @@ func (w *worker) send(b batch) {
 		}
 		if n > 0 {
 			hand(countsOf(w.carried[first[sent]:first[sent+n]]))
+			if w.target.TCP {
+				for i := sent; i < sent+n; i++ {
+					w.remember(sentMsg{bytes: len(w.msgs[i]), records: w.counts[i], counts: countsOf(w.carried[first[i]:first[i+1]])})
+				}
+			}
 		}
 		sent += n
 		if serr == nil {
@@ -315,6 +384,9 @@ func (w *worker) send(b batch) {
 		w.sendErrors.Add(1)
 		w.lose(w.carried[first[sent]:first[sent+1]])
 		hand(countsOf(w.carried[first[sent]:first[sent+1]]))
+		if u, ok := w.conn.(transport.Undeliverer); ok {
+			w.undelivered(u.Undelivered())
+		}
 		if w.logLim.allow(time.Now()) {
 			w.log.Warn("send to collector failed", "records", w.counts[sent], "err", serr)
 		}
@@ -367,7 +439,7 @@ func (w *worker) stats() CollectorStats {
 		unexported = w.acct.Lost()
 	}
 	return CollectorStats{
-		PacketsUnexported: unexported.Packets, OctetsUnexported: unexported.Octets,
+		PacketsUnexported: unexported.Packets, OctetsUnexported: unexported.Octets, Undelivered: w.undeliveredRecords.Load(),
 		Target: w.target.String(), RecordsSent: w.recordsSent.Load(), MessagesSent: w.messagesSent.Load(),
 		SendErrors: w.sendErrors.Load(), RecordsLost: w.recordsLost.Load(), QueueDrops: w.queueDrops.Load(),
 		PacketsLost: w.packetsLost.Load(), OctetsLost: w.octetsLost.Load(),

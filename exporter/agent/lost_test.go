@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/ledger"
 )
 
 // TestLostPackets: a batch the collector's queue cannot take is counted
@@ -26,5 +27,34 @@ func TestLostPackets(t *testing.T) {
 	w.lose(w.carried[1:3])
 	if st := w.stats(); st.RecordsLost != 7 || st.PacketsLost != 27 || st.OctetsLost != 21480 {
 		t.Fatalf("got %+v after a refused message, want 7 records, 27 packets, 21480 octets lost", st)
+	}
+}
+
+// TestUndeliveredMessages: when a TCP connection ends with u bytes
+// unacknowledged, the last messages that hold them, whole or in part,
+// are counted lost with their records, packets and octets.
+func TestUndeliveredMessages(t *testing.T) {
+	w := &worker{log: slog.New(slog.DiscardHandler)}
+	for i := 1; i <= 5; i++ {
+		w.remember(sentMsg{bytes: 1000, records: i, counts: ledger.Counts{Packets: uint64(10 * i), Octets: uint64(1000 * i)}})
+	}
+	w.undelivered(2500) // messages 5, 4 and 3
+	st := w.stats()
+	if st.RecordsLost != 12 || st.PacketsLost != 120 || st.OctetsLost != 12000 || st.Undelivered != 12 {
+		t.Fatalf("got %+v, want 12 records, 120 packets, 12000 octets lost", st)
+	}
+	if len(w.hist) != 2 || w.histBytes != 2000 {
+		t.Fatalf("%d messages (%d bytes) remembered, want the first 2", len(w.hist), w.histBytes)
+	}
+	w.undelivered(0)
+	if st := w.stats(); st.RecordsLost != 12 {
+		t.Fatalf("nothing unacknowledged counted %d records", st.RecordsLost-12)
+	}
+	// The memory is bounded in bytes.
+	for i := 0; i < 3*histLimit/1000; i++ {
+		w.remember(sentMsg{bytes: 1000})
+	}
+	if w.histBytes > histLimit+1000 {
+		t.Fatalf("%d bytes remembered, limit %d", w.histBytes, histLimit)
 	}
 }

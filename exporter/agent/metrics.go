@@ -59,7 +59,7 @@ func NewMetrics(a *Agent) *Metrics {
 		colRecords:       d("collector_records_sent_total", "Flow records in messages the transport accepted.", "collector"),
 		colMessages:      d("collector_messages_sent_total", "Export messages sent.", "collector"),
 		colErrors:        d("collector_send_errors_total", "Export messages the transport refused.", "collector"),
-		colLost:          d("collector_records_lost_total", "Flow records not delivered: refused messages, unreachable collector, dropped batches.", "collector"),
+		colLost:          d("collector_records_lost_total", "Flow records not delivered: refused messages, unreachable collector, dropped batches, messages a TCP collector never acknowledged before the connection ended.", "collector"),
 		colPacketsLost:   d("collector_packets_lost_total", "Packets counted in the flow records lost on the way to the collector (records_lost_total's packets).", "collector"),
 		colOctetsLost:    d("collector_bytes_lost_total", "L3 octets counted in the flow records lost on the way to the collector.", "collector"),
 		colUnexported: d("collector_packets_unexported_total", "Packets a previous exporter drained from the kernel but never handed to this collector: "+

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // Conn sends export messages to one collector.
@@ -28,6 +30,17 @@ type Conn interface {
 	// many leading messages were sent; on error the rest were not.
 	SendBatch(msgs [][]byte) (int, error)
 	Close() error
+}
+
+// Undeliverer is a Conn (TCP) that can tell, after a send failed and the
+// connection ended, how many bytes of whole messages it had written on
+// that connection that the collector never acknowledged: they sat in the
+// socket's send queue and are lost with the connection, though the
+// writes that queued them succeeded.
+type Undeliverer interface {
+	// Undelivered returns those bytes for the last failure (once; 0 when
+	// the kernel cannot tell).
+	Undelivered() int64
 }
 
 // ErrBackoff is returned while a TCP Conn waits before reconnecting.
@@ -131,6 +144,10 @@ type tcpConn struct {
 	c       net.Conn
 	backoff backoff
 	now     func() time.Time
+	// written counts the bytes of whole messages written on the current
+	// connection; undelivered is the unacknowledged part of them when it
+	// failed.
+	written, undelivered int64
 }
 
 func (t *tcpConn) clock() time.Time {
@@ -156,8 +173,54 @@ func (t *tcpConn) Ensure() (bool, error) {
 		return false, fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
 	}
 	t.c = c
+	t.written = 0
 	t.backoff.reset()
 	return true, nil
+}
+
+// fail ends the connection after a failed write, keeping what of the
+// written messages the collector never acknowledged.
+func (t *tcpConn) fail() {
+	t.undelivered = max(0, t.unacked())
+	t.c.Close()
+	t.c = nil
+	t.backoff.fail(t.clock())
+}
+
+// unacked returns the bytes of whole messages written on the current
+// connection that the peer has not acknowledged, -1 if the kernel cannot
+// tell.
+func (t *tcpConn) unacked() int64 {
+	tc, ok := t.c.(syscallConner)
+	if !ok {
+		return -1
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	u := int64(-1)
+	_ = rc.Control(func(fd uintptr) {
+		ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil || ti.Bytes_acked == 0 {
+			return
+		}
+		// bytes_acked counts the SYN too.
+		u = max(0, t.written-int64(ti.Bytes_acked-1))
+	})
+	return u
+}
+
+type syscallConner interface {
+	SyscallConn() (syscall.RawConn, error)
+}
+
+func (t *tcpConn) Undelivered() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.undelivered
+	t.undelivered = 0
+	return u
 }
 
 func (t *tcpConn) Send(msg []byte) error {
@@ -168,11 +231,10 @@ func (t *tcpConn) Send(msg []byte) error {
 	}
 	_ = t.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := t.c.Write(msg); err != nil {
-		t.c.Close()
-		t.c = nil
-		t.backoff.fail(t.clock())
+		t.fail()
 		return fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
 	}
+	t.written += int64(len(msg))
 	return nil
 }
 
@@ -186,9 +248,6 @@ func (t *tcpConn) SendBatch(msgs [][]byte) (int, error) {
 	bufs := net.Buffers(append([][]byte(nil), msgs...))
 	n, err := bufs.WriteTo(t.c)
 	if err != nil {
-		t.c.Close()
-		t.c = nil
-		t.backoff.fail(t.clock())
 		// Messages written whole before the error count as sent.
 		sent := 0
 		for _, m := range msgs {
@@ -196,9 +255,14 @@ func (t *tcpConn) SendBatch(msgs [][]byte) (int, error) {
 				break
 			}
 			n -= int64(len(m))
+			t.written += int64(len(m))
 			sent++
 		}
+		t.fail()
 		return sent, fmt.Errorf("tcp collector %s: %w", t.target.Addr, err)
+	}
+	for _, m := range msgs {
+		t.written += int64(len(m))
 	}
 	return len(msgs), nil
 }
