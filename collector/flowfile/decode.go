@@ -3,9 +3,11 @@
 package flowfile
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"time"
 
@@ -172,8 +174,105 @@ func (c *flagCounts) of(flag uint64) int {
 }
 
 // checkUvarints reports whether b holds exactly n uvarints, each at most
-// max (pairs alternate max and max2).
+// max (pairs alternate max and max2). It counts the varints eight bytes at
+// a time (countUvarints) and reads them one by one only when one of them
+// is long enough to hold a value above its bound.
 func checkUvarints(b []byte, n int, max, max2 uint64, pairs bool) bool {
+	values, bound := n, max
+	if pairs {
+		values, bound = 2*n, min(max, max2)
+	}
+	if l := maxUvarintBytes(bound); l > 0 {
+		if count, short := countUvarints(b, l); short {
+			return count == values && (len(b) == 0 || b[len(b)-1] < 0x80)
+		}
+	}
+	if !pairs && bound >= 1<<7-1 && bound < 1<<14-1 {
+		// Dictionary indexes: one or two bytes, the two-byte ones
+		// compared with the bound.
+		if count, short := countUvarints(b, 2); short {
+			return count == values && (len(b) == 0 || b[len(b)-1] < 0x80) && twoByteUvarintsAtMost(b, bound)
+		}
+	}
+	return checkUvarintsSlow(b, n, max, max2, pairs)
+}
+
+// twoByteUvarintsAtMost reports whether every uvarint of b, which holds
+// whole uvarints of one or two bytes, is at most max (at least 127).
+func twoByteUvarintsAtMost(b []byte, max uint64) bool {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] >= 0x80 {
+			if uint64(b[i]&0x7f)|uint64(b[i+1])<<7 > max {
+				return false
+			}
+			i++
+		}
+	}
+	return true
+}
+
+// highBits has the continuation bit of each of eight varint bytes.
+const highBits = 0x8080808080808080
+
+// countUvarints returns how many bytes of b end a uvarint (the bytes
+// without the continuation bit), and whether no uvarint in b is longer
+// than l bytes (1 ≤ l), that is, no l continuation bytes follow each
+// other. The count is complete only when short is true.
+func countUvarints(b []byte, l int) (count int, short bool) {
+	run := 0 // continuation bytes at the end of the words so far
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		cont := binary.LittleEndian.Uint64(b[i:]) & highBits
+		if cont == highBits {
+			run += 8
+			if run >= l {
+				return count, false
+			}
+			continue
+		}
+		ends := cont ^ highBits
+		count += bits.OnesCount64(ends)
+		// The continuation bytes before the word's first end byte
+		// extend the run the word before ended with.
+		if run+bits.TrailingZeros64(ends)/8 >= l {
+			return count, false
+		}
+		// Runs of l inside the word (a run of 8 or more is a whole
+		// word).
+		if l < 8 {
+			r := cont
+			for k := 1; k < l; k++ {
+				r &= cont >> (8 * k)
+			}
+			if r != 0 {
+				return count, false
+			}
+		}
+		run = bits.LeadingZeros64(ends) / 8
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x80 {
+			count++
+			run = 0
+		} else if run++; run >= l {
+			return count, false
+		}
+	}
+	return count, true
+}
+
+// maxUvarintBytes is the length of the longest uvarints whose every value
+// is at most max (0 when max < 127, at most 9).
+func maxUvarintBytes(max uint64) int {
+	n := 0
+	for v := uint64(1<<7 - 1); v <= max && n < 9; v = v<<7 | 1<<7 - 1 {
+		n++
+	}
+	return n
+}
+
+// checkUvarintsSlow is checkUvarints one varint at a time.
+func checkUvarintsSlow(b []byte, n int, max, max2 uint64, pairs bool) bool {
 	if pairs {
 		n *= 2
 	}
@@ -214,6 +313,10 @@ type blockDecoder struct {
 	cols  [numCols]fcur
 	prev  int64
 	flags []uint16
+	// With indexes set, decode also keeps each record's source and
+	// destination dictionary indexes (when it decodes Src, Dst).
+	indexes        bool
+	srcIdx, dstIdx []uint32
 }
 
 // preamble reads the block header and finds the columns.
@@ -277,35 +380,17 @@ func (d *blockDecoder) decode(p []byte, count int, dst []flow.Record, need Field
 	if cap(d.flags) < count {
 		d.flags = make([]uint16, count)
 	}
+	if d.indexes && cap(d.srcIdx) < count {
+		d.srcIdx, d.dstIdx = make([]uint32, count), make([]uint32, count)
+	}
 	flags := d.flags[:count]
 	cols := &d.cols
-	var fc flagCounts
-	nSub, nBoth := 0, 0
-	fb, fi := cols[colFlags].b, 0
-	for k := range flags {
-		var f uint64
-		if fi < len(fb) && fb[fi] < 0x80 {
-			f = uint64(fb[fi])
-			fi++
-		} else if f, fi = uvAtSlow(fb, fi); fi < 0 {
-			return dst[:0], errColumn(colFlags)
-		}
-		if f&^fAll != 0 {
-			return dst[:0], errFlags(f)
-		}
-		fc.add(f)
-		nBoth += int(f >> 4 & (f >> 5) & 1)
-		if f&fSubMs != 0 {
-			if f&(fStart|fEnd) == 0 {
-				return dst[:0], errSubMsNoTime
-			}
-			nSub += int(f>>4&1 + f>>5&1)
-		}
-		flags[k] = uint16(f)
+	fc, nSub, nBoth, err := d.readFlags(flags)
+	if err != nil {
+		return dst[:0], err
 	}
-	fc.flush()
 	bad := -1 // the first malformed column found
-	if fi != len(fb) {
+	if !cols[colFlags].done() {
 		bad = colFlags
 	}
 	// The fixed-width columns needed are checked by length up front.
@@ -344,6 +429,84 @@ func (d *blockDecoder) decode(p []byte, count int, dst []flow.Record, need Field
 	return dst, nil
 }
 
+// readFlags reads the presence flags of len(flags) records into flags and
+// counts them: per flag, records with both times (nBoth) and sub-ms values
+// (nSub). It leaves the flags column's position where the flags end.
+func (d *blockDecoder) readFlags(flags []uint16) (fc flagCounts, nSub, nBoth int, err error) {
+	fb, fi := d.cols[colFlags].b, 0
+	for k := range flags {
+		var f uint64
+		if fi < len(fb) && fb[fi] < 0x80 {
+			f = uint64(fb[fi])
+			fi++
+		} else if f, fi = uvAtSlow(fb, fi); fi < 0 {
+			return fc, 0, 0, errColumn(colFlags)
+		}
+		if f&^fAll != 0 {
+			return fc, 0, 0, errFlags(f)
+		}
+		fc.add(f)
+		nBoth += int(f >> 4 & (f >> 5) & 1)
+		if f&fSubMs != 0 {
+			if f&(fStart|fEnd) == 0 {
+				return fc, 0, 0, errSubMsNoTime
+			}
+			nSub += int(f>>4&1 + f>>5&1)
+		}
+		flags[k] = uint16(f)
+	}
+	fc.flush()
+	d.cols[colFlags].i = fi
+	return fc, nSub, nBoth, nil
+}
+
+// decodeEach is decode for consumers that take a block in pieces: it
+// checks every column of the block first (as decode does the columns it
+// does not need), then decodes the fields need chunk by chunk into buf
+// and calls fn with each chunk and the position of its first record in
+// the block, while the chunk is still in the CPU's cache. A malformed
+// block (err) calls fn never, so it fails as decode fails; an error of fn
+// (ferr) ends the block. The fields of buf outside need must be zero.
+func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need Fields,
+	fn func(recs []flow.Record, lo int) error) (_ []flow.Record, err, ferr error) {
+	if err := d.preamble(p, count); err != nil {
+		return buf, err, nil
+	}
+	if cap(buf) < decodeChunk {
+		buf = make([]flow.Record, decodeChunk)
+	}
+	buf = buf[:cap(buf)]
+	if cap(d.flags) < count {
+		d.flags = make([]uint16, count)
+	}
+	if d.indexes && cap(d.srcIdx) < count {
+		d.srcIdx, d.dstIdx = make([]uint32, count), make([]uint32, count)
+	}
+	flags := d.flags[:count]
+	fc, nSub, nBoth, err := d.readFlags(flags)
+	if err != nil {
+		return buf, err, nil
+	}
+	if !d.cols[colFlags].done() {
+		return buf, errColumn(colFlags), nil
+	}
+	// Every column checked, none decoded: decodeChunk cannot fail now.
+	if bad := d.checkSkipped(0, count, &fc, nSub, nBoth); bad >= 0 {
+		return buf, errColumn(bad), nil
+	}
+	for lo := 0; lo < count; lo += decodeChunk {
+		hi := min(lo+decodeChunk, count)
+		recs := buf[:hi-lo]
+		if bad, err := d.decodeChunk(recs, flags[lo:hi], lo, need); bad >= 0 || err != nil {
+			return buf, cmp.Or(err, errColumn(bad)), nil
+		}
+		if err := fn(recs, lo); err != nil {
+			return buf, nil, err
+		}
+	}
+	return buf, nil, nil
+}
+
 // decodeChunk decodes the fields need of the records dst, which start at
 // record lo of the block, each column from where the chunk before left
 // it. It returns the first malformed column found, or -1.
@@ -368,10 +531,14 @@ func (d *blockDecoder) decodeChunk(dst []flow.Record, flags []uint16, lo int, ne
 			dst[k].EndReason = flow.EndReason(b[k])
 		}
 	}
-	if need&FieldSrc != 0 && !decodeAddrs(&cols[colSrc], d.addrs, dst, true) {
+	var srcIdx, dstIdx []uint32
+	if d.indexes {
+		srcIdx, dstIdx = d.srcIdx[lo:hi], d.dstIdx[lo:hi]
+	}
+	if need&FieldSrc != 0 && !decodeAddrs(&cols[colSrc], d.addrs, dst, srcIdx, true) {
 		return colSrc, nil
 	}
-	if need&FieldDst != 0 && !decodeAddrs(&cols[colDst], d.addrs, dst, false) {
+	if need&FieldDst != 0 && !decodeAddrs(&cols[colDst], d.addrs, dst, dstIdx, false) {
 		return colDst, nil
 	}
 	if need&(FieldSrcPort|FieldDstPort) != 0 {
@@ -417,9 +584,10 @@ func (d *blockDecoder) decodeChunk(dst []flow.Record, flags []uint16, lo int, ne
 // done reports whether the column was read exactly.
 func (c *fcur) done() bool { return !c.bad && c.i == len(c.b) }
 
-// decodeAddrs decodes the next len(dst) addresses of c; false if c does
-// not hold them.
-func decodeAddrs(c *fcur, addrs []netip.Addr, dst []flow.Record, src bool) bool {
+// decodeAddrs decodes the next len(dst) addresses of c, and their
+// dictionary indexes into idx unless it is nil; false if c does not hold
+// them.
+func decodeAddrs(c *fcur, addrs []netip.Addr, dst []flow.Record, idx []uint32, src bool) bool {
 	b, i := c.b, c.i
 	for k := range dst {
 		var a uint64
@@ -431,6 +599,9 @@ func decodeAddrs(c *fcur, addrs []netip.Addr, dst []flow.Record, src bool) bool 
 		}
 		if a >= uint64(len(addrs)) {
 			return false
+		}
+		if idx != nil {
+			idx[k] = uint32(a)
 		}
 		if src {
 			dst[k].Src = addrs[a]

@@ -37,6 +37,33 @@ func samePartial(t *testing.T, d *blockDecoder, b []byte, count int, need Fields
 	if (werr == nil) != (gerr == nil) {
 		t.Fatalf("fields %#x: all fields error %v, these fields error %v", need, werr, gerr)
 	}
+	// In pieces (decodeEach), as queries read blocks: the same records,
+	// and none at all from a block that fails.
+	var pieces []flow.Record
+	var each blockDecoder
+	each.indexes = true
+	_, eerr, _ := each.decodeEach(b, count, nil, need, func(recs []flow.Record, lo int) error {
+		if lo != len(pieces) {
+			t.Fatalf("fields %#x: piece at %d after %d records", need, lo, len(pieces))
+		}
+		for i := range recs {
+			if need&FieldSrc != 0 && each.addrs[each.srcIdx[lo+i]] != recs[i].Src ||
+				need&FieldDst != 0 && each.addrs[each.dstIdx[lo+i]] != recs[i].Dst {
+				t.Fatalf("fields %#x: record %d: dictionary indexes do not match its addresses", need, lo+i)
+			}
+		}
+		pieces = append(pieces, recs...)
+		return nil
+	})
+	if (werr == nil) != (eerr == nil) {
+		t.Fatalf("fields %#x: all fields error %v, in pieces error %v", need, werr, eerr)
+	}
+	if eerr != nil && len(pieces) > 0 {
+		t.Fatalf("fields %#x: %d records handed over from a block that fails (%v)", need, len(pieces), eerr)
+	}
+	if werr == nil && !reflect.DeepEqual(pieces, got) {
+		t.Fatalf("fields %#x: in pieces, the records differ from decode's", need)
+	}
 	if werr != nil {
 		return
 	}

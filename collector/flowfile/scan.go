@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -34,6 +35,30 @@ type ScanOptions struct {
 	// zero. Fewer fields decode faster. The records handed to the
 	// callback must not be modified then: their buffers are reused.
 	Fields Fields
+	// AddrIndexes makes ScanFilesBlocks hand over each record's source
+	// and destination address as an index into the block's address
+	// dictionary too (Block), for counting by address without hashing
+	// addresses.
+	AddrIndexes bool
+}
+
+// Block is a piece of a decoded block as ScanFilesBlocks hands it over:
+// some of its records, and with ScanOptions.AddrIndexes the block's
+// address dictionary and each record's source and destination index into
+// it (for the fields decoded). The slices are only valid during the call.
+type Block struct {
+	Records []flow.Record
+	// Dict is the same number for the pieces of one block, and differs
+	// from every other block's of the scan: a consumer can keep what it
+	// found for the dictionary's entries while it stays the same.
+	Dict uint64
+	// Addrs is the address dictionary: Addrs[0] is no address. Nil when
+	// the indexes are not known (AddrIndexes unset, or a damaged file
+	// read record by record): then SrcAddr and DstAddr are nil too.
+	Addrs []netip.Addr
+	// SrcAddr and DstAddr index Addrs by record, when the scan decoded
+	// Src and Dst.
+	SrcAddr, DstAddr []uint32
 }
 
 // fields returns the fields to decode.
@@ -183,6 +208,24 @@ type scanOut struct {
 	err     error
 }
 
+// piece returns the records recs a worker decoded, the block's from
+// position lo on, as a Block (with the dictionary indexes when the worker
+// keeps them).
+func (w *scanWorker) piece(recs []flow.Record, lo int, dict uint64) Block {
+	b := Block{Records: recs, Dict: dict}
+	if w.bd.indexes {
+		hi := lo + len(recs)
+		b.Addrs = w.bd.addrs
+		if w.need&FieldSrc != 0 {
+			b.SrcAddr = w.bd.srcIdx[lo:hi]
+		}
+		if w.need&FieldDst != 0 {
+			b.DstAddr = w.bd.dstIdx[lo:hi]
+		}
+	}
+	return b
+}
+
 type scanJob struct {
 	sec scanSection
 	out chan scanOut
@@ -271,7 +314,9 @@ func (w *scanWorker) close() {
 	}
 }
 
-func (w *scanWorker) decode(s scanSection, dst []flow.Record) scanOut {
+// inflate reads and decompresses the block s: its payload, or corrupt
+// when its checksum or compressed data are wrong.
+func (w *scanWorker) inflate(s scanSection) (raw []byte, corrupt bool, err error) {
 	if cap(w.payload) < int(s.length) {
 		w.payload = make([]byte, s.length)
 	}
@@ -280,24 +325,32 @@ func (w *scanWorker) decode(s scanSection, dst []flow.Record) scanOut {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = ErrTruncated
 		}
-		return scanOut{recs: dst, err: fmt.Errorf("read block at offset %d: %w", s.off-sectionHeaderLen, err)}
+		return nil, false, fmt.Errorf("read block at offset %d: %w", s.off-sectionHeaderLen, err)
 	}
 	if crc(p) != s.c {
-		return scanOut{recs: dst, corrupt: true}
+		return nil, true, nil
 	}
 	if w.dec == nil {
 		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderMaxMemory(MaxBlockBytes), zstd.WithDecoderMaxWindow(MaxBlockBytes))
 		if err != nil {
-			return scanOut{recs: dst, err: fmt.Errorf("zstd decoder: %w", err)}
+			return nil, false, fmt.Errorf("zstd decoder: %w", err)
 		}
 		w.dec = dec
 	}
-	raw, err := w.dec.DecodeAll(p, w.raw[:0])
+	raw, err = w.dec.DecodeAll(p, w.raw[:0])
 	if err != nil || len(raw) != int(s.raw) {
-		return scanOut{recs: dst, corrupt: true}
+		return nil, true, nil
 	}
 	w.raw = raw
+	return raw, false, nil
+}
+
+func (w *scanWorker) decode(s scanSection, dst []flow.Record) scanOut {
+	raw, corrupt, err := w.inflate(s)
+	if err != nil || corrupt {
+		return scanOut{recs: dst, corrupt: corrupt, err: err}
+	}
 	recs, err := w.bd.decode(raw, int(s.count), dst, w.need)
 	if err != nil {
 		return scanOut{recs: recs, corrupt: true}

@@ -16,12 +16,24 @@ import (
 // the blocks of all of them, so that a directory of small files (a
 // collector writes one every five minutes) keeps every worker busy, and a
 // worker's decompressor and buffers serve every file. fn is called as in
-// ScanEach; done is called once per file, from any goroutine but never two
+// ScanEach, with the records of a block in pieces of a few hundred (see
+// ScanFilesBlocks); done is called once per file, from any goroutine but never two
 // at a time, with the file's index in paths and what was read (err set
 // when the file could not be opened or read). The first error of fn or of
 // a file ends the scan and is returned (ErrStopScan ends it without
 // error).
 func ScanFilesEach(ctx context.Context, paths []string, opts ScanOptions, fn func(worker int, recs []flow.Record) error,
+	done func(i int, res ScanResult, err error)) error {
+	opts.AddrIndexes = false
+	return ScanFilesBlocks(ctx, paths, opts, func(worker int, b *Block) error { return fn(worker, b.Records) }, done)
+}
+
+// ScanFilesBlocks is ScanFilesEach handing over blocks in pieces of a few
+// hundred records (Block), each decoded just before fn gets it, so that
+// it is still in the CPU's cache; with opts.AddrIndexes the address
+// dictionary and indexes come along. A corrupt block is found before any
+// of its pieces is handed over.
+func ScanFilesBlocks(ctx context.Context, paths []string, opts ScanOptions, fn func(worker int, b *Block) error,
 	done func(i int, res ScanResult, err error)) error {
 	workers := ScanWorkers(opts)
 	need := opts.fields()
@@ -39,6 +51,7 @@ func ScanFilesEach(ctx context.Context, paths []string, opts ScanOptions, fn fun
 		sec scanSection
 	}
 	var (
+		dicts   atomic.Uint64 // Block.Dict
 		stop    atomic.Bool
 		mu      sync.Mutex
 		first   error
@@ -75,7 +88,10 @@ func ScanFilesEach(ctx context.Context, paths []string, opts ScanOptions, fn fun
 	for id := range workers {
 		wg.Go(func() {
 			w := scanWorker{need: need}
+			w.bd.indexes = opts.AddrIndexes
 			defer w.close()
+			var blk Block
+			var dict uint64
 			var buf []flow.Record
 			for j := range jobs {
 				f := j.f
@@ -88,7 +104,8 @@ func ScanFilesEach(ctx context.Context, paths []string, opts ScanOptions, fn fun
 				case f.whole:
 					var ferr error
 					res, err := scanWithReader(f.r, need, func(recs []flow.Record) error {
-						if ferr = fn(id, recs); ferr != nil {
+						blk = Block{Records: recs}
+						if ferr = fn(id, &blk); ferr != nil {
 							return ferr
 						}
 						return nil
@@ -103,18 +120,27 @@ func ScanFilesEach(ctx context.Context, paths []string, opts ScanOptions, fn fun
 					}
 				default:
 					w.ra = f.r.ra
-					o := w.decode(j.sec, buf)
-					buf = o.recs[:0]
-					switch {
-					case o.err != nil:
-						fail(fmt.Errorf("scan %s: %w", paths[f.i], o.err))
-					case o.corrupt:
-						f.corrupt.Add(1)
-					default:
-						f.records.Add(uint64(len(o.recs)))
-						if err := fn(id, o.recs); err != nil {
-							fail(err)
+					raw, corrupt, err := w.inflate(j.sec)
+					if err == nil && !corrupt {
+						dict = dicts.Add(1)
+						var bad, ferr error
+						buf, bad, ferr = w.bd.decodeEach(raw, int(j.sec.count), buf, need, func(recs []flow.Record, lo int) error {
+							blk = w.piece(recs, lo, dict)
+							return fn(id, &blk)
+						})
+						corrupt = bad != nil
+						if !corrupt {
+							f.records.Add(uint64(j.sec.count))
 						}
+						if ferr != nil {
+							fail(ferr)
+						}
+					}
+					switch {
+					case err != nil:
+						fail(fmt.Errorf("scan %s: %w", paths[f.i], err))
+					case corrupt:
+						f.corrupt.Add(1)
 					}
 				}
 				if f.whole || f.pending.Add(-1) == 0 {

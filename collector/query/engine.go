@@ -244,8 +244,12 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 	for _, s := range stats {
 		e.sc.Fields |= s.Spec.Element.Fields()
 	}
+	indexes := false
+	for _, s := range stats {
+		indexes = indexes || s.Spec.Element.IsAddr() && s.Spec.Element != ElemExporter
+	}
 	per := make([]*counts, e.sc.NumWorkers())
-	st, err := e.sc.ScanEach(ctx, e.files, func(w int, r *flow.Record) {
+	st, err := e.sc.scanBlocks(ctx, e.files, indexes, func(w int, b *flowfile.Block, sel []int32) {
 		c := per[w]
 		if c == nil {
 			c = &counts{}
@@ -254,9 +258,12 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 			}
 			per[w] = c
 		}
-		c.total.Add(r)
+		recs := b.Records
+		for _, k := range sel {
+			c.total.Add(&recs[k])
+		}
 		for _, s := range c.stats {
-			s.Add(r)
+			s.AddBlock(b, sel)
 		}
 	})
 	for _, c := range per {

@@ -160,7 +160,10 @@ func TestStatsEqualNaive(t *testing.T) {
 		}
 	}
 	elems := []Element{ElemSrcIP, ElemDstIP, ElemIP, ElemSrcPort, ElemDstPort, ElemPort, ElemProto, ElemFlags, ElemExporter, ElemDir}
-	req := &Request{Filter: flt, Top: 5}
+	// Every entry, not only the top ones: IPv4 and IPv6 addresses, in
+	// blocks of their own dictionaries (and the crashed file's blocks
+	// read record by record).
+	req := &Request{Filter: flt}
 	for _, e := range elems {
 		req.Stats = append(req.Stats, StatSpec{Element: e, Orders: []Order{ByBytes, ByFlows}})
 	}
@@ -178,7 +181,6 @@ func TestStatsEqualNaive(t *testing.T) {
 			es = append(es, Entry{v, c})
 		}
 		sortEntries(es, st.Order)
-		es = es[:min(5, len(es))]
 		if !reflect.DeepEqual(st.Entries, es) {
 			t.Errorf("%s/%s:\ngot  %+v\nwant %+v", st.Element.Name(), st.Order, st.Entries, es)
 		}

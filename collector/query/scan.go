@@ -180,8 +180,27 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 // each worker can count into its own accumulator. With a Limit, which
 // depends on the order, it is Scan with worker 0.
 func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int, r *flow.Record)) (ScanStats, error) {
+	return s.scanBlocks(ctx, files, false, func(w int, b *flowfile.Block, sel []int32) {
+		recs := b.Records
+		for _, k := range sel {
+			fn(w, &recs[k])
+		}
+	})
+}
+
+// scanBlocks is ScanEach a piece of a block at a time: fn gets the piece
+// with the positions of its records that passed (sel, in order), and,
+// with indexes, the block's address dictionary and indexes
+// (flowfile.ScanOptions.AddrIndexes) when the file has them. With a
+// Limit it is Scan, a record at a time, with worker 0.
+func (s *Scanner) scanBlocks(ctx context.Context, files []File, indexes bool, fn func(worker int, b *flowfile.Block, sel []int32)) (ScanStats, error) {
 	if s.Limit > 0 {
-		return s.Scan(ctx, files, func(r *flow.Record) error { fn(0, r); return nil })
+		one, sel := make([]flow.Record, 1), []int32{0}
+		return s.Scan(ctx, files, func(r *flow.Record) error {
+			one[0] = *r
+			fn(0, &flowfile.Block{Records: one}, sel)
+			return nil
+		})
 	}
 	var st ScanStats
 	var match filter.Pred
@@ -190,11 +209,13 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 	}
 	win := !s.Window.IsZero()
 	opts := s.scanOptions()
-	type counts struct {
+	opts.AddrIndexes = indexes
+	type perWorker struct {
 		passed uint64
-		_      [56]byte // no false sharing
+		sel    []int32
+		_      [32]byte // no false sharing
 	}
-	passed := make([]counts, flowfile.ScanWorkers(opts))
+	per := make([]perWorker, flowfile.ScanWorkers(opts))
 	var paths []string
 	var nf []File
 	for _, f := range files {
@@ -208,11 +229,12 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 			paths = append(paths, f.Path)
 		}
 	}
-	each := func(w int, recs []flow.Record) error {
+	each := func(w int, b *flowfile.Block) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n := uint64(0)
+		recs := b.Records
+		sel := per[w].sel[:0]
 		for i := range recs {
 			rec := &recs[i]
 			if match != nil && !match(rec) {
@@ -221,15 +243,18 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 			if win && !s.Window.Contains(rec.Start, rec.End) {
 				continue
 			}
-			n++
-			fn(w, rec)
+			sel = append(sel, int32(i))
 		}
-		passed[w].passed += n
+		per[w].sel = sel
+		per[w].passed += uint64(len(sel))
+		if len(sel) > 0 {
+			fn(w, b, sel)
+		}
 		return nil
 	}
 	// One set of workers decodes every flow file's blocks.
 	summaries := make([]*flowfile.Summary, len(paths))
-	err := flowfile.ScanFilesEach(ctx, paths, opts, each, func(i int, res flowfile.ScanResult, _ error) {
+	err := flowfile.ScanFilesBlocks(ctx, paths, opts, each, func(i int, res flowfile.ScanResult, _ error) {
 		st.Files++
 		st.Blocks += res.Blocks
 		st.Read += res.Records
@@ -253,7 +278,7 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 		}
 		err = s.scanNfdump(f, &st, func(recs []flow.Record) error {
 			st.Read += uint64(len(recs))
-			return each(0, recs)
+			return each(0, &flowfile.Block{Records: recs})
 		})
 	}
 	if err != nil {
@@ -262,7 +287,7 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 		}
 		return st, fmt.Errorf("scan: %w", err)
 	}
-	for _, p := range passed {
+	for _, p := range per {
 		st.Passed += p.passed
 	}
 	return st, nil

@@ -182,6 +182,9 @@ type Stat struct {
 	cs    []Counter
 	vals  []Value
 	index *valueIndex
+	// AddBlock's map of a block's dictionary to counters.
+	slots     []int32
+	slotsDict uint64
 }
 
 // NewStat returns an empty statistic. ElemRecord is not counted here.
@@ -254,6 +257,82 @@ func (s *Stat) Add(r *flow.Record) {
 	}
 }
 
+// AddBlock counts the records sel of b. Addresses are looked up once per
+// block and dictionary entry (when b carries its dictionary indexes), not
+// once per record.
+func (s *Stat) AddBlock(b *flowfile.Block, sel []int32) {
+	recs := b.Records
+	var idx []uint32
+	switch s.Spec.Element {
+	case ElemSrcIP:
+		idx = b.SrcAddr
+	case ElemDstIP:
+		idx = b.DstAddr
+	case ElemIP:
+		if b.SrcAddr != nil && b.DstAddr != nil {
+			s.addBlockIP(b, sel)
+			return
+		}
+	}
+	if idx == nil {
+		for _, k := range sel {
+			s.Add(&recs[k])
+		}
+		return
+	}
+	slots := s.blockSlots(b)
+	for _, k := range sel {
+		r := &recs[k]
+		s.Total.Add(r)
+		s.cs[s.slot(slots, b.Addrs, idx[k])].Add(r)
+	}
+}
+
+// addBlockIP is AddBlock for ElemIP.
+func (s *Stat) addBlockIP(b *flowfile.Block, sel []int32) {
+	recs := b.Records
+	slots := s.blockSlots(b)
+	for _, k := range sel {
+		r := &recs[k]
+		s.Total.Add(r)
+		s.cs[s.slot(slots, b.Addrs, b.SrcAddr[k])].Add(r)
+		if r.Dst != r.Src {
+			s.cs[s.slot(slots, b.Addrs, b.DstAddr[k])].Add(r)
+		}
+	}
+}
+
+// blockSlots returns the map from b's dictionary index to 1 + counter
+// index (0: not looked up yet), kept over the pieces of one block.
+func (s *Stat) blockSlots(b *flowfile.Block) []int32 {
+	n := len(b.Addrs)
+	if b.Dict == s.slotsDict && len(s.slots) == n {
+		return s.slots
+	}
+	if cap(s.slots) < n {
+		s.slots = make([]int32, n)
+	}
+	s.slots, s.slotsDict = s.slots[:n], b.Dict
+	clear(s.slots)
+	return s.slots
+}
+
+// slot returns the counter index of dictionary entry d, looking the
+// address up the first time.
+func (s *Stat) slot(slots []int32, addrs []netip.Addr, d uint32) int32 {
+	if i := slots[d]; i != 0 {
+		return i - 1
+	}
+	a := addrs[d]
+	i, added := s.index.addr(a)
+	if added {
+		s.cs = append(s.cs, Counter{})
+		s.vals = append(s.vals, Value{Addr: a})
+	}
+	slots[d] = i + 1
+	return i
+}
+
 // Merge adds o (a statistic of the same spec).
 func (s *Stat) Merge(o *Stat) {
 	s.Total.Merge(o.Total)
@@ -279,22 +358,66 @@ type Entry struct {
 // Top returns the n largest entries by o (all for n <= 0), ties broken by
 // value.
 func (s *Stat) Top(o Order, n int) []Entry {
-	out := make([]Entry, 0, len(s.cs))
-	for i, c := range s.cs {
-		out = append(out, Entry{s.vals[i], c})
+	if n <= 0 || len(s.cs) <= 2*n {
+		out := make([]Entry, 0, len(s.cs))
+		for i, c := range s.cs {
+			out = append(out, Entry{s.vals[i], c})
+		}
+		sortEntries(out, o)
+		if n > 0 && len(out) > n {
+			out = out[:n]
+		}
+		return out
+	}
+	// The n first in a heap whose root ranks last among them: an entry
+	// that ranks after the root is not among the n first.
+	h := make([]int, 0, n)
+	rank := func(i, j int) int { return rankEntries(Entry{s.vals[i], s.cs[i]}, Entry{s.vals[j], s.cs[j]}, o) }
+	down := func(k int) {
+		for {
+			c := 2*k + 1
+			if c >= len(h) {
+				return
+			}
+			if c+1 < len(h) && rank(h[c+1], h[c]) > 0 {
+				c++
+			}
+			if rank(h[c], h[k]) <= 0 {
+				return
+			}
+			h[k], h[c] = h[c], h[k]
+			k = c
+		}
+	}
+	for i := range s.cs {
+		switch {
+		case len(h) < n:
+			h = append(h, i)
+			for k := len(h) - 1; k > 0 && rank(h[k], h[(k-1)/2]) > 0; k = (k - 1) / 2 {
+				h[k], h[(k-1)/2] = h[(k-1)/2], h[k]
+			}
+		case rank(i, h[0]) < 0:
+			h[0] = i
+			down(0)
+		}
+	}
+	out := make([]Entry, len(h))
+	for k, i := range h {
+		out[k] = Entry{s.vals[i], s.cs[i]}
 	}
 	sortEntries(out, o)
-	if n > 0 && len(out) > n {
-		out = out[:n]
-	}
 	return out
 }
 
+// rankEntries orders entries as statistics list them: larger values by o
+// first, ties by value.
+func rankEntries(a, b Entry, o Order) int {
+	if c := cmp.Compare(b.value(o), a.value(o)); c != 0 {
+		return c
+	}
+	return a.Value.compare(b.Value)
+}
+
 func sortEntries(es []Entry, o Order) {
-	slices.SortFunc(es, func(a, b Entry) int {
-		if c := cmp.Compare(b.value(o), a.value(o)); c != 0 {
-			return c
-		}
-		return a.Value.compare(b.Value)
-	})
+	slices.SortFunc(es, func(a, b Entry) int { return rankEntries(a, b, o) })
 }
