@@ -120,21 +120,24 @@ func addrPort(a netip.Addr, port string, v6 bool) string {
 // protoName names a protocol as nfdump prints it.
 func protoName(p uint8) string { return flow.ProtoName(p) }
 
+// tags are nfdump 1.7's %tags: the title as nfdump prints it in the
+// header line (its spacing included), the width of the value (negative:
+// left aligned) and the value.
 var tags = map[string]tag{
-	"ts":  {"Date first seen", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
-	"tfs": {"Date first seen", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
-	"te":  {"Date last seen", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.End, o) }},
-	"tsr": {"Date first seen (raw)", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.Start) }},
-	"ter": {"Date last seen (raw)", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.End) }},
-	"td":  {"Duration", 12, func(w *query.Row, o *fmtOpts) string { return fmtDuration(w.DurationMs()) }},
-	"pr":  {"Proto", -5, func(w *query.Row, o *fmtOpts) string { return protoName(w.Proto) }},
-	"sa":  {"Src IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Src, w.Dst.Is6()) }},
-	"da":  {"Dst IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Dst, w.Src.Is6()) }},
-	"sap": {"Src IP Addr:Port", 22, func(w *query.Row, o *fmtOpts) string {
+	"ts":  {"Date first seen        ", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
+	"tfs": {"Date first seen        ", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
+	"te":  {"Date last seen         ", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.End, o) }},
+	"tsr": {"Date first seen (raw)    ", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.Start) }},
+	"ter": {"Date last seen (raw)     ", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.End) }},
+	"td":  {"    Duration    ", 16, func(w *query.Row, o *fmtOpts) string { return fmtDurationOpt(w.DurationMs(), o) }},
+	"pr":  {"Proto", -5, func(w *query.Row, o *fmtOpts) string { return protoText(w.Proto, o) }},
+	"sa":  {"     Src IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Src, w.Dst.Is6()) }},
+	"da":  {"     Dst IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Dst, w.Src.Is6()) }},
+	"sap": {"     Src IP Addr:Port ", 22, func(w *query.Row, o *fmtOpts) string {
 		sp, _ := ports(&w.Record)
 		return addrPort(w.Src, sp, w.Src.Is6() || w.Dst.Is6())
 	}},
-	"dap": {"Dst IP Addr:Port", 22, func(w *query.Row, o *fmtOpts) string {
+	"dap": {"     Dst IP Addr:Port ", 22, func(w *query.Row, o *fmtOpts) string {
 		_, dp := ports(&w.Record)
 		return addrPort(w.Dst, dp, w.Src.Is6() || w.Dst.Is6())
 	}},
@@ -142,26 +145,28 @@ var tags = map[string]tag{
 	"dp":   {"Dst Pt", 6, func(w *query.Row, o *fmtOpts) string { _, dp := ports(&w.Record); return dp }},
 	"it":   {"ICMP-T", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPType)) }},
 	"ic":   {"ICMP-C", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPCode)) }},
-	"pkt":  {"Packets", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
-	"ipkt": {"In Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
-	"opkt": {"Out Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.OutPackets, o) }},
-	"byt":  {"Bytes", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
-	"ibyt": {"In Byte", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
+	"pkt":  {" Packets", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
+	"ipkt": {"  In Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
+	"opkt": {" Out Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.OutPackets, o) }},
+	"byt":  {"   Bytes", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
+	"ibyt": {" In Byte", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
 	"obyt": {"Out Byte", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.OutBytes, o) }},
 	"fl":   {"Flows", 5, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(w.Flows, 10) }},
-	"flg":  {"Flags", -8, func(w *query.Row, o *fmtOpts) string { return flow.TCPFlagsString(w.TCPFlags) }},
+	"flg":  {"   Flags", -8, func(w *query.Row, o *fmtOpts) string { return flow.TCPFlagsString(w.TCPFlags) }},
 	"tos":  {"Tos", 3, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.TOS)) }},
 	"stos": {"STos", 4, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.TOS)) }},
-	"pps": {"pps", 8, func(w *query.Row, o *fmtOpts) string {
-		return scaled(flow.Rate(w.Packets+w.OutPackets, w.DurationMs()), o)
+	// Rates and sizes are of the input direction over the record's span,
+	// as nfdump computes them (for a bidirectional pair too).
+	"pps": {"     pps", 8, func(w *query.Row, o *fmtOpts) string {
+		return scaled(flow.Rate(w.Packets, w.DurationMs()), o)
 	}},
-	"bps": {"bps", 8, func(w *query.Row, o *fmtOpts) string {
-		return scaled(8*flow.Rate(w.Octets+w.OutBytes, w.DurationMs()), o)
+	"bps": {"     bps", 8, func(w *query.Row, o *fmtOpts) string {
+		return scaled(flow.Rate(8*w.Octets, w.DurationMs()), o)
 	}},
-	"bpp": {"Bpp", 6, func(w *query.Row, o *fmtOpts) string {
-		return strconv.FormatUint(flow.PerPacket(w.Octets+w.OutBytes, w.Packets+w.OutPackets), 10)
+	"bpp": {"   Bpp", 6, func(w *query.Row, o *fmtOpts) string {
+		return strconv.FormatUint(flow.PerPacket(w.Octets, w.Packets), 10)
 	}},
-	"in":   {"Input", 5, func(w *query.Row, o *fmtOpts) string { return o.ifText(w.InIf) }},
+	"in":   {" Input", 6, func(w *query.Row, o *fmtOpts) string { return o.ifText(w.InIf) }},
 	"out":  {"Output", 6, func(w *query.Row, o *fmtOpts) string { return o.ifText(w.OutIf) }},
 	"dir":  {"Dir", 3, func(w *query.Row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.Direction] }},
 	"svln": {"SVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.VLAN)) }},
@@ -170,14 +175,30 @@ var tags = map[string]tag{
 	"das":  {"Dst AS", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.DstAS), 10) }},
 	"smk":  {"SMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.SrcMask)) }},
 	"dmk":  {"DMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.DstMask)) }},
-	"nh":   {"Next-hop IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.NextHop, false) }},
-	"ra":   {"Router IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Exporter, false) }},
+	"nh":   {"     Next-hop IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.NextHop, false) }},
+	"ra":   {"       Router IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Exporter, false) }},
 	"exp":  {"Exp ID", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.ObservationDomain), 10) }},
-	"odid": {"obsDomainID", 11, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.ObservationDomain), 10) }},
+	"odid": {"obsDomainID", 11, func(w *query.Row, o *fmtOpts) string { return fmt.Sprintf("0x%09x", w.ObservationDomain) }},
 	"ttl": {"TTL", 7, func(w *query.Row, o *fmtOpts) string {
 		return fmt.Sprintf("%d-%d", w.MinTTL, w.MaxTTL)
 	}},
 	"end": {"End reason", -17, func(w *query.Row, o *fmtOpts) string { return w.EndReason.String() }},
+}
+
+// fmtDurationOpt is %td: HH:MM:SS.mmm, or seconds with -N, as nfdump.
+func fmtDurationOpt(ms uint64, o *fmtOpts) string {
+	if o.plain {
+		return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
+	}
+	return fmtDuration(ms)
+}
+
+// protoText is %pr: the protocol's name, or its number with -N, as nfdump.
+func protoText(p uint8, o *fmtOpts) string {
+	if o.plain {
+		return strconv.Itoa(int(p))
+	}
+	return protoName(p)
 }
 
 // fmtElem is a literal or a tag of a compiled format.
@@ -283,9 +304,9 @@ func (f recordFormat) header() string {
 			b.WriteString(strings.Repeat(" ", len(e.lit)))
 			continue
 		}
-		b.WriteString(pad(e.tag.title, e.tag.width))
+		b.WriteString(e.tag.title)
 	}
-	return strings.TrimRight(b.String(), " ")
+	return b.String()
 }
 
 func (f recordFormat) format(b []byte, w *query.Row, o *fmtOpts) []byte {

@@ -145,10 +145,10 @@ func (d dialect) aggKeyOf(spec query.AggSpec) aggKey {
 // order and whether the group has an ICMP record, and the position of
 // the group's first record (the order groups were first seen in).
 const aggCols = groupCounters + ", groupBitOr(tcp_flags) AS fl, argMaxIf(icmp, rk, proto IN (1, 58)) AS ic, " +
-	"countIf(proto IN (1, 58)) AS nic, min(rk) AS o"
+	"countIf(proto IN (1, 58)) AS nic, min(rk) AS o, argMin(tos, rk) AS tos0"
 
 // aggInner are the inner select's columns for aggCols.
-const aggInner = innerCols + ", tcp_flags, proto, toUInt32(icmp_type) * 256 + icmp_code AS icmp, " + recordKey + " AS rk"
+const aggInner = innerCols + ", tcp_flags, proto, toUInt32(icmp_type) * 256 + icmp_code AS icmp, tos, " + recordKey + " AS rk"
 
 // readAgg reads an aggregated record's row (its key, then aggCols) into
 // the record fields query.Aggregator keeps, and its counter.
@@ -173,9 +173,12 @@ func (k *aggKey) readAgg(c *cells) (flow.Record, query.Counter) {
 		c.u64()
 	}
 	cnt := c.counter()
-	r.TCPFlags = uint16(c.u64())
+	flags := uint16(c.u64())
 	icmp, nicmp := c.u64(), c.u64()
 	c.next() // the first record's position
+	if tos := uint8(c.u64()); k.spec.Records {
+		r.TCPFlags, r.TOS = flags, tos
+	}
 	if k.spec.DstPort && nicmp > 0 {
 		r.ICMPType, r.ICMPCode = uint8(icmp>>8), uint8(icmp)
 	}

@@ -17,12 +17,15 @@ import (
 type AggSpec struct {
 	SrcIP, DstIP, SrcPort, DstPort, Proto  bool
 	SrcBits4, SrcBits6, DstBits4, DstBits6 int
+	// Records keeps, as nfdump does for -a, -b and -B, the OR of TCP
+	// flags and the first record's TOS; with -A nfdump prints neither.
+	Records bool
 }
 
-// FiveTuple is nfdump's -a: proto, addresses and ports.
+// FiveTuple is nfdump's -a: proto, addresses and ports, whole records.
 func FiveTuple() AggSpec {
 	return AggSpec{SrcIP: true, DstIP: true, SrcPort: true, DstPort: true, Proto: true,
-		SrcBits4: -1, SrcBits6: -1, DstBits4: -1, DstBits6: -1}
+		SrcBits4: -1, SrcBits6: -1, DstBits4: -1, DstBits6: -1, Records: true}
 }
 
 // ParseAggSpec parses a comma separated list of srcip, dstip, srcport,
@@ -148,13 +151,27 @@ const (
 
 // Agg is one aggregated record. Rec holds the key fields (others zero),
 // the summed counters of the input direction, the earliest start, latest
-// end and the OR of TCP flags; Out holds the output direction of a
-// bidirectional pair.
+// end; Out holds the output direction of a bidirectional pair. TCP flags
+// are, as nfdump keeps them, the OR over the records that went the way
+// of the record that made the entry (a pair's other direction is not
+// ORed in), and none when the spec does not keep flags.
 type Agg struct {
 	Rec   flow.Record
 	Flows uint64
 	Out   Counter
 	in    Counter
+	// flags of the records counted in each direction; firstOut: the
+	// record that made the entry was counted as the output direction.
+	inFlags, outFlags uint16
+	firstOut          bool
+}
+
+// TCPFlags returns the entry's TCP flags (see Agg).
+func (g *Agg) TCPFlags() uint16 {
+	if g.firstOut {
+		return g.outFlags
+	}
+	return g.inFlags
 }
 
 // Counter returns the input direction's counters with both directions'
@@ -231,13 +248,24 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 		}
 	}
 	g := a.entry(k)
+	keep := a.Spec.Records || a.Bidir != Unidirectional
+	if g.Flows == 0 {
+		g.firstOut = out
+		if keep {
+			g.Rec.TOS = r.TOS
+		}
+	}
 	g.Flows += c.Flows
 	if out {
 		g.Out.Merge(c)
+		g.outFlags |= r.TCPFlags
 	} else {
 		g.in.Merge(c)
+		g.inFlags |= r.TCPFlags
 	}
-	g.Rec.TCPFlags |= r.TCPFlags
+	if keep {
+		g.Rec.TCPFlags = g.TCPFlags()
+	}
 	if r.IsICMP() && a.Spec.DstPort {
 		g.Rec.ICMPType, g.Rec.ICMPCode = r.ICMPType, r.ICMPCode
 	}

@@ -80,7 +80,7 @@ func TestAggregatorAddCounts(t *testing.T) {
 			g := groups[k]
 			if g == nil {
 				g = &group{r: flow.Record{Src: r.Src, Dst: r.Dst, SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.Proto,
-					ICMPType: r.ICMPType, ICMPCode: r.ICMPCode}}
+					ICMPType: r.ICMPType, ICMPCode: r.ICMPCode, TOS: r.TOS}} // the first record's TOS
 				groups[k] = g
 				order = append(order, k)
 			}
