@@ -51,7 +51,7 @@ func (q *queryArgs) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&q.multi, "multi", "M", nil, "read several directories: `DIR1:DIR2:...` (names after the first are siblings of it); with -r, read -r PATH under each")
 	fs.StringVarP(&q.window, "time", "t", "", "time `WINDOW` START[-END], YYYY/MM/dd.hh:mm:ss or RFC 3339; selects files by name, then records")
 	fs.StringVarP(&q.filterFile, "filter-file", "f", "", "read the filter from `FILE`")
-	fs.StringArrayVarP(&q.stats, "stat", "s", nil, "top-N statistic `ELEM[/ORDER...]`: srcip dstip ip srcport dstport port proto flags tos inif outif if vlan exporter dir record; by flows packets bytes pps bps bpp (repeatable)")
+	fs.StringArrayVarP(&q.stats, "stat", "s", nil, "top-N statistic `ELEM[/ORDER...]`: srcip dstip ip srcport dstport port proto flags tos inif outif if vlan exporter dir ident record; by flows packets bytes pps bps bpp (repeatable)")
 	fs.IntVarP(&q.top, "top", "n", 10, "print the top `N` of statistics (0: all); given with -O, -A, -a, -B or -b: print the first N records")
 	fs.StringVarP(&q.aggregate, "aggregate", "A", "", "aggregate records by `FIELDS`: srcip,dstip,srcport,dstport,proto, srcip4/N, dstip6/N ...")
 	fs.BoolVarP(&q.fiveTuple, "aggregate-flows", "a", false, "aggregate records by the five-tuple")

@@ -109,17 +109,25 @@ func (r *queryRender) totalsFooter(res *query.Result) {
 
 // summaryJSON is -I's JSON: the files read and their summary.
 type summaryJSON struct {
-	Files int `json:"files"`
+	Files  int      `json:"files"`
+	Idents []string `json:"idents"`
 	query.SummaryJSON
 }
 
 func (r *queryRender) summary(res *query.Result) error {
 	s := res.Summary
 	if r.jsonOut() {
-		return r.printJSON(summaryJSON{Files: res.Scan.Files, SummaryJSON: query.NewSummaryJSON(s)})
+		idents := res.Idents
+		if idents == nil {
+			idents = []string{}
+		}
+		return r.printJSON(summaryJSON{Files: res.Scan.Files, Idents: idents, SummaryJSON: query.NewSummaryJSON(s)})
 	}
 	w := r.w
 	fmt.Fprintf(w, "Files: %d\n", res.Scan.Files)
+	for _, id := range res.Idents {
+		fmt.Fprintf(w, "Ident: %s\n", id)
+	}
 	for _, row := range []struct {
 		name string
 		get  func(flowfile.Counters) uint64

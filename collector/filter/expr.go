@@ -127,6 +127,10 @@ type AddrIn struct {
 // Family matches records whose source address is IPv6 (V6) or IPv4.
 type Family struct{ V6 bool }
 
+// Ident matches records read from a file whose ident (the collector's
+// -I, nfcapd's -I and -n) is Name.
+type Ident struct{ Name string }
+
 // Flags matches records whose TCP flags hold every bit of Mask; below an
 // odd number of Nots, records that hold any bit of it (nfdump's rule:
 // "not flags SF" is neither S nor F).
@@ -141,6 +145,7 @@ func (InNumbers) isExpr() {}
 func (AddrIn) isExpr()    {}
 func (Family) isExpr()    {}
 func (Flags) isExpr()     {}
+func (Ident) isExpr()     {}
 
 // Expr returns the filter's syntax tree.
 func (f *Filter) Expr() Expr {

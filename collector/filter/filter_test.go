@@ -238,3 +238,36 @@ func BenchmarkMatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestIdent: "ident NAME" tests the ident of the record's file, whole and
+// case sensitive; '#' inside a word is part of it (nfcapd's
+// "Exporter_#1"), at a token's start it begins a comment.
+func TestIdent(t *testing.T) {
+	a, b := web, web
+	a.Ident, b.Ident = "Exporter_#1", "exporter_#1"
+	for _, tc := range []struct {
+		src  string
+		a, b bool
+	}{
+		{"ident Exporter_#1", true, false},
+		{"ident exporter_#1", false, true},
+		{"ident Exporter_", false, false},
+		{"not ident Exporter_#1 and proto tcp", false, true},
+		{"ident Exporter_#1 or ident exporter_#1 # both", true, true},
+		{"ident Exporter_#1 and port 443", true, false},
+	} {
+		f, err := Parse(tc.src)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.src, err)
+		}
+		if f.Match(&a) != tc.a || f.Match(&b) != tc.b {
+			t.Errorf("%q: %v %v, want %v %v", tc.src, f.Match(&a), f.Match(&b), tc.a, tc.b)
+		}
+	}
+	if e := MustParse("ident x").Expr(); e != (Ident{Name: "x"}) {
+		t.Errorf("Expr: %#v", e)
+	}
+	if _, err := Parse("ident"); err == nil {
+		t.Error("ident without a name parsed")
+	}
+}

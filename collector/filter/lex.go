@@ -104,8 +104,10 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{tOp, src[i : i+n], i})
 			i += n
 		case wordByte(c):
+			// '#' starts a comment only where a token could start: inside
+			// a word it is part of it (nfcapd's idents, "Exporter_#1").
 			j := i
-			for j < len(src) && wordByte(src[j]) {
+			for j < len(src) && (wordByte(src[j]) || src[j] == '#') {
 				j++
 			}
 			toks = append(toks, token{tWord, src[i:j], i})

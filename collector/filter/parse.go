@@ -277,6 +277,8 @@ func (p *parser) parsePrimitive() (node, error) {
 		return p.parseAddrField(FieldNextHop, flowfile.FieldNextHop, func(r *flow.Record) netip.Addr { return r.NextHop })
 	case "flowdir":
 		return p.parseFlowDir()
+	case "ident":
+		return p.parseIdent()
 	}
 	return nil, p.errAt(t, "unknown filter primitive %s", t)
 }
@@ -800,4 +802,15 @@ func (p *parser) parseFlowDir() (node, error) {
 		return nil, p.errAt(t, "unexpected %s: want ingress, egress, 0 or 1", t)
 	}
 	return always(Compare{FieldDirection, EQ, uint64(d)}, flowfile.FieldDirection, func(r *flow.Record) bool { return r.Direction == d }), nil
+}
+
+// parseIdent parses "ident NAME": the records of files written under that
+// ident. nfdump compares the whole ident, case sensitively.
+func (p *parser) parseIdent() (node, error) {
+	t := p.next()
+	if t.kind != tWord {
+		return nil, p.errAt(t, "unexpected %s after ident: want the ident of a collector or source", t)
+	}
+	name := t.text
+	return always(Ident{Name: name}, 0, func(r *flow.Record) bool { return r.Ident == name }), nil
 }

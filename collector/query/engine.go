@@ -4,6 +4,7 @@ package query
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
@@ -31,7 +32,7 @@ func (b *FileBackend) Query(ctx context.Context, req *Request) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{req: req, sc: &Scanner{Filter: req.Filter, Window: req.Window, Limit: req.Limit, Workers: b.Workers}, files: files}
+	e := &engine{req: req, sc: &Scanner{Filter: req.Filter, Window: req.Window, Limit: req.Limit, Workers: b.Workers, Idents: req.usesIdent()}, files: files}
 	res, err := e.run(ctx)
 	if err == nil {
 		err = Overlays(ctx, b, req, res)
@@ -103,7 +104,33 @@ func readStoredSummary(path string) (flowfile.Summary, bool) {
 	return r.Summary()
 }
 
+// idents returns the distinct idents of the files, sorted.
+func (e *engine) idents() ([]string, error) {
+	var out []string
+	for _, f := range e.files {
+		format, err := FileFormat(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		id, err := FileIdent(f.Path, format)
+		if err != nil {
+			// A file that cannot be opened is the scan's error; a
+			// damaged nfdump file's header is read by Scan too.
+			continue
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 func (e *engine) summary(ctx context.Context, res *Result) error {
+	var err error
+	if res.Idents, err = e.idents(); err != nil {
+		return err
+	}
 	if !e.wholeFiles() {
 		return e.scanSummary(ctx, res, e.files, flowfile.NewSummarizer(), ScanStats{})
 	}

@@ -12,6 +12,7 @@ import "net/netip"
 // other values through maps.
 type valueIndex struct {
 	n     int32
+	strs  bool    // an index of strings (idents), through m
 	dense []int32 // 1 + index, by number; nil for addresses
 	m     map[Value]int32
 	addrs map[netip.Addr]int32
@@ -90,9 +91,24 @@ func (x *valueIndex) num(n uint32) (i int32, added bool) {
 	return i, !ok
 }
 
+// str returns the index of a string; added is true when it is new.
+func (x *valueIndex) str(s string) (int32, bool) {
+	v := Value{Str: s}
+	i, ok := x.m[v]
+	if !ok {
+		i = x.n
+		x.n++
+		x.m[v] = i
+	}
+	return i, !ok
+}
+
 // value returns the index of a value of the element the index was made
 // for.
 func (x *valueIndex) value(v Value) (int32, bool) {
+	if x.strs {
+		return x.str(v.Str)
+	}
 	if x.dense == nil {
 		return x.addr(v.Addr)
 	}

@@ -183,6 +183,9 @@ type Result struct {
 	// exporters' are known only from whole files (no filter, window or
 	// limit).
 	Summary *flowfile.Summary
+	// Idents of a KindSummary request: the distinct idents of the files
+	// read (the collectors' or sources' that wrote them), sorted.
+	Idents []string
 	// Series of a KindSeries request.
 	Series *Series
 	// Total counts the records that passed (every kind).
@@ -201,4 +204,29 @@ type StatTable struct {
 	Distinct int // values (or aggregated records) counted
 	Entries  []Entry
 	Rows     []Row
+}
+
+// usesIdent reports whether the request tests or counts the ident of the
+// records' files.
+func (r *Request) usesIdent() bool {
+	for _, s := range r.Stats {
+		if s.Element == ElemIdent {
+			return true
+		}
+	}
+	return r.Filter != nil && exprUsesIdent(r.Filter.Expr())
+}
+
+func exprUsesIdent(e filter.Expr) bool {
+	switch e := e.(type) {
+	case filter.And:
+		return exprUsesIdent(e.L) || exprUsesIdent(e.R)
+	case filter.Or:
+		return exprUsesIdent(e.L) || exprUsesIdent(e.R)
+	case filter.Not:
+		return exprUsesIdent(e.X)
+	case filter.Ident:
+		return true
+	}
+	return false
 }

@@ -22,6 +22,9 @@ type Scanner struct {
 	Limit uint64
 	// Workers decode blocks in parallel (default GOMAXPROCS).
 	Workers int
+	// Idents sets each record's Ident to its file's (filters and
+	// statistics of idents need it).
+	Idents bool
 	// Fields are the record fields the callback reads (0: all). The
 	// filter's and the window's are added; the others are left zero, and
 	// decoding fewer fields is faster.
@@ -81,6 +84,31 @@ func (st *ScanStats) DamagedError() error {
 	return fmt.Errorf("%d damaged file(s), read up to the damage: %w", len(errs), errors.Join(errs...))
 }
 
+// setIdent sets the records' Ident.
+func setIdent(recs []flow.Record, ident string) {
+	for i := range recs {
+		recs[i].Ident = ident
+	}
+}
+
+// FileIdent returns the ident in the header of a flow file of the format.
+func FileIdent(path string, format Format) (string, error) {
+	if format == FormatNfdump {
+		r, err := nfdump.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer r.Close()
+		return r.Header().Ident, nil
+	}
+	r, err := flowfile.Open(path, flowfile.ReaderOptions{SkipCorrupt: true})
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	return r.Header().Ident, nil
+}
+
 // scanNfdump reads the nfdump file f, calling each with its records in
 // file order, and counts what it read into st. Damage is noted in st, not
 // returned; the error is each's, or the file's that could not be opened.
@@ -118,11 +146,24 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
+		format, err := FileFormat(f.Path)
+		if err != nil {
+			return st, fmt.Errorf("scan: %w", err)
+		}
+		ident := ""
+		if s.Idents {
+			if ident, err = FileIdent(f.Path, format); err != nil {
+				return st, fmt.Errorf("scan: %w", err)
+			}
+		}
 		each := func(recs []flow.Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			st.Read += uint64(len(recs))
+			if s.Idents {
+				setIdent(recs, ident)
+			}
 			for i := range recs {
 				rec := &recs[i]
 				if match != nil && !match(rec) {
@@ -141,10 +182,6 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 				}
 			}
 			return nil
-		}
-		format, err := FileFormat(f.Path)
-		if err != nil {
-			return st, fmt.Errorf("scan: %w", err)
 		}
 		if format == FormatNfdump {
 			if err := s.scanNfdump(f, &st, each); err != nil {
@@ -192,9 +229,10 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 // with the positions of its records that passed (sel, in order), and,
 // with indexes, the block's address dictionary and indexes
 // (flowfile.ScanOptions.AddrIndexes) when the file has them. With a
-// Limit it is Scan, a record at a time, with worker 0.
+// Limit (which depends on the order), or when records need their file's
+// ident, it is Scan, a record at a time, with worker 0.
 func (s *Scanner) scanBlocks(ctx context.Context, files []File, indexes bool, fn func(worker int, b *flowfile.Block, sel []int32)) (ScanStats, error) {
-	if s.Limit > 0 {
+	if s.Limit > 0 || s.Idents {
 		one, sel := make([]flow.Record, 1), []int32{0}
 		return s.Scan(ctx, files, func(r *flow.Record) error {
 			one[0] = *r

@@ -35,6 +35,7 @@ const (
 	ElemExporter
 	ElemDir
 	ElemRecord // aggregated records (see Aggregator)
+	ElemIdent  // the ident of the records' file (Value.Str)
 )
 
 var elemNames = []struct {
@@ -61,6 +62,7 @@ var elemNames = []struct {
 	{"router", ElemExporter, "Exporter"},
 	{"dir", ElemDir, "Direction"},
 	{"record", ElemRecord, "flows"},
+	{"ident", ElemIdent, "Ident"},
 }
 
 // Name returns the element's -s name.
@@ -114,6 +116,8 @@ func (e Element) Format(v Value) string {
 		return flow.TCPFlagsString(uint16(v.Num))
 	case e == ElemDir:
 		return flow.Direction(v.Num).String()
+	case e == ElemIdent:
+		return v.Str
 	}
 	return strconv.FormatUint(uint64(v.Num), 10)
 }
@@ -160,17 +164,21 @@ func ParseStat(s string) (StatSpec, error) {
 	return spec, nil
 }
 
-// Value is one element value: an address or a number.
+// Value is one element value: an address, a number or (idents) a string.
 type Value struct {
 	Addr netip.Addr
 	Num  uint32
+	Str  string
 }
 
 func (v Value) compare(o Value) int {
 	if c := v.Addr.Compare(o.Addr); c != 0 {
 		return c
 	}
-	return cmp.Compare(v.Num, o.Num)
+	if c := cmp.Compare(v.Num, o.Num); c != 0 {
+		return c
+	}
+	return cmp.Compare(v.Str, o.Str)
 }
 
 // Stat counts records by one element. Numbers below 65536 (ports,
@@ -189,7 +197,9 @@ type Stat struct {
 
 // NewStat returns an empty statistic. ElemRecord is not counted here.
 func NewStat(spec StatSpec) *Stat {
-	return &Stat{Spec: spec, index: newValueIndex(spec.Element.IsAddr())}
+	s := &Stat{Spec: spec, index: newValueIndex(spec.Element.IsAddr())}
+	s.index.strs = spec.Element == ElemIdent
+	return s
 }
 
 func (s *Stat) addAddr(a netip.Addr, r *flow.Record) {
@@ -206,6 +216,15 @@ func (s *Stat) addNum(n uint32, r *flow.Record) {
 	if added {
 		s.cs = append(s.cs, Counter{})
 		s.vals = append(s.vals, Value{Num: n})
+	}
+	s.cs[i].Add(r)
+}
+
+func (s *Stat) addStr(str string, r *flow.Record) {
+	i, added := s.index.str(str)
+	if added {
+		s.cs = append(s.cs, Counter{})
+		s.vals = append(s.vals, Value{Str: str})
 	}
 	s.cs[i].Add(r)
 }
@@ -254,6 +273,8 @@ func (s *Stat) Add(r *flow.Record) {
 		s.addAddr(r.Exporter, r)
 	case ElemDir:
 		s.addNum(uint32(r.Direction), r)
+	case ElemIdent:
+		s.addStr(r.Ident, r)
 	}
 }
 

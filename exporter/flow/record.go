@@ -114,6 +114,12 @@ type Record struct {
 	// Set by the collector: who sent the record.
 	Exporter          netip.Addr
 	ObservationDomain uint32
+
+	// Ident is the ident of the collector (or of its source, nfcapd's -I
+	// and -n) that wrote the file the record was read from. It is the
+	// file's, not stored per record: the query engine sets it when a
+	// question tests or counts it (filter "ident", statistic "ident").
+	Ident string
 }
 
 // IPVersion returns 4 or 6, or 0 when the record has no valid address.
