@@ -60,7 +60,7 @@ func (q *queryArgs) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&q.summary, "info", "I", false, "print a summary of the selected records (flows, packets, bytes per protocol)")
 	fs.StringVarP(&q.order, "order", "O", "", "sort records by `ORDER`: tstart tend flows packets bytes pps bps bpp duration")
 	fs.Uint64VarP(&q.limit, "count", "c", 0, "process the first `N` records that pass the filter (0: all)")
-	fs.StringVarP(&q.output, "output", "o", "", "output `FORMAT`: line long extended biline bilong csv json ndjson fmt:%ts %sa ... (default line)")
+	fs.StringVarP(&q.output, "output", "o", "", "output `FORMAT`: line long extended biline bilong csv json (nfdump 1.7's), ndjson kflow-csv kflow-json (kflow's), fmt:%ts %sa ... (default line)")
 	fs.BoolVarP(&q.quiet, "quiet", "q", false, "no headers and no summary lines")
 	fs.BoolVarP(&q.plain, "plain", "N", false, "plain numbers: do not scale to M, G")
 	fs.BoolVarP(&q.check, "check", "Z", false, "check the filter's syntax and exit")
@@ -274,7 +274,7 @@ func (q *queryArgs) request(flt *filter.Filter, loc *time.Location) (*query.Requ
 func (q *queryArgs) outputFormat(req *query.Request) (outFormat, error) {
 	spec := q.output
 	switch spec {
-	case "csv", "json", "ndjson":
+	case "csv", "json", "ndjson", "kflow-csv", "kflow-json":
 		return outFormat{special: spec}, nil
 	case "":
 		spec = "line"

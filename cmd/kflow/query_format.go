@@ -217,7 +217,7 @@ func compileFormat(spec string) (recordFormat, error) {
 	if !ok {
 		f, ok := predefinedFormats[spec]
 		if !ok {
-			return nil, fmt.Errorf("unknown output format %q (want line, long, extended, biline, bilong, csv, json, ndjson or fmt:...)", spec)
+			return nil, fmt.Errorf("unknown output format %q (want line, long, extended, biline, bilong, csv, json, ndjson, kflow-csv, kflow-json or fmt:...)", spec)
 		}
 		text = f
 	}
@@ -320,7 +320,8 @@ func (f recordFormat) format(b []byte, w *query.Row, o *fmtOpts) []byte {
 	return b
 }
 
-// CSV: nfdump's column names for the fields kflow records hold.
+// kflow-csv: nfdump's column names for the fields kflow records hold,
+// with the flow count and observation domain.
 
 const csvHeader = "ts,te,td,sa,da,sp,dp,pr,flg,stos,ipkt,ibyt,opkt,obyt,fl,in,out,sas,das,smk,dmk,dir,nh,svln,dvln,ra,odid"
 

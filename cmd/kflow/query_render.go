@@ -18,8 +18,9 @@ import (
 // Rendering of "kflow file query" results: nfdump's text layouts, or the
 // query library's JSON encodings.
 
-// outFormat is how listed rows print: special is csv, json or ndjson,
-// else text is a compiled nfdump format.
+// outFormat is how listed rows print: special is csv or json (nfdump's
+// layouts), kflow-csv, kflow-json or ndjson (kflow's), else text is a
+// compiled nfdump format.
 type outFormat struct {
 	special string
 	text    recordFormat
@@ -36,7 +37,11 @@ type queryRender struct {
 }
 
 func (r *queryRender) jsonOut() bool {
-	return r.e.json || r.out.special == "json" || r.out.special == "ndjson"
+	switch r.out.special {
+	case "json", "kflow-json", "ndjson":
+		return true
+	}
+	return r.e.json
 }
 
 func (r *queryRender) printJSON(v any) error {
@@ -49,10 +54,14 @@ func (r *queryRender) printJSON(v any) error {
 
 func (r *queryRender) listHeader() {
 	switch {
-	case r.out.special == "json":
+	case r.out.special == "json" || r.out.special == "kflow-json":
 		r.w.WriteString("[")
 	case r.out.special == "ndjson":
 	case r.out.special == "csv":
+		if !r.quiet {
+			r.w.WriteString(nfCSVHeader + "\n")
+		}
+	case r.out.special == "kflow-csv":
 		r.w.WriteString(csvHeader + "\n")
 	case !r.quiet:
 		r.w.WriteString(r.out.text.header() + "\n")
@@ -62,9 +71,16 @@ func (r *queryRender) listHeader() {
 func (r *queryRender) row(w *query.Row) {
 	defer func() { r.n++ }()
 	switch r.out.special {
-	case "json", "ndjson":
+	case "json":
+		if r.n > 0 {
+			r.w.WriteString(",")
+		}
+		r.w.WriteString("\n")
+		r.line = nfJSONRecord(r.line[:0], w, r.o)
+		r.w.Write(r.line)
+	case "kflow-json", "ndjson":
 		b, _ := json.Marshal(query.NewRowJSON(w))
-		if r.out.special == "json" {
+		if r.out.special == "kflow-json" {
 			if r.n > 0 {
 				r.w.WriteString(",")
 			}
@@ -75,6 +91,10 @@ func (r *queryRender) row(w *query.Row) {
 		r.w.Write(b)
 		r.w.WriteByte('\n')
 	case "csv":
+		r.line = nfCSVRow(r.line[:0], w, r.o)
+		r.line = append(r.line, '\n')
+		r.w.Write(r.line)
+	case "kflow-csv":
 		r.line = csvRow(r.line[:0], w, r.o)
 		r.line = append(r.line, '\n')
 		r.w.Write(r.line)
@@ -87,12 +107,16 @@ func (r *queryRender) row(w *query.Row) {
 
 func (r *queryRender) listFooter(res *query.Result) {
 	switch {
-	case r.out.special == "json":
+	case r.out.special == "json": // as nfdump closes it
+		r.w.WriteString("]\n")
+	case r.out.special == "kflow-json":
 		if r.n > 0 {
 			r.w.WriteString("\n")
 		}
 		r.w.WriteString("]\n")
-	case r.out.special == "ndjson" || r.out.special == "csv" || r.quiet:
+	case r.out.special == "csv" && !r.quiet:
+		r.w.WriteString(nfCSVFooter(&res.Total))
+	case r.out.special == "ndjson" || r.out.special == "csv" || r.out.special == "kflow-csv" || r.quiet:
 	default:
 		r.totalsFooter(res)
 	}
