@@ -10,9 +10,10 @@
 // the IPv4 total length, or the IPv6 payload length plus 40, the
 // convention of every kflow record) and carries N in SamplingInterval;
 // the collector multiplies both counters by N, as it does for a sampled
-// NetFlow or IPFIX record. goflow2 and nfacctd count the sample's frame
-// length instead (Ethernet header and FCS included), so their byte
-// counts of the same samples are larger by at least 18 octets a packet.
+// NetFlow or IPFIX record. goflow2 and pmacct's sfacctd count the
+// sample's frame length instead (Ethernet header and FCS included), so
+// their byte counts of the same samples are larger by at least 18 octets
+// a packet.
 //
 // The decoder trusts nothing: every length is checked against what is
 // left of the datagram, loops are bounded by the datagram's size, and
