@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/netflow5"
 )
@@ -168,4 +170,42 @@ func TestSFlow(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", name, g, ok, want)
 		}
 	}
+}
+
+// BenchmarkSFlow decodes datagrams of eight flow samples and a counter
+// sample each and stores the records in a real rotator writing flow
+// files; it reports flow samples per second.
+func BenchmarkSFlow(b *testing.B) {
+	sink, err := NewFileSink(FileSinkOptions{Rotator: flowfile.RotatorOptions{Dir: b.TempDir(), Interval: time.Hour}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := NewHandler(HandlerConfig{Sink: sink})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const perDatagram, datagrams = 8, 512
+	var dgs [][]byte
+	for i := range datagrams {
+		sizes := make([]int, perDatagram)
+		for j := range sizes {
+			sizes[j] = 40 + (i*perDatagram+j)*7%1460
+		}
+		dgs = append(dgs, sflowDatagram(uint32(i+1), 1000, uint64(i), sizes...))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for _, dg := range dgs {
+			h.HandlePacket(exporter1, dg, t0)
+		}
+	}
+	if err := sink.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if err := sink.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)*perDatagram*datagrams/b.Elapsed().Seconds(), "samples/s")
 }
