@@ -63,11 +63,14 @@ type fileStatJSON struct {
 	SkippedElements uint64            `json:"skipped_elements,omitempty"`
 	Damage          string            `json:"damage,omitempty"`
 	Summary         query.SummaryJSON `json:"summary"`
+	// Reports: what the exporters said about themselves (options records).
+	Reports []flowfile.ExporterReport `json:"reports,omitempty"`
 }
 
 func newFileStatJSON(st *query.FileStat) fileStatJSON {
 	out := fileStatJSON{Path: st.Path, Format: st.Format, Ident: st.Ident, End: st.End, Corrupt: st.Corrupt,
-		SkippedRecords: st.SkippedRecords, SkippedElements: st.SkippedElements, Summary: query.NewSummaryJSON(&st.Summary)}
+		SkippedRecords: st.SkippedRecords, SkippedElements: st.SkippedElements, Summary: query.NewSummaryJSON(&st.Summary),
+		Reports: st.Reports}
 	if !st.Created.IsZero() {
 		c := st.Created.UTC()
 		out.Created = &c
@@ -178,6 +181,30 @@ func printStat(w io.Writer, files []fileStatJSON, s flowfile.Summary, truncated 
 	for _, x := range s.Exporters {
 		fmt.Fprintf(w, "  %-39s domain %-10d flows %d packets %d bytes %d sequence failures %d\n",
 			query.ElemExporter.Format(query.Value{Addr: x.Addr}), x.ObservationDomain, x.Flows, x.Packets, x.Octets, x.SequenceFailures)
+	}
+	if len(files) == 1 {
+		printReports(w, files[0].Reports)
+	}
+}
+
+// printReports prints what exporters said about themselves.
+func printReports(w io.Writer, reps []flowfile.ExporterReport) {
+	if len(reps) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Exporter reports: %d\n", len(reps))
+	for _, r := range reps {
+		fmt.Fprintf(w, "  %-39s domain %-10d", query.ElemExporter.Format(query.Value{Addr: r.Addr}), r.Domain)
+		if r.HasStats {
+			fmt.Fprintf(w, " ignored packets %d bytes %d messages %d records %d", r.IgnoredPackets, r.IgnoredOctets, r.Messages, r.Records)
+		}
+		if len(r.Interfaces) > 0 {
+			fmt.Fprintf(w, " interfaces %d", len(r.Interfaces))
+		}
+		if r.SamplingInterval > 1 {
+			fmt.Fprintf(w, " sampling 1/%d", r.SamplingInterval)
+		}
+		fmt.Fprintln(w)
 	}
 }
 

@@ -136,6 +136,9 @@ type summaryJSON struct {
 	Files  int      `json:"files"`
 	Idents []string `json:"idents"`
 	query.SummaryJSON
+	// Reports: what the exporters said about themselves (ignored packets
+	// and octets: totals up to their last report in the files read).
+	Reports []flowfile.ExporterReport `json:"reports,omitempty"`
 }
 
 func (r *queryRender) summary(res *query.Result) error {
@@ -145,7 +148,7 @@ func (r *queryRender) summary(res *query.Result) error {
 		if idents == nil {
 			idents = []string{}
 		}
-		return r.printJSON(summaryJSON{Files: res.Scan.Files, Idents: idents, SummaryJSON: query.NewSummaryJSON(s)})
+		return r.printJSON(summaryJSON{Files: res.Scan.Files, Idents: idents, SummaryJSON: query.NewSummaryJSON(s), Reports: res.Reports})
 	}
 	w := r.w
 	fmt.Fprintf(w, "Files: %d\n", res.Scan.Files)
@@ -172,6 +175,7 @@ func (r *queryRender) summary(res *query.Result) error {
 	fmt.Fprintf(w, "First: %d\nLast: %d\nmsec_first: %d\nmsec_last: %d\n",
 		unixOr0(first), unixOr0(last), msOf(first), msOf(last))
 	fmt.Fprintf(w, "Sequence failures: %d\n", s.SequenceFailures)
+	printIgnored(w, s, res.Reports)
 	if !r.quiet {
 		fmt.Fprintf(w, "Time window: %s - %s\n", fmtTime(first, r.o.loc), fmtTime(last, r.o.loc))
 	}
@@ -276,4 +280,23 @@ func hostPort(a netip.Addr, port string) string {
 		return "[" + a.String() + "]:" + port
 	}
 	return a.String() + ":" + port
+}
+
+// printIgnored prints, per exporter that reported its statistics, the
+// packets and bytes in its flows next to those it said it ignored: the
+// two add up to what it saw.
+func printIgnored(w io.Writer, s *flowfile.Summary, reps []flowfile.ExporterReport) {
+	for _, rep := range reps {
+		if !rep.HasStats {
+			continue
+		}
+		var c flowfile.Counters
+		for _, x := range s.Exporters {
+			if x.Addr == rep.Addr && x.ObservationDomain == rep.Domain {
+				c = x.Counters
+			}
+		}
+		fmt.Fprintf(w, "Exporter %s domain %d: flows %d packets %d bytes %d ignored packets %d ignored bytes %d\n",
+			query.ElemExporter.Format(query.Value{Addr: rep.Addr}), rep.Domain, c.Flows, c.Packets, c.Octets, rep.IgnoredPackets, rep.IgnoredOctets)
+	}
 }

@@ -438,6 +438,25 @@ func (r *Rotator) SequenceFailures(exporter netip.Addr, domain uint32, n uint64)
 	sf.w.SequenceFailures(exporter, domain, n)
 }
 
+// Report merges what an exporter said about itself (options records)
+// into the current file of its records.
+func (r *Rotator) Report(u *ExporterReport) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	key, _ := r.key(&flow.Record{Exporter: u.Addr})
+	sf := r.files[key]
+	if sf == nil {
+		var err error
+		if sf, err = r.open(key); err != nil {
+			return
+		}
+	}
+	_ = sf.w.Report(u) // a report that cannot be encoded is left out
+}
+
 // Flush rotates if the slot has ended and flushes every current file.
 func (r *Rotator) Flush() error {
 	r.mu.Lock()

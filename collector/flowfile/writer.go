@@ -89,6 +89,7 @@ type Writer struct {
 	buf     []byte
 	aux     []AuxBuilder
 	static  map[string][]byte // SetAux
+	reports reportTable       // Report
 	err     error             // non-nil once broken; wraps ErrBroken
 	closed  bool
 }

@@ -131,6 +131,7 @@ func (e *engine) summary(ctx context.Context, res *Result) error {
 	if res.Idents, err = e.idents(); err != nil {
 		return err
 	}
+	res.Reports = Reports(e.files)
 	if !e.wholeFiles() {
 		return e.scanSummary(ctx, res, e.files, flowfile.NewSummarizer(), ScanStats{})
 	}

@@ -27,6 +27,9 @@ type FileStat struct {
 	SkippedRecords, SkippedElements uint64
 	Damage                          *nfdump.Error
 	Summary                         flowfile.Summary
+	// Reports are what the exporters said about themselves while the file
+	// was written (kflow files closed cleanly).
+	Reports []flowfile.ExporterReport
 }
 
 // StatFile reads the summary of the flow file at path, of either format:
@@ -63,6 +66,11 @@ func StatFile(path string) (FileStat, error) {
 	}
 	out.Corrupt = len(r.Corrupt())
 	out.Summary = sum
+	if ok {
+		if out.Reports, err = r.Reports(); err != nil {
+			return out, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	return out, nil
 }
 

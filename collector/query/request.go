@@ -186,6 +186,9 @@ type Result struct {
 	// Idents of a KindSummary request: the distinct idents of the files
 	// read (the collectors' or sources' that wrote them), sorted.
 	Idents []string
+	// Reports of a KindSummary request: what the exporters said about
+	// themselves in the files read (see Reports).
+	Reports []flowfile.ExporterReport
 	// Series of a KindSeries request.
 	Series *Series
 	// Total counts the records that passed (every kind).

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"math"
 	"net/netip"
 	"slices"
@@ -318,6 +319,49 @@ func (h *Handler) account(e *exporter, d *wire.Data) {
 	e.stats.Templates += uint64(d.Templates)
 	e.stats.Withdrawals += uint64(d.Withdrawn)
 	e.stats.OptionsRecords += uint64(len(d.Stats) + len(d.Interfaces) + len(d.Sampling))
+	h.report(e, d)
+}
+
+// report keeps what the exporter said about itself: in its statistics
+// (metrics) and, through the sink, in its flow files.
+func (h *Handler) report(e *exporter, d *wire.Data) {
+	if len(d.Stats)+len(d.Interfaces)+len(d.Sampling) == 0 {
+		return
+	}
+	addr := e.addr
+	byDomain := map[uint32]*flowfile.ExporterReport{}
+	get := func(domain uint32) *flowfile.ExporterReport {
+		r := byDomain[domain]
+		if r == nil {
+			r = &flowfile.ExporterReport{Addr: addr, Domain: domain}
+			byDomain[domain] = r
+		}
+		return r
+	}
+	for _, st := range d.Stats {
+		r := get(st.Domain)
+		r.HasStats, r.SystemInit, r.Received = true, st.SystemInit, time.Now()
+		r.Messages, r.Records, r.Octets = st.Messages, st.Records, st.Octets
+		r.IgnoredPackets, r.IgnoredOctets = st.IgnoredPackets, st.IgnoredOctets
+	}
+	for _, in := range d.Interfaces {
+		r := get(in.Domain)
+		if r.Interfaces == nil {
+			r.Interfaces = map[uint32]string{}
+		}
+		r.Interfaces[in.Index] = in.Name
+	}
+	for _, sa := range d.Sampling {
+		r := get(sa.Domain)
+		r.SamplingInterval, r.SamplingAlgorithm = sa.Interval, sa.Algorithm
+	}
+	rs, _ := h.cfg.Sink.(reportSink)
+	for _, r := range byDomain {
+		e.stats.addReport(r)
+		if rs != nil {
+			rs.Report(r)
+		}
+	}
 }
 
 func (h *Handler) sequence(e *exporter, version uint16, domain, seq, advance uint32, resync bool) {

@@ -3,6 +3,8 @@
 package server
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -11,17 +13,18 @@ import (
 type Metrics struct {
 	s *Server
 
-	packets, bytes, records, optRecords   *prometheus.Desc
-	decodeErrors, templates, withdrawals  *prometheus.Desc
-	templateMisses, heldDecoded, heldDrop *prometheus.Desc
-	seqGaps, seqLost, storeErrors         *prometheus.Desc
-	storeErrorPackets, lostPackets        *prometheus.Desc
-	lPackets, kernelDrops, conns, refused *prometheus.Desc
-	notAllowed, evicted, flushErrors      *prometheus.Desc
-	files, fileBytes, fileRecords, lost   *prometheus.Desc
-	fileErrors, expired, expiredBytes     *prometheus.Desc
-	rotationLag, lastRotation             *prometheus.Desc
-	sflow                                 sflowMetrics
+	packets, bytes, records, optRecords    *prometheus.Desc
+	decodeErrors, templates, withdrawals   *prometheus.Desc
+	templateMisses, heldDecoded, heldDrop  *prometheus.Desc
+	seqGaps, seqLost, storeErrors          *prometheus.Desc
+	storeErrorPackets, lostPackets         *prometheus.Desc
+	lPackets, kernelDrops, conns, refused  *prometheus.Desc
+	notAllowed, evicted, flushErrors       *prometheus.Desc
+	files, fileBytes, fileRecords, lost    *prometheus.Desc
+	fileErrors, expired, expiredBytes      *prometheus.Desc
+	rotationLag, lastRotation              *prometheus.Desc
+	ignoredPackets, ignoredOctets, ifNames *prometheus.Desc
+	sflow                                  sflowMetrics
 }
 
 // NewMetrics returns a prometheus.Collector for the server.
@@ -63,6 +66,9 @@ func NewMetrics(s *Server) *Metrics {
 		expiredBytes:      d("files_expired_bytes_total", "Bytes of files removed by retention."),
 		rotationLag:       d("rotation_lag_seconds", "How long after its slot ended the last file was finished."),
 		lastRotation:      d("last_rotation_timestamp_seconds", "When the last file was finished (Unix time)."),
+		ignoredPackets:    d("exporter_ignored_packets", "Packets the exporter says it could not put in a flow (its last ignoredPacketTotalCount, IE 164), per exporter and observation domain.", "exporter", "transport", "domain"),
+		ignoredOctets:     d("exporter_ignored_octets", "Octets of those packets (ignoredOctetTotalCount, IE 165), per exporter and observation domain.", "exporter", "transport", "domain"),
+		ifNames:           d("exporter_interface_names", "Interface names the exporter announced (IE 82), per exporter and observation domain.", "exporter", "transport", "domain"),
 		sflow:             newSFlowMetrics(),
 	}
 }
@@ -72,7 +78,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.packets, m.bytes, m.records, m.optRecords, m.decodeErrors, m.templates,
 		m.withdrawals, m.templateMisses, m.heldDecoded, m.heldDrop, m.seqGaps, m.seqLost, m.storeErrors, m.storeErrorPackets, m.lostPackets, m.lPackets,
 		m.kernelDrops, m.conns, m.refused, m.notAllowed, m.evicted, m.flushErrors, m.files, m.fileBytes,
-		m.fileRecords, m.lost, m.fileErrors, m.expired, m.expiredBytes, m.rotationLag, m.lastRotation} {
+		m.fileRecords, m.lost, m.fileErrors, m.expired, m.expiredBytes, m.rotationLag, m.lastRotation, m.ignoredPackets, m.ignoredOctets, m.ifNames} {
 		ch <- d
 	}
 	m.sflow.describe(ch)
@@ -105,6 +111,14 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.seqLost, e.SequenceLost, l...)
 		counter(m.storeErrors, e.StoreErrors, l...)
 		counter(m.storeErrorPackets, e.StoreErrorPackets, l...)
+		for _, r := range e.Reports {
+			dl := []string{l[0], l[1], strconv.FormatUint(uint64(r.Domain), 10)}
+			if r.HasStats {
+				gauge(m.ignoredPackets, float64(r.IgnoredPackets), dl...)
+				gauge(m.ignoredOctets, float64(r.IgnoredOctets), dl...)
+			}
+			gauge(m.ifNames, float64(len(r.Interfaces)), dl...)
+		}
 		m.sflow.collect(ch, &e)
 	}
 	for _, l := range st.Listeners {

@@ -30,6 +30,12 @@ type RecordSink interface {
 	Flush() error
 }
 
+// reportSink is a RecordSink that keeps what exporters say about
+// themselves in options records (FileSink: in the flow files).
+type reportSink interface {
+	Report(u *flowfile.ExporterReport)
+}
+
 // batchSink is a RecordSink that also stores many records at once, as
 // the Rotator does (one lock and one clock reading per message).
 type batchSink interface {
@@ -227,6 +233,14 @@ func (s *FileSink) AppendAll(recs []flow.Record, fail func(i int, err error)) in
 func (s *FileSink) SequenceFailures(exporter netip.Addr, domain uint32, n uint64) {
 	if rot := s.rotator(exporter); rot != nil {
 		rot.SequenceFailures(exporter, domain, n)
+	}
+}
+
+// Report keeps what an exporter said about itself in the exporter's
+// current file.
+func (s *FileSink) Report(u *flowfile.ExporterReport) {
+	if rot := s.rotator(u.Addr); rot != nil {
+		rot.Report(u)
 	}
 }
 

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"maps"
 	"net/netip"
+	"slices"
 	"time"
+
+	"github.com/kflow-dev/kflow/collector/flowfile"
 
 	"github.com/kflow-dev/kflow/exporter/wire"
 )
@@ -48,6 +51,10 @@ type ExporterStats struct {
 	// LastError is the last decode or store error, for the caller's
 	// (rate-limited) log.
 	LastError string
+	// Reports are what the exporter said about itself in options records,
+	// per observation domain: the last exporter statistics (ignored
+	// packets and octets among them), interface names, sampling.
+	Reports []flowfile.ExporterReport `json:",omitempty"`
 	// SFlow is what sFlow agents sent, nil when none did.
 	SFlow *SFlowStats `json:",omitempty"`
 }
@@ -56,7 +63,29 @@ func (s *ExporterStats) clone() ExporterStats {
 	c := *s
 	c.Versions = maps.Clone(s.Versions)
 	c.DecodeErrors = maps.Clone(s.DecodeErrors)
+	c.Reports = slices.Clone(s.Reports)
+	for i := range c.Reports {
+		c.Reports[i].Interfaces = maps.Clone(c.Reports[i].Interfaces)
+	}
 	return c
+}
+
+// maxReportDomains bounds the observation domains an exporter session
+// keeps reports of.
+const maxReportDomains = 64
+
+func (s *ExporterStats) addReport(u *flowfile.ExporterReport) {
+	for i := range s.Reports {
+		if s.Reports[i].Domain == u.Domain {
+			s.Reports[i].Merge(u)
+			return
+		}
+	}
+	if len(s.Reports) < maxReportDomains {
+		r := flowfile.ExporterReport{Addr: u.Addr, Domain: u.Domain}
+		r.Merge(u)
+		s.Reports = append(s.Reports, r)
+	}
 }
 
 // ListenerStats are the counters of one socket.

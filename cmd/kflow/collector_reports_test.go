@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/tools/testenv"
+)
+
+// TestCollectorKeepsReports: what an IPFIX exporter says about itself in
+// options records (exporter statistics with the ignored counters,
+// interface names) is kept in the flow files, shown by file stat and file
+// query -I next to the exporter's flows, and in the collector's
+// statistics.
+func TestCollectorKeepsReports(t *testing.T) {
+	dir := t.TempDir()
+	udp, _, stop := runCollector(t, dir)
+	recs := collectorRecords(20)
+	c, err := net.Dial("udp", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := ipfix.NewEncoder(ipfix.Config{ObservationDomain: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.SetInterfaces([]wire.Interface{{Index: 2, Name: "veth-a"}, {Index: 3, Name: "eth-b"}})
+	send := func() {
+		if _, err := enc.Encode(recs, func(p ipfix.Packet) error { _, err := c.Write(p.Bytes); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc.SetIgnored(5, 500)
+	send()
+	// Totals: the last report counts.
+	enc.SetIgnored(1234, 98765)
+	enc.ForceTemplates()
+	send()
+	c.Close()
+	_, port, _ := strings.Cut(udp, ":")
+	n, _ := strconv.Atoi(port)
+	if err := testenv.WaitRead(nil, "udp", n); err != nil {
+		t.Fatal(err)
+	}
+	code, out := stop()
+	if code != 0 {
+		t.Fatalf("collector: exit %d", code)
+	}
+	var st struct {
+		Exporters []struct{ Reports []flowfile.ExporterReport }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Exporters) != 1 || len(st.Exporters[0].Reports) != 1 {
+		t.Fatalf("collector stats: %v: %s", err, out)
+	}
+	checkReport := func(what string, r flowfile.ExporterReport) {
+		t.Helper()
+		if !r.HasStats || r.Domain != 5 || r.IgnoredPackets != 1234 || r.IgnoredOctets != 98765 ||
+			r.Interfaces[2] != "veth-a" || r.Interfaces[3] != "eth-b" || r.Records == 0 || r.Messages == 0 {
+			t.Errorf("%s: %+v", what, r)
+		}
+	}
+	checkReport("collector stats", st.Exporters[0].Reports[0])
+
+	files := statFiles(t, dir)
+	var reps []flowfile.ExporterReport
+	for _, f := range files {
+		reps = append(reps, f.Reports...)
+	}
+	if len(reps) == 0 {
+		t.Fatalf("file stat: no reports: %+v", files)
+	}
+	checkReport("file stat", reps[len(reps)-1])
+
+	s := kflowSummary(t, dir)
+	if len(s.Reports) != 1 {
+		t.Fatalf("-I reports: %+v", s.Reports)
+	}
+	checkReport("file query -I", s.Reports[0])
+	code, text, _ := runQuery(t, "-I", dir)
+	if code != exitOK || !strings.Contains(text, "domain 5: flows 40 packets ") || !strings.Contains(text, "ignored packets 1234 ignored bytes 98765\n") {
+		t.Errorf("file query -I:\n%s", text)
+	}
+}
