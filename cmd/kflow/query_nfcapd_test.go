@@ -30,6 +30,13 @@ import (
 // file, and returns the file.
 func nfcapdWrite(t *testing.T, dir, ident string, recs []flow.Record, flags ...string) string {
 	t.Helper()
+	return nfcapdWriteWith(t, dir, ident, func(addr string) { sendIPFIX(t, "udp", addr, recs, 7) }, flags...)
+}
+
+// nfcapdWriteWith is nfcapdWrite with the records sent by send, to
+// nfcapd's address.
+func nfcapdWriteWith(t *testing.T, dir, ident string, send func(addr string), flags ...string) string {
+	t.Helper()
 	bin := testenv.RequireTool(t, "nfcapd")
 	var proc *testenv.Proc
 	var port int
@@ -52,7 +59,7 @@ func nfcapdWrite(t *testing.T, dir, ident string, recs []flow.Record, flags ...s
 			t.Fatalf("nfcapd did not start:\n%s", proc.Output())
 		}
 	}
-	sendIPFIX(t, "udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), recs, 7)
+	send(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err := testenv.WaitRead(nil, "udp", port); err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,7 @@ func edgeRecords() []flow.Record {
 	recs[8].NextHop = a("198.18.0.1")
 	recs[9].Exporter = netip.Addr{}
 	recs[9].ObservationDomain = 7
+	recs[10].ObservationDomain = 0x0102 // NetFlow v5 engine type 1, id 2
 	recs[9].InIf, recs[9].OutIf = 5, 5
 	recs[9].Start = recs[9].Start.Add(123456 * time.Nanosecond)
 	recs[10].End = time.Time{}
@@ -166,6 +167,8 @@ var filterCases = []string{
 	"exporter 198.18.255.1", "router ip fd00::ff", "exporter ::", "next ip 198.18.0.1", "flowdir egress", "flowdir 0",
 	"proto tcp and (port 22 or port 443) and bytes > 100", "not (proto udp or (src port 53 and not flags S))",
 	"host fd00::53%eth0", "ip in [fd00::53%x 198.18.0.10]",
+	"observation domain id 7", "observation domain id > 0", "engine-type 1", "engine-id 2", "engine-id 7 and engine-type 0",
+	"host localhost",
 }
 
 // TestHostileFilters: filters written to break out of a SQL string or
@@ -274,7 +277,7 @@ func TestRequests(t *testing.T) {
 	none, _ := query.ParseAggSpec("srcport")
 	none.SrcPort = false
 	var stats []query.StatSpec
-	for _, e := range []string{"srcip", "dstip", "ip", "srcport", "dstport", "port", "proto", "flags", "tos", "inif", "outif", "if", "vlan", "exporter", "dir"} {
+	for _, e := range []string{"srcip", "dstip", "ip", "srcport", "dstport", "port", "proto", "flags", "tos", "inif", "outif", "if", "vlan", "exporter", "dir", "srcas", "dstas", "as", "nhip"} {
 		s, err := query.ParseStat(e + "/flows/packets/bytes/pps/bps/bpp")
 		if err != nil {
 			t.Fatal(err)

@@ -55,6 +55,12 @@ func (d dialect) elemKey(e query.Element) (valueKey, error) {
 		k := numValue("a")
 		k.join = "arrayJoin(if(in_if = out_if, [in_if], [in_if, out_if])) AS a"
 		return k, nil
+	case query.ElemAS: // both, equal or not, as nfdump counts them
+		k := numValue("a")
+		k.join = "arrayJoin([src_as, dst_as]) AS a"
+		return k, nil
+	case query.ElemNextHop:
+		return d.addrValue("next_hop", false, -1, -1), nil
 	}
 	if col, ok := numElems[e]; ok {
 		return numValue(col), nil
@@ -66,6 +72,7 @@ func (d dialect) elemKey(e query.Element) (valueKey, error) {
 var numElems = map[query.Element]string{
 	query.ElemSrcPort: "src_port", query.ElemDstPort: nfDstPort, query.ElemProto: "proto", query.ElemFlags: "tcp_flags",
 	query.ElemTOS: "tos", query.ElemInIf: "in_if", query.ElemOutIf: "out_if", query.ElemVLAN: "vlan", query.ElemDir: "direction",
+	query.ElemSrcAS: "src_as", query.ElemDstAS: "dst_as",
 }
 
 // dimKey is the key of a series dimension, addresses cut to its prefix

@@ -29,6 +29,10 @@ var numCols = map[filter.Field]string{
 	filter.FieldBPP:      "intDivOrZero(bytes, packets)",
 	filter.FieldICMPType: "intDiv(" + nfDstPort + ", 256)",
 	filter.FieldICMPCode: "(" + nfDstPort + " % 256)",
+	filter.FieldDomain:   "observation_domain",
+	// NetFlow v5's engine type and id, kept in the observation domain.
+	filter.FieldEngineType: "bitAnd(bitShiftRight(observation_domain, 8), 255)",
+	filter.FieldEngineID:   "bitAnd(observation_domain, 255)",
 }
 
 // consolidatedCols are the numeric fields the consolidated tables keep.

@@ -17,7 +17,7 @@
 //	any
 //	ipv4 | inet | ipv6 | inet6
 //	proto tcp|udp|icmp|icmp6|sctp|gre|esp|ah|N
-//	[DIR] ip|host ADDR           [DIR] ip|host in [ ADDR|CIDR ... ]
+//	[DIR] ip|host ADDR|NAME      [DIR] ip|host in [ ADDR|CIDR ... ]
 //	[DIR] net CIDR | A.B.C.D MASK | A.B/16
 //	[DIR] port [OP] N            [DIR] port in [ N ... ]
 //	[DIR] tos [OP] N             [DIR] vlan [OP] N
@@ -28,6 +28,7 @@
 //	icmp-type N | icmp-code N
 //	exporter ADDR | router ip ADDR | next ip ADDR
 //	flowdir ingress|egress|0|1
+//	engine-type N | engine-id N | observation domain id N
 //	EXPR and EXPR | EXPR or EXPR | not EXPR | ( EXPR )   (also && || !)
 //
 // DIR is src, dst, "src or dst" (the default: either matches) or "src and
@@ -39,4 +40,11 @@
 // line.
 //
 // As in nfdump, an ICMP record's destination port is its type*256+code.
+//
+// A host NAME is resolved once, by Parse (the system's resolver, or
+// ParseWith's), to every address it has. engine-type and engine-id are
+// the second and first byte of the observation domain, where kflow's
+// collector keeps NetFlow v5's engine type and id. nfdump's primitives of
+// fields kflow does not store (bgpnext, MAC, MPLS, NSEL/NEL, VRF,
+// latency, ...) are refused with "not stored by kflow".
 package filter

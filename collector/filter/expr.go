@@ -64,6 +64,12 @@ const (
 	// for any other protocol.
 	FieldICMPType
 	FieldICMPCode
+	// FieldDomain is the observation domain (flow.Record.ObservationDomain);
+	// FieldEngineType and FieldEngineID are its second and first byte,
+	// where kflow's collector keeps NetFlow v5's engine type and id.
+	FieldDomain
+	FieldEngineType
+	FieldEngineID
 )
 
 // IsAddr reports whether the field holds an address.

@@ -97,13 +97,19 @@ func number(f Field, r *flow.Record) (uint64, bool) {
 		return uint64(r.NfDstPort() >> 8), r.IsICMP()
 	case FieldICMPCode:
 		return uint64(r.NfDstPort() & 0xff), r.IsICMP()
+	case FieldDomain:
+		return uint64(r.ObservationDomain), true
+	case FieldEngineType:
+		return uint64(r.ObservationDomain>>8) & 0xff, true
+	case FieldEngineID:
+		return uint64(r.ObservationDomain) & 0xff, true
 	}
 	panic("unknown field")
 }
 
 // exprFilters exercise every primitive, direction and negation.
 var exprFilters = []string{
-	"", "any", "ipv4", "ipv6", "not ipv6", "proto tcp", "proto 47",
+	"", "any", "engine-type 1", "engine-id > 1", "observation domain id 258", "not observation domain id 7", "ipv4", "ipv6", "not ipv6", "proto tcp", "proto 47",
 	"host 198.18.0.10", "src ip 198.18.0.10", "dst host fd00::53", "src and dst net 198.18.0.0/16",
 	"src or dst net 198.19/16", "net 198.19.0.0 255.255.0.0", "net ::ffff:198.19.0.0/112", "dst net fd00::/64",
 	"ip in [198.19.5.1 fd00::53 198.18.0.0/30]", "not src ip in [198.19.0.0/16, fd00::10]",

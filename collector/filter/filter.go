@@ -3,6 +3,10 @@
 package filter
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -19,17 +23,34 @@ type Filter struct {
 	match  Pred
 	any    bool
 	fields flowfile.Fields
-	swaps  []swap // the direction words, for Reverse
-	tree   node   // nil for a filter that matches all
+	swaps  []swap                  // the direction words, for Reverse
+	tree   node                    // nil for a filter that matches all
+	hosts  map[string][]netip.Addr // the host names resolved, for Reverse
+}
+
+// Resolver returns the addresses of a host name.
+type Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+
+// SystemResolver resolves with the system's resolver (net.DefaultResolver:
+// /etc/hosts, then DNS).
+func SystemResolver(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // Parse compiles a filter. An empty filter (or one holding only comments)
-// matches every record. Errors are *SyntaxError.
+// matches every record. Host names ("host gw.example") are resolved once,
+// here, by SystemResolver. Errors are *SyntaxError.
 func Parse(src string) (*Filter, error) {
+	return ParseWith(src, SystemResolver)
+}
+
+// ParseWith is Parse with the host names resolved by resolve.
+func ParseWith(src string, resolve Resolver) (*Filter, error) {
 	p, err := newParser(src)
 	if err != nil {
 		return nil, err
 	}
+	p.resolve = resolve
 	if p.peek().kind == tEOF {
 		return &Filter{src: src, match: matchAll, any: true}, nil
 	}
@@ -40,7 +61,7 @@ func Parse(src string) (*Filter, error) {
 	if t := p.peek(); t.kind != tEOF {
 		return nil, p.errAt(t, "unexpected %s: want and, or or the end of the filter", t)
 	}
-	f := &Filter{src: src, match: compile(n, false), fields: fieldsOf(n), swaps: p.swaps, tree: n}
+	f := &Filter{src: src, match: compile(n, false), fields: fieldsOf(n), swaps: p.swaps, tree: n, hosts: p.hosts}
 	_, f.any = n.(anyNode)
 	return f, nil
 }
@@ -74,7 +95,13 @@ func (f *Filter) Reverse() *Filter {
 		last = s.pos + s.n
 	}
 	b.WriteString(f.src[last:])
-	r, err := Parse(b.String())
+	// Host names keep the addresses they were resolved to.
+	r, err := ParseWith(b.String(), func(_ context.Context, host string) ([]netip.Addr, error) {
+		if a, ok := f.hosts[host]; ok {
+			return a, nil
+		}
+		return nil, fmt.Errorf("%s was not resolved", host)
+	})
 	if err != nil {
 		// Swapping direction words keeps a filter well formed.
 		panic("filter: reverse of " + strconv.Quote(f.src) + " does not parse: " + err.Error())

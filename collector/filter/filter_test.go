@@ -3,7 +3,9 @@
 package filter
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -25,7 +27,7 @@ var (
 	dns = flow.Record{
 		Src: netip.MustParseAddr("fd00::10"), Dst: netip.MustParseAddr("fd00::53"),
 		SrcPort: 50000, DstPort: 53, Proto: flow.ProtoUDP, Packets: 1, Octets: 80, Start: t0, End: t0,
-		InIf: 3, OutIf: 2,
+		InIf: 3, OutIf: 2, ObservationDomain: 258, // NetFlow v5 engine type 1, id 2
 	}
 	ping = flow.Record{
 		Src: netip.MustParseAddr("198.18.0.10"), Dst: netip.MustParseAddr("198.18.0.1"),
@@ -46,6 +48,11 @@ func TestMatch(t *testing.T) {
 	}{
 		{"", "dns ping syn web"},
 		{"any", "dns ping syn web"},
+		{"engine-type 1", "dns"},
+		{"engine-id 2 and engine-type 1", "dns"},
+		{"engine-id 0", "ping syn web"},
+		{"observation domain id 258", "dns"},
+		{"observation domain id > 0", "dns"},
 		{"# only a comment\n", "dns ping syn web"},
 		{"proto tcp", "syn web"},
 		{"PROTO TCP", "syn web"},
@@ -269,5 +276,54 @@ func TestIdent(t *testing.T) {
 	}
 	if _, err := Parse("ident"); err == nil {
 		t.Error("ident without a name parsed")
+	}
+}
+
+// TestHostNames: a host name is resolved once, at parse time, to every
+// address it has; Reverse keeps those addresses.
+func TestHostNames(t *testing.T) {
+	lookups := 0
+	resolve := func(_ context.Context, host string) ([]netip.Addr, error) {
+		lookups++
+		if host != "gw.example" {
+			return nil, fmt.Errorf("no such host %s", host)
+		}
+		return []netip.Addr{netip.MustParseAddr("::ffff:198.18.0.1"), netip.MustParseAddr("fd00::1")}, nil
+	}
+	f, err := ParseWith("src host gw.example and proto udp", resolve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := flow.Record{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"), Proto: flow.ProtoUDP}
+	v6 := flow.Record{Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: flow.ProtoUDP}
+	other := flow.Record{Src: netip.MustParseAddr("198.18.0.2"), Dst: netip.MustParseAddr("198.18.0.1"), Proto: flow.ProtoUDP}
+	if !f.Match(&v4) || !f.Match(&v6) || f.Match(&other) {
+		t.Errorf("src host gw.example: %v %v %v", f.Match(&v4), f.Match(&v6), f.Match(&other))
+	}
+	if r := f.Reverse(); !r.Match(&other) || r.Match(&v4) || lookups != 1 {
+		t.Errorf("reverse: %v %v after %d lookups", r.Match(&other), r.Match(&v4), lookups)
+	}
+	if _, err := ParseWith("host nowhere.example", resolve); err == nil || !strings.Contains(err.Error(), "no such host nowhere.example") {
+		t.Errorf("unresolved name: %v", err)
+	}
+	// The system's resolver: localhost is the loopback address.
+	f, err = Parse("host localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := flow.Record{Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("198.18.0.1")}
+	if !f.Match(&lo) {
+		t.Errorf("host localhost does not match 127.0.0.1")
+	}
+}
+
+// TestNotStored: nfdump's primitives of fields kflow does not store are
+// refused with that reason.
+func TestNotStored(t *testing.T) {
+	for _, s := range []string{"bgpnext ip 198.18.0.1", "src mac 00:11:22:33:44:55", "mpls label1 3", "nat event add", "vrf 1"} {
+		_, err := Parse(s)
+		if err == nil || !strings.Contains(err.Error(), "not stored by kflow") {
+			t.Errorf("%q: %v", s, err)
+		}
 	}
 }

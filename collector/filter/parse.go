@@ -3,12 +3,15 @@
 package filter
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -22,10 +25,12 @@ const maxDepth = 256
 const maxList = 1 << 20
 
 type parser struct {
-	src   string
-	toks  []token
-	i     int
-	depth int
+	resolve Resolver
+	hosts   map[string][]netip.Addr
+	src     string
+	toks    []token
+	i       int
+	depth   int
 	// swaps are the words that name a direction, with their opposite:
 	// Filter.Reverse rewrites them.
 	swaps []swap
@@ -229,6 +234,9 @@ func (p *parser) parsePrimitive() (node, error) {
 	case "mask":
 		return p.parseNumField(d, 128, FieldSrcMask, FieldDstMask, flowfile.FieldMask, func(r *flow.Record) uint64 { return uint64(r.SrcMask) }, func(r *flow.Record) uint64 { return uint64(r.DstMask) })
 	}
+	if what, ok := notStored[kw]; ok && qualified {
+		return nil, p.errAt(t, "%s: %s not stored by kflow, so no record could match", t, what)
+	}
 	if qualified {
 		return nil, p.errAt(t, "unexpected %s after %s: want ip, host, net, port, tos, vlan, as or mask", t, start.text)
 	}
@@ -279,8 +287,40 @@ func (p *parser) parsePrimitive() (node, error) {
 		return p.parseFlowDir()
 	case "ident":
 		return p.parseIdent()
+	case "engine-type":
+		return p.parseNumField(dirEither, 255, FieldEngineType, FieldEngineType, flowfile.FieldExporter, engineType, engineType)
+	case "engine-id":
+		return p.parseNumField(dirEither, 255, FieldEngineID, FieldEngineID, flowfile.FieldExporter, engineID, engineID)
+	case "observation":
+		for _, w := range []string{"domain", "id"} {
+			if n := p.next(); !isWord(n, w) {
+				return nil, p.errAt(n, "unexpected %s after observation: want observation domain id N", n)
+			}
+		}
+		dom := func(r *flow.Record) uint64 { return uint64(r.ObservationDomain) }
+		return p.parseNumField(dirEither, math.MaxUint32, FieldDomain, FieldDomain, flowfile.FieldExporter, dom, dom)
+	}
+	if what, ok := notStored[kw]; ok {
+		return nil, p.errAt(t, "%s: %s not stored by kflow, so no record could match", t, what)
 	}
 	return nil, p.errAt(t, "unknown filter primitive %s", t)
+}
+
+func engineType(r *flow.Record) uint64 { return uint64(r.ObservationDomain>>8) & 0xff }
+func engineID(r *flow.Record) uint64   { return uint64(r.ObservationDomain) & 0xff }
+
+// notStored are nfdump's primitives of fields kflow's records do not
+// hold, with what they test.
+var notStored = map[string]string{
+	"bgpnext": "the BGP next hop is", "mac": "MAC addresses are", "mpls": "MPLS labels are",
+	"nat": "NAT (NSEL/NEL) events are", "nsel": "NSEL events are", "nel": "NEL events are", "asa": "ASA events are",
+	"xip": "NSEL translated addresses are", "xnet": "NSEL translated addresses are", "xport": "NSEL translated ports are",
+	"nip": "NAT addresses are", "nport": "NAT ports are", "vrf": "VRF ids are", "vrfid": "VRF ids are",
+	"ingress": "ASA ingress ACLs are", "egress": "ASA egress ACLs are", "event": "NSEL events are",
+	"latency": "latencies are", "client": "latencies are", "server": "latencies are", "app": "latencies are",
+	"geo": "geo locations are", "sampler": "sampler ids are", "fwdstat": "forwarding status is",
+	"dir": "the egress direction flag (use flowdir) is", "payload": "payloads are", "ja3": "TLS fingerprints are",
+	"pblock": "port blocks are", "tun": "tunnel addresses are", "pf": "pf fields are",
 }
 
 // Directions: combine the source and destination tests.
@@ -315,14 +355,76 @@ func (p *parser) parseIP(d dir) (node, error) {
 		p.next()
 		return p.parseAddrList(d)
 	}
-	a, err := p.parseAddr()
+	addrs, err := p.parseHost()
 	if err != nil {
 		return nil, err
 	}
-	e := byDirExpr(d, addrIn(FieldSrc, []netip.Addr{a}, nil), addrIn(FieldDst, []netip.Addr{a}, nil))
+	if len(addrs) == 1 {
+		a := addrs[0]
+		e := byDirExpr(d, addrIn(FieldSrc, addrs, nil), addrIn(FieldDst, addrs, nil))
+		return always(e, dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
+			func(r *flow.Record) bool { return r.Src == a },
+			func(r *flow.Record) bool { return r.Dst == a })), nil
+	}
+	e := byDirExpr(d, addrIn(FieldSrc, addrs, nil), addrIn(FieldDst, addrs, nil))
 	return always(e, dirFields(d, flowfile.FieldSrc, flowfile.FieldDst), byDir(d,
-		func(r *flow.Record) bool { return r.Src == a },
-		func(r *flow.Record) bool { return r.Dst == a })), nil
+		func(r *flow.Record) bool { return slices.Contains(addrs, r.Src) },
+		func(r *flow.Record) bool { return slices.Contains(addrs, r.Dst) })), nil
+}
+
+// parseHost parses an address, or a host name resolved once, here, by
+// the system's resolver (every address it has, as nfdump does).
+func (p *parser) parseHost() ([]netip.Addr, error) {
+	t := p.peek()
+	if t.kind != tWord || !isHostName(t.text) {
+		a, err := p.parseAddr()
+		return []netip.Addr{a}, err
+	}
+	p.next()
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	if p.resolve == nil {
+		return nil, p.errAt(t, "%s is not an IP address (host names are not resolved here)", t)
+	}
+	addrs, err := p.resolve(ctx, t.text)
+	if err == nil && len(addrs) == 0 {
+		err = fmt.Errorf("no address")
+	}
+	if err != nil {
+		return nil, p.errAt(t, "%s is not an IP address, and resolving it as a host name failed: %v", t, err)
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	addrs = slices.Compact(addrs)
+	if p.hosts == nil {
+		p.hosts = map[string][]netip.Addr{}
+	}
+	p.hosts[t.text] = addrs
+	return addrs, nil
+}
+
+// resolveTimeout bounds the lookup of a host name in a filter.
+const resolveTimeout = 10 * time.Second
+
+// isHostName reports whether s is a host name (letters, digits, '-' and
+// dots, with a letter somewhere), not an address.
+func isHostName(s string) bool {
+	letter := false
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letter = true
+		case c >= '0' && c <= '9' || c == '-' || c == '.':
+		default:
+			return false
+		}
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return false
+	}
+	return letter && s[0] != '-' && s[0] != '.'
 }
 
 func (p *parser) parseAddrField(f Field, fl flowfile.Fields, get func(*flow.Record) netip.Addr) (node, error) {

@@ -36,6 +36,10 @@ const (
 	ElemDir
 	ElemRecord // aggregated records (see Aggregator)
 	ElemIdent  // the ident of the records' file (Value.Str)
+	ElemSrcAS
+	ElemDstAS
+	ElemAS      // source and destination AS, each counted (as nfdump does, equal or not)
+	ElemNextHop // the next hop address
 )
 
 var elemNames = []struct {
@@ -63,6 +67,10 @@ var elemNames = []struct {
 	{"dir", ElemDir, "Direction"},
 	{"record", ElemRecord, "flows"},
 	{"ident", ElemIdent, "Ident"},
+	{"srcas", ElemSrcAS, "Src AS"},
+	{"dstas", ElemDstAS, "Dst AS"},
+	{"as", ElemAS, "AS"},
+	{"nhip", ElemNextHop, "Nexthop IP"},
 }
 
 // Name returns the element's -s name.
@@ -95,6 +103,7 @@ func (e Element) Fields() flowfile.Fields {
 		ElemProto: flowfile.FieldProto, ElemFlags: flowfile.FieldTCPFlags, ElemTOS: flowfile.FieldTOS,
 		ElemInIf: flowfile.FieldInIf, ElemOutIf: flowfile.FieldOutIf, ElemIf: flowfile.FieldInIf | flowfile.FieldOutIf,
 		ElemVLAN: flowfile.FieldVLAN, ElemExporter: flowfile.FieldExporter, ElemDir: flowfile.FieldDirection,
+		ElemSrcAS: flowfile.FieldAS, ElemDstAS: flowfile.FieldAS, ElemAS: flowfile.FieldAS, ElemNextHop: flowfile.FieldNextHop,
 	}[e]
 	if e == ElemRecord {
 		f = flowfile.AllFields
@@ -107,6 +116,8 @@ func (e Element) Fields() flowfile.Fields {
 // directions by name, numbers in decimal.
 func (e Element) Format(v Value) string {
 	switch {
+	case e == ElemNextHop && !v.Addr.IsValid():
+		return "0.0.0.0"
 	case e.IsAddr():
 		if !v.Addr.IsValid() {
 			return "local"
@@ -124,7 +135,7 @@ func (e Element) Format(v Value) string {
 
 // IsAddr reports whether the element's values are addresses.
 func (e Element) IsAddr() bool {
-	return e == ElemSrcIP || e == ElemDstIP || e == ElemIP || e == ElemExporter
+	return e == ElemSrcIP || e == ElemDstIP || e == ElemIP || e == ElemExporter || e == ElemNextHop
 }
 
 // StatSpec is one -s TYPE[/ORDER[/ORDER...]].
@@ -275,6 +286,15 @@ func (s *Stat) Add(r *flow.Record) {
 		s.addNum(uint32(r.Direction), r)
 	case ElemIdent:
 		s.addStr(r.Ident, r)
+	case ElemSrcAS:
+		s.addNum(r.SrcAS, r)
+	case ElemDstAS:
+		s.addNum(r.DstAS, r)
+	case ElemAS:
+		s.addNum(r.SrcAS, r)
+		s.addNum(r.DstAS, r)
+	case ElemNextHop:
+		s.addAddr(r.NextHop, r)
 	}
 }
 
