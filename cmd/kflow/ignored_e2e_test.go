@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/kflow-dev/kflow/tools/testenv"
+)
+
+// TestIgnoredEndToEnd is kflow's promise through its own collector: the
+// exporter's flow map is far too small (16 flows) and its map-full ring
+// buffer one page, so that packets go the map-full way and, past the ring
+// buffer, into the ignored counters; the exporter sends its flows and its
+// ignored counters (IPFIX options records, IEs 164 and 165) to kflow's
+// collector; then "kflow file query -I" shows packets and bytes in flows
+// plus ignored packets and bytes equal to the traffic sent, exactly.
+func TestIgnoredEndToEnd(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	p := testenv.NewPair(t)
+	// No IPv6 and static neighbours: every IP packet on A's interface is
+	// the test's own, so the ignored counters are too.
+	if err := p.DisableIPv6(); err != nil {
+		t.Fatal(err)
+	}
+	bin := testenv.KflowBinary(t)
+	kdir := filepath.Join(t.TempDir(), "flows")
+	ready := filepath.Join(t.TempDir(), "ready")
+	coll := testenv.StartIn(t, p.A, bin, "collector", "run", "--dir", kdir, "--no-default-listen", "--listen", "udp://127.0.0.1:0",
+		"--ready-file", ready, "--flush-interval", "100ms")
+	if err := testenv.WaitFile(ready, testenv.Patience, coll); err != nil {
+		t.Fatalf("%v\n%s", err, coll.Output())
+	}
+	b, err := os.ReadFile(ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kaddr string
+	for _, l := range strings.Fields(string(b)) {
+		if a, ok := strings.CutPrefix(l, "udp://"); ok {
+			kaddr = a
+		}
+	}
+	// One drain, at the end: everything sent meets a map of 16 flows and
+	// a ring buffer of one page in between.
+	eready := filepath.Join(t.TempDir(), "exporter-ready")
+	exp := testenv.StartIn(t, p.A, bin, "exporter", "run", "-c", "ipfix://"+kaddr, "-i", p.AIf, "--pin-dir", "",
+		"--ready-file", eready, "--map-entries", "16", "--ring-buffer-bytes", strconv.Itoa(os.Getpagesize()),
+		"--drain-interval", "1h")
+	if err := testenv.WaitFile(eready, testenv.Patience, exp); err != nil {
+		t.Fatalf("%v\n%s", err, exp.Output())
+	}
+	truth, err := p.UDPBlast(false, 10000, 2000, 8000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want testenv.Counts
+	for _, c := range truth {
+		want.Packets += c.Packets
+		want.Octets += c.Octets
+	}
+	// The exporter's clean stop drains, exports every flow and its last
+	// counters; the collector reads everything sent before it stops.
+	if err := exp.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
+		t.Fatalf("exporter: %v\n%s", err, exp.Output())
+	}
+	_, port, _ := strings.Cut(kaddr, ":")
+	kp, _ := strconv.Atoi(port)
+	if err := testenv.WaitRead(p.A, "udp", kp); err != nil {
+		t.Fatal(err)
+	}
+	if err := coll.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
+		t.Fatalf("collector: %v\n%s", err, coll.Output())
+	}
+
+	code, out, errOut := runQuery(t, "-I", "-j", kdir)
+	var s summaryJSON
+	if code != exitOK || json.Unmarshal([]byte(out), &s) != nil {
+		t.Fatalf("file query -I: exit %d: %s%s", code, out, errOut)
+	}
+	if len(s.Reports) != 1 || !s.Reports[0].HasStats {
+		t.Fatalf("the collector kept no exporter statistics: %+v\n%s", s.Reports, coll.Output())
+	}
+	r := s.Reports[0]
+	t.Logf("sent %d packets %d bytes; flows %d with %d packets %d bytes; ignored %d packets %d bytes",
+		want.Packets, want.Octets, s.Total.Flows, s.Total.Packets, s.Total.Bytes, r.IgnoredPackets, r.IgnoredOctets)
+	if s.Total.Packets+r.IgnoredPackets != want.Packets || s.Total.Bytes+r.IgnoredOctets != want.Octets {
+		t.Errorf("flows %d packets %d bytes + ignored %d packets %d bytes != sent %d packets %d bytes",
+			s.Total.Packets, s.Total.Bytes, r.IgnoredPackets, r.IgnoredOctets, want.Packets, want.Octets)
+	}
+	// The paths were taken: more flows than the map holds came through
+	// the ring buffer, and the ring buffer overflowed.
+	if s.Total.Flows <= 16 || r.IgnoredPackets == 0 {
+		t.Errorf("%d flows stored, %d packets ignored: the map-full paths were not taken", s.Total.Flows, r.IgnoredPackets)
+	}
+	code, text, _ := runQuery(t, "-I", kdir)
+	if code != exitOK || !strings.Contains(text, " ignored packets "+strconv.FormatUint(r.IgnoredPackets, 10)+" ") {
+		t.Errorf("file query -I does not show the ignored packets:\n%s", text)
+	}
+	if t.Failed() {
+		t.Logf("exporter:\n%s\ncollector:\n%s", exp.Output(), coll.Output())
+	}
+}
