@@ -4,8 +4,9 @@
 // on the same synthetic flows: it writes N flows into a kflow flow file
 // with the flowfile writer and sends the same flows as IPFIX over UDP on
 // loopback to an nfcapd it starts (and stops, by PID), then times the same
-// questions asked of both and prints flows scanned per second of wall time
-// and per CPU second (per core).
+// questions asked of both, the runs of the tools interleaved, and prints
+// the median and range of wall and CPU time, flows scanned per CPU second
+// (per core) and kflow's ratio to nfdump's uncompressed files.
 //
 //	go run ./tools/querybench -n 1000000 -dir /tmp/querybench -runs 5
 package main
@@ -23,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +40,7 @@ import (
 func main() {
 	n := flag.Int("n", 1_000_000, "synthetic flows")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "kflow-querybench"), "working directory (data is reused when present)")
-	runs := flag.Int("runs", 5, "timed runs per command (the best is reported)")
+	runs := flag.Int("runs", 5, "timed runs per command, interleaved across the tools (the median and the range are reported)")
 	kflowBin := flag.String("kflow", "", "kflow binary (default: go build ./cmd/kflow into -dir)")
 	port := flag.Int("port", 20955, "loopback UDP port for nfcapd")
 	genOnly := flag.Bool("gen", false, "only generate the data")
@@ -80,77 +82,116 @@ func run(n int, dir string, runs int, kflowBin string, port int, genOnly bool) e
 			return fmt.Errorf("go build: %w: %s", err, out)
 		}
 	}
-	questions := []struct{ name, filter string }{
-		{"-s srcip/bytes 'proto tcp'", "proto tcp"},
-		{"-s srcip/bytes 'proto udp and dst port 53'", "proto udp and dst port 53"},
-		{"-s srcip/bytes (no filter)", ""},
-		{"-I (no filter)", "-I"},
-		{"-s dstport/bytes 'net 198.19.0.0/16 and bytes > 10k'", "net 198.19.0.0/16 and bytes > 10k"},
+	// The questions: options as both tools take them, and a filter.
+	questions := []struct {
+		name   string
+		args   []string
+		filter string
+	}{
+		{"-s srcip/bytes 'proto tcp'", []string{"-q", "-s", "srcip/bytes"}, "proto tcp"},
+		{"-s srcip/bytes 'proto udp and dst port 53'", []string{"-q", "-s", "srcip/bytes"}, "proto udp and dst port 53"},
+		{"-s srcip/bytes (no filter)", []string{"-q", "-s", "srcip/bytes"}, ""},
+		{"-I (no filter)", []string{"-I"}, ""},
+		{"-s dstport/bytes 'net 198.19.0.0/16 and bytes > 10k'", []string{"-q", "-s", "dstport/bytes"}, "net 198.19.0.0/16 and bytes > 10k"},
+		{"-s srcip/bytes -s dstip/bytes -s proto/bytes", []string{"-q", "-s", "srcip/bytes", "-s", "dstip/bytes", "-s", "proto/bytes"}, ""},
+		{"-B -o extended", []string{"-q", "-B", "-o", "extended"}, ""},
 	}
-	fmt.Printf("flows: %d; runs: %d (best of each); %d CPUs\n", n, runs, runtime.NumCPU())
+	fmt.Printf("querybench -n %d -runs %d, %s; %d CPUs; load average at start %s\n", n, runs,
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), loadAvg())
+	fmt.Println("runs interleaved (nfdump, nfdump-lz4, kflow, again); median and min-max; flows/s per core from the median CPU time")
 	for _, d := range []string{kdir, ndir, ldir} {
 		fmt.Printf("%-40s %6.1f MB\n", filepath.Base(d), float64(dirSize(d))/1e6)
 	}
 	fmt.Println()
-	fmt.Printf("%-56s %-10s %9s %9s %14s %14s\n", "question", "tool", "wall", "cpu", "flows/s wall", "flows/s/core")
+	fmt.Printf("%-52s %-10s %-19s %-19s %12s %9s %8s\n", "question", "tool", "wall ms", "cpu ms", "flows/s/core", "vs nfdump", "lines")
 	for _, q := range questions {
-		var nfArgs, lzArgs, kArgs []string
-		switch q.filter {
-		case "-I":
-			nfArgs = []string{"-R", ndir, "-I"}
-			kArgs = []string{"file", "query", "-I", kdir}
-		default:
-			stat := "srcip/bytes"
-			if strings.Contains(q.name, "dstport") {
-				stat = "dstport/bytes"
-			}
-			nfArgs = []string{"-R", ndir, "-q", "-s", stat}
-			kArgs = []string{"file", "query", "-q", "-s", stat, kdir}
-			if q.filter != "" {
-				nfArgs = append(nfArgs, q.filter)
-				kArgs = append(kArgs, q.filter)
-			}
+		var filter []string
+		if q.filter != "" {
+			filter = []string{q.filter}
 		}
-		lzArgs = append([]string{"-R", ldir}, nfArgs[2:]...)
-		for _, tool := range []struct {
+		tools := []struct {
 			name string
 			bin  string
 			args []string
-		}{{"nfdump", "nfdump", nfArgs}, {"nfdump-lz4", "nfdump", lzArgs}, {"kflow", kflowBin, kArgs}} {
-			wall, cpu, err := timeRuns(runs, tool.bin, tool.args...)
-			if err != nil {
-				return err
+		}{
+			{"nfdump", "nfdump", slices.Concat([]string{"-R", ndir}, q.args, filter)},
+			{"nfdump-lz4", "nfdump", slices.Concat([]string{"-R", ldir}, q.args, filter)},
+			{"kflow", kflowBin, slices.Concat([]string{"file", "query"}, q.args, []string{kdir}, filter)},
+		}
+		walls := make([][]time.Duration, len(tools))
+		cpus := make([][]time.Duration, len(tools))
+		lines := make([]int, len(tools))
+		for range runs {
+			for i, t := range tools {
+				w, c, l, err := timeRun(t.bin, t.args...)
+				if err != nil {
+					return err
+				}
+				walls[i], cpus[i], lines[i] = append(walls[i], w), append(cpus[i], c), l
 			}
-			fmt.Printf("%-56s %-10s %8.3fs %8.3fs %14.0f %14.0f\n", q.name, tool.name, wall.Seconds(), cpu.Seconds(),
-				float64(n)/wall.Seconds(), float64(n)/cpu.Seconds())
+		}
+		base := median(cpus[0])
+		for i, t := range tools {
+			cpu := median(cpus[i])
+			fmt.Printf("%-52s %-10s %-19s %-19s %12.0f %8.2fx %8d\n", q.name, t.name, spread(walls[i]), spread(cpus[i]),
+				float64(n)/max(cpu.Seconds(), 1e-6), base.Seconds()/max(cpu.Seconds(), 1e-6), lines[i])
 		}
 	}
+	fmt.Printf("\nload average at end %s\n", loadAvg())
 	return nil
 }
 
-// timeRuns runs bin runs times and returns the best wall and CPU
-// (user+system) times.
-func timeRuns(runs int, bin string, args ...string) (wall, cpu time.Duration, err error) {
-	for i := range runs {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Stdout, cmd.Stderr = nil, nil
-		t0 := time.Now()
-		err := cmd.Run()
-		w := time.Since(t0)
-		cancel()
-		if err != nil {
-			return 0, 0, fmt.Errorf("%s %s: %w", bin, strings.Join(args, " "), err)
-		}
-		c := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		if i == 0 || w < wall {
-			wall = w
-		}
-		if i == 0 || c < cpu {
-			cpu = c
+// timeRun runs bin once and returns its wall and CPU (user+system) times
+// and the lines it printed.
+func timeRun(bin string, args ...string) (wall, cpu time.Duration, lines int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var lc lineCounter
+	cmd.Stdout = &lc
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, 0, fmt.Errorf("%s %s: %w", bin, strings.Join(args, " "), err)
+	}
+	return time.Since(t0), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), lc.n, nil
+}
+
+type lineCounter struct{ n int }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b == '\n' {
+			c.n++
 		}
 	}
-	return wall, cpu, nil
+	return len(p), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread prints the median and the range in milliseconds.
+func spread(ds []time.Duration) string {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return fmt.Sprintf("%.0f (%.0f-%.0f)", ms(median(ds)), ms(slices.Min(ds)), ms(slices.Max(ds)))
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // generate writes n synthetic flows into kdir (a kflow file) and ndir (via
