@@ -40,6 +40,37 @@ func (c *Counter) span(r *flow.Record) {
 	}
 }
 
+// recSpan is a record's times as Counter keeps them, worked out once for
+// all the counters the record goes into.
+type recSpan struct {
+	first, last      int64 // Unix ns
+	hasStart, hasEnd bool
+}
+
+func spanOf(r *flow.Record) recSpan {
+	var sp recSpan
+	if !r.Start.IsZero() {
+		sp.first, sp.hasStart = r.Start.UnixNano(), true
+	}
+	if !r.End.IsZero() {
+		sp.last, sp.hasEnd = r.End.UnixNano(), true
+	}
+	return sp
+}
+
+// addSpan is Add for a record whose times are sp.
+func (c *Counter) addSpan(r *flow.Record, sp *recSpan) {
+	c.Flows++
+	c.Packets += r.Packets
+	c.Bytes += r.Octets
+	if sp.hasStart && (c.First == 0 || sp.first < c.First) {
+		c.First = sp.first
+	}
+	if sp.hasEnd && sp.last > c.Last {
+		c.Last = sp.last
+	}
+}
+
 // Merge adds o.
 func (c *Counter) Merge(o Counter) {
 	c.Flows += o.Flows

@@ -267,6 +267,7 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 	type counts struct {
 		total Counter
 		stats []*Stat
+		spans []recSpan
 	}
 	e.sc.Fields = CounterFields
 	for _, s := range stats {
@@ -287,11 +288,15 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 			per[w] = c
 		}
 		recs := b.Records
+		spans := c.spans[:0]
 		for _, k := range sel {
-			c.total.Add(&recs[k])
+			sp := spanOf(&recs[k])
+			c.total.addSpan(&recs[k], &sp)
+			spans = append(spans, sp)
 		}
+		c.spans = spans
 		for _, s := range c.stats {
-			s.AddBlock(b, sel)
+			s.addBlock(b, sel, spans)
 		}
 	})
 	for _, c := range per {
@@ -302,6 +307,10 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 		for i, s := range c.stats {
 			stats[i].Merge(s)
 		}
+	}
+	// Every statistic counted every record that passed.
+	for _, s := range stats {
+		s.Total = *total
 	}
 	return st, err
 }

@@ -298,10 +298,12 @@ func (s *Stat) Add(r *flow.Record) {
 	}
 }
 
-// AddBlock counts the records sel of b. Addresses are looked up once per
+// addBlock counts the records sel of b, whose times spans holds (one per
+// record of sel), into the counters but not into Total: the caller counts
+// the total once for all its statistics. Addresses are looked up once per
 // block and dictionary entry (when b carries its dictionary indexes), not
 // once per record.
-func (s *Stat) AddBlock(b *flowfile.Block, sel []int32) {
+func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 	recs := b.Records
 	var idx []uint32
 	switch s.Spec.Element {
@@ -311,36 +313,67 @@ func (s *Stat) AddBlock(b *flowfile.Block, sel []int32) {
 		idx = b.DstAddr
 	case ElemIP:
 		if b.SrcAddr != nil && b.DstAddr != nil {
-			s.addBlockIP(b, sel)
+			slots := s.blockSlots(b)
+			for j, k := range sel {
+				r := &recs[k]
+				s.cs[s.slot(slots, b.Addrs, b.SrcAddr[k])].addSpan(r, &spans[j])
+				if r.Dst != r.Src {
+					s.cs[s.slot(slots, b.Addrs, b.DstAddr[k])].addSpan(r, &spans[j])
+				}
+			}
 			return
 		}
-	}
-	if idx == nil {
-		for _, k := range sel {
-			s.Add(&recs[k])
+	case ElemSrcPort, ElemDstPort, ElemProto, ElemFlags, ElemTOS, ElemInIf, ElemOutIf, ElemVLAN, ElemDir:
+		for j, k := range sel {
+			r := &recs[k]
+			v := s.numValue(r)
+			i, added := s.index.num(v)
+			if added {
+				s.cs = append(s.cs, Counter{})
+				s.vals = append(s.vals, Value{Num: v})
+			}
+			s.cs[i].addSpan(r, &spans[j])
 		}
 		return
 	}
+	if idx == nil {
+		total := s.Total
+		for _, k := range sel {
+			s.Add(&recs[k])
+		}
+		s.Total = total
+		return
+	}
 	slots := s.blockSlots(b)
-	for _, k := range sel {
-		r := &recs[k]
-		s.Total.Add(r)
-		s.cs[s.slot(slots, b.Addrs, idx[k])].Add(r)
+	for j, k := range sel {
+		s.cs[s.slot(slots, b.Addrs, idx[k])].addSpan(&recs[k], &spans[j])
 	}
 }
 
-// addBlockIP is AddBlock for ElemIP.
-func (s *Stat) addBlockIP(b *flowfile.Block, sel []int32) {
-	recs := b.Records
-	slots := s.blockSlots(b)
-	for _, k := range sel {
-		r := &recs[k]
-		s.Total.Add(r)
-		s.cs[s.slot(slots, b.Addrs, b.SrcAddr[k])].Add(r)
-		if r.Dst != r.Src {
-			s.cs[s.slot(slots, b.Addrs, b.DstAddr[k])].Add(r)
-		}
+// numValue is r's value for a statistic by a number with one value per
+// record.
+func (s *Stat) numValue(r *flow.Record) uint32 {
+	switch s.Spec.Element {
+	case ElemSrcPort:
+		return uint32(r.SrcPort)
+	case ElemDstPort:
+		return uint32(r.NfDstPort())
+	case ElemProto:
+		return uint32(r.Proto)
+	case ElemFlags:
+		return uint32(r.TCPFlags)
+	case ElemTOS:
+		return uint32(r.TOS)
+	case ElemInIf:
+		return r.InIf
+	case ElemOutIf:
+		return r.OutIf
+	case ElemVLAN:
+		return uint32(r.VLAN)
+	case ElemDir:
+		return uint32(r.Direction)
 	}
+	return 0
 }
 
 // blockSlots returns the map from b's dictionary index to 1 + counter
