@@ -112,6 +112,14 @@ func counterSample(seq, srcType, srcIndex uint32, records ...[]byte) []byte {
 	return element(formatCounterSample, b)
 }
 
+func expandedCounterSample(seq, srcType, srcIndex uint32, records ...[]byte) []byte {
+	b := u32(nil, seq, srcType, srcIndex, uint32(len(records)))
+	for _, r := range records {
+		b = append(b, r...)
+	}
+	return element(formatCounterSampleExpanded, b)
+}
+
 func genericCounters(c InterfaceCounters) []byte {
 	b := u32(nil, c.IfIndex, c.IfType)
 	b = u64(b, c.IfSpeed)

@@ -22,6 +22,13 @@ var (
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
+// counters2 is counters on an interface of an expanded source index.
+var counters2 = func() InterfaceCounters {
+	c := counters
+	c.SourceIndex, c.Sequence, c.IfIndex, c.InOctets = 70000, 78, 70000, 12345
+	return c
+}()
+
 var counters = InterfaceCounters{
 	SourceType: 0, SourceIndex: 5, Sequence: 77,
 	IfIndex: 5, IfType: 6, IfSpeed: 10_000_000_000, IfDirection: 1, IfStatus: 3,
@@ -76,6 +83,7 @@ func crafted() (dgs [][]byte, want [][]flow.Record) {
 		flowSample(sampleHdr{seq: 14, srcIndex: 1, rate: 2, pool: 14}, rawHeader(headerEthernet, 64, 4, arp)),
 		flowSample(sampleHdr{seq: 15, srcIndex: 1, rate: 0, pool: 15}, rawHeader(headerEthernet, 518, 4, frag), element(4300<<12|7, nil)),
 		flowSample(sampleHdr{seq: 16, srcIndex: 1, rate: 3, pool: 16, outFmt: InterfaceMultiple, out: 4}, rawHeader(headerEthernet, 58, 4, short)),
+		expandedCounterSample(78, 0, 70000, element(2, make([]byte, 52)), genericCounters(counters2)),
 		element(4300<<12|1, []byte{1, 2, 3, 4}), // last: tshark 4.0 reads no further
 	))
 	want = append(want, []flow.Record{
@@ -110,9 +118,14 @@ func TestDecodeCrafted(t *testing.T) {
 			t.Errorf("datagram %d records:\n got %+v\nwant %+v", i, d.Records, want[i])
 		}
 	}
-	// The second datagram's counts.
-	if d.NotIP != 1 || d.SkippedSamples != 1 || d.SkippedRecords != 1 || len(d.Flows) != 7 {
-		t.Errorf("not IP %d, skipped samples %d records %d, flow samples %d; want 1, 1, 1, 7", d.NotIP, d.SkippedSamples, d.SkippedRecords, len(d.Flows))
+	// The second datagram's counts: an Ethernet counters block (format 2)
+	// is skipped.
+	if d.NotIP != 1 || d.SkippedSamples != 1 || d.SkippedRecords != 2 || len(d.Flows) != 7 || d.CounterSamples != 1 {
+		t.Errorf("not IP %d, skipped samples %d records %d, flow samples %d, counter samples %d; want 1, 1, 2, 7, 1",
+			d.NotIP, d.SkippedSamples, d.SkippedRecords, len(d.Flows), d.CounterSamples)
+	}
+	if len(d.Counters) != 1 || d.Counters[0] != counters2 {
+		t.Errorf("expanded counter sample: %+v, want %+v", d.Counters, counters2)
 	}
 	if f := d.Flows[4]; f.Record != -1 || f.Sequence != 14 {
 		t.Errorf("ARP sample %+v: want no record", f)
