@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/query"
+	"github.com/kflow-dev/kflow/collector/service"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -182,7 +183,22 @@ var tags = map[string]tag{
 	"ttl": {"TTL", 7, func(w *query.Row, o *fmtOpts) string {
 		return fmt.Sprintf("%d-%d", w.MinTTL, w.MaxTTL)
 	}},
-	"end": {"End reason", -17, func(w *query.Row, o *fmtOpts) string { return w.EndReason.String() }},
+	// Service names (kflow's tags: nfdump prints ports as numbers): the
+	// record's service, and each port's name or number.
+	"svc": {"Service        ", -15, func(w *query.Row, o *fmtOpts) string {
+		return service.Text(w.Proto, service.Of(&w.Record))
+	}},
+	"ssvc": {"Src Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.SrcPort) }},
+	"dsvc": {"Dst Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.DstPort) }},
+	"end":  {"End reason", -17, func(w *query.Row, o *fmtOpts) string { return w.EndReason.String() }},
+}
+
+// portService is a port's service name, else its number.
+func portService(proto uint8, port uint16) string {
+	if n := service.Name(proto, port); n != "" {
+		return n
+	}
+	return strconv.Itoa(int(port))
 }
 
 // fmtDurationOpt is %td: HH:MM:SS.mmm, or seconds with -N, as nfdump.

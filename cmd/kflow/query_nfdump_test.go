@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kflow-dev/kflow/collector/chquery/chqtest"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/netflow5"
@@ -341,5 +342,27 @@ func TestQueryNetflow5MatchesNfdump(t *testing.T) {
 				t.Errorf("%q on %s: nfdump %+v, kflow %+v", flt, dir, n, k)
 			}
 		}
+	}
+}
+
+// TestQueryServiceStat: -s service counts the golden flows by their
+// service (the named port of either side, with its protocol); ClickHouse
+// refuses it with the reason.
+func TestQueryServiceStat(t *testing.T) {
+	dir := queryDir(t)
+	want := map[string]nfAnswer{
+		"https/tcp":  {4, 12 + 20 + 8 + 9, 1800 + 2_400_000 + 1200 + 9000},
+		"domain/udp": {4, 4, 71 + 187 + 91 + 207},
+		"ICMP":       {1, 4, 336},
+		"ssh/tcp":    {2, 2, 120},
+		"GRE":        {1, 300, 420_000},
+	}
+	if got := kflowStat(t, dir, "service/bytes", ""); !maps.Equal(got, want) {
+		t.Errorf("-s service: %v, want %v", got, want)
+	}
+	url := chqtest.Load(t, "kflow_query_service", dir)
+	code, _, errOut := runQuery(t, "--clickhouse", url, "-s", "service")
+	if code == exitOK || !strings.Contains(errOut, "statistic service: not supported on ClickHouse") {
+		t.Errorf("-s service on ClickHouse: exit %d: %s", code, errOut)
 	}
 }

@@ -115,6 +115,7 @@ var queryGoldenCases = []struct {
 	{"query_csv", []string{"-o", "csv"}, ""},
 	{"query_json", []string{"-o", "json"}, "proto udp"},
 	{"query_kflow_csv", []string{"-o", "kflow-csv"}, ""},
+	{"query_service_fmt", []string{"-q", "-o", "fmt:%pr %sap %dap %svc %ssvc %dsvc"}, ""},
 	{"query_kflow_json", []string{"-o", "kflow-json"}, "proto udp"},
 	{"query_ndjson", []string{"-o", "ndjson", "-c", "3"}, ""},
 	{"query_fmt", []string{"-o", "fmt:%ts %sa %da %pkt %byt %sap %dap %pr %flg %te %td %fl %in %out %tos %ra %dir %svln %bps %pps %bpp %n  next line"}, ""},

@@ -65,7 +65,7 @@ func (d dialect) elemKey(e query.Element) (valueKey, error) {
 	if col, ok := numElems[e]; ok {
 		return numValue(col), nil
 	}
-	return valueKey{}, fmt.Errorf("clickhouse: statistic %s: not supported", e.Name())
+	return valueKey{}, fmt.Errorf("%w: clickhouse: statistic %s: not supported on ClickHouse; ask the flow files (-R DIR)", query.ErrRequest, e.Name())
 }
 
 // numElems are the numeric single-valued elements.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/service"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -40,6 +41,9 @@ const (
 	ElemDstAS
 	ElemAS      // source and destination AS, each counted (as nfdump does, equal or not)
 	ElemNextHop // the next hop address
+	// ElemService is the record's service (collector/service.Of): the
+	// protocol in the upper 16 bits of Value.Num, the port in the lower.
+	ElemService
 )
 
 var elemNames = []struct {
@@ -71,6 +75,7 @@ var elemNames = []struct {
 	{"dstas", ElemDstAS, "Dst AS"},
 	{"as", ElemAS, "AS"},
 	{"nhip", ElemNextHop, "Nexthop IP"},
+	{"service", ElemService, "Service"},
 }
 
 // Name returns the element's -s name.
@@ -104,6 +109,7 @@ func (e Element) Fields() flowfile.Fields {
 		ElemInIf: flowfile.FieldInIf, ElemOutIf: flowfile.FieldOutIf, ElemIf: flowfile.FieldInIf | flowfile.FieldOutIf,
 		ElemVLAN: flowfile.FieldVLAN, ElemExporter: flowfile.FieldExporter, ElemDir: flowfile.FieldDirection,
 		ElemSrcAS: flowfile.FieldAS, ElemDstAS: flowfile.FieldAS, ElemAS: flowfile.FieldAS, ElemNextHop: flowfile.FieldNextHop,
+		ElemService: flowfile.FieldProto | flowfile.FieldSrcPort | flowfile.FieldDstPort,
 	}[e]
 	if e == ElemRecord {
 		f = flowfile.AllFields
@@ -129,6 +135,8 @@ func (e Element) Format(v Value) string {
 		return flow.Direction(v.Num).String()
 	case e == ElemIdent:
 		return v.Str
+	case e == ElemService:
+		return service.Text(uint8(v.Num>>16), uint16(v.Num))
 	}
 	return strconv.FormatUint(uint64(v.Num), 10)
 }
@@ -295,6 +303,8 @@ func (s *Stat) Add(r *flow.Record) {
 		s.addNum(r.DstAS, r)
 	case ElemNextHop:
 		s.addAddr(r.NextHop, r)
+	case ElemService:
+		s.addNum(uint32(r.Proto)<<16|uint32(service.Of(r)), r)
 	}
 }
 
