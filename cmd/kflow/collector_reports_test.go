@@ -24,6 +24,9 @@ func TestCollectorKeepsReports(t *testing.T) {
 	dir := t.TempDir()
 	udp, _, stop := runCollector(t, dir)
 	recs := collectorRecords(20)
+	for i := range recs {
+		recs[i].InIf, recs[i].OutIf = 2, 3
+	}
 	c, err := net.Dial("udp", udp)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +87,25 @@ func TestCollectorKeepsReports(t *testing.T) {
 		t.Fatalf("-I reports: %+v", s.Reports)
 	}
 	checkReport("file query -I", s.Reports[0])
-	code, text, _ := runQuery(t, "-I", dir)
+	// Interfaces by name: %in and %out, -s inif (text and JSON).
+	code, text, _ := runQuery(t, "-q", "-o", "fmt:%in %out", dir)
+	if lines := strings.Split(strings.TrimSpace(text), "\n"); code != exitOK || len(lines) != 40 || strings.Fields(lines[0])[0] != "veth-a" || strings.Fields(lines[0])[1] != "eth-b" {
+		t.Errorf("%%in %%out:\n%s", text)
+	}
+	code, text, _ = runQuery(t, "-s", "inif", dir)
+	if code != exitOK || !strings.Contains(text, " veth-a ") {
+		t.Errorf("-s inif:\n%s", text)
+	}
+	var sj struct {
+		Stats []struct {
+			Top []struct{ Value, Name string }
+		}
+	}
+	code, text, _ = runQuery(t, "-j", "-s", "outif", dir)
+	if json.Unmarshal([]byte(text), &sj) != nil || len(sj.Stats) != 1 || len(sj.Stats[0].Top) != 1 || sj.Stats[0].Top[0] != (struct{ Value, Name string }{"3", "eth-b"}) {
+		t.Errorf("-s outif -j: exit %d: %s", code, text)
+	}
+	code, text, _ = runQuery(t, "-I", dir)
 	if code != exitOK || !strings.Contains(text, "domain 5: flows 40 packets ") || !strings.Contains(text, "ignored packets 1234 ignored bytes 98765\n") {
 		t.Errorf("file query -I:\n%s", text)
 	}

@@ -181,7 +181,14 @@ func (q *queryArgs) run(e *env, args []string) error {
 		}
 		defer stop()
 	}
-	var b query.Backend = &query.FileBackend{Paths: paths, Prefix: q.prefix}
+	fb := &query.FileBackend{Paths: paths, Prefix: q.prefix}
+	var b query.Backend = fb
+	if q.clickhouse == "" && out.special == "" {
+		// Interfaces by the names their exporters gave, for %in and %out.
+		if names, err := fb.Interfaces(req.Window); err == nil && names.Len() > 0 {
+			opts.names = names
+		}
+	}
 	if q.clickhouse != "" {
 		if b, err = chquery.Open(q.clickhouse); err != nil {
 			return fmt.Errorf("%w: --clickhouse: %v", errUsage, err)

@@ -24,6 +24,20 @@ type fmtOpts struct {
 	// ifName, when set, names interfaces for %in and %out ("" when
 	// unknown: the number is printed).
 	ifName func(uint32) string
+	// names, when set, names interfaces by the exporter of the record
+	// (what exporters said in options records, kept in flow files).
+	names *query.IfNames
+}
+
+// rowIf prints interface i of the row's exporter: by the name the
+// exporter gave it, else as ifText does.
+func (o *fmtOpts) rowIf(w *query.Row, i uint32) string {
+	if i != 0 {
+		if n := o.names.Name(w.Exporter, w.ObservationDomain, i); n != "" {
+			return n
+		}
+	}
+	return o.ifText(i)
 }
 
 // ifText prints an interface as its name when known, else its number.
@@ -167,8 +181,8 @@ var tags = map[string]tag{
 	"bpp": {"   Bpp", 6, func(w *query.Row, o *fmtOpts) string {
 		return strconv.FormatUint(flow.PerPacket(w.Octets, w.Packets), 10)
 	}},
-	"in":   {" Input", 6, func(w *query.Row, o *fmtOpts) string { return o.ifText(w.InIf) }},
-	"out":  {"Output", 6, func(w *query.Row, o *fmtOpts) string { return o.ifText(w.OutIf) }},
+	"in":   {" Input", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.InIf) }},
+	"out":  {"Output", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.OutIf) }},
 	"dir":  {"Dir", 3, func(w *query.Row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.Direction] }},
 	"svln": {"SVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.VLAN)) }},
 	"dvln": {"DVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.InnerVLAN)) }},

@@ -27,6 +27,7 @@ type outFormat struct {
 }
 
 type queryRender struct {
+	names *query.IfNames // interface names for statistics
 	e     *env
 	w     *bufio.Writer
 	o     *fmtOpts
@@ -197,6 +198,7 @@ func msOf(t time.Time) int {
 }
 
 func (r *queryRender) stats(res *query.Result, top int) error {
+	r.names = query.NewIfNames(res.Reports)
 	if r.jsonOut() {
 		return r.printJSON(query.NewStatsJSON(res))
 	}
@@ -241,7 +243,7 @@ func (r *queryRender) statTable(st *query.StatTable, top int, total *query.Count
 			proto = protoName(uint8(en.Value.Num))
 		}
 		fmt.Fprintf(w, "%-23s %12s %-5s %16s %14s %14s %16s %8s %8s %6d\n",
-			fmtTS(en.FirstSeen(), o), fmtDuration(en.DurationMs()), proto, e.Format(en.Value),
+			fmtTS(en.FirstSeen(), o), fmtDuration(en.DurationMs()), proto, r.statValue(e, en.Value),
 			withPct(scaled(en.Flows, o), en.Flows, total.Flows), withPct(scaled(en.Packets, o), en.Packets, total.Packets),
 			withPct(scaled(en.Bytes, o), en.Bytes, total.Bytes), scaled(en.PPS(), o), scaled(en.BPS(), o), en.BPP())
 	}
@@ -299,4 +301,15 @@ func printIgnored(w io.Writer, s *flowfile.Summary, reps []flowfile.ExporterRepo
 		fmt.Fprintf(w, "Exporter %s domain %d: flows %d packets %d bytes %d ignored packets %d ignored bytes %d\n",
 			query.ElemExporter.Format(query.Value{Addr: rep.Addr}), rep.Domain, c.Flows, c.Packets, c.Octets, rep.IgnoredPackets, rep.IgnoredOctets)
 	}
+}
+
+// statValue prints a statistic's value: an interface by the name its
+// exporters gave it, when they gave one.
+func (r *queryRender) statValue(e query.Element, v query.Value) string {
+	if e.IsInterface() && v.Num != 0 {
+		if n := r.names.Index(v.Num); n != "" {
+			return n
+		}
+	}
+	return e.Format(v)
 }

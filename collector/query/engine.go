@@ -34,6 +34,9 @@ func (b *FileBackend) Query(ctx context.Context, req *Request) (*Result, error) 
 	}
 	e := &engine{req: req, sc: &Scanner{Filter: req.Filter, Window: req.Window, Limit: req.Limit, Workers: b.Workers, Idents: req.usesIdent()}, files: files}
 	res, err := e.run(ctx)
+	if res != nil && res.Kind == KindStats && res.Reports == nil && req.countsInterfaces() {
+		res.Reports = Reports(files) // names for the interface statistics
+	}
 	if err == nil {
 		err = Overlays(ctx, b, req, res)
 	}

@@ -88,6 +88,8 @@ func NewScanJSON(res *Result) ScanJSON {
 // EntryJSON is one row of a statistic.
 type EntryJSON struct {
 	Value string `json:"value"`
+	// Name is an interface's name, when exporters gave one (IE 82).
+	Name string `json:"name,omitempty"`
 	CounterJSON
 	PPS        uint64  `json:"pps"`
 	BPS        uint64  `json:"bps"`
@@ -125,6 +127,7 @@ func Pct(v, total uint64) float64 {
 func NewStatsJSON(res *Result) StatsJSON {
 	js := StatsJSON{Stats: []StatJSON{}, Total: NewCounterJSON(&res.Total), Scan: NewScanJSON(res)}
 	t := &res.Total
+	names := NewIfNames(res.Reports)
 	for _, st := range res.Stats {
 		sj := StatJSON{Element: st.Element.Name(), Order: st.Order.String(), Distinct: st.Distinct, Top: []EntryJSON{}}
 		if st.Element == ElemRecord {
@@ -134,6 +137,9 @@ func NewStatsJSON(res *Result) StatsJSON {
 			sj.Top = append(sj.Top, EntryJSON{Value: st.Element.Format(en.Value), CounterJSON: NewCounterJSON(&en.Counter),
 				PPS: en.PPS(), BPS: en.BPS(), BPP: en.BPP(), FlowsPct: Pct(en.Flows, t.Flows),
 				PacketsPct: Pct(en.Packets, t.Packets), BytesPct: Pct(en.Bytes, t.Bytes)})
+			if st.Element.IsInterface() {
+				sj.Top[len(sj.Top)-1].Name = names.Index(en.Value.Num)
+			}
 		}
 		js.Stats = append(js.Stats, sj)
 	}

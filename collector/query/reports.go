@@ -4,7 +4,9 @@ package query
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
 )
@@ -90,4 +92,70 @@ func Reports(files []File) []flowfile.ExporterReport {
 type reportID struct {
 	addr   string
 	domain uint32
+}
+
+// IfNames names interfaces from exporters' reports (IE 82): by exporter,
+// observation domain and index, or by index alone over every exporter.
+type IfNames struct {
+	m     map[ifKey]string
+	byIdx map[uint32][]string
+}
+
+type ifKey struct {
+	addr   netip.Addr
+	domain uint32
+	idx    uint32
+}
+
+// NewIfNames indexes the interface names of reports.
+func NewIfNames(reps []flowfile.ExporterReport) *IfNames {
+	n := &IfNames{m: map[ifKey]string{}, byIdx: map[uint32][]string{}}
+	for _, r := range reps {
+		for idx, name := range r.Interfaces {
+			n.m[ifKey{r.Addr, r.Domain, idx}] = name
+			if !slices.Contains(n.byIdx[idx], name) {
+				n.byIdx[idx] = append(n.byIdx[idx], name)
+			}
+		}
+	}
+	for _, names := range n.byIdx {
+		slices.Sort(names)
+	}
+	return n
+}
+
+// Len is the number of names known.
+func (n *IfNames) Len() int {
+	if n == nil {
+		return 0
+	}
+	return len(n.m)
+}
+
+// Name returns the name exporter (and domain) gave interface idx, "" when
+// it gave none.
+func (n *IfNames) Name(exporter netip.Addr, domain, idx uint32) string {
+	if n == nil {
+		return ""
+	}
+	return n.m[ifKey{exporter, domain, idx}]
+}
+
+// Index returns the names exporters gave interface idx, joined by '/'
+// when they differ ("" when none gave one).
+func (n *IfNames) Index(idx uint32) string {
+	if n == nil {
+		return ""
+	}
+	return strings.Join(n.byIdx[idx], "/")
+}
+
+// Interfaces returns the interface names of the files a request of window
+// w reads.
+func (b *FileBackend) Interfaces(w Window) (*IfNames, error) {
+	files, err := Files(Select{Paths: b.Paths, Prefix: b.Prefix, Window: w, Slack: b.Slack})
+	if err != nil {
+		return nil, err
+	}
+	return NewIfNames(Reports(files)), nil
 }

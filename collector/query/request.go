@@ -233,3 +233,13 @@ func exprUsesIdent(e filter.Expr) bool {
 	}
 	return false
 }
+
+// countsInterfaces reports whether a statistic counts by interface.
+func (r *Request) countsInterfaces() bool {
+	for _, s := range r.Stats {
+		if s.Element.IsInterface() {
+			return true
+		}
+	}
+	return false
+}

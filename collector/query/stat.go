@@ -141,6 +141,9 @@ func (e Element) Format(v Value) string {
 	return strconv.FormatUint(uint64(v.Num), 10)
 }
 
+// IsInterface reports whether the element's values are interface indexes.
+func (e Element) IsInterface() bool { return e == ElemInIf || e == ElemOutIf || e == ElemIf }
+
 // IsAddr reports whether the element's values are addresses.
 func (e Element) IsAddr() bool {
 	return e == ElemSrcIP || e == ElemDstIP || e == ElemIP || e == ElemExporter || e == ElemNextHop
