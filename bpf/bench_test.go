@@ -63,6 +63,23 @@ func BenchmarkProgRun(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// Cgroup attribution (shared values, egress, where it reads the
+	// sending socket's cgroup when it creates an entry): off and on.
+	for _, on := range []bool{false, true} {
+		name := "cgroups-off"
+		if on {
+			name = "cgroups-on"
+		}
+		d := loadTest(b, Config{MapEntries: 2 * newFlowFrames, Cgroups: on})
+		if err := d.CgroupsUnavailable(); err != nil {
+			b.Fatal(err)
+		}
+		empty, prog := d.objs.KflowEmpty, d.objs.KflowTcxEgress
+		var emptyNs float64
+		b.Run(name+"/empty", func(b *testing.B) { emptyNs = benchRepeated(b, empty, f4) })
+		b.Run(name+"/ipv4-existing", func(b *testing.B) { benchRepeated(b, prog, f4) })
+		b.Run(name+"/ipv4-new", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new4, emptyNs) })
+	}
 	// The capture filter (shared values): a filter of ten primitives the
 	// packet matches none of, so every test runs and the packet is
 	// counted (the usual "leave out management traffic" filter); and a

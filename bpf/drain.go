@@ -218,12 +218,16 @@ func (s *drainState) record(r *flow.Record, i int, clock *clockMap) {
 		v.Packets += c.Packets
 		v.Octets += c.Octets
 		v.TcpFlags |= c.TcpFlags
+		if c.CgroupId != 0 {
+			v.CgroupId = c.CgroupId // set by the CPU that created the entry
+		}
 	}
 	keyRecord(r, k)
 	r.Packets, r.Octets = v.Packets, v.Octets
 	r.Start, r.End = clock.wall(v.FirstSeen), clock.wall(v.LastSeen)
 	r.TCPFlags = uint16(v.TcpFlags) & s.flagsMask
 	r.TOS, r.MinTTL, r.MaxTTL = v.Tos, v.MinTtl, v.MaxTtl
+	r.CgroupID = v.CgroupId
 }
 
 // keyRecord fills a record's identity from a kernel flow key.
@@ -271,6 +275,7 @@ func (d *Datapath) readEvents(emit func(*flow.Record), clock *clockMap) error {
 		r.End = r.Start
 		r.TCPFlags = uint16(ev.TcpFlags) & s.flagsMask
 		r.TOS, r.MinTTL, r.MaxTTL = ev.Tos, ev.Ttl, ev.Ttl
+		r.CgroupID = ev.CgroupId
 		emit(&r)
 	}
 }

@@ -37,6 +37,7 @@ const (
 	FeatureJiffies64   = "helper_jiffies64"
 	FeatureKtimeBootNs = "helper_ktime_get_boot_ns"
 	FeatureAtomics     = "atomics"
+	FeatureCgroups     = "helper_skb_cgroup_id"
 	FeatureBPFFS       = "bpffs"
 	FeatureCapBPF      = "cap_bpf"
 	FeatureCapNetAdmin = "cap_net_admin"
@@ -158,6 +159,7 @@ func ProbeFeatures() *Features {
 	add(FeatureJiffies64, true, features.HaveProgramHelper(ebpf.SchedCLS, asm.FnJiffies64), "tick timestamps")
 	add(FeatureKtimeBootNs, true, features.HaveProgramHelper(ebpf.SchedCLS, asm.FnKtimeGetBootNs), "precise timestamps, clock mapping")
 	add(FeatureAtomics, true, probeAtomics(), "atomic add and or (shared map values)")
+	add(FeatureCgroups, false, probeCgroups(), "the sending socket's cgroup in TC programs (flows attributed to cgroups)")
 	bpffs := checkBPFFS(bpffsRoot)
 	if bpffs != nil {
 		bpffs = fmt.Errorf("%w: %s", errAbsent, bpffsRoot)
@@ -235,6 +237,16 @@ func ProbeFeatures() *Features {
 	}
 	out.CanRun = len(out.Missing) == 0
 	return &out
+}
+
+// probeCgroups checks the helper that attributes egress flows to the
+// sending socket's cgroup in TC programs: a kernel built without
+// CONFIG_SOCK_CGROUP_DATA lacks it whatever its version.
+func probeCgroups() error {
+	if err := features.HaveProgramHelper(ebpf.SchedCLS, asm.FnSkbCgroupId); err != nil {
+		return fmt.Errorf("helper bpf_skb_cgroup_id: %w", err)
+	}
+	return nil
 }
 
 // probeKfunc looks a kernel function up in the kernel's BTF.

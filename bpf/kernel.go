@@ -34,6 +34,7 @@ var featureSince = map[string]string{
 	FeatureJiffies64:   "5.5",
 	FeatureKtimeBootNs: "5.8",
 	FeatureAtomics:     "5.12",
+	FeatureCgroups:     "4.18",
 	FeatureBPFFS:       "4.4",
 	FeatureCapBPF:      "5.8",
 	FeatureCapPerfmon:  "5.8",

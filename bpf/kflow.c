@@ -46,8 +46,25 @@ static __always_inline void count_unkeyed(int ret, __u64 frame_len)
 	}
 }
 
+/*
+ * local_cgroup returns the cgroup v2 id of the local socket that sent an
+ * egress packet (the skb's socket; for the SYN-ACK of a request socket,
+ * its listener), or 0: for forwarded packets, time-wait sockets, ingress
+ * packets (the socket that will receive them is not known yet at TC;
+ * user space gives an ingress flow the cgroup of its egress direction),
+ * and XDP (skb NULL).
+ */
+static __always_inline __u64 local_cgroup(struct __sk_buff *skb,
+					  struct packet_info *pi)
+{
+	if (!cfg_cgroups || !skb || pi->key.direction != FLOW_DIR_EGRESS)
+		return 0;
+	return bpf_skb_cgroup_id(skb);
+}
+
 /* fallback sends a packet's update to user space through the ring buffer. */
-static __always_inline void fallback(struct packet_info *pi, __u32 packets,
+static __always_inline void fallback(struct __sk_buff *skb,
+				     struct packet_info *pi, __u32 packets,
 				     __u64 octets, __u64 now)
 {
 	struct datapath_stats *st = get_stats();
@@ -69,6 +86,7 @@ static __always_inline void fallback(struct packet_info *pi, __u32 packets,
 	ev->tos = pi->tos;
 	ev->ttl = pi->ttl;
 	__builtin_memset(ev->pad, 0, sizeof(ev->pad));
+	ev->cgroup_id = local_cgroup(skb, pi);
 	bpf_ringbuf_submit(ev, 0);
 	if (st) {
 		st->fallback_packets += packets;
@@ -107,8 +125,12 @@ static __always_inline void update_value(struct flow_value *v,
 		v->max_ttl = pi->ttl;
 }
 
-/* account adds one packet (or the segments of a GSO packet) to its flow. */
-static __always_inline void account(struct packet_info *pi, __u32 packets,
+/*
+ * account adds one packet (or the segments of a GSO packet) to its flow;
+ * skb is NULL for XDP.
+ */
+static __always_inline void account(struct __sk_buff *skb,
+				    struct packet_info *pi, __u32 packets,
 				    __u64 octets)
 {
 	__u64 now =
@@ -121,7 +143,7 @@ static __always_inline void account(struct packet_info *pi, __u32 packets,
 	flows = bpf_map_lookup_elem(&flow_slot, &zero);
 	if (!flows) {
 		/* No active map installed: count through user space. */
-		fallback(pi, packets, octets, now);
+		fallback(skb, pi, packets, octets, now);
 		return;
 	}
 	v = bpf_map_lookup_elem(flows, &pi->key);
@@ -139,6 +161,7 @@ static __always_inline void account(struct packet_info *pi, __u32 packets,
 	nv.tos = pi->tos;
 	nv.min_ttl = pi->ttl;
 	nv.max_ttl = pi->ttl;
+	nv.cgroup_id = local_cgroup(skb, pi);
 	err = bpf_map_update_elem(flows, &pi->key, &nv, BPF_NOEXIST);
 	if (err == 0)
 		return;
@@ -151,7 +174,7 @@ static __always_inline void account(struct packet_info *pi, __u32 packets,
 		}
 	}
 	/* The map is full (-E2BIG) or out of memory. */
-	fallback(pi, packets, octets, now);
+	fallback(skb, pi, packets, octets, now);
 }
 
 /*
@@ -222,7 +245,7 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 dir)
 		count_filtered(pi.key.ifindex, dir, segs, octets);
 		return;
 	}
-	account(&pi, segs, octets);
+	account(skb, &pi, segs, octets);
 }
 
 static __always_inline void handle_xdp(struct xdp_md *ctx)
@@ -251,7 +274,7 @@ static __always_inline void handle_xdp(struct xdp_md *ctx)
 		count_filtered(pi.key.ifindex, FLOW_DIR_INGRESS, 1, octets);
 		return;
 	}
-	account(&pi, 1, octets);
+	account(NULL, &pi, 1, octets);
 }
 
 SEC("tcx/ingress")

@@ -62,6 +62,13 @@ struct flow_value {
 	__u8 min_ttl;
 	__u8 max_ttl;
 	__u8 pad;
+	/*
+	 * With cfg_cgroups: the cgroup v2 id of the local socket that sent an
+	 * egress flow, read when the entry is created; 0 for ingress and
+	 * forwarded traffic. In per-CPU values only the creating CPU's value
+	 * carries it.
+	 */
+	__u64 cgroup_id;
 };
 
 /*
@@ -77,6 +84,7 @@ struct flow_event {
 	__u8 tos;
 	__u8 ttl;
 	__u8 pad[6];
+	__u64 cgroup_id; /* as in flow_value */
 };
 
 /*
@@ -151,8 +159,8 @@ struct filter_counts {
 };
 
 _Static_assert(sizeof(struct flow_key) == 52, "flow_key size");
-_Static_assert(sizeof(struct flow_value) == 40, "flow_value size");
-_Static_assert(sizeof(struct flow_event) == 80, "flow_event size");
+_Static_assert(sizeof(struct flow_value) == 48, "flow_value size");
+_Static_assert(sizeof(struct flow_event) == 88, "flow_event size");
 _Static_assert(sizeof(struct datapath_stats) == 64, "datapath_stats size");
 _Static_assert(sizeof(struct clock_sample) == 16, "clock_sample size");
 _Static_assert(sizeof(struct filter_insn) == 48, "filter_insn size");

@@ -68,6 +68,7 @@ type kflowFlowEvent struct {
 	Tos      uint8
 	Ttl      uint8
 	Pad      [6]uint8
+	CgroupId uint64
 }
 
 type kflowFlowKey struct {
@@ -98,6 +99,7 @@ type kflowFlowValue struct {
 	MinTtl    uint8
 	MaxTtl    uint8
 	Pad       uint8
+	CgroupId  uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -120,6 +122,7 @@ const (
 	kflowProgKflowTcxEgress  = "kflow_tcx_egress"
 	kflowProgKflowTcxIngress = "kflow_tcx_ingress"
 	kflowProgKflowXdp        = "kflow_xdp"
+	kflowVarCfgCgroups       = "cfg_cgroups"
 	kflowVarCfgFilter        = "cfg_filter"
 	kflowVarCfgFilterLen     = "cfg_filter_len"
 	kflowVarCfgPreciseTime   = "cfg_precise_time"
@@ -199,6 +202,7 @@ type kflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowVariableSpecs struct {
+	CfgCgroups       *ebpf.VariableSpec `ebpf:"cfg_cgroups"`
 	CfgFilter        *ebpf.VariableSpec `ebpf:"cfg_filter"`
 	CfgFilterLen     *ebpf.VariableSpec `ebpf:"cfg_filter_len"`
 	CfgPreciseTime   *ebpf.VariableSpec `ebpf:"cfg_precise_time"`
@@ -257,6 +261,7 @@ func (m *kflowMaps) Close() error {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowVariables struct {
+	CfgCgroups       *ebpf.Variable `ebpf:"cfg_cgroups"`
 	CfgFilter        *ebpf.Variable `ebpf:"cfg_filter"`
 	CfgFilterLen     *ebpf.Variable `ebpf:"cfg_filter_len"`
 	CfgPreciseTime   *ebpf.Variable `ebpf:"cfg_precise_time"`

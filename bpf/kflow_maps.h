@@ -34,6 +34,13 @@ volatile const __u8 cfg_precise_time = 0;
  */
 volatile const __u8 cfg_shared_values = 0;
 
+/*
+ * Non-zero to attribute each new egress flow entry to the cgroup of the
+ * socket that sent it (flow_value.cgroup_id). Costs nothing for packets
+ * of existing entries: it is read once per entry and drain interval.
+ */
+volatile const __u8 cfg_cgroups = 0;
+
 /* Non-zero when filter_insns holds a capture filter to run. */
 volatile const __u8 cfg_filter = 0;
 /* The number of tests in filter_insns (at most FILTER_MAX_INSNS). */

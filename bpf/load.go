@@ -51,6 +51,12 @@ type Config struct {
 	// IP packets it rejects are counted per interface in the filtered
 	// map instead of in flows. Empty: every packet is counted.
 	Filter string
+	// Cgroups attributes each egress flow of a local socket to the
+	// socket's cgroup (flow.Record.CgroupID): read once per flow entry
+	// and drain, not per packet. Ingress flows get theirs in the flow
+	// cache, from their egress direction. Load turns it off, and says why in
+	// Datapath.CgroupsUnavailable, on a kernel without the helpers.
+	Cgroups bool
 }
 
 func (c *Config) withDefaults() Config {
@@ -81,6 +87,8 @@ type Datapath struct {
 
 	drain      drainState
 	nsPerJiffy int64
+	// cgroupsErr says why Config.Cgroups was turned off.
+	cgroupsErr error
 }
 
 // pinnedMaps are the maps that survive a daemon restart when pinning.
@@ -150,6 +158,16 @@ func Load(cfg Config) (*Datapath, error) {
 	if err := setFilter(spec, cfg.Filter); err != nil {
 		return nil, err
 	}
+	var cgroupsErr error
+	if cfg.Cgroups {
+		if cgroupsErr = probeCgroups(); cgroupsErr != nil {
+			cfg.Cgroups = false
+			cgroupsErr = fmt.Errorf("%w: cgroup attribution needs the TC helper bpf_skb_cgroup_id (Linux %s, CONFIG_SOCK_CGROUP_DATA): %w",
+				ErrMissingFeature, featureSince[FeatureCgroups], cgroupsErr)
+		} else if err := spec.Variables[kflowVarCfgCgroups].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("set cgroup attribution: %w", err)
+		}
+	}
 
 	opts := &ebpf.CollectionOptions{}
 	if cfg.PinDir != "" {
@@ -162,7 +180,7 @@ func Load(cfg Config) (*Datapath, error) {
 		}
 	}
 
-	d := &Datapath{cfg: cfg}
+	d := &Datapath{cfg: cfg, cgroupsErr: cgroupsErr}
 	d.adopted = cfg.PinDir != "" && pinExists(filepath.Join(cfg.PinDir, kflowMapFlowSlot))
 	if err := spec.LoadAndAssign(&d.objs, opts); err != nil {
 		return nil, explainLoadError(err, cfg.PinDir)
@@ -214,6 +232,10 @@ func (d *Datapath) installActive() error {
 	d.active, d.spare = a, b
 	return nil
 }
+
+// CgroupsUnavailable says why Config.Cgroups was turned off (the kernel
+// lacks a helper), or nil.
+func (d *Datapath) CgroupsUnavailable() error { return d.cgroupsErr }
 
 // Adopted reports whether the maps came from a previous daemon's pins.
 func (d *Datapath) Adopted() bool { return d.adopted }

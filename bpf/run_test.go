@@ -322,8 +322,8 @@ func TestABISizes(t *testing.T) {
 		got, want uintptr
 	}{
 		{"flow_key", unsafe.Sizeof(kflowFlowKey{}), 52},
-		{"flow_value", unsafe.Sizeof(kflowFlowValue{}), 40},
-		{"flow_event", unsafe.Sizeof(kflowFlowEvent{}), 80},
+		{"flow_value", unsafe.Sizeof(kflowFlowValue{}), 48},
+		{"flow_event", unsafe.Sizeof(kflowFlowEvent{}), 88},
 		{"datapath_stats", unsafe.Sizeof(kflowDatapathStats{}), 64},
 		{"clock_sample", unsafe.Sizeof(kflowClockSample{}), 16},
 		{"filter_insn", unsafe.Sizeof(kflowFilterInsn{}), 48},

@@ -43,6 +43,7 @@ type exporterFlags struct {
 	samplingHow   string
 	filter        string
 	biflow        bool
+	cgroups       bool
 	domain        uint32
 	mtu           int
 	tplRefresh    time.Duration
@@ -80,6 +81,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.Uint32Var(&f.sampling, "sampling", 1, "count one packet in `N` (1: every packet)")
 	fs.StringVar(&f.samplingHow, "sampling-method", "random", "with --sampling N: random (each packet with probability 1/N) or count (every Nth packet of each CPU); exports announce which")
 	fs.BoolVar(&f.biflow, "biflow", false, "pair the two directions of each connection into RFC 5103 biflow records (IPFIX collectors only)")
+	fs.BoolVar(&f.cgroups, "cgroups", true, "attribute the flows of local sockets to their cgroup (systemd unit, container, pod): --cgroups=false turns it off")
 	fs.StringVar(&f.filter, "filter", "", "count only the IP packets this tcpdump `EXPR` accepts (host, net, port, portrange, proto, tcp, udp, icmp, ip6, vlan, and/or/not); the others are counted per interface as filtered")
 	fs.Uint32Var(&f.domain, "observation-domain", 0, "IPFIX observation domain id / NetFlow v9 source id")
 	fs.StringVar(&f.ipfixSeq, "ipfix-sequence", "flows", "IPFIX sequence numbers count `flows` (flow records, what nfdump checks) or all (options records too, RFC 7011's wording)")
@@ -143,7 +145,8 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 		return cfg, filterError(err)
 	}
 	cfg.Datapath = bpf.Config{MapEntries: f.mapEntries, RingBufferBytes: f.ringBytes, Sampling: f.sampling,
-		SamplingCount: count, PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir, Filter: f.filter}
+		SamplingCount: count, PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir, Filter: f.filter,
+		Cgroups: f.cgroups}
 	cfg.Hook = hook
 	cfg.Interfaces = f.interfaces
 	cfg.DrainInterval = f.drainInterval

@@ -38,7 +38,12 @@ const (
 	colMask             // SrcMask, DstMask          [fMask]
 	colSampling         // uvarint                   [fSampling]
 	colExporter         // uvarint dictionary index, uvarint domain [fExporter]
-	numCols
+	numCols             // the columns every block has
+	// colCgroup is written only by blocks that hold a record with a
+	// cgroup (a reader of the 25 columns skips it): a dictionary of
+	// (uvarint id, uvarint length, path) entries after its uvarint size,
+	// then one uvarint dictionary index per record, 0 for none.
+	colCgroup = numCols
 )
 
 // Presence flags (column colFlags).
@@ -64,10 +69,13 @@ const (
 // blockEncoder turns records into an uncompressed block payload. It is
 // reused across blocks.
 type blockEncoder struct {
-	cols  [numCols][]byte
-	dict  addrDict
-	addrs []netip.Addr
-	out   []byte
+	cols [numCols + 1][]byte
+	// The cgroup dictionary of the block: (id, path) to index from 1.
+	cgroups   map[cgroupEntry]uint64
+	cgroupDic []cgroupEntry
+	dict      addrDict
+	addrs     []netip.Addr
+	out       []byte
 	// The last exporter looked up: a block's records nearly all share it.
 	lastExp    netip.Addr
 	lastExpIdx uint64
@@ -76,6 +84,14 @@ type blockEncoder struct {
 func newBlockEncoder() *blockEncoder {
 	return &blockEncoder{}
 }
+
+type cgroupEntry struct {
+	id   uint64
+	path string
+}
+
+// maxCgroupPath bounds a stored cgroup path (the kernel's PATH_MAX).
+const maxCgroupPath = 4096
 
 // addrDict maps addresses to their dictionary index: an open-addressing
 // hash table on the 16 address octets (the generic map hashed the whole
@@ -159,6 +175,9 @@ func checkRecord(r *flow.Record) error {
 	if !validAddr(r.Src) || !validAddr(r.Dst) || !validAddr(r.NextHop) || !validAddr(r.Exporter) {
 		return fmt.Errorf("%w: ipv6 zone longer than %d bytes", ErrInvalidRecord, maxZoneLen)
 	}
+	if len(r.Cgroup) > maxCgroupPath {
+		return fmt.Errorf("%w: cgroup path longer than %d bytes", ErrInvalidRecord, maxCgroupPath)
+	}
 	return nil
 }
 
@@ -171,6 +190,20 @@ func (e *blockEncoder) index(a netip.Addr) uint64 {
 		e.addrs = append(e.addrs, a)
 	}
 	return i
+}
+
+// cgroupIndex returns the block dictionary index of a cgroup, from 1.
+func (e *blockEncoder) cgroupIndex(id uint64, path string) uint64 {
+	g := cgroupEntry{id, path}
+	if i, ok := e.cgroups[g]; ok {
+		return i
+	}
+	if e.cgroups == nil {
+		e.cgroups = make(map[cgroupEntry]uint64)
+	}
+	e.cgroupDic = append(e.cgroupDic, g)
+	e.cgroups[g] = uint64(len(e.cgroupDic))
+	return uint64(len(e.cgroupDic))
 }
 
 func (e *blockEncoder) exporterIndex(a netip.Addr) uint64 {
@@ -190,6 +223,9 @@ func (e *blockEncoder) encode(recs []flow.Record) []byte {
 	e.dict.reset()
 	e.addrs = e.addrs[:0]
 	e.lastExp, e.lastExpIdx = netip.Addr{}, 0
+	clear(e.cgroups)
+	e.cgroupDic = e.cgroupDic[:0]
+	withCgroups := false
 
 	var base, prev int64
 	haveBase := false
@@ -318,6 +354,29 @@ func (e *blockEncoder) encode(recs []flow.Record) []byte {
 			c[colExporter] = binary.AppendUvarint(c[colExporter], e.exporterIndex(r.Exporter))
 			c[colExporter] = binary.AppendUvarint(c[colExporter], uint64(r.ObservationDomain))
 		}
+		if r.CgroupID != 0 || r.Cgroup != "" {
+			if !withCgroups {
+				withCgroups = true
+				for range i { // the records before: none
+					c[colCgroup] = append(c[colCgroup], 0)
+				}
+			}
+			c[colCgroup] = binary.AppendUvarint(c[colCgroup], e.cgroupIndex(r.CgroupID, r.Cgroup))
+		} else if withCgroups {
+			c[colCgroup] = append(c[colCgroup], 0)
+		}
+	}
+	ncols := numCols
+	if withCgroups {
+		ncols++
+		var dic []byte
+		dic = binary.AppendUvarint(dic, uint64(len(e.cgroupDic)))
+		for _, g := range e.cgroupDic {
+			dic = binary.AppendUvarint(dic, g.id)
+			dic = binary.AppendUvarint(dic, uint64(len(g.path)))
+			dic = append(dic, g.path...)
+		}
+		e.cols[colCgroup] = append(dic, e.cols[colCgroup]...)
 	}
 
 	out := e.out[:0]
@@ -327,11 +386,11 @@ func (e *blockEncoder) encode(recs []flow.Record) []byte {
 	for _, a := range e.addrs {
 		out = appendAddr(out, a)
 	}
-	out = binary.AppendUvarint(out, numCols)
-	for i := range e.cols {
+	out = binary.AppendUvarint(out, uint64(ncols))
+	for i := range ncols {
 		out = binary.AppendUvarint(out, uint64(len(e.cols[i])))
 	}
-	for i := range e.cols {
+	for i := range ncols {
 		out = append(out, e.cols[i]...)
 	}
 	e.out = out

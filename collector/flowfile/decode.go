@@ -317,6 +317,11 @@ type blockDecoder struct {
 	// destination dictionary indexes (when it decodes Src, Dst).
 	indexes        bool
 	srcIdx, dstIdx []uint32
+	// The cgroup column (empty when the block has none), its dictionary
+	// (from 1) and each record's index into it, read by readCgroups.
+	cgroup  []byte
+	cgroups []cgroupEntry
+	cgIdx   []uint32
 }
 
 // preamble reads the block header and finds the columns.
@@ -339,6 +344,7 @@ func (d *blockDecoder) preamble(p []byte, count int) error {
 		d.addrs[i] = c.addr()
 	}
 	ncols := c.uvarint()
+	d.cgroup = nil
 	if c.bad || ncols < numCols || ncols > 1024 {
 		return errPreamble
 	}
@@ -350,6 +356,9 @@ func (d *blockDecoder) preamble(p []byte, count int) error {
 		b := c.bytes(int(min(lens[i], uint64(len(c.b)+1))))
 		if i < numCols {
 			d.cols[i] = fcur{b: b}
+		}
+		if i == colCgroup {
+			d.cgroup = b
 		}
 	}
 	if c.bad {
@@ -393,6 +402,9 @@ func (d *blockDecoder) decode(p []byte, count int, dst []flow.Record, need Field
 	if !cols[colFlags].done() {
 		bad = colFlags
 	}
+	if bad < 0 && !d.readCgroups(count, need&FieldCgroup != 0) {
+		bad = colCgroup
+	}
 	// The fixed-width columns needed are checked by length up front.
 	nPorts := fc.of(fPorts)
 	for _, c := range [...]struct{ col, n int }{
@@ -427,6 +439,49 @@ func (d *blockDecoder) decode(p []byte, count int, dst []flow.Record, need Field
 		return dst[:0], errColumn(bad)
 	}
 	return dst, nil
+}
+
+// readCgroups reads the cgroup column, if the block has one, into the
+// dictionary and the records' indexes (the paths only when paths is
+// set). It reports whether the column is well formed.
+func (d *blockDecoder) readCgroups(count int, paths bool) bool {
+	if len(d.cgroup) == 0 {
+		return true
+	}
+	c := cursor{b: d.cgroup}
+	n := c.uvarint()
+	if c.bad || n > uint64(count) {
+		return false
+	}
+	d.cgroups = d.cgroups[:0]
+	for range n {
+		id := c.uvarint()
+		l := c.uvarint()
+		if c.bad || l > maxCgroupPath {
+			return false
+		}
+		b := c.bytes(int(l))
+		if c.bad {
+			return false
+		}
+		g := cgroupEntry{id: id}
+		if paths {
+			g.path = string(b)
+		}
+		d.cgroups = append(d.cgroups, g)
+	}
+	if cap(d.cgIdx) < count {
+		d.cgIdx = make([]uint32, count)
+	}
+	d.cgIdx = d.cgIdx[:count]
+	for i := range d.cgIdx {
+		k := c.uvarint()
+		if c.bad || k > n {
+			return false
+		}
+		d.cgIdx[i] = uint32(k)
+	}
+	return !c.bad && len(c.b) == 0
 }
 
 // readFlags reads the presence flags of len(flags) records into flags and
@@ -494,6 +549,9 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 	if bad := d.checkSkipped(0, count, &fc, nSub, nBoth); bad >= 0 {
 		return buf, errColumn(bad), nil
 	}
+	if !d.readCgroups(count, need&FieldCgroup != 0) {
+		return buf, errColumn(colCgroup), nil
+	}
 	for lo := 0; lo < count; lo += decodeChunk {
 		hi := min(lo+decodeChunk, count)
 		recs := buf[:hi-lo]
@@ -529,6 +587,14 @@ func (d *blockDecoder) decodeChunk(dst []flow.Record, flags []uint16, lo int, ne
 		b := cols[colEndReason].b[lo:hi]
 		for k := range dst {
 			dst[k].EndReason = flow.EndReason(b[k])
+		}
+	}
+	if need&FieldCgroup != 0 && len(d.cgroup) > 0 {
+		for k, i := range d.cgIdx[lo:hi] {
+			if i > 0 {
+				g := &d.cgroups[i-1]
+				dst[k].CgroupID, dst[k].Cgroup = g.id, g.path
+			}
 		}
 	}
 	var srcIdx, dstIdx []uint32

@@ -34,6 +34,7 @@ const (
 	FieldMask             // SrcMask, DstMask
 	FieldSampling         // SamplingInterval
 	FieldExporter         // Exporter, ObservationDomain
+	FieldCgroup           // CgroupID, Cgroup
 
 	// AllFields is every field of flow.Record.
 	AllFields = 1<<iota - 1
@@ -111,6 +112,9 @@ func (f Fields) Keep(r flow.Record) flow.Record {
 	}
 	if f.Has(FieldExporter) {
 		o.Exporter, o.ObservationDomain = r.Exporter, r.ObservationDomain
+	}
+	if f.Has(FieldCgroup) {
+		o.CgroupID, o.Cgroup = r.CgroupID, r.Cgroup
 	}
 	return o
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/exporter/cache"
+	"github.com/kflow-dev/kflow/exporter/cgroup"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ledger"
 	"github.com/kflow-dev/kflow/exporter/transport"
@@ -140,6 +141,9 @@ type Agent struct {
 	ifacesNew []wire.Interface
 	observed  []wire.Interface
 	start     time.Time
+	// cgroups names the records' cgroup ids (drain loop only); nil
+	// without attribution or without a cgroup v2 mount.
+	cgroups *cgroup.Resolver
 }
 
 // New loads the datapath and prepares the collectors; Run attaches and
@@ -161,6 +165,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		cfg.Cache.Biflow = true
 		cfg.Datapath.MarkSynNoAck = true
 	}
+	cfg.Cache.Cgroups = cfg.Datapath.Cgroups
 	c, err := cache.New(cfg.Cache)
 	if err != nil {
 		return nil, fmt.Errorf("flow cache: %w", err)
@@ -182,6 +187,13 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.stats.Datapath = a.dp.DrainedTotal()
+	if cfg.Datapath.Cgroups {
+		if err := a.dp.CgroupsUnavailable(); err != nil {
+			a.log.Warn("flows are not attributed to cgroups", "err", err)
+		} else if a.cgroups, err = cgroup.New(cgroup.Config{}); err != nil {
+			a.log.Warn("cgroup ids are exported without their paths", "err", err)
+		}
+	}
 	if a.dp.Adopted() {
 		a.log.Info("adopted pinned datapath maps: counting continued while no exporter ran", "pin_dir", cfg.Datapath.PinDir)
 	}
@@ -288,6 +300,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case reply := <-a.snapshots:
 			var recs []flow.Record
 			a.cache.Each(func(r *flow.Record) { recs = append(recs, *r) })
+			a.nameCgroups(recs)
 			reply <- recs
 		case now := <-tick.C:
 			if err := a.drain(now, false); err != nil {
@@ -323,12 +336,22 @@ func (a *Agent) drain(now time.Time, final bool) error {
 		}
 		filtered = withAttached(filtered, a.dp.Attachments())
 	}
+	if a.cgroups != nil {
+		// Learn the paths while the cgroups exist: a flow is exported
+		// after its last packet, when its cgroup may be gone.
+		for i := range a.deltas {
+			if id := a.deltas[i].CgroupID; id != 0 {
+				a.cgroups.Path(id)
+			}
+		}
+	}
 	a.cache.Merge(a.deltas, emit)
 	if final {
 		a.cache.Flush(emit)
 	} else {
 		a.cache.Expire(now, emit)
 	}
+	a.nameCgroups(out)
 	a.mu.Lock()
 	if a.stats.Interfaces == nil {
 		a.stats.Interfaces = map[IfaceKey]IfaceCounters{}
@@ -376,6 +399,18 @@ func (a *Agent) noteDrained(c *ledger.Counts) {
 		a.log.Warn("pinned ledger not updated: a kill now would lose uncounted packets", "err", err)
 	}
 	*c = ledger.Counts{}
+}
+
+// nameCgroups sets the cgroup path of records that have a cgroup id.
+func (a *Agent) nameCgroups(recs []flow.Record) {
+	if a.cgroups == nil {
+		return
+	}
+	for i := range recs {
+		if r := &recs[i]; r.CgroupID != 0 {
+			r.Cgroup = a.cgroups.Path(r.CgroupID)
+		}
+	}
 }
 
 // withAttached adds a zero count for each attached interface and

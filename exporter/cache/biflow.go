@@ -89,11 +89,17 @@ func (c *Cache) mergeReverse(d *flow.Record, k *key, start, end int64, synNoAck 
 		}
 		c.export(idx, e, e.reason, emit)
 		c.clearCounts(idx, e)
+		if d.CgroupID != 0 {
+			e.cgroup = d.CgroupID
+		}
 		rv.set(d, start, end)
 		c.markSyn(e, true, synNoAck)
 		e.reason = flow.EndUnknown
 		c.setDue(idx, e)
 		return true
+	}
+	if d.CgroupID != 0 {
+		e.cgroup = d.CgroupID
 	}
 	first := e.bi&biRevSeen == 0
 	old := e.due

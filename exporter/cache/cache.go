@@ -27,13 +27,13 @@ const (
 	DefaultIdleTimeout   = 15 * time.Second
 	DefaultActiveTimeout = 60 * time.Second
 	DefaultEndGrace      = 2 * time.Second
-	// DefaultMaxFlows bounds the cache at about 35 MB (see EntryBytes).
+	// DefaultMaxFlows bounds the cache at about 37 MB (see EntryBytes).
 	DefaultMaxFlows = 1 << 18
 )
 
 // EntryBytes is the size of one cached flow's entry; the index adds 11 to
 // 21 bytes per flow depending on its load.
-const EntryBytes = 112
+const EntryBytes = 120
 
 // ErrConfig is wrapped by the errors New returns for an invalid Config.
 var ErrConfig = errors.New("invalid flow cache config")
@@ -62,6 +62,10 @@ type Config struct {
 	// interface into one flow (RFC 5103): see biflow.go. Every export then
 	// emits two records in a row, the initiator's and the responder's.
 	Biflow bool
+	// Cgroups makes a flow without a cgroup id take the one of the other
+	// direction of its connection on the same interface (the datapath
+	// reads it on egress only): see pairCgroup.
+	Cgroups bool
 }
 
 // Stats are the cache's counters, for metrics. Counters only grow; Flows is
@@ -85,13 +89,19 @@ type Stats struct {
 	ExportedPackets, ExportedOctets uint64
 }
 
-// entry is one cached flow: 112 bytes, no pointers. With Config.Biflow
+// entry is one cached flow: 120 bytes, no pointers. With Config.Biflow
 // it is the initiator's direction of a biflow, keyed by it; the
 // responder's counters are in the side array (biflow.go).
 type entry struct {
-	c      counts
-	due    int64 // unix ns deadline, for reason
-	lk     links // wheel list, or free list
+	c   counts
+	due int64 // unix ns deadline, for reason
+	lk  links // wheel list, or free list
+	// cgroup is the flow's local socket cgroup id (flow.Record.CgroupID):
+	// the last non-zero one a delta carried (the datapath reads it when
+	// it creates an entry, and may find no socket then, e.g. for the
+	// last ACK of a time-wait socket). A biflow's two directions share
+	// the socket and so the cgroup.
+	cgroup uint64
 	key    key
 	reason flow.EndReason // why the flow ends at due
 	bi     uint8          // biflow state (biflow.go)
@@ -150,9 +160,11 @@ type Cache struct {
 	ix     index
 	chunks [][]entry
 	biflow bool
-	rev    [][]counts // with biflow: the responders' counters, as chunks
-	used   uint32     // entries ever handed out from chunks
-	free   uint32     // free list head or noEntry
+	// cgroups: Config.Cgroups.
+	cgroups bool
+	rev     [][]counts // with biflow: the responders' counters, as chunks
+	used    uint32     // entries ever handed out from chunks
+	free    uint32     // free list head or noEntry
 
 	wheel   [wheelSize]links
 	cursor  int64 // ticks before cursor have been fully expired
@@ -197,6 +209,7 @@ func New(cfg Config) (*Cache, error) {
 		maxFlows: cfg.MaxFlows,
 		seed:     maphash.MakeSeed(),
 		biflow:   cfg.Biflow,
+		cgroups:  cfg.Cgroups,
 	}
 	c.reset()
 	return c, nil
@@ -242,8 +255,39 @@ func (c *Cache) Merge(deltas []flow.Record, emit func(*flow.Record)) {
 }
 
 func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
-	if d.Packets == 0 && d.Octets == 0 {
+	if e := c.mergeDelta(d, emit); e != nil && c.cgroups && (e.cgroup == 0 || d.CgroupID != 0) {
+		c.pairCgroup(e)
+	}
+}
+
+// pairCgroup gives a flow without a cgroup the cgroup of the other
+// direction of its connection on the same interface, or gives that
+// direction e's: the datapath reads the cgroup of egress packets only
+// (the sending socket's), so an ingress flow of a local socket learns it
+// from the socket's egress flow. Unidirectional flows only; a biflow's
+// entry holds both directions.
+func (c *Cache) pairCgroup(e *entry) {
+	var rk key
+	if c.biflow || !e.key.reverse(&rk) {
 		return
+	}
+	idx, _, found := c.find(&rk, c.hash(&rk))
+	if !found {
+		return
+	}
+	switch r := c.entry(idx); {
+	case e.cgroup == 0:
+		e.cgroup = r.cgroup
+	case r.cgroup == 0:
+		r.cgroup = e.cgroup
+	}
+}
+
+// mergeDelta merges d and returns the entry that holds it, or nil when
+// it went into a biflow's responder.
+func (c *Cache) mergeDelta(d *flow.Record, emit func(*flow.Record)) *entry {
+	if d.Packets == 0 && d.Octets == 0 {
+		return nil
 	}
 	start, end := c.times(d)
 	if !c.clocked {
@@ -260,7 +304,7 @@ func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 
 	idx, pos, found := c.find(&k, h)
 	if !found && c.biflow && c.mergeReverse(d, &k, start, end, synNoAck, emit) {
-		return
+		return nil
 	}
 	if found {
 		e := c.entry(idx)
@@ -272,7 +316,10 @@ func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 			}
 			c.export(idx, e, e.reason, emit)
 			c.restart(idx, e, d, start, end, synNoAck)
-			return
+			return e
+		}
+		if d.CgroupID != 0 {
+			e.cgroup = d.CgroupID
 		}
 		if c.empty(idx, e) {
 			// First packets after an active-timeout report.
@@ -281,12 +328,12 @@ func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 			c.markSyn(e, false, synNoAck)
 			e.reason = flow.EndUnknown
 			c.reschedule(idx, e, old)
-			return
+			return e
 		}
 		e.c.merge(d, start, end)
 		c.markSyn(e, false, synNoAck)
 		c.reschedule(idx, e, e.due)
-		return
+		return e
 	}
 
 	if c.ix.n >= c.maxFlows {
@@ -300,6 +347,7 @@ func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 	c.insertAt(pos, h, idx)
 	c.schedule(idx, e)
 	c.stats.Created++
+	return e
 }
 
 // times returns the delta's first and last packet times in unix ns. A
@@ -328,6 +376,7 @@ func (c *Cache) times(d *flow.Record) (start, end int64) {
 // deadline. It leaves the entry's wheel links alone.
 func (c *Cache) restart(idx uint32, e *entry, d *flow.Record, start, end int64, synNoAck bool) {
 	e.c.set(d, start, end)
+	e.cgroup = d.CgroupID
 	if c.biflow {
 		*c.revOf(idx) = counts{}
 		e.bi = 0
@@ -385,6 +434,7 @@ func (c *Cache) export(idx uint32, e *entry, reason flow.EndReason, emit func(*f
 	*r = flow.Record{}
 	e.key.fill(r)
 	e.c.fill(r)
+	r.CgroupID = e.cgroup
 	r.EndReason = reason
 	c.stats.Records[reason]++
 	c.stats.ExportedPackets += e.c.packets
@@ -399,6 +449,7 @@ func (c *Cache) export(idx uint32, e *entry, reason flow.EndReason, emit func(*f
 	*rr = flow.Record{}
 	e.key.fillReverse(rr)
 	rv.fill(rr)
+	rr.CgroupID = e.cgroup
 	if rv.empty() {
 		rr.Start, rr.End = time.Time{}, time.Time{}
 	}
@@ -542,6 +593,7 @@ func (c *Cache) Each(fn func(*flow.Record)) {
 				r = flow.Record{}
 				e.key.fill(&r)
 				e.c.fill(&r)
+				r.CgroupID = e.cgroup
 				fn(&r)
 			}
 			if c.biflow {
@@ -549,6 +601,7 @@ func (c *Cache) Each(fn func(*flow.Record)) {
 					r = flow.Record{}
 					e.key.fillReverse(&r)
 					rv.fill(&r)
+					r.CgroupID = e.cgroup
 					fn(&r)
 				}
 			}

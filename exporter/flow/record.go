@@ -111,6 +111,14 @@ type Record struct {
 	SrcMask, DstMask uint8
 	SamplingInterval uint32 // 0 or 1: unsampled
 
+	// The local socket's control group, for the traffic of a host's own
+	// sockets (kflow's exporter, see cgroup.go): CgroupID is the cgroup
+	// v2 id on the exporting host (the cgroup directory's inode number),
+	// Cgroup its path below the cgroup v2 root ("/system.slice/nginx.service").
+	// Both zero for forwarded traffic and other exporters' records.
+	CgroupID uint64
+	Cgroup   string
+
 	// Set by the collector: who sent the record.
 	Exporter          netip.Addr
 	ObservationDomain uint32
