@@ -11,7 +11,8 @@ import "github.com/kflow-dev/kflow/exporter/flow"
 func (e *FlowEntry) Record() flow.Record {
 	r := flow.Record{Src: e.Src, Dst: e.Dst, SrcPort: e.SrcPort, DstPort: e.DstPort, Proto: e.Proto,
 		ICMPType: e.ICMPType, ICMPCode: e.ICMPCode, VLAN: e.VLAN, InnerVLAN: e.InnerVLAN, Direction: e.Direction,
-		Packets: e.Packets, Octets: e.Octets, TCPFlags: e.TCPFlags, TOS: e.TOS, MinTTL: e.MinTTL, MaxTTL: e.MaxTTL}
+		Packets: e.Packets, Octets: e.Octets, TCPFlags: e.TCPFlags, TOS: e.TOS, MinTTL: e.MinTTL, MaxTTL: e.MaxTTL,
+		CgroupID: e.CgroupID}
 	if e.Direction == flow.Egress {
 		r.OutIf = e.Ifindex
 	} else {

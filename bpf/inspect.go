@@ -333,6 +333,7 @@ type FlowEntry struct {
 	TCPFlags           uint16
 	TOS                uint8
 	MinTTL, MaxTTL     uint8
+	CgroupID           uint64 // the sending socket's cgroup (egress, --cgroups)
 }
 
 // IsFlowMap reports whether m has the layout of a kflow flow map.
@@ -395,6 +396,9 @@ func (s *drainState) entry(e *FlowEntry) {
 		e.Packets += c.Packets
 		e.Octets += c.Octets
 		e.TCPFlags |= uint16(c.TcpFlags) & tcpFlagsMask
+		if c.CgroupId != 0 {
+			e.CgroupID = c.CgroupId
+		}
 	}
 }
 

@@ -341,7 +341,7 @@ func TestExporterClickHouse(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	truth := pairTruth(t, p) // --cgroups=false: ClickHouse has no cgroup columns yet
-	cancel() // a clean stop: the last drain exports every flow, then the files are shipped
+	cancel()                 // a clean stop: the last drain exports every flow, then the files are shipped
 	select {
 	case code := <-done:
 		if code != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/exporter/agent"
+	"github.com/kflow-dev/kflow/exporter/cgroup"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -42,6 +43,11 @@ func (s *flowSource) register(fs *pflag.FlagSet) {
 func (s *flowSource) read(ctx context.Context) ([]flow.Record, string, error) {
 	if s.kernel {
 		recs, err := readKernelFlows(s.pinDir)
+		if r, cerr := cgroup.New(cgroup.Config{}); cerr == nil {
+			for i := range recs {
+				recs[i].Cgroup = r.Path(recs[i].CgroupID)
+			}
+		}
 		return recs, "kernel map (since the last drain)", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -75,8 +81,9 @@ func (s *flowSource) ifNames(ctx context.Context) func(uint32) string {
 	return func(i uint32) string { return names[i] }
 }
 
-// flowListFormat is nfdump's line format with the interfaces.
-const flowListFormat = "fmt:%ts %td %pr %sap -> %dap %in %out %pkt %byt %fl"
+// flowListFormat is nfdump's line format with the interfaces and the
+// local socket's application (cgroup: container, unit).
+const flowListFormat = "fmt:%ts %td %pr %sap -> %dap %in %out %pkt %byt %fl %app"
 
 // readKernelFlows reads the active pinned flow map, lookups only.
 func readKernelFlows(pinDir string) ([]flow.Record, error) {
@@ -319,15 +326,15 @@ func printTop(w io.Writer, tty bool, now time.Time, from string, rates []flowRat
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %-20s %14s %14s\n", k, humanRate(ifs[k].bps, "bit/s"), humanRate(ifs[k].pps, "pkt/s"))
 	}
-	fmt.Fprintf(w, "\n%-5s %-46s    %-46s %14s %14s %10s\n", "Proto", "Source", "Destination", "bit/s", "pkt/s", "Bytes")
+	fmt.Fprintf(w, "\n%-5s %-46s    %-46s %14s %14s %10s  %s\n", "Proto", "Source", "Destination", "bit/s", "pkt/s", "Bytes", "Application")
 	for i, r := range rates {
 		if i == limit {
 			break
 		}
 		sport, dport := ports(&r.rec)
-		fmt.Fprintf(w, "%-5s %-46s -> %-46s %14s %14s %10d\n", protoName(r.rec.Proto),
+		fmt.Fprintf(w, "%-5s %-46s -> %-46s %14s %14s %10d  %s\n", protoName(r.rec.Proto),
 			hostPort(r.rec.Src, sport), hostPort(r.rec.Dst, dport),
-			humanRate(r.bps, "bit/s"), humanRate(r.pps, "pkt/s"), r.rec.Octets)
+			humanRate(r.bps, "bit/s"), humanRate(r.pps, "pkt/s"), r.rec.Octets, orDash(r.rec.CgroupNames().AppName(r.rec.Cgroup)))
 	}
 	if !tty {
 		fmt.Fprintln(w)

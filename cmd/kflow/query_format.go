@@ -205,6 +205,10 @@ var tags = map[string]tag{
 	"ssvc": {"Src Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.SrcPort) }},
 	"dsvc": {"Dst Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.DstPort) }},
 	"end":  {"End reason", -17, func(w *query.Row, o *fmtOpts) string { return w.EndReason.String() }},
+	// kflow's own: the local socket's cgroup (--cgroups), "-" for none.
+	"app":  {"Application", -20, func(w *query.Row, o *fmtOpts) string { return orDash(w.CgroupNames().AppName(w.Cgroup)) }},
+	"cgrp": {"Cgroup", -30, func(w *query.Row, o *fmtOpts) string { return orDash(w.Cgroup) }},
+	"unit": {"Unit", -20, func(w *query.Row, o *fmtOpts) string { return orDash(w.CgroupNames().Unit) }},
 }
 
 // portService is a port's service name, else its number.
@@ -213,6 +217,13 @@ func portService(proto uint8, port uint16) string {
 		return n
 	}
 	return strconv.Itoa(int(port))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // fmtDurationOpt is %td: HH:MM:SS.mmm, or seconds with -N, as nfdump.

@@ -13,7 +13,8 @@ import (
 // (`-j` of file dump, file query, flow list, map dump; file query -o
 // ndjson; the exporter's /flows; the web API). It round-trips every field
 // of Record: NewJSON then Record gives the record back exactly. The derived
-// values (duration_ms, proto_name, pps, bps, bpp) are for readers and are
+// values (duration_ms, proto_name, pps, bps, bpp, unit, container, pod)
+// are for readers and are
 // ignored when decoding. docs/json.md is its reference; fields are only
 // ever added.
 type JSON struct {
@@ -51,6 +52,12 @@ type JSON struct {
 	Sampling   uint32     `json:"sampling_interval,omitempty"`
 	Exporter   string     `json:"exporter,omitempty"`
 	Domain     uint32     `json:"observation_domain,omitempty"`
+	CgroupID   uint64     `json:"cgroup_id,omitempty"`
+	Cgroup     string     `json:"cgroup,omitempty"`
+	// Derived from Cgroup (ignored when decoding).
+	Unit      string `json:"unit,omitempty"`
+	Container string `json:"container,omitempty"`
+	Pod       string `json:"pod,omitempty"`
 }
 
 func addrText(a netip.Addr) string {
@@ -80,6 +87,11 @@ func NewJSON(r *Record) JSON {
 		Direction: r.Direction.String(), NextHop: addrText(r.NextHop),
 		SrcAS: r.SrcAS, DstAS: r.DstAS, SrcMask: r.SrcMask, DstMask: r.DstMask,
 		Sampling: r.SamplingInterval, Exporter: addrText(r.Exporter), Domain: r.ObservationDomain,
+		CgroupID: r.CgroupID, Cgroup: r.Cgroup,
+	}
+	if r.Cgroup != "" {
+		n := ParseCgroup(r.Cgroup)
+		j.Unit, j.Container, j.Pod = n.Unit, n.Container, n.Pod
 	}
 	if r.Direction > Egress {
 		j.Direction = strconv.Itoa(int(r.Direction))
@@ -111,7 +123,7 @@ func (j *JSON) Record() (Record, error) {
 		Packets: j.Packets, Octets: j.Bytes, TCPFlags: j.TCPFlags, TOS: j.TOS, MinTTL: j.MinTTL, MaxTTL: j.MaxTTL,
 		VLAN: j.VLAN, InnerVLAN: j.InnerVLAN, InIf: j.InIf, OutIf: j.OutIf,
 		SrcAS: j.SrcAS, DstAS: j.DstAS, SrcMask: j.SrcMask, DstMask: j.DstMask,
-		SamplingInterval: j.Sampling, ObservationDomain: j.Domain,
+		SamplingInterval: j.Sampling, ObservationDomain: j.Domain, CgroupID: j.CgroupID, Cgroup: j.Cgroup,
 	}
 	if j.First != nil {
 		r.Start = j.First.UTC()

@@ -4,6 +4,7 @@ package flow
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -63,6 +64,10 @@ func randomRecord(rng *rand.Rand) Record {
 		r.Exporter = addr(rng.IntN(2) == 0)
 	}
 	r.ObservationDomain = rng.Uint32()
+	if some() {
+		r.CgroupID = rng.Uint64()
+		r.Cgroup = fmt.Sprintf("/system.slice/unit-%d.service", rng.IntN(100))
+	}
 	return r
 }
 
