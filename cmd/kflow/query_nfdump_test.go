@@ -366,3 +366,42 @@ func TestQueryServiceStat(t *testing.T) {
 		t.Errorf("-s service on ClickHouse: exit %d: %s", code, errOut)
 	}
 }
+
+// TestQueryNetStat: -s srcnet and dstnet count by the address cut to the
+// record's own mask.
+func TestQueryNetStat(t *testing.T) {
+	recs := queryRecords()
+	for i := range recs {
+		recs[i].SrcMask, recs[i].DstMask = 24, 16
+	}
+	recs[4].SrcMask, recs[4].DstMask = 64, 48 // fd00::10 -> fd00::53
+	recs[9].SrcMask = 0
+	dir := t.TempDir()
+	w, err := flowfile.Create(filepath.Join(dir, "kflow.202503140925"), flowfile.WriterOptions{Ident: "nets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if err := w.Append(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	src := map[string]nfAnswer{
+		"198.18.0.0/24": {5, 12 + 1 + 1 + 4 + 8, 1800 + 71 + 187 + 336 + 1200}, "198.19.5.0/24": {2, 29, 2_409_000},
+		"198.19.9.0/24": {2, 2, 120}, "0.0.0.0/0": {1, 300, 420_000}, "fd00::/64": {1, 1, 91}, "fd00::/24": {1, 1, 207},
+	}
+	if got := kflowStat(t, dir, "srcnet", ""); !maps.Equal(got, src) {
+		t.Errorf("-s srcnet: %v\nwant %v", got, src)
+	}
+	dst := map[string]nfAnswer{
+		"198.19.0.0/16": {3, 12 + 300 + 8, 1800 + 420_000 + 1200},
+		"198.18.0.0/16": {7, 20 + 1 + 1 + 4 + 1 + 1 + 9, 2_400_000 + 71 + 187 + 336 + 60 + 60 + 9000},
+		"fd00::/48":     {1, 1, 91}, "fd00::/16": {1, 1, 207},
+	}
+	if got := kflowStat(t, dir, "dstnet", ""); !maps.Equal(got, dst) {
+		t.Errorf("-s dstnet: %v\nwant %v", got, dst)
+	}
+}

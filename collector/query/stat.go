@@ -44,6 +44,10 @@ const (
 	// ElemService is the record's service (collector/service.Of): the
 	// protocol in the upper 16 bits of Value.Num, the port in the lower.
 	ElemService
+	// ElemSrcNet and ElemDstNet are the address cut to the record's own
+	// mask (nfdump's src_net, dst_net), as text in Value.Str.
+	ElemSrcNet
+	ElemDstNet
 )
 
 var elemNames = []struct {
@@ -76,6 +80,8 @@ var elemNames = []struct {
 	{"as", ElemAS, "AS"},
 	{"nhip", ElemNextHop, "Nexthop IP"},
 	{"service", ElemService, "Service"},
+	{"srcnet", ElemSrcNet, "Src Net"},
+	{"dstnet", ElemDstNet, "Dst Net"},
 }
 
 // Name returns the element's -s name.
@@ -110,6 +116,7 @@ func (e Element) Fields() flowfile.Fields {
 		ElemVLAN: flowfile.FieldVLAN, ElemExporter: flowfile.FieldExporter, ElemDir: flowfile.FieldDirection,
 		ElemSrcAS: flowfile.FieldAS, ElemDstAS: flowfile.FieldAS, ElemAS: flowfile.FieldAS, ElemNextHop: flowfile.FieldNextHop,
 		ElemService: flowfile.FieldProto | flowfile.FieldSrcPort | flowfile.FieldDstPort,
+		ElemSrcNet:  flowfile.FieldSrc | flowfile.FieldMask, ElemDstNet: flowfile.FieldDst | flowfile.FieldMask,
 	}[e]
 	if e == ElemRecord {
 		f = flowfile.AllFields
@@ -133,7 +140,7 @@ func (e Element) Format(v Value) string {
 		return flow.TCPFlagsString(uint16(v.Num))
 	case e == ElemDir:
 		return flow.Direction(v.Num).String()
-	case e == ElemIdent:
+	case e == ElemIdent || e == ElemSrcNet || e == ElemDstNet:
 		return v.Str
 	case e == ElemService:
 		return service.Text(uint8(v.Num>>16), uint16(v.Num))
@@ -220,7 +227,7 @@ type Stat struct {
 // NewStat returns an empty statistic. ElemRecord is not counted here.
 func NewStat(spec StatSpec) *Stat {
 	s := &Stat{Spec: spec, index: newValueIndex(spec.Element.IsAddr())}
-	s.index.strs = spec.Element == ElemIdent
+	s.index.strs = spec.Element == ElemIdent || spec.Element == ElemSrcNet || spec.Element == ElemDstNet
 	return s
 }
 
@@ -308,6 +315,10 @@ func (s *Stat) Add(r *flow.Record) {
 		s.addAddr(r.NextHop, r)
 	case ElemService:
 		s.addNum(uint32(r.Proto)<<16|uint32(service.Of(r)), r)
+	case ElemSrcNet:
+		s.addStr(netOf(r.Src, r.SrcMask), r)
+	case ElemDstNet:
+		s.addStr(netOf(r.Dst, r.DstMask), r)
 	}
 }
 
@@ -507,4 +518,17 @@ func rankEntries(a, b Entry, o Order) int {
 
 func sortEntries(es []Entry, o Order) {
 	slices.SortFunc(es, func(a, b Entry) int { return rankEntries(a, b, o) })
+}
+
+// netOf is an address cut to a mask, as a network ("198.18.0.0/16");
+// a mask longer than the address keeps it whole.
+func netOf(a netip.Addr, bits uint8) string {
+	if !a.IsValid() {
+		return "local"
+	}
+	p, err := a.Prefix(min(int(bits), a.BitLen()))
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
 }
