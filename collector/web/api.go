@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/filter"
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/query"
 )
 
@@ -119,11 +120,21 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
 		Orders: []string{"tstart", "tend", "flows", "packets", "bytes", "pps", "bps", "bpp", "duration"}})
 }
 
+// summaryJSON is the summary with what the exporters said about
+// themselves (ignored packets and octets, interface names), when the
+// files kept it.
+type summaryJSON struct {
+	query.SummaryJSON
+	Reports []flowfile.ExporterReport `json:"reports,omitempty"`
+}
+
 // summary: totals per protocol and per exporter (file query -I).
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	p := s.params(r)
 	req := &query.Request{Window: p.window(true), Filter: p.filter(), Summary: true}
-	s.answer(w, r, p, req, func(res *query.Result) any { return query.NewSummaryJSON(res.Summary) })
+	s.answer(w, r, p, req, func(res *query.Result) any {
+		return summaryJSON{SummaryJSON: query.NewSummaryJSON(res.Summary), Reports: res.Reports}
+	})
 }
 
 // stats: top-N tables (file query -s).

@@ -69,12 +69,23 @@ export async function render(root, st, nav, signal) {
   }, (a, b) => nav(absolute({ ...st, view: 'visualize', dims: 'proto' }, a, b)));
   const titles = { srcip: 'Top sources', dstip: 'Top destinations', dstport: 'Top ports', proto: 'Protocols' };
   replace(tops, stats.stats.map((s) => card(titles[s.element], topTable(s, filters[s.element]))));
+  // What each exporter said about itself (options records kept in the
+  // files): the packets it ignored, its interfaces' names.
+  const reports = new Map((all.reports || []).map((r) => [`${r.addr}/${r.observation_domain}`, r]));
+  const reportOf = (x) => reports.get(`${x.addr}/${x.observation_domain}`);
+  const ifNames = (r) => (r && r.interfaces ? Object.entries(r.interfaces).map(([i, n]) => `${i} ${n}`).join(', ') : '');
   replace(health, h('table', { class: 'grid' },
-    h('thead', {}, h('tr', {}, ['exporter', 'domain', 'records', 'packets', 'bytes', 'sequence failures'].map((t) => h('th', {}, t)))),
-    h('tbody', {}, all.exporters.map((x) => h('tr', { class: x.sequence_failures > 0 ? 'warn' : '' },
-      h('td', {}, x.addr === 'local' ? x.addr : flowsLink(`exporter ${x.addr}`, x.addr)),
-      h('td', {}, String(x.observation_domain)), h('td', {}, num(x.flows)), h('td', {}, num(x.packets)),
-      h('td', {}, num(x.bytes, 'B')), h('td', {}, num(x.sequence_failures)))))),
+    h('thead', {}, h('tr', {}, ['exporter', 'domain', 'records', 'packets', 'bytes', 'sequence failures', 'ignored packets', 'ignored bytes', 'interfaces'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, all.exporters.map((x) => {
+      const r = reportOf(x);
+      const stats = r && r.has_stats;
+      return h('tr', { class: x.sequence_failures > 0 || (stats && r.ignored_packets > 0) ? 'warn' : '' },
+        h('td', {}, x.addr === 'local' ? x.addr : flowsLink(`exporter ${x.addr}`, x.addr)),
+        h('td', {}, String(x.observation_domain)), h('td', {}, num(x.flows)), h('td', {}, num(x.packets)),
+        h('td', {}, num(x.bytes, 'B')), h('td', {}, num(x.sequence_failures)),
+        h('td', {}, stats ? num(r.ignored_packets) : '-'), h('td', {}, stats ? num(r.ignored_octets, 'B') : '-'),
+        h('td', {}, ifNames(r)));
+    }))),
   h('p', { class: 'note' }, `All flow files: ${all.total.flows.toLocaleString('en-US')} records. `,
-    'Ignored packets and drops appear here once the collector stores the exporters\' statistics; interfaces are shown by number until exporters\' interface names are stored.'));
+    'Ignored packets and bytes are what each exporter said it could not put in a flow, totals up to its last report in the files (- when it sent no statistics); interfaces as the exporters named them.'));
 }

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package web
+
+import (
+	"encoding/json"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/exporter/flow"
+)
+
+// TestSummaryReports: the summary carries what exporters said about
+// themselves (the exporter health of the home page): ignored packets and
+// octets, interface names, from the files' exporters/1 sections.
+func TestSummaryReports(t *testing.T) {
+	dir := t.TempDir()
+	exp := netip.MustParseAddr("198.18.255.1")
+	w, err := flowfile.Create(filepath.Join(dir, "kflow.202503140900"), flowfile.WriterOptions{Created: fixtureStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := flow.Record{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"), Proto: flow.ProtoUDP,
+		Packets: 3, Octets: 300, Start: fixtureStart.Add(time.Minute), End: fixtureStart.Add(time.Minute), Exporter: exp}
+	if err := w.Append(&rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Report(&flowfile.ExporterReport{Addr: exp, HasStats: true, IgnoredPackets: 7, IgnoredOctets: 700,
+		Interfaces: map[uint32]string{2: "eth0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, dir, Config{})
+	resp := get(t, s, "/api/v1/summary?from=2025-03-14T08:00:00Z&to=2025-03-14T10:00:00Z")
+	var got struct {
+		Exporters []struct{ Addr string }
+		Reports   []flowfile.ExporterReport
+	}
+	if err := json.Unmarshal(resp.Body.Bytes(), &got); err != nil || len(got.Exporters) != 1 || len(got.Reports) != 1 {
+		t.Fatalf("summary: %v: %s", err, resp.Body.String())
+	}
+	r := got.Reports[0]
+	if r.Addr != exp || r.IgnoredPackets != 7 || r.IgnoredOctets != 700 || r.Interfaces[2] != "eth0" {
+		t.Errorf("report %+v", r)
+	}
+}
