@@ -10,17 +10,60 @@ import (
 	"testing"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/netflow9"
 	"github.com/kflow-dev/kflow/exporter/wire"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
-// TestCollectorKeepsReports: what an IPFIX exporter says about itself in
+// TestCollectorKeepsReports: what an IPFIX or NetFlow v9 exporter says about itself in
 // options records (exporter statistics with the ignored counters,
 // interface names) is kept in the flow files, shown by file stat and file
 // query -I next to the exporter's flows, and in the collector's
 // statistics.
 func TestCollectorKeepsReports(t *testing.T) {
+	t.Run("ipfix", func(t *testing.T) {
+		testKeepsReports(t, func(t *testing.T) reportEncoder {
+			e, err := ipfix.NewEncoder(ipfix.Config{ObservationDomain: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return reportEncoder{e, func(recs []flow.Record, w func([]byte) error) error {
+				_, err := e.Encode(recs, func(p ipfix.Packet) error { return w(p.Bytes) })
+				return err
+			}}
+		})
+	})
+	t.Run("netflow9", func(t *testing.T) {
+		testKeepsReports(t, func(t *testing.T) reportEncoder {
+			e, err := netflow9.NewEncoder(netflow9.Config{SourceID: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return reportEncoder{e, func(recs []flow.Record, w func([]byte) error) error {
+				_, err := e.Encode(recs, func(p netflow9.Packet) error { return w(p.Bytes) })
+				return err
+			}}
+		})
+	})
+}
+
+// reportSetter sets what an IPFIX or NetFlow v9 encoder says about its
+// exporter.
+type reportSetter interface {
+	SetInterfaces([]wire.Interface)
+	SetIgnored(packets, octets uint64)
+	ForceTemplates()
+}
+
+// reportEncoder is an IPFIX or NetFlow v9 encoder.
+type reportEncoder struct {
+	reportSetter
+	encode func(recs []flow.Record, write func([]byte) error) error
+}
+
+func testKeepsReports(t *testing.T, newEnc func(*testing.T) reportEncoder) {
 	dir := t.TempDir()
 	udp, _, stop := runCollector(t, dir)
 	recs := collectorRecords(20)
@@ -31,13 +74,10 @@ func TestCollectorKeepsReports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := ipfix.NewEncoder(ipfix.Config{ObservationDomain: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := newEnc(t)
 	enc.SetInterfaces([]wire.Interface{{Index: 2, Name: "veth-a"}, {Index: 3, Name: "eth-b"}})
 	send := func() {
-		if _, err := enc.Encode(recs, func(p ipfix.Packet) error { _, err := c.Write(p.Bytes); return err }); err != nil {
+		if err := enc.encode(recs, func(b []byte) error { _, err := c.Write(b); return err }); err != nil {
 			t.Fatal(err)
 		}
 	}
