@@ -133,6 +133,13 @@ type AddrIn struct {
 // Family matches records whose source address is IPv6 (V6) or IPv4.
 type Family struct{ V6 bool }
 
+// Cgroup matches records by the local socket's cgroup (flow.Record.Cgroup,
+// and the names flow.ParseCgroup finds in it): Kind is "unit" (the
+// systemd unit; a name without a dot means NAME.service), "container"
+// (the container id or a prefix of it), "pod" (the pod UID) or "cgroup"
+// (the path or a path below it).
+type Cgroup struct{ Kind, Value string }
+
 // Ident matches records read from a file whose ident (the collector's
 // -I, nfcapd's -I and -n) is Name.
 type Ident struct{ Name string }
@@ -152,6 +159,7 @@ func (AddrIn) isExpr()    {}
 func (Family) isExpr()    {}
 func (Flags) isExpr()     {}
 func (Ident) isExpr()     {}
+func (Cgroup) isExpr()    {}
 
 // Expr returns the filter's syntax tree.
 func (f *Filter) Expr() Expr {

@@ -287,6 +287,8 @@ func (p *parser) parsePrimitive() (node, error) {
 		return p.parseFlowDir()
 	case "ident":
 		return p.parseIdent()
+	case "unit", "container", "pod", "cgroup":
+		return p.parseCgroup(kw)
 	case "engine-type":
 		return p.parseNumField(dirEither, 255, FieldEngineType, FieldEngineType, flowfile.FieldExporter, engineType, engineType)
 	case "engine-id":
@@ -915,4 +917,48 @@ func (p *parser) parseIdent() (node, error) {
 	}
 	name := t.text
 	return always(Ident{Name: name}, 0, func(r *flow.Record) bool { return r.Ident == name }), nil
+}
+
+// parseCgroup parses "unit NAME", "container ID", "pod UID" and "cgroup
+// PATH": the records of a local socket's cgroup (see Cgroup).
+func (p *parser) parseCgroup(kind string) (node, error) {
+	t := p.next()
+	if t.kind != tWord {
+		return nil, p.errAt(t, "unexpected %s after %s: want %s", t, kind, map[string]string{
+			"unit": "a systemd unit (nginx.service)", "container": "a container id (or its first digits)",
+			"pod": "a Kubernetes pod UID", "cgroup": "a cgroup path (/system.slice/nginx.service)"}[kind])
+	}
+	v := t.text
+	var match func(r *flow.Record) bool
+	switch kind {
+	case "unit":
+		if !strings.Contains(v, ".") {
+			v += ".service"
+		}
+		match = func(r *flow.Record) bool { return r.Cgroup != "" && flow.ParseCgroup(r.Cgroup).Unit == v }
+	case "container":
+		v = strings.ToLower(v)
+		if len(v) > 64 || strings.Trim(v, "0123456789abcdef") != "" {
+			return nil, p.errAt(t, "container %s: want a container id (up to 64 hexadecimal digits)", t.text)
+		}
+		match = func(r *flow.Record) bool {
+			if r.Cgroup == "" {
+				return false
+			}
+			id := flow.ParseCgroup(r.Cgroup).Container
+			return id != "" && strings.HasPrefix(id, v)
+		}
+	case "pod":
+		v = strings.ToLower(v)
+		match = func(r *flow.Record) bool { return r.Cgroup != "" && flow.ParseCgroup(r.Cgroup).Pod == v }
+	case "cgroup":
+		if !strings.HasPrefix(v, "/") {
+			return nil, p.errAt(t, "cgroup %s: want a path from the cgroup v2 root, starting with /", t.text)
+		}
+		v = strings.TrimSuffix(v, "/")
+		match = func(r *flow.Record) bool {
+			return r.Cgroup != "" && (r.Cgroup == v || strings.HasPrefix(r.Cgroup, v+"/"))
+		}
+	}
+	return always(Cgroup{Kind: kind, Value: v}, flowfile.FieldCgroup, match), nil
 }

@@ -589,9 +589,18 @@ func (d *blockDecoder) decodeChunk(dst []flow.Record, flags []uint16, lo int, ne
 			dst[k].EndReason = flow.EndReason(b[k])
 		}
 	}
-	if need&FieldCgroup != 0 && len(d.cgroup) > 0 {
-		for k, i := range d.cgIdx[lo:hi] {
-			if i > 0 {
+	if need&FieldCgroup != 0 {
+		// Every record's, none included: dst may hold an earlier block's.
+		if len(d.cgroup) == 0 {
+			for k := range dst {
+				dst[k].CgroupID, dst[k].Cgroup = 0, ""
+			}
+		} else {
+			for k, i := range d.cgIdx[lo:hi] {
+				if i == 0 {
+					dst[k].CgroupID, dst[k].Cgroup = 0, ""
+					continue
+				}
 				g := &d.cgroups[i-1]
 				dst[k].CgroupID, dst[k].Cgroup = g.id, g.path
 			}

@@ -48,6 +48,13 @@ const (
 	// mask (nfdump's src_net, dst_net), as text in Value.Str.
 	ElemSrcNet
 	ElemDstNet
+	// The local socket's cgroup (flow.Record.Cgroup) and the names its
+	// path shows (flow.ParseCgroup), in Value.Str: "" for records
+	// without one (forwarded traffic, other exporters).
+	ElemUnit
+	ElemContainer
+	ElemPod
+	ElemCgroup
 )
 
 var elemNames = []struct {
@@ -82,6 +89,10 @@ var elemNames = []struct {
 	{"service", ElemService, "Service"},
 	{"srcnet", ElemSrcNet, "Src Net"},
 	{"dstnet", ElemDstNet, "Dst Net"},
+	{"unit", ElemUnit, "Unit"},
+	{"container", ElemContainer, "Container"},
+	{"pod", ElemPod, "Pod"},
+	{"cgroup", ElemCgroup, "Cgroup"},
 }
 
 // Name returns the element's -s name.
@@ -117,6 +128,8 @@ func (e Element) Fields() flowfile.Fields {
 		ElemSrcAS: flowfile.FieldAS, ElemDstAS: flowfile.FieldAS, ElemAS: flowfile.FieldAS, ElemNextHop: flowfile.FieldNextHop,
 		ElemService: flowfile.FieldProto | flowfile.FieldSrcPort | flowfile.FieldDstPort,
 		ElemSrcNet:  flowfile.FieldSrc | flowfile.FieldMask, ElemDstNet: flowfile.FieldDst | flowfile.FieldMask,
+		ElemUnit: flowfile.FieldCgroup, ElemContainer: flowfile.FieldCgroup, ElemPod: flowfile.FieldCgroup,
+		ElemCgroup: flowfile.FieldCgroup,
 	}[e]
 	if e == ElemRecord {
 		f = flowfile.AllFields
@@ -142,11 +155,20 @@ func (e Element) Format(v Value) string {
 		return flow.Direction(v.Num).String()
 	case e == ElemIdent || e == ElemSrcNet || e == ElemDstNet:
 		return v.Str
+	case e.IsCgroup():
+		if v.Str == "" {
+			return "-"
+		}
+		return v.Str
 	case e == ElemService:
 		return service.Text(uint8(v.Num>>16), uint16(v.Num))
 	}
 	return strconv.FormatUint(uint64(v.Num), 10)
 }
+
+// IsCgroup reports whether the element's values come from the local
+// socket's cgroup.
+func (e Element) IsCgroup() bool { return e >= ElemUnit && e <= ElemCgroup }
 
 // IsInterface reports whether the element's values are interface indexes.
 func (e Element) IsInterface() bool { return e == ElemInIf || e == ElemOutIf || e == ElemIf }
@@ -227,7 +249,7 @@ type Stat struct {
 // NewStat returns an empty statistic. ElemRecord is not counted here.
 func NewStat(spec StatSpec) *Stat {
 	s := &Stat{Spec: spec, index: newValueIndex(spec.Element.IsAddr())}
-	s.index.strs = spec.Element == ElemIdent || spec.Element == ElemSrcNet || spec.Element == ElemDstNet
+	s.index.strs = spec.Element == ElemIdent || spec.Element == ElemSrcNet || spec.Element == ElemDstNet || spec.Element.IsCgroup()
 	return s
 }
 
@@ -319,6 +341,21 @@ func (s *Stat) Add(r *flow.Record) {
 		s.addStr(netOf(r.Src, r.SrcMask), r)
 	case ElemDstNet:
 		s.addStr(netOf(r.Dst, r.DstMask), r)
+	case ElemCgroup:
+		s.addStr(r.Cgroup, r)
+	case ElemUnit, ElemContainer, ElemPod:
+		var v string
+		if r.Cgroup != "" {
+			switch n := flow.ParseCgroup(r.Cgroup); s.Spec.Element {
+			case ElemUnit:
+				v = n.Unit
+			case ElemContainer:
+				v = n.Container
+			default:
+				v = n.Pod
+			}
+		}
+		s.addStr(v, r)
 	}
 }
 
