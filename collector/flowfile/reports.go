@@ -47,6 +47,10 @@ type ExporterReport struct {
 	// wire.Sampling's.
 	SamplingInterval  uint32 `json:"sampling_interval,omitempty"`
 	SamplingAlgorithm uint8  `json:"sampling_algorithm,omitempty"`
+	// Samplers are the rates of the samplers (IE 48) and selectors (IE
+	// 302) of the domain, by id, when the exporter scoped its sampling
+	// records by them.
+	Samplers map[uint64]uint32 `json:"samplers,omitempty"`
 }
 
 // Merge updates r with what a later report u of the same exporter said:
@@ -67,6 +71,14 @@ func (r *ExporterReport) Merge(u *ExporterReport) {
 	}
 	if u.SamplingInterval != 0 {
 		r.SamplingInterval, r.SamplingAlgorithm = u.SamplingInterval, u.SamplingAlgorithm
+	}
+	for id, rate := range u.Samplers {
+		if r.Samplers == nil {
+			r.Samplers = make(map[uint64]uint32)
+		}
+		if _, ok := r.Samplers[id]; ok || len(r.Samplers) < maxReportInterfaces {
+			r.Samplers[id] = rate
+		}
 	}
 }
 

@@ -51,7 +51,8 @@ func Reports(files []File) []flowfile.ExporterReport {
 			}
 			stats := rep
 			stats.Interfaces = nil
-			m.Merge(&flowfile.ExporterReport{Interfaces: rep.Interfaces, SamplingInterval: rep.SamplingInterval, SamplingAlgorithm: rep.SamplingAlgorithm})
+			m.Merge(&flowfile.ExporterReport{Interfaces: rep.Interfaces, SamplingInterval: rep.SamplingInterval,
+				SamplingAlgorithm: rep.SamplingAlgorithm, Samplers: rep.Samplers})
 			if rep.HasStats {
 				k := key{id, rep.SystemInit.UnixNano()}
 				if rep.SystemInit.IsZero() {

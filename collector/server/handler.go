@@ -354,6 +354,12 @@ func (h *Handler) report(e *exporter, d *wire.Data) {
 	for _, sa := range d.Sampling {
 		r := get(sa.Domain)
 		r.SamplingInterval, r.SamplingAlgorithm = sa.Interval, sa.Algorithm
+		if sa.HasSamplerID {
+			if r.Samplers == nil {
+				r.Samplers = map[uint64]uint32{}
+			}
+			r.Samplers[sa.SamplerID] = sa.Interval
+		}
 	}
 	rs, _ := h.cfg.Sink.(reportSink)
 	for _, r := range byDomain {

@@ -66,6 +66,7 @@ func (s *ExporterStats) clone() ExporterStats {
 	c.Reports = slices.Clone(s.Reports)
 	for i := range c.Reports {
 		c.Reports[i].Interfaces = maps.Clone(c.Reports[i].Interfaces)
+		c.Reports[i].Samplers = maps.Clone(c.Reports[i].Samplers)
 	}
 	return c
 }

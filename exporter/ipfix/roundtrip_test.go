@@ -48,9 +48,12 @@ func TestRoundTrip(t *testing.T) {
 	if len(got.Interfaces) != 2 || got.Interfaces[0] != wantIf[0] || got.Interfaces[1] != wantIf[1] {
 		t.Errorf("interfaces %+v, want %+v", got.Interfaces, wantIf)
 	}
-	// The sampling record and the PSAMP selector report.
+	// The sampling record and the PSAMP selector report (scope
+	// selectorId 1).
 	wantSamp := wire.Sampling{Domain: 7, Interval: 100, Algorithm: 1}
-	if len(got.Sampling) != 2 || got.Sampling[0] != wantSamp || got.Sampling[1] != wantSamp {
+	wantSel := wantSamp
+	wantSel.SamplerID, wantSel.HasSamplerID = 1, true
+	if len(got.Sampling) != 2 || got.Sampling[0] != wantSamp || got.Sampling[1] != wantSel {
 		t.Errorf("sampling %+v", got.Sampling)
 	}
 	if got.Templates != 6 {

@@ -27,10 +27,12 @@ func TestSamplingAnnounced(t *testing.T) {
 		wiretest.Encode(t, e, &s, recordV4())
 		got, _ := wiretest.DecodeAll(t, newSession(wire.Limits{}), s.Bytes())
 		// The sampling record (IEs 34, 35, 305, 306) and the PSAMP
-		// selector report both say it.
+		// selector report (scope selectorId 1) both say it.
 		want := wire.Sampling{Domain: 7, Interval: 10, Algorithm: c.algo}
-		if len(got.Sampling) != 2 || got.Sampling[0] != want || got.Sampling[1] != want {
-			t.Errorf("random %v: sampling %+v, want twice %+v", c.random, got.Sampling, want)
+		selector := want
+		selector.SamplerID, selector.HasSamplerID = 1, true
+		if len(got.Sampling) != 2 || got.Sampling[0] != want || got.Sampling[1] != selector {
+			t.Errorf("random %v: sampling %+v, want %+v then %+v", c.random, got.Sampling, want, selector)
 		}
 		if len(got.Records) != 1 || got.Records[0].SamplingInterval != 10 {
 			t.Errorf("random %v: records %+v", c.random, got.Records)

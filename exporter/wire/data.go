@@ -49,6 +49,11 @@ type Sampling struct {
 	Domain    uint32
 	Interval  uint32 // one packet out of Interval is sampled
 	Algorithm uint8  // SamplingDeterministic, SamplingRandom; 0 unknown
+	// SamplerID is the record's samplerId (IE 48, NetFlow v9's
+	// FLOW_SAMPLER_ID) or selectorId (IE 302) scope, when it has one:
+	// data records naming it are scaled by this Interval.
+	SamplerID    uint64
+	HasSamplerID bool
 }
 
 // Sampling algorithms, numbered as NetFlow v9's SAMPLING_ALGORITHM, IPFIX's

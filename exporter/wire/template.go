@@ -65,6 +65,9 @@ func (l Limits) withDefaults() Limits {
 type domainState struct {
 	sysInitMs int64 // unix ms; 0 unknown
 	sampling  uint32
+	// samplers are the rates of the samplers (IE 48) or selectors (IE
+	// 302) the domain announced, by id, at most maxSamplers.
+	samplers map[uint64]uint32
 	// estInitMs is the estimated system init time (unix ms, modulo 2^32
 	// ms) for IPFIX exporters that send sysUpTime-relative timestamps
 	// without ever sending systemInitTimeMilliseconds; valid when
@@ -204,6 +207,36 @@ func (s *Templates) domain(d uint32, create bool) *domainState {
 func (s *Templates) SysInit(domain uint32) int64 {
 	if st := s.domain(domain, false); st != nil {
 		return st.sysInitMs
+	}
+	return 0
+}
+
+// maxSamplers bounds the samplers kept per domain.
+const maxSamplers = 256
+
+func (st *domainState) setSampler(id uint64, rate uint32) {
+	if st.samplers == nil {
+		st.samplers = make(map[uint64]uint32)
+	}
+	if _, ok := st.samplers[id]; ok || len(st.samplers) < maxSamplers {
+		st.samplers[id] = rate
+	}
+}
+
+func (s *Templates) samplerKnown(domain uint32, id uint64) bool {
+	st := s.domain(domain, false)
+	if st == nil {
+		return false
+	}
+	_, ok := st.samplers[id]
+	return ok
+}
+
+// SamplerSampling returns the sampling interval a domain announced for
+// sampler (or selector) id, or 0.
+func (s *Templates) SamplerSampling(domain uint32, id uint64) uint32 {
+	if st := s.domain(domain, false); st != nil {
+		return st.samplers[id]
 	}
 	return 0
 }

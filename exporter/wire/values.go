@@ -171,6 +171,8 @@ type recState struct {
 	sysInitMs             int64
 	sampling              uint32
 	pktInterval, pktSpace uint64
+	samplerID             uint64 // samplerId (48) or selectorId (302)
+	haveSamplerID         bool
 }
 
 func ntpToUnixNs(v uint64) int64 {
@@ -293,6 +295,8 @@ func (rs *recState) apply(r *flow.Record, id uint16, v []byte) {
 	case IESamplingInterval, IESamplerRandomInterval:
 		rs.sampling = uint32(u)
 		rs.seen |= seenSampling
+	case IESamplerID, IESelectorID:
+		rs.samplerID, rs.haveSamplerID = u, true
 	case IESamplingPacketInterval:
 		rs.pktInterval = u
 	case IESamplingPacketSpace:
@@ -412,6 +416,10 @@ func (s *Templates) finishRecord(out *Data, r *flow.Record, ctx *Context, rs *re
 		r.SamplingInterval = rs.sampling
 	case rs.pktInterval > 0:
 		r.SamplingInterval = packetSampling(rs.pktInterval, rs.pktSpace)
+	case rs.haveSamplerID && s.samplerKnown(ctx.Domain, rs.samplerID):
+		// The sampler the record names, each sampler of a domain with
+		// its own rate.
+		r.SamplingInterval = s.SamplerSampling(ctx.Domain, rs.samplerID)
 	default:
 		r.SamplingInterval = s.Sampling(ctx.Domain)
 	}
@@ -447,6 +455,8 @@ type optState struct {
 	algorithm             uint8
 	pktInterval, pktSpace uint64
 	probability           float64
+	samplerID             uint64 // samplerId (48) or selectorId (302)
+	haveSamplerID         bool
 }
 
 func (o *optState) apply(id uint16, v []byte, scope bool) {
@@ -512,6 +522,8 @@ func (o *optState) apply(id uint16, v []byte, scope bool) {
 		o.pktInterval = u
 	case IESamplingPacketSpace:
 		o.pktSpace = u
+	case IESamplerID, IESelectorID:
+		o.samplerID, o.haveSamplerID = u, true
 	}
 }
 
@@ -551,9 +563,15 @@ func (s *Templates) finishOptions(out *Data, o *optState) {
 		o.sampling, o.haveSampling = uint32(min(math.Round(1/o.probability), math.MaxUint32)), true
 	}
 	if o.haveSampling {
-		out.Sampling = append(out.Sampling, Sampling{Domain: o.domain, Interval: o.sampling, Algorithm: o.algorithm})
+		out.Sampling = append(out.Sampling, Sampling{Domain: o.domain, Interval: o.sampling, Algorithm: o.algorithm,
+			SamplerID: o.samplerID, HasSamplerID: o.haveSamplerID})
 		if st := s.domain(o.domain, true); st != nil {
+			// The domain's rate is the last announced (for records that
+			// name no sampler); a sampler's is kept under its id.
 			st.sampling = o.sampling
+			if o.haveSamplerID {
+				st.setSampler(o.samplerID, o.sampling)
+			}
 		}
 	}
 }
