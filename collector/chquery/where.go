@@ -116,6 +116,8 @@ func (w where) expr(e filter.Expr, neg bool) (string, error) {
 		return icmpOnly(e.Field, inNumbers(col, e.Values)), nil
 	case filter.AddrIn:
 		return w.addrIn(e)
+	case filter.Ident:
+		return "", fmt.Errorf("%w: ident %s: the flow files' idents are not stored in ClickHouse; ask the flow files (-R DIR)", ErrFilter, e.Name)
 	}
 	return "", fmt.Errorf("%w: primitive %T", ErrFilter, e)
 }

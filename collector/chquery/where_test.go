@@ -15,7 +15,7 @@ import (
 // bad request; the consolidated tables decline what they do not keep.
 func TestWhereErrors(t *testing.T) {
 	w := where{}
-	for _, e := range []filter.Expr{filter.Compare{Field: 200}, filter.InNumbers{Field: 201, Values: []uint64{1}}, filter.AddrIn{Field: filter.FieldSrcPort}} {
+	for _, e := range []filter.Expr{filter.Compare{Field: 200}, filter.InNumbers{Field: 201, Values: []uint64{1}}, filter.AddrIn{Field: filter.FieldSrcPort}, filter.Ident{Name: "x"}} {
 		_, err := w.expr(filter.Not{X: e}, false)
 		if !errors.Is(err, ErrFilter) || !errors.Is(err, query.ErrRequest) {
 			t.Errorf("%#v: %v", e, err)
