@@ -5,11 +5,13 @@ package web
 import (
 	"encoding/json"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/nfdump"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -47,5 +49,45 @@ func TestSummaryReports(t *testing.T) {
 	r := got.Reports[0]
 	if r.Addr != exp || r.IgnoredPackets != 7 || r.IgnoredOctets != 700 || r.Interfaces[2] != "eth0" {
 		t.Errorf("report %+v", r)
+	}
+}
+
+// TestNfcapdFiles: kflow web -R reads nfcapd's files next to kflow's: the
+// summary of a tree holding both is the sum of each file's records.
+func TestNfcapdFiles(t *testing.T) {
+	dir, _ := fixture(t)
+	src, err := os.ReadFile("../nfdump/testdata/nfcapd-1.7.1-lz4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf := filepath.Join(dir, "nfcapd", "nfcapd.202503140900")
+	if err := os.MkdirAll(filepath.Dir(nf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(nf, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var want uint64
+	if _, err := nfdump.Scan(nf, nfdump.ScanOptions{}, func(recs []flow.Record) error { want += uint64(len(recs)); return nil }); err != nil || want == 0 {
+		t.Fatalf("nfcapd's file: %d records, %v", want, err)
+	}
+	summary := func(d string) uint64 {
+		t.Helper()
+		resp := get(t, newServer(t, d, Config{}), "/api/v1/summary")
+		var got struct{ Total struct{ Flows uint64 } }
+		if err := json.Unmarshal(resp.Body.Bytes(), &got); err != nil {
+			t.Fatalf("summary: %v: %s", err, resp.Body.String())
+		}
+		return got.Total.Flows
+	}
+	all, own := summary(dir), summary(filepath.Dir(nf))
+	if own != want {
+		t.Errorf("nfcapd's file alone: %d flows, want %d", own, want)
+	}
+	if err := os.Remove(nf); err != nil {
+		t.Fatal(err)
+	}
+	if kflowOnly := summary(dir); all != kflowOnly+want {
+		t.Errorf("tree: %d flows, kflow's files %d + nfcapd's %d", all, kflowOnly, want)
 	}
 }
