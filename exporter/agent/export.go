@@ -120,11 +120,13 @@ type batch struct {
 
 // CollectorStats are one collector's counters.
 type CollectorStats struct {
-	Target       string
-	RecordsSent  uint64 // flow records in messages the transport took
-	MessagesSent uint64
-	SendErrors   uint64 // messages the transport refused
-	RecordsLost  uint64 // records in refused messages or dropped batches
+	Target      string
+	RecordsSent uint64 // flow records in messages the transport took
+	// PacketsSent and OctetsSent are what those records counted.
+	PacketsSent, OctetsSent uint64
+	MessagesSent            uint64
+	SendErrors              uint64 // messages the transport refused
+	RecordsLost             uint64 // records in refused messages or dropped batches
 	// PacketsLost and OctetsLost are the packets and octets those lost
 	// records counted: what a ledger of packets needs.
 	PacketsLost, OctetsLost uint64
@@ -157,6 +159,7 @@ type worker struct {
 	recordsLost, queueDrops, notExportable atomic.Uint64
 	packetsLost, octetsLost                atomic.Uint64
 	undeliveredRecords                     atomic.Uint64
+	packetsSent, octetsSent                atomic.Uint64
 	warnedV5                               bool
 	// acct is the collector's entry in the pinned ledger (nil without
 	// pinning): what it was handed, so that a successor of a killed
@@ -368,7 +371,10 @@ func (w *worker) send(b batch) {
 			w.recordsSent.Add(uint64(c))
 		}
 		if n > 0 {
-			hand(countsOf(w.carried[first[sent]:first[sent+n]]))
+			c := countsOf(w.carried[first[sent]:first[sent+n]])
+			w.packetsSent.Add(c.Packets)
+			w.octetsSent.Add(c.Octets)
+			hand(c)
 			if w.target.TCP {
 				for i := sent; i < sent+n; i++ {
 					w.remember(sentMsg{bytes: len(w.msgs[i]), records: w.counts[i], counts: countsOf(w.carried[first[i]:first[i+1]])})
@@ -440,6 +446,7 @@ func (w *worker) stats() CollectorStats {
 	}
 	return CollectorStats{
 		PacketsUnexported: unexported.Packets, OctetsUnexported: unexported.Octets, Undelivered: w.undeliveredRecords.Load(),
+		PacketsSent: w.packetsSent.Load(), OctetsSent: w.octetsSent.Load(),
 		Target: w.target.String(), RecordsSent: w.recordsSent.Load(), MessagesSent: w.messagesSent.Load(),
 		SendErrors: w.sendErrors.Load(), RecordsLost: w.recordsLost.Load(), QueueDrops: w.queueDrops.Load(),
 		PacketsLost: w.packetsLost.Load(), OctetsLost: w.octetsLost.Load(),

@@ -28,6 +28,7 @@ type Metrics struct {
 	colLost, colQueueDrops, colNotExported *prometheus.Desc
 	colPacketsLost, colOctetsLost          *prometheus.Desc
 	colUnexported, colUnexportedBytes      *prometheus.Desc
+	colPacketsSent, colOctetsSent          *prometheus.Desc
 }
 
 // NewMetrics returns a prometheus.Collector for the agent.
@@ -57,6 +58,8 @@ func NewMetrics(a *Agent) *Metrics {
 		recordsExported:  d("records_total", "Flow records handed to the collectors and the local files."),
 		sinkErrors:       d("local_write_errors_total", "Failed writes of records to the local flow files."),
 		colRecords:       d("collector_records_sent_total", "Flow records in messages the transport accepted.", "collector"),
+		colPacketsSent:   d("collector_packets_sent_total", "Packets counted in the flow records of messages the transport accepted (collector_records_sent_total's packets).", "collector"),
+		colOctetsSent:    d("collector_bytes_sent_total", "L3 octets counted in the flow records of messages the transport accepted.", "collector"),
 		colMessages:      d("collector_messages_sent_total", "Export messages sent.", "collector"),
 		colErrors:        d("collector_send_errors_total", "Export messages the transport refused.", "collector"),
 		colLost:          d("collector_records_lost_total", "Flow records not delivered: refused messages, unreachable collector, dropped batches, messages a TCP collector never acknowledged before the connection ended.", "collector"),
@@ -77,7 +80,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.filteredPackets, m.filteredBytes,
 		m.drains, m.drainSeconds, m.lastDrainSeconds, m.cacheRecords, m.recordsExported, m.sinkErrors,
 		m.colRecords, m.colMessages, m.colErrors, m.colLost, m.colQueueDrops, m.colNotExported,
-		m.colPacketsLost, m.colOctetsLost, m.colUnexported, m.colUnexportedBytes} {
+		m.colPacketsLost, m.colOctetsLost, m.colUnexported, m.colUnexportedBytes, m.colPacketsSent, m.colOctetsSent} {
 		ch <- d
 	}
 }
@@ -134,6 +137,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.sinkErrors, float64(st.SinkErrors))
 	for _, c := range st.Collectors {
 		counter(m.colRecords, float64(c.RecordsSent), c.Target)
+		counter(m.colPacketsSent, float64(c.PacketsSent), c.Target)
+		counter(m.colOctetsSent, float64(c.OctetsSent), c.Target)
 		counter(m.colMessages, float64(c.MessagesSent), c.Target)
 		counter(m.colErrors, float64(c.SendErrors), c.Target)
 		counter(m.colLost, float64(c.RecordsLost), c.Target)
