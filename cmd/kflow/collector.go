@@ -56,6 +56,7 @@ type collectorFlags struct {
 	holdTime      time.Duration
 	maxTemplates  int
 	statsInterval time.Duration
+	stateFile     string
 	utc           bool
 	cpuProfile    string
 	web           webFlags
@@ -95,6 +96,7 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.workers, "workers", 1, "decode workers (each exporter is decoded by one)")
 	fs.DurationVar(&f.holdTime, "hold-time", server.DefaultHoldTime, "keep data that arrives before its template this long")
 	fs.IntVar(&f.maxTemplates, "max-templates", wire.DefaultMaxTemplates, "templates kept per exporter")
+	fs.StringVar(&f.stateFile, "state-file", "", "keep the UDP exporters' templates and sequence numbers as of each flush in `FILE`: after a restart their data decodes at once and what was missed meanwhile is counted (restart_lost_total)")
 	fs.DurationVar(&f.statsInterval, "stats-interval", time.Minute, "log new decode errors, sequence gaps and drops this often (0: never)")
 	fs.BoolVar(&f.utc, "utc", false, "name files and directories in UTC instead of local time")
 	f.web.register(fs, "web-")
@@ -437,6 +439,7 @@ func (f *collectorFlags) run(e *env) error {
 		}
 	}
 	srv, err := server.New(server.Config{
+		StateFile:     f.stateFile,
 		Listen:        listen,
 		Handler:       server.HandlerConfig{Sink: sink, Allow: allow, Limits: wire.Limits{MaxTemplates: f.maxTemplates}, HoldTime: f.holdTime},
 		Workers:       f.workers,
@@ -564,7 +567,7 @@ func logWrites(ctx context.Context, log interface {
 }, srv *server.Server, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var lastFlushes, lastFails, lastRefused, lastPackets, droppedSince uint64
+	var lastFlushes, lastFails, lastRefused, lastPackets, droppedSince, lastRestart uint64
 	failing := false
 	for {
 		select {
@@ -587,6 +590,11 @@ func logWrites(ctx context.Context, log interface {
 		if refused != lastRefused {
 			log.Error("flow records dropped: the flow files cannot take them", "records", refused-lastRefused,
 				"packets", packets-lastPackets, "err", st.LastFlushError)
+		}
+		if tot.RestartLost != lastRestart {
+			log.Error("exporters' sequence numbers say records were lost across the restart: sent while the collector was down, or received and not flushed when it ended",
+				"lost", tot.RestartLost-lastRestart)
+			lastRestart = tot.RestartLost
 		}
 		lastFlushes, lastFails, lastRefused, lastPackets = st.Flushes, st.FlushErrors, refused, packets
 	}

@@ -99,6 +99,9 @@ type seqState struct {
 	// exporter counts options records too. Until then a gap is measured
 	// from alt.
 	allRecords bool
+	// restored: the state is a previous run's (Config.StateFile), not yet
+	// checked against this run's first message.
+	restored bool
 }
 
 type heldSet struct {
@@ -118,6 +121,9 @@ type exporter struct {
 	held      []heldSet
 	heldBytes int
 	sflow     *sflowState // nil until the exporter sends sFlow
+	// savedTemplates: the sessions hold a previous run's templates, not
+	// yet checked against the exporter's first message.
+	savedTemplates bool
 }
 
 // Handler decodes the messages of any number of exporters and stores
@@ -139,6 +145,8 @@ type Handler struct {
 	// storeFailed (a method value made once, so no closure per message).
 	storing     *exporter
 	storingRecs []flow.Record
+	// restored are the sequence states a previous run left (nil: none).
+	restored    *restored
 	storeFailed func(i int, err error)
 }
 
@@ -206,6 +214,9 @@ func (h *Handler) exporter(src Source, addr netip.Addr, now time.Time) *exporter
 		},
 	}
 	h.exporters[src] = e
+	if src.Conn == 0 && h.restored != nil {
+		h.restoreSessions(e)
+	}
 	return e
 }
 
@@ -272,6 +283,9 @@ func (h *Handler) handleV5(e *exporter, b []byte) {
 }
 
 func (h *Handler) handleV9(e *exporter, b []byte, now time.Time) {
+	if e.savedTemplates {
+		h.checkSaved(e, netflow9.Version, b)
+	}
 	if e.v9 == nil {
 		e.v9 = netflow9.NewSession(h.cfg.Limits)
 	}
@@ -292,6 +306,9 @@ func (h *Handler) handleV9(e *exporter, b []byte, now time.Time) {
 }
 
 func (h *Handler) handleIPFIX(e *exporter, b []byte, now time.Time) {
+	if e.savedTemplates {
+		h.checkSaved(e, ipfix.Version, b)
+	}
 	if e.v10 == nil {
 		e.v10 = ipfix.NewSession(h.cfg.Limits)
 	}
@@ -384,7 +401,27 @@ func (h *Handler) sequenceAlt(e *exporter, version uint16, domain, seq, advance,
 			return
 		}
 		st = &seqState{}
+		if e.src.Conn == 0 {
+			if rs, ok := h.restored.take(e.src.Addr, version, domain); ok {
+				st = &seqState{next: rs.Next, alt: rs.Alt, allRecords: rs.AllRecords, synced: true, restored: true}
+			}
+		}
 		e.seq[k] = st
+	}
+	if st.restored {
+		// The first message since a restart: what the exporter sent
+		// after the previous run's last flush did not reach the files.
+		st.restored = false
+		from := st.alt
+		if st.allRecords {
+			from = st.next
+		}
+		if d := int32(seq - from); d > 0 && seq != st.next {
+			e.stats.RestartLost += uint64(d)
+			h.cfg.Sink.SequenceFailures(e.addr, domain, 1)
+		}
+		st.next, st.alt, st.synced = seq+advance, seq+alt, !resync
+		return
 	}
 	switch {
 	case !st.synced:

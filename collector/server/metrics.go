@@ -18,6 +18,7 @@ type Metrics struct {
 	templateMisses, heldDecoded, heldDrop  *prometheus.Desc
 	seqGaps, seqLost, storeErrors          *prometheus.Desc
 	storeErrorPackets, lostPackets         *prometheus.Desc
+	restartLost                            *prometheus.Desc
 	lPackets, kernelDrops, conns, refused  *prometheus.Desc
 	notAllowed, evicted, flushErrors       *prometheus.Desc
 	files, fileBytes, fileRecords, lost    *prometheus.Desc
@@ -60,6 +61,7 @@ func NewMetrics(s *Server) *Metrics {
 		fileRecords:       d("file_records_total", "Flow records in the files finished."),
 		lost:              d("file_records_lost_total", "Records no file could take."),
 		lostPackets:       d("file_packets_lost_total", "Packets counted in the records no file could take."),
+		restartLost:       d("restart_lost_total", "What the sequence numbers say the exporter sent between the previous run's last flush and its first message to this run (v9 packets, IPFIX records): lost while the collector was down, or received and not flushed when it ended; per UDP exporter.", ex...),
 		storeErrorPackets: d("store_error_packets_total", "Packets counted in the records the flow files refused (store_errors_total), per exporter.", ex...),
 		fileErrors:        d("file_errors_total", "Files finished with an error."),
 		expired:           d("files_expired_total", "Files removed by retention."),
@@ -76,7 +78,7 @@ func NewMetrics(s *Server) *Metrics {
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.packets, m.bytes, m.records, m.optRecords, m.decodeErrors, m.templates,
-		m.withdrawals, m.templateMisses, m.heldDecoded, m.heldDrop, m.seqGaps, m.seqLost, m.storeErrors, m.storeErrorPackets, m.lostPackets, m.lPackets,
+		m.withdrawals, m.templateMisses, m.heldDecoded, m.heldDrop, m.seqGaps, m.seqLost, m.storeErrors, m.storeErrorPackets, m.lostPackets, m.restartLost, m.lPackets,
 		m.kernelDrops, m.conns, m.refused, m.notAllowed, m.evicted, m.flushErrors, m.files, m.fileBytes,
 		m.fileRecords, m.lost, m.fileErrors, m.expired, m.expiredBytes, m.rotationLag, m.lastRotation, m.ignoredPackets, m.ignoredOctets, m.ifNames} {
 		ch <- d

@@ -73,6 +73,11 @@ type Config struct {
 	ReceiveBuffer int
 	// MaxConns bounds concurrent TCP connections (default DefaultMaxConns).
 	MaxConns int
+	// StateFile, if set, is where each flush records the sequence state
+	// of every UDP exporter as of the records it made durable; a server
+	// started with the file counts, per exporter, what the sequence
+	// numbers say it missed since (ExporterStats.RestartLost).
+	StateFile string
 }
 
 type item struct {
@@ -95,7 +100,11 @@ type Server struct {
 	notAllowed  atomic.Uint64
 	flushErrors atomic.Uint64
 	flushes     atomic.Uint64
-	lastFlush   atomic.Value // string: last flush error
+	// restored are the sequence states of the previous run (StateFile).
+	restored  *restored
+	seqBuf    []SeqState
+	sessBuf   []SavedSession
+	lastFlush atomic.Value // string: last flush error
 
 	connMu  sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -125,11 +134,19 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	s := &Server{cfg: cfg, seed: maphash.MakeSeed(), conns: make(map[net.Conn]struct{})}
+	if cfg.StateFile != "" {
+		r, err := readState(cfg.StateFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.restored = r
+	}
 	for range cfg.Workers {
 		h, err := NewHandler(cfg.Handler)
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}
+		h.restored = s.restored
 		s.handlers = append(s.handlers, h)
 		s.queues = append(s.queues, make(chan item, cfg.QueueLen))
 	}
@@ -296,7 +313,41 @@ loop:
 
 func (s *Server) flush() {
 	defer s.flushes.Add(1)
+	if s.cfg.StateFile != "" {
+		s.flushState()
+		return
+	}
 	if err := s.cfg.Handler.Sink.Flush(); err != nil {
+		s.flushErrors.Add(1)
+		s.lastFlush.Store(err.Error())
+	}
+}
+
+// flushState flushes with the decoders held, so that the sequence states
+// read are exactly those of the records flushed, and then records them
+// in the state file (unless the flush failed: the previous states stay,
+// and what the records in memory held counts as missed after a crash).
+func (s *Server) flushState() {
+	for _, h := range s.handlers {
+		h.mu.Lock()
+	}
+	now := time.Now()
+	seqs, sess := s.seqBuf[:0], s.sessBuf[:0]
+	for _, h := range s.handlers {
+		seqs = h.sequences(seqs, now)
+		sess = h.sessions(sess, now)
+	}
+	err := s.cfg.Handler.Sink.Flush()
+	for _, h := range s.handlers {
+		h.mu.Unlock()
+	}
+	if err == nil {
+		seqs = s.restored.rest(seqs, now)
+		sess = s.restored.restSessions(sess, now)
+		err = writeState(s.cfg.StateFile, seqs, sess)
+	}
+	s.seqBuf, s.sessBuf = seqs, sess
+	if err != nil {
 		s.flushErrors.Add(1)
 		s.lastFlush.Store(err.Error())
 	}

@@ -44,7 +44,12 @@ type ExporterStats struct {
 	// data records).
 	SequenceGaps uint64
 	SequenceLost uint64
-	StoreErrors  uint64 // records the sink refused
+	// RestartLost is what the sequence numbers say the exporter sent
+	// between the last flush of the previous run (Config.StateFile) and
+	// its first message to this one: lost while the collector was down,
+	// or received and not yet flushed when it ended (UDP).
+	RestartLost uint64
+	StoreErrors uint64 // records the sink refused
 	// StoreErrorPackets and StoreErrorOctets are what those records
 	// counted: what a ledger of packets needs.
 	StoreErrorPackets, StoreErrorOctets uint64
@@ -134,6 +139,7 @@ func (s Stats) Totals() ExporterStats {
 		t.HeldDropped += e.HeldDropped
 		t.SequenceGaps += e.SequenceGaps
 		t.SequenceLost += e.SequenceLost
+		t.RestartLost += e.RestartLost
 		t.StoreErrors += e.StoreErrors
 		t.StoreErrorPackets += e.StoreErrorPackets
 		t.StoreErrorOctets += e.StoreErrorOctets

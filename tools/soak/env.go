@@ -224,6 +224,7 @@ func (e *Env) startDaemons() error {
 	col := func(name, listen, dir, metrics string) *Daemon {
 		return &Daemon{Name: name, ns: e.C, bin: e.kflow, args: []string{"collector", "run", "--no-default-listen",
 			"-l", listen, "-d", dir, "-t", "60", "--flush-interval", "200ms", "--metrics-address", metrics,
+			"--state-file", filepath.Join(e.dir, name+".state.json"),
 			"--log-format", "json", "--stats-interval", "0"}}
 	}
 	e.udpCol = col("collector-udp", fmt.Sprintf("udp://%s:%d", exportC, udpPort), filepath.Join(e.dir, "udp"), udpMetric)

@@ -30,6 +30,7 @@ type Window struct {
 // exporter's cache empty, the collectors flushed.
 type Snapshot struct {
 	At       time.Duration
+	Wall     time.Time
 	Exporter Metrics
 	// ExporterIncarnation tells counters of different processes apart
 	// (the per-collector counters start at zero in a new exporter).
@@ -61,7 +62,7 @@ func (r *Run) snapshot(w int) (*Snapshot, error) {
 	}
 	// Two more drains (the unkeyed counters), then the collectors' flush.
 	time.Sleep(time.Second)
-	s := &Snapshot{At: time.Since(r.start), ExporterIncarnation: e.exporter.incarnation, Procs: map[string]ProcSample{},
+	s := &Snapshot{At: time.Since(r.start), Wall: time.Now(), ExporterIncarnation: e.exporter.incarnation, Procs: map[string]ProcSample{},
 		UDPIncarnation: e.udpCol.incarnation, TCPIncarnation: e.tcpCol.incarnation}
 	var err error
 	if s.Exporter, err = scrape(pc, exporterMetric); err != nil {
@@ -148,10 +149,10 @@ func (r *Run) ledger() (*Ledger, error) {
 		{Name: "nfcapd, NetFlow v9/UDP", Target: "nfv9://", NoDirection: true},
 	}}
 	var err error
-	if l.Witnesses[0].Records, l.Witnesses[0].Files, err = readKflowDir(filepath.Join(e.dir, "udp")); err != nil {
+	if l.Witnesses[0].Records, l.Witnesses[0].Files, l.Witnesses[0].Entries, err = readKflowDir(filepath.Join(e.dir, "udp")); err != nil {
 		return nil, err
 	}
-	if l.Witnesses[1].Records, l.Witnesses[1].Files, err = readKflowDir(e.tmpfs); err != nil {
+	if l.Witnesses[1].Records, l.Witnesses[1].Files, l.Witnesses[1].Entries, err = readKflowDir(e.tmpfs); err != nil {
 		return nil, err
 	}
 	if l.Witnesses[2].Records, l.Witnesses[2].Files, err = readNfcapdDir(filepath.Join(e.dir, "nfcapd")); err != nil {
@@ -177,6 +178,7 @@ func (r *Run) ledger() (*Ledger, error) {
 	l.Other = make([]uint64, len(l.Witnesses))
 	for wi, w := range l.Witnesses {
 		recorded := make([]uint64, len(r.windows))
+		fileRecs, filePkts := w.perWindow(r.windows, owner)
 		got := testenv.Truth{}
 		for k, c := range w.Records {
 			win, ok := owner[k]
@@ -225,6 +227,15 @@ func (r *Run) ledger() (*Ledger, error) {
 					}
 				}
 			}
+			if w.collector != nil {
+				name, n, note := collectorLoss(win, w, target, fileRecs[win.Index], filePkts[win.Index])
+				if n > 0 {
+					row.Lost[name] = n
+				}
+				if note != "" {
+					l.Problems = append(l.Problems, fmt.Sprintf("%s: window %d: %s", w.Name, win.Index, note))
+				}
+			}
 			var lost uint64
 			for _, v := range row.Lost {
 				lost += v
@@ -245,6 +256,69 @@ func (r *Run) ledger() (*Ledger, error) {
 	}
 	l.Problems = append(l.Problems, r.growth()...)
 	return l, nil
+}
+
+// perWindow counts the witness's records and their packets per window:
+// the window's own flows, and other traffic by its start time.
+func (w *Witness) perWindow(windows []*Window, owner map[testenv.FlowKey]int) (recs, pkts []uint64) {
+	recs, pkts = make([]uint64, len(windows)), make([]uint64, len(windows))
+	for _, e := range w.Entries {
+		win, ok := owner[e.Key]
+		if !ok {
+			win = -1
+			for _, x := range windows {
+				if !e.Start.Before(x.Before.Wall) && e.Start.Before(x.After.Wall) {
+					win = x.Index
+				}
+			}
+			if win < 0 {
+				continue
+			}
+		}
+		recs[win]++
+		pkts[win] += e.Packets
+	}
+	return recs, pkts
+}
+
+// collectorLoss books what the exporter sent a kflow collector but its
+// files lack, when the collector's own sequence counters account for it
+// record by record: the records the exporter sent in the window (its
+// collector_records_sent_total) less those in the files must equal the
+// records the collector says its exporter's sequence numbers skipped,
+// within a run (sequence_lost_total) or across a restart
+// (restart_lost_total). Then the packets those records held are the
+// exporter's packets sent less the files' packets. Otherwise nothing is
+// booked, and the difference stays unaccounted.
+func collectorLoss(win *Window, w *Witness, target string, fileRecs, filePkts uint64) (name string, packets uint64, note string) {
+	restart := collectorDelta(win.Before, win.After, w.collector, "kflow_collector_restart_lost_total")
+	seq := collectorDelta(win.Before, win.After, w.collector, "kflow_collector_sequence_lost_total")
+	counted := restart + seq
+	sentRecs := delta(win.Before, win.After, func(m Metrics) uint64 { return m.Sum("kflow_exporter_collector_records_sent_total", target) })
+	sentPkts := delta(win.Before, win.After, func(m Metrics) uint64 { return m.Sum("kflow_exporter_collector_packets_sent_total", target) })
+	if counted == 0 {
+		return "", 0, ""
+	}
+	// The sequence numbers also skip the records of messages the exporter
+	// could not send (refused, counted lost by the exporter itself).
+	refused := delta(win.Before, win.After, func(m Metrics) uint64 { return m.Sum("kflow_exporter_collector_records_lost_total", target) })
+	if refused > counted {
+		refused = counted
+	}
+	counted -= refused
+	if sentRecs < fileRecs || sentRecs-fileRecs != counted || sentPkts < filePkts {
+		return "", 0, fmt.Sprintf("the collector counts %d records lost (restart %d, sequence %d, less %d the exporter could not send), but the exporter sent %d records and the files hold %d: not booked",
+			counted, restart, seq, refused, sentRecs, fileRecs)
+	}
+	switch {
+	case seq == 0:
+		name = "kflow_collector_restart_lost_total"
+	case restart == 0:
+		name = "kflow_collector_sequence_lost_total"
+	default:
+		name = "kflow_collector_restart_lost_total + sequence_lost_total"
+	}
+	return name, sentPkts - filePkts, ""
 }
 
 // collectorSide picks one collector's metrics and process from a snapshot.

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -32,6 +33,16 @@ type Witness struct {
 	Files       []FileCheck
 	// collector reads the witness's own counters (kflow's collectors).
 	collector collectorSide
+	// Entries are every record in kflow's files, for the record-level
+	// check of the collector's losses.
+	Entries []recEntry
+}
+
+// recEntry is one record of a flow file.
+type recEntry struct {
+	Key     testenv.FlowKey
+	Start   time.Time
+	Packets uint64
 }
 
 // FileCheck is one flow file read to its end.
@@ -45,8 +56,9 @@ type FileCheck struct {
 
 // readKflowDir reads every kflow flow file under dir, checking each is
 // readable to its last whole block.
-func readKflowDir(dir string) (testenv.Truth, []FileCheck, error) {
+func readKflowDir(dir string) (testenv.Truth, []FileCheck, []recEntry, error) {
 	t := testenv.Truth{}
+	var entries []recEntry
 	var checks []FileCheck
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -66,6 +78,7 @@ func readKflowDir(dir string) (testenv.Truth, []FileCheck, error) {
 			rec := r.Record()
 			k := testenv.KeyOf(rec)
 			t[k] = addCounts(t[k], testenv.Counts{Packets: rec.Packets, Octets: rec.Octets, TCPFlags: rec.TCPFlags})
+			entries = append(entries, recEntry{Key: k, Start: rec.Start, Packets: rec.Packets})
 			fc.Records++
 		}
 		if err := r.Err(); err != nil {
@@ -77,7 +90,7 @@ func readKflowDir(dir string) (testenv.Truth, []FileCheck, error) {
 		checks = append(checks, fc)
 		return nil
 	})
-	return t, checks, err
+	return t, checks, entries, err
 }
 
 // readNfcapdDir reads nfcapd's files with nfdump (CSV, raw numbers):
