@@ -113,6 +113,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.seqLost, e.SequenceLost, l...)
 		counter(m.storeErrors, e.StoreErrors, l...)
 		counter(m.storeErrorPackets, e.StoreErrorPackets, l...)
+		counter(m.restartLost, e.RestartLost, l...)
 		for _, r := range e.Reports {
 			dl := []string{l[0], l[1], strconv.FormatUint(uint64(r.Domain), 10)}
 			if r.HasStats {
