@@ -23,6 +23,8 @@ import (
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/exporter/cgroup"
 	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/wire"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -255,10 +257,8 @@ func TestCgroupAttribution(t *testing.T) {
 	mnt, _ := cgroup.Mount()
 	rel := func(leaf string) string { return strings.TrimPrefix(dirs[leaf], mnt) }
 
-	sink := &memSink{}
-	a, stop := runAgent(t, p, Config{Interfaces: []string{p.AIf}, Sink: sink, DrainInterval: 100 * time.Millisecond,
-		Datapath: bpf.Config{Cgroups: true}})
-	waitFor(t, "the pair's veth attached", func() bool { return observes(a, p.AIf) })
+	// The local flow files' records and an IPFIX collector's.
+	a, sink, col, stop := runToIPFIX(t, p, Config{Datapath: bpf.Config{Cgroups: true}})
 
 	// B's servers for A's client, in the test process.
 	var lns []net.Listener
@@ -340,7 +340,22 @@ func TestCgroupAttribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+	s := ipfix.NewSession(wire.Limits{})
+	var fromIPFIX []flow.Record
+	var m ipfix.Message
+	for _, b := range col.received(t, a) {
+		if err := s.Decode(&m, b); err != nil {
+			t.Fatal(err)
+		}
+		fromIPFIX = append(fromIPFIX, m.Data.Records...)
+	}
+	checkCgroups(t, "flow files", sink.all(), p, rel)
+	checkCgroups(t, "IPFIX", fromIPFIX, p, rel)
+}
 
+// checkCgroups checks the records of TestCgroupAttribution.
+func checkCgroups(t *testing.T, where string, recs []flow.Record, p *testenv.Pair, rel func(string) string) {
+	t.Helper()
 	// Every TCP and UDP flow between the pair's addresses: which process
 	// it belongs to follows from its A-side port.
 	want := map[string]string{}
@@ -357,7 +372,7 @@ func TestCgroupAttribution(t *testing.T) {
 		}
 		want[fmt.Sprintf("%s udp ingress nobody", fam.name)] = ""
 	}
-	for _, r := range sink.all() {
+	for _, r := range recs {
 		if r.Proto != flow.ProtoTCP && r.Proto != flow.ProtoUDP {
 			continue
 		}
@@ -378,12 +393,12 @@ func TestCgroupAttribution(t *testing.T) {
 		}
 		k := fmt.Sprintf("%s %s %s %s", fam, map[uint8]string{6: "tcp", 17: "udp"}[r.Proto], r.Direction, who)
 		if prev, ok := got[k]; ok && prev != r.Cgroup {
-			t.Errorf("%s: records with cgroups %q and %q", k, prev, r.Cgroup)
+			t.Errorf("%s: %s: records with cgroups %q and %q", where, k, prev, r.Cgroup)
 		}
 		got[k] = r.Cgroup
 		if r.Cgroup != "" {
 			if u := r.CgroupNames().Unit; u != "kflowtest-"+who+".service" {
-				t.Errorf("%s: unit %q", k, u)
+				t.Errorf("%s: %s: unit %q", where, k, u)
 			}
 		}
 	}
@@ -391,14 +406,14 @@ func TestCgroupAttribution(t *testing.T) {
 		g, ok := got[k]
 		switch {
 		case !ok:
-			t.Errorf("%s: no record", k)
+			t.Errorf("%s: %s: no record", where, k)
 		case g != w:
-			t.Errorf("%s: cgroup %q, want %q", k, g, w)
+			t.Errorf("%s: %s: cgroup %q, want %q", where, k, g, w)
 		}
 	}
 	for k := range got {
 		if _, ok := want[k]; !ok {
-			t.Errorf("%s: a flow the test did not make", k)
+			t.Errorf("%s: %s: a flow the test did not make", where, k)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error
 			ObservationDomain: cfg.ObservationDomain, MTU: cfg.MTU, Stream: t.TCP,
 			TemplateRefresh: cfg.TemplateRefresh, SamplingInterval: cfg.Datapath.Sampling, SystemInit: init,
 			SamplingRandom: !cfg.Datapath.SamplingCount, SequenceAllRecords: cfg.IPFIXSequenceAll,
-			CaptureFilter: cfg.Datapath.Filter != "", Biflow: cfg.Biflow,
+			CaptureFilter: cfg.Datapath.Filter != "", Biflow: cfg.Biflow, Cgroups: cfg.Datapath.Cgroups,
 		})
 		return ipfixEncoder{e}, err
 	case transport.NetFlowV9, transport.NetFlowV5:

@@ -25,9 +25,24 @@ var ErrNoCgroup2 = errors.New("no cgroup2 file system mounted")
 
 // Mount returns where the cgroup v2 file system is mounted, from
 // /proc/self/mounts: /sys/fs/cgroup on a unified layout,
-// /sys/fs/cgroup/unified on systemd's hybrid one.
+// /sys/fs/cgroup/unified on systemd's hybrid one. A process whose mount
+// namespace has none (started by "ip netns exec", which mounts a sysfs
+// of its own) reaches the host's through /proc/1/root when it may.
 func Mount() (string, error) {
-	f, err := os.Open("/proc/self/mounts")
+	m, err := mountIn("/proc/self/mounts")
+	if !errors.Is(err, ErrNoCgroup2) {
+		return m, err
+	}
+	if m1, err1 := mountIn("/proc/1/mounts"); err1 == nil {
+		if _, err2 := os.Stat(filepath.Join("/proc/1/root", m1, "cgroup.procs")); err2 == nil {
+			return filepath.Join("/proc/1/root", m1), nil
+		}
+	}
+	return "", err
+}
+
+func mountIn(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("find the cgroup2 mount: %w", err)
 	}

@@ -4,7 +4,9 @@ package ipfix
 
 import (
 	"encoding/binary"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -54,6 +56,14 @@ type Config struct {
 	// CaptureFilter announces capture filter counts (SetFiltered) in
 	// options records of template TemplateFiltered.
 	CaptureFilter bool
+	// Cgroups adds applicationId (95) to the flow records: the local
+	// socket's cgroup (flow.Record.CgroupID) with classification engine
+	// 6, user defined; zeros for none. Options records of template
+	// TemplateApps map each id to applicationName (96) and
+	// applicationDescription (94, the cgroup path): a new id is announced
+	// in the message that carries its first record (with the templates),
+	// all of them with every refresh.
+	Cgroups bool
 	// SystemInit is when the exporting process started
 	// (systemInitTimeMilliseconds); default Clock() at NewEncoder.
 	SystemInit time.Time
@@ -86,6 +96,7 @@ type format struct {
 	samp   wire.ExportTemplate
 	sel    wire.ExportTemplate
 	filt   wire.ExportTemplate
+	apps   wire.ExportTemplate
 
 	initMs         int64
 	seq            uint32
@@ -95,7 +106,20 @@ type format struct {
 	ignoredOctets  uint64
 	interfaces     []wire.Interface
 	filtered       []wire.FilterCount
+	// The cgroups announced in TemplateApps records, by id: at most
+	// maxApps (then it starts afresh, announcing what follows).
+	cgroups map[uint64]string
 }
+
+// maxApps bounds the cgroups an encoder announces again on refresh.
+const maxApps = 4096
+
+// The longest applicationName and applicationDescription sent: longer
+// ones are cut (a cgroup path is rarely past 200 octets).
+const (
+	maxAppName = 64
+	maxAppPath = 400
+)
 
 // NewEncoder returns an encoder for one observation domain.
 func NewEncoder(cfg Config) (*Encoder, error) {
@@ -112,8 +136,9 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	e := &Encoder{f: format{
 		cfg:    cfg,
-		v4:     wire.NewExportTemplate(TemplateIPv4, 0, flowFields(false, cfg.Biflow)),
-		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true, cfg.Biflow)),
+		v4:     wire.NewExportTemplate(TemplateIPv4, 0, flowFields(false, cfg.Biflow, cfg.Cgroups)),
+		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true, cfg.Biflow, cfg.Cgroups)),
+		apps:   wire.NewExportTemplate(TemplateApps, 1, appFields()),
 		stats:  wire.NewExportTemplate(TemplateStats, 1, statsFields()),
 		ifaces: wire.NewExportTemplate(TemplateInterfaces, 1, interfaceFields()),
 		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields()),
@@ -137,6 +162,10 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	if cfg.CaptureFilter {
 		l.Options = append(l.Options, e.f.filt)
+	}
+	if cfg.Cgroups {
+		l.Options = append(l.Options, e.f.apps)
+		e.f.cgroups = make(map[uint64]string)
 	}
 	e.w = wire.NewEncoder(wc, l, &e.f)
 	return e, nil
@@ -189,7 +218,32 @@ func (e *Encoder) Counters() (messages, records uint64) { return e.f.messages, e
 // template. It returns the number of records in messages emit accepted;
 // an emit error stops encoding and is returned wrapped.
 func (e *Encoder) Encode(recs []flow.Record, emit func(Packet) error) (int, error) {
+	if e.f.cfg.Cgroups && e.f.learnCgroups(recs) {
+		// New cgroups: announced before their first records.
+		e.w.ForceTemplates()
+	}
 	return e.w.Encode(recs, emit)
+}
+
+// learnCgroups adds the records' cgroups to the announced ones and
+// reports whether one was new (or its path changed).
+func (f *format) learnCgroups(recs []flow.Record) bool {
+	learned := false
+	for i := range recs {
+		r := &recs[i]
+		if r.CgroupID == 0 {
+			continue
+		}
+		if p, ok := f.cgroups[r.CgroupID]; ok && p == r.Cgroup {
+			continue
+		}
+		if len(f.cgroups) >= maxApps {
+			clear(f.cgroups)
+		}
+		f.cgroups[r.CgroupID] = r.Cgroup
+		learned = true
+	}
+	return learned
 }
 
 // ExportTime: the export time as the clock gives it.
@@ -197,27 +251,44 @@ func (f *format) ExportTime(now time.Time) time.Time { return now }
 
 // PutFlows writes flow data records.
 func (f *format) PutFlows(b []byte, recs []flow.Record, v6 bool) {
+	n := flow4Len
+	if v6 {
+		n = flow6Len
+	}
+	step := 1
 	if f.cfg.Biflow {
-		for k := 0; k < len(recs); k += 2 {
-			if v6 {
-				putFlow6(b[k/2*biflow6Len:], &recs[k])
-				putReverse(b[k/2*biflow6Len+flow6Len:], &recs[k+1])
-			} else {
-				putFlow4(b[k/2*biflow4Len:], &recs[k])
-				putReverse(b[k/2*biflow4Len+flow4Len:], &recs[k+1])
-			}
+		n += revLen
+		step = 2
+	}
+	app := 0
+	if f.cfg.Cgroups {
+		app = wire.AppIDLen
+	}
+	for k := 0; k < len(recs); k += step {
+		rb := b[k/step*(n+app):]
+		if v6 {
+			putFlow6(rb, &recs[k])
+		} else {
+			putFlow4(rb, &recs[k])
 		}
+		if f.cfg.Biflow {
+			putReverse(rb[n-revLen:], &recs[k+1])
+		}
+		if app != 0 {
+			putApp(rb[n:n+app], recs[k].CgroupID)
+		}
+	}
+}
+
+// putApp writes kflow's applicationId of a cgroup id: engine 6 and the
+// id, or zeros for none.
+func putApp(b []byte, id uint64) {
+	if id == 0 {
+		clear(b[:wire.AppIDLen])
 		return
 	}
-	if v6 {
-		for k := range recs {
-			putFlow6(b[k*flow6Len:], &recs[k])
-		}
-	} else {
-		for k := range recs {
-			putFlow4(b[k*flow4Len:], &recs[k])
-		}
-	}
+	b[0] = wire.AppEngineUserDefined
+	binary.BigEndian.PutUint64(b[1:wire.AppIDLen], id)
 }
 
 // PutOptions adds the statistics, interface name and sampling records.
@@ -260,6 +331,17 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		}
 	}
 
+	for _, id := range slices.Sorted(maps.Keys(f.cgroups)) {
+		path := f.cgroups[id]
+		name := flow.ParseCgroup(path).AppName(path)
+		// Bounded so that a record fits any message (MinMTU).
+		name, path = name[:min(len(name), maxAppName)], path[:min(len(path), maxAppPath)]
+		buf := o.Add(TemplateApps, wire.AppIDLen+varLenSize(len(name))+len(name)+varLenSize(len(path))+len(path))
+		putApp(buf, id)
+		p := putVarLen(buf[wire.AppIDLen:], name) + wire.AppIDLen
+		putVarLen(buf[p:], path)
+	}
+
 	if f.cfg.SamplingInterval > 1 {
 		buf := o.Add(TemplateSampling, f.samp.Size)
 		binary.BigEndian.PutUint32(buf[0:], f.cfg.ObservationDomain)
@@ -298,4 +380,24 @@ func (f *format) PutHeader(msg []byte, m *wire.Builder, now time.Time) uint32 {
 	f.messages++
 	f.records += uint64(m.FlowRecords)
 	return seq
+}
+
+// varLenSize is the length prefix of a variable-length field of n octets
+// (RFC 7011 section 7).
+func varLenSize(n int) int {
+	if n < 255 {
+		return 1
+	}
+	return 3
+}
+
+// putVarLen writes v as a variable-length field and returns its length.
+func putVarLen(b []byte, v string) int {
+	if len(v) < 255 {
+		b[0] = byte(len(v))
+		return 1 + copy(b[1:], v)
+	}
+	b[0] = 255
+	binary.BigEndian.PutUint16(b[1:], uint16(len(v)))
+	return 3 + copy(b[3:], v)
 }

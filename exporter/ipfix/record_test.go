@@ -27,7 +27,7 @@ func putFields(b []byte, fields []wire.Field, r *flow.Record, initMs int64) {
 // from flowFields.
 func TestFlowRecordMatchesPutField(t *testing.T) {
 	for _, ipv6 := range []bool{false, true} {
-		tp := wire.NewExportTemplate(TemplateIPv4, 0, flowFields(ipv6, false))
+		tp := wire.NewExportTemplate(TemplateIPv4, 0, flowFields(ipv6, false, false))
 		put, n := putFlow4, flow4Len
 		if ipv6 {
 			put, n = putFlow6, flow6Len
@@ -62,7 +62,7 @@ func TestReverseFieldsMatchPutField(t *testing.T) {
 		t.Fatalf("reverse fields are %d octets, putReverse writes %d", tp.Size, revLen)
 	}
 	for ipv6, n := range map[bool]int{false: biflow4Len, true: biflow6Len} {
-		if tp := wire.NewExportTemplate(0, 0, flowFields(ipv6, true)); tp.Size != n {
+		if tp := wire.NewExportTemplate(0, 0, flowFields(ipv6, true, false)); tp.Size != n {
 			t.Errorf("ipv6 %v: biflow template %d octets, records %d", ipv6, tp.Size, n)
 		}
 	}

@@ -17,19 +17,36 @@ const (
 	TemplateSampling   uint16 = 260 // options: sampling parameters
 	TemplateFiltered   uint16 = 261 // options: capture filter counts per interface
 	TemplateSelector   uint16 = 262 // options: PSAMP selector report (sampling)
+	TemplateApps       uint16 = 263 // options: cgroup applicationId to name and path
 )
 
 // SelectorID is the selectorId (IE 302) of the exporter's sampling.
 const SelectorID = 1
 
 // flowFields returns the fields of the flow templates; ipv6 selects IEs
-// 27/28/139 instead of 8/12/32; biflow adds the reverse fields.
-func flowFields(ipv6, biflow bool) []wire.Field {
+// 27/28/139 instead of 8/12/32; biflow adds the reverse fields; cgroups
+// adds applicationId (95) last: the local socket's cgroup (a biflow's
+// two directions share their socket).
+func flowFields(ipv6, biflow, cgroups bool) []wire.Field {
 	fields := uniflowFields(ipv6)
 	if biflow {
 		fields = append(fields, reverseFields()...)
 	}
+	if cgroups {
+		fields = append(fields, wire.Field{ID: wire.IEApplicationID, Length: wire.AppIDLen})
+	}
 	return fields
+}
+
+// appFields: scope applicationId (kflow's cgroup id), then
+// applicationName (the short name: container id, else unit) and
+// applicationDescription (the cgroup path), both variable length.
+func appFields() []wire.Field {
+	return []wire.Field{
+		{ID: wire.IEApplicationID, Length: wire.AppIDLen}, // scope
+		{ID: wire.IEApplicationName, Length: wire.VarLen},
+		{ID: wire.IEApplicationDescription, Length: wire.VarLen},
+	}
 }
 
 func uniflowFields(ipv6 bool) []wire.Field {

@@ -53,6 +53,9 @@ const (
 	IEIPNextHopIPv6Address         uint16 = 62  // v9 IPV6_NEXT_HOP
 	IEBGPNextHopIPv6Address        uint16 = 63  // v9 BPG_IPV6_NEXT_HOP
 	IEInterfaceName                uint16 = 82  // v9 IF_NAME
+	IEApplicationDescription       uint16 = 94  // v9 APPLICATION_DESCRIPTION
+	IEApplicationID                uint16 = 95  // v9 APPLICATION_TAG (RFC 6759)
+	IEApplicationName              uint16 = 96  // v9 APPLICATION_NAME
 	IEOctetTotalCount              uint16 = 85  // v9 IN_PERMANENT_BYTES
 	IEPacketTotalCount             uint16 = 86  // v9 IN_PERMANENT_PKTS
 	IEFlowEndReason                uint16 = 136 //
@@ -89,6 +92,16 @@ const (
 // elements of RFC 5103: element N under it is the reverse of IANA element
 // N, the value of a biflow's responder.
 const ReversePEN uint32 = 29305
+
+// kflow's applicationId (IE 95, RFC 6759) of a flow's cgroup:
+// classification engine 6 ("user defined") followed by the cgroup id on
+// the exporting host, 8 octets big endian. Options records of scope
+// applicationId map it to applicationName (96: the short name) and
+// applicationDescription (94: the cgroup path).
+const (
+	AppEngineUserDefined uint8 = 6
+	AppIDLen                   = 9
+)
 
 // VarLen is the field length that marks an IPFIX variable-length field
 // (RFC 7011 section 7).

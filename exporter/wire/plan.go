@@ -114,7 +114,7 @@ func fieldOp(f Field) (planOp, bool) {
 			return op(opDst6)
 		}
 		return planOp{}, false
-	case IEIPNextHopIPv4Address, IEBGPNextHopIPv4Address, IEIPNextHopIPv6Address, IEBGPNextHopIPv6Address:
+	case IEIPNextHopIPv4Address, IEBGPNextHopIPv4Address, IEIPNextHopIPv6Address, IEBGPNextHopIPv6Address, IEApplicationID:
 		return planOp{code: opApply, id: f.ID}, true
 	}
 	if !uintOK {

@@ -74,7 +74,14 @@ type domainState struct {
 	// estKnown. See estimateInit.
 	estInitMs int64
 	estKnown  bool
+	// apps maps the cgroup ids of kflow's applicationId to their paths
+	// (options records of scope applicationId), at most maxApps.
+	apps map[uint64]string
 }
+
+// maxApps bounds the cgroup paths a domain's state keeps; past it the
+// map starts afresh (the exporter announces them again on refresh).
+const maxApps = 65536
 
 // Templates is the bounded template store of one decoding session. Keys are
 // (domain, template id), so a session may safely see several domains. The

@@ -173,6 +173,15 @@ type recState struct {
 	pktInterval, pktSpace uint64
 	samplerID             uint64 // samplerId (48) or selectorId (302)
 	haveSamplerID         bool
+	app                   uint64 // kflow's cgroup applicationId; 0 none
+}
+
+// appID returns the cgroup id of a kflow applicationId, or 0.
+func appID(v []byte) uint64 {
+	if len(v) != AppIDLen || v[0] != AppEngineUserDefined {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v[1:])
 }
 
 func ntpToUnixNs(v uint64) int64 {
@@ -199,6 +208,9 @@ func addr16(v []byte) (netip.Addr, bool) {
 // unexpected length are ignored, never fatal.
 func (rs *recState) apply(r *flow.Record, id uint16, v []byte) {
 	switch id {
+	case IEApplicationID:
+		rs.app = appID(v)
+		return
 	case IESourceIPv4Address:
 		if a, ok := addr4(v); ok {
 			r.Src = a
@@ -424,6 +436,12 @@ func (s *Templates) finishRecord(out *Data, r *flow.Record, ctx *Context, rs *re
 		r.SamplingInterval = s.Sampling(ctx.Domain)
 	}
 	r.ObservationDomain = ctx.Domain
+	if rs.app != 0 {
+		r.CgroupID = rs.app
+		if st := s.domain(ctx.Domain, false); st != nil {
+			r.Cgroup = st.apps[rs.app]
+		}
+	}
 	s.appendReverse(out, r, ctx, rs, init)
 }
 
@@ -457,6 +475,9 @@ type optState struct {
 	probability           float64
 	samplerID             uint64 // samplerId (48) or selectorId (302)
 	haveSamplerID         bool
+	app                   uint64 // scope applicationId (kflow's cgroups)
+	appDesc               []byte
+	haveDesc              bool
 }
 
 func (o *optState) apply(id uint16, v []byte, scope bool) {
@@ -464,6 +485,12 @@ func (o *optState) apply(id uint16, v []byte, scope bool) {
 	case IEInterfaceName:
 		o.name = bytes.TrimRight(v, "\x00")
 		o.haveName = true
+		return
+	case IEApplicationID:
+		o.app = appID(v)
+		return
+	case IEApplicationDescription:
+		o.appDesc, o.haveDesc = v, true
 		return
 	case IESamplingProbability:
 		// float64, or float32 in reduced-size encoding (RFC 7011 6.2).
@@ -541,6 +568,14 @@ func (s *Templates) finishOptions(out *Data, o *optState) {
 		}
 		out.Filtered = append(out.Filtered, fc)
 		o.haveStats = false
+	}
+	if o.app != 0 && o.haveDesc {
+		if st := s.domain(o.domain, true); st != nil {
+			if st.apps == nil || len(st.apps) >= maxApps {
+				st.apps = make(map[uint64]string)
+			}
+			st.apps[o.app] = string(o.appDesc)
+		}
 	}
 	if o.haveName {
 		out.Interfaces = append(out.Interfaces, Interface{Domain: o.domain, Index: o.ifIndex, Name: string(o.name)})

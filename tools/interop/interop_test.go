@@ -47,6 +47,21 @@ func TestNfcapd(t *testing.T) {
 			want := fromTruth(truth, truthOpts{dir: !v5, flags: true, v4Only: v5})
 			compareFlows(t, "nfdump "+f, got, want)
 			checkSequence(t, f, nf.dir, msgs)
+			if f == "ipfix" {
+				// kflow's cgroups (--cgroups, on by default) were in the
+				// records nfcapd decoded: applicationId (95), and options
+				// records of variable-length names, which it skips (empty
+				// here: under "ip netns exec" kflow sees no cgroup2 mount).
+				n := 0
+				for _, r := range exportedRecords(t, msgs) {
+					if r.CgroupID != 0 {
+						n++
+					}
+				}
+				if n == 0 {
+					t.Error("no exported record carried a cgroup: nfcapd was not shown kflow's applicationId")
+				}
+			}
 			if v5 {
 				if !strings.Contains(log, "NetFlow v5 carries IPv4 only") {
 					t.Errorf("kflow did not log that IPv6 flows are not exportable over NetFlow v5:\n%s", log)

@@ -83,6 +83,9 @@ func setup(cfg *guest.Config) error {
 		{"sysfs", "/sys", "sysfs", ""},
 		{"devtmpfs", "/dev", "devtmpfs", ""},
 		{"bpf", "/sys/fs/bpf", "bpf", "mode=0700"},
+		// The cgroup v2 hierarchy: the cgroup attribution tests make
+		// cgroups of their own in it.
+		{"cgroup2", "/sys/fs/cgroup", "cgroup2", ""},
 		// No tmpfs on /tmp: the root (the initramfs) is writable, and
 		// the test's package directory may itself be under /tmp (a
 		// checkout there): a mount would hide it.
