@@ -56,6 +56,8 @@ func FuzzDecodeBlock(f *testing.F) {
 		recs := newSynth(uint64(i)).Records(n)
 		recs[0] = fullRecord(i%2 == 1)
 		f.Add(bytes.Clone(enc.encode(recs)), n, uint32(FieldSrc|FieldTimes))
+		recs[n-1].CgroupID, recs[n-1].Cgroup = 7, "/system.slice/nginx.service" // the cgroup column
+		f.Add(bytes.Clone(enc.encode(recs)), n, uint32(FieldCgroup))
 	}
 	var d blockDecoder
 	f.Fuzz(func(t *testing.T, b []byte, count int, need uint32) {
@@ -70,6 +72,7 @@ func FuzzDecodeBlock(f *testing.F) {
 		dirty := make([]flow.Record, count)
 		for i := range dirty {
 			dirty[i] = fullRecord(i%2 == 0)
+			dirty[i].CgroupID, dirty[i].Cgroup = 9, "/dirty"
 		}
 		reused, err := d.decode(b, count, dirty[:0], AllFields)
 		if err != nil {

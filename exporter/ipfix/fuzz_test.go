@@ -28,6 +28,12 @@ func FuzzDecode(f *testing.F) {
 	for _, b := range s.Bytes() {
 		f.Add(b)
 	}
+	cg := newEncoder(f, Config{ObservationDomain: 7, Cgroups: true}, clk)
+	s = wiretest.Sink{}
+	wiretest.Encode(f, cg, &s, cgroupRecords()...)
+	for _, b := range s.Bytes() {
+		f.Add(b)
+	}
 	f.Add(message(set(SetTemplate, tmplRec(300, 82, 0xffff, 8, 4)), set(300, []byte{255, 0, 1, 'x', 1, 2, 3, 4})))
 	f.Add(message(set(SetOptionsTemplate, u16s(301, 2, 1, 10, 4, 82, 0xffff)), set(301, []byte{0, 0, 0, 1, 2, 'l', 'o'})))
 	f.Add(message(set(SetTemplate, u16s(SetTemplate, 0))))
