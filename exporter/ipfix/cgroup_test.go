@@ -3,6 +3,7 @@
 package ipfix
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -98,4 +99,38 @@ func TestCgroupTshark(t *testing.T) {
 		"Classification Engine ID: USER-Defined (6)", "Selector ID: 0000000000001092",
 		"ApplicationName: nginx.service", "ApplicationDesc: /system.slice/nginx.service",
 		"ApplicationName: abababababab")
+}
+
+// TestCgroupAnnouncements: a message started for new cgroups announces
+// those alone; a refresh announces every cgroup known.
+func TestCgroupAnnouncements(t *testing.T) {
+	e := newEncoder(t, Config{ObservationDomain: 7, Cgroups: true}, &wiretest.Clock{T: t0})
+	msgs := func(recs ...flow.Record) []byte {
+		var s wiretest.Sink
+		if _, err := e.Encode(recs, s.Emit); err != nil {
+			t.Fatal(err)
+		}
+		var all []byte
+		for _, b := range s.Bytes() {
+			all = append(all, b...)
+		}
+		return all
+	}
+	a, b := recordV4(), recordV4()
+	a.CgroupID, a.Cgroup = 1, "/a.service"
+	b.CgroupID, b.Cgroup = 2, "/b.service"
+	b.SrcPort++
+	if m := msgs(a); !bytes.Contains(m, []byte("/a.service")) {
+		t.Error("the first cgroup was not announced")
+	}
+	if m := msgs(a); bytes.Contains(m, []byte("/a.service")) {
+		t.Error("a known cgroup was announced again without a refresh")
+	}
+	if m := msgs(a, b); !bytes.Contains(m, []byte("/b.service")) || bytes.Contains(m, []byte("/a.service")) {
+		t.Error("a new cgroup's message does not announce it alone")
+	}
+	e.ForceTemplates()
+	if m := msgs(); !bytes.Contains(m, []byte("/a.service")) || !bytes.Contains(m, []byte("/b.service")) {
+		t.Error("a refresh does not announce every cgroup")
+	}
 }

@@ -109,6 +109,10 @@ type format struct {
 	// The cgroups announced in TemplateApps records, by id: at most
 	// maxApps (then it starts afresh, announcing what follows).
 	cgroups map[uint64]string
+	// newCgroups, when not nil, are the only cgroups the next options
+	// data announce: the message was started for them, not for a
+	// refresh (which announces them all).
+	newCgroups []uint64
 }
 
 // maxApps bounds the cgroups an encoder announces again on refresh.
@@ -219,10 +223,13 @@ func (e *Encoder) Counters() (messages, records uint64) { return e.f.messages, e
 // an emit error stops encoding and is returned wrapped.
 func (e *Encoder) Encode(recs []flow.Record, emit func(Packet) error) (int, error) {
 	if e.f.cfg.Cgroups && e.f.learnCgroups(recs) {
-		// New cgroups: announced before their first records.
+		// New cgroups: announced before their first records, in the
+		// options data that go with forced templates.
 		e.w.ForceTemplates()
 	}
-	return e.w.Encode(recs, emit)
+	n, err := e.w.Encode(recs, emit)
+	e.f.newCgroups = nil
+	return n, err
 }
 
 // learnCgroups adds the records' cgroups to the announced ones and
@@ -241,6 +248,10 @@ func (f *format) learnCgroups(recs []flow.Record) bool {
 			clear(f.cgroups)
 		}
 		f.cgroups[r.CgroupID] = r.Cgroup
+		if !learned {
+			f.newCgroups = f.newCgroups[:0]
+		}
+		f.newCgroups = append(f.newCgroups, r.CgroupID)
 		learned = true
 	}
 	return learned
@@ -331,8 +342,15 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		}
 	}
 
-	for _, id := range slices.Sorted(maps.Keys(f.cgroups)) {
-		path := f.cgroups[id]
+	ids := f.newCgroups
+	if ids == nil {
+		ids = slices.Sorted(maps.Keys(f.cgroups))
+	}
+	for _, id := range ids {
+		path, ok := f.cgroups[id]
+		if !ok {
+			continue // forgotten when the table started afresh
+		}
 		name := flow.ParseCgroup(path).AppName(path)
 		// Bounded so that a record fits any message (MinMTU).
 		name, path = name[:min(len(name), maxAppName)], path[:min(len(path), maxAppPath)]
