@@ -107,34 +107,10 @@ func readStoredSummary(path string) (flowfile.Summary, bool) {
 	return r.Summary()
 }
 
-// idents returns the distinct idents of the files, sorted.
-func (e *engine) idents() ([]string, error) {
-	var out []string
-	for _, f := range e.files {
-		format, err := FileFormat(f.Path)
-		if err != nil {
-			return nil, err
-		}
-		id, err := FileIdent(f.Path, format)
-		if err != nil {
-			// A file that cannot be opened is the scan's error; a
-			// damaged nfdump file's header is read by Scan too.
-			continue
-		}
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
 func (e *engine) summary(ctx context.Context, res *Result) error {
-	var err error
-	if res.Idents, err = e.idents(); err != nil {
-		return err
-	}
-	res.Reports = Reports(e.files)
+	// The files' idents and what their exporters said, in one opening.
+	res.Reports = mergeReports(e.files, &res.Idents)
+	slices.Sort(res.Idents)
 	if !e.wholeFiles() {
 		return e.scanSummary(ctx, res, e.files, flowfile.NewSummarizer(), ScanStats{})
 	}

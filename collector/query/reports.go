@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/nfdump"
 )
 
 // Reports returns what the exporters said about themselves in the flow
@@ -21,6 +22,13 @@ import (
 // exporter had ignored by its last report in these files, whatever the
 // window or filter selected of its records.
 func Reports(files []File) []flowfile.ExporterReport {
+	return mergeReports(files, nil)
+}
+
+// mergeReports is Reports; with idents, it also collects the files'
+// distinct idents there, empty ones left out (one opening of each file
+// for both).
+func mergeReports(files []File, idents *[]string) []flowfile.ExporterReport {
 	type key struct {
 		r    reportID
 		init int64
@@ -29,19 +37,11 @@ func Reports(files []File) []flowfile.ExporterReport {
 	merged := map[reportID]*flowfile.ExporterReport{}
 	var order []reportID
 	for _, f := range files {
-		if format, err := FileFormat(f.Path); err != nil || format != FormatKflow {
-			continue
+		meta := readMeta(f.Path)
+		if idents != nil && meta.ident != "" && !slices.Contains(*idents, meta.ident) {
+			*idents = append(*idents, meta.ident)
 		}
-		r, err := flowfile.Open(f.Path, flowfile.ReaderOptions{})
-		if err != nil {
-			continue
-		}
-		reps, err := r.Reports()
-		r.Close()
-		if err != nil {
-			continue
-		}
-		for _, rep := range reps {
+		for _, rep := range meta.reports {
 			id := reportID{rep.Addr.String(), rep.Domain}
 			m := merged[id]
 			if m == nil {
@@ -159,4 +159,30 @@ func (b *FileBackend) Interfaces(w Window) (*IfNames, error) {
 		return nil, err
 	}
 	return NewIfNames(Reports(files)), nil
+}
+
+// fileMeta is what a file's header and closing sections say of it.
+type fileMeta struct {
+	ok      bool // the file could be opened
+	ident   string
+	reports []flowfile.ExporterReport
+}
+
+// readMeta opens a flow file of either format once for its ident and
+// exporter reports (none in nfdump files, or in files not closed
+// cleanly). A file that cannot be opened has no meta: reading its records
+// says why.
+func readMeta(path string) fileMeta {
+	if r, err := flowfile.Open(path, flowfile.ReaderOptions{}); err == nil {
+		defer r.Close()
+		m := fileMeta{ok: true, ident: r.Header().Ident}
+		m.reports, _ = r.Reports() // a damaged section: no reports
+		return m
+	}
+	r, err := nfdump.Open(path)
+	if err != nil {
+		return fileMeta{}
+	}
+	defer r.Close()
+	return fileMeta{ok: true, ident: r.Header().Ident}
 }

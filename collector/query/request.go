@@ -184,7 +184,8 @@ type Result struct {
 	// limit).
 	Summary *flowfile.Summary
 	// Idents of a KindSummary request: the distinct idents of the files
-	// read (the collectors' or sources' that wrote them), sorted.
+	// read (the collectors' or sources' that wrote them; none for files
+	// without one), sorted.
 	Idents []string
 	// Reports of a KindSummary request: what the exporters said about
 	// themselves in the files read (see Reports).
