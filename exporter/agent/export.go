@@ -93,7 +93,7 @@ func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error
 		e, err := netflow9.NewEncoder(netflow9.Config{
 			SourceID: cfg.ObservationDomain, MTU: cfg.MTU, TemplateRefresh: cfg.TemplateRefresh,
 			SamplingInterval: cfg.Datapath.Sampling, SamplingRandom: !cfg.Datapath.SamplingCount, SystemInit: init,
-			CaptureFilter: cfg.Datapath.Filter != "",
+			CaptureFilter: cfg.Datapath.Filter != "", Cgroups: cfg.Datapath.Cgroups,
 		})
 		return v9Encoder{e}, err
 	case transport.NetFlowV5:

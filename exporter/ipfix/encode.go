@@ -4,9 +4,7 @@ package ipfix
 
 import (
 	"encoding/binary"
-	"maps"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -106,17 +104,9 @@ type format struct {
 	ignoredOctets  uint64
 	interfaces     []wire.Interface
 	filtered       []wire.FilterCount
-	// The cgroups announced in TemplateApps records, by id: at most
-	// maxApps (then it starts afresh, announcing what follows).
-	cgroups map[uint64]string
-	// newCgroups, when not nil, are the only cgroups the next options
-	// data announce: the message was started for them, not for a
-	// refresh (which announces them all).
-	newCgroups []uint64
+	// The cgroups announced in TemplateApps records.
+	cg wire.CgroupTable
 }
-
-// maxApps bounds the cgroups an encoder announces again on refresh.
-const maxApps = 4096
 
 // The longest applicationName and applicationDescription sent: longer
 // ones are cut (a cgroup path is rarely past 200 octets).
@@ -169,7 +159,6 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	if cfg.Cgroups {
 		l.Options = append(l.Options, e.f.apps)
-		e.f.cgroups = make(map[uint64]string)
 	}
 	e.w = wire.NewEncoder(wc, l, &e.f)
 	return e, nil
@@ -222,39 +211,14 @@ func (e *Encoder) Counters() (messages, records uint64) { return e.f.messages, e
 // template. It returns the number of records in messages emit accepted;
 // an emit error stops encoding and is returned wrapped.
 func (e *Encoder) Encode(recs []flow.Record, emit func(Packet) error) (int, error) {
-	if e.f.cfg.Cgroups && e.f.learnCgroups(recs) {
+	if e.f.cfg.Cgroups && e.f.cg.Learn(recs) {
 		// New cgroups: announced before their first records, in the
 		// options data that go with forced templates.
 		e.w.ForceTemplates()
 	}
 	n, err := e.w.Encode(recs, emit)
-	e.f.newCgroups = nil
+	e.f.cg.Sent()
 	return n, err
-}
-
-// learnCgroups adds the records' cgroups to the announced ones and
-// reports whether one was new (or its path changed).
-func (f *format) learnCgroups(recs []flow.Record) bool {
-	learned := false
-	for i := range recs {
-		r := &recs[i]
-		if r.CgroupID == 0 {
-			continue
-		}
-		if p, ok := f.cgroups[r.CgroupID]; ok && p == r.Cgroup {
-			continue
-		}
-		if len(f.cgroups) >= maxApps {
-			clear(f.cgroups)
-		}
-		f.cgroups[r.CgroupID] = r.Cgroup
-		if !learned {
-			f.newCgroups = f.newCgroups[:0]
-		}
-		f.newCgroups = append(f.newCgroups, r.CgroupID)
-		learned = true
-	}
-	return learned
 }
 
 // ExportTime: the export time as the clock gives it.
@@ -286,20 +250,9 @@ func (f *format) PutFlows(b []byte, recs []flow.Record, v6 bool) {
 			putReverse(rb[n-revLen:], &recs[k+1])
 		}
 		if app != 0 {
-			putApp(rb[n:n+app], recs[k].CgroupID)
+			wire.PutAppID(rb[n:n+app], recs[k].CgroupID)
 		}
 	}
-}
-
-// putApp writes kflow's applicationId of a cgroup id: engine 6 and the
-// id, or zeros for none.
-func putApp(b []byte, id uint64) {
-	if id == 0 {
-		clear(b[:wire.AppIDLen])
-		return
-	}
-	b[0] = wire.AppEngineUserDefined
-	binary.BigEndian.PutUint64(b[1:wire.AppIDLen], id)
 }
 
 // PutOptions adds the statistics, interface name and sampling records.
@@ -342,23 +295,15 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 		}
 	}
 
-	ids := f.newCgroups
-	if ids == nil {
-		ids = slices.Sorted(maps.Keys(f.cgroups))
-	}
-	for _, id := range ids {
-		path, ok := f.cgroups[id]
-		if !ok {
-			continue // forgotten when the table started afresh
-		}
+	f.cg.Each(func(id uint64, path string) {
 		name := flow.ParseCgroup(path).AppName(path)
 		// Bounded so that a record fits any message (MinMTU).
 		name, path = name[:min(len(name), maxAppName)], path[:min(len(path), maxAppPath)]
 		buf := o.Add(TemplateApps, wire.AppIDLen+varLenSize(len(name))+len(name)+varLenSize(len(path))+len(path))
-		putApp(buf, id)
+		wire.PutAppID(buf, id)
 		p := putVarLen(buf[wire.AppIDLen:], name) + wire.AppIDLen
 		putVarLen(buf[p:], path)
-	}
+	})
 
 	if f.cfg.SamplingInterval > 1 {
 		buf := o.Add(TemplateSampling, f.samp.Size)

@@ -38,6 +38,12 @@ type Config struct {
 	// CaptureFilter announces capture filter counts (SetFiltered) in
 	// options records of template TemplateFiltered.
 	CaptureFilter bool
+	// Cgroups adds APPLICATION_TAG (95) to the flow records: the local
+	// socket's cgroup, as IPFIX's applicationId; options records of
+	// template TemplateApps (scope System) map each to APPLICATION_NAME
+	// (96) and APPLICATION_DESCRIPTION (94, the cgroup path), of fixed
+	// lengths AppNameLen and AppDescLen.
+	Cgroups bool
 	// SystemInit is the instant sysUptime counts from; default Clock() at
 	// NewEncoder.
 	SystemInit time.Time
@@ -63,6 +69,8 @@ type format struct {
 	ifaces wire.ExportTemplate
 	samp   wire.ExportTemplate
 	filt   wire.ExportTemplate
+	apps   wire.ExportTemplate
+	cg     wire.CgroupTable
 
 	initMs         int64
 	seq            uint32
@@ -87,8 +95,9 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	e := &Encoder{f: format{
 		cfg:    cfg,
-		v4:     wire.NewExportTemplate(TemplateIPv4, 0, flowFields(false)),
-		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true)),
+		v4:     wire.NewExportTemplate(TemplateIPv4, 0, flowFields(false, cfg.Cgroups)),
+		v6:     wire.NewExportTemplate(TemplateIPv6, 0, flowFields(true, cfg.Cgroups)),
+		apps:   wire.NewExportTemplate(TemplateApps, 1, appFields()),
 		stats:  wire.NewExportTemplate(TemplateStats, 1, statsFields()),
 		ifaces: wire.NewExportTemplate(TemplateInterfaces, 1, interfaceFields()),
 		samp:   wire.NewExportTemplate(TemplateSampling, 1, samplingFields()),
@@ -113,6 +122,9 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 	}
 	if cfg.CaptureFilter {
 		l.Options = append(l.Options, e.f.filt)
+	}
+	if cfg.Cgroups {
+		l.Options = append(l.Options, e.f.apps)
 	}
 	e.w = wire.NewEncoder(wc, l, &e.f)
 	return e, nil
@@ -150,7 +162,12 @@ func (e *Encoder) Counters() (packets, records uint64) { return uint64(e.f.seq),
 // IPv6 use the IPv4 template. It returns the number of records in packets
 // emit accepted; an emit error stops encoding and is returned wrapped.
 func (e *Encoder) Encode(recs []flow.Record, emit func(Packet) error) (int, error) {
-	return e.w.Encode(recs, emit)
+	if e.f.cfg.Cgroups && e.f.cg.Learn(recs) {
+		e.w.ForceTemplates() // new cgroups: announced before their records
+	}
+	n, err := e.w.Encode(recs, emit)
+	e.f.cg.Sent()
+	return n, err
 }
 
 // ExportTime: the header carries unix_secs only: use the export time
@@ -160,13 +177,23 @@ func (f *format) ExportTime(now time.Time) time.Time { return now.Truncate(time.
 
 // PutFlows writes flow data records.
 func (f *format) PutFlows(b []byte, recs []flow.Record, v6 bool) {
+	n := flow4Len
 	if v6 {
-		for k := range recs {
-			putFlow6(b[k*flow6Len:], &recs[k], f.initMs)
+		n = flow6Len
+	}
+	app := 0
+	if f.cfg.Cgroups {
+		app = wire.AppIDLen
+	}
+	for k := range recs {
+		rb := b[k*(n+app):]
+		if v6 {
+			putFlow6(rb, &recs[k], f.initMs)
+		} else {
+			putFlow4(rb, &recs[k], f.initMs)
 		}
-	} else {
-		for k := range recs {
-			putFlow4(b[k*flow4Len:], &recs[k], f.initMs)
+		if app != 0 {
+			wire.PutAppID(rb[n:n+app], recs[k].CgroupID)
 		}
 	}
 }
@@ -179,6 +206,14 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 	binary.BigEndian.PutUint64(buf[12:], f.records)
 	binary.BigEndian.PutUint64(buf[20:], f.ignoredPackets)
 	binary.BigEndian.PutUint64(buf[28:], f.ignoredOctets)
+
+	f.cg.Each(func(id uint64, path string) {
+		buf := o.Add(TemplateApps, f.apps.Size)
+		binary.BigEndian.PutUint32(buf[0:], f.cfg.SourceID)
+		wire.PutAppID(buf[4:], id)
+		copy(buf[4+wire.AppIDLen:4+wire.AppIDLen+AppNameLen], flow.ParseCgroup(path).AppName(path))
+		copy(buf[4+wire.AppIDLen+AppNameLen:], path[:min(len(path), AppDescLen)])
+	})
 
 	for _, ifc := range f.interfaces {
 		buf := o.Add(TemplateInterfaces, f.ifaces.Size)

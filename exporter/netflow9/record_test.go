@@ -28,7 +28,7 @@ func putFields(b []byte, fields []wire.Field, r *flow.Record, initMs int64) {
 // from flowFields.
 func TestFlowRecordMatchesPutField(t *testing.T) {
 	for _, ipv6 := range []bool{false, true} {
-		tp := wire.NewExportTemplate(TemplateIPv4, 0, flowFields(ipv6))
+		tp := wire.NewExportTemplate(TemplateIPv4, 0, flowFields(ipv6, false))
 		put, n := putFlow4, flow4Len
 		if ipv6 {
 			put, n = putFlow6, flow6Len

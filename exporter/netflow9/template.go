@@ -16,6 +16,7 @@ const (
 	TemplateInterfaces uint16 = 259 // options: interface names
 	TemplateSampling   uint16 = 260 // options: sampling parameters
 	TemplateFiltered   uint16 = 261 // options: capture filter counts per interface
+	TemplateApps       uint16 = 263 // options: cgroup APPLICATION_TAG to name and path
 )
 
 // IfNameLen is the fixed IF_NAME length in the interface options records:
@@ -26,7 +27,36 @@ const IfNameLen = 16
 // IPV6_DST_ADDR. TCP_FLAGS is one octet as RFC 3954 defines it: ECE and CWR
 // fit, the NS bit does not. FIRST_SWITCHED and LAST_SWITCHED are sysUptime
 // in ms at the first and last packet.
-func flowFields(ipv6 bool) []wire.Field {
+func flowFields(ipv6, cgroups bool) []wire.Field {
+	fields := uniflowFields(ipv6)
+	if cgroups {
+		// APPLICATION_TAG (95): kflow's cgroup applicationId, as in IPFIX.
+		fields = append(fields, wire.Field{ID: wire.IEApplicationID, Length: wire.AppIDLen})
+	}
+	return fields
+}
+
+// Fixed lengths of the names in the cgroup options records (NetFlow v9
+// has no variable-length fields): longer ones are cut, shorter ones
+// padded with zeros.
+const (
+	AppNameLen = 64
+	AppDescLen = 256
+)
+
+// appFields: scope System, then APPLICATION_TAG (95), APPLICATION_NAME
+// (96) and APPLICATION_DESCRIPTION (94), the form of Cisco's NBAR
+// application table.
+func appFields() []wire.Field {
+	return []wire.Field{
+		{ID: ScopeSystem, Length: 4}, // scope
+		{ID: wire.IEApplicationID, Length: wire.AppIDLen},
+		{ID: wire.IEApplicationName, Length: AppNameLen},
+		{ID: wire.IEApplicationDescription, Length: AppDescLen},
+	}
+}
+
+func uniflowFields(ipv6 bool) []wire.Field {
 	src, dst, alen := wire.IESourceIPv4Address, wire.IEDestinationIPv4Address, uint16(4)
 	if ipv6 {
 		src, dst, alen = wire.IESourceIPv6Address, wire.IEDestinationIPv6Address, 16

@@ -490,7 +490,8 @@ func (o *optState) apply(id uint16, v []byte, scope bool) {
 		o.app = appID(v)
 		return
 	case IEApplicationDescription:
-		o.appDesc, o.haveDesc = v, true
+		// NetFlow v9's is of fixed length, padded with zeros.
+		o.appDesc, o.haveDesc = bytes.TrimRight(v, "\x00"), true
 		return
 	case IESamplingProbability:
 		// float64, or float32 in reduced-size encoding (RFC 7011 6.2).
