@@ -37,6 +37,11 @@ func (b *FileBackend) Query(ctx context.Context, req *Request) (*Result, error) 
 	if res != nil && res.Kind == KindStats && res.Reports == nil && req.countsInterfaces() {
 		res.Reports = Reports(files) // names for the interface statistics
 	}
+	if res != nil && res.Series != nil && req.Series.hasInterface() {
+		if names := NewIfNames(Reports(files)); names.Len() > 0 {
+			res.Series.IfNames = names // names for the lines
+		}
+	}
 	if err == nil {
 		err = Overlays(ctx, b, req, res)
 	}

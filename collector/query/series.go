@@ -302,6 +302,9 @@ type Series struct {
 	// period, on the same buckets (SeriesSpec.Previous).
 	Reverse  []Line
 	Previous *Line
+	// IfNames names the interfaces of interface dimensions in line names
+	// (what exporters said in options records); nil when none are known.
+	IfNames *IfNames
 }
 
 // Line is the traffic of one key per bucket.
@@ -582,6 +585,24 @@ func (s *Series) LineName(l *Line) string {
 	parts := make([]string, len(l.Key))
 	for i, v := range l.Key {
 		parts[i] = s.Dims[i].Element.Format(v)
+		if s.Dims[i].Element.IsInterface() && v.Num != 0 {
+			if n := s.IfNames.Index(v.Num); n != "" {
+				parts[i] = n
+			}
+		}
 	}
 	return strings.Join(parts, " · ")
+}
+
+// hasInterface reports whether a dimension is an interface.
+func (s *SeriesSpec) hasInterface() bool {
+	if s == nil {
+		return false
+	}
+	for _, d := range s.Dims {
+		if d.Element.IsInterface() {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,46 @@ func TestNfcapdFiles(t *testing.T) {
 	}
 	if kflowOnly := summary(dir); all != kflowOnly+want {
 		t.Errorf("tree: %d flows, kflow's files %d + nfcapd's %d", all, kflowOnly, want)
+	}
+}
+
+// TestSeriesInterfaceNames: the lines of an interface dimension are named
+// as the exporters named the interfaces; their keys stay numbers.
+func TestSeriesInterfaceNames(t *testing.T) {
+	dir := t.TempDir()
+	exp := netip.MustParseAddr("198.18.255.1")
+	w, err := flowfile.Create(filepath.Join(dir, "kflow.202503140900"), flowfile.WriterOptions{Created: fixtureStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []uint32{2, 3, 4} {
+		rec := flow.Record{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"), Proto: flow.ProtoUDP,
+			Packets: 3, Octets: 300, Start: fixtureStart.Add(time.Minute), End: fixtureStart.Add(time.Minute), Exporter: exp, InIf: in}
+		if err := w.Append(&rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Report(&flowfile.ExporterReport{Addr: exp, Interfaces: map[uint32]string{2: "eth0", 3: "eth1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp := get(t, newServer(t, dir, Config{}), "/api/v1/series?from=2025-03-14T08:00:00Z&to=2025-03-14T10:00:00Z&dims=inif")
+	var got struct {
+		Lines []struct {
+			Name string
+			Key  []string
+		}
+	}
+	if err := json.Unmarshal(resp.Body.Bytes(), &got); err != nil {
+		t.Fatalf("series: %v: %s", err, resp.Body.String())
+	}
+	names := map[string]string{}
+	for _, l := range got.Lines {
+		names[strings.Join(l.Key, ",")] = l.Name
+	}
+	if names["2"] != "eth0" || names["3"] != "eth1" || names["4"] != "4" {
+		t.Errorf("lines %+v", got.Lines)
 	}
 }
