@@ -49,6 +49,8 @@ func eval(e Expr, r *flow.Record, neg bool) bool {
 			}
 		}
 		return false
+	case Ident:
+		return r.Ident == e.Name
 	}
 	panic("unknown expr")
 }

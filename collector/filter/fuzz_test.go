@@ -20,7 +20,7 @@ func FuzzParse(f *testing.F) {
 		"ip in [198.18.0.1 198.19.0.0/16]", "packets >= 10k and bps gt 1g and duration < 100",
 		"src or dst port 53", "src and dst net 198.18/16", "in if 3 and out if 4 and vlan 7",
 		"icmp-type 8 and icmp-code 0", "exporter 198.18.255.1", "flowdir egress", "!(tos 0)", "src or dst port 53 and out if 2",
-		"proto tcp and\n# comment\nport 22", "port 99999", "((((", "]]", "host ::1%eth0",
+		"proto tcp and\n# comment\nport 22", "ident Exporter_#1 or not ident x # c", "port 99999", "((((", "]]", "host ::1%eth0",
 	} {
 		f.Add(s)
 	}
