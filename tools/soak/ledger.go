@@ -340,6 +340,16 @@ func collectorDelta(before, after *Snapshot, side collectorSide, name string) ui
 	return a.Sum(name) - b.Sum(name)
 }
 
+// lossCauses are the documented causes the ledger books, for its prose.
+var lossCauses = [][3]string{
+	{"kflow_exporter_ignored_packets_total", "packets the datapath counted in no flow: flow map and ring buffer both full (exported as IPFIX IE 164)", "the burst past the map's and the ring buffer's room"},
+	{"kflow_exporter_collector_packets_lost_total", "packets in records the exporter could not hand to a collector: messages refused (UDP port unreachable), collector unreachable (TCP), batches dropped for a slow collector, messages a TCP collector never acknowledged before the connection ended (TCP_INFO)", "the time the collector is away"},
+	{unexportedMetric, "packets a killed exporter had drained from the kernel but not sent (its flow cache and queues), read by its successor from the pinned ledger", "each flow's packets since its last record (--active-timeout, --idle-timeout) and the queued batches"},
+	{"kflow_collector_restart_lost_total", "packets of the records a killed UDP collector missed: sent while it was down, in its socket buffer, or received and not flushed; the collector counts the records from its exporters' sequence numbers and its --state-file, the ledger books their packets only when those records equal the exporter's records sent less the files' records exactly", "the time the collector is down, plus one --flush-interval"},
+	{"kflow_collector_store_error_packets_total", "packets in records the collector refused while its disk was full, past the records it keeps in memory (4 blocks)", "the time the disk is full"},
+	{"kflow_collector_file_packets_lost_total", "packets in records a file could not take when it was finished", "the records held when the disk filled"},
+}
+
 // unexportedMetric counts the packets a killed exporter had drained but
 // not sent to a collector (its flow cache and queues).
 const unexportedMetric = "kflow_exporter_collector_packets_unexported_total"
@@ -442,6 +452,10 @@ func (l *Ledger) markdown(r *Run) string {
 			p("| %d | %s | %.0f–%.0f s | %s | %d | %d | %d | %s | %d |\n", win.Index, faultName(win.Fault),
 				win.Start.Seconds(), win.End.Seconds(), w.Name, row.Sent, row.Recorded, row.Ignored, lostText(row.Lost), row.Unaccounted)
 		}
+	}
+	p("\n## Causes of loss, and the counter that shows each\n\n| counter | what it counts | bounded by |\n| --- | --- | --- |\n")
+	for _, c := range lossCauses {
+		p("| `%s` | %s | %s |\n", c[0], c[1], c[2])
 	}
 	p("\n## Faults\n\n| fault | what the harness does |\n| --- | --- |\n")
 	for _, f := range faults {
