@@ -291,6 +291,15 @@ loop:
 			l.ln.Close()
 		}
 	}
+	// A TCP connection is closed only once its socket holds nothing
+	// unread (bounded by tcpDrainMax): closing with unread data resets
+	// it, and the reset does not acknowledge what was read, so the
+	// exporter would count delivered messages as lost. On a slow machine
+	// the readers may need longer than drainTime for that.
+	for end := time.Now().Add(tcpDrainMax); time.Now().Before(end) && s.tcpUnread() > 0; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	deadline = time.Now().Add(drainTime)
 	s.connMu.Lock()
 	for c := range s.conns {
 		_ = c.SetReadDeadline(deadline)
@@ -538,6 +547,34 @@ func (s *Server) Stats() Stats {
 		st.Files = fs.Stats()
 	}
 	return st
+}
+
+// tcpDrainMax bounds how long a shutdown waits for the TCP connections'
+// sockets to be read empty (an exporter that keeps sending keeps them
+// full).
+const tcpDrainMax = 5 * time.Second
+
+// tcpUnread returns the bytes waiting in the TCP connections' sockets.
+func (s *Server) tcpUnread() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	n := 0
+	for c := range s.conns {
+		sc, ok := c.(syscallConn)
+		if !ok {
+			continue
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			continue
+		}
+		_ = rc.Control(func(fd uintptr) {
+			if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
+				n += v
+			}
+		})
+	}
+	return n
 }
 
 type syscallConn interface {
