@@ -21,6 +21,16 @@ func FuzzDecode(f *testing.F) {
 	for _, b := range s.Bytes() {
 		f.Add(b)
 	}
+	cg := newEncoder(f, Config{SourceID: 7, Cgroups: true}, clk)
+	s = wiretest.Sink{}
+	recs := numbered(4, true)
+	for i := range recs {
+		recs[i].CgroupID, recs[i].Cgroup = uint64(i+1), "/system.slice/a.service"
+	}
+	wiretest.Encode(f, cg, &s, recs...)
+	for _, b := range s.Bytes() {
+		f.Add(b)
+	}
 	f.Add(packet(flowset(SetOptionsTemplate, u16s(300, 4, 4, 2, 4, 82, 4)), flowset(300, []byte{0, 0, 0, 1, 'l', 'o', 0, 0})))
 	f.Add(packet(flowset(SetTemplate, u16s(300, 0))))
 	f.Fuzz(func(t *testing.T, b []byte) {
