@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,21 @@ func eval(e Expr, r *flow.Record, neg bool) bool {
 		return false
 	case Ident:
 		return r.Ident == e.Name
+	case Cgroup:
+		if r.Cgroup == "" {
+			return false
+		}
+		n := flow.ParseCgroup(r.Cgroup)
+		switch e.Kind {
+		case "unit":
+			return n.Unit == e.Value
+		case "container":
+			return n.Container != "" && strings.HasPrefix(n.Container, e.Value)
+		case "pod":
+			return n.Pod == e.Value
+		case "cgroup":
+			return r.Cgroup == e.Value || strings.HasPrefix(r.Cgroup, e.Value+"/")
+		}
 	}
 	panic("unknown expr")
 }
@@ -125,6 +141,8 @@ var exprFilters = []string{
 	"exporter 198.18.255.1", "router ip 198.18.255.1", "next ip 198.18.0.1", "flowdir egress", "flowdir 0",
 	"proto tcp and (port 22 or port 443) and bytes > 100", "not (proto udp or (src port 53 and not flags S))",
 	"host ::1%eth0",
+	"unit nginx", "unit user@1000.service", "not unit nginx.service", "container abab", "cgroup /system.slice", "cgroup /",
+	"pod 1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5", "unit nginx and port 443",
 }
 
 // TestExprMatches: evaluating the syntax tree as documented gives Match's
@@ -150,6 +168,8 @@ func TestExprMatches(t *testing.T) {
 		if rng.IntN(8) == 0 {
 			r.Start = time.Time{}
 		}
+		r.Cgroup = []string{"", "/system.slice/nginx.service", "/user.slice/user-1000.slice/user@1000.service/x.scope",
+			"/kubepods/burstable/pod1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5/" + strings.Repeat("ab", 32)}[rng.IntN(4)]
 		recs = append(recs, r)
 	}
 	for _, src := range exprFilters {

@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 		"src or dst port 53", "src and dst net 198.18/16", "in if 3 and out if 4 and vlan 7",
 		"icmp-type 8 and icmp-code 0", "exporter 198.18.255.1", "flowdir egress", "!(tos 0)", "src or dst port 53 and out if 2",
 		"proto tcp and\n# comment\nport 22", "ident Exporter_#1 or not ident x # c", "port 99999", "((((", "]]", "host ::1%eth0",
+		"unit nginx or container abab and not cgroup /system.slice", "pod x",
 	} {
 		f.Add(s)
 	}
