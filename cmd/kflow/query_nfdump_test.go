@@ -54,12 +54,20 @@ func pairRecords() []flow.Record {
 		r("198.18.1.40", "198.18.1.41", 1000, 6000, flow.ProtoUDP, 2_000_000, 3_000_000_000, 0, 20_000, 0),
 		r("198.18.1.41", "198.18.1.40", 6000, 1000, flow.ProtoUDP, 3, 300, 10, 10, 0),
 	}
+	// nfdump -B turns a record around only when its source port is in a
+	// lower range than its destination (1024, 32768, 49152): both ports
+	// ephemeral, it stays as it came.
+	more = append(more, r("198.18.1.50", "198.18.1.51", 34848, 35571, flow.ProtoUDP, 21, 23457, 0, 42, 0),
+		r("198.18.1.52", "198.18.1.53", 40000, 50000, flow.ProtoUDP, 2, 200, 0, 7, 0))
 	more[12].TOS = 0x28
 	more[13].TOS = 0x10
 	ping := r("198.18.1.11", "198.18.1.1", 0, 0, flow.ProtoICMP, 4, 336, 0, 3000, 0)
 	ping.ICMPType = 8
 	pong := r("198.18.1.1", "198.18.1.11", 0, 0, flow.ProtoICMP, 4, 336, 1, 3000, 0)
-	return append(append(recs, more...), ping, pong)
+	// Echo replies both ways: reverse keys of each other, but -b and -B
+	// pair TCP and UDP only.
+	pong2 := r("198.18.1.11", "198.18.1.1", 0, 0, flow.ProtoICMP, 2, 168, 5, 1000, 0)
+	return append(append(recs, more...), ping, pong, pong2)
 }
 
 // nfdumpUTC runs nfdump with TZ=UTC.

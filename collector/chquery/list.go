@@ -28,8 +28,8 @@ func recordOrderSQL(req *query.Request) string {
 		query.ByEnd:      "flow_end, flow_end_ns",
 		query.ByPackets:  "packets DESC",
 		query.ByBytes:    "bytes DESC",
-		query.ByPPS:      fmt.Sprintf("intDivOrZero(packets * 1000, %s) DESC", d),
-		query.ByBPS:      fmt.Sprintf("intDivOrZero(bytes * 8000, %s) DESC", d),
+		query.ByPPS:      rateSQL("packets", d) + " DESC",
+		query.ByBPS:      rateSQL("8 * bytes", d) + " DESC",
 		query.ByBPP:      "intDivOrZero(bytes, packets) DESC",
 		query.ByDuration: d + " DESC",
 	}[req.Order]

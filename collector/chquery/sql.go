@@ -146,6 +146,13 @@ func counterDuration(f, l string) string {
 	return fmt.Sprintf("toUInt64(if(%s = 0 OR %s < %s, 0, intDiv(%s - %s, 1000000)))", f, l, f, l, f)
 }
 
+// rateSQL is v per second over d milliseconds, as flow.Rate computes it
+// (floating point over the duration in seconds, truncated; 0 for no
+// duration), so that both backends print and compare the same digits.
+func rateSQL(v, d string) string {
+	return fmt.Sprintf("if(%s = 0, toUInt64(0), toUInt64((%s) / (%s / 1000)))", d, v, d)
+}
+
 // timeLit is a DateTime literal of t's second.
 func timeLit(t time.Time) string { return fmt.Sprintf("toDateTime(%d, 'UTC')", t.Unix()) }
 

@@ -21,9 +21,9 @@ func orderSQL(o query.Order) string {
 	case query.ByBytes:
 		return "b DESC"
 	case query.ByPPS:
-		return fmt.Sprintf("intDivOrZero(p * 1000, %s) DESC", d)
+		return rateSQL("p", d) + " DESC"
 	case query.ByBPS:
-		return fmt.Sprintf("intDivOrZero(b * 8000, %s) DESC", d)
+		return rateSQL("8 * b", d) + " DESC"
 	case query.ByBPP:
 		return "intDivOrZero(b, p) DESC"
 	case query.ByDuration:

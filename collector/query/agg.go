@@ -143,9 +143,10 @@ const (
 	// Paired (nfdump -b): a record whose reverse key was seen first is
 	// counted as that entry's output direction.
 	Paired
-	// PairedGuess (nfdump -B): as Paired, but TCP and UDP records are
-	// first turned so that the lower port is the destination (the server
-	// side); the counters of a turned record are the output direction.
+	// PairedGuess (nfdump -B): as Paired, but a TCP or UDP record whose
+	// source port looks like the server's is first turned around (see
+	// serverFirst); the counters of a turned record are the output
+	// direction.
 	PairedGuess
 )
 
@@ -233,14 +234,14 @@ func (a *Aggregator) Add(r *flow.Record) {
 func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 	k := a.Spec.key(r)
 	out := false
-	switch a.Bidir {
-	case PairedGuess:
-		if (r.Proto == flow.ProtoTCP || r.Proto == flow.ProtoUDP) && k.SrcPort < k.DstPort {
-			k, out = k.reverse(), true
-			break
-		}
-		fallthrough
-	case Paired:
+	// Only TCP and UDP records pair, as in nfdump: other protocols
+	// aggregate by their own key.
+	pairs := r.Proto == flow.ProtoTCP || r.Proto == flow.ProtoUDP
+	switch {
+	case !pairs || a.Bidir == Unidirectional:
+	case a.Bidir == PairedGuess && serverFirst(k.SrcPort, k.DstPort):
+		k, out = k.reverse(), true
+	default:
 		if _, ok := a.m[k]; !ok {
 			if _, ok := a.m[k.reverse()]; ok {
 				k, out = k.reverse(), true
@@ -269,6 +270,19 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 	if r.IsICMP() && a.Spec.DstPort {
 		g.Rec.ICMPType, g.Rec.ICMPCode = r.ICMPType, r.ICMPCode
 	}
+}
+
+// serverFirst reports whether a record from port src to port dst looks
+// like the server's answer, nfdump's guess for -B: the source is in a
+// lower port range than the destination, the ranges split at 1024 (well
+// known), 32768 and 49152 (ephemeral ports on Linux and by IANA).
+func serverFirst(src, dst uint16) bool {
+	for _, limit := range []uint16{1024, 32768, 49152} {
+		if src < limit && dst >= limit {
+			return true
+		}
+	}
+	return false
 }
 
 // Len is the number of aggregated records.

@@ -110,18 +110,12 @@ func (c *Counter) DurationMs() uint64 {
 
 // PPS returns packets per second.
 func (c *Counter) PPS() uint64 {
-	if d := c.DurationMs(); d > 0 {
-		return c.Packets * 1000 / d
-	}
-	return 0
+	return flow.Rate(c.Packets, c.DurationMs())
 }
 
 // BPS returns bits per second.
 func (c *Counter) BPS() uint64 {
-	if d := c.DurationMs(); d > 0 {
-		return c.Bytes * 8000 / d
-	}
-	return 0
+	return flow.Rate(8*c.Bytes, c.DurationMs())
 }
 
 // BPP returns bytes per packet.

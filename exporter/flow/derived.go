@@ -24,17 +24,21 @@ func (r *Record) DurationMs() uint64 {
 func (r *Record) PPS() uint64 { return Rate(r.Packets, r.DurationMs()) }
 
 // BPS is bits per second over the duration (0 for no duration).
-func (r *Record) BPS() uint64 { return 8 * Rate(r.Octets, r.DurationMs()) }
+func (r *Record) BPS() uint64 { return Rate(8*r.Octets, r.DurationMs()) }
 
 // BPP is bytes per packet (0 without packets).
 func (r *Record) BPP() uint64 { return PerPacket(r.Octets, r.Packets) }
 
-// Rate is v per second over ms milliseconds, 0 when ms is 0.
+// Rate is v per second over ms milliseconds, 0 when ms is 0, computed as
+// nfdump does, in floating point over the duration in seconds and
+// truncated: 21 packets over 42 ms is 499 (21 / 0.042 is a hair under 500
+// in binary floating point), where exact arithmetic says 500. Users
+// compare kflow's numbers with nfdump's digit for digit.
 func Rate(v, ms uint64) uint64 {
 	if ms == 0 {
 		return 0
 	}
-	return v * 1000 / ms
+	return uint64(float64(v) / (float64(ms) / 1000.0))
 }
 
 // PerPacket is octets / packets, 0 without packets.
