@@ -3,11 +3,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -233,10 +236,24 @@ func (t *Traffic) blast(i int, rng *rand.Rand, b *Batch) {
 		}
 		var tr testenv.Truth
 		var err error
-		if vlan {
-			tr, err = vlanBlast(p, v6, uint16(100+i), 20000, t.nextPorts(1), min(flows, 40000), count, size)
-		} else {
-			tr, err = p.UDPBlastTo(v6, 20000, t.nextPorts(1), min(flows, 40000), count, size)
+		dport := t.nextPorts(1)
+		// A source port still held by another socket fails the bind
+		// before anything is sent: try again a little later (a hang
+		// guard bounds it), and say who holds it if it stays taken.
+		for try := 0; ; try++ {
+			if vlan {
+				tr, err = vlanBlast(p, v6, uint16(100+i), 20000, dport, min(flows, 40000), count, size)
+			} else {
+				tr, err = p.UDPBlastTo(v6, 20000, dport, min(flows, 40000), count, size)
+			}
+			if !errors.Is(err, unix.EADDRINUSE) || try == 50 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if errors.Is(err, unix.EADDRINUSE) {
+			out, _ := p.A.Exec("ss", "-uanp")
+			err = fmt.Errorf("%w; sockets: %s", err, out)
 		}
 		if err != nil {
 			b.Err = fmt.Errorf("pair %d: %w", i, err)
