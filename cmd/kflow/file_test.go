@@ -115,7 +115,7 @@ func TestFileDump(t *testing.T) {
 		{1, "2025-03-01 12:00:00.000     00:00:00.500 TCP         198.18.0.0:20000 ->       198.19.0.0:443          1      100     1"},
 		{3, "ICMP"}, {3, "198.19.0.2:8.0"},
 		{31, "Summary: total flows: 30, total bytes: 46500, total packets: 465,"},
-		{33, "Total flows processed: 30, passed: 30, blocks skipped: 0, files: 1"},
+		{33, "Total flows processed: 30, passed: 30, Blocks skipped: 0, files: 1"},
 	} {
 		if !strings.Contains(lines[want.line], want.text) {
 			t.Errorf("line %d %q lacks %q", want.line, lines[want.line], want.text)

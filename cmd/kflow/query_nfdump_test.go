@@ -188,6 +188,37 @@ func TestQueryOutputsMatchNfdump(t *testing.T) {
 		t.Errorf("-o json: exit %d: %s\n%s", code, errOut, lineDiff(strings.Split(out, "\n"), nl))
 	}
 
+	// Statistics: nfdump's layout, values and summary lines (in any order
+	// within a table: entries that tie are listed in the tools' own
+	// orders), up to nfdump's timing lines.
+	upToTimes := func(out string) []string {
+		var l []string
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "Total flows processed") {
+				break
+			}
+			l = append(l, line)
+		}
+		slices.Sort(l)
+		return l
+	}
+	for _, args := range [][]string{
+		{"-s", "srcip/bytes", "-s", "dstip/bytes", "-s", "proto/bytes", "-n", "10"},
+		{"-s", "dstport/flows", "-s", "srcport/packets", "-n", "0"},
+		{"-N", "-s", "proto/pps", "-s", "dstip/bps"},
+	} {
+		want := upToTimes(nfdumpUTC(t, slices.Concat([]string{"-r", nfile}, args)...))
+		for _, in := range []string{nfile, kdir} {
+			code, out, errOut := runQuery(t, slices.Concat(args, []string{in})...)
+			if code != exitOK {
+				t.Fatalf("%v %s: exit %d: %s", args, in, code, errOut)
+			}
+			if got := upToTimes(out); !slices.Equal(got, want) || len(got) < 5 {
+				t.Errorf("%v on %s:\n%s", args, in, lineDiff(got, want))
+			}
+		}
+	}
+
 	if compared != 2*2*(6*3+2*5) {
 		t.Errorf("%d comparisons made", compared)
 	}

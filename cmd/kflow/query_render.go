@@ -128,8 +128,15 @@ func (r *queryRender) totalsFooter(res *query.Result) {
 	t, st, o := &res.Total, &res.Scan, r.o
 	fmt.Fprintf(r.w, "Summary: total flows: %d, total bytes: %s, total packets: %s, avg bps: %s, avg pps: %s, avg bpp: %d\n",
 		t.Flows, scaled(t.Bytes, o), scaled(t.Packets, o), scaled(t.BPS(), o), scaled(t.PPS(), o), t.BPP())
-	fmt.Fprintf(r.w, "Time window: %s - %s\n", fmtTime(t.FirstSeen(), o.loc), fmtTime(t.LastSeen(), o.loc))
-	fmt.Fprintf(r.w, "Total flows processed: %d, passed: %d, blocks skipped: %d, files: %d\n", st.Read, st.Passed, st.CorruptBlocks, st.Files)
+	// nfdump's lines (its window in whole seconds); kflow adds the files.
+	sec := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.In(o.loc).Format(time.DateTime)
+	}
+	fmt.Fprintf(r.w, "Time window: %s - %s\n", sec(t.FirstSeen()), sec(t.LastSeen()))
+	fmt.Fprintf(r.w, "Total flows processed: %d, passed: %d, Blocks skipped: %d, files: %d\n", st.Read, st.Passed, st.CorruptBlocks, st.Files)
 }
 
 // summaryJSON is -I's JSON: the files read and their summary.
@@ -233,24 +240,25 @@ func (r *queryRender) recordStat(st *query.StatTable, top int) {
 func (r *queryRender) statTable(st *query.StatTable, top int, total *query.Counter) {
 	e, w, o := st.Element, r.w, r.o
 	if !r.quiet {
-		fmt.Fprintf(w, "Top %d %s ordered by %s:\n", top, e.Title(), st.Order)
-		fmt.Fprintf(w, "%-23s %12s %-5s %16s %14s %14s %16s %8s %8s %6s\n", "Date first seen", "Duration", "Proto", e.Title(),
-			"Flows(%)", "Packets(%)", "Bytes(%)", "pps", "bps", "bpp")
+		if top > 0 {
+			fmt.Fprintf(w, "Top %d %s ordered by %s:\n", top, e.Title(), st.Order)
+		} else {
+			fmt.Fprintf(w, "Top %s ordered by %s:\n", e.Title(), st.Order) // -n 0: every entry
+		}
+		// nfdump 1.7.1's layout, its header's spacing included.
+		fmt.Fprintf(w, "%-23s %16s %-5s  %16s    Flows(%%)     Packets(%%)       Bytes(%%)         pps      bps   bpp\n",
+			"Date first seen", "Duration", "Proto", e.Title())
 	}
 	for _, en := range st.Entries {
 		proto := "any"
 		if e == query.ElemProto {
-			proto = protoName(uint8(en.Value.Num))
+			proto = protoText(uint8(en.Value.Num), o)
 		}
-		fmt.Fprintf(w, "%-23s %12s %-5s %16s %14s %14s %16s %8s %8s %6d\n",
-			fmtTS(en.FirstSeen(), o), fmtDuration(en.DurationMs()), proto, r.statValue(e, en.Value),
-			withPct(scaled(en.Flows, o), en.Flows, total.Flows), withPct(scaled(en.Packets, o), en.Packets, total.Packets),
-			withPct(scaled(en.Bytes, o), en.Bytes, total.Bytes), scaled(en.PPS(), o), scaled(en.BPS(), o), en.BPP())
+		fmt.Fprintf(w, "%-23s %16s %-5s  %16s %8s(%4.1f) %8s(%4.1f) %8s(%4.1f) %8s %8s %5d\n",
+			fmtTS(en.FirstSeen(), o), fmtDurationOpt(en.DurationMs(), o), proto, r.statValue(e, en.Value),
+			scaled(en.Flows, o), query.Pct(en.Flows, total.Flows), scaled(en.Packets, o), query.Pct(en.Packets, total.Packets),
+			scaled(en.Bytes, o), query.Pct(en.Bytes, total.Bytes), scaled(en.PPS(), o), scaled(en.BPS(), o), en.BPP())
 	}
-}
-
-func withPct(s string, v, total uint64) string {
-	return fmt.Sprintf("%s(%4.1f)", s, query.Pct(v, total))
 }
 
 // printRecords prints records in nfdump's line format, with its header.
