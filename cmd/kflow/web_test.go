@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/query"
+	"github.com/kflow-dev/kflow/tools/synthflow/synthdir"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -115,6 +116,53 @@ func TestWebEqualsQuery(t *testing.T) {
 		}
 		if !reflect.DeepEqual(api, cli) || api.Total.Flows == 0 {
 			t.Errorf("summary %q differs:\napi %+v\ncli %+v", tt.query, api, cli)
+		}
+	}
+}
+
+// TestWebCgroupSeriesEqualsQuery: the API's series by unit, container,
+// pod and cgroup (buckets summed) have, line by line, the
+// flows, packets and bytes that kflow file query -s prints for the same
+// files and window.
+func TestWebCgroupSeriesEqualsQuery(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2025, 3, 14, 8, 0, 0, 0, time.UTC)
+	paths := []string{"", "/system.slice/nginx.service", "/system.slice/sshd.service",
+		"/kubepods/burstable/pod1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5/" + strings.Repeat("ab", 32),
+		"/system.slice/docker-" + strings.Repeat("0f", 32) + ".scope"}
+	if _, err := synthdir.Write(dir, synthdir.Options{Seed: 5, Start: start, Span: 2 * time.Hour, Flows: 3000, Cgroups: paths}, false); err != nil {
+		t.Fatal(err)
+	}
+	base := startWeb(t, "-R", dir)
+	for _, dim := range []string{"unit", "container", "pod", "cgroup"} {
+		q := url.Values{"from": {"2025-03-14T08:30:00Z"}, "to": {"2025-03-14T09:30:00Z"}, "dims": {dim}, "step": {"1h"}, "unit": {"pps"}, "top": {"20"}}
+		var api query.SeriesJSON
+		getJSON(t, base+"api/v1/series?"+q.Encode(), &api)
+		code, out, errOut := runQuery(t, "-j", "-n", "0", "-t", "2025/03/14.08:30:00-2025/03/14.09:30:00", "-s", dim+"/bytes", dir)
+		if code != exitOK {
+			t.Fatalf("file query -s %s/bytes: exit %d: %s", dim, code, errOut)
+		}
+		var cli query.StatsJSON
+		if err := json.Unmarshal([]byte(out), &cli); err != nil {
+			t.Fatal(err)
+		}
+		type counts struct{ flows, packets, bytes uint64 }
+		got, want := map[string]counts{}, map[string]counts{}
+		for _, l := range api.Lines {
+			if l.Other {
+				t.Fatalf("series by %s: an Other line", dim)
+			}
+			var c counts
+			for i := range l.Flows {
+				c.flows, c.packets, c.bytes = c.flows+l.Flows[i], c.packets+l.Packets[i], c.bytes+l.Bytes[i]
+			}
+			got[l.Name] = c
+		}
+		for _, e := range cli.Stats[0].Top {
+			want[e.Value] = counts{e.Flows, e.Packets, e.Bytes}
+		}
+		if !reflect.DeepEqual(got, want) || len(want) < 2 || cli.Total.Flows == 0 {
+			t.Errorf("series by %s:\n%v\nfile query -s %s/bytes (%d flows):\n%v", dim, got, dim, cli.Total.Flows, want)
 		}
 	}
 }

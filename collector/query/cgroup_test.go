@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/tools/synthflow"
@@ -16,7 +17,9 @@ import (
 // TestCgroupQueries: records with cgroups in flow files (one file cut
 // short by a crash); "unit NAME" selects exactly the records of that
 // unit, and -s unit, container, pod and cgroup count each value's
-// records exactly, the records without one under "".
+// records exactly, the records without one under "". A series by each of
+// them has the same lines, its buckets summing to the statistic's
+// counts, and each named line's filter selects exactly its records.
 func TestCgroupQueries(t *testing.T) {
 	dir := t.TempDir()
 	id := strings.Repeat("ab", 32)
@@ -91,6 +94,43 @@ func TestCgroupQueries(t *testing.T) {
 		}
 		if st.Element == ElemUnit && st.Element.Format(Value{}) != "-" {
 			t.Error("no unit is not printed as -")
+		}
+	}
+
+	day := synthflow.DefaultStart.Truncate(24 * time.Hour)
+	w := Window{From: day, To: day.Add(24 * time.Hour)}
+	for e, ws := range wantStat {
+		d, err := ParseDim(e.Name())
+		if err != nil || d.Element != e {
+			t.Fatalf("ParseDim(%s) = %v, %v", e.Name(), d, err)
+		}
+		res := query(t, b, &Request{Window: w, Series: &SeriesSpec{Dims: []Dim{d}, Top: 20}})
+		s := res.Series
+		if res.Total.Flows != 3000 || sumOf(s.Total.Flows) != 3000 {
+			t.Errorf("series by %s: %d flows in the window, %d in the lines; want 3000", e.Name(), res.Total.Flows, sumOf(s.Total.Flows))
+		}
+		got := map[string]want{}
+		for _, l := range s.Lines {
+			if l.Other {
+				t.Errorf("series by %s: an Other line with %d of %d values", e.Name(), s.Distinct, len(ws))
+				continue
+			}
+			got[l.Key[0].Str] = want{sumOf(l.Flows), sumOf(l.Bytes)}
+			f, ok := s.LineFilter(&l)
+			if ok != (l.Key[0].Str != "" && e != ElemCgroup) {
+				t.Errorf("series by %s: line %q: filter %q, %v", e.Name(), s.LineName(&l), f, ok)
+			}
+			if !ok {
+				continue
+			}
+			sel := query(t, b, &Request{Window: w, Filter: filter.MustParse(f), Summary: true})
+			if sel.Total.Flows != sumOf(l.Flows) || sel.Total.Bytes != sumOf(l.Bytes) {
+				t.Errorf("series by %s: filter %q selects %d flows %d bytes, the line has %d %d",
+					e.Name(), f, sel.Total.Flows, sel.Total.Bytes, sumOf(l.Flows), sumOf(l.Bytes))
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(ws) {
+			t.Errorf("series by %s:\ngot  %v\nwant %v", e.Name(), got, ws)
 		}
 	}
 }

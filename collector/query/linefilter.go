@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -78,8 +79,27 @@ func (d Dim) term(v Value) (string, bool) {
 			return "", false // a flag the language has no letter for (NS)
 		}
 		return strings.Join(parts, " and "), true
+	case ElemUnit, ElemContainer, ElemPod:
+		return cgroupTerm(d.Element.Name(), v.Str)
 	}
 	return "", false
+}
+
+// cgroupTerm returns "unit NAME" (container ID, pod UID) when the filter
+// language reads it back as exactly that name: not for records without
+// one (""), nor for a name that is not one word of the language. A
+// "cgroup PATH" primitive also selects the cgroups below PATH, so cgroup
+// lines have no filter.
+func cgroupTerm(kind, v string) (string, bool) {
+	if v == "" {
+		return "", false
+	}
+	t := kind + " " + v
+	f, err := filter.Parse(t)
+	if err != nil || f.Expr() != (filter.Cgroup{Kind: kind, Value: v}) {
+		return "", false
+	}
+	return t, true
 }
 
 // LineFilter returns the filter (nfdump's language) that selects exactly

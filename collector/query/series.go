@@ -25,7 +25,8 @@ import (
 const MaxDims = 3
 
 // Dim is a dimension to group by: a single-valued element, with addresses
-// optionally cut to a prefix.
+// optionally cut to a prefix. The cgroup elements (unit, container, pod,
+// cgroup) are strings; a record without one has "".
 type Dim struct {
 	Element Element
 	// Bits4 and Bits6 cut IPv4 and IPv6 addresses to their first bits
@@ -36,7 +37,7 @@ type Dim struct {
 // seriesElements are the elements a dimension may be: one value per
 // record.
 var seriesElements = []Element{ElemSrcIP, ElemDstIP, ElemSrcPort, ElemDstPort, ElemProto, ElemFlags, ElemTOS,
-	ElemInIf, ElemOutIf, ElemVLAN, ElemExporter, ElemDir}
+	ElemInIf, ElemOutIf, ElemVLAN, ElemExporter, ElemDir, ElemUnit, ElemContainer, ElemPod, ElemCgroup}
 
 // ParseDim parses ELEMENT or, for addresses, ELEMENT/BITS4[/BITS6]
 // ("srcip/24/64": IPv4 /24 and IPv6 /64 prefixes).
@@ -113,6 +114,8 @@ func (d Dim) value(r *flow.Record) Value {
 		return Value{Num: uint32(r.VLAN)}
 	case ElemDir:
 		return Value{Num: uint32(r.Direction)}
+	case ElemUnit, ElemContainer, ElemPod, ElemCgroup:
+		return Value{Str: cgroupValue(d.Element, r)}
 	}
 	return Value{}
 }
@@ -391,6 +394,7 @@ func newSeriesAcc(spec *SeriesSpec, w Window) *seriesAcc {
 	a := &seriesAcc{spec: spec, start: start.UnixNano(), step: int64(step), points: n, index: make(map[seriesKey]int32)}
 	if len(spec.Dims) == 1 {
 		a.one = newValueIndex(spec.Dims[0].Element.IsAddr())
+		a.one.strs = spec.Dims[0].Element.IsCgroup()
 	}
 	return a
 }

@@ -344,19 +344,25 @@ func (s *Stat) Add(r *flow.Record) {
 	case ElemCgroup:
 		s.addStr(r.Cgroup, r)
 	case ElemUnit, ElemContainer, ElemPod:
-		var v string
-		if r.Cgroup != "" {
-			switch n := flow.ParseCgroup(r.Cgroup); s.Spec.Element {
-			case ElemUnit:
-				v = n.Unit
-			case ElemContainer:
-				v = n.Container
-			default:
-				v = n.Pod
-			}
-		}
-		s.addStr(v, r)
+		s.addStr(cgroupValue(s.Spec.Element, r), r)
 	}
+}
+
+// cgroupValue returns r's value of a cgroup element: its cgroup path or
+// the unit, container id or pod UID the path shows ("" for none).
+func cgroupValue(e Element, r *flow.Record) string {
+	if r.Cgroup == "" || e == ElemCgroup {
+		return r.Cgroup
+	}
+	switch n := flow.ParseCgroup(r.Cgroup); e {
+	case ElemUnit:
+		return n.Unit
+	case ElemContainer:
+		return n.Container
+	case ElemPod:
+		return n.Pod
+	}
+	return ""
 }
 
 // addBlock counts the records sel of b, whose times spans holds (one per

@@ -115,7 +115,8 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
 	l := s.cfg.Limits
 	writeJSON(w, r, http.StatusOK, MetaJSON{API: "v1", Version: s.cfg.Version, Now: s.cfg.Now().UTC().Format(time.RFC3339),
 		MaxWindowSeconds: l.MaxWindow.Seconds(), MaxRows: l.MaxRows, MaxLines: l.MaxLines, TimeoutSeconds: l.Timeout.Seconds(),
-		Dims:  []string{"srcip", "dstip", "srcport", "dstport", "proto", "flags", "tos", "inif", "outif", "vlan", "exporter", "dir"},
+		Dims: []string{"srcip", "dstip", "srcport", "dstport", "proto", "flags", "tos", "inif", "outif", "vlan", "exporter", "dir",
+			"unit", "container", "pod", "cgroup"},
 		Units: []string{"l3bps", "l2bps", "pps", "fps"}, Ranks: []string{"avg", "peak", "last"},
 		Orders: []string{"tstart", "tend", "flows", "packets", "bytes", "pps", "bps", "bpp", "duration"}})
 }

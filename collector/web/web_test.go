@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +130,69 @@ func TestAPIGolden(t *testing.T) {
 			out, _ := json.MarshalIndent(map[string]any{"status": rec.Code, "body": v}, "", "  ")
 			golden(t, tt.name, append(out, '\n'))
 		})
+	}
+}
+
+// cgroupPaths are the cgroups the records of cgroupFixture take in turn:
+// none, two systemd services, a Kubernetes container (its pod too) and a
+// user's app scope.
+var cgroupPaths = []string{"", "/system.slice/nginx.service", "/system.slice/sshd.service",
+	"/kubepods/burstable/pod1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5/" + strings.Repeat("ab", 32),
+	"/user.slice/user-1000.slice/user@1000.service/app.slice/app-firefox.scope"}
+
+// cgroupFixture is fixture's mix with the local sockets' cgroups.
+func cgroupFixture(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := synthdir.Write(dir, synthdir.Options{Seed: 3, Start: fixtureStart, Span: 2 * time.Hour, Flows: 2400,
+		Cgroups: cgroupPaths}, false); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestAPICgroupGolden: series, sankeys, statistics and flows by the
+// cgroup dimensions (not asked of ClickHouse, which keeps no cgroups),
+// and the lines of a series by unit equal the unit statistic's entries.
+func TestAPICgroupGolden(t *testing.T) {
+	s := newServer(t, cgroupFixture(t), Config{})
+	for _, tt := range []struct{ name, url string }{
+		{"cgroup_series_unit", "/api/v1/series?" + apiWindow + "&dims=unit&step=30m&unit=l3bps"},
+		{"cgroup_series_container", "/api/v1/series?" + apiWindow + "&dims=container&step=1h&unit=fps&filter=proto+tcp"},
+		{"cgroup_sankey", "/api/v1/sankey?" + apiWindow + "&dims=unit,proto&top=6&unit=pps"},
+		{"cgroup_stats", "/api/v1/stats?" + apiWindow + "&stat=unit/bytes&stat=container/flows&stat=pod&stat=cgroup/bytes"},
+		{"cgroup_flows", "/api/v1/flows?" + apiWindow + "&filter=unit+nginx+or+container+abab&order=bytes&limit=2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := get(t, s, tt.url)
+			var v any
+			if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+				t.Fatalf("%s: %v: %s", tt.url, err, rec.Body)
+			}
+			if rec.Code != http.StatusOK {
+				t.Errorf("%s: status %d", tt.url, rec.Code)
+			}
+			out, _ := json.MarshalIndent(map[string]any{"status": rec.Code, "body": v}, "", "  ")
+			golden(t, tt.name, append(out, '\n'))
+		})
+	}
+
+	var series query.SeriesJSON
+	var stats query.StatsJSON
+	if err := json.Unmarshal(get(t, s, "/api/v1/series?"+apiWindow+"&dims=unit&step=2h&unit=l3bps&top=10").Body.Bytes(), &series); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(get(t, s, "/api/v1/stats?"+apiWindow+"&stat=unit/bytes&top=10").Body.Bytes(), &stats); err != nil {
+		t.Fatal(err)
+	}
+	got, want := map[string]uint64{}, map[string]uint64{}
+	for _, l := range series.Lines {
+		got[l.Key[0]] = l.Stats.Total / 8
+	}
+	for _, e := range stats.Stats[0].Top {
+		want[e.Value] = e.Bytes
+	}
+	if len(want) != 4 || !reflect.DeepEqual(got, want) || series.Total.Stats.Total/8 != stats.Total.Bytes {
+		t.Errorf("series by unit %v (total %d bytes), statistic %v (total %d)", got, series.Total.Stats.Total/8, want, stats.Total.Bytes)
 	}
 }

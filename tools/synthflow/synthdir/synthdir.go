@@ -34,6 +34,9 @@ type Options struct {
 	// Wave scales bytes and packets by 1 + Wave·sin(2π t / 24 h), so the
 	// graphs have a daily shape (0: flat).
 	Wave float64
+	// Cgroups, when set, are the local sockets' cgroup paths the records
+	// take in turn ("" for a record without one; flow.Record.Cgroup).
+	Cgroups []string
 }
 
 // Write writes the records into dir (flat layout, names kflow.STAMP in
@@ -103,6 +106,12 @@ func Write(dir string, o Options, keep bool) ([]flow.Record, error) {
 		r.Start = o.Start.Add(time.Duration(float64(o.Span) * float64(i) / float64(o.Flows))).Truncate(time.Millisecond)
 		r.End = r.Start.Add(d)
 		r.Exporter = o.Exporters[i%len(o.Exporters)]
+		if len(o.Cgroups) > 0 {
+			r.Cgroup = o.Cgroups[i%len(o.Cgroups)]
+			if r.Cgroup != "" {
+				r.CgroupID = uint64(1000 + i%len(o.Cgroups))
+			}
+		}
 		if o.Wave != 0 {
 			f := 1 + o.Wave*math.Sin(2*math.Pi*float64(r.Start.Unix()%86400)/86400)
 			r.Packets = max(1, uint64(float64(r.Packets)*f))
