@@ -34,7 +34,7 @@ func TestClickHouseSchemaCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if out != "-- kflow schema version 2 for ClickHouse 18.16\n"+string(want) {
+	if out != "-- kflow schema version 3 for ClickHouse 18.16\n"+string(want) {
 		t.Errorf("kflow clickhouse schema --version 18.16:\n%s", out)
 	}
 	if code, _, _ := runCLI(t, "clickhouse", "schema", "--database", "x;y"); code != exitUsage {

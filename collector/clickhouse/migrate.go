@@ -47,14 +47,30 @@ var migrations = []Migration{
 	{Version: 1, Summary: "flows, per-minute and per-hour sums", Steps: func(*Schema) []Step { return nil }},
 	{Version: 2, Summary: "the records' position in their flow files; per-minute and per-hour sums keyed by the records' start and end bound (the version 1 tables are kept as flows_1m_v1 and flows_1h_v1)",
 		Steps: func(s *Schema) []Step { return append(positions(s), startKeyedSums(s)...) }},
+	{Version: 3, Summary: "the local socket's cgroup of each record: its id and path, and the systemd unit, container id and pod UID the path shows",
+		Steps: cgroups},
 }
 
 // positions (version 2) adds the position columns to flows (rows shipped
 // before have none: an empty file, position 0).
 func positions(s *Schema) []Step {
+	return addColumns(s, flowColumns[len(flowColumns)-1].name, positionColumns)
+}
+
+// cgroups (version 3) adds the cgroup columns to flows, after the
+// position columns. Rows shipped before read as records without a
+// cgroup (0 and empty strings, the columns' defaults). The consolidated
+// tables and their views do not change: they keep no cgroup, and
+// questions about cgroups read the flows table.
+func cgroups(s *Schema) []Step {
+	return addColumns(s, positionColumns[len(positionColumns)-1].name, cgroupColumns)
+}
+
+// addColumns adds cols to flows after the column named after, in order,
+// and has the cluster's Distributed table made again over them.
+func addColumns(s *Schema, after string, cols []column) []Step {
 	var steps []Step
-	after := flowColumns[len(flowColumns)-1].name
-	for _, c := range positionColumns {
+	for _, c := range cols {
 		steps = append(steps, AddColumn(s, TableFlows, c.name, s.typ(c), after))
 		after = c.name
 	}

@@ -83,6 +83,48 @@ var positionColumns = []column{
 	{"file_pos", "UInt64", "UInt64 CODEC(Delta, ZSTD(1))", 8},
 }
 
+// cgroupColumns follow positionColumns in the flows table: the local
+// socket's cgroup (flow.Record.CgroupID and Cgroup) and the names its
+// path shows (flow.ParseCgroup: unit, container, pod), derived once when
+// the row is made so that filters and statistics by them are plain
+// comparisons. Rows of records without a cgroup, and rows shipped
+// before schema version 3, hold 0 and empty strings.
+var cgroupColumns = []column{
+	{"cgroup_id", "UInt64", "UInt64", 8},
+	{"cgroup", "String", "LowCardinality(String)", 0},
+	{"unit", "String", "LowCardinality(String)", 0},
+	{"container", "String", "LowCardinality(String)", 0},
+	{"pod", "String", "LowCardinality(String)", 0},
+}
+
+// CgroupColumns returns the names of the cgroup columns, in row order
+// after PositionColumns.
+func CgroupColumns() []string {
+	out := make([]string, len(cgroupColumns))
+	for i, c := range cgroupColumns {
+		out[i] = c.name
+	}
+	return out
+}
+
+// AppendCgroup appends a row's cgroup columns (after AppendPosition).
+func AppendCgroup(dst []byte, r *flow.Record) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, r.CgroupID)
+	var n flow.CgroupNames
+	if r.Cgroup != "" {
+		n = r.CgroupNames()
+	}
+	for _, s := range []string{r.Cgroup, n.Unit, n.Container, n.Pod} {
+		dst = appendString(dst, s)
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
 // Position is where a record stands in its flow files, the order the
 // flow-file query engine reads records in: files by slot, then path,
 // then the blocks of a file by offset and the records of a block in
@@ -114,8 +156,11 @@ func PositionColumns() []string {
 	return out
 }
 
-// InsertColumns are the columns of a row of AppendRow and AppendPosition.
-func InsertColumns() []string { return append(FlowColumns(), PositionColumns()...) }
+// InsertColumns are the columns of a row of AppendRow, AppendPosition
+// and AppendCgroup.
+func InsertColumns() []string {
+	return append(append(FlowColumns(), PositionColumns()...), CgroupColumns()...)
+}
 
 // AppendPosition appends a row's position columns (after AppendRow). A
 // slot outside DateTime's range is stored as 0.
@@ -125,8 +170,7 @@ func AppendPosition(dst []byte, p Position) []byte {
 		slot = uint32(p.Slot.Unix())
 	}
 	dst = binary.LittleEndian.AppendUint32(dst, slot)
-	dst = binary.AppendUvarint(dst, uint64(len(p.File)))
-	dst = append(dst, p.File...)
+	dst = appendString(dst, p.File)
 	return binary.LittleEndian.AppendUint64(dst, uint64(p.Offset)<<posIndexBits|uint64(p.Index)&(1<<posIndexBits-1))
 }
 
@@ -243,42 +287,91 @@ func DecodeRows(b []byte) ([]Row, error) {
 		return nil, fmt.Errorf("decode rows: %d bytes is not a whole number of %d-byte rows", len(b), RowSize)
 	}
 	rows := make([]Row, 0, len(b)/RowSize)
-	le := binary.LittleEndian
 	for ; len(b) > 0; b = b[RowSize:] {
-		var row Row
-		r := &row.Record
-		p := b[:RowSize]
-		if le.Uint32(p[8:]) >= 1e9 || le.Uint32(p[16:]) >= 1e9 {
-			return nil, fmt.Errorf("decode rows: row %d: nanoseconds past a second", len(rows))
+		row, err := decodeFixed(b[:RowSize])
+		if err != nil {
+			return nil, fmt.Errorf("decode rows: row %d: %w", len(rows), err)
 		}
-		row.Time = time.Unix(int64(le.Uint32(p)), 0).UTC()
-		r.Start = readTime(p[4:])
-		r.End = readTime(p[12:])
-		r.Exporter = readAddr(p[20:])
-		r.ObservationDomain = le.Uint32(p[36:])
-		r.Src, r.Dst = readAddr(p[41:]), readAddr(p[57:])
-		if p[40] == 6 || r.Src.Is6() {
-			// An IPv6 flow keeps its addresses as they were, even
-			// IPv4-mapped ones.
-			r.Src, r.Dst = netip.AddrFrom16([16]byte(p[41:57])), netip.AddrFrom16([16]byte(p[57:73]))
-		}
-		r.NextHop = readAddr(p[73:])
-		p = p[89:]
-		r.SrcPort, r.DstPort = le.Uint16(p), le.Uint16(p[2:])
-		r.Proto, r.ICMPType, r.ICMPCode = p[4], p[5], p[6]
-		r.VLAN, r.InnerVLAN = le.Uint16(p[7:]), le.Uint16(p[9:])
-		r.InIf, r.OutIf = le.Uint32(p[11:]), le.Uint32(p[15:])
-		r.Direction = flow.Direction(p[19])
-		r.Packets, r.Octets = le.Uint64(p[20:]), le.Uint64(p[28:])
-		r.TCPFlags = le.Uint16(p[36:])
-		r.TOS, r.MinTTL, r.MaxTTL, r.EndReason = p[38], p[39], p[40], flow.EndReason(p[41])
-		r.SrcAS, r.DstAS = le.Uint32(p[42:]), le.Uint32(p[46:])
-		r.SrcMask, r.DstMask = p[50], p[51]
-		r.SamplingInterval = le.Uint32(p[52:])
-		row.Block = le.Uint64(p[56:])
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// RecordColumns are the columns of a whole record (DecodeRecords):
+// FlowColumns, then cgroup_id and cgroup.
+func RecordColumns() []string { return append(FlowColumns(), "cgroup_id", "cgroup") }
+
+// DecodeRecords decodes RowBinary rows of RecordColumns. It decodes
+// the whole rows b starts with and returns how many bytes they took: the
+// rest is the start of a row whose end is still to come (a streamed
+// answer read in pieces). The input is outside data: a cgroup path
+// longer than maxCgroup is an error.
+func DecodeRecords(b []byte) (rows []Row, n int, err error) {
+	for {
+		p := b[n:]
+		if len(p) < RowSize+8 {
+			return rows, n, nil
+		}
+		row, err := decodeFixed(p[:RowSize])
+		if err != nil {
+			return nil, 0, fmt.Errorf("decode records: row %d: %w", len(rows), err)
+		}
+		row.Record.CgroupID = binary.LittleEndian.Uint64(p[RowSize:])
+		l, k := binary.Uvarint(p[RowSize+8:])
+		switch {
+		case k == 0:
+			return rows, n, nil // the length is cut
+		case k < 0 || l > maxCgroup:
+			return nil, 0, fmt.Errorf("decode records: row %d: cgroup path length past %d bytes", len(rows), maxCgroup)
+		}
+		end := RowSize + 8 + k + int(l)
+		if len(p) < end {
+			return rows, n, nil
+		}
+		row.Record.Cgroup = string(p[RowSize+8+k : end])
+		rows = append(rows, row)
+		n += end
+	}
+}
+
+// maxCgroup bounds a cgroup path read back (Linux's paths are at most
+// PATH_MAX, 4096 bytes).
+const maxCgroup = 1 << 16
+
+// decodeFixed decodes one row of FlowColumns.
+func decodeFixed(p []byte) (Row, error) {
+	le := binary.LittleEndian
+	var row Row
+	r := &row.Record
+	if le.Uint32(p[8:]) >= 1e9 || le.Uint32(p[16:]) >= 1e9 {
+		return Row{}, errors.New("nanoseconds past a second")
+	}
+	row.Time = time.Unix(int64(le.Uint32(p)), 0).UTC()
+	r.Start = readTime(p[4:])
+	r.End = readTime(p[12:])
+	r.Exporter = readAddr(p[20:])
+	r.ObservationDomain = le.Uint32(p[36:])
+	r.Src, r.Dst = readAddr(p[41:]), readAddr(p[57:])
+	if p[40] == 6 || r.Src.Is6() {
+		// An IPv6 flow keeps its addresses as they were, even
+		// IPv4-mapped ones.
+		r.Src, r.Dst = netip.AddrFrom16([16]byte(p[41:57])), netip.AddrFrom16([16]byte(p[57:73]))
+	}
+	r.NextHop = readAddr(p[73:])
+	p = p[89:]
+	r.SrcPort, r.DstPort = le.Uint16(p), le.Uint16(p[2:])
+	r.Proto, r.ICMPType, r.ICMPCode = p[4], p[5], p[6]
+	r.VLAN, r.InnerVLAN = le.Uint16(p[7:]), le.Uint16(p[9:])
+	r.InIf, r.OutIf = le.Uint32(p[11:]), le.Uint32(p[15:])
+	r.Direction = flow.Direction(p[19])
+	r.Packets, r.Octets = le.Uint64(p[20:]), le.Uint64(p[28:])
+	r.TCPFlags = le.Uint16(p[36:])
+	r.TOS, r.MinTTL, r.MaxTTL, r.EndReason = p[38], p[39], p[40], flow.EndReason(p[41])
+	r.SrcAS, r.DstAS = le.Uint32(p[42:]), le.Uint32(p[46:])
+	r.SrcMask, r.DstMask = p[50], p[51]
+	r.SamplingInterval = le.Uint32(p[52:])
+	row.Block = le.Uint64(p[56:])
+	return row, nil
 }
 
 func readTime(p []byte) time.Time {

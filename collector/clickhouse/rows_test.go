@@ -3,6 +3,8 @@
 package clickhouse
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"testing"
@@ -112,4 +114,90 @@ func FuzzDecodeRows(f *testing.F) {
 			}
 		}
 	})
+}
+
+// cgroupPaths are cgroup paths of each layout flow.ParseCgroup knows,
+// and one it does not.
+var cgroupPaths = []string{
+	"",
+	"/system.slice/nginx.service",
+	"/system.slice/docker-" + testContainer + ".scope",
+	"/kubepods/burstable/pod" + testPod + "/" + testContainer,
+	"/kflow-test/a'b\\c\td",
+}
+
+const (
+	testContainer = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	testPod       = "01234567-89ab-cdef-0123-456789abcdef"
+)
+
+// TestRecordsRoundTrip: rows of RecordColumns decode to the records,
+// cgroups included, when read in pieces cut anywhere.
+func TestRecordsRoundTrip(t *testing.T) {
+	received := time.Date(2025, 3, 14, 9, 30, 0, 0, time.UTC)
+	var recs []flow.Record
+	var b []byte
+	for i, p := range cgroupPaths {
+		r := fullRecord(i, i%2 == 1)
+		if p != "" {
+			r.CgroupID, r.Cgroup = uint64(1000+i), p
+		}
+		recs = append(recs, r)
+		var err error
+		if b, err = AppendRow(b, &r, received, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+		// What SELECT RecordColumns gives: cgroup_id and cgroup, the
+		// first two of AppendCgroup's columns.
+		c := AppendCgroup(nil, &r)
+		b = append(b, c[:8+1+len(p)]...)
+	}
+	for cut := 0; cut <= len(b); cut++ {
+		first, n, err := DecodeRecords(b[:cut])
+		if err != nil {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		rest, m, err := DecodeRecords(b[n:])
+		if err != nil || n+m != len(b) {
+			t.Fatalf("cut at %d: rest %d of %d bytes: %v", cut, m, len(b)-n, err)
+		}
+		rows := append(first, rest...)
+		if len(rows) != len(recs) {
+			t.Fatalf("cut at %d: %d rows", cut, len(rows))
+		}
+		for i := range rows {
+			if rows[i].Record != recs[i] {
+				t.Fatalf("cut at %d: row %d:\n got %+v\nwant %+v", cut, i, rows[i].Record, recs[i])
+			}
+		}
+	}
+	// A length past any cgroup path is refused, not allocated.
+	bad, err := AppendRow(nil, &recs[0], received, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad = binary.AppendUvarint(append(bad, make([]byte, 8)...), 1<<40)
+	if _, _, err := DecodeRecords(bad); err == nil {
+		t.Error("a cgroup path of 2^40 bytes decoded")
+	}
+}
+
+// TestAppendCgroup: the names a path shows go into the unit, container
+// and pod columns.
+func TestAppendCgroup(t *testing.T) {
+	for _, tt := range []struct{ path, unit, container, pod string }{
+		{"", "", "", ""},
+		{"/system.slice/nginx.service", "nginx.service", "", ""},
+		{"/system.slice/docker-" + testContainer + ".scope", "docker-" + testContainer + ".scope", testContainer, ""},
+		{"/kubepods/burstable/pod" + testPod + "/" + testContainer, "", testContainer, testPod},
+	} {
+		r := flow.Record{CgroupID: 42, Cgroup: tt.path}
+		want := binary.LittleEndian.AppendUint64(nil, 42)
+		for _, s := range []string{tt.path, tt.unit, tt.container, tt.pod} {
+			want = append(binary.AppendUvarint(want, uint64(len(s))), s...)
+		}
+		if got := AppendCgroup(nil, &r); !bytes.Equal(got, want) {
+			t.Errorf("%q: %q, want %q", tt.path, got, want)
+		}
+	}
 }

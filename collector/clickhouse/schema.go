@@ -170,7 +170,7 @@ func (s *Schema) versionTable() string {
 func (s *Schema) flowsTable() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (\n", s.name(TableFlows))
-	cols := append(append([]column(nil), flowColumns...), positionColumns...)
+	cols := append(append(append([]column(nil), flowColumns...), positionColumns...), cgroupColumns...)
 	for i, c := range cols {
 		sep := ","
 		if i == len(cols)-1 {

@@ -79,20 +79,33 @@ func TestSchemaOnServer(t *testing.T) {
 	var body []byte
 	for i := 0; i < 100; i++ {
 		recs = append(recs, fullRecord(i, i%3 == 0))
+		if p := cgroupPaths[i%len(cgroupPaths)]; p != "" {
+			recs[i].CgroupID, recs[i].Cgroup = uint64(i), p
+		}
 		if body, err = AppendRow(body, &recs[i], received, uint64(i/10)); err != nil {
 			t.Fatal(err)
 		}
+		body = AppendPosition(body, Position{})
+		body = AppendCgroup(body, &recs[i])
 	}
-	if err := c.Insert(ctx, TableFlows, FlowColumns(), gz(t, body), true); err != nil {
+	if err := c.Insert(ctx, TableFlows, InsertColumns(), gz(t, body), true); err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.flows ORDER BY flow_start, src FORMAT RowBinary", strings.Join(FlowColumns(), ", "), s.Database))
+	out, err := c.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.flows ORDER BY flow_start, src FORMAT RowBinary", strings.Join(RecordColumns(), ", "), s.Database))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := DecodeRows(out)
-	if err != nil {
-		t.Fatal(err)
+	rows, n, err := DecodeRecords(out)
+	if err != nil || n != len(out) {
+		t.Fatalf("%d of %d bytes decoded: %v", n, len(out), err)
+	}
+	// The names the paths show, as stored: 20 records of each path.
+	if got, want := queryString(t, c, fmt.Sprintf("SELECT concat(unit, '|', container, '|', pod) AS n, count() FROM %s.flows GROUP BY n ORDER BY n", s.Database)),
+		"docker-"+testContainer+".scope|"+testContainer+"|\t20\n"+
+			"nginx.service||\t20\n"+
+			"|"+testContainer+"|"+testPod+"\t20\n"+
+			"||\t40"; got != want {
+		t.Errorf("unit, container, pod:\n%s\nwant\n%s", got, want)
 	}
 	if len(rows) != len(recs) {
 		t.Fatalf("%d rows, want %d", len(rows), len(recs))
@@ -281,6 +294,80 @@ func TestMigrateStartKeyed(t *testing.T) {
 		}
 		if got := queryString(t, c, q); got != tt.want {
 			t.Errorf("%s:\n%s\nwant\n%s", tt.table, got, tt.want)
+		}
+	}
+}
+
+// TestMigrateCgroups upgrades a version 2 schema (made with the version
+// 2 DDL, testdata/schema-v2-18.16.sql) holding a flow: the cgroup columns
+// are added, the row shipped before reads as a record without a cgroup,
+// and rows with cgroups go in through the unchanged views.
+func TestMigrateCgroups(t *testing.T) {
+	c, s := testClient(t, "kflow_v2")
+	ctx := context.Background()
+	ddl, err := os.ReadFile("testdata/schema-v2-18.16.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range strings.Split(strings.TrimSpace(string(ddl)), ";\n") {
+		q = strings.Replace(q, "DATABASE IF NOT EXISTS kflow", "DATABASE IF NOT EXISTS "+s.Database, 1)
+		if err := c.Exec(ctx, strings.ReplaceAll(strings.TrimSuffix(q, ";"), "kflow.", s.Database+".")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := recordVersion(ctx, c, s, 2, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	received := time.Date(2025, 3, 14, 10, 0, 0, 0, time.UTC)
+	old := fullRecord(0, false)
+	b, err := AppendRow(nil, &old, received, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = AppendPosition(b, Position{Slot: received, File: "/flows/kflow.202503141000", Offset: 4096})
+	if err := c.Insert(ctx, TableFlows, append(FlowColumns(), PositionColumns()...), b, false); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Migrate(ctx, c, s, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.From != 2 || a.To != SchemaVersion() || a.To != 3 {
+		t.Fatalf("migrate: %+v", a)
+	}
+	// Run again with the version unrecorded: every step is skipped or
+	// harmless (a failure midway runs them all again).
+	if err := runSteps(ctx, c, cgroups(s)); err != nil {
+		t.Fatalf("migration run twice: %v", err)
+	}
+	added := fullRecord(1, false)
+	added.CgroupID, added.Cgroup = 77, cgroupPaths[2]
+	if b, err = AppendRow(nil, &added, received, 2); err != nil {
+		t.Fatal(err)
+	}
+	b = AppendCgroup(AppendPosition(b, Position{}), &added)
+	if err := c.Insert(ctx, TableFlows, InsertColumns(), b, false); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Query(ctx, fmt.Sprintf("SELECT %s FROM %s.flows ORDER BY block_id FORMAT RowBinary", strings.Join(RecordColumns(), ", "), s.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, n, err := DecodeRecords(out)
+	if err != nil || n != len(out) || len(rows) != 2 {
+		t.Fatalf("%d rows, %d of %d bytes decoded: %v", len(rows), n, len(out), err)
+	}
+	if rows[0].Record != old || rows[1].Record != added {
+		t.Errorf("read back:\n%+v\n%+v\nwant\n%+v\n%+v", rows[0].Record, rows[1].Record, old, added)
+	}
+	for q, want := range map[string]string{
+		"SELECT block_id, concat(unit, '|', container, '|', pod) FROM %s.flows ORDER BY block_id": "1\t||\n2\tdocker-" + testContainer + ".scope|" + testContainer + "|",
+		"SELECT sum(flows) FROM %s.flows_1m":                                                      "2",
+		"SELECT sum(flows) FROM %s.flows_1h":                                                      "2",
+		"SELECT max(version) FROM %s.schema_version":                                              "3",
+	} {
+		if got := queryString(t, c, fmt.Sprintf(q, s.Database)); got != want {
+			t.Errorf("%s:\n%s\nwant\n%s", q, got, want)
 		}
 	}
 }

@@ -252,6 +252,7 @@ func (bd *builder) addBlock(b *batch, recs []flow.Record, received time.Time, id
 		} else {
 			pos.Index = i
 			buf = clickhouse.AppendPosition(buf, pos)
+			buf = clickhouse.AppendCgroup(buf, r)
 			rows[day]++
 		}
 		if !encode || err != nil {

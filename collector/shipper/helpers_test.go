@@ -93,7 +93,8 @@ func (f *files) close() {
 	}
 }
 
-// records returns n synthetic records of two exporters, each field used,
+// records returns n synthetic records of two exporters, each field used
+// (cgroups in three of four),
 // with times around t0 (some cross midnight).
 func records(seed uint64, n int) []flow.Record {
 	var out []flow.Record
@@ -108,10 +109,20 @@ func records(seed uint64, n int) []flow.Record {
 			r.SrcAS, r.DstAS, r.SrcMask, r.DstMask = 64500, uint32(r.DstPort), 24, 16
 			r.SamplingInterval = 1
 			r.Direction = flow.Direction(r.SrcPort % 2)
+			if k := int(r.SrcPort % 4); k < len(testCgroups) {
+				r.CgroupID, r.Cgroup = uint64(100+k), testCgroups[k]
+			}
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// testCgroups are the cgroups of the records that have one.
+var testCgroups = []string{
+	"/system.slice/nginx.service",
+	"/kubepods/burstable/pod01234567-89ab-cdef-0123-456789abcdef/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	"/kflow-test/a",
 }
 
 // shipperOpts returns options for a test: fast polls and retries.
@@ -210,13 +221,13 @@ func query(t *testing.T, c *clickhouse.Client, q string) string {
 func stored(t *testing.T, c *clickhouse.Client) []clickhouse.Row {
 	t.Helper()
 	b, err := c.Query(context.Background(), fmt.Sprintf("SELECT %s FROM %s.flows FORMAT RowBinary",
-		strings.Join(clickhouse.FlowColumns(), ", "), c.Database()))
+		strings.Join(clickhouse.RecordColumns(), ", "), c.Database()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := clickhouse.DecodeRows(b)
-	if err != nil {
-		t.Fatal(err)
+	rows, n, err := clickhouse.DecodeRecords(b)
+	if err != nil || n != len(b) {
+		t.Fatalf("%d of %d bytes decoded: %v", n, len(b), err)
 	}
 	return rows
 }

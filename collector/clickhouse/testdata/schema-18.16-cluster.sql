@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS kflow.flows (
     block_id UInt64,
     file_slot DateTime('UTC'),
     file String,
-    file_pos UInt64
+    file_pos UInt64,
+    cgroup_id UInt64,
+    cgroup String,
+    unit String,
+    container String,
+    pod String
 ) ENGINE = MergeTree
 PARTITION BY toDate(time)
 ORDER BY (toStartOfFiveMinute(time), src, dst);

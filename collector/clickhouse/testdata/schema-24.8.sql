@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS kflow.flows (
     block_id UInt64 CODEC(Delta, ZSTD(1)),
     file_slot DateTime('UTC') CODEC(Delta, ZSTD(1)),
     file LowCardinality(String),
-    file_pos UInt64 CODEC(Delta, ZSTD(1))
+    file_pos UInt64 CODEC(Delta, ZSTD(1)),
+    cgroup_id UInt64,
+    cgroup LowCardinality(String),
+    unit LowCardinality(String),
+    container LowCardinality(String),
+    pod LowCardinality(String)
 ) ENGINE = MergeTree
 PARTITION BY toDate(time)
 ORDER BY (toStartOfFiveMinute(time), src, dst)
