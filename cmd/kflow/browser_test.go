@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 
 // TestBrowser clicks through the flow explorer in headless Chromium
 // (web/test/browser.mjs): home, a visualize query with a filter whose
-// table must equal the API's figures, zoom by drag, back, a sankey, a
-// series followed to its flows, a filter syntax error, a hostile filter,
-// a reload. KFLOW_SCREENSHOTS=DIR also saves a screenshot of each view
+// table must equal the API's figures, the same by unit, zoom by drag,
+// back, a sankey, a series followed to its flows, a filter syntax error,
+// a hostile filter, a reload, the flows of a unit and a container with
+// their application column. KFLOW_SCREENSHOTS=DIR also saves a screenshot of each view
 // (make screenshots).
 func TestBrowser(t *testing.T) {
 	node := testenv.RequireTool(t, "node")
@@ -38,7 +40,9 @@ func TestBrowser(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Minute)
 	dir := t.TempDir()
 	if _, err := synthdir.Write(dir, synthdir.Options{Seed: 11, Start: now.Add(-25 * time.Hour), Span: 25*time.Hour - 3*time.Minute,
-		Flows: 30000, Wave: 0.6, Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("198.18.255.2")}}, false); err != nil {
+		Flows: 30000, Wave: 0.6, Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("198.18.255.2")},
+		Cgroups: []string{"", "/system.slice/nginx.service", "/system.slice/postgresql.service", "",
+			"/system.slice/docker-" + strings.Repeat("3c", 32) + ".scope"}}, false); err != nil {
 		t.Fatal(err)
 	}
 	base := startWeb(t, "-R", dir)

@@ -41,7 +41,7 @@ export function bindArrows(root) {
 // error is shown under the box with the offending token marked.
 export function filterBox(st, apply) {
   const input = h('input', { type: 'search', id: 'filter', class: 'filter', spellcheck: 'false', autocomplete: 'off',
-    placeholder: 'nfdump filter: proto tcp and dst port 443', value: st.filter, 'aria-label': 'filter' });
+    placeholder: 'nfdump filter: proto tcp and dst port 443, unit nginx, container ID', value: st.filter, 'aria-label': 'filter' });
   const err = h('div', { class: 'filter-error', id: 'filter-error', role: 'alert' });
   let seq = 0;
   const check = async () => {

@@ -93,6 +93,22 @@ try {
   assert.equal(table.length, 7, 'five lines, Other and Total');
   if (shots) await page.screenshot({ path: join(shots, 'visualize.png'), fullPage: true });
 
+  step = 'by application';
+  await page.selectOption('#dim0', 'unit');
+  await rendered();
+  assert.equal(new URL(page.url()).searchParams.get('dims'), 'unit', 'the unit dimension is in the URL');
+  const byUnit = await page.evaluate(async (q) => (await fetch(`/api/v1/series?${q}`)).json(),
+    new URLSearchParams({ from: params.get('from'), to: params.get('to'), filter: 'proto tcp', dims: 'unit', top: '5', unit: 'l3bps', rank: 'avg' }).toString());
+  const unitTable = await page.$$eval('#series-table tbody tr.line, #series-table tbody tr.other, #series-table tbody tr.total', (rows) => rows.map((r) => ({
+    name: r.dataset.name,
+    stats: Object.fromEntries([...r.querySelectorAll('td[data-stat]')].map((td) => [td.dataset.stat, Number(td.querySelector('[data-value]').dataset.value)])),
+  })));
+  assert.deepEqual(unitTable, [...byUnit.lines, { ...byUnit.total, name: 'Total' }].map((l) => ({ name: l.name, stats: l.stats })),
+    'the table by unit shows the API\'s figures');
+  assert.ok(unitTable.some((r) => r.name === 'nginx.service'), 'the units are lines');
+  await page.goBack();
+  await rendered();
+
   step = 'zoom by drag';
   const box = await page.locator('#chart').boundingBox();
   const [f0, t0] = [Date.parse(params.get('from')), Date.parse(params.get('to'))];
@@ -169,6 +185,25 @@ try {
   await rendered();
   assert.equal(page.url(), before.url, 'same URL');
   assert.equal(await page.textContent('#flows-table'), before.table, 'same flows');
+
+  step = 'application column';
+  await page.fill('#filter', 'unit nginx or container 3c3c3c');
+  await page.press('#filter', 'Enter');
+  await rendered();
+  assert.equal(new URL(page.url()).searchParams.get('filter'), 'unit nginx or container 3c3c3c', 'the filter box takes the cgroup primitives');
+  const apps = await page.$$eval('#flows-table tbody tr', (rows) => rows.map((r) => {
+    const s = r.lastElementChild.querySelector('span');
+    return s ? [s.textContent, s.title] : ['', ''];
+  }));
+  const shown = new URL(page.url()).searchParams;
+  const apiRows = await page.evaluate(async (q) => (await fetch(`/api/v1/flows?${q}`)).json(), new URLSearchParams({
+    from: shown.get('from'), to: shown.get('to'), filter: shown.get('filter'), order: shown.get('order'), limit: shown.get('limit') || '50' }).toString());
+  assert.ok(apps.length > 0 && apps.length === apiRows.rows.length, `${apps.length} rows shown, ${apiRows.rows.length} from the API`);
+  assert.equal(await page.textContent('#flows-table thead tr th:last-child'), 'application');
+  assert.deepEqual(apps, apiRows.rows.map((r) => [r.container ? `container ${r.container.slice(0, 12)}` : r.unit, r.cgroup]),
+    'the application column shows each flow\'s unit or container, its cgroup on hover');
+  const names = new Set(apps.map(([a]) => a));
+  assert.deepEqual([...names].sort(), ['container 3c3c3c3c3c3c', 'nginx.service'], 'the filter selects nginx and the container');
 
   if (shots) {
     step = 'dark theme';

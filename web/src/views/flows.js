@@ -25,7 +25,17 @@ const columns = [
   ['in', (r) => String(r.in_if || 0)],
   ['out', (r) => String(r.out_if || 0)],
   ['dir', (r) => r.direction],
+  ['application', application],
 ];
+
+// application names the local socket's application: its container (the
+// first 12 digits, as docker ps shows it; its scope is a unit too), else
+// its systemd unit, else its pod; the cgroup path on hover.
+function application(r) {
+  if (!r.cgroup) return '';
+  const name = (r.container && `container ${r.container.slice(0, 12)}`) || r.unit || (r.pod && `pod ${r.pod}`) || r.cgroup;
+  return h('span', { class: 'app', title: r.cgroup }, name);
+}
 
 const pairColumns = [
   ['out packets', (r) => num(r.out_packets || 0), 'packets'],

@@ -15,6 +15,7 @@ const dimNames = {
   srcip: 'source address', dstip: 'destination address', 'srcip/24/64': 'source /24 or /64', 'dstip/24/64': 'destination /24 or /64',
   srcport: 'source port', dstport: 'destination port', proto: 'protocol', flags: 'TCP flags', tos: 'ToS', inif: 'input interface',
   outif: 'output interface', vlan: 'VLAN', exporter: 'exporter', dir: 'direction',
+  unit: 'application (systemd unit)', container: 'container', pod: 'Kubernetes pod', cgroup: 'cgroup',
 };
 
 function select(id, label, value, options, onchange) {
