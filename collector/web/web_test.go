@@ -152,7 +152,8 @@ func cgroupFixture(t *testing.T) string {
 }
 
 // TestAPICgroupGolden: series, sankeys, statistics and flows by the
-// cgroup dimensions (not asked of ClickHouse, which keeps no cgroups),
+// cgroup dimensions (not asked of ClickHouse, whose queries do not
+// read cgroups),
 // and the lines of a series by unit equal the unit statistic's entries.
 func TestAPICgroupGolden(t *testing.T) {
 	s := newServer(t, cgroupFixture(t), Config{})
