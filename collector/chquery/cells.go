@@ -3,6 +3,7 @@
 package chquery
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -57,4 +58,14 @@ func (c *cells) counter() query.Counter {
 func (c *cells) addr() netip.Addr {
 	fam, hi, lo := c.u64(), c.u64(), c.u64()
 	return addrFromKey(fam, hi, lo)
+}
+
+// hexStr reads a string given in hexadecimal (strValue).
+func (c *cells) hexStr() string {
+	s := c.next()
+	b, err := hex.DecodeString(s)
+	if err != nil && c.err == nil {
+		c.err = fmt.Errorf("clickhouse answer: %.40q is not hexadecimal", s)
+	}
+	return string(b)
 }

@@ -78,6 +78,21 @@ func edgeRecords() []flow.Record {
 	return recs
 }
 
+const (
+	testContainer = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	testPod       = "01234567-89ab-cdef-0123-456789abcdef"
+)
+
+// testCgroups are the cgroups the synthetic records take in turn: none,
+// the root, each layout flow.ParseCgroup knows, and paths it does not.
+var testCgroups = []string{
+	"", "/system.slice/nginx.service", "/", "/system.slice/docker-" + testContainer + ".scope",
+	"/kubepods/burstable/pod" + testPod + "/" + testContainer,
+	"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + strings.ReplaceAll(testPod, "-", "_") + ".slice/cri-containerd-" + "f" + testContainer[1:] + ".scope",
+	"/user.slice/user-1000.slice/user@1000.service/app.slice/app-foo.scope", "/kflow-test/a", "/kflow-test/a/b", "/kflow-testx",
+	"/kflow-test/quote'back\\slash;--", "",
+}
+
 // fixture writes the edge records and a synthetic mix (two exporters,
 // an hour) as flow files and ships them into ClickHouse.
 func fixture(t *testing.T, db string) (files *query.FileBackend, ch *chquery.Backend) {
@@ -92,7 +107,8 @@ func fixtureFiles(t *testing.T) (*query.FileBackend, string) {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := synthdir.Write(dir, synthdir.Options{Seed: 7, Start: t0, Span: time.Hour, Flows: 3000,
-		Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("fd00::ff")}, Wave: 0.5}, false); err != nil {
+		Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("fd00::ff")}, Wave: 0.5,
+		Cgroups: testCgroups}, false); err != nil {
 		t.Fatal(err)
 	}
 	w, err := flowfile.Create(filepath.Join(dir, "kflow.202503140855"), flowfile.WriterOptions{Ident: "edge", Created: t0.Add(-5 * time.Minute)})
@@ -169,6 +185,11 @@ var filterCases = []string{
 	"host fd00::53%eth0", "ip in [fd00::53%x 198.18.0.10]",
 	"observation domain id 7", "observation domain id > 0", "engine-type 1", "engine-id 2", "engine-id 7 and engine-type 0",
 	"host localhost",
+	"unit nginx", "unit nginx.service", "unit user@1000.service", "not unit nginx", "unit docker-" + testContainer + ".scope and proto tcp",
+	"container 0123456789ab", "container " + testContainer, "container f", "container 0", "not container 01", "container ABCDEF",
+	"pod " + testPod, "pod " + strings.ToUpper(testPod), "not pod " + testPod,
+	"cgroup /kflow-test", "cgroup /kflow-test/a", "cgroup /kflow-test/", "cgroup /", "cgroup /kflow", "not cgroup /kubepods",
+	"cgroup /system.slice/nginx.service or container f",
 }
 
 // TestHostileFilters: filters written to break out of a SQL string or
@@ -199,6 +220,11 @@ func TestHostileFilters(t *testing.T) {
 		"ip in [fd00::1%\\x27;--, 198.18.0.10 fd00::53%`;--]",
 		"exporter fd00::ff%$reboot;`id`",
 		"not dst ip fd00::53%eth0\\\\",
+		// Parsed: cgroup names and paths are any word, and reach the SQL
+		// only as hexadecimal.
+		"unit x;DROP;TABLE;kflow_chq_hostile.flows;--",
+		"cgroup /kflow-test/a\\b;--`id`\\",
+		"pod \\x27;DROP",
 		// Parsed: extreme numbers, a 65,536-port list, 8,000 addresses
 		// (past ClickHouse's default query size), deep nesting.
 		"bytes < 18446744073709551615 and as in [4294967295 0] and if 4294967295",
@@ -225,8 +251,8 @@ func TestHostileFilters(t *testing.T) {
 			t.Errorf("%.200q: ClickHouse and files differ:\n%s", src, lineDiff(g, w))
 		}
 	}
-	if parsed != 8 {
-		t.Errorf("%d hostile filters parsed, want 8", parsed)
+	if parsed != 11 {
+		t.Errorf("%d hostile filters parsed, want 11", parsed)
 	}
 	all, err := ch.Query(ctx, &query.Request{Summary: true})
 	if err != nil {
@@ -277,7 +303,7 @@ func TestRequests(t *testing.T) {
 	none, _ := query.ParseAggSpec("srcport")
 	none.SrcPort = false
 	var stats []query.StatSpec
-	for _, e := range []string{"srcip", "dstip", "ip", "srcport", "dstport", "port", "proto", "flags", "tos", "inif", "outif", "if", "vlan", "exporter", "dir", "srcas", "dstas", "as", "nhip"} {
+	for _, e := range []string{"srcip", "dstip", "ip", "srcport", "dstport", "port", "proto", "flags", "tos", "inif", "outif", "if", "vlan", "exporter", "dir", "srcas", "dstas", "as", "nhip", "unit", "container", "pod", "cgroup"} {
 		s, err := query.ParseStat(e + "/flows/packets/bytes/pps/bps/bpp")
 		if err != nil {
 			t.Fatal(err)
@@ -324,6 +350,11 @@ func TestRequests(t *testing.T) {
 		{"series sankey", query.Request{Window: win, Series: &query.SeriesSpec{Dims: []query.Dim{dim("proto"), dim("srcport"), dim("exporter")}, Step: win.To.Sub(win.From)}}},
 		{"series overlays", query.Request{Window: win, Series: &query.SeriesSpec{Dims: []query.Dim{dim("srcip/24"), dim("dir")}, Top: 3, Reverse: true, Previous: 10 * time.Minute, Step: time.Minute}}},
 		{"series keys", query.Request{Window: win, Series: &query.SeriesSpec{Dims: []query.Dim{dim("proto")}, Keys: [][]query.Value{{{Num: 17}}, {{Num: 99}}}}}},
+		{"series units", query.Request{Window: win, Series: &query.SeriesSpec{Dims: []query.Dim{dim("unit")}, Top: 3}}},
+		{"series cgroups and containers", query.Request{Window: win, Filter: f("not cgroup /kflow-test"), Series: &query.SeriesSpec{Dims: []query.Dim{dim("cgroup"), dim("container")}, Step: 5 * time.Minute, Unit: query.UnitPackets}}},
+		{"series pod keys", query.Request{Window: win, Series: &query.SeriesSpec{Dims: []query.Dim{dim("pod")}, Keys: [][]query.Value{{{Str: testPod}}, {{Str: ""}}, {{Str: "x'"}}}}}},
+		{"stats cgroups filtered", query.Request{Stats: stats[len(stats)-4:], Window: win, Filter: f("unit nginx or container 0123")}},
+		{"records by cgroup", query.Request{Filter: f("cgroup /kflow-test"), Ordered: true, Order: query.ByBytes, Top: 30}},
 		{"series sums proto", query.Request{Window: minuteWin, Filter: f("exporter 198.18.255.1 and not proto 47"), Series: &query.SeriesSpec{Dims: []query.Dim{dim("proto"), dim("inif")}, Step: 2 * time.Minute, Unit: query.UnitFlows}}},
 		{"series sums overlays", query.Request{Window: minuteWin, Series: &query.SeriesSpec{Dims: []query.Dim{dim("outif")}, Step: 5 * time.Minute, Reverse: true, Previous: 5 * time.Minute}}},
 	}

@@ -16,13 +16,17 @@ import (
 type valueKey struct {
 	cols []string
 	addr bool
+	str  bool // a string column, given in hex (strValue)
 	join string
 }
 
 // read reads a value of the key from a row.
 func (k valueKey) read(c *cells) query.Value {
-	if k.addr {
+	switch {
+	case k.addr:
 		return query.Value{Addr: c.addr()}
+	case k.str:
+		return query.Value{Str: c.hexStr()}
 	}
 	return query.Value{Num: uint32(c.u64())}
 }
@@ -33,6 +37,15 @@ func (d dialect) addrValue(col string, flowAddr bool, bits4, bits6 int) valueKey
 }
 
 func numValue(col string) valueKey { return valueKey{cols: []string{col}} }
+
+// strValue is a string column's key: its bytes in hexadecimal, so that
+// any bytes come back intact and order as Go's strings do (bytewise).
+func strValue(col string) valueKey { return valueKey{cols: []string{"hex(" + col + ")"}, str: true} }
+
+// strElems are the elements whose values are a string column.
+var strElems = map[query.Element]string{
+	query.ElemUnit: "unit", query.ElemContainer: "container", query.ElemPod: "pod", query.ElemCgroup: "cgroup",
+}
 
 // elemKey is the key of a statistic's element (not ElemRecord).
 func (d dialect) elemKey(e query.Element) (valueKey, error) {
@@ -64,6 +77,9 @@ func (d dialect) elemKey(e query.Element) (valueKey, error) {
 	}
 	if col, ok := numElems[e]; ok {
 		return numValue(col), nil
+	}
+	if col, ok := strElems[e]; ok {
+		return strValue(col), nil
 	}
 	return valueKey{}, fmt.Errorf("%w: clickhouse: statistic %s: not supported on ClickHouse; ask the flow files (-R DIR)", query.ErrRequest, e.Name())
 }

@@ -58,23 +58,24 @@ func (b *Backend) records(ctx context.Context, req *query.Request, res *query.Re
 		limit = limitSQL(req.Offset, req.Top)
 	}
 	q := fmt.Sprintf("SELECT %s FROM %s %s ORDER BY %s %s\nFORMAT RowBinary",
-		strings.Join(clickhouse.FlowColumns(), ", "), src.from, src.cond(), recordOrderSQL(req), limit)
+		strings.Join(clickhouse.RecordColumns(), ", "), src.from, src.cond(), recordOrderSQL(req), limit)
 	body, err := b.c.QueryStream(ctx, q, settingsFor(q))
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	// Whole rows at a time, a few thousand per read.
-	buf := make([]byte, clickhouse.RowSize*4096)
+	// A few thousand rows per read; a row cut by a read waits for its
+	// end at the start of the buffer.
+	buf := make([]byte, 1<<20)
+	have := 0
 	for {
-		n, err := io.ReadFull(body, buf)
-		if n%clickhouse.RowSize != 0 {
-			return fmt.Errorf("clickhouse %s: result cut inside a row", b.c)
-		}
-		rows, derr := clickhouse.DecodeRows(buf[:n])
+		n, err := io.ReadFull(body, buf[have:])
+		have += n
+		rows, used, derr := clickhouse.DecodeRecords(buf[:have])
 		if derr != nil {
 			return derr
 		}
+		have = copy(buf, buf[used:have])
 		for i := range rows {
 			w := query.Row{Record: rows[i].Record, Flows: 1}
 			switch {
@@ -92,9 +93,15 @@ func (b *Backend) records(ctx context.Context, req *query.Request, res *query.Re
 		}
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			if have != 0 {
+				return fmt.Errorf("clickhouse %s: result cut inside a row", b.c)
+			}
 			return nil
 		case err != nil:
 			return fmt.Errorf("clickhouse %s: read result: %w", b.c, err)
+		case have == len(buf):
+			// One row longer than the buffer.
+			buf = append(buf, make([]byte, len(buf))...)
 		}
 	}
 }

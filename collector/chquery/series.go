@@ -102,20 +102,24 @@ func unitSQL(u query.Unit, f, p, b string) string {
 	return b + " * 8"
 }
 
-// keyValues are a value's columns as addrKey or a number gives them.
-func keyValues(v query.Value, addr bool) []uint64 {
-	if !addr {
-		return []uint64{uint64(v.Num)}
+// keyValues are the literals of a value's columns as its key gives
+// them: addrKey's numbers, a number, or a string in hexadecimal.
+func keyValues(v query.Value, k valueKey) []string {
+	switch {
+	case k.str:
+		return []string{"'" + hexUpper(v.Str) + "'"}
+	case !k.addr:
+		return []string{fmt.Sprint(v.Num)}
 	}
 	fam := uint64(2)
 	switch {
 	case !v.Addr.IsValid():
-		return []uint64{0, 0, 0}
+		return []string{"0", "0", "0"}
 	case v.Addr.Is4():
 		fam = 1
 	}
 	b := v.Addr.As16()
-	return []uint64{fam, binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+	return []string{fmt.Sprint(fam), fmt.Sprint(binary.BigEndian.Uint64(b[:8])), fmt.Sprint(binary.BigEndian.Uint64(b[8:]))}
 }
 
 func (b *Backend) series(ctx context.Context, req *query.Request, res *query.Result) error {
@@ -209,8 +213,8 @@ func (b *Backend) series(ctx context.Context, req *query.Request, res *query.Res
 		var conds []string
 		ci := 0
 		for di, v := range key {
-			for _, x := range keyValues(v, keys[di].addr) {
-				conds = append(conds, fmt.Sprintf("%s = %d", names[ci], x))
+			for _, x := range keyValues(v, keys[di]) {
+				conds = append(conds, fmt.Sprintf("%s = %s", names[ci], x))
 				ci++
 			}
 		}

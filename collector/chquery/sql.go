@@ -4,14 +4,16 @@ package chquery
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 )
 
-// SQL building blocks. Every literal is made here from a number or a
-// netip value: no text of a request reaches the SQL.
+// SQL building blocks. Every literal is made here from a number, a
+// netip value or a string's bytes in hexadecimal (strLit): no text of a
+// request reaches the SQL.
 
 // dialect is what differs between the schema's two dialects: addresses
 // are FixedString(16) on 18.16 and IPv6 from 21.8 (both hold the 16
@@ -117,6 +119,13 @@ func addrFromKey(fam uint64, hi, lo uint64) netip.Addr {
 	}
 	return netip.AddrFrom16(b)
 }
+
+// strLit is a String literal of s's bytes written in hexadecimal: the
+// text of a request reaches the SQL only as the digits 0-9 and A-F.
+func strLit(s string) string { return "unhex('" + hexUpper(s) + "')" }
+
+// hexUpper is s's bytes in hexadecimal as ClickHouse's hex() writes them.
+func hexUpper(s string) string { return strings.ToUpper(hex.EncodeToString([]byte(s))) }
 
 // Record times as Int64 nanoseconds since the epoch, 0 for none.
 const (

@@ -116,10 +116,31 @@ func (w where) expr(e filter.Expr, neg bool) (string, error) {
 		return icmpOnly(e.Field, inNumbers(col, e.Values)), nil
 	case filter.AddrIn:
 		return w.addrIn(e)
+	case filter.Cgroup:
+		return w.cgroup(e)
 	case filter.Ident:
 		return "", fmt.Errorf("%w: ident %s: the flow files' idents are not stored in ClickHouse; ask the flow files (-R DIR)", ErrFilter, e.Name)
 	}
 	return "", fmt.Errorf("%w: primitive %T", ErrFilter, e)
+}
+
+// cgroup matches the cgroup columns as the filter's Cgroup does (the
+// names are the flow.ParseCgroup of the path, stored with each row).
+// The value reaches the SQL in hexadecimal only (strLit).
+func (w where) cgroup(e filter.Cgroup) (string, error) {
+	if w.consolidated {
+		return "", errNotConsolidated
+	}
+	v := e.Value
+	switch e.Kind {
+	case "unit", "pod":
+		return fmt.Sprintf("(cgroup != '' AND %s = %s)", e.Kind, strLit(v)), nil
+	case "container": // the id or its first digits
+		return fmt.Sprintf("(container != '' AND substring(container, 1, %d) = %s)", len(v), strLit(v)), nil
+	case "cgroup": // the path or one below it
+		return fmt.Sprintf("(cgroup != '' AND (cgroup = %s OR substring(cgroup, 1, %d) = %s))", strLit(v), len(v)+1, strLit(v+"/")), nil
+	}
+	return "", fmt.Errorf("%w: cgroup primitive %q", ErrFilter, e.Kind)
 }
 
 // inNumbers tests col against ascending values: runs of consecutive
