@@ -131,13 +131,13 @@ func sameAsFiles(t *testing.T, url string, files []flow.Record) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := c.Query(context.Background(), fmt.Sprintf("SELECT %s FROM %s.flows FORMAT RowBinary", strings.Join(clickhouse.FlowColumns(), ", "), c.Database()))
+	b, err := c.Query(context.Background(), fmt.Sprintf("SELECT %s FROM %s.flows FORMAT RowBinary", strings.Join(clickhouse.RecordColumns(), ", "), c.Database()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := clickhouse.DecodeRows(b)
-	if err != nil {
-		t.Fatal(err)
+	rows, n, err := clickhouse.DecodeRecords(b)
+	if err != nil || n != len(b) {
+		t.Fatalf("%d of %d bytes decoded: %v", n, len(b), err)
 	}
 	var got, want []string
 	for _, r := range rows {
@@ -330,8 +330,7 @@ func TestExporterClickHouse(t *testing.T) {
 		var code int
 		_ = p.A.Do(func() error {
 			code = run(ctx, []string{"exporter", "run", "-i", p.AIf, "--pin-dir", "", "--keep-capabilities",
-				"--dir", dir, "--ready-file", ready, "--drain-interval", "50ms", "--clickhouse", url,
-				"--cgroups=false"}, &stdout, &stderr)
+				"--dir", dir, "--ready-file", ready, "--drain-interval", "50ms", "--clickhouse", url}, &stdout, &stderr)
 			return nil
 		})
 		done <- code
@@ -340,8 +339,8 @@ func TestExporterClickHouse(t *testing.T) {
 		cancel()
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	truth := pairTruth(t, p) // --cgroups=false: ClickHouse has no cgroup columns yet
-	cancel()                 // a clean stop: the last drain exports every flow, then the files are shipped
+	truth := pairTruth(t, p)
+	cancel() // a clean stop: the last drain exports every flow, then the files are shipped
 	select {
 	case code := <-done:
 		if code != 0 {
@@ -357,6 +356,17 @@ func TestExporterClickHouse(t *testing.T) {
 			t.Logf("exporter:\n%s", stderr.String())
 		}
 	}()
+	// The local sockets' flows carry their cgroup (--cgroups is on):
+	// ClickHouse holds them as the files do.
+	withCgroup := 0
+	for _, r := range files {
+		if r.Cgroup != "" {
+			withCgroup++
+		}
+	}
+	if withCgroup == 0 {
+		t.Error("no record has a cgroup")
+	}
 	sameAsFiles(t, url, files)
 	c, err := clickhouse.NewClient(url, nil)
 	if err != nil {

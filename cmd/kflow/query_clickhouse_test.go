@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"reflect"
 	"regexp"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/kflow-dev/kflow/collector/chquery/chqtest"
 	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/collector/query"
+	"github.com/kflow-dev/kflow/tools/synthflow/synthdir"
 )
 
 // scanOutput is what file query prints of what was read (files, blocks,
@@ -37,53 +39,97 @@ func TestQueryClickHouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := &query.FileBackend{Paths: []string{dir}}
-	ctx := context.Background()
 	for _, tt := range queryGoldenCases {
-		t.Run(tt.name, func(t *testing.T) {
-			q := &queryArgs{}
-			fs := pflag.NewFlagSet("query", pflag.ContinueOnError)
-			q.register(fs)
-			var opts []string // -j is kflow's, not the command's: it does not change the request
-			for _, a := range tt.args {
-				if a != "-j" {
-					opts = append(opts, a)
-				}
-			}
-			if err := fs.Parse(append([]string{"--utc"}, opts...)); err != nil {
-				t.Fatal(err)
-			}
-			f, err := filter.Parse(tt.filter)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req, err := q.request(f, time.UTC)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := files.Query(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ch.Query(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if g, w := chqtest.Encode(req, got), chqtest.Encode(req, want); g != w {
-				t.Errorf("ClickHouse:\n%s\nfiles:\n%s", g, w)
-			}
-			var filterArg []string
-			if tt.filter != "" {
-				filterArg = []string{tt.filter}
-			}
-			_, fromFiles, _ := runQuery(t, slices.Concat(tt.args, []string{dir}, filterArg)...)
-			code, fromCH, errOut := runQuery(t, slices.Concat([]string{"--clickhouse", url}, tt.args, filterArg)...)
-			if code != exitOK {
-				t.Fatalf("--clickhouse: exit %d: %s", code, errOut)
-			}
-			if g, w := scanOutput.ReplaceAllString(fromCH, ""), scanOutput.ReplaceAllString(fromFiles, ""); g != w {
-				t.Errorf("file query --clickhouse:\n%s\nfile query on the files:\n%s", g, w)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { crossCheck(t, dir, url, ch, files, tt.args, tt.filter) })
+	}
+}
+
+// crossCheck asks the question of file query's args and filter of the
+// files in dir and of the same flows in ClickHouse at url (ch): the
+// results' JSON encodings are equal, and file query --clickhouse prints
+// what file query prints on the files.
+func crossCheck(t *testing.T, dir, url string, ch *chquery.Backend, files *query.FileBackend, args []string, filterText string) {
+	t.Helper()
+	ctx := context.Background()
+	q := &queryArgs{}
+	fs := pflag.NewFlagSet("query", pflag.ContinueOnError)
+	q.register(fs)
+	var opts []string // -j is kflow's, not the command's: it does not change the request
+	for _, a := range args {
+		if a != "-j" {
+			opts = append(opts, a)
+		}
+	}
+	if err := fs.Parse(append([]string{"--utc"}, opts...)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := filter.Parse(filterText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := q.request(f, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := files.Query(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ch.Query(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := chqtest.Encode(req, got), chqtest.Encode(req, want); g != w {
+		t.Errorf("ClickHouse:\n%s\nfiles:\n%s", g, w)
+	}
+	var filterArg []string
+	if filterText != "" {
+		filterArg = []string{filterText}
+	}
+	_, fromFiles, _ := runQuery(t, slices.Concat(args, []string{dir}, filterArg)...)
+	code, fromCH, errOut := runQuery(t, slices.Concat([]string{"--clickhouse", url}, args, filterArg)...)
+	if code != exitOK {
+		t.Fatalf("--clickhouse: exit %d: %s", code, errOut)
+	}
+	if g, w := scanOutput.ReplaceAllString(fromCH, ""), scanOutput.ReplaceAllString(fromFiles, ""); g != w {
+		t.Errorf("file query --clickhouse:\n%s\nfile query on the files:\n%s", g, w)
+	}
+}
+
+// TestQueryClickHouseCgroups: the cgroup questions (filters unit,
+// container, pod, cgroup; statistics by them; records with their
+// cgroups) of flows whose local sockets have cgroups of every layout,
+// in ClickHouse and in the files, give the same results and output.
+func TestQueryClickHouseCgroups(t *testing.T) {
+	requireWired(t, "file")
+	const id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	const pod = "01234567-89ab-cdef-0123-456789abcdef"
+	dir := t.TempDir()
+	if _, err := synthdir.Write(dir, synthdir.Options{Seed: 3, Start: time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC), Span: 30 * time.Minute,
+		Flows: 600, Exporters: []netip.Addr{netip.MustParseAddr("198.18.255.1")}, Cgroups: []string{
+			"", "/system.slice/nginx.service", "/system.slice/docker-" + id + ".scope", "/kubepods/burstable/pod" + pod + "/" + id,
+			"/user.slice/user-1000.slice/user@1000.service/app.slice/app-foo.scope", "/kflow-test/a", "/kflow-test/a/b", "/"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	url := chqtest.Load(t, "kflow_query_cgroups", dir)
+	ch, err := chquery.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := &query.FileBackend{Paths: []string{dir}}
+	for _, tt := range []struct {
+		name, filter string
+		args         []string
+	}{
+		{"stat unit", "", []string{"-s", "unit/bytes", "-s", "container/flows", "-n", "5"}},
+		{"stat pod cgroup json", "proto tcp", []string{"-j", "-s", "pod/packets", "-s", "cgroup/bytes"}},
+		{"unit filter json", "unit nginx", []string{"-o", "json", "-c", "20"}},
+		{"container prefix", "container 0123456789ab and not unit docker-" + id + ".scope", []string{"-o", "ndjson"}},
+		{"pod summary", "pod " + pod, []string{"-I"}},
+		{"cgroup below", "cgroup /kflow-test or cgroup /user.slice", []string{"-s", "cgroup/flows/bytes"}},
+		{"records ordered", "not cgroup /", []string{"-O", "bytes", "-n", "10", "-o", "json"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { crossCheck(t, dir, url, ch, files, tt.args, tt.filter) })
 	}
 }
 
