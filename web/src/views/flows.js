@@ -17,6 +17,7 @@ const columns = [
   ['port', (r) => String(r.src_port)],
   ['destination', (r) => r.dst],
   ['port', (r) => (r.icmp_type !== undefined || r.icmp_code !== undefined ? `${r.icmp_type || 0}.${r.icmp_code || 0}` : String(r.dst_port))],
+  ['application', application],
   ['flags', (r) => flags(r.tcp_flags || 0)],
   ['packets', (r) => num(r.packets), 'packets'],
   ['bytes', (r) => num(r.bytes, 'B'), 'bytes'],
@@ -25,7 +26,6 @@ const columns = [
   ['in', (r) => String(r.in_if || 0)],
   ['out', (r) => String(r.out_if || 0)],
   ['dir', (r) => r.direction],
-  ['application', application],
 ];
 
 // application names the local socket's application: its container (the
