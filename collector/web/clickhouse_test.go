@@ -34,7 +34,27 @@ func TestAPIClickHouse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range apiCases {
+	compareBackends(t, files, ch, apiCases)
+}
+
+// TestAPICgroupClickHouse: the golden requests by cgroup dimensions give
+// the file backend's bodies from ClickHouse too.
+func TestAPICgroupClickHouse(t *testing.T) {
+	dir := cgroupFixture(t)
+	files := newServer(t, dir, Config{})
+	ch, err := New(Config{Backend: chqtest.Backend(t, "kflow_api_cgroup", dir), Paths: []string{dir}, Version: "test",
+		Now: func() time.Time { return fixtureNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareBackends(t, files, ch, apiCgroupCases)
+}
+
+// compareBackends asks both servers each case: same status, same body
+// but for what the scan read.
+func compareBackends(t *testing.T, files, ch *Server, cases []struct{ name, url string }) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			want, got := get(t, files, tt.url), get(t, ch, tt.url)
 			if got.Code != want.Code {

@@ -151,19 +151,22 @@ func cgroupFixture(t *testing.T) string {
 	return dir
 }
 
+// apiCgroupCases are the golden requests by the cgroup dimensions, on
+// cgroupFixture (asked of ClickHouse too in TestAPICgroupClickHouse).
+var apiCgroupCases = []struct{ name, url string }{
+	{"cgroup_series_unit", "/api/v1/series?" + apiWindow + "&dims=unit&step=30m&unit=l3bps"},
+	{"cgroup_series_container", "/api/v1/series?" + apiWindow + "&dims=container&step=1h&unit=fps&filter=proto+tcp"},
+	{"cgroup_sankey", "/api/v1/sankey?" + apiWindow + "&dims=unit,proto&top=6&unit=pps"},
+	{"cgroup_stats", "/api/v1/stats?" + apiWindow + "&stat=unit/bytes&stat=container/flows&stat=pod&stat=cgroup/bytes"},
+	{"cgroup_flows", "/api/v1/flows?" + apiWindow + "&filter=unit+nginx+or+container+abab&order=bytes&limit=2"},
+}
+
 // TestAPICgroupGolden: series, sankeys, statistics and flows by the
-// cgroup dimensions (not asked of ClickHouse, whose queries do not
-// read cgroups),
-// and the lines of a series by unit equal the unit statistic's entries.
+// cgroup dimensions, and the lines of a series by unit equal the unit
+// statistic's entries.
 func TestAPICgroupGolden(t *testing.T) {
 	s := newServer(t, cgroupFixture(t), Config{})
-	for _, tt := range []struct{ name, url string }{
-		{"cgroup_series_unit", "/api/v1/series?" + apiWindow + "&dims=unit&step=30m&unit=l3bps"},
-		{"cgroup_series_container", "/api/v1/series?" + apiWindow + "&dims=container&step=1h&unit=fps&filter=proto+tcp"},
-		{"cgroup_sankey", "/api/v1/sankey?" + apiWindow + "&dims=unit,proto&top=6&unit=pps"},
-		{"cgroup_stats", "/api/v1/stats?" + apiWindow + "&stat=unit/bytes&stat=container/flows&stat=pod&stat=cgroup/bytes"},
-		{"cgroup_flows", "/api/v1/flows?" + apiWindow + "&filter=unit+nginx+or+container+abab&order=bytes&limit=2"},
-	} {
+	for _, tt := range apiCgroupCases {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := get(t, s, tt.url)
 			var v any
