@@ -201,3 +201,41 @@ func TestAppendCgroup(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeRecords(f *testing.F) {
+	for i, p := range cgroupPaths {
+		r := fullRecord(i, i%2 == 0)
+		r.CgroupID, r.Cgroup = uint64(i), p
+		b, _ := AppendRow(nil, &r, time.Now(), 1)
+		c := AppendCgroup(nil, &r)
+		f.Add(append(b, c[:8+1+len(p)]...))
+	}
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rows, n, err := DecodeRecords(b)
+		if err != nil {
+			return
+		}
+		if n > len(b) {
+			t.Fatalf("%d of %d bytes used", n, len(b))
+		}
+		// What decodes re-encodes to the bytes it came from.
+		var out []byte
+		for i := range rows {
+			if out, err = AppendRow(out, &rows[i].Record, rows[i].Time, rows[i].Block); err != nil {
+				t.Fatalf("row %d does not encode: %v", i, err)
+			}
+			out = binary.LittleEndian.AppendUint64(out, rows[i].Record.CgroupID)
+			out = appendString(out, rows[i].Record.Cgroup)
+		}
+		again, m, err := DecodeRecords(out)
+		if err != nil || m != len(out) || len(again) != len(rows) {
+			t.Fatalf("re-decode: %d rows, %d of %d bytes: %v", len(again), m, len(out), err)
+		}
+		for i := range rows {
+			if again[i].Record != rows[i].Record {
+				t.Fatalf("row %d changed:\n%+v\n%+v", i, rows[i].Record, again[i].Record)
+			}
+		}
+	})
+}
