@@ -406,6 +406,8 @@ func TestCluster(t *testing.T) {
 		{Bidir: query.PairedGuess, Ordered: true, Order: query.ByPackets, Top: 10, Window: win},
 		{Bidir: query.Paired, Window: win, Filter: filter.MustParse("proto udp")},
 		{Limit: 50, Filter: filter.MustParse("proto tcp")},
+		{Stats: []query.StatSpec{{Element: query.ElemUnit, Orders: []query.Order{query.ByBytes}}, {Element: query.ElemCgroup, Orders: []query.Order{query.ByFlows}}}, Filter: filter.MustParse("not container f")},
+		{Ordered: true, Order: query.ByBytes, Top: 10, Filter: filter.MustParse("cgroup /kflow-test or pod " + testPod)},
 	} {
 		want, err := files.Query(ctx, req)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -69,6 +71,35 @@ func TestDialect(t *testing.T) {
 	for _, bad := range []string{"", "18", "x.y", "-1.2"} {
 		if _, err := ParseVersion(bad); err == nil {
 			t.Errorf("ParseVersion(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestMigrationSteps: version 3 adds the cgroup columns after the
+// position columns, each skipped when there, and has a cluster's
+// Distributed flows table made again over them.
+func TestMigrationSteps(t *testing.T) {
+	for _, cluster := range []string{"", "c"} {
+		s := &Schema{Version: Version{18, 16}, Database: "kflow", Cluster: cluster}
+		var got []string
+		for _, st := range cgroups(s) {
+			got = append(got, st.SQL)
+			if strings.HasPrefix(st.SQL, "ALTER") && !strings.Contains(st.Done, "system.columns") {
+				t.Errorf("%q: no check that it is done: %q", st.SQL, st.Done)
+			}
+		}
+		want := []string{
+			"ALTER TABLE kflow.flows ADD COLUMN cgroup_id UInt64 AFTER file_pos",
+			"ALTER TABLE kflow.flows ADD COLUMN cgroup String AFTER cgroup_id",
+			"ALTER TABLE kflow.flows ADD COLUMN unit String AFTER cgroup",
+			"ALTER TABLE kflow.flows ADD COLUMN container String AFTER unit",
+			"ALTER TABLE kflow.flows ADD COLUMN pod String AFTER container",
+		}
+		if cluster != "" {
+			want = append(want, "DROP TABLE IF EXISTS kflow.flows_dist")
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("cluster %q:\n%s\nwant\n%s", cluster, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 }
