@@ -147,6 +147,19 @@ func sendIPFIX(t *testing.T, network, addr string, recs []flow.Record, domain ui
 	}
 }
 
+// waitSocketsRead waits until the collector has read everything queued
+// in its UDP and TCP sockets (addresses host:port on loopback).
+func waitSocketsRead(t *testing.T, udp, tcp string) {
+	t.Helper()
+	for network, addr := range map[string]string{"udp": udp, "tcp": tcp} {
+		_, port, _ := strings.Cut(addr, ":")
+		n, _ := strconv.Atoi(port)
+		if err := testenv.WaitRead(nil, network, n); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func TestCollectorRunStoresRecords(t *testing.T) {
 	dir := t.TempDir()
 	day0 := time.Now().UTC()
@@ -156,13 +169,7 @@ func TestCollectorRunStoresRecords(t *testing.T) {
 	sendIPFIX(t, "tcp", tcp, recs[60:], 2)
 	// The collector reads what waits in its sockets, however slowly it
 	// runs, before it stops.
-	for network, addr := range map[string]string{"udp": udp, "tcp": tcp} {
-		_, port, _ := strings.Cut(addr, ":")
-		n, _ := strconv.Atoi(port)
-		if err := testenv.WaitRead(nil, network, n); err != nil {
-			t.Error(err)
-		}
-	}
+	waitSocketsRead(t, udp, tcp)
 	code, out := stop()
 	if code != 0 {
 		t.Fatalf("exit status %d", code)

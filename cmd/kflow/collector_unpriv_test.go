@@ -99,13 +99,7 @@ func TestCollectorRunsUnprivileged(t *testing.T) {
 	recs := collectorRecords(90)
 	sendIPFIX(t, "udp", udp, recs[:60], 1)
 	sendIPFIX(t, "tcp", tcp, recs[60:], 2)
-	for network, addr := range map[string]string{"udp": udp, "tcp": tcp} {
-		_, port, _ := strings.Cut(addr, ":")
-		n, _ := strconv.Atoi(port)
-		if err := testenv.WaitRead(nil, network, n); err != nil {
-			t.Error(err)
-		}
-	}
+	waitSocketsRead(t, udp, tcp)
 	if err := p.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("collector: %v\n%s", err, p.Output())
 	}
