@@ -124,6 +124,10 @@ type Ledger struct {
 	// neighbour discovery, multicast listener reports), per witness.
 	Other    []uint64
 	Problems []string
+	// NfcapdSeqFailures is what nfcapd says it missed: the sequence
+	// failures in its files (nfdump -I), export packets that never
+	// reached it. -1 when nfdump could not say.
+	NfcapdSeqFailures int64
 }
 
 // OK reports whether every packet is accounted and nothing else failed.
@@ -158,6 +162,7 @@ func (r *Run) ledger() (*Ledger, error) {
 	if l.Witnesses[2].Records, l.Witnesses[2].Files, err = readNfcapdDir(filepath.Join(e.dir, "nfcapd")); err != nil {
 		return nil, err
 	}
+	l.NfcapdSeqFailures = nfcapdSeqFailures(filepath.Join(e.dir, "nfcapd"))
 	for _, w := range l.Witnesses {
 		for _, f := range w.Files {
 			if f.Err != "" || f.Corrupt > 0 {
@@ -442,6 +447,17 @@ func (l *Ledger) markdown(r *Run) string {
 	for i, w := range l.Witnesses {
 		t := l.Total[i]
 		p("| %s | %d | %d | %d | %s | %d | %d / %d | %d |\n", w.Name, t.Sent, t.Recorded, t.Ignored, lostText(t.Lost), t.Unaccounted, t.ExactFlows, t.Flows, l.Other[i])
+	}
+	if l.NfcapdSeqFailures >= 0 {
+		restarts := 0
+		for _, win := range r.windows {
+			if n := faultName(win.Fault); n == "exporter-kill" || n == "exporter-upgrade" {
+				restarts++
+			}
+		}
+		p("\nnfcapd's own count of sequence failures in its files (`nfdump -I`): %d. Each of the run's %d exporter restarts is expected to "+
+			"make one (a new exporter numbers its NetFlow v9 packets from the start again); more would be export packets "+
+			"nfcapd missed, which the ledger cannot turn into flow packets.\n", l.NfcapdSeqFailures, restarts)
 	}
 	p("\n## Per window\n\n")
 	p("| window | fault | time | witness | sent | recorded | ignored | lost, counted | unaccounted |\n")

@@ -95,6 +95,26 @@ func readKflowDir(dir string) (testenv.Truth, []FileCheck, []recEntry, error) {
 
 // readNfcapdDir reads nfcapd's files with nfdump (CSV, raw numbers):
 // flows keyed without direction.
+// nfcapdSeqFailures is the "Sequence failures" nfdump -I reads from
+// nfcapd's files in dir, -1 when it cannot say.
+func nfcapdSeqFailures(dir string) int64 {
+	out, err := exec.Command("nfdump", "-R", dir, "-I").Output()
+	if err != nil {
+		return -1
+	}
+	var total int64 = -1
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Sequence failures:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			total = max(total, 0) + n
+		}
+	}
+	return total
+}
+
 func readNfcapdDir(dir string) (testenv.Truth, []FileCheck, error) {
 	out, err := exec.Command("nfdump", "-R", dir, "-N", "-o", "csv").Output()
 	if err != nil {
