@@ -2,13 +2,17 @@
 
 package sflow
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
+)
 
 // BenchmarkDecode decodes pmacctd's datagrams (UDP, TCP and ICMP over
 // IPv4 and IPv6, about six flow samples a datagram); it reports flow
 // samples per second.
 func BenchmarkDecode(b *testing.B) {
-	dgs := readHex(b, "testdata/pmacctd.hex")
+	dgs := wiretest.ReadHexLines(b, "testdata/pmacctd.hex")
 	var d Datagram
 	samples, size := 0, 0
 	for _, dg := range dgs {

@@ -3,13 +3,8 @@
 package sflow
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
-	"os"
-	"strings"
-	"testing"
 )
 
 // A small sFlow v5 encoder for tests: each function appends XDR.
@@ -184,32 +179,4 @@ func tcp(sport, dport uint16, flags uint16) []byte {
 	b[12] = 5<<4 | byte(flags>>8)
 	b[13] = byte(flags)
 	return b
-}
-
-// readHex reads a file of hex datagrams, one a line, # comments.
-func readHex(tb testing.TB, path string) [][]byte {
-	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		b, err := hex.DecodeString(l)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/wire"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -176,7 +177,7 @@ func TestDecodePmacctd(t *testing.T) {
 	a6, b6 := mustAddr("fd00:50::1"), mustAddr("fd00:50::2")
 	var recs, counterSamples int
 	protos := map[uint8]int{}
-	for i, dg := range readHex(t, "testdata/pmacctd.hex") {
+	for i, dg := range wiretest.ReadHexLines(t, "testdata/pmacctd.hex") {
 		if err := Decode(&d, dg, t0); err != nil {
 			t.Fatalf("datagram %d: %v", i, err)
 		}
@@ -209,7 +210,7 @@ func TestDecodePmacctd(t *testing.T) {
 // error (or a shorter result), never panic, and keep only whole samples.
 func TestHostile(t *testing.T) {
 	dgs, _ := crafted()
-	dgs = append(dgs, readHex(t, "testdata/pmacctd.hex")...)
+	dgs = append(dgs, wiretest.ReadHexLines(t, "testdata/pmacctd.hex")...)
 	var d Datagram
 	for i, dg := range dgs {
 		if err := Decode(&d, dg, t0); err != nil {
@@ -254,7 +255,7 @@ func FuzzDecode(f *testing.F) {
 	for _, b := range dgs {
 		f.Add(b)
 	}
-	for _, b := range readHex(f, "testdata/pmacctd.hex") {
+	for _, b := range wiretest.ReadHexLines(f, "testdata/pmacctd.hex") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

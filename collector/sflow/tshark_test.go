@@ -23,7 +23,7 @@ import (
 func TestTshark(t *testing.T) {
 	bin := testenv.RequireTool(t, "tshark")
 	dgs, _ := crafted()
-	dgs = append(dgs, readHex(t, "testdata/pmacctd.hex")...)
+	dgs = append(dgs, wiretest.ReadHexLines(t, "testdata/pmacctd.hex")...)
 	path := filepath.Join(t.TempDir(), "sflow.pcap")
 	if err := wiretest.WritePCAP(path, Port, dgs); err != nil {
 		t.Fatal(err)

@@ -3,9 +3,7 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/sflow"
+	"github.com/kflow-dev/kflow/exporter/wire/wiretest"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -42,7 +41,7 @@ aggregate[flows]: src_host,dst_host,src_port,dst_port,proto
 func TestSfacctdSameSamples(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	bin := testenv.RequireTool(t, "sfacctd")
-	dgs := readHexDatagrams(t, filepath.Join("..", "..", "collector", "sflow", "testdata", "pmacctd.hex"))
+	dgs := wiretest.ReadHexLines(t, filepath.Join("..", "..", "collector", "sflow", "testdata", "pmacctd.hex"))
 	// The datagrams' own addresses stand for the pair's in the csv reader.
 	ends := &testenv.Pair{A4: netip.MustParseAddr("198.18.50.1"), B4: netip.MustParseAddr("198.18.50.2"),
 		A6: netip.MustParseAddr("fd00:50::1"), B6: netip.MustParseAddr("fd00:50::2")}
@@ -116,31 +115,4 @@ func TestSfacctdSameSamples(t *testing.T) {
 	got := sf.waitFlows(t, ends, want)
 	sf.stop(t)
 	compareFlows(t, "sfacctd", got, want)
-}
-
-func readHexDatagrams(t *testing.T, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		b, err := hex.DecodeString(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

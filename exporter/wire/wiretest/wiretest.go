@@ -93,6 +93,35 @@ func ParseGolden(text string) ([][]byte, error) {
 	return msgs, sc.Err()
 }
 
+// ReadHexLines reads a file of datagrams kept as text, one a line in
+// hex; blank lines and lines starting with # are skipped.
+func ReadHexLines(tb testing.TB, path string) [][]byte {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		b, err := hex.DecodeString(l)
+		if err != nil {
+			tb.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, b)
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
 // Golden compares msgs with the golden file path, or rewrites the file
 // when update is set.
 func Golden(t *testing.T, path string, update bool, title string, msgs [][]byte, spans [][]Span) {
