@@ -27,18 +27,7 @@ func TestQueryCgroups(t *testing.T) {
 			recs[i].CgroupID, recs[i].Cgroup = 12, "/system.slice/docker-"+id+".scope"
 		}
 	}
-	w, err := flowfile.Create(filepath.Join(dir, "kflow.202503140925"), flowfile.WriterOptions{Ident: "test", Created: time.Date(2025, 3, 14, 9, 25, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recs {
-		if err := w.Append(&recs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeRecords(t, filepath.Join(dir, "kflow.202503140925"), flowfile.WriterOptions{Ident: "test", Created: time.Date(2025, 3, 14, 9, 25, 0, 0, time.UTC)}, recs)
 	code, out, errOut := runQuery(t, "-R", dir, "-s", "unit/bytes", "-s", "container/bytes", "-n", "0")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

@@ -70,6 +70,23 @@ func pairRecords() []flow.Record {
 	return append(append(recs, more...), ping, pong, pong2)
 }
 
+// writeRecords writes recs into a kflow flow file at path.
+func writeRecords(t *testing.T, path string, opts flowfile.WriterOptions, recs []flow.Record) {
+	t.Helper()
+	w, err := flowfile.Create(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if err := w.Append(&recs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // nfdumpUTC runs nfdump with TZ=UTC.
 func nfdumpUTC(t *testing.T, args ...string) string {
 	t.Helper()
@@ -95,18 +112,7 @@ func TestQueryOutputsMatchNfdump(t *testing.T) {
 	recs := pairRecords()
 	nfile := nfcapdWrite(t, t.TempDir(), "outputs", recs)
 	kdir := t.TempDir()
-	w, err := flowfile.Create(filepath.Join(kdir, "kflow.202501010000"), flowfile.WriterOptions{Ident: "outputs"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recs {
-		if err := w.Append(&recs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeRecords(t, filepath.Join(kdir, "kflow.202501010000"), flowfile.WriterOptions{Ident: "outputs"}, recs)
 
 	// nfdump masks an address of either family with the last prefix
 	// length given (srcip4/24 masks IPv6 sources to /24, srcip6/64 IPv4
@@ -302,18 +308,7 @@ func TestQueryNetflow5MatchesNfdump(t *testing.T) {
 		}
 	})
 	kdir := t.TempDir()
-	w, err := flowfile.Create(filepath.Join(kdir, "kflow.202501010000"), flowfile.WriterOptions{Ident: "v5"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range v4 {
-		if err := w.Append(&v4[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeRecords(t, filepath.Join(kdir, "kflow.202501010000"), flowfile.WriterOptions{Ident: "v5"}, v4)
 
 	for _, stat := range []string{"srcas", "dstas/bytes", "as/packets", "nhip"} {
 		for _, flt := range []string{"", "proto tcp"} {
@@ -416,18 +411,7 @@ func TestQueryNetStat(t *testing.T) {
 	recs[4].SrcMask, recs[4].DstMask = 64, 48 // fd00::10 -> fd00::53
 	recs[9].SrcMask = 0
 	dir := t.TempDir()
-	w, err := flowfile.Create(filepath.Join(dir, "kflow.202503140925"), flowfile.WriterOptions{Ident: "nets"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recs {
-		if err := w.Append(&recs[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeRecords(t, filepath.Join(dir, "kflow.202503140925"), flowfile.WriterOptions{Ident: "nets"}, recs)
 	src := map[string]nfAnswer{
 		"198.18.0.0/24": {5, 12 + 1 + 1 + 4 + 8, 1800 + 71 + 187 + 336 + 1200}, "198.19.5.0/24": {2, 29, 2_409_000},
 		"198.19.9.0/24": {2, 2, 120}, "0.0.0.0/0": {1, 300, 420_000}, "fd00::/64": {1, 1, 91}, "fd00::/24": {1, 1, 207},
