@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/kflow-dev/kflow/collector/clickhouse/chtest"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -40,6 +41,7 @@ const (
 	udpPort        = 4739 // kflow collector, IPFIX over UDP
 	tcpPort        = 4740 // kflow collector, IPFIX over TCP
 	nfcapdPort     = 9995 // nfcapd, NetFlow v9
+	chDatabase     = "kflow_soak"
 	exporterMetric = "127.0.0.1:9300"
 	udpMetric      = "127.0.0.1:9301"
 	tcpMetric      = "127.0.0.1:9302"
@@ -55,9 +57,15 @@ type Env struct {
 	tmpfs    string // the TCP collector's directory, a small tmpfs
 	cleanups []func()
 
-	exporter          *Daemon
-	udpCol, tcpCol    *Daemon
-	nfcapd            *Daemon
+	exporter       *Daemon
+	udpCol, tcpCol *Daemon
+	nfcapd         *Daemon
+	// nfcapdRcvbuf is the receive buffer nfcapd's socket got.
+	nfcapdRcvbuf int
+	// ch is the ClickHouse server the UDP collector ships into (inside
+	// C), nil without -clickhouse.
+	ch                *chtest.Server
+	withCH            bool
 	exporterArgs      []string
 	attachCount       int // "attached" log lines of exporters before the current one
 	mapEntries        int
@@ -86,6 +94,9 @@ func (e *Env) close() {
 		if d != nil && d.proc != nil && !d.proc.Exited() {
 			d.proc.Kill()
 		}
+	}
+	if e.ch != nil {
+		e.ch.Kill()
 	}
 	for i := len(e.cleanups) - 1; i >= 0; i-- {
 		e.cleanups[i]()
@@ -231,6 +242,13 @@ func (e *Env) startDaemons() error {
 			"--log-format", "json", "--stats-interval", "0"}}
 	}
 	e.udpCol = col("collector-udp", fmt.Sprintf("udp://%s:%d", exportC, udpPort), filepath.Join(e.dir, "udp"), udpMetric)
+	if e.withCH {
+		var err error
+		if e.ch, err = chtest.StartWith(filepath.Join(e.dir, "clickhouse"), chtest.Options{NS: e.C}); err != nil {
+			return fmt.Errorf("clickhouse: %w", err)
+		}
+		e.udpCol.args = append(e.udpCol.args, "--clickhouse", e.ch.URL(chDatabase))
+	}
 	e.tcpCol = col("collector-tcp", fmt.Sprintf("tcp://%s:%d", tcpAlias, tcpPort), e.tmpfs, tcpMetric)
 	e.nfcapd = &Daemon{Name: "nfcapd", ns: e.C, bin: "nfcapd", args: []string{"-w", filepath.Join(e.dir, "nfcapd"),
 		"-b", exportC.String(), "-p", strconv.Itoa(nfcapdPort), "-t", "3600", "-B", "16777216"}}
@@ -248,6 +266,11 @@ func (e *Env) startDaemons() error {
 	}) || e.nfcapd.proc.Exited() {
 		return fmt.Errorf("nfcapd did not start: %s", e.nfcapd.proc.Output())
 	}
+	granted, err := forceRcvbuf(e.nfcapd.proc.PID(), nfcapdRcvbuf)
+	if err != nil {
+		return fmt.Errorf("nfcapd's receive buffer: %w", err)
+	}
+	e.nfcapdRcvbuf = granted
 	e.exporter = &Daemon{Name: "exporter", ns: e.P, bin: e.kflow, args: []string{"exporter", "run", "-i", "kfa*",
 		"-c", fmt.Sprintf("ipfix://%s:%d", exportC, udpPort),
 		"-c", fmt.Sprintf("ipfix+tcp://%s:%d", tcpAlias, tcpPort),

@@ -36,6 +36,7 @@ var faults = []Fault{
 	{"hotplug", "an observed interface deleted and re-created", faultHotplug},
 	{"collector-unreachable", "the TCP collector stopped and its route removed for 3 s, then both back (reconnect, templates resent)", faultUnreachable},
 	{"map-full", "a burst of twice the flow map's capacity in new flows", faultMapFull},
+	{"clickhouse-down", "SIGKILL to the ClickHouse server the UDP collector ships into, started again 3 s later (the shipper retries, finds what it sent before the kill, ships the rest)", faultClickHouseDown},
 }
 
 // restartExporter starts the next exporter and waits for it to be ready.
@@ -78,6 +79,18 @@ func faultCollectorKill(r *Run, _ *rand.Rand, log func(string, ...any)) error {
 		return err
 	}
 	log("collector-udp restarted (pid %d)", e.udpCol.proc.PID())
+	return nil
+}
+
+func faultClickHouseDown(r *Run, _ *rand.Rand, log func(string, ...any)) error {
+	ch := r.env.ch
+	log("SIGKILL clickhouse-server (pid %d)", ch.PID())
+	ch.Kill()
+	time.Sleep(3 * time.Second)
+	if err := ch.Start(); err != nil {
+		return err
+	}
+	log("clickhouse-server answers again (pid %d, %v to start)", ch.PID(), ch.StartTime.Round(time.Millisecond))
 	return nil
 }
 

@@ -41,6 +41,9 @@ type Snapshot struct {
 	UDPIncarnation, TCPIncarnation int
 	Procs                          map[string]ProcSample
 	LoadAvg                        string
+	// NfcapdDrops are the datagrams the kernel dropped at nfcapd's
+	// socket so far (its receive buffer full): /proc/net/udp's drops.
+	NfcapdDrops uint64
 }
 
 // snapshot waits for a quiet moment after window w and reads every
@@ -79,6 +82,9 @@ func (r *Run) snapshot(w int) (*Snapshot, error) {
 			s.Procs[d.Name] = ps
 		}
 	}
+	if s.NfcapdDrops, err = testenv.Drops(e.C, nfcapdPort); err != nil {
+		return nil, fmt.Errorf("nfcapd's socket drops: %w", err)
+	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		s.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
@@ -97,6 +103,8 @@ type Row struct {
 	ExactFlows  int // flows recorded with exactly their packets and octets
 	// Examples are a few flows not recorded exactly, for the log.
 	Examples []string
+	// Datagrams are the datagrams the witness's socket dropped.
+	Datagrams uint64
 }
 
 func (row *Row) add(o Row) {
@@ -106,6 +114,7 @@ func (row *Row) add(o Row) {
 	row.Unaccounted += o.Unaccounted
 	row.Flows += o.Flows
 	row.ExactFlows += o.ExactFlows
+	row.Datagrams += o.Datagrams
 	if row.Lost == nil {
 		row.Lost = map[string]uint64{}
 	}
@@ -150,7 +159,7 @@ func (r *Run) ledger() (*Ledger, error) {
 	l := &Ledger{Witnesses: []*Witness{
 		{Name: "kflow collector, IPFIX/UDP", Target: "ipfix://", collector: udpSide},
 		{Name: "kflow collector, IPFIX/TCP", Target: "ipfix+tcp://", collector: tcpSide},
-		{Name: "nfcapd, NetFlow v9/UDP", Target: "nfv9://", NoDirection: true},
+		{Name: "nfcapd, NetFlow v9/UDP", Target: "nfv9://", NoDirection: true, socketDrops: true},
 	}}
 	var err error
 	if l.Witnesses[0].Records, l.Witnesses[0].Files, l.Witnesses[0].Entries, err = readKflowDir(filepath.Join(e.dir, "udp")); err != nil {
@@ -163,6 +172,18 @@ func (r *Run) ledger() (*Ledger, error) {
 		return nil, err
 	}
 	l.NfcapdSeqFailures = nfcapdSeqFailures(filepath.Join(e.dir, "nfcapd"))
+	if e.ch != nil {
+		// The collector shipped everything before it exited (the
+		// shipper's Finish); the server is up again after any kill.
+		w := &Witness{Name: "ClickHouse, shipped by the UDP collector", Target: "ipfix://", collector: udpSide}
+		if w.Records, w.Entries, err = readClickHouse(e.ch); err != nil {
+			return nil, err
+		}
+		if n, ex := sameRecords(w.Records, l.Witnesses[0].Records); n > 0 {
+			l.Problems = append(l.Problems, fmt.Sprintf("%s: %d flows differ from the UDP collector's files they were shipped from; for example %s", w.Name, n, ex))
+		}
+		l.Witnesses = append(l.Witnesses, w)
+	}
 	for _, w := range l.Witnesses {
 		for _, f := range w.Files {
 			if f.Err != "" || f.Corrupt > 0 {
@@ -246,6 +267,17 @@ func (r *Run) ledger() (*Ledger, error) {
 				lost += v
 			}
 			row.Unaccounted = int64(row.Sent) - int64(row.Recorded) - int64(row.Ignored) - int64(lost)
+			// nfcapd counts no records it missed; the kernel counts the
+			// datagrams its socket dropped. A shortfall in a window
+			// where that count rose is booked to it (by cause: the
+			// counter is in datagrams, not packets).
+			if d := win.After.NfcapdDrops - win.Before.NfcapdDrops; w.socketDrops && d > 0 {
+				row.Datagrams = d
+				if row.Unaccounted > 0 {
+					row.Lost[socketDropsCause] = uint64(row.Unaccounted)
+					row.Unaccounted = 0
+				}
+			}
 			l.Rows[win.Index][wi] = row
 			l.Total[wi].add(row)
 		}
@@ -353,7 +385,12 @@ var lossCauses = [][3]string{
 	{"kflow_collector_restart_lost_total", "packets of the records a killed UDP collector missed: sent while it was down, in its socket buffer, or received and not flushed; the collector counts the records from its exporters' sequence numbers and its --state-file, the ledger books their packets only when those records equal the exporter's records sent less the files' records exactly", "the time the collector is down, plus one --flush-interval"},
 	{"kflow_collector_store_error_packets_total", "packets in records the collector refused while its disk was full, past the records it keeps in memory (4 blocks)", "the time the disk is full"},
 	{"kflow_collector_file_packets_lost_total", "packets in records a file could not take when it was finished", "the records held when the disk filled"},
+	{socketDropsCause, "packets of the NetFlow v9 datagrams the kernel dropped at nfcapd's socket, its receive buffer full (nfcapd reads one datagram at a time, and the harness forces its buffer past rmem_max); booked only in a window where the drops counter rose, as the window's whole shortfall: the counter counts datagrams, not packets", "the datagrams dropped"},
 }
+
+// socketDropsCause books an outside witness's shortfall to the datagrams
+// its socket dropped.
+const socketDropsCause = "nfcapd's socket drops (/proc/net/udp)"
 
 // unexportedMetric counts the packets a killed exporter had drained but
 // not sent to a collector (its flow cache and queues).
@@ -458,6 +495,23 @@ func (l *Ledger) markdown(r *Run) string {
 		p("\nnfcapd's own count of sequence failures in its files (`nfdump -I`): %d. Each of the run's %d exporter restarts is expected to "+
 			"make one (a new exporter numbers its NetFlow v9 packets from the start again); more would be export packets "+
 			"nfcapd missed, which the ledger cannot turn into flow packets.\n", l.NfcapdSeqFailures, restarts)
+	}
+	for i, w := range l.Witnesses {
+		if !w.socketDrops {
+			continue
+		}
+		var wins []string
+		for _, win := range r.windows {
+			if d := l.Rows[win.Index][i].Datagrams; d > 0 {
+				wins = append(wins, fmt.Sprintf("%d (%d)", win.Index, d))
+			}
+		}
+		p("\nnfcapd's socket had a receive buffer of %d bytes (set by the harness with SO_RCVBUFFORCE); the kernel dropped %d datagrams at it "+
+			"(/proc/net/udp)", r.env.nfcapdRcvbuf, l.Total[i].Datagrams)
+		if len(wins) > 0 {
+			p(", in windows %s", strings.Join(wins, ", "))
+		}
+		p(".\n")
 	}
 	p("\n## Per window\n\n")
 	p("| window | fault | time | witness | sent | recorded | ignored | lost, counted | unaccounted |\n")

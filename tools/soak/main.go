@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kflow-dev/kflow/collector/clickhouse/chtest"
 )
 
 func main() {
@@ -30,7 +32,20 @@ func main() {
 	mapEntries := flag.Int("map-entries", 8192, "the exporter's --map-entries (small, so a burst overflows it)")
 	keep := flag.Bool("keep", false, "keep the run's directory (flow files, logs)")
 	only := flag.String("faults", "", "schedule only these faults (comma-separated names), to chase one")
+	withCH := flag.Bool("clickhouse", true, "the UDP collector ships into a ClickHouse server (Debian's clickhouse-server, started in the collectors' namespace), a fourth witness")
 	flag.Parse()
+	if !*withCH {
+		var keep []Fault
+		for _, f := range faults {
+			if f.Name != "clickhouse-down" {
+				keep = append(keep, f)
+			}
+		}
+		faults = keep
+	} else if _, err := os.Stat(chtest.Binary); err != nil {
+		fmt.Fprintf(os.Stderr, "soak: %s: %v: install it (tools/install-deps.sh) or run with -clickhouse=false\n", chtest.Binary, err)
+		os.Exit(2)
+	}
 	if *only != "" {
 		var keep []Fault
 		for _, name := range strings.Split(*only, ",") {
@@ -53,7 +68,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ok, err := run(ctx, Options{Kflow: *kflow, Duration: *duration, Seed: *seed, Out: *out, Pairs: *pairs,
-		MapEntries: *mapEntries, Keep: *keep, Args: os.Args[1:]})
+		MapEntries: *mapEntries, Keep: *keep, ClickHouse: *withCH, Args: os.Args[1:]})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
@@ -73,6 +88,7 @@ type Options struct {
 	Pairs      int
 	MapEntries int
 	Keep       bool
+	ClickHouse bool
 	Args       []string
 }
 
@@ -126,11 +142,12 @@ func run(ctx context.Context, o Options) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("set up namespaces (run as root): %w", err)
 	}
+	r.env.withCH = o.ClickHouse
 	r.traffic = newTraffic(r.env, o.Seed)
 	if err := r.env.startDaemons(); err != nil {
 		return false, err
 	}
-	r.logf(0, "daemons ready: exporter on %d pairs, collectors udp/tcp, nfcapd (seed %d)", len(r.env.pairs), o.Seed)
+	r.logf(0, "daemons ready: exporter on %d pairs, collectors udp/tcp, nfcapd with a %d-byte receive buffer (seed %d)", len(r.env.pairs), r.env.nfcapdRcvbuf, o.Seed)
 	if err := r.loop(ctx); err != nil {
 		r.stopAll()
 		return false, err

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io/fs"
@@ -14,7 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kflow-dev/kflow/collector/chquery"
+	"github.com/kflow-dev/kflow/collector/clickhouse"
+	"github.com/kflow-dev/kflow/collector/clickhouse/chtest"
 	"github.com/kflow-dev/kflow/collector/flowfile"
+	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -30,6 +35,8 @@ type Witness struct {
 	Records testenv.Truth
 	// NoDirection: match truth keys without their direction.
 	NoDirection bool
+	// socketDrops: book a shortfall to the socket's drops (nfcapd).
+	socketDrops bool
 	Files       []FileCheck
 	// collector reads the witness's own counters (kflow's collectors).
 	collector collectorSide
@@ -205,4 +212,50 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// readClickHouse reads every record the UDP collector shipped into
+// ClickHouse, through the query backend `file query --clickhouse` uses.
+func readClickHouse(s *chtest.Server) (testenv.Truth, []recEntry, error) {
+	c, err := clickhouse.NewClient(s.URL(chDatabase), s.HTTPClient(10*time.Minute))
+	if err != nil {
+		return nil, nil, err
+	}
+	t := testenv.Truth{}
+	var entries []recEntry
+	req := &query.Request{Stream: func(row *query.Row) error {
+		rec := &row.Record
+		k := testenv.KeyOf(rec)
+		t[k] = addCounts(t[k], testenv.Counts{Packets: rec.Packets, Octets: rec.Octets, TCPFlags: rec.TCPFlags})
+		entries = append(entries, recEntry{Key: k, Start: rec.Start, Packets: rec.Packets})
+		return nil
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := chquery.New(c).Query(ctx, req); err != nil {
+		return nil, nil, fmt.Errorf("read the shipped records back: %w", err)
+	}
+	return t, entries, nil
+}
+
+// sameRecords compares two witnesses' records key by key: the rows in
+// ClickHouse must be the files they were shipped from.
+func sameRecords(a, b testenv.Truth) (differ int, example string) {
+	for k, ca := range a {
+		if cb := b[k]; cb.Packets != ca.Packets || cb.Octets != ca.Octets {
+			differ++
+			if example == "" {
+				example = fmt.Sprintf("%v: %d packets %d octets against %d packets %d octets", k, ca.Packets, ca.Octets, cb.Packets, cb.Octets)
+			}
+		}
+	}
+	for k, cb := range b {
+		if _, ok := a[k]; !ok {
+			differ++
+			if example == "" {
+				example = fmt.Sprintf("%v: absent against %d packets %d octets", k, cb.Packets, cb.Octets)
+			}
+		}
+	}
+	return differ, example
 }

@@ -66,6 +66,75 @@ func WaitRead(ns *NS, network string, port int) error {
 	return fmt.Errorf("%s port %d: %d bytes still unread after %v: %w", network, port, q, Patience, ErrTimeout)
 }
 
+// Drops returns the datagrams the kernel dropped at the UDP sockets whose
+// local port is port (IPv4 and IPv6), inside ns: the drops column of
+// /proc/net/udp, which counts datagrams refused because the socket's
+// receive buffer was full (and failed checksums).
+func Drops(ns *NS, port int) (uint64, error) {
+	var total uint64
+	read := func() error {
+		for _, f := range []string{"udp", "udp6"} {
+			b, err := os.ReadFile("/proc/thread-self/net/" + f)
+			if err != nil {
+				return err
+			}
+			n, err := dropped(b, port)
+			if err != nil {
+				return fmt.Errorf("/proc/net/%s: %w", f, err)
+			}
+			total += n
+		}
+		return nil
+	}
+	if ns == nil {
+		return total, read()
+	}
+	if err := ns.Do(read); err != nil {
+		return 0, fmt.Errorf("in %s: %w", ns.Name, err)
+	}
+	return total, nil
+}
+
+// dropped sums the last column (drops) of the lines of a /proc/net/udp
+// table whose local port is port.
+func dropped(table []byte, port int) (uint64, error) {
+	var total uint64
+	sc := bufio.NewScanner(bytes.NewReader(table))
+	sc.Scan() // the header
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 13 {
+			return 0, fmt.Errorf("short line %q", sc.Text())
+		}
+		p, err := localPort(f[1])
+		if err != nil {
+			return 0, err
+		}
+		if p != port {
+			continue
+		}
+		n, err := strconv.ParseUint(f[len(f)-1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("drops %q: %w", f[len(f)-1], err)
+		}
+		total += n
+	}
+	return total, sc.Err()
+}
+
+// localPort is the port of a /proc/net table's local_address column.
+func localPort(addr string) (int, error) {
+	_, lport, ok := strings.Cut(addr, ":")
+	if !ok {
+		return 0, fmt.Errorf("local address %q", addr)
+	}
+	p, err := strconv.ParseUint(lport, 16, 16)
+	if err != nil {
+		return 0, fmt.Errorf("local port %q: %w", lport, err)
+	}
+	return int(p), nil
+}
+
 // queued sums the rx_queue column of the lines of a /proc/net/udp or tcp
 // table whose local port is port.
 func queued(table []byte, port int) (int, error) {
@@ -78,15 +147,11 @@ func queued(table []byte, port int) (int, error) {
 		if len(f) < 5 {
 			return 0, fmt.Errorf("short line %q", sc.Text())
 		}
-		_, lport, ok := strings.Cut(f[1], ":")
-		if !ok {
-			return 0, fmt.Errorf("local address %q", f[1])
-		}
-		p, err := strconv.ParseUint(lport, 16, 16)
+		p, err := localPort(f[1])
 		if err != nil {
-			return 0, fmt.Errorf("local port %q: %w", lport, err)
+			return 0, err
 		}
-		if int(p) != port {
+		if p != port {
 			continue
 		}
 		_, rx, ok := strings.Cut(f[4], ":")

@@ -8,6 +8,7 @@
 package chtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,10 @@ type Options struct {
 	Password string
 	// Cluster names the remote_servers cluster StartCluster defines.
 	Cluster string
+	// NS runs the server inside a network namespace (ip netns exec), for
+	// daemons there to reach on its loopback; the server is asked whether
+	// it is up from inside it too. Nil: the caller's namespace.
+	NS *testenv.NS
 	// shards are the TCP ports of the cluster's shards.
 	shards []int
 }
@@ -177,6 +182,10 @@ func StartIn(dir string) (*Server, error) {
 	}
 	return startOn(dir, Options{}, ports)
 }
+
+// StartWith starts a server with opts whose configuration and data live
+// in dir (kept when it stops), on free ports. The caller stops it.
+func StartWith(dir string, opts Options) (*Server, error) { return start(dir, opts) }
 
 // start starts a server in dir on free ports, trying new ports when one
 // was taken meanwhile.
@@ -332,6 +341,10 @@ func (s *Server) Start() error {
 	}
 	defer out.Close()
 	cmd := exec.Command(Binary, "--config-file="+filepath.Join(s.Dir, "config.xml"))
+	if s.opts.NS != nil {
+		// ip netns exec execs the server in place: the PID is its own.
+		cmd = exec.Command("ip", "netns", "exec", s.opts.NS.Name, Binary, "--config-file="+filepath.Join(s.Dir, "config.xml"))
+	}
 	cmd.Dir = s.Dir
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group: a ^C on the test does not reach it first.
@@ -368,7 +381,7 @@ func (s *Server) Start() error {
 }
 
 func (s *Server) ping() error {
-	c := http.Client{Timeout: time.Second}
+	c := s.HTTPClient(time.Second)
 	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/?query=SELECT%%201", s.HTTPPort), nil)
 	if err != nil {
 		return err
@@ -388,6 +401,25 @@ func (s *Server) ping() error {
 	return nil
 }
 
+// HTTPClient returns a client that reaches the server: one whose
+// connections are made inside the server's network namespace when it
+// runs in one.
+func (s *Server) HTTPClient(timeout time.Duration) *http.Client {
+	if s.opts.NS == nil {
+		return &http.Client{Timeout: timeout}
+	}
+	ns := s.opts.NS
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := ns.Do(func() (err error) {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: dial}}
+}
+
 // logTail returns the end of the server's error log and output.
 func (s *Server) logTail() string {
 	var parts []string
@@ -401,6 +433,16 @@ func (s *Server) logTail() string {
 		}
 	}
 	return strings.Join(parts, "\n")
+}
+
+// PID is the running server's process id (0 when it is not running).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Stop ends the server with SIGTERM (by its PID) and waits for it, killing
