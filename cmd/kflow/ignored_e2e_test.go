@@ -20,8 +20,15 @@ import (
 // buffer, into the ignored counters; the exporter sends its flows and its
 // ignored counters (IPFIX options records, IEs 164 and 165) to kflow's
 // collector; then "kflow file query -I" shows packets and bytes in flows
-// plus ignored packets and bytes equal to the traffic sent, exactly.
+// plus ignored packets and bytes equal to the traffic sent, exactly. The
+// same holds for the exporter's embedded mode, which writes the flow files
+// itself and keeps its ignored counters in them as the collector would.
 func TestIgnoredEndToEnd(t *testing.T) {
+	t.Run("collector", func(t *testing.T) { testIgnored(t, false) })
+	t.Run("embedded", func(t *testing.T) { testIgnored(t, true) })
+}
+
+func testIgnored(t *testing.T, embedded bool) {
 	testenv.RequirePrivileged(t)
 	p := testenv.NewPair(t)
 	// No IPv6 and static neighbours: every IP packet on A's interface is
@@ -31,28 +38,21 @@ func TestIgnoredEndToEnd(t *testing.T) {
 	}
 	bin := testenv.KflowBinary(t)
 	kdir := filepath.Join(t.TempDir(), "flows")
-	ready := filepath.Join(t.TempDir(), "ready")
-	coll := testenv.StartIn(t, p.A, bin, "collector", "run", "--dir", kdir, "--no-default-listen", "--listen", "udp://127.0.0.1:0",
-		"--ready-file", ready, "--flush-interval", "100ms")
-	if err := testenv.WaitFile(ready, testenv.Patience, coll); err != nil {
-		t.Fatalf("%v\n%s", err, coll.Output())
-	}
-	b, err := os.ReadFile(ready)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var coll *testenv.Proc
 	var kaddr string
-	for _, l := range strings.Fields(string(b)) {
-		if a, ok := strings.CutPrefix(l, "udp://"); ok {
-			kaddr = a
-		}
+	if !embedded {
+		coll, kaddr = startCollectorIn(t, p.A, bin, kdir)
 	}
 	// One drain, at the end: everything sent meets a map of 16 flows and
 	// a ring buffer of one page in between.
 	eready := filepath.Join(t.TempDir(), "exporter-ready")
-	exp := testenv.StartIn(t, p.A, bin, "exporter", "run", "-c", "ipfix://"+kaddr, "-i", p.AIf, "--pin-dir", "",
+	to := []string{"-c", "ipfix://" + kaddr}
+	if embedded {
+		to = []string{"-d", kdir}
+	}
+	exp := testenv.StartIn(t, p.A, bin, append([]string{"exporter", "run", "-i", p.AIf, "--pin-dir", "",
 		"--ready-file", eready, "--map-entries", "16", "--ring-buffer-bytes", strconv.Itoa(os.Getpagesize()),
-		"--drain-interval", "1h")
+		"--drain-interval", "1h"}, to...)...)
 	if err := testenv.WaitFile(eready, testenv.Patience, exp); err != nil {
 		t.Fatalf("%v\n%s", err, exp.Output())
 	}
@@ -70,13 +70,15 @@ func TestIgnoredEndToEnd(t *testing.T) {
 	if err := exp.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
 		t.Fatalf("exporter: %v\n%s", err, exp.Output())
 	}
-	_, port, _ := strings.Cut(kaddr, ":")
-	kp, _ := strconv.Atoi(port)
-	if err := testenv.WaitRead(p.A, "udp", kp); err != nil {
-		t.Fatal(err)
-	}
-	if err := coll.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
-		t.Fatalf("collector: %v\n%s", err, coll.Output())
+	if !embedded {
+		_, port, _ := strings.Cut(kaddr, ":")
+		kp, _ := strconv.Atoi(port)
+		if err := testenv.WaitRead(p.A, "udp", kp); err != nil {
+			t.Fatal(err)
+		}
+		if err := coll.Stop(syscall.SIGTERM, testenv.Patience); err != nil {
+			t.Fatalf("collector: %v\n%s", err, coll.Output())
+		}
 	}
 
 	code, out, errOut := runQuery(t, "-I", "-j", kdir)
@@ -85,7 +87,7 @@ func TestIgnoredEndToEnd(t *testing.T) {
 		t.Fatalf("file query -I: exit %d: %s%s", code, out, errOut)
 	}
 	if len(s.Reports) != 1 || !s.Reports[0].HasStats {
-		t.Fatalf("the collector kept no exporter statistics: %+v\n%s", s.Reports, coll.Output())
+		t.Fatalf("the files kept no exporter statistics: %+v\n%s", s.Reports, exp.Output())
 	}
 	r := s.Reports[0]
 	t.Logf("sent %d packets %d bytes; flows %d with %d packets %d bytes; ignored %d packets %d bytes",
@@ -104,6 +106,31 @@ func TestIgnoredEndToEnd(t *testing.T) {
 		t.Errorf("file query -I does not show the ignored packets:\n%s", text)
 	}
 	if t.Failed() {
-		t.Logf("exporter:\n%s\ncollector:\n%s", exp.Output(), coll.Output())
+		t.Logf("exporter:\n%s", exp.Output())
+		if coll != nil {
+			t.Logf("collector:\n%s", coll.Output())
+		}
 	}
+}
+
+// startCollectorIn starts kflow's collector in ns on a free loopback UDP
+// port writing into dir, and returns it and its address.
+func startCollectorIn(t *testing.T, ns *testenv.NS, bin, dir string) (*testenv.Proc, string) {
+	ready := filepath.Join(t.TempDir(), "ready")
+	coll := testenv.StartIn(t, ns, bin, "collector", "run", "--dir", dir, "--no-default-listen", "--listen", "udp://127.0.0.1:0",
+		"--ready-file", ready, "--flush-interval", "100ms")
+	if err := testenv.WaitFile(ready, testenv.Patience, coll); err != nil {
+		t.Fatalf("%v\n%s", err, coll.Output())
+	}
+	b, err := os.ReadFile(ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Fields(string(b)) {
+		if a, ok := strings.CutPrefix(l, "udp://"); ok {
+			return coll, a
+		}
+	}
+	t.Fatalf("no udp:// address in the ready file: %q", b)
+	return nil, ""
 }

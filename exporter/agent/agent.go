@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/cgroup"
@@ -37,6 +38,37 @@ const (
 type Sink interface {
 	Write(recs []flow.Record) error
 	Close() error
+}
+
+// reportSink is a Sink that also keeps what the exporter says about
+// itself, as a collector keeps an exporter's options records: its ignored
+// counters, interface names and sampling (the embedded collector's flow
+// files, where file stat and query -I read them).
+type reportSink interface {
+	Report(u *flowfile.ExporterReport)
+}
+
+// selfReport is what the exporter's options records would tell a
+// collector after batch b, for the local sink.
+func (a *Agent) selfReport(b batch) *flowfile.ExporterReport {
+	a.mu.Lock()
+	names, records := a.observed, a.stats.RecordsExported
+	a.mu.Unlock()
+	u := &flowfile.ExporterReport{Domain: a.cfg.ObservationDomain, HasStats: true, SystemInit: a.start,
+		Records: records, IgnoredPackets: b.ignoredPackets, IgnoredOctets: b.ignoredOctets, Received: time.Now()}
+	if len(names) > 0 {
+		u.Interfaces = make(map[uint32]string, len(names))
+		for _, n := range names {
+			u.Interfaces[n.Index] = n.Name
+		}
+	}
+	if s := a.cfg.Datapath.Sampling; s > 1 {
+		u.SamplingInterval, u.SamplingAlgorithm = s, wire.SamplingRandom
+		if a.cfg.Datapath.SamplingCount {
+			u.SamplingAlgorithm = wire.SamplingDeterministic
+		}
+	}
+	return u
 }
 
 // ErrBiflowFormat is returned by New for biflows with a NetFlow collector.
@@ -466,6 +498,9 @@ func (a *Agent) export(b batch) {
 			a.stats.SinkErrors++
 			a.mu.Unlock()
 			a.log.Error("write records to the local flow files", "records", len(local), "err", err)
+		}
+		if rs, ok := a.cfg.Sink.(reportSink); ok {
+			rs.Report(a.selfReport(b))
 		}
 		if a.sinkAcct != nil {
 			if c := counts(b.recs); c.Packets != 0 || c.Octets != 0 {

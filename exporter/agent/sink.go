@@ -59,5 +59,9 @@ func (s *FileSink) Write(recs []flow.Record) error {
 	return errors.Join(first, flushErr)
 }
 
+// Report keeps what the exporter says about itself in the current file,
+// as the collector keeps an exporter's options records.
+func (s *FileSink) Report(u *flowfile.ExporterReport) { s.r.Report(u) }
+
 // Close finishes the current files.
 func (s *FileSink) Close() error { return s.r.Close() }
