@@ -359,22 +359,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 
 	// kflow's collector and nfcapd, both on A's loopback.
 	kdir, ndir := filepath.Join(t.TempDir(), "kflow"), t.TempDir()
-	ready := filepath.Join(t.TempDir(), "ready")
-	coll := testenv.StartIn(t, p.A, bin, "collector", "run", "--dir", kdir, "--listen", "udp://127.0.0.1:0",
-		"--ready-file", ready, "--flush-interval", "100ms")
-	if err := testenv.WaitFile(ready, testenv.Patience, coll); err != nil {
-		t.Fatalf("%v\n%s", err, coll.Output())
-	}
-	b, err := os.ReadFile(ready)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kaddr string
-	for _, l := range strings.Fields(string(b)) {
-		if a, ok := strings.CutPrefix(l, "udp://"); ok {
-			kaddr = a
-		}
-	}
+	coll, kaddr := startCollectorIn(t, p.A, bin, kdir)
 	nf := testenv.StartIn(t, p.A, nfcapdBin, "-b", "127.0.0.1", "-p", "20555", "-w", ndir, "-t", "3600")
 	if !testenv.WaitFor(testenv.Patience, func() bool { return strings.Contains(nf.Output(), "Startup") || nf.Exited() }) || nf.Exited() {
 		t.Fatalf("nfcapd did not start:\n%s", nf.Output())

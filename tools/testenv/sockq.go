@@ -23,6 +23,17 @@ func Unread(ns *NS, network string, port int) (int, error) {
 		return 0, fmt.Errorf("unread: network %q: want udp or tcp", network)
 	}
 	total := 0
+	err := eachTable(ns, network, func(table []byte) error {
+		q, err := queued(table, port)
+		total += q
+		return err
+	})
+	return total, err
+}
+
+// eachTable calls fn with /proc/net's table of network and network+"6"
+// (udp, tcp) inside ns, or in the process's own namespace when ns is nil.
+func eachTable(ns *NS, network string, fn func(table []byte) error) error {
 	read := func() error {
 		for _, f := range []string{network, network + "6"} {
 			// thread-self: /proc/net is the namespace of the thread
@@ -31,21 +42,19 @@ func Unread(ns *NS, network string, port int) (int, error) {
 			if err != nil {
 				return err
 			}
-			q, err := queued(b, port)
-			if err != nil {
+			if err := fn(b); err != nil {
 				return fmt.Errorf("/proc/net/%s: %w", f, err)
 			}
-			total += q
 		}
 		return nil
 	}
 	if ns == nil {
-		return total, read()
+		return read()
 	}
 	if err := ns.Do(read); err != nil {
-		return 0, fmt.Errorf("in %s: %w", ns.Name, err)
+		return fmt.Errorf("in %s: %w", ns.Name, err)
 	}
-	return total, nil
+	return nil
 }
 
 // WaitRead waits (at most Patience) until the sockets of network bound
@@ -72,97 +81,73 @@ func WaitRead(ns *NS, network string, port int) error {
 // receive buffer was full (and failed checksums).
 func Drops(ns *NS, port int) (uint64, error) {
 	var total uint64
-	read := func() error {
-		for _, f := range []string{"udp", "udp6"} {
-			b, err := os.ReadFile("/proc/thread-self/net/" + f)
-			if err != nil {
-				return err
-			}
-			n, err := dropped(b, port)
-			if err != nil {
-				return fmt.Errorf("/proc/net/%s: %w", f, err)
-			}
-			total += n
-		}
-		return nil
-	}
-	if ns == nil {
-		return total, read()
-	}
-	if err := ns.Do(read); err != nil {
-		return 0, fmt.Errorf("in %s: %w", ns.Name, err)
-	}
-	return total, nil
+	err := eachTable(ns, "udp", func(table []byte) error {
+		n, err := dropped(table, port)
+		total += n
+		return err
+	})
+	return total, err
 }
 
 // dropped sums the last column (drops) of the lines of a /proc/net/udp
 // table whose local port is port.
 func dropped(table []byte, port int) (uint64, error) {
 	var total uint64
-	sc := bufio.NewScanner(bytes.NewReader(table))
-	sc.Scan() // the header
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 13 {
-			return 0, fmt.Errorf("short line %q", sc.Text())
-		}
-		p, err := localPort(f[1])
-		if err != nil {
-			return 0, err
-		}
-		if p != port {
-			continue
-		}
+	err := portLines(table, port, 13, func(f []string) error {
 		n, err := strconv.ParseUint(f[len(f)-1], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("drops %q: %w", f[len(f)-1], err)
+			return fmt.Errorf("drops %q: %w", f[len(f)-1], err)
 		}
 		total += n
-	}
-	return total, sc.Err()
-}
-
-// localPort is the port of a /proc/net table's local_address column.
-func localPort(addr string) (int, error) {
-	_, lport, ok := strings.Cut(addr, ":")
-	if !ok {
-		return 0, fmt.Errorf("local address %q", addr)
-	}
-	p, err := strconv.ParseUint(lport, 16, 16)
-	if err != nil {
-		return 0, fmt.Errorf("local port %q: %w", lport, err)
-	}
-	return int(p), nil
+		return nil
+	})
+	return total, err
 }
 
 // queued sums the rx_queue column of the lines of a /proc/net/udp or tcp
 // table whose local port is port.
 func queued(table []byte, port int) (int, error) {
 	total := 0
+	// sl local_address rem_address st tx_queue:rx_queue ...
+	err := portLines(table, port, 5, func(f []string) error {
+		_, rx, ok := strings.Cut(f[4], ":")
+		if !ok {
+			return fmt.Errorf("queues %q", f[4])
+		}
+		q, err := strconv.ParseUint(rx, 16, 32)
+		if err != nil {
+			return fmt.Errorf("rx_queue %q: %w", rx, err)
+		}
+		total += int(q)
+		return nil
+	})
+	return total, err
+}
+
+// portLines calls fn with the fields of each line of a /proc/net table
+// whose local port is port; a line of fewer than minFields is an error.
+func portLines(table []byte, port, minFields int, fn func(fields []string) error) error {
 	sc := bufio.NewScanner(bytes.NewReader(table))
 	sc.Scan() // the header
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		// sl local_address rem_address st tx_queue:rx_queue ...
-		if len(f) < 5 {
-			return 0, fmt.Errorf("short line %q", sc.Text())
+		if len(f) < minFields {
+			return fmt.Errorf("short line %q", sc.Text())
 		}
-		p, err := localPort(f[1])
+		_, lport, ok := strings.Cut(f[1], ":")
+		if !ok {
+			return fmt.Errorf("local address %q", f[1])
+		}
+		p, err := strconv.ParseUint(lport, 16, 16)
 		if err != nil {
-			return 0, err
+			return fmt.Errorf("local port %q: %w", lport, err)
 		}
-		if p != port {
+		if int(p) != port {
 			continue
 		}
-		_, rx, ok := strings.Cut(f[4], ":")
-		if !ok {
-			return 0, fmt.Errorf("queues %q", f[4])
+		if err := fn(f); err != nil {
+			return err
 		}
-		q, err := strconv.ParseUint(rx, 16, 32)
-		if err != nil {
-			return 0, fmt.Errorf("rx_queue %q: %w", rx, err)
-		}
-		total += int(q)
 	}
-	return total, sc.Err()
+	return sc.Err()
 }
