@@ -145,10 +145,8 @@ var exprFilters = []string{
 	"pod 1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5", "unit nginx and port 443",
 }
 
-// TestExprMatches: evaluating the syntax tree as documented gives Match's
-// answer for every filter on every record (fixed ones, their turned
-// copies, and random ones).
-func TestExprMatches(t *testing.T) {
+// exprRecords are fixed records, their turned copies and random ones.
+func exprRecords() []flow.Record {
 	recs := []flow.Record{web, dns, ping, syn}
 	for _, r := range recs[:4] {
 		recs = append(recs, turned(r))
@@ -172,6 +170,14 @@ func TestExprMatches(t *testing.T) {
 			"/kubepods/burstable/pod1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5/" + strings.Repeat("ab", 32)}[rng.IntN(4)]
 		recs = append(recs, r)
 	}
+	return recs
+}
+
+// TestExprMatches: evaluating the syntax tree as documented gives Match's
+// answer for every filter on every record (fixed ones, their turned
+// copies, and random ones).
+func TestExprMatches(t *testing.T) {
+	recs := exprRecords()
 	for _, src := range exprFilters {
 		f := MustParse(src)
 		for _, x := range []*Filter{f, f.Reverse()} {

@@ -317,6 +317,9 @@ type blockDecoder struct {
 	// destination dictionary indexes (when it decodes Src, Dst).
 	indexes        bool
 	srcIdx, dstIdx []uint32
+	// With columns set, decodeEach decodes into cols instead of records.
+	columns bool
+	colOut  colBuf
 	// The cgroup column (empty when the block has none), its dictionary
 	// (from 1) and each record's index into it, read by readCgroups.
 	cgroup  []byte
@@ -389,7 +392,7 @@ func (d *blockDecoder) decode(p []byte, count int, dst []flow.Record, need Field
 	if cap(d.flags) < count {
 		d.flags = make([]uint16, count)
 	}
-	if d.indexes && cap(d.srcIdx) < count {
+	if (d.indexes || d.columns) && cap(d.srcIdx) < count {
 		d.srcIdx, d.dstIdx = make([]uint32, count), make([]uint32, count)
 	}
 	flags := d.flags[:count]
@@ -534,7 +537,7 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 	if cap(d.flags) < count {
 		d.flags = make([]uint16, count)
 	}
-	if d.indexes && cap(d.srcIdx) < count {
+	if (d.indexes || d.columns) && cap(d.srcIdx) < count {
 		d.srcIdx, d.dstIdx = make([]uint32, count), make([]uint32, count)
 	}
 	flags := d.flags[:count]
@@ -555,7 +558,11 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 	for lo := 0; lo < count; lo += decodeChunk {
 		hi := min(lo+decodeChunk, count)
 		recs := buf[:hi-lo]
-		if bad, err := d.decodeChunk(recs, flags[lo:hi], lo, need); bad >= 0 || err != nil {
+		decode := d.decodeChunk
+		if d.columns {
+			decode = d.decodeCols
+		}
+		if bad, err := decode(recs, flags[lo:hi], lo, need); bad >= 0 || err != nil {
 			return buf, cmp.Or(err, errColumn(bad)), nil
 		}
 		if err := fn(recs, lo); err != nil {

@@ -40,7 +40,24 @@ type ScanOptions struct {
 	// dictionary too (Block), for counting by address without hashing
 	// addresses.
 	AddrIndexes bool
+	// Columns makes ScanFilesBlocks hand over the fields as columns
+	// (Block's column slices) instead of records, for counting and
+	// filtering without building records. Only the fields of
+	// ColumnFields can be asked for then. Blocks of damaged files, read
+	// record by record, still come as records.
+	Columns bool
 }
+
+// ColumnFields are the fields a scan with ScanOptions.Columns decodes
+// into columns.
+const ColumnFields = FieldProto | FieldSrc | FieldDst | FieldSrcPort | FieldDstPort | FieldICMP |
+	FieldPackets | FieldOctets | FieldTimes
+
+// Bits of Block.Times.
+const (
+	TimeStart = 1 << iota // the record has a start time (Block.Start)
+	TimeEnd               // the record has an end time (Block.End)
+)
 
 // Block is a piece of a decoded block as ScanFilesBlocks hands it over:
 // some of its records, and with ScanOptions.AddrIndexes the block's
@@ -59,6 +76,19 @@ type Block struct {
 	// SrcAddr and DstAddr index Addrs by record, when the scan decoded
 	// Src and Dst.
 	SrcAddr, DstAddr []uint32
+
+	// With ScanOptions.Columns, Records is nil and the piece's fields
+	// come as columns, one value per record, for the fields decoded
+	// (nil for the others); SrcAddr and DstAddr index Addrs as above.
+	Len              int
+	Proto            []uint8
+	SrcPort, DstPort []uint16 // 0 for records without ports
+	ICMP             []uint16 // ICMP type<<8 | code, 0 for none
+	Packets, Octets  []uint64
+	// Start and End are the times in Unix nanoseconds (time.Time's
+	// UnixNano), where Times says the record has them.
+	Start, End []int64
+	Times      []uint8
 }
 
 // fields returns the fields to decode.
@@ -213,7 +243,10 @@ type scanOut struct {
 // keeps them).
 func (w *scanWorker) piece(recs []flow.Record, lo int, dict uint64) Block {
 	b := Block{Records: recs, Dict: dict}
-	if w.bd.indexes {
+	if w.bd.columns {
+		b = w.bd.colOut.block
+		b.Dict, b.Addrs = dict, w.bd.addrs
+	} else if w.bd.indexes {
 		hi := lo + len(recs)
 		b.Addrs = w.bd.addrs
 		if w.need&FieldSrc != 0 {

@@ -37,6 +37,9 @@ func ScanFilesBlocks(ctx context.Context, paths []string, opts ScanOptions, fn f
 	done func(i int, res ScanResult, err error)) error {
 	workers := ScanWorkers(opts)
 	need := opts.fields()
+	if need&^ColumnFields != 0 {
+		opts.Columns = false // records, which every consumer takes
+	}
 	type file struct {
 		i       int
 		r       *Reader
@@ -89,6 +92,7 @@ func ScanFilesBlocks(ctx context.Context, paths []string, opts ScanOptions, fn f
 		wg.Go(func() {
 			w := scanWorker{need: need}
 			w.bd.indexes = opts.AddrIndexes
+			w.bd.columns = opts.Columns
 			defer w.close()
 			var blk Block
 			var dict uint64

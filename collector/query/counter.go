@@ -58,11 +58,23 @@ func spanOf(r *flow.Record) recSpan {
 	return sp
 }
 
+// colSpan is the span of record k of a piece of columns.
+func colSpan(b *flowfile.Block, k int) recSpan {
+	t := b.Times[k]
+	return recSpan{first: b.Start[k], last: b.End[k], hasStart: t&flowfile.TimeStart != 0, hasEnd: t&flowfile.TimeEnd != 0}
+}
+
 // addSpan is Add for a record whose times are sp.
 func (c *Counter) addSpan(r *flow.Record, sp *recSpan) {
+	c.addValues(r.Packets, r.Octets, sp)
+}
+
+// addValues is Add for a record of packets and octets whose times are
+// sp.
+func (c *Counter) addValues(packets, octets uint64, sp *recSpan) {
 	c.Flows++
-	c.Packets += r.Packets
-	c.Bytes += r.Octets
+	c.Packets += packets
+	c.Bytes += octets
 	if sp.hasStart && (c.First == 0 || sp.first < c.First) {
 		c.First = sp.first
 	}

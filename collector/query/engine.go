@@ -261,8 +261,12 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 	for _, s := range stats {
 		indexes = indexes || s.Spec.Element.IsAddr() && s.Spec.Element != ElemExporter
 	}
+	columns := true
+	for _, s := range stats {
+		columns = columns && s.Spec.Element.counted()
+	}
 	per := make([]*counts, e.sc.NumWorkers())
-	st, err := e.sc.scanBlocks(ctx, e.files, indexes, func(w int, b *flowfile.Block, sel []int32) {
+	st, err := e.sc.scanBlocks(ctx, e.files, indexes, columns, func(w int, b *flowfile.Block, sel []int32) {
 		c := per[w]
 		if c == nil {
 			c = &counts{}
@@ -273,10 +277,18 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 		}
 		recs := b.Records
 		spans := c.spans[:0]
-		for _, k := range sel {
-			sp := spanOf(&recs[k])
-			c.total.addSpan(&recs[k], &sp)
-			spans = append(spans, sp)
+		if recs == nil { // columns
+			for _, k := range sel {
+				sp := colSpan(b, int(k))
+				c.total.addValues(b.Packets[k], b.Octets[k], &sp)
+				spans = append(spans, sp)
+			}
+		} else {
+			for _, k := range sel {
+				sp := spanOf(&recs[k])
+				c.total.addSpan(&recs[k], &sp)
+				spans = append(spans, sp)
+			}
 		}
 		c.spans = spans
 		for _, s := range c.stats {

@@ -217,7 +217,7 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 // each worker can count into its own accumulator. With a Limit, which
 // depends on the order, it is Scan with worker 0.
 func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int, r *flow.Record)) (ScanStats, error) {
-	return s.scanBlocks(ctx, files, false, func(w int, b *flowfile.Block, sel []int32) {
+	return s.scanBlocks(ctx, files, false, false, func(w int, b *flowfile.Block, sel []int32) {
 		recs := b.Records
 		for _, k := range sel {
 			fn(w, &recs[k])
@@ -231,7 +231,13 @@ func (s *Scanner) ScanEach(ctx context.Context, files []File, fn func(worker int
 // (flowfile.ScanOptions.AddrIndexes) when the file has them. With a
 // Limit (which depends on the order), or when records need their file's
 // ident, it is Scan, a record at a time, with worker 0.
-func (s *Scanner) scanBlocks(ctx context.Context, files []File, indexes bool, fn func(worker int, b *flowfile.Block, sel []int32)) (ScanStats, error) {
+//
+// With columns, fn may get the pieces of flow files as columns
+// (flowfile.ScanOptions.Columns; Block.Records nil), filtered on the
+// columns: when the fields (Fields and the filter's) are columns, the
+// filter has a column matcher and there is no window. It must take
+// records too (damaged and nfdump files).
+func (s *Scanner) scanBlocks(ctx context.Context, files []File, indexes, columns bool, fn func(worker int, b *flowfile.Block, sel []int32)) (ScanStats, error) {
 	if s.Limit > 0 || s.Idents {
 		one, sel := make([]flow.Record, 1), []int32{0}
 		return s.Scan(ctx, files, func(r *flow.Record) error {
@@ -251,9 +257,25 @@ func (s *Scanner) scanBlocks(ctx context.Context, files []File, indexes bool, fn
 	type perWorker struct {
 		passed uint64
 		sel    []int32
+		cols   *filter.ColumnMatcher
 		_      [32]byte // no false sharing
 	}
 	per := make([]perWorker, flowfile.ScanWorkers(opts))
+	if columns && s.Fields != 0 && opts.Fields&^flowfile.ColumnFields == 0 && !win {
+		f := s.Filter
+		if f == nil {
+			f = filter.MustParse("")
+		}
+		opts.Columns = true
+		for i := range per {
+			m, ok := f.ColumnMatcher()
+			if !ok {
+				opts.Columns = false
+				break
+			}
+			per[i].cols = m
+		}
+	}
 	var paths []string
 	var nf []File
 	for _, f := range files {
@@ -273,6 +295,9 @@ func (s *Scanner) scanBlocks(ctx context.Context, files []File, indexes bool, fn
 		}
 		recs := b.Records
 		sel := per[w].sel[:0]
+		if recs == nil {
+			sel = per[w].cols.Match(b, sel)
+		}
 		for i := range recs {
 			rec := &recs[i]
 			if match != nil && !match(rec) {

@@ -372,6 +372,10 @@ func cgroupValue(e Element, r *flow.Record) string {
 // once per record.
 func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 	recs := b.Records
+	if recs == nil {
+		s.addColumns(b, sel, spans)
+		return
+	}
 	var idx []uint32
 	switch s.Spec.Element {
 	case ElemSrcIP:
@@ -415,6 +419,81 @@ func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 	for j, k := range sel {
 		s.cs[s.slot(slots, b.Addrs, idx[k])].addSpan(&recs[k], &spans[j])
 	}
+}
+
+// counted reports whether Stat counts the element on columns
+// (addColumns).
+func (e Element) counted() bool {
+	switch e {
+	case ElemSrcIP, ElemDstIP, ElemIP, ElemSrcPort, ElemDstPort, ElemPort, ElemProto:
+		return true
+	}
+	return false
+}
+
+// addColumns is addBlock for a piece of columns (flowfile.Block.Records
+// nil) with the fields of the element and the counters.
+func (s *Stat) addColumns(b *flowfile.Block, sel []int32, spans []recSpan) {
+	pk, oc := b.Packets, b.Octets
+	switch e := s.Spec.Element; e {
+	case ElemSrcIP, ElemDstIP, ElemIP:
+		slots := s.blockSlots(b)
+		idx := b.SrcAddr
+		if e == ElemDstIP {
+			idx = b.DstAddr
+		}
+		for j, k := range sel {
+			s.cs[s.slot(slots, b.Addrs, idx[k])].addValues(pk[k], oc[k], &spans[j])
+		}
+		if e == ElemIP {
+			src := b.SrcAddr
+			for j, k := range sel {
+				if d := b.DstAddr[k]; d != src[k] && b.Addrs[d] != b.Addrs[src[k]] {
+					s.cs[s.slot(slots, b.Addrs, d)].addValues(pk[k], oc[k], &spans[j])
+				}
+			}
+		}
+	case ElemSrcPort, ElemDstPort, ElemPort, ElemProto:
+		for j, k := range sel {
+			var v, v2 uint32
+			two := false
+			switch e {
+			case ElemSrcPort:
+				v = uint32(b.SrcPort[k])
+			case ElemDstPort:
+				v = uint32(nfDstPort(b, int(k)))
+			case ElemPort:
+				v, v2 = uint32(b.SrcPort[k]), uint32(nfDstPort(b, int(k)))
+				two = v2 != v
+			case ElemProto:
+				v = uint32(b.Proto[k])
+			}
+			s.addNumValues(v, pk[k], oc[k], &spans[j])
+			if two {
+				s.addNumValues(v2, pk[k], oc[k], &spans[j])
+			}
+		}
+	}
+}
+
+// addNumValues counts a record of packets and octets with times sp under
+// the number v.
+func (s *Stat) addNumValues(v uint32, packets, octets uint64, sp *recSpan) {
+	i, added := s.index.num(v)
+	if added {
+		s.cs = append(s.cs, Counter{})
+		s.vals = append(s.vals, Value{Num: v})
+	}
+	s.cs[i].addValues(packets, octets, sp)
+}
+
+// nfDstPort is flow.Record.NfDstPort of record k of a piece of columns.
+func nfDstPort(b *flowfile.Block, k int) uint16 {
+	p := b.DstPort[k]
+	if p == 0 && (b.Proto[k] == flow.ProtoICMP || b.Proto[k] == flow.ProtoICMPv6) {
+		return b.ICMP[k]
+	}
+	return p
 }
 
 // numValue is r's value for a statistic by a number with one value per

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package flowfile
+
+import "github.com/kflow-dev/kflow/exporter/flow"
+
+// colBuf holds the columns of one piece of a block (ScanOptions.Columns).
+type colBuf struct {
+	block            Block
+	srcPort, dstPort []uint16
+	icmp             []uint16
+	packets, octets  []uint64
+	start, end       []int64
+	times            []uint8
+}
+
+// grow makes every column of c hold n values.
+func (c *colBuf) grow(n int) {
+	if cap(c.times) >= n {
+		return
+	}
+	c.srcPort, c.dstPort, c.icmp = make([]uint16, n), make([]uint16, n), make([]uint16, n)
+	c.packets, c.octets = make([]uint64, n), make([]uint64, n)
+	c.start, c.end, c.times = make([]int64, n), make([]int64, n), make([]uint8, n)
+}
+
+// decodeCols is decodeChunk into columns (d.cols.block) instead of
+// records: the fields need (within ColumnFields) of the len(dst) records
+// from record lo of the block; dst is not written. It returns the first
+// malformed column found, or -1.
+func (d *blockDecoder) decodeCols(dst []flow.Record, flags []uint16, lo int, need Fields) (int, error) {
+	n := len(dst)
+	hi := lo + n
+	c := &d.colOut
+	c.grow(decodeChunk)
+	b := Block{Len: n}
+	dc := &d.cols
+	if need&FieldProto != 0 {
+		b.Proto = dc[colProto].b[lo:hi]
+	}
+	if need&FieldSrc != 0 {
+		idx := d.srcIdx[lo:hi]
+		if !decodeIndexes(&dc[colSrc], len(d.addrs), idx) {
+			return colSrc, nil
+		}
+		b.SrcAddr = idx
+	}
+	if need&FieldDst != 0 {
+		idx := d.dstIdx[lo:hi]
+		if !decodeIndexes(&dc[colDst], len(d.addrs), idx) {
+			return colDst, nil
+		}
+		b.DstAddr = idx
+	}
+	if need&(FieldSrcPort|FieldDstPort) != 0 {
+		sp, dp := dc[colSrcPort].b, dc[colDstPort].b
+		j := dc[colSrcPort].i
+		src, dstp := c.srcPort[:n], c.dstPort[:n]
+		for k, f := range flags {
+			if f&fPorts == 0 {
+				src[k], dstp[k] = 0, 0
+				continue
+			}
+			if j+2 > len(sp) || j+2 > len(dp) {
+				return colSrcPort, nil
+			}
+			src[k] = uint16(sp[j])<<8 | uint16(sp[j+1])
+			dstp[k] = uint16(dp[j])<<8 | uint16(dp[j+1])
+			j += 2
+		}
+		dc[colSrcPort].i = j
+		if need&FieldSrcPort != 0 {
+			b.SrcPort = src
+		}
+		if need&FieldDstPort != 0 {
+			b.DstPort = dstp
+		}
+	}
+	if need&FieldICMP != 0 {
+		ic := &dc[colICMP]
+		out := c.icmp[:n]
+		for k, f := range flags {
+			out[k] = 0
+			if f&fICMP != 0 {
+				if ic.i+2 > len(ic.b) {
+					return colICMP, nil
+				}
+				out[k] = uint16(ic.b[ic.i])<<8 | uint16(ic.b[ic.i+1])
+				ic.i += 2
+			}
+		}
+		b.ICMP = out
+	}
+	if need&FieldPackets != 0 {
+		if !decodeUvarints(&dc[colPackets], c.packets[:n]) {
+			return colPackets, nil
+		}
+		b.Packets = c.packets[:n]
+	}
+	if need&FieldOctets != 0 {
+		if !decodeUvarints(&dc[colOctets], c.octets[:n]) {
+			return colOctets, nil
+		}
+		b.Octets = c.octets[:n]
+	}
+	if need&FieldTimes != 0 {
+		if bad, err := d.decodeTimesNs(c.start[:n], c.end[:n], c.times[:n], flags); bad >= 0 || err != nil {
+			return bad, err
+		}
+		b.Start, b.End, b.Times = c.start[:n], c.end[:n], c.times[:n]
+	}
+	c.block = b
+	return -1, nil
+}
+
+// decodeIndexes decodes the next len(idx) dictionary indexes of c, each
+// below n; false if c does not hold them.
+func decodeIndexes(c *fcur, n int, idx []uint32) bool {
+	b, i := c.b, c.i
+	for k := range idx {
+		var a uint64
+		if i < len(b) && b[i] < 0x80 {
+			a = uint64(b[i])
+			i++
+		} else if a, i = uvAtSlow(b, i); i < 0 {
+			return false
+		}
+		if a >= uint64(n) {
+			return false
+		}
+		idx[k] = uint32(a)
+	}
+	c.i = i
+	return true
+}
+
+// decodeUvarints decodes the next len(dst) uvarints of c.
+func decodeUvarints(c *fcur, dst []uint64) bool {
+	b, i := c.b, c.i
+	for k := range dst {
+		if i < len(b) && b[i] < 0x80 {
+			dst[k] = uint64(b[i])
+			i++
+		} else if dst[k], i = uvAtSlow(b, i); i < 0 {
+			return false
+		}
+	}
+	c.i = i
+	return true
+}
+
+// decodeTimesNs is decodeTimes into Unix nanoseconds: the value
+// time.Time.UnixNano gives for the times decodeTimes makes (ms·10⁶ plus
+// the sub-millisecond part, wrapping as UnixNano does).
+func (d *blockDecoder) decodeTimesNs(start, end []int64, times []uint8, flags []uint16) (int, error) {
+	tc, dc, sc := &d.cols[colTime], &d.cols[colDuration], &d.cols[colSubMs]
+	tb, db := tc.b, dc.b
+	ti, di := tc.i, dc.i
+	prev := d.prev
+	for k, f := range flags {
+		if f&(fStart|fEnd) == 0 {
+			start[k], end[k], times[k] = 0, 0, 0
+			continue
+		}
+		var u uint64
+		if ti < len(tb) && tb[ti] < 0x80 {
+			u = uint64(tb[ti])
+			ti++
+		} else if u, ti = uvAtSlow(tb, ti); ti < 0 {
+			return colTime, nil
+		}
+		t := prev + unzigzag(u)
+		prev = t
+		var startSub, endSub uint64
+		if f&fSubMs != 0 {
+			if f&fStart != 0 {
+				startSub = sc.uv()
+			}
+			if f&fEnd != 0 {
+				endSub = sc.uv()
+			}
+			if startSub >= 1e6 || endSub >= 1e6 {
+				return colSubMs, errSubMsRange
+			}
+		}
+		switch f & (fStart | fEnd) {
+		case fStart:
+			start[k], end[k], times[k] = t*1e6+int64(startSub), 0, TimeStart
+		case fEnd:
+			start[k], end[k], times[k] = 0, t*1e6+int64(endSub), TimeEnd
+		default:
+			if di < len(db) && db[di] < 0x80 {
+				u = uint64(db[di])
+				di++
+			} else if u, di = uvAtSlow(db, di); di < 0 {
+				return colDuration, nil
+			}
+			start[k] = (t-unzigzag(u))*1e6 + int64(startSub)
+			end[k], times[k] = t*1e6+int64(endSub), TimeStart|TimeEnd
+		}
+	}
+	tc.i, dc.i, d.prev = ti, di, prev
+	return -1, nil
+}
