@@ -156,7 +156,7 @@ func benchNewFlows(b *testing.B, d *Datapath, empty, prog *ebpf.Program, frames 
 		pkts += len(frames)
 	}
 	b.StopTimer()
-	if n := countEntries(b, d.active); n != len(frames) {
+	if n := countEntries(b, d.active) + countEntries(b, d.active4); n != len(frames) {
 		b.Fatalf("%d flows in the map after the last round, want %d new ones", n, len(frames))
 	}
 	b.ReportMetric(float64(wall.Nanoseconds())/float64(pkts)+emptyNs, "ns/pkt")

@@ -71,6 +71,7 @@ type drainState struct {
 	ncpu     int
 	batchOK  bool // BPF_MAP_LOOKUP_AND_DELETE_BATCH works on the flow maps
 	keys     []kflowFlowKey
+	keys4    []kflowFlowKey4
 	values   []kflowFlowValue // ncpu values per key for per-CPU maps
 	event    ringbuf.Record
 	baseline Stats // counters already handed out, mirrored in drained_stats
@@ -94,6 +95,7 @@ func (s *drainState) init(d *Datapath) error {
 		s.flagsMask |= flow.TCPSynNoAck
 	}
 	s.keys = make([]kflowFlowKey, drainBatch)
+	s.keys4 = make([]kflowFlowKey4, drainBatch)
 	s.values = make([]kflowFlowValue, drainBatch*s.ncpu)
 	var base kflowDatapathStats
 	if err := d.objs.DrainedStats.Lookup(uint32(0), &base); err != nil {
@@ -123,7 +125,12 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 		return Stats{}, err
 	}
 
-	// Swap first: from here on, programs count into the spare map.
+	// Swap first: from here on, programs count into the spare maps.
+	if err := d.objs.Flow4Slot.Put(uint32(0), d.spare4); err != nil {
+		return Stats{}, fmt.Errorf("swap IPv4 flow maps: %w", err)
+	}
+	retired4 := d.active4
+	d.active4, d.spare4 = d.spare4, retired4
 	if err := d.objs.FlowSlot.Put(uint32(0), d.spare); err != nil {
 		return Stats{}, fmt.Errorf("swap flow maps: %w", err)
 	}
@@ -131,7 +138,11 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	d.active, d.spare = d.spare, retired
 
 	entries, events := 0, 0
-	if err := d.readAndClear(retired, func(r *flow.Record) { entries++; emit(r) }, &clock); err != nil {
+	count := func(r *flow.Record) { entries++; emit(r) }
+	if err := readAndClear(d, retired4, d.drain.keys4, keyRecord4, count, &clock); err != nil {
+		return Stats{}, err
+	}
+	if err := readAndClear(d, retired, d.drain.keys, keyRecord, count, &clock); err != nil {
 		return Stats{}, err
 	}
 	if err := d.readEvents(func(r *flow.Record) { events++; emit(r) }, &clock); err != nil {
@@ -142,14 +153,18 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	return st, err
 }
 
-func (d *Datapath) readAndClear(m *ebpf.Map, emit func(*flow.Record), clock *clockMap) error {
+// readAndClear reads and deletes every entry of a retired flow map whose
+// keys are of type K (kflowFlowKey or kflowFlowKey4), with keys as the
+// batch buffer and keyRec to decode a key.
+func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.Record, *K), emit func(*flow.Record), clock *clockMap) error {
 	s := &d.drain
 	var r flow.Record
 	if s.batchOK {
 		var cursor ebpf.MapBatchCursor
 		for {
-			n, err := m.BatchLookupAndDelete(&cursor, s.keys, s.values, nil)
+			n, err := m.BatchLookupAndDelete(&cursor, keys, s.values, nil)
 			for i := 0; i < n; i++ {
+				keyRec(&r, &keys[i])
 				s.record(&r, i, clock)
 				emit(&r)
 			}
@@ -166,21 +181,21 @@ func (d *Datapath) readAndClear(m *ebpf.Map, emit func(*flow.Record), clock *clo
 		}
 	}
 	// Kernels without batch operations: walk, read, then delete.
-	var key kflowFlowKey
-	var keys []kflowFlowKey
+	var key K
+	var walked []K
 	iter := m.Iterate()
 	vals := s.values[:s.ncpu]
 	for iter.Next(&key, perCPUOrOne(vals, s.ncpu)) {
-		s.keys[0] = key
+		keyRec(&r, &key)
 		s.record(&r, 0, clock)
 		emit(&r)
-		keys = append(keys, key)
+		walked = append(walked, key)
 	}
 	if err := iter.Err(); err != nil {
 		return fmt.Errorf("walk flow map: %w", err)
 	}
-	for i := range keys {
-		if err := m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	for i := range walked {
+		if err := m.Delete(&walked[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("clear flow map: %w", err)
 		}
 	}
@@ -194,9 +209,9 @@ func perCPUOrOne(vals []kflowFlowValue, ncpu int) any {
 	return vals
 }
 
-// record merges the per-CPU values of entry i into one flow record.
+// record merges the per-CPU values of entry i into the flow record r,
+// whose key fields are set.
 func (s *drainState) record(r *flow.Record, i int, clock *clockMap) {
-	k := &s.keys[i]
 	var v kflowFlowValue
 	for _, c := range s.values[i*s.ncpu : (i+1)*s.ncpu] {
 		if c.Packets == 0 {
@@ -222,7 +237,6 @@ func (s *drainState) record(r *flow.Record, i int, clock *clockMap) {
 			v.CgroupId = c.CgroupId // set by the CPU that created the entry
 		}
 	}
-	keyRecord(r, k)
 	r.Packets, r.Octets = v.Packets, v.Octets
 	r.Start, r.End = clock.wall(v.FirstSeen), clock.wall(v.LastSeen)
 	r.TCPFlags = uint16(v.TcpFlags) & s.flagsMask
@@ -240,6 +254,23 @@ func keyRecord(r *flow.Record, k *kflowFlowKey) {
 		r.Src = netip.AddrFrom16(k.SrcAddr)
 		r.Dst = netip.AddrFrom16(k.DstAddr)
 	}
+	r.Proto = k.Protocol
+	r.SrcPort, r.DstPort = k.SrcPort, k.DstPort
+	r.ICMPType, r.ICMPCode = k.IcmpType, k.IcmpCode
+	r.VLAN, r.InnerVLAN = k.VlanId, k.InnerVlanId
+	r.Direction = flow.Direction(k.Direction)
+	if r.Direction == flow.Egress {
+		r.OutIf = k.Ifindex
+	} else {
+		r.InIf = k.Ifindex
+	}
+}
+
+// keyRecord4 fills a record's identity from a kernel IPv4 flow key.
+func keyRecord4(r *flow.Record, k *kflowFlowKey4) {
+	*r = flow.Record{}
+	r.Src = netip.AddrFrom4(k.SrcAddr)
+	r.Dst = netip.AddrFrom4(k.DstAddr)
 	r.Proto = k.Protocol
 	r.SrcPort, r.DstPort = k.SrcPort, k.DstPort
 	r.ICMPType, r.ICMPCode = k.IcmpType, k.IcmpCode

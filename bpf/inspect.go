@@ -34,11 +34,16 @@ const ProgramPrefix = "kflow_"
 // directory.
 func PinnedMapNames() []string { return slices.Clone(pinnedMaps) }
 
-// Flow map names (pinned under the pin directory).
+// Flow map names (pinned under the pin directory): flows4_a and flows4_b
+// (in flow4_slot) hold IPv4 flows, flows_a and flows_b (in flow_slot) IPv6
+// flows.
 const (
 	MapFlowsA       = kflowMapFlowsA
 	MapFlowsB       = kflowMapFlowsB
 	MapFlowSlot     = kflowMapFlowSlot
+	MapFlows4A      = kflowMapFlows4A
+	MapFlows4B      = kflowMapFlows4B
+	MapFlow4Slot    = kflowMapFlow4Slot
 	MapFlowEvents   = kflowMapFlowEvents
 	MapStats        = kflowMapStats
 	MapDrainedStats = kflowMapDrainedStats
@@ -262,6 +267,7 @@ func isStatsMap(name string, t ebpf.MapType, valueSize uint32) bool {
 const (
 	sizeofStats     = unsafe.Sizeof(kflowDatapathStats{})
 	sizeofFlowKey   = unsafe.Sizeof(kflowFlowKey{})
+	sizeofFlowKey4  = unsafe.Sizeof(kflowFlowKey4{})
 	sizeofFlowValue = unsafe.Sizeof(kflowFlowValue{})
 )
 
@@ -336,10 +342,12 @@ type FlowEntry struct {
 	CgroupID           uint64 // the sending socket's cgroup (egress, --cgroups)
 }
 
-// IsFlowMap reports whether m has the layout of a kflow flow map.
+// IsFlowMap reports whether m has the layout of a kflow flow map (IPv4 or
+// general keys).
 func IsFlowMap(m *ebpf.Map) bool {
 	return (m.Type() == ebpf.Hash || m.Type() == ebpf.PerCPUHash) &&
-		m.KeySize() == uint32(sizeofFlowKey) && m.ValueSize() == uint32(sizeofFlowValue)
+		(m.KeySize() == uint32(sizeofFlowKey) || m.KeySize() == uint32(sizeofFlowKey4)) &&
+		m.ValueSize() == uint32(sizeofFlowValue)
 }
 
 // DumpFlows iterates a flow map (lookups only: the entries stay for the
@@ -356,13 +364,21 @@ func DumpFlows(m *ebpf.Map, fn func(*FlowEntry) error) error {
 		}
 		ncpu = n
 	}
-	s := drainState{ncpu: ncpu, keys: make([]kflowFlowKey, 1), values: make([]kflowFlowValue, ncpu)}
-	var key kflowFlowKey
+	if m.KeySize() == uint32(sizeofFlowKey4) {
+		return dumpFlows(m, ncpu, keyRecord4, fn)
+	}
+	return dumpFlows(m, ncpu, keyRecord, fn)
+}
+
+func dumpFlows[K any](m *ebpf.Map, ncpu int, keyRec func(*flow.Record, *K), fn func(*FlowEntry) error) error {
+	vals := make([]kflowFlowValue, ncpu)
+	var key K
 	iter := m.Iterate()
-	for iter.Next(&key, perCPUOrOne(s.values, ncpu)) {
-		s.keys[0] = key
+	for iter.Next(&key, perCPUOrOne(vals, ncpu)) {
+		var r flow.Record
+		keyRec(&r, &key)
 		var e FlowEntry
-		s.entry(&e)
+		entry(&e, &r, vals)
 		if err := fn(&e); err != nil {
 			return err
 		}
@@ -373,15 +389,13 @@ func DumpFlows(m *ebpf.Map, fn func(*FlowEntry) error) error {
 	return nil
 }
 
-// entry merges the per-CPU values of the first key like record does,
-// keeping the kernel's timestamps.
-func (s *drainState) entry(e *FlowEntry) {
-	var r flow.Record
-	keyRecord(&r, &s.keys[0])
+// entry merges the per-CPU values of a key (decoded into r) like record
+// does, keeping the kernel's timestamps.
+func entry(e *FlowEntry, r *flow.Record, vals []kflowFlowValue) {
 	*e = FlowEntry{Src: r.Src, Dst: r.Dst, SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.Proto,
 		ICMPType: r.ICMPType, ICMPCode: r.ICMPCode, VLAN: r.VLAN, InnerVLAN: r.InnerVLAN,
-		Ifindex: s.keys[0].Ifindex, Direction: r.Direction}
-	for _, c := range s.values[:s.ncpu] {
+		Ifindex: r.InIf | r.OutIf, Direction: r.Direction}
+	for _, c := range vals {
 		if c.Packets == 0 {
 			continue
 		}
@@ -412,11 +426,20 @@ func ReadSlot(m *ebpf.Map) (ebpf.MapID, error) {
 }
 
 // OpenActiveFlowMap opens the flow map that the datapath pinned under
-// pinDir counts into now, as its flow_slot says: read-only through its pin
-// (path is the pin's path), or by id when it is not pinned there (path is
-// empty). Only lookups: a running exporter's drain is not disturbed.
-func OpenActiveFlowMap(pinDir string) (m *ebpf.Map, path string, err error) {
-	slot, err := OpenPinnedMap(filepath.Join(pinDir, MapFlowSlot))
+// pinDir counts into now, as its slot (MapFlow4Slot for IPv4 flows,
+// MapFlowSlot for IPv6 flows) says: read-only through its pin (path is the
+// pin's path), or by id when it is not pinned there (path is empty). Only
+// lookups: a running exporter's drain is not disturbed.
+func OpenActiveFlowMap(pinDir, slotName string) (m *ebpf.Map, path string, err error) {
+	names := []string{MapFlowsA, MapFlowsB}
+	switch slotName {
+	case MapFlowSlot:
+	case MapFlow4Slot:
+		names = []string{MapFlows4A, MapFlows4B}
+	default:
+		return nil, "", fmt.Errorf("%q is not a flow slot (%s or %s)", slotName, MapFlow4Slot, MapFlowSlot)
+	}
+	slot, err := OpenPinnedMap(filepath.Join(pinDir, slotName))
 	if err != nil {
 		return nil, "", fmt.Errorf("no pinned kflow datapath in %s: %w", pinDir, err)
 	}
@@ -425,7 +448,7 @@ func OpenActiveFlowMap(pinDir string) (m *ebpf.Map, path string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	for _, n := range []string{MapFlowsA, MapFlowsB} {
+	for _, n := range names {
 		path := filepath.Join(pinDir, n)
 		m, err := OpenPinnedMap(path)
 		if err != nil {

@@ -126,27 +126,26 @@ static __always_inline void update_value(struct flow_value *v,
 }
 
 /*
- * account adds one packet (or the segments of a GSO packet) to its flow;
- * skb is NULL for XDP.
+ * count_in adds one packet (or the segments of a GSO packet) to its flow in
+ * the active map of slot (flow_slot or flow4_slot), whose key is key.
  */
-static __always_inline void account(struct __sk_buff *skb,
-				    struct packet_info *pi, __u32 packets,
-				    __u64 octets)
+static __always_inline void count_in(void *slot, void *key,
+				     struct __sk_buff *skb,
+				     struct packet_info *pi, __u32 packets,
+				     __u64 octets, __u64 now)
 {
-	__u64 now =
-		cfg_precise_time ? bpf_ktime_get_boot_ns() : bpf_jiffies64();
 	struct flow_value *v, nv;
 	__u32 zero = 0;
 	void *flows;
 	long err;
 
-	flows = bpf_map_lookup_elem(&flow_slot, &zero);
+	flows = bpf_map_lookup_elem(slot, &zero);
 	if (!flows) {
 		/* No active map installed: count through user space. */
 		fallback(skb, pi, packets, octets, now);
 		return;
 	}
-	v = bpf_map_lookup_elem(flows, &pi->key);
+	v = bpf_map_lookup_elem(flows, key);
 	if (v) {
 		update_value(v, pi, packets, octets, now);
 		return;
@@ -162,12 +161,12 @@ static __always_inline void account(struct __sk_buff *skb,
 	nv.min_ttl = pi->ttl;
 	nv.max_ttl = pi->ttl;
 	nv.cgroup_id = local_cgroup(skb, pi);
-	err = bpf_map_update_elem(flows, &pi->key, &nv, BPF_NOEXIST);
+	err = bpf_map_update_elem(flows, key, &nv, BPF_NOEXIST);
 	if (err == 0)
 		return;
 	if (err == -EEXIST) {
 		/* Another CPU created the flow meanwhile. */
-		v = bpf_map_lookup_elem(flows, &pi->key);
+		v = bpf_map_lookup_elem(flows, key);
 		if (v) {
 			update_value(v, pi, packets, octets, now);
 			return;
@@ -175,6 +174,39 @@ static __always_inline void account(struct __sk_buff *skb,
 	}
 	/* The map is full (-E2BIG) or out of memory. */
 	fallback(skb, pi, packets, octets, now);
+}
+
+/*
+ * account adds one packet (or the segments of a GSO packet) to its flow:
+ * an IPv4 flow in the IPv4 maps under its short key, others in the
+ * general ones; skb is NULL for XDP.
+ */
+static __always_inline void account(struct __sk_buff *skb,
+				    struct packet_info *pi, __u32 packets,
+				    __u64 octets)
+{
+	__u64 now =
+		cfg_precise_time ? bpf_ktime_get_boot_ns() : bpf_jiffies64();
+
+	if (pi->key.ip_version == 4) {
+		const struct flow_key *k = &pi->key;
+		struct flow_key4 k4;
+
+		__builtin_memcpy(k4.src_addr, &k->src_addr[12], 4);
+		__builtin_memcpy(k4.dst_addr, &k->dst_addr[12], 4);
+		k4.ifindex = k->ifindex;
+		k4.vlan_id = k->vlan_id;
+		k4.inner_vlan_id = k->inner_vlan_id;
+		k4.src_port = k->src_port;
+		k4.dst_port = k->dst_port;
+		k4.direction = k->direction;
+		k4.protocol = k->protocol;
+		k4.icmp_type = k->icmp_type;
+		k4.icmp_code = k->icmp_code;
+		count_in(&flow4_slot, &k4, skb, pi, packets, octets, now);
+		return;
+	}
+	count_in(&flow_slot, &pi->key, skb, pi, packets, octets, now);
 }
 
 /*

@@ -88,6 +88,21 @@ type kflowFlowKey struct {
 	Pad         [3]uint8
 }
 
+type kflowFlowKey4 struct {
+	_           structs.HostLayout
+	SrcAddr     [4]uint8
+	DstAddr     [4]uint8
+	Ifindex     uint32
+	VlanId      uint16
+	InnerVlanId uint16
+	SrcPort     uint16
+	DstPort     uint16
+	Direction   uint8
+	Protocol    uint8
+	IcmpType    uint8
+	IcmpCode    uint8
+}
+
 type kflowFlowValue struct {
 	_         structs.HostLayout
 	Packets   uint64
@@ -109,8 +124,11 @@ const (
 	kflowMapClock            = "clock"
 	kflowMapDrainedStats     = "drained_stats"
 	kflowMapFiltered         = "filtered"
+	kflowMapFlow4Slot        = "flow4_slot"
 	kflowMapFlowEvents       = "flow_events"
 	kflowMapFlowSlot         = "flow_slot"
+	kflowMapFlows4A          = "flows4_a"
+	kflowMapFlows4B          = "flows4_b"
 	kflowMapFlowsA           = "flows_a"
 	kflowMapFlowsB           = "flows_b"
 	kflowMapSampleCount      = "sample_count"
@@ -190,8 +208,11 @@ type kflowMapSpecs struct {
 	Clock        *ebpf.MapSpec `ebpf:"clock"`
 	DrainedStats *ebpf.MapSpec `ebpf:"drained_stats"`
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
+	Flow4Slot    *ebpf.MapSpec `ebpf:"flow4_slot"`
 	FlowEvents   *ebpf.MapSpec `ebpf:"flow_events"`
 	FlowSlot     *ebpf.MapSpec `ebpf:"flow_slot"`
+	Flows4A      *ebpf.MapSpec `ebpf:"flows4_a"`
+	Flows4B      *ebpf.MapSpec `ebpf:"flows4_b"`
 	FlowsA       *ebpf.MapSpec `ebpf:"flows_a"`
 	FlowsB       *ebpf.MapSpec `ebpf:"flows_b"`
 	SampleCount  *ebpf.MapSpec `ebpf:"sample_count"`
@@ -235,8 +256,11 @@ type kflowMaps struct {
 	Clock        *ebpf.Map `ebpf:"clock"`
 	DrainedStats *ebpf.Map `ebpf:"drained_stats"`
 	Filtered     *ebpf.Map `ebpf:"filtered"`
+	Flow4Slot    *ebpf.Map `ebpf:"flow4_slot"`
 	FlowEvents   *ebpf.Map `ebpf:"flow_events"`
 	FlowSlot     *ebpf.Map `ebpf:"flow_slot"`
+	Flows4A      *ebpf.Map `ebpf:"flows4_a"`
+	Flows4B      *ebpf.Map `ebpf:"flows4_b"`
 	FlowsA       *ebpf.Map `ebpf:"flows_a"`
 	FlowsB       *ebpf.Map `ebpf:"flows_b"`
 	SampleCount  *ebpf.Map `ebpf:"sample_count"`
@@ -248,8 +272,11 @@ func (m *kflowMaps) Close() error {
 		m.Clock,
 		m.DrainedStats,
 		m.Filtered,
+		m.Flow4Slot,
 		m.FlowEvents,
 		m.FlowSlot,
+		m.Flows4A,
+		m.Flows4B,
 		m.FlowsA,
 		m.FlowsB,
 		m.SampleCount,

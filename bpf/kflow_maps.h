@@ -59,6 +59,12 @@ struct filter_insn filter_insns[FILTER_MAX_INSNS];
  * after the update returns (the kernel waits for running programs when a
  * map-in-map slot changes) it reads and clears the retired map while
  * nothing writes to it.
+ *
+ * IPv4 flows have maps of their own, keyed by the short flow_key4 (flows4_a
+ * and flows4_b in flow4_slot); flows_a and flows_b hold the IPv6 flows.
+ * Maps pinned by an earlier datapath, which counted IPv4 flows in flows_a
+ * and flows_b too (IPv4-mapped addresses), are adopted as they are: user
+ * space reads any IPv4 entry it finds there.
  */
 struct flow_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -73,6 +79,20 @@ struct {
 	__type(key, __u32);
 	__array(values, struct flow_map);
 } flow_slot SEC(".maps");
+
+struct flow_map4 {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct flow_key4);
+	__type(value, struct flow_value);
+	__uint(max_entries, 65536);
+} flows4_a SEC(".maps"), flows4_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flow_map4);
+} flow4_slot SEC(".maps");
 
 /*
  * Packet updates that did not fit in the flow map. A ring buffer has no

@@ -22,7 +22,8 @@ const (
 
 // Config sets the datapath's load-time options.
 type Config struct {
-	// MapEntries is the capacity of each of the two flow maps.
+	// MapEntries is the capacity of each flow map: the two IPv4 maps and
+	// the two IPv6 maps (the active one of each and its spare).
 	MapEntries uint32
 	// RingBufferBytes is the size of the map-full fallback ring buffer,
 	// a power of two multiple of the page size.
@@ -80,8 +81,11 @@ type Datapath struct {
 	ring  *ringbuf.Reader
 	links []*Attachment
 
-	// The two flow maps; active is the one installed in flow_slot.
+	// The two flow maps of IPv6 flows (and of IPv4 flows an earlier
+	// datapath counted there); active is the one installed in flow_slot.
 	active, spare *ebpf.Map
+	// The two IPv4 flow maps; active4 is the one installed in flow4_slot.
+	active4, spare4 *ebpf.Map
 	// Whether the maps were adopted from a previous daemon's pins.
 	adopted bool
 
@@ -94,6 +98,7 @@ type Datapath struct {
 // pinnedMaps are the maps that survive a daemon restart when pinning.
 var pinnedMaps = []string{
 	kflowMapFlowsA, kflowMapFlowsB, kflowMapFlowSlot,
+	kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot,
 	kflowMapFlowEvents, kflowMapStats, kflowMapDrainedStats, kflowMapFiltered,
 }
 
@@ -121,13 +126,15 @@ func Load(cfg Config) (*Datapath, error) {
 	if cfg.PerCPUValues {
 		flowType = ebpf.PerCPUHash
 	}
-	for _, name := range []string{kflowMapFlowsA, kflowMapFlowsB} {
+	for _, name := range []string{kflowMapFlowsA, kflowMapFlowsB, kflowMapFlows4A, kflowMapFlows4B} {
 		spec.Maps[name].Type = flowType
 		spec.Maps[name].MaxEntries = cfg.MapEntries
 	}
-	slot := spec.Maps[kflowMapFlowSlot]
-	slot.InnerMap.Type = flowType
-	slot.InnerMap.MaxEntries = cfg.MapEntries
+	for _, name := range []string{kflowMapFlowSlot, kflowMapFlow4Slot} {
+		slot := spec.Maps[name]
+		slot.InnerMap.Type = flowType
+		slot.InnerMap.MaxEntries = cfg.MapEntries
+	}
 	spec.Maps[kflowMapFlowEvents].MaxEntries = cfg.RingBufferBytes
 	// The ring buffer's value type is only there for bpf2go (it names the
 	// records' type); the kernel takes a ring buffer without one.
@@ -209,28 +216,35 @@ func Load(cfg Config) (*Datapath, error) {
 	return d, nil
 }
 
-// installActive puts a flow map in flow_slot, or finds which one an adopted
-// slot already holds.
+// installActive puts a flow map in each slot (flow_slot, flow4_slot), or
+// finds which one an adopted slot already holds. Pins of an earlier
+// datapath without IPv4 maps have no flow4_slot: Load created it empty.
 func (d *Datapath) installActive() error {
-	a, b := d.objs.FlowsA, d.objs.FlowsB
+	var err error
+	d.active, d.spare, err = installSlot(d.objs.FlowSlot, d.objs.FlowsA, d.objs.FlowsB)
+	if err != nil {
+		return err
+	}
+	d.active4, d.spare4, err = installSlot(d.objs.Flow4Slot, d.objs.Flows4A, d.objs.Flows4B)
+	return err
+}
+
+func installSlot(slot, a, b *ebpf.Map) (active, spare *ebpf.Map, err error) {
 	var id ebpf.MapID
-	err := d.objs.FlowSlot.Lookup(uint32(0), &id)
-	if err == nil && id != 0 {
+	if err := slot.Lookup(uint32(0), &id); err == nil && id != 0 {
 		infoB, err := b.Info()
 		if err != nil {
-			return fmt.Errorf("flow map info: %w", err)
+			return nil, nil, fmt.Errorf("flow map info: %w", err)
 		}
 		if idB, _ := infoB.ID(); idB == id {
 			a, b = b, a
 		}
-		d.active, d.spare = a, b
-		return nil
+		return a, b, nil
 	}
-	if err := d.objs.FlowSlot.Put(uint32(0), a); err != nil {
-		return fmt.Errorf("install flow map: %w", err)
+	if err := slot.Put(uint32(0), a); err != nil {
+		return nil, nil, fmt.Errorf("install flow map: %w", err)
 	}
-	d.active, d.spare = a, b
-	return nil
+	return a, b, nil
 }
 
 // CgroupsUnavailable says why Config.Cgroups was turned off (the kernel
@@ -274,7 +288,7 @@ func (d *Datapath) Release() error {
 func (d *Datapath) Unpin() error {
 	var errs []error
 	for _, m := range []*ebpf.Map{d.objs.FlowsA, d.objs.FlowsB, d.objs.FlowSlot,
-		d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats, d.objs.Filtered} {
+		d.objs.Flows4A, d.objs.Flows4B, d.objs.Flow4Slot, d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats, d.objs.Filtered} {
 		if m != nil && m.IsPinned() {
 			errs = append(errs, m.Unpin())
 		}

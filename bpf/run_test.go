@@ -322,6 +322,7 @@ func TestABISizes(t *testing.T) {
 		got, want uintptr
 	}{
 		{"flow_key", unsafe.Sizeof(kflowFlowKey{}), 52},
+		{"flow_key4", unsafe.Sizeof(kflowFlowKey4{}), 24},
 		{"flow_value", unsafe.Sizeof(kflowFlowValue{}), 48},
 		{"flow_event", unsafe.Sizeof(kflowFlowEvent{}), 88},
 		{"datapath_stats", unsafe.Sizeof(kflowDatapathStats{}), 64},
@@ -362,37 +363,42 @@ func TestDrainDeltas(t *testing.T) {
 			for i, s := range steps {
 				start := time.Now()
 				runFrames(t, prog, nil, s.frames...)
-				retiring := d.active
+				retiring, retiring4 := d.active, d.active4
 				recs, st := drainTest(t, d)
 				end := time.Now()
 				t.Logf("drain %d: %d records", i, len(recs))
 				checkRecords(t, recs, s.want, start, end)
 				checkStats(t, st, s.stats)
-				if d.spare != retiring {
-					t.Fatalf("drain %d: the retired map is not the spare", i)
+				if d.spare != retiring || d.spare4 != retiring4 {
+					t.Fatalf("drain %d: the retired maps are not the spares", i)
 				}
-				if n := countEntries(t, retiring); n != 0 {
-					t.Errorf("drain %d: retired map holds %d entries after the drain", i, n)
+				for _, m := range []*ebpf.Map{retiring, retiring4} {
+					if n := countEntries(t, m); n != 0 {
+						t.Errorf("drain %d: retired map %v holds %d entries after the drain", i, m, n)
+					}
 				}
-				var id ebpf.MapID
-				if err := d.objs.FlowSlot.Lookup(uint32(0), &id); err != nil {
-					t.Fatal(err)
-				}
-				info, err := d.active.Info()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if want, _ := info.ID(); id != want {
-					t.Errorf("drain %d: slot holds map %d, active is %d", i, id, want)
+				for _, sl := range []struct{ slot, active *ebpf.Map }{{d.objs.FlowSlot, d.active}, {d.objs.Flow4Slot, d.active4}} {
+					var id ebpf.MapID
+					if err := sl.slot.Lookup(uint32(0), &id); err != nil {
+						t.Fatal(err)
+					}
+					info, err := sl.active.Info()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want, _ := info.ID(); id != want {
+						t.Errorf("drain %d: %v holds map %d, active is %d", i, sl.slot, id, want)
+					}
 				}
 			}
 		})
 	}
 }
 
+// countEntries counts the entries of a flow map (either key layout).
 func countEntries(tb testing.TB, m *ebpf.Map) int {
 	tb.Helper()
-	var key, next kflowFlowKey
+	key, next := make([]byte, m.KeySize()), make([]byte, m.KeySize())
 	var prev any // nil: the first key
 	n := 0
 	for {
@@ -404,8 +410,8 @@ func countEntries(tb testing.TB, m *ebpf.Map) int {
 			tb.Fatalf("walk %s: %v", m, err)
 		}
 		n++
-		key = next
-		prev = &key
+		copy(key, next)
+		prev = key
 	}
 }
 
@@ -650,23 +656,23 @@ func TestTimestamps(t *testing.T) {
 	}
 }
 
-// rawSeen reads the only flow of the active map without draining it: its
-// first and last seen stamps as the program wrote them (over CPUs with
+// rawSeen reads the only flow of the active IPv4 map without draining it:
+// its first and last seen stamps as the program wrote them (over CPUs with
 // per-CPU values: the earliest first, the latest last).
 func rawSeen(tb testing.TB, d *Datapath) (first, last uint64) {
 	tb.Helper()
-	var key kflowFlowKey
-	if err := d.active.NextKey(nil, &key); err != nil {
-		tb.Fatalf("the active map holds no flow: %v", err)
+	var key kflowFlowKey4
+	if err := d.active4.NextKey(nil, &key); err != nil {
+		tb.Fatalf("the active IPv4 map holds no flow: %v", err)
 	}
 	var vals []kflowFlowValue
-	if d.active.Type() == ebpf.PerCPUHash {
-		if err := d.active.Lookup(&key, &vals); err != nil {
+	if d.active4.Type() == ebpf.PerCPUHash {
+		if err := d.active4.Lookup(&key, &vals); err != nil {
 			tb.Fatal(err)
 		}
 	} else {
 		var v kflowFlowValue
-		if err := d.active.Lookup(&key, &v); err != nil {
+		if err := d.active4.Lookup(&key, &v); err != nil {
 			tb.Fatal(err)
 		}
 		vals = append(vals, v)

@@ -74,7 +74,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.active, "active-timeout", cache.DefaultActiveTimeout, "report a long flow every this long")
 	fs.DurationVar(&f.endGrace, "end-grace", 0, "keep a TCP flow this long after FIN/RST for its last ACKs (default: 2s, or the idle timeout if shorter)")
 	fs.IntVar(&f.cacheFlows, "cache-flows", cache.DefaultMaxFlows, "maximum flows in the flow cache")
-	fs.Uint32Var(&f.mapEntries, "map-entries", bpf.DefaultMapEntries, "capacity of each of the two kernel flow maps")
+	fs.Uint32Var(&f.mapEntries, "map-entries", bpf.DefaultMapEntries, "capacity of each kernel flow map (an IPv4 and an IPv6 map, each with a spare for the drain)")
 	fs.Uint32Var(&f.ringBytes, "ring-buffer-bytes", bpf.DefaultRingBufferBytes, "size of the map-full fallback ring buffer (power of two)")
 	fs.StringVar(&f.valueMode, "map-values", "shared", "kernel flow values: shared (atomic adds) or percpu")
 	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")

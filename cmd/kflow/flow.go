@@ -85,21 +85,27 @@ func (s *flowSource) ifNames(ctx context.Context) func(uint32) string {
 // local socket's application (cgroup: container, unit).
 const flowListFormat = "fmt:%ts %td %pr %sap -> %dap %in %out %pkt %byt %fl %app"
 
-// readKernelFlows reads the active pinned flow map, lookups only.
+// readKernelFlows reads the active pinned flow maps (IPv4, then IPv6),
+// lookups only.
 func readKernelFlows(pinDir string) ([]flow.Record, error) {
-	m, _, err := bpf.OpenActiveFlowMap(pinDir)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
 	var recs []flow.Record
-	// Kernel timestamps are in the datapath's clock (ticks or boot
-	// nanoseconds): left out here; the exporter's cache has wall times.
-	err = bpf.DumpFlows(m, func(e *bpf.FlowEntry) error {
-		recs = append(recs, e.Record())
-		return nil
-	})
-	return recs, err
+	for _, slot := range []string{bpf.MapFlow4Slot, bpf.MapFlowSlot} {
+		m, _, err := bpf.OpenActiveFlowMap(pinDir, slot)
+		if err != nil {
+			return nil, err
+		}
+		// Kernel timestamps are in the datapath's clock (ticks or boot
+		// nanoseconds): left out here; the exporter's cache has wall times.
+		err = bpf.DumpFlows(m, func(e *bpf.FlowEntry) error {
+			recs = append(recs, e.Record())
+			return nil
+		})
+		m.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
 }
 
 // sortFlows orders flows by a key, largest first.

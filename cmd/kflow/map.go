@@ -181,7 +181,8 @@ func mapDumpCmd() *command {
 		name:    "dump",
 		summary: "print a map's entries: flows of a flow map (values summed over CPUs), counters of a stats map, the flow slot",
 		usage: "NAME | id ID\n\nNAME is a map pinned under --pin-dir (" + strings.Join(bpf.PinnedMapNames(), ", ") +
-			") or \"active\", the flow map the programs count into now.\nDumping only reads: the exporter's drain is not disturbed.",
+			"), \"active\", the IPv4 flow map the programs count into now, or \"active6\", the IPv6 one.\n" +
+			"Dumping only reads: the exporter's drain is not disturbed.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&a.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` where the exporter pins its maps")
 		},
@@ -254,11 +255,14 @@ func openDumpMap(pinDir string, args []string) (*ebpf.Map, string, error) {
 		return nil, "", fmt.Errorf("%w: want one map NAME or id ID (kflow map dump help)", errUsage)
 	}
 	name := args[0]
-	if name == "active" {
-		return bpf.OpenActiveFlowMap(pinDir)
+	switch name {
+	case "active":
+		return bpf.OpenActiveFlowMap(pinDir, bpf.MapFlow4Slot)
+	case "active6":
+		return bpf.OpenActiveFlowMap(pinDir, bpf.MapFlowSlot)
 	}
 	if !slices.Contains(bpf.PinnedMapNames(), name) {
-		return nil, "", fmt.Errorf("%w: unknown map %q: want one of %s, active, or id ID", errUsage, name,
+		return nil, "", fmt.Errorf("%w: unknown map %q: want one of %s, active, active6, or id ID", errUsage, name,
 			strings.Join(bpf.PinnedMapNames(), ", "))
 	}
 	path := filepath.Join(pinDir, name)

@@ -71,12 +71,17 @@ func TestMapShowDump(t *testing.T) {
 	for _, m := range maps {
 		byName[m.Name] = m
 	}
-	a, slot, stats := byName[bpf.MapFlowsA], byName[bpf.MapFlowSlot], byName[bpf.MapStats]
-	if !a.Active || a.Entries == nil || *a.Entries < 3 || a.Pinned == "" || byName[bpf.MapFlowsB].Active {
-		t.Errorf("flows_a %+v, flows_b %+v: want flows_a active with the 3 flows", a, byName[bpf.MapFlowsB])
+	// IPv4 traffic: counted in flows4_a; flows_a (IPv6) is active too.
+	a, slot, stats := byName[bpf.MapFlows4A], byName[bpf.MapFlow4Slot], byName[bpf.MapStats]
+	if !a.Active || a.Entries == nil || *a.Entries < 3 || a.Pinned == "" || byName[bpf.MapFlows4B].Active {
+		t.Errorf("flows4_a %+v, flows4_b %+v: want flows4_a active with the 3 flows", a, byName[bpf.MapFlows4B])
 	}
 	if slot.InnerMapID != a.ID || slot.Type != "array_of_maps" {
-		t.Errorf("flow_slot %+v holds %d, want flows_a %d", slot, slot.InnerMapID, a.ID)
+		t.Errorf("flow4_slot %+v holds %d, want flows4_a %d", slot, slot.InnerMapID, a.ID)
+	}
+	a6, slot6 := byName[bpf.MapFlowsA], byName[bpf.MapFlowSlot]
+	if !a6.Active || byName[bpf.MapFlowsB].Active || slot6.InnerMapID != a6.ID {
+		t.Errorf("flows_a %+v, flows_b %+v, flow_slot %+v: want flows_a active", a6, byName[bpf.MapFlowsB], slot6)
 	}
 	if stats.Counters == nil || stats.Type != "percpu_array" || byName[bpf.MapDrainedStats].Counters == nil {
 		t.Errorf("stats %+v, drained_stats %+v: want counters", stats, byName[bpf.MapDrainedStats])
@@ -98,31 +103,34 @@ func TestMapShowDump(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		d := dump("active")
-		if d.Name != bpf.MapFlowsA || d.ID != a.ID {
-			t.Errorf("active is %s %d, want flows_a %d", d.Name, d.ID, a.ID)
+		if d.Name != bpf.MapFlows4A || d.ID != a.ID {
+			t.Errorf("active is %s %d, want flows4_a %d", d.Name, d.ID, a.ID)
 		}
 		sameTruth(t, "dump active", dumpTruth(f.p, d.Flows), truth)
 	}
-	if d := dump(bpf.MapFlowsB); d.Flows == nil || len(d.Flows) != 0 {
-		t.Errorf("flows_b: %+v, want an empty flow list", d)
+	if d := dump("active6"); d.Name != bpf.MapFlowsA || d.ID != a6.ID || len(dumpTruth(f.p, d.Flows)) != 0 {
+		t.Errorf("active6: %+v, want flows_a %d without the test's IPv4 flows", d, a6.ID)
+	}
+	if d := dump(bpf.MapFlows4B); d.Flows == nil || len(d.Flows) != 0 {
+		t.Errorf("flows4_b: %+v, want an empty flow list", d)
 	}
 	if d := dump(bpf.MapStats); d.Counters == nil || d.Counters.IgnoredPackets != 0 || d.Counters.FallbackPackets != 0 {
 		t.Errorf("stats %+v", d)
 	}
-	if d := dump(bpf.MapFlowSlot); len(d.Slots) != 1 || d.Slots[0].MapID != a.ID {
-		t.Errorf("flow_slot %+v", d)
+	if d := dump(bpf.MapFlow4Slot); len(d.Slots) != 1 || d.Slots[0].MapID != a.ID {
+		t.Errorf("flow4_slot %+v", d)
 	}
 
 	// Plain text: only the test's flows (the map may hold stray ones).
 	var lines []string
-	for i, l := range strings.Split(f.mustRun(t, false, append([]string{"map", "dump", "flows_a"}, pin...)...), "\n") {
+	for i, l := range strings.Split(f.mustRun(t, false, append([]string{"map", "dump", "flows4_a"}, pin...)...), "\n") {
 		if i < 2 || strings.Contains(l, f.p.A4.String()) {
 			lines = append(lines, l)
 		}
 	}
 	golden(t, "map_dump_flows", f.maskTable(strings.Join(lines, "\n")))
 	golden(t, "map_dump_drained_stats", f.mask(f.mustRun(t, false, append([]string{"map", "dump", "drained_stats"}, pin...)...)))
-	golden(t, "map_dump_flow_slot", f.mask(f.mustRun(t, false, append([]string{"map", "dump", "flow_slot"}, pin...)...)))
+	golden(t, "map_dump_flow_slot", f.mask(f.mustRun(t, false, append([]string{"map", "dump", "flow4_slot"}, pin...)...)))
 
 	// Errors: the ring buffer is not read, unknown names are usage errors.
 	if code, _, errOut := f.run(t, false, append([]string{"map", "dump", "flow_events"}, pin...)...); code != exitError || !strings.Contains(errOut, "ring buffer") {
@@ -149,8 +157,8 @@ func TestMapShowDump(t *testing.T) {
 	}
 	f.release(t)
 	d := dump("active")
-	if d.Name != bpf.MapFlowsB {
-		t.Errorf("after a drain, active is %s, want flows_b", d.Name)
+	if d.Name != bpf.MapFlows4B {
+		t.Errorf("after a drain, active is %s, want flows4_b", d.Name)
 	}
 	sameTruth(t, "dump after release", dumpTruth(f.p, d.Flows), more)
 	if err := json.Unmarshal([]byte(f.mustRun(t, false, append([]string{"-j", "m"}, pin...)...)), &maps); err != nil {

@@ -125,7 +125,7 @@ type Stats struct {
 	Drains       uint64
 	LastDrain    time.Duration
 	DrainSeconds float64 // total time spent draining
-	MapEntries   int     // flows in the kernel map at the last drain
+	MapEntries   int     // flows in the kernel maps (IPv4 and IPv6) at the last drain
 	MapCapacity  uint32
 	Interfaces   map[IfaceKey]IfaceCounters
 	// Datapath are the totals of the unkeyed counters as of the last
