@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/klauspost/compress/zstd"
@@ -32,17 +31,19 @@ const (
 )
 
 // AuxBuilder computes an auxiliary section from the records of a file.
-// The Writer builds its sections when the file is closed, by reading back
-// the blocks it wrote (so building costs nothing while records arrive:
-// the collector's rotation closes files on a background goroutine), and
-// Recover builds them from the readable blocks of a crashed file.
+// The Writer feeds it each record as the record is appended (so a file's
+// sections are ready when it is closed, at no cost of reading it back),
+// and leaves the sections out of a file that ends without some of the
+// records it was fed (a failed write); Recover feeds it the records of the
+// readable blocks of a crashed file.
 type AuxBuilder interface {
 	// Name names the section ("rollup/1"); at most 64 bytes.
 	Name() string
 	// Fields are the record fields Add reads (0: all).
 	Fields() Fields
-	// Add is called with the records of every block, in order; only
-	// Fields are set.
+	// Add is called with the file's records, in order: by the Writer one
+	// at a time with every field set, by Recover a block at a time with
+	// at least Fields set.
 	Add(recs []flow.Record)
 	// Payload returns the section when the file is closed; nil for none.
 	// A payload over MaxAuxBytes is left out.
@@ -122,50 +123,6 @@ func (w *Writer) SetAux(name string, payload []byte) {
 		w.static = make(map[string][]byte)
 	}
 	w.static[name] = payload
-}
-
-// buildAux feeds the builders the records of the blocks written, read
-// back from the file. When the file cannot be read back (a writer given
-// an io.Writer only), the builders' sections are left out: readers then
-// do without them.
-func (w *Writer) buildAux() {
-	if len(w.aux) == 0 {
-		return
-	}
-	ra, ok := w.w.(io.ReaderAt)
-	var secs []scanSection
-	var r *Reader
-	var err error
-	if ok {
-		if r, err = NewReader(ra, w.off, ReaderOptions{}); err == nil {
-			secs, _, ok, err = r.sections()
-			defer r.Close()
-		}
-	}
-	if !ok || err != nil {
-		w.aux = nil
-		return
-	}
-	var need Fields
-	for _, a := range w.aux {
-		f := a.Fields()
-		if f == 0 {
-			f = AllFields
-		}
-		need |= f
-	}
-	err = scanParallel(ra, secs, 1, need, func(recs []flow.Record, corrupt bool) error {
-		if corrupt {
-			return errAuxCorrupt
-		}
-		for _, a := range w.aux {
-			a.Add(recs)
-		}
-		return nil
-	})
-	if err != nil {
-		w.aux = nil
-	}
 }
 
 var errAuxCorrupt = errors.New("block unreadable")

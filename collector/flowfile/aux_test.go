@@ -217,3 +217,78 @@ func TestReadVersion1(t *testing.T) {
 		t.Errorf("recovered v1 file: version %d, aux %v", r2.Header().Version, r2.AuxNames())
 	}
 }
+
+// TestAuxAfterFailedWrites: the writer feeds its builders records as they
+// are appended. After a full disk that frees up, the section counts
+// exactly the records stored (held blocks written late included); when
+// records are still unwritten at Close, the file has no section rather
+// than one counting records it does not hold.
+func TestAuxAfterFailedWrites(t *testing.T) {
+	for _, freed := range []bool{true, false} {
+		recs := auxRecords(1000)
+		ff := &failFile{limit: 2000}
+		bf := &blockFail{truncFile: truncFile{ff}}
+		w, err := NewWriter(bf, WriterOptions{BlockRecords: 64, MaxPending: 256,
+			Aux: func() []AuxBuilder { return []AuxBuilder{&countAux{}} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored []flow.Record
+		failures := 0
+		for i := range recs {
+			if freed && i == 700 {
+				ff.limit = 1 << 30
+			}
+			err := w.Append(&recs[i])
+			if errors.Is(err, ErrRejected) {
+				continue
+			}
+			if err != nil {
+				failures++
+			}
+			stored = append(stored, recs[i])
+		}
+		if failures == 0 || len(stored) == len(recs) {
+			t.Fatalf("freed %v: %d failures, %d of %d stored: the test did not fill the disk", freed, failures, len(stored), len(recs))
+		}
+		if !freed {
+			// Room for the summary and sections, none for the blocks.
+			ff.limit, bf.blocks = 1<<30, true
+		}
+		err = w.Close()
+		if freed != (err == nil) {
+			t.Fatalf("freed %v: close: %v", freed, err)
+		}
+		got, r := readBytes(t, ff.buf, ReaderOptions{})
+		un := w.Unwritten()
+		checkRecords(t, append(got, un...), stored)
+		if freed != (len(un) == 0) {
+			t.Fatalf("freed %v: %d records unwritten", freed, len(un))
+		}
+		if _, ok := r.Summary(); !ok {
+			t.Fatalf("freed %v: no summary: %v", freed, r.Err())
+		}
+		p, ok, err := r.Aux("test/packets")
+		switch {
+		case err != nil:
+			t.Fatalf("freed %v: %v", freed, err)
+		case freed && (!ok || !bytes.Equal(p, packetsPayload(stored))):
+			t.Errorf("freed %v: section ok %v, %d bytes, want the packets of the %d records stored", freed, ok, len(p), len(stored))
+		case !freed && ok:
+			t.Errorf("freed %v: a section although %d records were not written", freed, len(un))
+		}
+	}
+}
+
+// blockFail fails every block write once blocks is set.
+type blockFail struct {
+	truncFile
+	blocks bool
+}
+
+func (f *blockFail) Write(p []byte) (int, error) {
+	if f.blocks && bytes.HasPrefix(p, []byte(blockMagic)) {
+		return 0, errDiskFull
+	}
+	return f.truncFile.Write(p)
+}

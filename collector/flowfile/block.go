@@ -66,10 +66,17 @@ const (
 	fAll = 1<<iota - 1
 )
 
-// blockEncoder turns records into an uncompressed block payload. It is
-// reused across blocks.
+// blockEncoder builds an uncompressed block payload one record at a
+// time (add), so that a writer holds a block's records only in their
+// encoded columns, not as records. It is reused across blocks.
 type blockEncoder struct {
 	cols [numCols + 1][]byte
+	n    int // records added since reset
+	// The time column's state: the block's base and the previous
+	// record's time.
+	base, prev  int64
+	haveBase    bool
+	withCgroups bool
 	// The cgroup dictionary of the block: (id, path) to index from 1.
 	cgroups   map[cgroupEntry]uint64
 	cgroupDic []cgroupEntry
@@ -217,180 +224,202 @@ func (e *blockEncoder) exporterIndex(a netip.Addr) uint64 {
 
 // encode returns the block payload for recs (valid until the next call).
 func (e *blockEncoder) encode(recs []flow.Record) []byte {
+	e.reset()
+	for i := range recs {
+		e.add(&recs[i])
+	}
+	return e.finish()
+}
+
+// reset starts a new block.
+func (e *blockEncoder) reset() {
 	for i := range e.cols {
 		e.cols[i] = e.cols[i][:0]
 	}
+	e.n = 0
 	e.dict.reset()
 	e.addrs = e.addrs[:0]
 	e.lastExp, e.lastExpIdx = netip.Addr{}, 0
 	clear(e.cgroups)
 	e.cgroupDic = e.cgroupDic[:0]
-	withCgroups := false
+	e.withCgroups = false
+	e.base, e.prev, e.haveBase = 0, 0, false
+}
 
-	var base, prev int64
-	haveBase := false
-	for i := range recs {
-		r := &recs[i]
-		var f uint64
-		if r.SrcPort != 0 || r.DstPort != 0 {
-			f |= fPorts
-		}
-		if r.ICMPType != 0 || r.ICMPCode != 0 {
-			f |= fICMP
-		}
-		if r.VLAN != 0 || r.InnerVLAN != 0 {
-			f |= fVLAN
-		}
-		if r.InIf != 0 || r.OutIf != 0 {
-			f |= fIf
-		}
-		var startMs, endMs int64
-		var startSub, endSub uint64
-		if !r.Start.IsZero() {
-			f |= fStart
-			startMs, startSub = splitTime(r.Start)
-		}
-		if !r.End.IsZero() {
-			f |= fEnd
-			endMs, endSub = splitTime(r.End)
-		}
-		if startSub != 0 || endSub != 0 {
-			f |= fSubMs
-		}
-		if r.TCPFlags != 0 {
-			f |= fTCPFlags
-		}
-		if r.TOS != 0 {
-			f |= fTOS
-		}
-		if r.MinTTL != 0 || r.MaxTTL != 0 {
-			f |= fTTL
-		}
-		if r.NextHop.IsValid() {
-			f |= fNextHop
-		}
-		if r.SrcAS != 0 || r.DstAS != 0 {
-			f |= fAS
-		}
-		if r.SrcMask != 0 || r.DstMask != 0 {
-			f |= fMask
-		}
-		if r.SamplingInterval != 0 {
-			f |= fSampling
-		}
-		if r.Exporter.IsValid() || r.ObservationDomain != 0 {
-			f |= fExporter
-		}
+// add encodes r as the block's next record.
+func (e *blockEncoder) add(r *flow.Record) {
+	i := e.n
+	e.n++
+	var f uint64
+	if r.SrcPort != 0 || r.DstPort != 0 {
+		f |= fPorts
+	}
+	if r.ICMPType != 0 || r.ICMPCode != 0 {
+		f |= fICMP
+	}
+	if r.VLAN != 0 || r.InnerVLAN != 0 {
+		f |= fVLAN
+	}
+	if r.InIf != 0 || r.OutIf != 0 {
+		f |= fIf
+	}
+	var startMs, endMs int64
+	var startSub, endSub uint64
+	if !r.Start.IsZero() {
+		f |= fStart
+		startMs, startSub = splitTime(r.Start)
+	}
+	if !r.End.IsZero() {
+		f |= fEnd
+		endMs, endSub = splitTime(r.End)
+	}
+	if startSub != 0 || endSub != 0 {
+		f |= fSubMs
+	}
+	if r.TCPFlags != 0 {
+		f |= fTCPFlags
+	}
+	if r.TOS != 0 {
+		f |= fTOS
+	}
+	if r.MinTTL != 0 || r.MaxTTL != 0 {
+		f |= fTTL
+	}
+	if r.NextHop.IsValid() {
+		f |= fNextHop
+	}
+	if r.SrcAS != 0 || r.DstAS != 0 {
+		f |= fAS
+	}
+	if r.SrcMask != 0 || r.DstMask != 0 {
+		f |= fMask
+	}
+	if r.SamplingInterval != 0 {
+		f |= fSampling
+	}
+	if r.Exporter.IsValid() || r.ObservationDomain != 0 {
+		f |= fExporter
+	}
 
-		c := &e.cols
-		c[colFlags] = binary.AppendUvarint(c[colFlags], f)
-		c[colProto] = append(c[colProto], r.Proto)
-		c[colSrc] = binary.AppendUvarint(c[colSrc], e.index(r.Src))
-		c[colDst] = binary.AppendUvarint(c[colDst], e.index(r.Dst))
-		if f&fPorts != 0 {
-			c[colSrcPort] = binary.BigEndian.AppendUint16(c[colSrcPort], r.SrcPort)
-			c[colDstPort] = binary.BigEndian.AppendUint16(c[colDstPort], r.DstPort)
+	c := &e.cols
+	c[colFlags] = binary.AppendUvarint(c[colFlags], f)
+	c[colProto] = append(c[colProto], r.Proto)
+	c[colSrc] = binary.AppendUvarint(c[colSrc], e.index(r.Src))
+	c[colDst] = binary.AppendUvarint(c[colDst], e.index(r.Dst))
+	if f&fPorts != 0 {
+		c[colSrcPort] = binary.BigEndian.AppendUint16(c[colSrcPort], r.SrcPort)
+		c[colDstPort] = binary.BigEndian.AppendUint16(c[colDstPort], r.DstPort)
+	}
+	if f&fICMP != 0 {
+		c[colICMP] = append(c[colICMP], r.ICMPType, r.ICMPCode)
+	}
+	if f&fVLAN != 0 {
+		c[colVLAN] = binary.AppendUvarint(c[colVLAN], uint64(r.VLAN))
+		c[colVLAN] = binary.AppendUvarint(c[colVLAN], uint64(r.InnerVLAN))
+	}
+	if f&fIf != 0 {
+		c[colInIf] = binary.AppendUvarint(c[colInIf], uint64(r.InIf))
+		c[colOutIf] = binary.AppendUvarint(c[colOutIf], uint64(r.OutIf))
+	}
+	c[colDirection] = append(c[colDirection], byte(r.Direction))
+	c[colPackets] = binary.AppendUvarint(c[colPackets], r.Packets)
+	c[colOctets] = binary.AppendUvarint(c[colOctets], r.Octets)
+	if f&(fStart|fEnd) != 0 {
+		t := endMs
+		if f&fEnd == 0 {
+			t = startMs
 		}
-		if f&fICMP != 0 {
-			c[colICMP] = append(c[colICMP], r.ICMPType, r.ICMPCode)
+		if !e.haveBase {
+			e.base, e.prev, e.haveBase = t, t, true
 		}
-		if f&fVLAN != 0 {
-			c[colVLAN] = binary.AppendUvarint(c[colVLAN], uint64(r.VLAN))
-			c[colVLAN] = binary.AppendUvarint(c[colVLAN], uint64(r.InnerVLAN))
-		}
-		if f&fIf != 0 {
-			c[colInIf] = binary.AppendUvarint(c[colInIf], uint64(r.InIf))
-			c[colOutIf] = binary.AppendUvarint(c[colOutIf], uint64(r.OutIf))
-		}
-		c[colDirection] = append(c[colDirection], byte(r.Direction))
-		c[colPackets] = binary.AppendUvarint(c[colPackets], r.Packets)
-		c[colOctets] = binary.AppendUvarint(c[colOctets], r.Octets)
-		if f&(fStart|fEnd) != 0 {
-			t := endMs
-			if f&fEnd == 0 {
-				t = startMs
-			}
-			if !haveBase {
-				base, prev, haveBase = t, t, true
-			}
-			c[colTime] = binary.AppendUvarint(c[colTime], zigzag(t-prev))
-			prev = t
-			if f&(fStart|fEnd) == fStart|fEnd {
-				c[colDuration] = binary.AppendUvarint(c[colDuration], zigzag(endMs-startMs))
-			}
-		}
-		if f&fSubMs != 0 {
-			if f&fStart != 0 {
-				c[colSubMs] = binary.AppendUvarint(c[colSubMs], startSub)
-			}
-			if f&fEnd != 0 {
-				c[colSubMs] = binary.AppendUvarint(c[colSubMs], endSub)
-			}
-		}
-		if f&fTCPFlags != 0 {
-			c[colTCPFlags] = binary.AppendUvarint(c[colTCPFlags], uint64(r.TCPFlags))
-		}
-		if f&fTOS != 0 {
-			c[colTOS] = append(c[colTOS], r.TOS)
-		}
-		if f&fTTL != 0 {
-			c[colTTL] = append(c[colTTL], r.MinTTL, r.MaxTTL)
-		}
-		c[colEndReason] = append(c[colEndReason], byte(r.EndReason))
-		if f&fNextHop != 0 {
-			c[colNextHop] = binary.AppendUvarint(c[colNextHop], e.index(r.NextHop))
-		}
-		if f&fAS != 0 {
-			c[colAS] = binary.AppendUvarint(c[colAS], uint64(r.SrcAS))
-			c[colAS] = binary.AppendUvarint(c[colAS], uint64(r.DstAS))
-		}
-		if f&fMask != 0 {
-			c[colMask] = append(c[colMask], r.SrcMask, r.DstMask)
-		}
-		if f&fSampling != 0 {
-			c[colSampling] = binary.AppendUvarint(c[colSampling], uint64(r.SamplingInterval))
-		}
-		if f&fExporter != 0 {
-			c[colExporter] = binary.AppendUvarint(c[colExporter], e.exporterIndex(r.Exporter))
-			c[colExporter] = binary.AppendUvarint(c[colExporter], uint64(r.ObservationDomain))
-		}
-		if r.CgroupID != 0 || r.Cgroup != "" {
-			if !withCgroups {
-				withCgroups = true
-				for range i { // the records before: none
-					c[colCgroup] = append(c[colCgroup], 0)
-				}
-			}
-			c[colCgroup] = binary.AppendUvarint(c[colCgroup], e.cgroupIndex(r.CgroupID, r.Cgroup))
-		} else if withCgroups {
-			c[colCgroup] = append(c[colCgroup], 0)
+		c[colTime] = binary.AppendUvarint(c[colTime], zigzag(t-e.prev))
+		e.prev = t
+		if f&(fStart|fEnd) == fStart|fEnd {
+			c[colDuration] = binary.AppendUvarint(c[colDuration], zigzag(endMs-startMs))
 		}
 	}
+	if f&fSubMs != 0 {
+		if f&fStart != 0 {
+			c[colSubMs] = binary.AppendUvarint(c[colSubMs], startSub)
+		}
+		if f&fEnd != 0 {
+			c[colSubMs] = binary.AppendUvarint(c[colSubMs], endSub)
+		}
+	}
+	if f&fTCPFlags != 0 {
+		c[colTCPFlags] = binary.AppendUvarint(c[colTCPFlags], uint64(r.TCPFlags))
+	}
+	if f&fTOS != 0 {
+		c[colTOS] = append(c[colTOS], r.TOS)
+	}
+	if f&fTTL != 0 {
+		c[colTTL] = append(c[colTTL], r.MinTTL, r.MaxTTL)
+	}
+	c[colEndReason] = append(c[colEndReason], byte(r.EndReason))
+	if f&fNextHop != 0 {
+		c[colNextHop] = binary.AppendUvarint(c[colNextHop], e.index(r.NextHop))
+	}
+	if f&fAS != 0 {
+		c[colAS] = binary.AppendUvarint(c[colAS], uint64(r.SrcAS))
+		c[colAS] = binary.AppendUvarint(c[colAS], uint64(r.DstAS))
+	}
+	if f&fMask != 0 {
+		c[colMask] = append(c[colMask], r.SrcMask, r.DstMask)
+	}
+	if f&fSampling != 0 {
+		c[colSampling] = binary.AppendUvarint(c[colSampling], uint64(r.SamplingInterval))
+	}
+	if f&fExporter != 0 {
+		c[colExporter] = binary.AppendUvarint(c[colExporter], e.exporterIndex(r.Exporter))
+		c[colExporter] = binary.AppendUvarint(c[colExporter], uint64(r.ObservationDomain))
+	}
+	if r.CgroupID != 0 || r.Cgroup != "" {
+		if !e.withCgroups {
+			e.withCgroups = true
+			for range i { // the records before: none
+				c[colCgroup] = append(c[colCgroup], 0)
+			}
+		}
+		c[colCgroup] = binary.AppendUvarint(c[colCgroup], e.cgroupIndex(r.CgroupID, r.Cgroup))
+	} else if e.withCgroups {
+		c[colCgroup] = append(c[colCgroup], 0)
+	}
+}
+
+// finish returns the payload of the records added since reset (valid
+// until the next call). It leaves the block as it is: more records may
+// be added and finish called again.
+func (e *blockEncoder) finish() []byte {
+	var dic []byte // the cgroup column's dictionary, before its indexes
 	ncols := numCols
-	if withCgroups {
+	if e.withCgroups {
 		ncols++
-		var dic []byte
 		dic = binary.AppendUvarint(dic, uint64(len(e.cgroupDic)))
 		for _, g := range e.cgroupDic {
 			dic = binary.AppendUvarint(dic, g.id)
 			dic = binary.AppendUvarint(dic, uint64(len(g.path)))
 			dic = append(dic, g.path...)
 		}
-		e.cols[colCgroup] = append(dic, e.cols[colCgroup]...)
 	}
-
 	out := e.out[:0]
-	out = binary.AppendUvarint(out, uint64(len(recs)))
-	out = binary.AppendUvarint(out, zigzag(base))
+	out = binary.AppendUvarint(out, uint64(e.n))
+	out = binary.AppendUvarint(out, zigzag(e.base))
 	out = binary.AppendUvarint(out, uint64(len(e.addrs)))
 	for _, a := range e.addrs {
 		out = appendAddr(out, a)
 	}
 	out = binary.AppendUvarint(out, uint64(ncols))
 	for i := range ncols {
-		out = binary.AppendUvarint(out, uint64(len(e.cols[i])))
+		l := len(e.cols[i])
+		if i == colCgroup {
+			l += len(dic)
+		}
+		out = binary.AppendUvarint(out, uint64(l))
 	}
 	for i := range ncols {
+		if i == colCgroup {
+			out = append(out, dic...)
+		}
 		out = append(out, e.cols[i]...)
 	}
 	e.out = out

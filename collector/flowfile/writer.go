@@ -3,12 +3,14 @@
 package flowfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -67,26 +69,33 @@ type WriterOptions struct {
 
 // Writer writes one flow file. It is not safe for concurrent use.
 //
-// Records are buffered and written as a block when BlockRecords are
-// buffered or on Flush. When a block write fails (a full disk), the writer
-// cuts the file back to its last whole block, keeps the records buffered and
-// returns the error; the next Append that fills a block, Flush or Close
-// retries. If the file cannot be cut back, the writer is broken (ErrBroken):
+// Records are encoded into the current block as they are appended (the
+// writer keeps no copy of them), and the block is compressed and written
+// when it holds BlockRecords records or on Flush. When a block write fails
+// (a full disk), the writer cuts the file back to its last whole block,
+// keeps the block (encoded) and returns the error; the next Append that
+// fills a block, Flush or Close retries. If the file cannot be cut back, the writer is broken (ErrBroken):
 // it accepts no more records, and Unwritten returns the records it held. No
 // record for which Append returned nil is dropped silently: it is either in
 // the file or returned by Unwritten after Close.
 type Writer struct {
-	w       io.Writer
-	closer  io.Closer // nil when the caller owns w
-	header  Header
-	opts    WriterOptions
-	enc     *zstd.Encoder
-	benc    *blockEncoder
-	pending []flow.Record
-	off     int64 // end of the last whole block
-	sum     *Summarizer
-	blk     *Summarizer
-	buf     []byte
+	w      io.Writer
+	closer io.Closer // nil when the caller owns w
+	header Header
+	opts   WriterOptions
+	enc    *zstd.Encoder
+	benc   *blockEncoder // the current block: benc.n records
+	blk    *Summarizer   // the current block's records
+	// held are full blocks whose write failed, in order, before the
+	// current one; heldN counts their records.
+	held  []heldBlock
+	heldN int
+	off   int64 // end of the last whole block
+	sum   *Summarizer
+	buf   []byte
+	// aux are fed each record as it is appended. A file that ends
+	// without some of the records appended (a write failure) gets no
+	// auxiliary sections: they would count records it does not hold.
 	aux     []AuxBuilder
 	static  map[string][]byte // SetAux
 	reports reportTable       // Report
@@ -152,11 +161,8 @@ func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
 		opts:   opts,
 		enc:    enc,
 		benc:   newBlockEncoder(),
-		// pending grows with the records: a writer of a quiet exporter
-		// should not hold a whole block's worth of memory.
-		pending: make([]flow.Record, 0, min(opts.BlockRecords, 1024)),
-		sum:     NewSummarizer(),
-		blk:     NewSummarizer(),
+		sum:    NewSummarizer(),
+		blk:    NewSummarizer(),
 	}
 	if opts.Aux != nil {
 		wr.aux = opts.Aux()
@@ -186,17 +192,28 @@ func (w *Writer) Append(r *flow.Record) error {
 		return fmt.Errorf("append: %w: %w", ErrRejected, ErrClosed)
 	case w.err != nil:
 		return fmt.Errorf("append: %w: %w", ErrRejected, w.err)
-	case len(w.pending) >= w.opts.MaxPending:
-		return fmt.Errorf("append: %w: %d records buffered after failed writes", ErrRejected, len(w.pending))
+	case w.Pending() >= w.opts.MaxPending:
+		return fmt.Errorf("append: %w: %d records buffered after failed writes", ErrRejected, w.Pending())
 	}
 	if err := checkRecord(r); err != nil {
 		return fmt.Errorf("append: %w: %w", ErrRejected, err)
 	}
-	w.pending = append(w.pending, *r)
-	if len(w.pending)%w.opts.BlockRecords == 0 {
+	w.benc.add(r)
+	w.blk.Add(r)
+	for _, a := range w.aux {
+		a.Add(unsafe.Slice(r, 1))
+	}
+	if w.benc.n >= w.opts.BlockRecords {
 		return w.write(false)
 	}
 	return nil
+}
+
+// heldBlock is a block whose write failed, kept for the next attempt.
+type heldBlock struct {
+	raw   []byte
+	count int
+	sum   *Summarizer
 }
 
 // Flush writes the buffered records as a block (several if more than
@@ -221,52 +238,73 @@ func (w *Writer) Flush() error {
 	return nil
 }
 
-// write writes buffered records as blocks: whole blocks only, or all of
-// them when partial is true.
+// write writes the held blocks, then the current block when it is full
+// or, with partial, when it holds any record. A full current block that
+// cannot be written is held, so that appends go on into a new one.
 func (w *Writer) write(partial bool) error {
-	n := w.opts.BlockRecords
-	done := 0
-	var err error
-	for len(w.pending)-done >= n || (partial && len(w.pending) > done) {
-		k := min(n, len(w.pending)-done)
-		if err = w.writeBlock(w.pending[done : done+k]); err != nil {
-			break
+	full := w.benc.n >= w.opts.BlockRecords
+	for len(w.held) > 0 {
+		h := &w.held[0]
+		if err := w.writeBlock(h.raw, h.count, h.sum); err != nil {
+			if full {
+				w.holdCurrent()
+			}
+			return err
 		}
-		done += k
+		w.heldN -= h.count
+		*h = heldBlock{}
+		w.held = w.held[1:]
 	}
-	if done > 0 {
-		m := copy(w.pending, w.pending[done:])
-		clear(w.pending[m:])
-		w.pending = w.pending[:m]
+	if w.benc.n == 0 || !(full || partial) {
+		return nil
 	}
-	return err
+	if err := w.writeBlock(w.benc.finish(), w.benc.n, w.blk); err != nil {
+		if full {
+			w.holdCurrent()
+		}
+		return err
+	}
+	w.benc.reset()
+	w.blk.reset()
+	return nil
 }
 
-func (w *Writer) writeBlock(recs []flow.Record) error {
-	w.blk.reset()
-	for i := range recs {
-		w.blk.Add(&recs[i])
+// holdCurrent keeps the current block for a later write and starts a new
+// one.
+func (w *Writer) holdCurrent() {
+	w.held = append(w.held, heldBlock{raw: bytes.Clone(w.benc.finish()), count: w.benc.n, sum: w.blk})
+	w.heldN += w.benc.n
+	w.benc.reset()
+	w.blk = NewSummarizer()
+}
+
+// writeBlock compresses and writes the payload of a block of count
+// records (sum: their summary).
+func (w *Writer) writeBlock(raw []byte, count int, sum *Summarizer) error {
+	sum.s.Blocks = 1
+	// The section header, then the compressed payload, in one buffer:
+	// one write.
+	if cap(w.buf) < sectionHeaderLen {
+		w.buf = make([]byte, 0, 64<<10)
 	}
-	w.blk.s.Blocks = 1
-	raw := w.benc.encode(recs)
-	buf := w.enc.EncodeAll(raw, w.buf[:0])
-	w.buf = buf
-	block := appendSectionHeader(make([]byte, 0, sectionHeaderLen+len(buf)), section{
-		magic:      blockMagic,
-		length:     uint32(len(buf)),
-		rawLength:  uint32(len(raw)),
-		count:      uint32(len(recs)),
-		payloadCRC: crc(buf),
-	})
-	block = append(block, buf...)
-	if len(buf) > MaxBlockBytes || len(raw) > MaxBlockBytes {
+	block := w.enc.EncodeAll(raw, w.buf[:sectionHeaderLen])
+	w.buf = block
+	z := block[sectionHeaderLen:]
+	if len(z) > MaxBlockBytes || len(raw) > MaxBlockBytes {
 		return fmt.Errorf("write block %d: %d bytes exceeds %d", w.sum.s.Blocks, len(raw), MaxBlockBytes)
 	}
+	appendSectionHeader(block[:0], section{
+		magic:      blockMagic,
+		length:     uint32(len(z)),
+		rawLength:  uint32(len(raw)),
+		count:      uint32(count),
+		payloadCRC: crc(z),
+	})
 	if err := w.writeAll(block); err != nil {
-		return fmt.Errorf("write block %d (%d records) at offset %d: %w", w.sum.s.Blocks, len(recs), w.off, err)
+		return fmt.Errorf("write block %d (%d records) at offset %d: %w", w.sum.s.Blocks, count, w.off, err)
 	}
 	w.off += int64(len(block))
-	w.sum.Merge(w.blk)
+	w.sum.Merge(sum)
 	return nil
 }
 
@@ -314,7 +352,7 @@ func (w *Writer) SequenceFailures(exporter netip.Addr, domain uint32, n uint64) 
 func (w *Writer) Summary() Summary { return w.sum.Summary() }
 
 // Pending returns the number of buffered records.
-func (w *Writer) Pending() int { return len(w.pending) }
+func (w *Writer) Pending() int { return w.heldN + w.benc.n }
 
 // Size returns the file size up to its last whole block.
 func (w *Writer) Size() int64 { return w.off }
@@ -323,7 +361,24 @@ func (w *Writer) Size() int64 { return w.off }
 // written. After a Close that returned an error, these are the records
 // missing from the file.
 func (w *Writer) Unwritten() []flow.Record {
-	return append([]flow.Record(nil), w.pending...)
+	var out []flow.Record
+	var d blockDecoder
+	add := func(raw []byte, count int) {
+		recs, err := d.decode(raw, count, nil, AllFields)
+		if err != nil {
+			// The writer's own encoding of records checkRecord accepted:
+			// it always decodes.
+			panic(fmt.Sprintf("flowfile: held block does not decode: %v", err))
+		}
+		out = append(out, recs...)
+	}
+	for _, h := range w.held {
+		add(h.raw, h.count)
+	}
+	if w.benc.n > 0 {
+		add(w.benc.finish(), w.benc.n)
+	}
+	return out
 }
 
 // Close writes the buffered records, the summary and the footer, fsyncs and
@@ -342,7 +397,9 @@ func (w *Writer) Close() error {
 		}
 	}
 	if w.err == nil {
-		w.buildAux()
+		if w.Pending() > 0 {
+			w.aux = nil // they counted records the file does not hold
+		}
 		aux, refs, err := w.closingAux(w.off)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("close: %w", err))

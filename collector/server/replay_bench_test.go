@@ -30,9 +30,14 @@ import (
 // shutdown and final flush included, as benchcmp reads it. flows/cpu-s is
 // the figure benchcmp reports as "flows/s per core".
 //
+// peak-MiB is the collector's peak resident set (VmHWM) before it is
+// stopped, as benchcmp reads it.
+//
 // KFLOW_REPLAY_FLOWS changes the number of flows; KFLOW_REPLAY_PROFILE=FILE
 // passes --cpu-profile FILE to the collector; KFLOW_REPLAY_PERF=EVENTS
-// logs what "perf stat -e EVENTS" counts in the collector.
+// logs what "perf stat -e EVENTS" counts in the collector;
+// KFLOW_REPLAY_BIN=PATH replays to that kflow binary instead of one built
+// from this tree (before/after pairs).
 func BenchmarkCollectorReplay(b *testing.B) {
 	n := 1 << 20
 	if s := os.Getenv("KFLOW_REPLAY_FLOWS"); s != "" {
@@ -42,20 +47,27 @@ func BenchmarkCollectorReplay(b *testing.B) {
 		}
 		n = v
 	}
-	bin := testenv.KflowBinary(b)
+	bin := os.Getenv("KFLOW_REPLAY_BIN")
+	if bin == "" {
+		bin = testenv.KflowBinary(b)
+	}
 	msgs := encodeIPFIX(b, ipfix.Config{MTU: 1400}, distinctRecords(n), n)
 	b.ResetTimer()
 	var cpu time.Duration
+	var peak uint64
 	for range b.N {
-		cpu += replayOnce(b, bin, msgs, n)
+		c, p := replayOnce(b, bin, msgs, n)
+		cpu += c
+		peak = max(peak, p)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "flows/cpu-s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N)/1e6, "cpu-s/run")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/flow")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 }
 
-func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) time.Duration {
+func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) (time.Duration, uint64) {
 	b.Helper()
 	tmp := b.TempDir()
 	dir, ready := filepath.Join(tmp, "flows"), filepath.Join(tmp, "ready")
@@ -121,6 +133,8 @@ func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) time.Duratio
 		}
 		prev = cur
 	}
+	peak := procPeakRSS(cmd.Process.Pid)
+	rss := procStatus(cmd.Process.Pid, "RssAnon:", "RssFile:")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		b.Fatal(err)
 	}
@@ -149,8 +163,44 @@ func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) time.Duratio
 	if stored != flows {
 		b.Fatalf("stored %d of %d flows: %s", stored, flows, out.String())
 	}
-	b.Logf("collector cpu %v, %d messages, send+settle %v, %.0f flows/cpu-s", cpu, len(msgs), time.Since(start), float64(flows)/cpu.Seconds())
-	return cpu
+	b.Logf("collector cpu %v, peak RSS %.1f MiB (at the end: %s), %d messages, send+settle %v, %.0f flows/cpu-s", cpu, float64(peak)/(1<<20), rss, len(msgs), time.Since(start), float64(flows)/cpu.Seconds())
+	return cpu, peak
+}
+
+// procStatus returns the named lines of /proc/PID/status, joined.
+func procStatus(pid int, names ...string) string {
+	bs, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, l := range strings.Split(string(bs), "\n") {
+		for _, n := range names {
+			if strings.HasPrefix(l, n) {
+				out = append(out, strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// procPeakRSS returns the peak resident set size of a running process
+// (VmHWM in /proc/PID/status), in bytes.
+func procPeakRSS(pid int) uint64 {
+	bs, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(bs), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, _ := strconv.ParseUint(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 // procCPU returns the user + system time of a running process (clock
