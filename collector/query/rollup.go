@@ -71,14 +71,24 @@ type minuteCounts struct {
 type rollupValue struct {
 	v       Value
 	total   rollupCounts
-	minutes []minuteCounts // sparse, in order of arrival
+	minutes []minuteCounts // sparse, mostly in order of arrival
 }
 
 func (rv *rollupValue) add(m int64, c rollupCounts) {
 	rv.total.add(c)
-	if n := len(rv.minutes); n > 0 && rv.minutes[n-1].minute == m {
-		rv.minutes[n-1].add(c)
-		return
+	n := len(rv.minutes)
+	// Records of a few minutes arrive interleaved (the collector builds
+	// rollups as records arrive): look for the minute among the last
+	// entries before adding one, and merge the list when it grows, so
+	// that it stays about as long as the minutes it holds.
+	for i := n - 1; i >= max(0, n-4); i-- {
+		if rv.minutes[i].minute == m {
+			rv.minutes[i].add(c)
+			return
+		}
+	}
+	if n >= 64 && n == cap(rv.minutes) {
+		rv.minutes = sortMinutes(rv.minutes)
 	}
 	rv.minutes = append(rv.minutes, minuteCounts{m, c})
 }
