@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -74,18 +75,68 @@ type udpConn struct {
 	batch4 *ipv4.PacketConn
 	batch6 *ipv6.PacketConn
 	msgs   []ipv4.Message
+	// noGSO is set once the kernel or the route refused a segmented
+	// send: from then on every message is a datagram of its own.
+	noGSO bool
+	oob   []byte // one UDP_SEGMENT control message per GSO send
 }
 
-// maxBatch bounds the messages of one sendmmsg call.
+// maxBatch bounds the sends of one sendmmsg call.
 const maxBatch = 64
 
+// Bounds of one UDP GSO send (UDP_SEGMENT, Linux 4.18): the kernel's
+// UDP_MAX_SEGMENTS, and a UDP payload that fits an IPv4 datagram.
+const (
+	gsoMaxSegments = 64
+	gsoMaxBytes    = 65507
+)
+
+// gsoRun returns how many of msgs, from the first, go out in one GSO
+// send: messages of the first one's length, and at most one shorter
+// message to end the run (the kernel cuts a GSO payload into datagrams
+// of one size, the last possibly shorter).
+func gsoRun(msgs [][]byte) int {
+	size := len(msgs[0])
+	n, total := 1, size
+	for n < len(msgs) && n < gsoMaxSegments && total+len(msgs[n]) <= gsoMaxBytes {
+		l := len(msgs[n])
+		if l > size || l == 0 {
+			break
+		}
+		total += l
+		n++
+		if l < size {
+			break
+		}
+	}
+	return n
+}
+
+// SendBatch sends with sendmmsg. Messages of one length in a row go out
+// as one UDP GSO send each (up to 64 messages): the stack is walked once
+// for the run and the kernel (or the NIC) cuts it into the datagrams a
+// collector receives, one message each, as separate sends would. When
+// the kernel or the route refuses segmentation (no UDP_SEGMENT, IPsec,
+// a path MTU below the message size), SendBatch goes on with one datagram
+// per message, without losing any.
 func (u *udpConn) SendBatch(msgs [][]byte) (int, error) {
 	sent := 0
 	for sent < len(msgs) {
-		chunk := msgs[sent:min(len(msgs), sent+maxBatch)]
-		u.msgs = u.msgs[:0]
-		for i := range chunk {
-			u.msgs = append(u.msgs, ipv4.Message{Buffers: chunk[i : i+1]})
+		// runs[i] is how many messages u.msgs[i] carries.
+		var runs [maxBatch]int
+		u.msgs, u.oob = u.msgs[:0], u.oob[:0]
+		for next := sent; next < len(msgs) && len(u.msgs) < maxBatch; {
+			n := 1
+			if !u.noGSO {
+				n = gsoRun(msgs[next:])
+			}
+			m := ipv4.Message{Buffers: msgs[next : next+n]}
+			if n > 1 {
+				m.OOB = u.segmentCmsg(len(msgs[next]))
+			}
+			runs[len(u.msgs)] = n
+			u.msgs = append(u.msgs, m)
+			next += n
 		}
 		var n int
 		var err error
@@ -97,7 +148,15 @@ func (u *udpConn) SendBatch(msgs [][]byte) (int, error) {
 		if n < 0 { // sendmmsg failed on the first message
 			n = 0
 		}
-		sent += n
+		for _, r := range runs[:n] {
+			sent += r
+		}
+		if err != nil && n < len(u.msgs) && runs[n] > 1 && gsoRefused(err) {
+			// Nothing of the refused run was sent: send it again, and
+			// everything after, without segmentation.
+			u.noGSO = true
+			continue
+		}
 		if err != nil {
 			return sent, err
 		}
@@ -106,6 +165,29 @@ func (u *udpConn) SendBatch(msgs [][]byte) (int, error) {
 		}
 	}
 	return sent, nil
+}
+
+// segmentCmsg appends a UDP_SEGMENT control message for datagrams of
+// size octets to u.oob and returns it.
+func (u *udpConn) segmentCmsg(size int) []byte {
+	start := len(u.oob)
+	u.oob = append(u.oob, make([]byte, unix.CmsgSpace(2))...)
+	b := u.oob[start:]
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level = unix.SOL_UDP
+	h.Type = unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	*(*uint16)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = uint16(size)
+	return b[:len(b):len(b)]
+}
+
+// gsoRefused reports whether a GSO send failed because of the
+// segmentation itself: EINVAL (an unknown control message before Linux
+// 4.18, a segment larger than the path MTU, checksums turned off) or EIO
+// (IPsec, UDP-Lite, a device that cannot checksum).
+func gsoRefused(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EIO) || errors.Is(err, unix.ENOPROTOOPT) ||
+		errors.Is(err, unix.EOPNOTSUPP)
 }
 
 func (u *udpConn) Ensure() (bool, error) { return false, nil }

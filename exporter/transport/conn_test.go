@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -161,5 +164,110 @@ func TestUDPBatchDelivers(t *testing.T) {
 		if err != nil || n != 1 || buf[0] != byte(i) {
 			t.Fatalf("datagram %d: %v %v %d", i, buf[:n], err, n)
 		}
+	}
+}
+
+func TestGSORun(t *testing.T) {
+	msgs := func(lens ...int) [][]byte {
+		var m [][]byte
+		for _, l := range lens {
+			m = append(m, make([]byte, l))
+		}
+		return m
+	}
+	many := make([]int, 100)
+	for i := range many {
+		many[i] = 10
+	}
+	for _, tc := range []struct {
+		lens []int
+		want int
+	}{
+		{[]int{100}, 1},
+		{[]int{100, 100, 100}, 3},
+		{[]int{100, 100, 50, 50}, 3}, // one shorter message ends a run
+		{[]int{100, 200}, 1},         // a longer one starts the next
+		{[]int{100, 0, 100}, 1},      // an empty message is a datagram of its own
+		{many, gsoMaxSegments},
+		{[]int{1400, 1400, 1400}, 3},
+		{[]int{40000, 30000}, 1}, // past a datagram's payload
+	} {
+		if got := gsoRun(msgs(tc.lens...)); got != tc.want {
+			t.Errorf("gsoRun(%v) = %d, want %d", tc.lens, got, tc.want)
+		}
+	}
+}
+
+// TestUDPBatchSegments sends runs of equal and unequal lengths: the
+// collector must receive each message as a datagram of its own, in order,
+// whether the kernel segments runs (UDP GSO) or, once it refused to,
+// each message is sent alone.
+func TestUDPBatchSegments(t *testing.T) {
+	var lens []int
+	add := func(n, l int) {
+		for range n {
+			lens = append(lens, l)
+		}
+	}
+	add(70, 1400)
+	add(1, 900)
+	add(3, 1400)
+	add(2, 50)
+	add(1, 1400)
+	add(5, 200)
+	add(200, 1)
+	var msgs [][]byte
+	for i, l := range lens {
+		m := make([]byte, l)
+		for j := range m {
+			m[j] = byte(i + j)
+		}
+		msgs = append(msgs, m)
+	}
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refused=%v", refuse), func(t *testing.T) {
+			ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			_ = ln.SetReadBuffer(4 << 20)
+			c, err := Dial(context.Background(), Target{Format: IPFIX, Addr: ln.LocalAddr().String()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			u := c.(*udpConn)
+			if refuse {
+				// Linux refuses UDP GSO on a socket without checksums.
+				rc, err := u.c.(*net.UDPConn).SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var serr error
+				if err := rc.Control(func(fd uintptr) {
+					serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1)
+				}); err != nil || serr != nil {
+					t.Fatalf("turn checksums off: %v %v", err, serr)
+				}
+			}
+			if n, err := c.SendBatch(msgs); n != len(msgs) || err != nil {
+				t.Fatalf("SendBatch: %d of %d, %v", n, len(msgs), err)
+			}
+			if u.noGSO != refuse {
+				t.Errorf("segmentation turned off: %v, want %v", u.noGSO, refuse)
+			}
+			buf := make([]byte, 65536)
+			_ = ln.SetReadDeadline(time.Now().Add(testenv.Patience))
+			for i, want := range msgs {
+				n, err := ln.Read(buf)
+				if err != nil {
+					t.Fatalf("datagram %d: %v", i, err)
+				}
+				if !bytes.Equal(buf[:n], want) {
+					t.Fatalf("datagram %d: %d octets starting %v, want %d starting %v", i, n, buf[:min(n, 4)], len(want), want[:min(len(want), 4)])
+				}
+			}
+		})
 	}
 }
