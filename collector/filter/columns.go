@@ -187,7 +187,7 @@ func colCompile(e Expr) (colEval, bool) {
 // testing each dictionary entry once per block.
 func colAddr(f Field, test func(netip.Addr) bool) colEval {
 	var dict uint64
-	var pass []bool
+	var pass []uint64 // 1 for the entries that pass
 	have := false
 	return func(_ *ColumnMatcher, b *flowfile.Block, out []uint64) {
 		idx := b.SrcAddr
@@ -203,14 +203,17 @@ func colAddr(f Field, test func(netip.Addr) bool) colEval {
 		if !have || b.Dict != dict || len(pass) != len(b.Addrs) {
 			pass = slices.Grow(pass[:0], len(b.Addrs))[:len(b.Addrs)]
 			for i, a := range b.Addrs {
-				pass[i] = test(a)
+				pass[i] = b2u(test(a))
 			}
 			dict, have = b.Dict, true
 		}
-		for k, i := range idx {
-			if pass[i] {
-				out[k>>6] |= 1 << (k & 63)
+		for w := range out {
+			lo := w * 64
+			var acc uint64
+			for k, i := range idx[lo:min(lo+64, len(idx))] {
+				acc |= pass[i] << k
 			}
+			out[w] = acc
 		}
 	}
 }
@@ -220,9 +223,11 @@ func colAddr(f Field, test func(netip.Addr) bool) colEval {
 func colNumber(f Field, op Op, v uint64, test func(uint64) bool) (colEval, bool) {
 	switch f {
 	case FieldProto:
-		var tbl [256]bool
+		var tbl [256]uint64
 		for i := range tbl {
-			tbl[i] = test(uint64(i))
+			if test(uint64(i)) {
+				tbl[i] = 1
+			}
 		}
 		return func(_ *ColumnMatcher, b *flowfile.Block, out []uint64) { tableBits(b.Proto, b.Len, &tbl, out) }, true
 	case FieldSrcPort, FieldDstPort:
@@ -293,19 +298,22 @@ func colNumber(f Field, op Op, v uint64, test func(uint64) bool) (colEval, bool)
 	return nil, false
 }
 
-// tableBits sets the bits of the records whose byte tbl passes (a nil
-// column holds zeros).
-func tableBits(col []uint8, n int, tbl *[256]bool, out []uint64) {
+// tableBits sets the bits of the records whose byte passes tbl (1 for
+// the bytes that pass); a nil column holds zeros.
+func tableBits(col []uint8, n int, tbl *[256]uint64, out []uint64) {
 	if col == nil {
-		if tbl[0] {
+		if tbl[0] != 0 {
 			fill(out, n)
 		}
 		return
 	}
-	for k, x := range col {
-		if tbl[x] {
-			out[k>>6] |= 1 << (k & 63)
+	for w := range out {
+		lo := w * 64
+		var acc uint64
+		for k, x := range col[lo:min(lo+64, len(col))] {
+			acc |= tbl[x] << k
 		}
+		out[w] = acc
 	}
 }
 
@@ -318,42 +326,56 @@ func portBits(col []uint16, n int, tbl []uint64, out []uint64) {
 		}
 		return
 	}
-	for k, x := range col {
-		out[k>>6] |= (tbl[x>>6] >> (x & 63) & 1) << (k & 63)
+	for w := range out {
+		lo := w * 64
+		var acc uint64
+		for k, x := range col[lo:min(lo+64, len(col))] {
+			acc |= (tbl[x>>6] >> (x & 63) & 1) << k
+		}
+		out[w] = acc
 	}
 }
 
 // cmpBits sets the bits of the records whose value compares to v by op.
 func cmpBits(col []uint64, op Op, v uint64, out []uint64) {
-	set := func(k int, ok bool) {
-		if ok {
-			out[k>>6] |= 1 << (k & 63)
+	for w := range out {
+		lo := w * 64
+		var acc uint64
+		part := col[lo:min(lo+64, len(col))]
+		switch op {
+		case EQ:
+			for k, x := range part {
+				acc |= b2u(x == v) << k
+			}
+		case NE:
+			for k, x := range part {
+				acc |= b2u(x != v) << k
+			}
+		case LT:
+			for k, x := range part {
+				acc |= b2u(x < v) << k
+			}
+		case GT:
+			for k, x := range part {
+				acc |= b2u(x > v) << k
+			}
+		case LE:
+			for k, x := range part {
+				acc |= b2u(x <= v) << k
+			}
+		case GE:
+			for k, x := range part {
+				acc |= b2u(x >= v) << k
+			}
 		}
+		out[w] = acc
 	}
-	switch op {
-	case EQ:
-		for k, x := range col {
-			set(k, x == v)
-		}
-	case NE:
-		for k, x := range col {
-			set(k, x != v)
-		}
-	case LT:
-		for k, x := range col {
-			set(k, x < v)
-		}
-	case GT:
-		for k, x := range col {
-			set(k, x > v)
-		}
-	case LE:
-		for k, x := range col {
-			set(k, x <= v)
-		}
-	case GE:
-		for k, x := range col {
-			set(k, x >= v)
-		}
+}
+
+// b2u is 1 for true, 0 for false (the compiler makes it a SETcc).
+func b2u(b bool) uint64 {
+	if b {
+		return 1
 	}
+	return 0
 }

@@ -198,9 +198,39 @@ func checkUvarints(b []byte, n int, max, max2 uint64, pairs bool) bool {
 }
 
 // twoByteUvarintsAtMost reports whether every uvarint of b, which holds
-// whole uvarints of one or two bytes, is at most max (at least 127).
+// whole uvarints of one or two bytes, is at most max (at least 127). It
+// compares eight varint starts at a time: the second bytes of the
+// two-byte ones against max's, reading one by one only the words where
+// one of them reaches it.
 func twoByteUvarintsAtMost(b []byte, max uint64) bool {
-	for i := 0; i+1 < len(b); i++ {
+	hiMax := max >> 7 // the largest second byte, with a bounded first
+	bcast := hiMax * lowBits
+	i := 0
+	for ; i+9 <= len(b); i += 8 {
+		cont := binary.LittleEndian.Uint64(b[i:]) & highBits
+		if cont == 0 {
+			continue
+		}
+		// The byte after each first byte of a two-byte varint (second
+		// bytes have no continuation bit).
+		second := binary.LittleEndian.Uint64(b[i+1:]) & ((cont >> 7) * 0xff)
+		if hiMax < 0x80 && ((second|highBits)-bcast)&cont == 0 {
+			continue // every second byte below hiMax
+		}
+		if !twoByteUvarintsAtMostSlow(b[i:i+9], max, 8) {
+			return false
+		}
+	}
+	return twoByteUvarintsAtMostSlow(b[i:], max, len(b)-i)
+}
+
+// lowBits has the lowest bit of each of eight bytes.
+const lowBits = 0x0101010101010101
+
+// twoByteUvarintsAtMostSlow is twoByteUvarintsAtMost a byte at a time,
+// for the varints starting in b[:n].
+func twoByteUvarintsAtMostSlow(b []byte, max uint64, n int) bool {
+	for i := 0; i < n && i+1 < len(b); i++ {
 		if b[i] >= 0x80 {
 			if uint64(b[i]&0x7f)|uint64(b[i+1])<<7 > max {
 				return false
@@ -530,7 +560,7 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 	if err := d.preamble(p, count); err != nil {
 		return buf, err, nil
 	}
-	if cap(buf) < decodeChunk {
+	if cap(buf) < decodeChunk && !d.columns {
 		buf = make([]flow.Record, decodeChunk)
 	}
 	buf = buf[:cap(buf)]
@@ -557,12 +587,15 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 	}
 	for lo := 0; lo < count; lo += decodeChunk {
 		hi := min(lo+decodeChunk, count)
-		recs := buf[:hi-lo]
-		decode := d.decodeChunk
+		var recs []flow.Record // none with columns
+		bad, err := -1, error(nil)
 		if d.columns {
-			decode = d.decodeCols
+			bad, err = d.decodeCols(hi-lo, flags[lo:hi], lo, need)
+		} else {
+			recs = buf[:hi-lo]
+			bad, err = d.decodeChunk(recs, flags[lo:hi], lo, need)
 		}
-		if bad, err := decode(recs, flags[lo:hi], lo, need); bad >= 0 || err != nil {
+		if bad >= 0 || err != nil {
 			return buf, cmp.Or(err, errColumn(bad)), nil
 		}
 		if err := fn(recs, lo); err != nil {

@@ -2,8 +2,6 @@
 
 package flowfile
 
-import "github.com/kflow-dev/kflow/exporter/flow"
-
 // colBuf holds the columns of one piece of a block (ScanOptions.Columns).
 type colBuf struct {
 	block            Block
@@ -24,12 +22,11 @@ func (c *colBuf) grow(n int) {
 	c.start, c.end, c.times = make([]int64, n), make([]int64, n), make([]uint8, n)
 }
 
-// decodeCols is decodeChunk into columns (d.cols.block) instead of
-// records: the fields need (within ColumnFields) of the len(dst) records
-// from record lo of the block; dst is not written. It returns the first
-// malformed column found, or -1.
-func (d *blockDecoder) decodeCols(dst []flow.Record, flags []uint16, lo int, need Fields) (int, error) {
-	n := len(dst)
+// decodeCols is decodeChunk into columns (d.colOut.block) instead of
+// records: the fields need (within ColumnFields) of the n records from
+// record lo of the block. It returns the first malformed column found,
+// or -1.
+func (d *blockDecoder) decodeCols(n int, flags []uint16, lo int, need Fields) (int, error) {
 	hi := lo + n
 	c := &d.colOut
 	c.grow(decodeChunk)
@@ -122,6 +119,9 @@ func decodeIndexes(c *fcur, n int, idx []uint32) bool {
 		if i < len(b) && b[i] < 0x80 {
 			a = uint64(b[i])
 			i++
+		} else if i+1 < len(b) && b[i+1] < 0x80 {
+			a = uint64(b[i]&0x7f) | uint64(b[i+1])<<7
+			i += 2
 		} else if a, i = uvAtSlow(b, i); i < 0 {
 			return false
 		}
@@ -141,6 +141,9 @@ func decodeUvarints(c *fcur, dst []uint64) bool {
 		if i < len(b) && b[i] < 0x80 {
 			dst[k] = uint64(b[i])
 			i++
+		} else if i+1 < len(b) && b[i+1] < 0x80 {
+			dst[k] = uint64(b[i]&0x7f) | uint64(b[i+1])<<7
+			i += 2
 		} else if dst[k], i = uvAtSlow(b, i); i < 0 {
 			return false
 		}
@@ -166,6 +169,9 @@ func (d *blockDecoder) decodeTimesNs(start, end []int64, times []uint8, flags []
 		if ti < len(tb) && tb[ti] < 0x80 {
 			u = uint64(tb[ti])
 			ti++
+		} else if ti+1 < len(tb) && tb[ti+1] < 0x80 {
+			u = uint64(tb[ti]&0x7f) | uint64(tb[ti+1])<<7
+			ti += 2
 		} else if u, ti = uvAtSlow(tb, ti); ti < 0 {
 			return colTime, nil
 		}
@@ -192,6 +198,9 @@ func (d *blockDecoder) decodeTimesNs(start, end []int64, times []uint8, flags []
 			if di < len(db) && db[di] < 0x80 {
 				u = uint64(db[di])
 				di++
+			} else if di+1 < len(db) && db[di+1] < 0x80 {
+				u = uint64(db[di]&0x7f) | uint64(db[di+1])<<7
+				di += 2
 			} else if u, di = uvAtSlow(db, di); di < 0 {
 				return colDuration, nil
 			}

@@ -74,3 +74,43 @@ func TestCheckUvarints(t *testing.T) {
 		t.Errorf("only %d valid columns among the cases: the test checks too little", valid)
 	}
 }
+
+// TestTwoByteUvarintsAtMost: the word-at-a-time bound check of
+// dictionary indexes answers as reading each varint, with values around
+// every bound the dictionary sizes give.
+func TestTwoByteUvarintsAtMost(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	fails := 0
+	for range 20000 {
+		bound := 127 + rng.Uint64N(16383-127)
+		n := rng.IntN(60)
+		var b []byte
+		for range n {
+			v := rng.Uint64N(bound + 1)
+			switch rng.IntN(5) {
+			case 0:
+				v = rng.Uint64N(128)
+			case 1:
+				v = bound - rng.Uint64N(3)
+			case 2:
+				v = min(bound+1+rng.Uint64N(3), 16383)
+			}
+			b = binary.AppendUvarint(b, v)
+		}
+		want := true
+		for i := 0; i < len(b); {
+			v, k := binary.Uvarint(b[i:])
+			want = want && v <= bound
+			i += k
+		}
+		if got := twoByteUvarintsAtMost(b, bound); got != want {
+			t.Fatalf("twoByteUvarintsAtMost(% x, %d) = %v, want %v", b, bound, got, want)
+		}
+		if !want {
+			fails++
+		}
+	}
+	if fails < 1000 {
+		t.Errorf("only %d columns over their bound: the test checks too little", fails)
+	}
+}

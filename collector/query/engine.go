@@ -295,14 +295,20 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 			s.addBlock(b, sel, spans)
 		}
 	})
+	first := true
 	for _, c := range per {
 		if c == nil {
 			continue
 		}
 		total.Merge(c.total)
 		for i, s := range c.stats {
+			if first && stats[i].Len() == 0 {
+				stats[i] = s // the first worker's counts, merged into
+				continue
+			}
 			stats[i].Merge(s)
 		}
+		first = false
 	}
 	// Every statistic counted every record that passed.
 	for _, s := range stats {

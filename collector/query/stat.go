@@ -556,6 +556,10 @@ func (s *Stat) slot(slots []int32, addrs []netip.Addr, d uint32) int32 {
 // Merge adds o (a statistic of the same spec).
 func (s *Stat) Merge(o *Stat) {
 	s.Total.Merge(o.Total)
+	if len(s.cs) < len(o.cs) {
+		s.cs = slices.Grow(s.cs, len(o.cs)-len(s.cs))
+		s.vals = slices.Grow(s.vals, len(o.vals)-len(s.vals))
+	}
 	for k, v := range o.vals {
 		i, added := s.index.value(v)
 		if added {
