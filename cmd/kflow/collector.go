@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -59,6 +60,7 @@ type collectorFlags struct {
 	stateFile     string
 	utc           bool
 	cpuProfile    string
+	memProfile    string
 	web           webFlags
 	ch            clickhouseFlags
 }
@@ -105,6 +107,8 @@ func (f *collectorFlags) register(fs *pflag.FlagSet) {
 	// hidden, not part of the command's interface.
 	fs.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to `FILE`")
 	_ = fs.MarkHidden("cpu-profile")
+	fs.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile to `FILE` when the collector stops receiving, before the files are closed")
+	_ = fs.MarkHidden("mem-profile")
 }
 
 // secondsValue is a duration flag that also takes a bare number of
@@ -494,6 +498,11 @@ func (f *collectorFlags) run(e *env) error {
 	cancel()
 	<-logDone
 	<-writesDone
+	if f.memProfile != "" {
+		if err := writeHeapProfile(f.memProfile); err != nil {
+			log.Warn("heap profile", "err", err)
+		}
+	}
 	closeErr := sink.Close()
 	stopShipper()
 	st := srv.Stats()
@@ -528,6 +537,21 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		pf.Close()
 	}, nil
+}
+
+// writeHeapProfile writes the heap profile to path, after a garbage
+// collection (so that it counts every allocation).
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	pf, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.WriteHeapProfile(pf)
+	if cerr := pf.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func writeReadyFile(path string, addrs []string) error {

@@ -448,6 +448,16 @@ func (e *blockEncoder) finish() []byte {
 			dic = append(dic, g.path...)
 		}
 	}
+	// Sized at most (the dictionary takes at most 18 bytes an address, a
+	// length 10), with room for the next blocks' variations: not the
+	// garbage of a buffer grown by appending.
+	need := 3*binary.MaxVarintLen64 + 18*len(e.addrs) + len(dic)
+	for i := range ncols {
+		need += binary.MaxVarintLen64 + len(e.cols[i])
+	}
+	if cap(e.out) < need {
+		e.out = make([]byte, 0, need+need/4)
+	}
 	out := e.out[:0]
 	out = binary.AppendUvarint(out, uint64(e.n))
 	out = binary.AppendUvarint(out, zigzag(e.base))

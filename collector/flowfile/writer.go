@@ -44,6 +44,13 @@ func (l Level) zstd() zstd.EncoderLevel {
 	return zstd.SpeedDefault
 }
 
+// encoderWindow is the zstd window of block compression. The encoder's
+// default (8 MiB) made it hold about 13 MB for a block of 1 MB; a block's
+// matches are near each other (within a column), so that 512 KiB
+// compresses blocks of distinct flows and of the synthetic mix to the
+// same byte, with 5.5 MB.
+const encoderWindow = 512 << 10
+
 // WriterOptions configure a Writer. The zero value is usable.
 type WriterOptions struct {
 	// Ident names the writer in the file header (at most MaxIdentLen
@@ -150,7 +157,8 @@ func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
 		zstd.WithEncoderLevel(opts.Level.zstd()),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderCRC(false),
-		zstd.WithLowerEncoderMem(true))
+		zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(encoderWindow))
 	if err != nil {
 		return nil, fmt.Errorf("zstd encoder: %w", err)
 	}
@@ -284,8 +292,10 @@ func (w *Writer) writeBlock(raw []byte, count int, sum *Summarizer) error {
 	sum.s.Blocks = 1
 	// The section header, then the compressed payload, in one buffer:
 	// one write.
-	if cap(w.buf) < sectionHeaderLen {
-		w.buf = make([]byte, 0, 64<<10)
+	// Room for the worst case (zstd's bound), so that compressing never
+	// grows the buffer.
+	if bound := sectionHeaderLen + len(raw) + len(raw)>>7 + 1024; cap(w.buf) < bound {
+		w.buf = make([]byte, 0, bound+bound/4)
 	}
 	block := w.enc.EncodeAll(raw, w.buf[:sectionHeaderLen])
 	w.buf = block

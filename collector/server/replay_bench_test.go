@@ -34,7 +34,8 @@ import (
 // stopped, as benchcmp reads it.
 //
 // KFLOW_REPLAY_FLOWS changes the number of flows; KFLOW_REPLAY_PROFILE=FILE
-// passes --cpu-profile FILE to the collector; KFLOW_REPLAY_PERF=EVENTS
+// passes --cpu-profile FILE to the collector, KFLOW_REPLAY_MEMPROFILE=FILE
+// --mem-profile FILE; KFLOW_REPLAY_PERF=EVENTS
 // logs what "perf stat -e EVENTS" counts in the collector;
 // KFLOW_REPLAY_BIN=PATH replays to that kflow binary instead of one built
 // from this tree (before/after pairs).
@@ -75,6 +76,9 @@ func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) (time.Durati
 		"--ready-file", ready, "--log-level", "warn", "--stats-interval", "0"}
 	if p := os.Getenv("KFLOW_REPLAY_PROFILE"); p != "" {
 		args = append(args, "--cpu-profile", p)
+	}
+	if p := os.Getenv("KFLOW_REPLAY_MEMPROFILE"); p != "" {
+		args = append(args, "--mem-profile", p)
 	}
 	cmd := exec.Command(bin, args...)
 	var out bytes.Buffer
