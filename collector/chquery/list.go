@@ -114,10 +114,11 @@ type aggKey struct {
 	src   valueKey // when spec.SrcIP
 	dst   valueKey // when spec.DstIP
 	none  bool     // no field kept: one group, keyed by a constant
+	first string   // firstCols
 }
 
 func (d dialect) aggKeyOf(spec query.AggSpec) aggKey {
-	k := aggKey{spec: spec}
+	k := aggKey{spec: spec, first: d.firstCols()}
 	add := func(v valueKey) {
 		e, n := keyAliases(v, len(k.names))
 		k.exprs = append(k.exprs, e...)
@@ -149,13 +150,36 @@ func (d dialect) aggKeyOf(spec query.AggSpec) aggKey {
 
 // aggCols are the aggregates of an aggregated record after its key:
 // groupCounters, the OR of TCP flags, the last ICMP type·256+code in file
-// order and whether the group has an ICMP record, and the position of
-// the group's first record (the order groups were first seen in).
+// order and whether the group has an ICMP record, the position of the
+// group's first record (the order groups were first seen in), then the
+// fields of that first record that -a, -b and -B keep (firstCols).
 const aggCols = groupCounters + ", groupBitOr(tcp_flags) AS fl, argMaxIf(icmp, rk, proto IN (1, 58)) AS ic, " +
-	"countIf(proto IN (1, 58)) AS nic, min(rk) AS o, argMin(tos, rk) AS tos0"
+	"countIf(proto IN (1, 58)) AS nic, min(rk) AS o"
 
-// aggInner are the inner select's columns for aggCols.
-const aggInner = innerCols + ", tcp_flags, proto, toUInt32(icmp_type) * 256 + icmp_code AS icmp, tos, " + recordKey + " AS rk"
+// firstNums are the numeric fields of a group's first record that -a,
+// -b and -B keep, as query.Aggregator keeps them; the router and next
+// hop addresses follow them.
+var firstNums = []string{"tos", "in_if", "out_if", "src_as", "dst_as", "src_mask", "dst_mask", "direction", "vlan", "inner_vlan", "observation_domain"}
+
+// aggInner are the inner select's columns for aggCols and firstCols.
+const aggInner = innerCols + ", tcp_flags, proto, toUInt32(icmp_type) * 256 + icmp_code AS icmp, " + recordKey + " AS rk, " +
+	"tos, in_if, out_if, src_as, dst_as, src_mask, dst_mask, direction, vlan, inner_vlan, observation_domain, exporter, next_hop"
+
+// firstCols are the first record's kept fields: firstNums, then the
+// router's and the next hop's address keys.
+func (d dialect) firstCols() string {
+	var cols []string
+	for _, c := range firstNums {
+		cols = append(cols, "argMin("+c+", rk)")
+	}
+	for _, c := range []string{"exporter", "next_hop"} {
+		a := d.addrKeyOf(c, false)
+		for _, e := range []string{a.fam, a.hi, a.lo} {
+			cols = append(cols, "argMin("+e+", rk)")
+		}
+	}
+	return strings.Join(cols, ", ")
+}
 
 // readAgg reads an aggregated record's row (its key, then aggCols) into
 // the record fields query.Aggregator keeps, and its counter.
@@ -183,8 +207,21 @@ func (k *aggKey) readAgg(c *cells) (flow.Record, query.Counter) {
 	flags := uint16(c.u64())
 	icmp, nicmp := c.u64(), c.u64()
 	c.next() // the first record's position
-	if tos := uint8(c.u64()); k.spec.Records {
-		r.TCPFlags, r.TOS = flags, tos
+	var first flow.Record
+	nums := []*uint32{&first.InIf, &first.OutIf, &first.SrcAS, &first.DstAS}
+	first.TOS = uint8(c.u64())
+	for _, p := range nums {
+		*p = uint32(c.u64())
+	}
+	first.SrcMask, first.DstMask, first.Direction = uint8(c.u64()), uint8(c.u64()), flow.Direction(c.u64())
+	first.VLAN, first.InnerVLAN, first.ObservationDomain = uint16(c.u64()), uint16(c.u64()), uint32(c.u64())
+	first.Exporter, first.NextHop = c.addr(), c.addr()
+	if k.spec.Records {
+		r.TCPFlags = flags
+		r.TOS, r.InIf, r.OutIf, r.SrcAS, r.DstAS = first.TOS, first.InIf, first.OutIf, first.SrcAS, first.DstAS
+		r.SrcMask, r.DstMask, r.Direction = first.SrcMask, first.DstMask, first.Direction
+		r.VLAN, r.InnerVLAN, r.ObservationDomain = first.VLAN, first.InnerVLAN, first.ObservationDomain
+		r.Exporter, r.NextHop = first.Exporter, first.NextHop
 	}
 	if k.spec.DstPort && nicmp > 0 {
 		r.ICMPType, r.ICMPCode = uint8(icmp>>8), uint8(icmp)
@@ -200,8 +237,8 @@ func (k *aggKey) query(src source, order, limit string) string {
 	if order != "" {
 		order += ", "
 	}
-	return fmt.Sprintf("SELECT %s, %s FROM (SELECT %s, %s FROM %s WHERE %s) GROUP BY %s ORDER BY %so, %s %s",
-		keys, aggCols, strings.Join(k.exprs, ", "), aggInner, src.from, src.where, keys, order, keys, limit)
+	return fmt.Sprintf("SELECT %s, %s, %s FROM (SELECT %s, %s FROM %s WHERE %s) GROUP BY %s ORDER BY %so, %s %s",
+		keys, aggCols, k.first, strings.Join(k.exprs, ", "), aggInner, src.from, src.where, keys, order, keys, limit)
 }
 
 // aggRow turns an aggregated record (no pairing) into a listing row.

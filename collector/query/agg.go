@@ -253,7 +253,7 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 	if g.Flows == 0 {
 		g.firstOut = out
 		if keep {
-			g.Rec.TOS = r.TOS
+			keepFirst(&g.Rec, r, out)
 		}
 	}
 	g.Flows += c.Flows
@@ -270,6 +270,21 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 	if r.IsICMP() && a.Spec.DstPort {
 		g.Rec.ICMPType, g.Rec.ICMPCode = r.ICMPType, r.ICMPCode
 	}
+}
+
+// keepFirst copies into an aggregated record the fields nfdump keeps of
+// its group's first record (its CSV and raw outputs show them): TOS,
+// interfaces, AS numbers, masks, direction, VLANs, observation domain,
+// router and next hop. A record turned around (-B) gives its interfaces
+// turned too, as nfdump's do.
+func keepFirst(g, r *flow.Record, turned bool) {
+	g.TOS, g.InIf, g.OutIf = r.TOS, r.InIf, r.OutIf
+	if turned {
+		g.InIf, g.OutIf = r.OutIf, r.InIf
+	}
+	g.SrcAS, g.DstAS, g.SrcMask, g.DstMask = r.SrcAS, r.DstAS, r.SrcMask, r.DstMask
+	g.Direction, g.VLAN, g.InnerVLAN = r.Direction, r.VLAN, r.InnerVLAN
+	g.ObservationDomain, g.Exporter, g.NextHop = r.ObservationDomain, r.Exporter, r.NextHop
 }
 
 // serverFirst reports whether a record from port src to port dst looks

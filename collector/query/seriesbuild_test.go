@@ -79,8 +79,7 @@ func TestAggregatorAddCounts(t *testing.T) {
 			k := spec.key(r)
 			g := groups[k]
 			if g == nil {
-				g = &group{r: flow.Record{Src: r.Src, Dst: r.Dst, SrcPort: r.SrcPort, DstPort: r.DstPort, Proto: r.Proto,
-					ICMPType: r.ICMPType, ICMPCode: r.ICMPCode, TOS: r.TOS}} // the first record's TOS
+				g = &group{r: *r} // the first record's fields
 				groups[k] = g
 				order = append(order, k)
 			}
