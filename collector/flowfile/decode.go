@@ -350,6 +350,9 @@ type blockDecoder struct {
 	// With columns set, decodeEach decodes into cols instead of records.
 	columns bool
 	colOut  colBuf
+	// bothTimes: every record of the block has both times, none a
+	// sub-millisecond part (decodeEach sets it).
+	bothTimes bool
 	// The cgroup column (empty when the block has none), its dictionary
 	// (from 1) and each record's index into it, read by readCgroups.
 	cgroup  []byte
@@ -579,6 +582,7 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 		return buf, errColumn(colFlags), nil
 	}
 	// Every column checked, none decoded: decodeChunk cannot fail now.
+	d.bothTimes = nBoth == count && nSub == 0
 	if bad := d.checkSkipped(0, count, &fc, nSub, nBoth); bad >= 0 {
 		return buf, errColumn(bad), nil
 	}

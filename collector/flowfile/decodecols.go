@@ -160,6 +160,31 @@ func (d *blockDecoder) decodeTimesNs(start, end []int64, times []uint8, flags []
 	tb, db := tc.b, dc.b
 	ti, di := tc.i, dc.i
 	prev := d.prev
+	if d.bothTimes {
+		// The common block: no flags to look at.
+		for k := range flags {
+			var u, v uint64
+			if ti < len(tb) && tb[ti] < 0x80 {
+				u = uint64(tb[ti])
+				ti++
+			} else if u, ti = uvAtSlow(tb, ti); ti < 0 {
+				return colTime, nil
+			}
+			if di < len(db) && db[di] < 0x80 {
+				v = uint64(db[di])
+				di++
+			} else if di+1 < len(db) && db[di+1] < 0x80 {
+				v = uint64(db[di]&0x7f) | uint64(db[di+1])<<7
+				di += 2
+			} else if v, di = uvAtSlow(db, di); di < 0 {
+				return colDuration, nil
+			}
+			prev += unzigzag(u)
+			start[k], end[k], times[k] = (prev-unzigzag(v))*1e6, prev*1e6, TimeStart|TimeEnd
+		}
+		tc.i, dc.i, d.prev = ti, di, prev
+		return -1, nil
+	}
 	for k, f := range flags {
 		if f&(fStart|fEnd) == 0 {
 			start[k], end[k], times[k] = 0, 0, 0

@@ -48,13 +48,42 @@ func columnRecords(n int) []flow.Record {
 // values a scan for records decodes, for every field of ColumnFields and
 // some of them; a damaged file's blocks come as records.
 func TestScanColumns(t *testing.T) {
-	recs := columnRecords(5000)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "f")
+	// Blocks of every kind of record, and blocks whose records all have
+	// both times in milliseconds (decoded without looking at flags).
+	for _, recs := range [][]flow.Record{columnRecords(5000), newSynth(4).Records(4000)} {
+		testScanColumns(t, path, recs)
+	}
+	recs := columnRecords(5000)
+	// A damaged block header: the file is read record by record.
+	b := writeBytes(t, recs, WriterOptions{BlockRecords: 1500})
+	b[bytes.Index(b, []byte(blockMagic))+5] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := ScanFilesBlocks(context.Background(), []string{path}, ScanOptions{Workers: 1, Fields: ColumnFields, Columns: true},
+		func(_ int, b *Block) error {
+			if b.Records == nil {
+				t.Fatal("damaged file: columns, want records")
+			}
+			n += len(b.Records)
+			return nil
+		}, func(int, ScanResult, error) {})
+	if err != nil || n != len(recs)-1500 {
+		t.Errorf("damaged file: %d records, %v; want %d", n, err, len(recs)-1500)
+	}
+}
+
+// testScanColumns compares a scan of recs for columns with the records.
+func testScanColumns(t *testing.T, path string, recs []flow.Record) {
+	t.Helper()
 	if err := os.WriteFile(path, writeBytes(t, recs, WriterOptions{BlockRecords: 1500}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, need := range []Fields{ColumnFields, FieldSrc | FieldOctets, FieldProto | FieldDstPort | FieldTimes, FieldICMP} {
+
 		var got []flow.Record
 		var addrs []netip.Addr
 		err := ScanFilesBlocks(context.Background(), []string{path}, ScanOptions{Workers: 1, Fields: need, Columns: true},
@@ -123,23 +152,5 @@ func TestScanColumns(t *testing.T) {
 				t.Fatalf("fields %#x, record %d:\n got %+v\nwant %+v", need, i, g, want)
 			}
 		}
-	}
-	// A damaged block header: the file is read record by record.
-	b := writeBytes(t, recs, WriterOptions{BlockRecords: 1500})
-	b[bytes.Index(b, []byte(blockMagic))+5] ^= 0xff
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	err := ScanFilesBlocks(context.Background(), []string{path}, ScanOptions{Workers: 1, Fields: ColumnFields, Columns: true},
-		func(_ int, b *Block) error {
-			if b.Records == nil {
-				t.Fatal("damaged file: columns, want records")
-			}
-			n += len(b.Records)
-			return nil
-		}, func(int, ScanResult, error) {})
-	if err != nil || n != len(recs)-1500 {
-		t.Errorf("damaged file: %d records, %v; want %d", n, err, len(recs)-1500)
 	}
 }

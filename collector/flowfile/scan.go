@@ -371,6 +371,11 @@ func (w *scanWorker) inflate(s scanSection) (raw []byte, corrupt bool, err error
 		}
 		w.dec = dec
 	}
+	if cap(w.raw) < int(s.raw) {
+		// Once, at the size the header gives: growing by appends
+		// leaves garbage behind, and fresh memory costs page faults.
+		w.raw = make([]byte, 0, s.raw)
+	}
 	raw, err = w.dec.DecodeAll(p, w.raw[:0])
 	if err != nil || len(raw) != int(s.raw) {
 		return nil, true, nil

@@ -2,13 +2,16 @@
 
 package query
 
-import "net/netip"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // valueIndex numbers the values of one element densely, in order of first
 // sight: statistics and series keep their counters in slices indexed by
 // it. Numbers below 65536 (ports, protocols, flags, ...) go through a
-// table; IPv4 addresses through an open-addressing hash table of their
-// 32 bits (a map and a cache in front of it took twice as long: each
+// table; IPv4 and IPv6 addresses through open-addressing hash tables of
+// their bits (a map and a cache in front of it took twice as long: each
 // block's addresses are looked up once per block); other values through
 // maps.
 type valueIndex struct {
@@ -19,6 +22,8 @@ type valueIndex struct {
 	addrs map[netip.Addr]int32
 	v4    []v4Slot // len a power of two, at most half full
 	v4n   int
+	v6    []v6Slot // the same for IPv6 addresses without a zone
+	v6n   int
 }
 
 type v4Slot struct {
@@ -66,6 +71,9 @@ func (x *valueIndex) addr(a netip.Addr) (i int32, added bool) {
 			}
 		}
 	}
+	if a.Is6() && a.Zone() == "" {
+		return x.addr6(a)
+	}
 	i, ok := x.addrs[a]
 	if !ok {
 		i = x.n
@@ -73,6 +81,56 @@ func (x *valueIndex) addr(a netip.Addr) (i int32, added bool) {
 		x.addrs[a] = i
 	}
 	return i, !ok
+}
+
+// addr6 is addr for IPv6 addresses without a zone: an open-addressing
+// table of their 128 bits.
+func (x *valueIndex) addr6(a netip.Addr) (i int32, added bool) {
+	if x.v6 == nil {
+		x.v6 = make([]v6Slot, 1024)
+	}
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	mask := uint64(len(x.v6) - 1)
+	for h := v6Hash(hi, lo) & mask; ; h = (h + 1) & mask {
+		s := &x.v6[h]
+		if s.i == 0 {
+			i = x.n
+			x.n++
+			*s = v6Slot{hi, lo, i + 1}
+			if x.v6n++; 2*x.v6n > len(x.v6) {
+				x.growV6()
+			}
+			return i, true
+		}
+		if s.hi == hi && s.lo == lo {
+			return s.i - 1, false
+		}
+	}
+}
+
+type v6Slot struct {
+	hi, lo uint64
+	i      int32 // 1 + index; 0: empty
+}
+
+func v6Hash(hi, lo uint64) uint64 { return (hi*0x9e3779b97f4a7c15 ^ lo) * 0xff51afd7ed558ccd >> 32 }
+
+// growV6 doubles the IPv6 table.
+func (x *valueIndex) growV6() {
+	old := x.v6
+	x.v6 = make([]v6Slot, 2*len(old))
+	mask := uint64(len(x.v6) - 1)
+	for _, s := range old {
+		if s.i == 0 {
+			continue
+		}
+		h := v6Hash(s.hi, s.lo) & mask
+		for x.v6[h].i != 0 {
+			h = (h + 1) & mask
+		}
+		x.v6[h] = s
+	}
 }
 
 // growV4 doubles the IPv4 table.
@@ -135,4 +193,32 @@ func (x *valueIndex) value(v Value) (int32, bool) {
 		return x.addr(v.Addr)
 	}
 	return x.num(v.Num)
+}
+
+// each calls f with every value of the index and its index.
+func (x *valueIndex) each(f func(v Value, i int32)) {
+	for n, j := range x.dense {
+		if j != 0 {
+			f(Value{Num: uint32(n)}, j-1)
+		}
+	}
+	for v, i := range x.m {
+		f(v, i)
+	}
+	for a, i := range x.addrs {
+		f(Value{Addr: a}, i)
+	}
+	for _, s := range x.v4 {
+		if s.i != 0 {
+			f(Value{Addr: netip.AddrFrom4([4]byte{byte(s.key >> 24), byte(s.key >> 16), byte(s.key >> 8), byte(s.key)})}, s.i-1)
+		}
+	}
+	for _, s := range x.v6 {
+		if s.i != 0 {
+			var b [16]byte
+			binary.BigEndian.PutUint64(b[:8], s.hi)
+			binary.BigEndian.PutUint64(b[8:], s.lo)
+			f(Value{Addr: netip.AddrFrom16(b)}, s.i-1)
+		}
+	}
 }

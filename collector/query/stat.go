@@ -256,8 +256,7 @@ func NewStat(spec StatSpec) *Stat {
 func (s *Stat) addAddr(a netip.Addr, r *flow.Record) {
 	i, added := s.index.addr(a)
 	if added {
-		s.cs = append(s.cs, Counter{})
-		s.vals = append(s.vals, Value{Addr: a})
+		s.push()
 	}
 	s.cs[i].Add(r)
 }
@@ -265,8 +264,7 @@ func (s *Stat) addAddr(a netip.Addr, r *flow.Record) {
 func (s *Stat) addNum(n uint32, r *flow.Record) {
 	i, added := s.index.num(n)
 	if added {
-		s.cs = append(s.cs, Counter{})
-		s.vals = append(s.vals, Value{Num: n})
+		s.push()
 	}
 	s.cs[i].Add(r)
 }
@@ -274,10 +272,28 @@ func (s *Stat) addNum(n uint32, r *flow.Record) {
 func (s *Stat) addStr(str string, r *flow.Record) {
 	i, added := s.index.str(str)
 	if added {
-		s.cs = append(s.cs, Counter{})
-		s.vals = append(s.vals, Value{Str: str})
+		s.push()
 	}
 	s.cs[i].Add(r)
+}
+
+// push adds a counter for a new value (the index keeps the value).
+func (s *Stat) push() {
+	if len(s.cs) == cap(s.cs) {
+		s.cs = slices.Grow(s.cs, max(len(s.cs), 64)) // append would grow large slices by a quarter
+	}
+	s.cs = append(s.cs, Counter{})
+}
+
+// values returns the value of each counter, from the index: statistics
+// do not keep them while they count (fewer bytes per value to write, and
+// none for the garbage collector to scan).
+func (s *Stat) values() []Value {
+	if len(s.vals) != len(s.cs) {
+		s.vals = make([]Value, len(s.cs))
+		s.index.each(func(v Value, i int32) { s.vals[i] = v })
+	}
+	return s.vals
 }
 
 // Add counts r.
@@ -400,8 +416,7 @@ func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 			v := s.numValue(r)
 			i, added := s.index.num(v)
 			if added {
-				s.cs = append(s.cs, Counter{})
-				s.vals = append(s.vals, Value{Num: v})
+				s.push()
 			}
 			s.cs[i].addSpan(r, &spans[j])
 		}
@@ -481,8 +496,7 @@ func (s *Stat) addColumns(b *flowfile.Block, sel []int32, spans []recSpan) {
 func (s *Stat) addNumValues(v uint32, packets, octets uint64, sp *recSpan) {
 	i, added := s.index.num(v)
 	if added {
-		s.cs = append(s.cs, Counter{})
-		s.vals = append(s.vals, Value{Num: v})
+		s.push()
 	}
 	s.cs[i].addValues(packets, octets, sp)
 }
@@ -546,8 +560,7 @@ func (s *Stat) slot(slots []int32, addrs []netip.Addr, d uint32) int32 {
 	a := addrs[d]
 	i, added := s.index.addr(a)
 	if added {
-		s.cs = append(s.cs, Counter{})
-		s.vals = append(s.vals, Value{Addr: a})
+		s.push()
 	}
 	slots[d] = i + 1
 	return i
@@ -558,16 +571,14 @@ func (s *Stat) Merge(o *Stat) {
 	s.Total.Merge(o.Total)
 	if len(s.cs) < len(o.cs) {
 		s.cs = slices.Grow(s.cs, len(o.cs)-len(s.cs))
-		s.vals = slices.Grow(s.vals, len(o.vals)-len(s.vals))
 	}
-	for k, v := range o.vals {
+	o.index.each(func(v Value, k int32) {
 		i, added := s.index.value(v)
 		if added {
-			s.cs = append(s.cs, Counter{})
-			s.vals = append(s.vals, v)
+			s.push()
 		}
 		s.cs[i].Merge(o.cs[k])
-	}
+	})
 }
 
 // Len is the number of distinct values.
@@ -582,10 +593,11 @@ type Entry struct {
 // Top returns the n largest entries by o (all for n <= 0), ties broken by
 // value.
 func (s *Stat) Top(o Order, n int) []Entry {
+	vals := s.values()
 	if n <= 0 || len(s.cs) <= 2*n {
 		out := make([]Entry, 0, len(s.cs))
 		for i, c := range s.cs {
-			out = append(out, Entry{s.vals[i], c})
+			out = append(out, Entry{vals[i], c})
 		}
 		sortEntries(out, o)
 		if n > 0 && len(out) > n {
@@ -596,7 +608,7 @@ func (s *Stat) Top(o Order, n int) []Entry {
 	// The n first in a heap whose root ranks last among them: an entry
 	// that ranks after the root is not among the n first.
 	h := make([]int, 0, n)
-	rank := func(i, j int) int { return rankEntries(Entry{s.vals[i], s.cs[i]}, Entry{s.vals[j], s.cs[j]}, o) }
+	rank := func(i, j int) int { return rankEntries(Entry{vals[i], s.cs[i]}, Entry{vals[j], s.cs[j]}, o) }
 	down := func(k int) {
 		for {
 			c := 2*k + 1
@@ -627,7 +639,7 @@ func (s *Stat) Top(o Order, n int) []Entry {
 	}
 	out := make([]Entry, len(h))
 	for k, i := range h {
-		out[k] = Entry{s.vals[i], s.cs[i]}
+		out[k] = Entry{vals[i], s.cs[i]}
 	}
 	sortEntries(out, o)
 	return out
