@@ -13,6 +13,8 @@ package bpf
 //     so this is the cost of parsing plus a lookup and in-place update.
 //     "empty" is the same run of an empty program: the test runner's own
 //     per-repetition cost, included in every other number.
+//     An IPv4 flow's packets are counted in its slot of the per-CPU flow
+//     cache, so ipv4-existing is the cost of a cache hit.
 //   - ipv4-new, ipv6-new: Repeat would repeat one frame, hence one flow,
 //     so each iteration runs newFlowFrames distinct frames once each, into
 //     a freshly drained map. Each kflow run is preceded by a run of the
@@ -23,9 +25,15 @@ package bpf
 //     number compares with the existing-flow ones). kernel-ns/pkt is a
 //     cross-check: the kernel's own timing of each single run (Repeat 1,
 //     which includes two clock reads) minus the same for the empty
-//     program.
+//     program. An IPv4 flow is new to the cache too: in the cache's 1,024
+//     slots, most of the 4,096 new flows find their slot taken by an
+//     earlier one, which moves into the flow map first.
+//   - ipv4-cache-miss: the same 4,096 IPv4 flows again, measured like the
+//     new ones: their packets find their cache slot held by another flow
+//     (the worst case of the cache: more active flows than it has slots).
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,16 +57,24 @@ func BenchmarkProgRun(b *testing.B) {
 		new4[i] = frame(b, eth4(), ip4(layers.IPProtocolTCP, 64, 0), tcpTS(sp, 443, fACK), payload(1000))
 		new6[i] = frame(b, eth6(), ip6(6, 64, 0), tcpTS(sp, 443, fACK), payload(1000))
 	}
-	for _, mode := range valueModes {
-		d := loadTest(b, Config{MapEntries: 2 * newFlowFrames, PerCPUValues: !mode.shared})
+	// The flow cache off (NoCache, shared values): every IPv4 packet is
+	// counted in the IPv4 map, as before the cache; ipv4-cache-miss is
+	// then 4,096 existing flows in turn, each found in the map.
+	modes := append(slices.Clone(valueModes), struct {
+		name   string
+		shared bool
+	}{"nocache", true})
+	for _, mode := range modes {
+		d := loadTest(b, Config{MapEntries: 2 * newFlowFrames, PerCPUValues: !mode.shared, NoCache: mode.name == "nocache"})
 		empty := d.objs.KflowEmpty
 		prog := d.objs.KflowTcxIngress
 		var emptyNs float64
 		b.Run(mode.name+"/empty", func(b *testing.B) { emptyNs = benchRepeated(b, empty, f4) })
 		b.Run(mode.name+"/ipv4-existing", func(b *testing.B) { benchRepeated(b, prog, f4) })
 		b.Run(mode.name+"/ipv6-existing", func(b *testing.B) { benchRepeated(b, prog, f6) })
-		b.Run(mode.name+"/ipv4-new", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new4, emptyNs) })
-		b.Run(mode.name+"/ipv6-new", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new6, emptyNs) })
+		b.Run(mode.name+"/ipv4-new", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new4, emptyNs, false) })
+		b.Run(mode.name+"/ipv6-new", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new6, emptyNs, false) })
+		b.Run(mode.name+"/ipv4-cache-miss", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new4, emptyNs, true) })
 		if _, _, err := d.Drain(nil); err != nil {
 			b.Fatal(err)
 		}
@@ -78,7 +94,7 @@ func BenchmarkProgRun(b *testing.B) {
 		var emptyNs float64
 		b.Run(name+"/empty", func(b *testing.B) { emptyNs = benchRepeated(b, empty, f4) })
 		b.Run(name+"/ipv4-existing", func(b *testing.B) { benchRepeated(b, prog, f4) })
-		b.Run(name+"/ipv4-new", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new4, emptyNs) })
+		b.Run(name+"/ipv4-new", func(b *testing.B) { benchNewFlows(b, d, empty, prog, new4, emptyNs, false) })
 	}
 	// The capture filter (shared values): a filter of ten primitives the
 	// packet matches none of, so every test runs and the packet is
@@ -123,14 +139,25 @@ func benchRepeated(b *testing.B, prog *ebpf.Program, f []byte) float64 {
 	return ns
 }
 
-// benchNewFlows reports the cost of a packet that creates its flow.
-func benchNewFlows(b *testing.B, d *Datapath, empty, prog *ebpf.Program, frames [][]byte, emptyNs float64) {
+// benchNewFlows reports the cost of a packet that creates its flow, or
+// with existing, of a packet of an existing IPv4 flow whose cache slot
+// holds another flow (frames has four times as many flows as the cache has
+// slots, run in turn: the slot's flow moves into the flow map, the
+// packet's flow takes the slot).
+func benchNewFlows(b *testing.B, d *Datapath, empty, prog *ebpf.Program, frames [][]byte, emptyNs float64, existing bool) {
 	var wall, kernel time.Duration
 	var pkts int
 	for b.Loop() {
 		b.StopTimer()
 		if _, _, err := d.Drain(nil); err != nil { // empty map: every frame is a new flow
 			b.Fatal(err)
+		}
+		if existing {
+			for _, f := range frames {
+				if _, _, err := prog.Benchmark(f, 1, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
 		b.StartTimer()
 		for _, f := range frames {
@@ -156,9 +183,29 @@ func benchNewFlows(b *testing.B, d *Datapath, empty, prog *ebpf.Program, frames 
 		pkts += len(frames)
 	}
 	b.StopTimer()
-	if n := countEntries(b, d.active) + countEntries(b, d.active4); n != len(frames) {
-		b.Fatalf("%d flows in the map after the last round, want %d new ones", n, len(frames))
+	// A new flow is in the cache or in a map (moved out of the cache); an
+	// existing one may be in both.
+	if n := countEntries(b, d.active) + countEntries(b, d.active4) + countCache(b, d); n < len(frames) || !existing && n != len(frames) {
+		b.Fatalf("%d flows in the maps and cache after the last round, want %d", n, len(frames))
 	}
 	b.ReportMetric(float64(wall.Nanoseconds())/float64(pkts)+emptyNs, "ns/pkt")
 	b.ReportMetric(float64(kernel.Nanoseconds())/float64(pkts)+emptyNs, "kernel-ns/pkt")
+}
+
+// countCache counts the used slots of the active flow cache (each CPU's).
+func countCache(tb testing.TB, d *Datapath) int {
+	tb.Helper()
+	n := 0
+	for i := range d.cache.MaxEntries() {
+		var es []kflowFlowCacheEntry
+		if err := d.cache.Lookup(i, &es); err != nil {
+			tb.Fatal(err)
+		}
+		for _, e := range es {
+			if e.Value.Packets != 0 {
+				n++
+			}
+		}
+	}
+	return n
 }

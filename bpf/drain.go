@@ -25,8 +25,9 @@ type Stats struct {
 	IgnoredPackets, IgnoredOctets   uint64 // map and ring buffer full: lost to flows
 
 	// Of the last drain only (not counters): flows read from the flow
-	// map, and ring buffer events folded in.
-	MapEntries, Events int
+	// maps, ring buffer events folded in, and used slots of the flow
+	// cache (one per CPU and flow).
+	MapEntries, Events, CacheEntries int
 }
 
 func (s *Stats) add(o *kflowDatapathStats) {
@@ -68,13 +69,19 @@ const tcpFlagsMask uint16 = 0x1ff
 const drainBatch = 4096
 
 type drainState struct {
-	ncpu     int
-	batchOK  bool // BPF_MAP_LOOKUP_AND_DELETE_BATCH works on the flow maps
-	keys     []kflowFlowKey
-	keys4    []kflowFlowKey4
-	values   []kflowFlowValue // ncpu values per key for per-CPU maps
-	event    ringbuf.Record
-	baseline Stats // counters already handed out, mirrored in drained_stats
+	ncpu    int
+	batchOK bool // BPF_MAP_LOOKUP_AND_DELETE_BATCH works on the flow maps
+	keys    []kflowFlowKey
+	keys4   []kflowFlowKey4
+	values  []kflowFlowValue // ncpu values per key for per-CPU maps
+	// The flow cache, a per-CPU array: its slot numbers, their entries
+	// (cpus per slot), and zeroes to clear it.
+	cpus                  int
+	cacheKeys             []uint32
+	cacheVals, cacheZeros []kflowFlowCacheEntry
+	cacheBatchOK          bool
+	event                 ringbuf.Record
+	baseline              Stats // counters already handed out, mirrored in drained_stats
 	// flagsMask keeps the TCP flags of records, and flow.TCPSynNoAck
 	// with Config.MarkSynNoAck.
 	flagsMask uint16
@@ -89,13 +96,21 @@ func (s *drainState) init(d *Datapath) error {
 	if d.cfg.PerCPUValues {
 		s.ncpu = n
 	}
-	s.batchOK = true
+	s.cpus = n
+	s.batchOK, s.cacheBatchOK = true, true
 	s.flagsMask = tcpFlagsMask
 	if d.cfg.MarkSynNoAck {
 		s.flagsMask |= flow.TCPSynNoAck
 	}
 	s.keys = make([]kflowFlowKey, drainBatch)
 	s.keys4 = make([]kflowFlowKey4, drainBatch)
+	slots := int(d.cache.MaxEntries())
+	s.cacheKeys = make([]uint32, slots)
+	for i := range s.cacheKeys {
+		s.cacheKeys[i] = uint32(i)
+	}
+	s.cacheVals = make([]kflowFlowCacheEntry, slots*n)
+	s.cacheZeros = make([]kflowFlowCacheEntry, slots*n)
 	s.values = make([]kflowFlowValue, drainBatch*s.ncpu)
 	var base kflowDatapathStats
 	if err := d.objs.DrainedStats.Lookup(uint32(0), &base); err != nil {
@@ -125,7 +140,15 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 		return Stats{}, err
 	}
 
-	// Swap first: from here on, programs count into the spare maps.
+	// Swap first: from here on, programs count into the spare maps. The
+	// cache first: programs that still see the retired flow maps may move
+	// counters of the new cache into them, but none of the retired
+	// cache's after its swap returned.
+	if err := d.objs.Cache4Slot.Put(uint32(0), d.cacheSpare); err != nil {
+		return Stats{}, fmt.Errorf("swap flow caches: %w", err)
+	}
+	retiredCache := d.cache
+	d.cache, d.cacheSpare = d.cacheSpare, retiredCache
 	if err := d.objs.Flow4Slot.Put(uint32(0), d.spare4); err != nil {
 		return Stats{}, fmt.Errorf("swap IPv4 flow maps: %w", err)
 	}
@@ -137,8 +160,11 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	retired := d.active
 	d.active, d.spare = d.spare, retired
 
-	entries, events := 0, 0
+	entries, events, cached := 0, 0, 0
 	count := func(r *flow.Record) { entries++; emit(r) }
+	if err := d.readAndClearCache(retiredCache, func(r *flow.Record) { cached++; emit(r) }, &clock); err != nil {
+		return Stats{}, err
+	}
 	if err := readAndClear(d, retired4, d.drain.keys4, keyRecord4, count, &clock); err != nil {
 		return Stats{}, err
 	}
@@ -149,7 +175,7 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 		return Stats{}, err
 	}
 	st, err := d.statsDelta()
-	st.MapEntries, st.Events = entries, events
+	st.MapEntries, st.Events, st.CacheEntries = entries, events, cached
 	return st, err
 }
 
@@ -209,6 +235,72 @@ func perCPUOrOne(vals []kflowFlowValue, ncpu int) any {
 	return vals
 }
 
+// readAndClearCache reads every used slot of a retired flow cache, each
+// CPU's, then zeroes the cache.
+func (d *Datapath) readAndClearCache(m *ebpf.Map, emit func(*flow.Record), clock *clockMap) error {
+	s := &d.drain
+	n := len(s.cacheKeys)
+	read := false
+	if s.cacheBatchOK {
+		var cursor ebpf.MapBatchCursor
+		got := 0
+		for got < n {
+			c, err := m.BatchLookup(&cursor, s.cacheKeys[got:], s.cacheVals[got*s.cpus:], nil)
+			got += c
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				break
+			}
+			if errors.Is(err, ebpf.ErrNotSupported) && c == 0 {
+				s.cacheBatchOK = false
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read flow cache: %w", err)
+			}
+		}
+		read = s.cacheBatchOK
+		if read && got != n {
+			return fmt.Errorf("read flow cache: %d of its %d slots", got, n)
+		}
+	}
+	if !read {
+		for i := range n {
+			if err := m.Lookup(uint32(i), s.cacheVals[i*s.cpus:(i+1)*s.cpus]); err != nil {
+				return fmt.Errorf("read flow cache slot %d: %w", i, err)
+			}
+		}
+	}
+	used := false
+	var r flow.Record
+	for i := range s.cacheVals {
+		e := &s.cacheVals[i]
+		if e.Value.Packets == 0 {
+			continue
+		}
+		used = true
+		keyRecord4(&r, &e.Key)
+		s.valueRecord(&r, &e.Value, clock)
+		emit(&r)
+	}
+	if !used {
+		return nil
+	}
+	if s.cacheBatchOK {
+		if _, err := m.BatchUpdate(s.cacheKeys, s.cacheZeros, nil); err == nil {
+			return nil
+		} else if !errors.Is(err, ebpf.ErrNotSupported) {
+			return fmt.Errorf("clear flow cache: %w", err)
+		}
+		s.cacheBatchOK = false
+	}
+	for i := range n {
+		if err := m.Put(uint32(i), s.cacheZeros[i*s.cpus:(i+1)*s.cpus]); err != nil {
+			return fmt.Errorf("clear flow cache slot %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
 // record merges the per-CPU values of entry i into the flow record r,
 // whose key fields are set.
 func (s *drainState) record(r *flow.Record, i int, clock *clockMap) {
@@ -237,6 +329,11 @@ func (s *drainState) record(r *flow.Record, i int, clock *clockMap) {
 			v.CgroupId = c.CgroupId // set by the CPU that created the entry
 		}
 	}
+	s.valueRecord(r, &v, clock)
+}
+
+// valueRecord sets the counters of r from one value.
+func (s *drainState) valueRecord(r *flow.Record, v *kflowFlowValue, clock *clockMap) {
 	r.Packets, r.Octets = v.Packets, v.Octets
 	r.Start, r.End = clock.wall(v.FirstSeen), clock.wall(v.LastSeen)
 	r.TCPFlags = uint16(v.TcpFlags) & s.flagsMask

@@ -36,7 +36,8 @@ func PinnedMapNames() []string { return slices.Clone(pinnedMaps) }
 
 // Flow map names (pinned under the pin directory): flows4_a and flows4_b
 // (in flow4_slot) hold IPv4 flows, flows_a and flows_b (in flow_slot) IPv6
-// flows.
+// flows; cache4_a and cache4_b (in cache4_slot) are the per-CPU IPv4 flow
+// caches in front of the IPv4 maps.
 const (
 	MapFlowsA       = kflowMapFlowsA
 	MapFlowsB       = kflowMapFlowsB
@@ -44,6 +45,9 @@ const (
 	MapFlows4A      = kflowMapFlows4A
 	MapFlows4B      = kflowMapFlows4B
 	MapFlow4Slot    = kflowMapFlow4Slot
+	MapCache4A      = kflowMapCache4A
+	MapCache4B      = kflowMapCache4B
+	MapCache4Slot   = kflowMapCache4Slot
 	MapFlowEvents   = kflowMapFlowEvents
 	MapStats        = kflowMapStats
 	MapDrainedStats = kflowMapDrainedStats
@@ -268,6 +272,7 @@ const (
 	sizeofStats     = unsafe.Sizeof(kflowDatapathStats{})
 	sizeofFlowKey   = unsafe.Sizeof(kflowFlowKey{})
 	sizeofFlowKey4  = unsafe.Sizeof(kflowFlowKey4{})
+	sizeofCacheEnt  = unsafe.Sizeof(kflowFlowCacheEntry{})
 	sizeofFlowValue = unsafe.Sizeof(kflowFlowValue{})
 )
 
@@ -343,11 +348,15 @@ type FlowEntry struct {
 }
 
 // IsFlowMap reports whether m has the layout of a kflow flow map (IPv4 or
-// general keys).
+// general keys) or flow cache.
 func IsFlowMap(m *ebpf.Map) bool {
 	return (m.Type() == ebpf.Hash || m.Type() == ebpf.PerCPUHash) &&
 		(m.KeySize() == uint32(sizeofFlowKey) || m.KeySize() == uint32(sizeofFlowKey4)) &&
-		m.ValueSize() == uint32(sizeofFlowValue)
+		m.ValueSize() == uint32(sizeofFlowValue) || isCacheMap(m)
+}
+
+func isCacheMap(m *ebpf.Map) bool {
+	return m.Type() == ebpf.PerCPUArray && m.KeySize() == 4 && m.ValueSize() == uint32(sizeofCacheEnt)
 }
 
 // DumpFlows iterates a flow map (lookups only: the entries stay for the
@@ -355,6 +364,9 @@ func IsFlowMap(m *ebpf.Map) bool {
 func DumpFlows(m *ebpf.Map, fn func(*FlowEntry) error) error {
 	if !IsFlowMap(m) {
 		return fmt.Errorf("map %s: not a flow map", m.String())
+	}
+	if isCacheMap(m) {
+		return dumpCache(m, fn)
 	}
 	ncpu := 1
 	if m.Type() == ebpf.PerCPUHash {
@@ -385,6 +397,30 @@ func dumpFlows[K any](m *ebpf.Map, ncpu int, keyRec func(*flow.Record, *K), fn f
 	}
 	if err := iter.Err(); err != nil {
 		return fmt.Errorf("walk flow map: %w", err)
+	}
+	return nil
+}
+
+// dumpCache calls fn for each used slot of a flow cache, each CPU's: a
+// flow may come more than once (several CPUs, and its flow map entry).
+func dumpCache(m *ebpf.Map, fn func(*FlowEntry) error) error {
+	var es []kflowFlowCacheEntry
+	for i := range m.MaxEntries() {
+		if err := m.Lookup(i, &es); err != nil {
+			return fmt.Errorf("read flow cache slot %d: %w", i, err)
+		}
+		for j := range es {
+			if es[j].Value.Packets == 0 {
+				continue
+			}
+			var r flow.Record
+			keyRecord4(&r, &es[j].Key)
+			var e FlowEntry
+			entry(&e, &r, []kflowFlowValue{es[j].Value})
+			if err := fn(&e); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -427,7 +463,7 @@ func ReadSlot(m *ebpf.Map) (ebpf.MapID, error) {
 
 // OpenActiveFlowMap opens the flow map that the datapath pinned under
 // pinDir counts into now, as its slot (MapFlow4Slot for IPv4 flows,
-// MapFlowSlot for IPv6 flows) says: read-only through its pin (path is the
+// MapFlowSlot for IPv6 flows, MapCache4Slot for the IPv4 flow cache) says: read-only through its pin (path is the
 // pin's path), or by id when it is not pinned there (path is empty). Only
 // lookups: a running exporter's drain is not disturbed.
 func OpenActiveFlowMap(pinDir, slotName string) (m *ebpf.Map, path string, err error) {
@@ -436,8 +472,10 @@ func OpenActiveFlowMap(pinDir, slotName string) (m *ebpf.Map, path string, err e
 	case MapFlowSlot:
 	case MapFlow4Slot:
 		names = []string{MapFlows4A, MapFlows4B}
+	case MapCache4Slot:
+		names = []string{MapCache4A, MapCache4B}
 	default:
-		return nil, "", fmt.Errorf("%q is not a flow slot (%s or %s)", slotName, MapFlow4Slot, MapFlowSlot)
+		return nil, "", fmt.Errorf("%q is not a flow slot (%s, %s or %s)", slotName, MapFlow4Slot, MapFlowSlot, MapCache4Slot)
 	}
 	slot, err := OpenPinnedMap(filepath.Join(pinDir, slotName))
 	if err != nil {

@@ -176,10 +176,149 @@ static __always_inline void count_in(void *slot, void *key,
 	fallback(skb, pi, packets, octets, now);
 }
 
+/* The short key's three 8-byte words, to hash and compare it. */
+union key4_words {
+	struct flow_key4 key;
+	__u64 w[3];
+};
+
+/*
+ * merge_value adds the counters of a cache slot (cv) to its flow's entry in
+ * the IPv4 flow map (v).
+ */
+static __always_inline void merge_value(struct flow_value *v,
+					const struct flow_value *cv)
+{
+	if (cfg_shared_values) {
+		__sync_fetch_and_add(&v->packets, cv->packets);
+		__sync_fetch_and_add(&v->octets, cv->octets);
+		if (cv->tcp_flags & ~v->tcp_flags)
+			__sync_fetch_and_or(&v->tcp_flags, cv->tcp_flags);
+	} else {
+		/* This CPU's value of an entry another CPU created. */
+		if (v->packets == 0) {
+			__builtin_memcpy(v, cv, sizeof(*v));
+			return;
+		}
+		v->packets += cv->packets;
+		v->octets += cv->octets;
+		v->tcp_flags |= cv->tcp_flags;
+	}
+	if (cv->first_seen < v->first_seen) {
+		v->first_seen = cv->first_seen;
+		v->tos = cv->tos;
+	}
+	if (cv->last_seen > v->last_seen)
+		v->last_seen = cv->last_seen;
+	if (cv->min_ttl < v->min_ttl)
+		v->min_ttl = cv->min_ttl;
+	if (cv->max_ttl > v->max_ttl)
+		v->max_ttl = cv->max_ttl;
+	if (!v->cgroup_id)
+		v->cgroup_id = cv->cgroup_id;
+}
+
+/*
+ * flush moves a cache slot's counters into the IPv4 flow map: 0, or -1
+ * when the map cannot take them (full, or no map installed).
+ */
+static __always_inline int flush(struct flow_cache_entry *e)
+{
+	struct flow_value *v;
+	__u32 zero = 0;
+	void *flows;
+	long err;
+
+	flows = bpf_map_lookup_elem(&flow4_slot, &zero);
+	if (!flows)
+		return -1;
+	v = bpf_map_lookup_elem(flows, &e->key);
+	if (v) {
+		merge_value(v, &e->value);
+		return 0;
+	}
+	err = bpf_map_update_elem(flows, &e->key, &e->value, BPF_NOEXIST);
+	if (err == 0)
+		return 0;
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(flows, &e->key);
+		if (v) {
+			merge_value(v, &e->value);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static __always_inline int same_key4(const struct flow_key4 *a,
+				     const union key4_words *b)
+{
+	__u64 w0, w1, w2;
+
+	__builtin_memcpy(&w0, a, 8);
+	__builtin_memcpy(&w1, (const __u8 *)a + 8, 8);
+	__builtin_memcpy(&w2, (const __u8 *)a + 16, 8);
+	return w0 == b->w[0] && w1 == b->w[1] && w2 == b->w[2];
+}
+
+/*
+ * cache_account counts an IPv4 packet in its slot of the per-CPU flow
+ * cache: 1, or 0 when the packet is to be counted in the flow map (no
+ * cache installed, or the slot's flow could not be moved out).
+ */
+static __always_inline int cache_account(struct __sk_buff *skb,
+					 struct packet_info *pi,
+					 const union key4_words *k,
+					 __u32 packets, __u64 octets, __u64 now)
+{
+	struct flow_cache_entry *e;
+	struct flow_value *v;
+	__u32 zero = 0, slot;
+	void *cache;
+	__u64 h;
+
+	h = k->w[0] * 0x9E3779B97F4A7C15ULL ^ k->w[1] * 0xC2B2AE3D27D4EB4FULL ^
+	    k->w[2] * 0x165667B19E3779F9ULL;
+	slot = (__u32)(h >> 32) & cfg_cache_mask;
+	cache = bpf_map_lookup_elem(&cache4_slot, &zero);
+	if (!cache)
+		return 0;
+	e = bpf_map_lookup_elem(cache, &slot);
+	if (!e)
+		return 0;
+	v = &e->value;
+	if (v->packets && same_key4(&e->key, k)) {
+		/* The CPU's own slot: plain adds. */
+		v->packets += packets;
+		v->octets += octets;
+		v->tcp_flags |= pi->tcp_flags;
+		v->last_seen = now;
+		if (pi->ttl < v->min_ttl)
+			v->min_ttl = pi->ttl;
+		if (pi->ttl > v->max_ttl)
+			v->max_ttl = pi->ttl;
+		return 1;
+	}
+	if (v->packets && flush(e) != 0)
+		return 0;
+	__builtin_memcpy(&e->key, &k->key, sizeof(e->key));
+	v->packets = packets;
+	v->octets = octets;
+	v->first_seen = now;
+	v->last_seen = now;
+	v->tcp_flags = pi->tcp_flags;
+	v->tos = pi->tos;
+	v->min_ttl = pi->ttl;
+	v->max_ttl = pi->ttl;
+	v->pad = 0;
+	v->cgroup_id = local_cgroup(skb, pi);
+	return 1;
+}
+
 /*
  * account adds one packet (or the segments of a GSO packet) to its flow:
- * an IPv4 flow in the IPv4 maps under its short key, others in the
- * general ones; skb is NULL for XDP.
+ * an IPv4 flow in the flow cache or the IPv4 maps under its short key,
+ * others in the general maps; skb is NULL for XDP.
  */
 static __always_inline void account(struct __sk_buff *skb,
 				    struct packet_info *pi, __u32 packets,
@@ -190,20 +329,23 @@ static __always_inline void account(struct __sk_buff *skb,
 
 	if (pi->key.ip_version == 4) {
 		const struct flow_key *k = &pi->key;
-		struct flow_key4 k4;
+		union key4_words k4;
 
-		__builtin_memcpy(k4.src_addr, &k->src_addr[12], 4);
-		__builtin_memcpy(k4.dst_addr, &k->dst_addr[12], 4);
-		k4.ifindex = k->ifindex;
-		k4.vlan_id = k->vlan_id;
-		k4.inner_vlan_id = k->inner_vlan_id;
-		k4.src_port = k->src_port;
-		k4.dst_port = k->dst_port;
-		k4.direction = k->direction;
-		k4.protocol = k->protocol;
-		k4.icmp_type = k->icmp_type;
-		k4.icmp_code = k->icmp_code;
-		count_in(&flow4_slot, &k4, skb, pi, packets, octets, now);
+		__builtin_memcpy(k4.key.src_addr, &k->src_addr[12], 4);
+		__builtin_memcpy(k4.key.dst_addr, &k->dst_addr[12], 4);
+		k4.key.ifindex = k->ifindex;
+		k4.key.vlan_id = k->vlan_id;
+		k4.key.inner_vlan_id = k->inner_vlan_id;
+		k4.key.src_port = k->src_port;
+		k4.key.dst_port = k->dst_port;
+		k4.key.direction = k->direction;
+		k4.key.protocol = k->protocol;
+		k4.key.icmp_type = k->icmp_type;
+		k4.key.icmp_code = k->icmp_code;
+		if (cfg_cache &&
+		    cache_account(skb, pi, &k4, packets, octets, now))
+			return;
+		count_in(&flow4_slot, &k4.key, skb, pi, packets, octets, now);
 		return;
 	}
 	count_in(&flow_slot, &pi->key, skb, pi, packets, octets, now);

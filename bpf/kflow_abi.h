@@ -91,6 +91,16 @@ struct flow_value {
 };
 
 /*
+ * An entry of the per-CPU IPv4 flow cache: a flow's counters on one CPU
+ * since they were last handed to the IPv4 flow map (or drained). Free when
+ * value.packets is 0.
+ */
+struct flow_cache_entry {
+	struct flow_key4 key;
+	struct flow_value value;
+};
+
+/*
  * One packet's flow update, sent through the ring buffer when the flow map
  * cannot take a new entry. User space folds these into its flow cache.
  */
@@ -180,6 +190,7 @@ struct filter_counts {
 _Static_assert(sizeof(struct flow_key) == 52, "flow_key size");
 _Static_assert(sizeof(struct flow_key4) == 24, "flow_key4 size");
 _Static_assert(sizeof(struct flow_value) == 48, "flow_value size");
+_Static_assert(sizeof(struct flow_cache_entry) == 72, "flow_cache_entry size");
 _Static_assert(sizeof(struct flow_event) == 88, "flow_event size");
 _Static_assert(sizeof(struct datapath_stats) == 64, "datapath_stats size");
 _Static_assert(sizeof(struct clock_sample) == 16, "clock_sample size");

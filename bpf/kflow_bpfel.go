@@ -58,6 +58,12 @@ type kflowFilterKey struct {
 	Pad       [3]uint8
 }
 
+type kflowFlowCacheEntry struct {
+	_     structs.HostLayout
+	Key   kflowFlowKey4
+	Value kflowFlowValue
+}
+
 type kflowFlowEvent struct {
 	_        structs.HostLayout
 	Key      kflowFlowKey
@@ -121,6 +127,9 @@ type kflowFlowValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	kflowMapCache4A          = "cache4_a"
+	kflowMapCache4B          = "cache4_b"
+	kflowMapCache4Slot       = "cache4_slot"
 	kflowMapClock            = "clock"
 	kflowMapDrainedStats     = "drained_stats"
 	kflowMapFiltered         = "filtered"
@@ -140,6 +149,8 @@ const (
 	kflowProgKflowTcxEgress  = "kflow_tcx_egress"
 	kflowProgKflowTcxIngress = "kflow_tcx_ingress"
 	kflowProgKflowXdp        = "kflow_xdp"
+	kflowVarCfgCache         = "cfg_cache"
+	kflowVarCfgCacheMask     = "cfg_cache_mask"
 	kflowVarCfgCgroups       = "cfg_cgroups"
 	kflowVarCfgFilter        = "cfg_filter"
 	kflowVarCfgFilterLen     = "cfg_filter_len"
@@ -205,6 +216,9 @@ type kflowProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowMapSpecs struct {
+	Cache4A      *ebpf.MapSpec `ebpf:"cache4_a"`
+	Cache4B      *ebpf.MapSpec `ebpf:"cache4_b"`
+	Cache4Slot   *ebpf.MapSpec `ebpf:"cache4_slot"`
 	Clock        *ebpf.MapSpec `ebpf:"clock"`
 	DrainedStats *ebpf.MapSpec `ebpf:"drained_stats"`
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
@@ -223,6 +237,8 @@ type kflowMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type kflowVariableSpecs struct {
+	CfgCache         *ebpf.VariableSpec `ebpf:"cfg_cache"`
+	CfgCacheMask     *ebpf.VariableSpec `ebpf:"cfg_cache_mask"`
 	CfgCgroups       *ebpf.VariableSpec `ebpf:"cfg_cgroups"`
 	CfgFilter        *ebpf.VariableSpec `ebpf:"cfg_filter"`
 	CfgFilterLen     *ebpf.VariableSpec `ebpf:"cfg_filter_len"`
@@ -253,6 +269,9 @@ func (o *kflowObjects) Close() error {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowMaps struct {
+	Cache4A      *ebpf.Map `ebpf:"cache4_a"`
+	Cache4B      *ebpf.Map `ebpf:"cache4_b"`
+	Cache4Slot   *ebpf.Map `ebpf:"cache4_slot"`
 	Clock        *ebpf.Map `ebpf:"clock"`
 	DrainedStats *ebpf.Map `ebpf:"drained_stats"`
 	Filtered     *ebpf.Map `ebpf:"filtered"`
@@ -269,6 +288,9 @@ type kflowMaps struct {
 
 func (m *kflowMaps) Close() error {
 	return _KflowClose(
+		m.Cache4A,
+		m.Cache4B,
+		m.Cache4Slot,
 		m.Clock,
 		m.DrainedStats,
 		m.Filtered,
@@ -288,6 +310,8 @@ func (m *kflowMaps) Close() error {
 //
 // It can be passed to loadKflowObjects or ebpf.CollectionSpec.LoadAndAssign.
 type kflowVariables struct {
+	CfgCache         *ebpf.Variable `ebpf:"cfg_cache"`
+	CfgCacheMask     *ebpf.Variable `ebpf:"cfg_cache_mask"`
 	CfgCgroups       *ebpf.Variable `ebpf:"cfg_cgroups"`
 	CfgFilter        *ebpf.Variable `ebpf:"cfg_filter"`
 	CfgFilterLen     *ebpf.Variable `ebpf:"cfg_filter_len"`

@@ -37,9 +37,17 @@ volatile const __u8 cfg_shared_values = 0;
 /*
  * Non-zero to attribute each new egress flow entry to the cgroup of the
  * socket that sent it (flow_value.cgroup_id). Costs nothing for packets
- * of existing entries: it is read once per entry and drain interval.
+ * of existing entries: it is read once per entry (or flow cache slot taken)
+ * and drain interval.
  */
 volatile const __u8 cfg_cgroups = 0;
+
+/*
+ * Non-zero to count IPv4 packets in the per-CPU flow cache first, in slot
+ * (key hash & cfg_cache_mask) of the active cache map (cache4_slot).
+ */
+volatile const __u8 cfg_cache = 0;
+volatile const __u32 cfg_cache_mask = 0;
 
 /* Non-zero when filter_insns holds a capture filter to run. */
 volatile const __u8 cfg_filter = 0;
@@ -93,6 +101,30 @@ struct {
 	__type(key, __u32);
 	__array(values, struct flow_map4);
 } flow4_slot SEC(".maps");
+
+/*
+ * The per-CPU IPv4 flow cache, direct-mapped: a packet of the flow a slot
+ * holds is counted there with plain adds, without a hash map lookup. A
+ * packet of another flow first moves the slot's counters into the IPv4
+ * flow map (merged into the flow's entry there), then takes the slot; when
+ * the flow map cannot take them, the slot keeps its flow and the packet
+ * is counted on its own (flow map, else ring buffer). Double-buffered
+ * like the flow maps (cache4_slot): user space retires the active cache,
+ * then the flow maps, and reads and clears the retired cache with them.
+ */
+struct flow_cache {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct flow_cache_entry);
+	__uint(max_entries, 1024);
+} cache4_a SEC(".maps"), cache4_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flow_cache);
+} cache4_slot SEC(".maps");
 
 /*
  * Packet updates that did not fit in the flow map. A ring buffer has no

@@ -16,6 +16,7 @@ import (
 // Defaults for Config.
 const (
 	DefaultMapEntries      = 65536
+	DefaultCacheEntries    = 1024
 	DefaultRingBufferBytes = 1 << 20
 	DefaultPinDir          = "/sys/fs/bpf/kflow"
 )
@@ -25,6 +26,13 @@ type Config struct {
 	// MapEntries is the capacity of each flow map: the two IPv4 maps and
 	// the two IPv6 maps (the active one of each and its spare).
 	MapEntries uint32
+	// CacheEntries is the number of slots of the per-CPU IPv4 flow cache
+	// (0: DefaultCacheEntries), a power of two. NoCache turns the cache
+	// off: every IPv4 packet is then counted in the IPv4 flow map (the
+	// cache maps are still created, and drained, so that pins stay
+	// compatible).
+	CacheEntries uint32
+	NoCache      bool
 	// RingBufferBytes is the size of the map-full fallback ring buffer,
 	// a power of two multiple of the page size.
 	RingBufferBytes uint32
@@ -54,7 +62,7 @@ type Config struct {
 	Filter string
 	// Cgroups attributes each egress flow of a local socket to the
 	// socket's cgroup (flow.Record.CgroupID): read once per flow entry
-	// and drain, not per packet. Ingress flows get theirs in the flow
+	// (or flow cache slot an IPv4 flow takes) and drain, not per packet. Ingress flows get theirs in the flow
 	// cache, from their egress direction. Load turns it off, and says why in
 	// Datapath.CgroupsUnavailable, on a kernel without the helpers.
 	Cgroups bool
@@ -71,6 +79,9 @@ func (c *Config) withDefaults() Config {
 	if out.Sampling == 0 {
 		out.Sampling = 1
 	}
+	if out.CacheEntries == 0 {
+		out.CacheEntries = DefaultCacheEntries
+	}
 	return out
 }
 
@@ -86,6 +97,8 @@ type Datapath struct {
 	active, spare *ebpf.Map
 	// The two IPv4 flow maps; active4 is the one installed in flow4_slot.
 	active4, spare4 *ebpf.Map
+	// The two per-CPU IPv4 flow caches; cache is the one in cache4_slot.
+	cache, cacheSpare *ebpf.Map
 	// Whether the maps were adopted from a previous daemon's pins.
 	adopted bool
 
@@ -99,6 +112,7 @@ type Datapath struct {
 var pinnedMaps = []string{
 	kflowMapFlowsA, kflowMapFlowsB, kflowMapFlowSlot,
 	kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot,
+	kflowMapCache4A, kflowMapCache4B, kflowMapCache4Slot,
 	kflowMapFlowEvents, kflowMapStats, kflowMapDrainedStats, kflowMapFiltered,
 }
 
@@ -108,6 +122,9 @@ func Load(cfg Config) (*Datapath, error) {
 	if cfg.RingBufferBytes&(cfg.RingBufferBytes-1) != 0 || cfg.RingBufferBytes < uint32(os.Getpagesize()) {
 		return nil, fmt.Errorf("ring buffer size %d: %w: must be a power of two of at least %d bytes",
 			cfg.RingBufferBytes, ErrInvalidConfig, os.Getpagesize())
+	}
+	if cfg.CacheEntries&(cfg.CacheEntries-1) != 0 {
+		return nil, fmt.Errorf("flow cache of %d entries: %w: must be a power of two", cfg.CacheEntries, ErrInvalidConfig)
 	}
 	if err := checkPrerequisites(cfg.PinDir); err != nil {
 		return nil, err
@@ -134,6 +151,17 @@ func Load(cfg Config) (*Datapath, error) {
 		slot := spec.Maps[name]
 		slot.InnerMap.Type = flowType
 		slot.InnerMap.MaxEntries = cfg.MapEntries
+	}
+	spec.Maps[kflowMapCache4A].MaxEntries = cfg.CacheEntries
+	spec.Maps[kflowMapCache4B].MaxEntries = cfg.CacheEntries
+	spec.Maps[kflowMapCache4Slot].InnerMap.MaxEntries = cfg.CacheEntries
+	if !cfg.NoCache {
+		if err := spec.Variables[kflowVarCfgCache].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("set flow cache: %w", err)
+		}
+		if err := spec.Variables[kflowVarCfgCacheMask].Set(cfg.CacheEntries - 1); err != nil {
+			return nil, fmt.Errorf("set flow cache size: %w", err)
+		}
 	}
 	spec.Maps[kflowMapFlowEvents].MaxEntries = cfg.RingBufferBytes
 	// The ring buffer's value type is only there for bpf2go (it names the
@@ -216,9 +244,10 @@ func Load(cfg Config) (*Datapath, error) {
 	return d, nil
 }
 
-// installActive puts a flow map in each slot (flow_slot, flow4_slot), or
-// finds which one an adopted slot already holds. Pins of an earlier
-// datapath without IPv4 maps have no flow4_slot: Load created it empty.
+// installActive puts a map in each slot (flow_slot, flow4_slot,
+// cache4_slot), or finds which one an adopted slot already holds. Pins of
+// an earlier datapath without the IPv4 maps or the cache have no such
+// slot: Load created it empty.
 func (d *Datapath) installActive() error {
 	var err error
 	d.active, d.spare, err = installSlot(d.objs.FlowSlot, d.objs.FlowsA, d.objs.FlowsB)
@@ -226,6 +255,10 @@ func (d *Datapath) installActive() error {
 		return err
 	}
 	d.active4, d.spare4, err = installSlot(d.objs.Flow4Slot, d.objs.Flows4A, d.objs.Flows4B)
+	if err != nil {
+		return err
+	}
+	d.cache, d.cacheSpare, err = installSlot(d.objs.Cache4Slot, d.objs.Cache4A, d.objs.Cache4B)
 	return err
 }
 
@@ -288,7 +321,8 @@ func (d *Datapath) Release() error {
 func (d *Datapath) Unpin() error {
 	var errs []error
 	for _, m := range []*ebpf.Map{d.objs.FlowsA, d.objs.FlowsB, d.objs.FlowSlot,
-		d.objs.Flows4A, d.objs.Flows4B, d.objs.Flow4Slot, d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats, d.objs.Filtered} {
+		d.objs.Flows4A, d.objs.Flows4B, d.objs.Flow4Slot,
+		d.objs.Cache4A, d.objs.Cache4B, d.objs.Cache4Slot, d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats, d.objs.Filtered} {
 		if m != nil && m.IsPinned() {
 			errs = append(errs, m.Unpin())
 		}

@@ -182,8 +182,9 @@ func fmtRecords(rs []flow.Record) string {
 
 func checkStats(tb testing.TB, got, want Stats) {
 	tb.Helper()
-	// MapEntries and Events describe the drain, not the counters.
-	got.MapEntries, got.Events = 0, 0
+	// MapEntries, Events and CacheEntries describe the drain, not the
+	// counters.
+	got.MapEntries, got.Events, got.CacheEntries = 0, 0, 0
 	if got != want {
 		tb.Errorf("stats differ\n got: %+v\nwant: %+v", got, want)
 	}
@@ -434,7 +435,7 @@ func distinctFlows(tb testing.TB, n int) (frames [][]byte, want []flow.Record) {
 func TestMapFullFallback(t *testing.T) {
 	for _, mode := range valueModes {
 		t.Run(mode.name, func(t *testing.T) {
-			d := loadTest(t, Config{MapEntries: 4, PerCPUValues: !mode.shared})
+			d := loadTest(t, Config{MapEntries: 4, NoCache: true, PerCPUValues: !mode.shared})
 			frames, want := distinctFlows(t, 10)
 			// Again the first flow (in the map) and the last (not).
 			frames = append(frames, frames[0], frames[9])
@@ -472,7 +473,7 @@ func TestMapFullFallback(t *testing.T) {
 func TestRingBufferFull(t *testing.T) {
 	for _, mode := range valueModes {
 		t.Run(mode.name, func(t *testing.T) {
-			d := loadTest(t, Config{MapEntries: 4, RingBufferBytes: uint32(os.Getpagesize()), PerCPUValues: !mode.shared})
+			d := loadTest(t, Config{MapEntries: 4, NoCache: true, RingBufferBytes: uint32(os.Getpagesize()), PerCPUValues: !mode.shared})
 			const n = 300
 			frames, want := distinctFlows(t, n)
 			var sentPkts, sentOcts uint64
@@ -656,20 +657,33 @@ func TestTimestamps(t *testing.T) {
 	}
 }
 
-// rawSeen reads the only flow of the active IPv4 map without draining it:
-// its first and last seen stamps as the program wrote them (over CPUs with
-// per-CPU values: the earliest first, the latest last).
+// rawSeen reads the only flow of the active flow cache or IPv4 map without
+// draining it: its first and last seen stamps as the program wrote them
+// (over CPUs: the earliest first, the latest last).
 func rawSeen(tb testing.TB, d *Datapath) (first, last uint64) {
 	tb.Helper()
-	var key kflowFlowKey4
-	if err := d.active4.NextKey(nil, &key); err != nil {
-		tb.Fatalf("the active IPv4 map holds no flow: %v", err)
-	}
 	var vals []kflowFlowValue
-	if d.active4.Type() == ebpf.PerCPUHash {
-		if err := d.active4.Lookup(&key, &vals); err != nil {
+	for i := range d.cache.MaxEntries() {
+		var es []kflowFlowCacheEntry
+		if err := d.cache.Lookup(i, &es); err != nil {
 			tb.Fatal(err)
 		}
+		for _, e := range es {
+			vals = append(vals, e.Value)
+		}
+	}
+	var key kflowFlowKey4
+	if err := d.active4.NextKey(nil, &key); errors.Is(err, ebpf.ErrKeyNotExist) {
+		return seen(vals)
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	if d.active4.Type() == ebpf.PerCPUHash {
+		var per []kflowFlowValue
+		if err := d.active4.Lookup(&key, &per); err != nil {
+			tb.Fatal(err)
+		}
+		vals = append(vals, per...)
 	} else {
 		var v kflowFlowValue
 		if err := d.active4.Lookup(&key, &v); err != nil {
@@ -677,6 +691,11 @@ func rawSeen(tb testing.TB, d *Datapath) (first, last uint64) {
 		}
 		vals = append(vals, v)
 	}
+	return seen(vals)
+}
+
+// seen is the earliest first and the latest last seen stamp of values.
+func seen(vals []kflowFlowValue) (first, last uint64) {
 	for _, v := range vals {
 		if v.Packets == 0 {
 			continue

@@ -36,6 +36,7 @@ type exporterFlags struct {
 	endGrace      time.Duration
 	cacheFlows    int
 	mapEntries    uint32
+	kernelCache   uint32
 	ringBytes     uint32
 	valueMode     string
 	timestamps    string
@@ -75,6 +76,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.endGrace, "end-grace", 0, "keep a TCP flow this long after FIN/RST for its last ACKs (default: 2s, or the idle timeout if shorter)")
 	fs.IntVar(&f.cacheFlows, "cache-flows", cache.DefaultMaxFlows, "maximum flows in the flow cache")
 	fs.Uint32Var(&f.mapEntries, "map-entries", bpf.DefaultMapEntries, "capacity of each kernel flow map (an IPv4 and an IPv6 map, each with a spare for the drain)")
+	fs.Uint32Var(&f.kernelCache, "kernel-cache-slots", bpf.DefaultCacheEntries, "slots of the kernel's per-CPU IPv4 flow cache in front of the IPv4 flow map (power of two; 0: no cache)")
 	fs.Uint32Var(&f.ringBytes, "ring-buffer-bytes", bpf.DefaultRingBufferBytes, "size of the map-full fallback ring buffer (power of two)")
 	fs.StringVar(&f.valueMode, "map-values", "shared", "kernel flow values: shared (atomic adds) or percpu")
 	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")
@@ -146,7 +148,7 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 	}
 	cfg.Datapath = bpf.Config{MapEntries: f.mapEntries, RingBufferBytes: f.ringBytes, Sampling: f.sampling,
 		SamplingCount: count, PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir, Filter: f.filter,
-		Cgroups: f.cgroups}
+		Cgroups: f.cgroups, CacheEntries: f.kernelCache, NoCache: f.kernelCache == 0}
 	cfg.Hook = hook
 	cfg.Interfaces = f.interfaces
 	cfg.DrainInterval = f.drainInterval

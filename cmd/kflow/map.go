@@ -181,7 +181,8 @@ func mapDumpCmd() *command {
 		name:    "dump",
 		summary: "print a map's entries: flows of a flow map (values summed over CPUs), counters of a stats map, the flow slot",
 		usage: "NAME | id ID\n\nNAME is a map pinned under --pin-dir (" + strings.Join(bpf.PinnedMapNames(), ", ") +
-			"), \"active\", the IPv4 flow map the programs count into now, or \"active6\", the IPv6 one.\n" +
+			"), \"active\", the IPv4 flow map the programs count into now, \"cache\", the IPv4 flow cache\n" +
+			"in front of it (a flow's counters since they last moved into the map, per CPU), or \"active6\", the IPv6 flow map.\n" +
 			"Dumping only reads: the exporter's drain is not disturbed.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&a.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` where the exporter pins its maps")
@@ -260,9 +261,11 @@ func openDumpMap(pinDir string, args []string) (*ebpf.Map, string, error) {
 		return bpf.OpenActiveFlowMap(pinDir, bpf.MapFlow4Slot)
 	case "active6":
 		return bpf.OpenActiveFlowMap(pinDir, bpf.MapFlowSlot)
+	case "cache":
+		return bpf.OpenActiveFlowMap(pinDir, bpf.MapCache4Slot)
 	}
 	if !slices.Contains(bpf.PinnedMapNames(), name) {
-		return nil, "", fmt.Errorf("%w: unknown map %q: want one of %s, active, active6, or id ID", errUsage, name,
+		return nil, "", fmt.Errorf("%w: unknown map %q: want one of %s, active, cache, active6, or id ID", errUsage, name,
 			strings.Join(bpf.PinnedMapNames(), ", "))
 	}
 	path := filepath.Join(pinDir, name)
