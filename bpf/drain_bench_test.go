@@ -15,7 +15,11 @@ import (
 
 // fillActive puts n distinct flows in the active flow map, as the programs
 // would have after counting n flows.
-func fillActive(b testing.TB, d *Datapath, n int) {
+func fillActive(b testing.TB, d *Datapath, n int) { fillActiveMixed(b, d, n, 0) }
+
+// fillActiveMixed is fillActive with every v6Every-th flow an IPv6 one
+// (none for 0).
+func fillActiveMixed(b testing.TB, d *Datapath, n, v6Every int) {
 	b.Helper()
 	ncpu := d.drain.ncpu
 	const chunk = 8192
@@ -38,6 +42,12 @@ func fillActive(b testing.TB, d *Datapath, n int) {
 		k.DstAddr[10], k.DstAddr[11] = 0xff, 0xff
 		binary.BigEndian.PutUint32(k.SrcAddr[12:], 0xc6120000|uint32(i>>16))
 		binary.BigEndian.PutUint32(k.DstAddr[12:], 0xc6130001)
+		if v6Every > 0 && i%v6Every == 0 {
+			k.IpVersion = 6
+			k.SrcAddr = [16]byte{0: 0xfd, 1: 0x12}
+			k.DstAddr = [16]byte{0: 0xfd, 1: 0x13, 15: 1}
+			binary.BigEndian.PutUint32(k.SrcAddr[12:], uint32(i>>16))
+		}
 		k.SrcPort = uint16(i)
 		k.DstPort = 443
 		k.Ifindex = 2

@@ -16,6 +16,7 @@ import (
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
 	"github.com/kflow-dev/kflow/exporter/transport"
+	"github.com/kflow-dev/kflow/exporter/wire"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -31,8 +32,13 @@ import (
 // move less than the elapsed ones: waiting for a CPU is not counted.
 func BenchmarkPipeline(b *testing.B) {
 	testenv.RequirePrivileged(b)
-	for _, n := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("flows=%d", n), func(b *testing.B) {
+	for _, tc := range []struct{ n, v6Every int }{{100_000, 0}, {1_000_000, 0}, {100_000, 10}} {
+		n := tc.n
+		name := fmt.Sprintf("flows=%d", n)
+		if tc.v6Every > 0 {
+			name += fmt.Sprintf("/ipv6=1in%d", tc.v6Every)
+		}
+		b.Run(name, func(b *testing.B) {
 			// The whole pipeline runs on this goroutine: keep it on one
 			// thread so that the thread's CPU time is the pipeline's.
 			runtime.LockOSThread()
@@ -80,7 +86,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				fillActive(b, d, n)
+				fillActiveMixed(b, d, n, tc.v6Every)
 				c, err := cache.New(cache.Config{MaxFlows: n})
 				if err != nil {
 					b.Fatal(err)
@@ -102,7 +108,8 @@ func BenchmarkPipeline(b *testing.B) {
 				// messages with the transport's SendBatch.
 				arena, msgs = arena[:0], msgs[:0]
 				var lens []int
-				sent, err := enc.Encode(out, func(p ipfix.Packet) error {
+				grouped := wire.GroupFamilies(out, false)
+				sent, err := enc.Encode(grouped, func(p ipfix.Packet) error {
 					arena = append(arena, p.Bytes...)
 					lens = append(lens, len(p.Bytes))
 					return nil

@@ -17,8 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/cgroup"
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -509,6 +509,13 @@ func (a *Agent) export(b batch) {
 				}
 			}
 		}
+	}
+	if len(a.workers) > 0 {
+		// Records of one address family in a row fill messages of one
+		// length, which a UDP collector gets in one GSO send per run
+		// (transport.Conn.SendBatch). The local files keep the cache's
+		// order.
+		b.recs = wire.GroupFamilies(b.recs, a.cfg.Biflow)
 	}
 	for _, w := range a.workers {
 		w.offer(b)
