@@ -22,13 +22,18 @@ import (
 // collector; then "kflow file query -I" shows packets and bytes in flows
 // plus ignored packets and bytes equal to the traffic sent, exactly. The
 // same holds for the exporter's embedded mode, which writes the flow files
-// itself and keeps its ignored counters in them as the collector would.
+// itself and keeps its ignored counters in them as the collector would,
+// and across an upgrade: a second exporter adopts the first one's pinned
+// maps, whose ignored counters go on counting, and the files must not
+// count the first exporter's ignored packets twice.
 func TestIgnoredEndToEnd(t *testing.T) {
-	t.Run("collector", func(t *testing.T) { testIgnored(t, false) })
-	t.Run("embedded", func(t *testing.T) { testIgnored(t, true) })
+	t.Run("collector", func(t *testing.T) { testIgnored(t, false, false) })
+	t.Run("embedded", func(t *testing.T) { testIgnored(t, true, false) })
+	t.Run("upgrade", func(t *testing.T) { testIgnored(t, false, true) })
+	t.Run("embedded-upgrade", func(t *testing.T) { testIgnored(t, true, true) })
 }
 
-func testIgnored(t *testing.T, embedded bool) {
+func testIgnored(t *testing.T, embedded, upgrade bool) {
 	testenv.RequirePrivileged(t)
 	p := testenv.NewPair(t)
 	// No IPv6 and static neighbours: every IP packet on A's interface is
@@ -45,25 +50,45 @@ func testIgnored(t *testing.T, embedded bool) {
 	}
 	// One drain, at the end: everything sent meets a map of 16 flows and
 	// a ring buffer of one page in between.
-	eready := filepath.Join(t.TempDir(), "exporter-ready")
 	to := []string{"-c", "ipfix://" + kaddr}
 	if embedded {
 		to = []string{"-d", kdir}
 	}
-	exp := testenv.StartIn(t, p.A, bin, append([]string{"exporter", "run", "-i", p.AIf, "--pin-dir", "",
-		"--ready-file", eready, "--map-entries", "16", "--ring-buffer-bytes", strconv.Itoa(os.Getpagesize()),
-		"--drain-interval", "1h"}, to...)...)
-	if err := testenv.WaitFile(eready, testenv.Patience, exp); err != nil {
-		t.Fatalf("%v\n%s", err, exp.Output())
+	pins := ""
+	if upgrade {
+		pins = filepath.Join(mountBPFFS(t), "kflow")
 	}
-	truth, err := p.UDPBlast(false, 10000, 2000, 8000, 100)
-	if err != nil {
-		t.Fatal(err)
+	startExporter := func() *testenv.Proc {
+		eready := filepath.Join(t.TempDir(), "exporter-ready")
+		exp := testenv.StartIn(t, p.A, bin, append([]string{"exporter", "run", "-i", p.AIf, "--pin-dir", pins,
+			"--ready-file", eready, "--map-entries", "16", "--ring-buffer-bytes", strconv.Itoa(os.Getpagesize()),
+			"--drain-interval", "1h"}, to...)...)
+		if err := testenv.WaitFile(eready, testenv.Patience, exp); err != nil {
+			t.Fatalf("%v\n%s", err, exp.Output())
+		}
+		return exp
 	}
 	var want testenv.Counts
-	for _, c := range truth {
-		want.Packets += c.Packets
-		want.Octets += c.Octets
+	blast := func(base uint16) {
+		truth, err := p.UDPBlast(false, base, 2000, 8000, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range truth {
+			want.Packets += c.Packets
+			want.Octets += c.Octets
+		}
+	}
+	exp := startExporter()
+	blast(10000)
+	if upgrade {
+		// SIGHUP: the exporter exports everything and exits, leaving its
+		// programs attached and its maps pinned; the next one adopts them.
+		if err := exp.Stop(syscall.SIGHUP, testenv.Patience); err != nil {
+			t.Fatalf("exporter: %v\n%s", err, exp.Output())
+		}
+		exp = startExporter()
+		blast(20000)
 	}
 	// The exporter's clean stop drains, exports every flow and its last
 	// counters; the collector reads everything sent before it stops.

@@ -54,7 +54,7 @@ func (a *Agent) selfReport(b batch) *flowfile.ExporterReport {
 	a.mu.Lock()
 	names, records := a.observed, a.stats.RecordsExported
 	a.mu.Unlock()
-	u := &flowfile.ExporterReport{Domain: a.cfg.ObservationDomain, HasStats: true, SystemInit: a.start,
+	u := &flowfile.ExporterReport{Domain: a.cfg.ObservationDomain, HasStats: true, SystemInit: a.meteringInit,
 		Records: records, IgnoredPackets: b.ignoredPackets, IgnoredOctets: b.ignoredOctets, Received: time.Now()}
 	if len(names) > 0 {
 		u.Interfaces = make(map[uint32]string, len(names))
@@ -173,6 +173,10 @@ type Agent struct {
 	ifacesNew []wire.Interface
 	observed  []wire.Interface
 	start     time.Time
+	// meteringInit is when the datapath's maps were created: their
+	// counters (the ignored ones) count from then, across the exporters
+	// that adopt them. The statistics the collectors get say it.
+	meteringInit time.Time
 	// cgroups names the records' cgroup ids (drain loop only); nil
 	// without attribution or without a cgroup v2 mount.
 	cgroups *cgroup.Resolver
@@ -229,12 +233,17 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if a.dp.Adopted() {
 		a.log.Info("adopted pinned datapath maps: counting continued while no exporter ran", "pin_dir", cfg.Datapath.PinDir)
 	}
+	a.meteringInit = a.start
 	if cfg.Datapath.PinDir != "" {
 		if err := a.openLedger(); err != nil {
 			a.closeWorkers()
 			a.dp.Close()
 			return nil, err
 		}
+		a.meteringInit = a.ledger.Started()
+	}
+	for _, w := range a.workers {
+		w.enc.setMeteringInit(a.meteringInit)
 	}
 	return a, nil
 }

@@ -35,6 +35,9 @@ type encoder interface {
 	// v5 has no IPv6): the messages hold the records it carries, in order.
 	carries(r *flow.Record) bool
 	setFiltered([]wire.FilterCount)
+	// setMeteringInit sets when the datapath's counters began, for the
+	// formats whose statistics records say it (IPFIX's IE 160).
+	setMeteringInit(time.Time)
 }
 
 type ipfixEncoder struct{ e *ipfix.Encoder }
@@ -48,6 +51,7 @@ func (x ipfixEncoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(if
 func (x ipfixEncoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
 func (x ipfixEncoder) carries(*flow.Record) bool          { return true }
 func (x ipfixEncoder) setFiltered(fs []wire.FilterCount)  { x.e.SetFiltered(fs) }
+func (x ipfixEncoder) setMeteringInit(t time.Time)        { x.e.SetSystemInit(t) }
 
 type v9Encoder struct{ e *netflow9.Encoder }
 
@@ -60,6 +64,7 @@ func (x v9Encoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) 
 func (x v9Encoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
 func (x v9Encoder) carries(*flow.Record) bool          { return true }
 func (x v9Encoder) setFiltered(fs []wire.FilterCount)  { x.e.SetFiltered(fs) }
+func (x v9Encoder) setMeteringInit(time.Time)          {}
 
 type v5Encoder struct{ e *netflow5.Encoder }
 
@@ -72,6 +77,7 @@ func (x v5Encoder) setInterfaces([]wire.Interface) {}
 func (x v5Encoder) setIgnored(uint64, uint64)      {}
 func (x v5Encoder) carries(r *flow.Record) bool    { return r.Src.Is4() }
 func (x v5Encoder) setFiltered([]wire.FilterCount) {}
+func (x v5Encoder) setMeteringInit(time.Time)      {}
 
 func newEncoder(t transport.Target, cfg *Config, init time.Time) (encoder, error) {
 	switch t.Format {

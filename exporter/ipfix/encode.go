@@ -194,6 +194,13 @@ func (e *Encoder) SetIgnored(packets, octets uint64) {
 	e.f.ignoredPackets, e.f.ignoredOctets = packets, octets
 }
 
+// SetSystemInit sets the systemInitTimeMilliseconds (IE 160) of the
+// statistics options record: when the counters it carries began. An
+// exporter whose metering goes on across its own restarts (kflow's
+// pinned datapath maps) gives the metering's start, so that a collector
+// adding up the totals of each start counts the ignored packets once.
+func (e *Encoder) SetSystemInit(t time.Time) { e.f.initMs = t.UnixMilli() }
+
 // SetFiltered sets the capture filter counts announced in the options
 // records (with Config.CaptureFilter), sent with the other options data.
 func (e *Encoder) SetFiltered(fs []wire.FilterCount) {

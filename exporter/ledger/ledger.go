@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -33,9 +34,13 @@ const MapName = "kflow_ledger"
 // collector (and the local files).
 const maxAccounts = 64
 
-// drainedKey is the entry of the drained totals; accounts use the FNV-1a
-// hash of their name.
-const drainedKey uint64 = 0
+// drainedKey is the entry of the drained totals, startedKey the entry of
+// the time the maps were created; accounts use the FNV-1a hash of their
+// name.
+const (
+	drainedKey uint64 = 0
+	startedKey uint64 = 1<<64 - 1
+)
 
 // value is one entry: for the drained entry, the totals drained since the
 // maps were created; for an account, the totals handed to it (sent, or
@@ -57,6 +62,7 @@ type Ledger struct {
 	mu       sync.Mutex // guards drained
 	drained  value
 	accounts []*Account
+	started  time.Time
 }
 
 // Account is one collector's entry. Handed may be called from several
@@ -76,7 +82,7 @@ func key(name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	k := h.Sum64()
-	if k == drainedKey {
+	if k == drainedKey || k == startedKey {
 		k = 1
 	}
 	return k
@@ -128,7 +134,18 @@ func (l *Ledger) load(names []string) error {
 	if err := l.m.Put(drainedKey, l.drained); err != nil {
 		return fmt.Errorf("ledger: write: %w", err)
 	}
-	keep := map[uint64]bool{drainedKey: true}
+	// When the maps were created: their counters (the ignored ones, the
+	// drained totals) count from then, across the exporters that adopt
+	// them. A ledger of a version that did not keep it starts now.
+	if v, ok := old[startedKey]; ok && v.Packets != 0 {
+		l.started = time.Unix(0, int64(v.Packets))
+	} else {
+		l.started = time.Now()
+		if err := l.m.Put(startedKey, value{Packets: uint64(l.started.UnixNano())}); err != nil {
+			return fmt.Errorf("ledger: write: %w", err)
+		}
+	}
+	keep := map[uint64]bool{drainedKey: true, startedKey: true}
 	for _, name := range names {
 		a := &Account{Name: name, l: l, key: key(name)}
 		if ov, ok := old[a.key]; ok {
@@ -157,6 +174,11 @@ func (l *Ledger) load(names []string) error {
 	}
 	return nil
 }
+
+// Started returns when the maps the ledger describes were created (when
+// an exporter first opened it): the counters of the datapath count from
+// then, whichever exporter reads them now.
+func (l *Ledger) Started() time.Time { return l.started }
 
 // Accounts returns the accounts, in the order Open was given their names.
 func (l *Ledger) Accounts() []*Account { return l.accounts }

@@ -33,6 +33,10 @@ func TestLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	udp, tcp := l.Accounts()[0], l.Accounts()[1]
+	started := l.Started()
+	if started.IsZero() {
+		t.Fatal("a new ledger has no start")
+	}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -50,6 +54,9 @@ func TestLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	tcp, udp, v9 := l.Accounts()[0], l.Accounts()[1], l.Accounts()[2]
+	if !l.Started().Equal(started) {
+		t.Errorf("adopted: started %v, want the first exporter's %v", l.Started(), started)
+	}
 	if f := tcp.Found(); f != (Counts{11, 1100}) || tcp.Lost() != f {
 		t.Errorf("tcp: found %+v lost %+v, want 11 packets 1100 octets", f, tcp.Lost())
 	}
@@ -81,6 +88,9 @@ func TestLedger(t *testing.T) {
 	}
 	if tcp = l.Accounts()[0]; tcp.Lost() != (Counts{}) || l.DrainedTotal() != (Counts{}) {
 		t.Errorf("a fresh ledger has lost %+v drained %+v", tcp.Lost(), l.DrainedTotal())
+	}
+	if !l.Started().After(started) {
+		t.Errorf("a fresh ledger started %v, not after the old one's %v", l.Started(), started)
 	}
 	must(l.Unpin())
 	must(l.Close())
