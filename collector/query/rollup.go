@@ -36,7 +36,8 @@ const RollupStep = time.Minute
 // top values over a day are rarely every file's (a host of a few large
 // flows ranks high without ranking in most files), so rollups could not
 // prove them, and building them cost the collector more than half its
-// CPU on distinct flows. Series by address or port scan.
+// CPU on distinct flows. Series by address or port scan. rollupKey holds
+// what they read of a record.
 var rollupDims = []Element{ElemProto, ElemFlags, ElemTOS, ElemInIf, ElemOutIf, ElemVLAN, ElemExporter, ElemDir}
 
 // rollupKeep is the number of values a file keeps per dimension: 1 per 64
@@ -103,6 +104,37 @@ type rollupDim struct {
 type RollupBuilder struct {
 	records uint64
 	dims    []rollupDim
+	// cache sums the records of one minute and one value of every
+	// dimension before they reach the dimensions: records of a stream
+	// share a few such combinations, and the collector adds them one at
+	// a time.
+	cache [rollupCacheSize]rollupSlot
+}
+
+// rollupKey is a minute and what the rollup dimensions read of a record.
+type rollupKey struct {
+	minute      int64
+	exporter    netip.Addr
+	inIf, outIf uint32
+	flags, vlan uint16
+	proto, tos  uint8
+	dir         flow.Direction
+}
+
+type rollupSlot struct {
+	key  rollupKey
+	c    rollupCounts
+	used bool
+}
+
+const rollupCacheSize = 64
+
+func (k *rollupKey) hash() uint64 {
+	a := k.exporter.As16()
+	h := uint64(k.minute) ^ binary.LittleEndian.Uint64(a[8:])
+	h = h*0x9e3779b97f4a7c15 ^ uint64(k.inIf)<<32 ^ uint64(k.outIf)
+	h = h*0x9e3779b97f4a7c15 ^ uint64(k.flags)<<32 ^ uint64(k.vlan)<<16 ^ uint64(k.proto)<<8 ^ uint64(k.tos) ^ uint64(k.dir)<<48
+	return (h * 0xff51afd7ed558ccd) >> 58 // rollupCacheSize = 1<<6
 }
 
 // NewRollupBuilder returns an empty builder.
@@ -149,16 +181,42 @@ func (b *RollupBuilder) Add(recs []flow.Record) {
 			continue
 		}
 		b.records++
-		m := minuteOf(r.Start)
+		k := rollupKey{minute: minuteOf(r.Start), exporter: r.Exporter, inIf: r.InIf, outIf: r.OutIf,
+			flags: r.TCPFlags, vlan: r.VLAN, proto: r.Proto, tos: r.TOS, dir: r.Direction}
 		c := rollupCounts{1, r.Packets, r.Octets}
-		for d, e := range rollupDims {
-			v := Dim{Element: e}.value(r)
-			rd := &b.dims[d]
-			i, added := rd.index.value(v)
-			if added {
-				rd.vals = append(rd.vals, rollupValue{v: v})
-			}
-			rd.vals[i].add(m, c)
+		s := &b.cache[k.hash()]
+		if s.used && s.key == k {
+			s.c.add(c)
+			continue
+		}
+		if s.used {
+			b.addKey(&s.key, s.c)
+		}
+		*s = rollupSlot{key: k, c: c, used: true}
+	}
+}
+
+// addKey adds counts to the values of a key in every dimension.
+func (b *RollupBuilder) addKey(k *rollupKey, c rollupCounts) {
+	r := flow.Record{Exporter: k.exporter, InIf: k.inIf, OutIf: k.outIf, TCPFlags: k.flags, VLAN: k.vlan,
+		Proto: k.proto, TOS: k.tos, Direction: k.dir}
+	for d, e := range rollupDims {
+		v := Dim{Element: e}.value(&r)
+		rd := &b.dims[d]
+		i, added := rd.index.value(v)
+		if added {
+			rd.vals = append(rd.vals, rollupValue{v: v})
+		}
+		rd.vals[i].add(k.minute, c)
+	}
+}
+
+// flushCache adds what the cache holds to the dimensions.
+func (b *RollupBuilder) flushCache() {
+	for i := range b.cache {
+		if s := &b.cache[i]; s.used {
+			b.addKey(&s.key, s.c)
+			*s = rollupSlot{}
 		}
 	}
 }
@@ -180,6 +238,7 @@ func (b *RollupBuilder) Add(recs []flow.Record) {
 // the first from 0), uvarint flows, packets, bytes. Kept values are the
 // file's top by bytes (ties by value); minutes ascend.
 func (b *RollupBuilder) Payload() []byte {
+	b.flushCache()
 	keep := rollupKeep(b.records)
 	var bodies [][]byte
 	for d, e := range rollupDims {
