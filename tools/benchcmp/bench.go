@@ -34,6 +34,8 @@ type Config struct {
 	Logf       func(string, ...any)
 	Verbose    bool
 	CollectorN int
+	// NoQueries skips the query rows after the collector rows.
+	NoQueries bool
 }
 
 // LoadMetrics are one load phase's figures.

@@ -194,6 +194,9 @@ func collectorBench(ctx context.Context, e *Env, cfg *Config) ([]CollectorRun, [
 			dirs[spec.name] = dir
 		}
 	}
+	if cfg.NoQueries {
+		return runs, nil, "the query rows were not run (-queries=false)"
+	}
 	queries, note := queryBench(ctx, cfg, dirs["kflow collector"], dirs["nfcapd"])
 	return runs, queries, note
 }

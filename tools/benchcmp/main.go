@@ -37,7 +37,8 @@ func main() {
 		collFlows = flag.Int("collector-flows", 1_000_000, "flows of the collector and query benchmark")
 		rows      = flag.String("rows", "", "comma-separated row name prefixes to run (default all)")
 		verbose   = flag.Bool("v", false, "log mismatches")
-		colls     = flag.Bool("collectors", true, "run the collector and query rows")
+		colls     = flag.Bool("collectors", true, "run the collector and query rows (-rows none: only them)")
+		queries   = flag.Bool("queries", true, "run the query rows after the collector rows (-rows none -queries=false: the collector rows alone)")
 		noise     = flag.String("note", "", "a note on the run's conditions, printed under the tables")
 	)
 	flag.Parse()
@@ -47,7 +48,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "benchcmp: %s "+f+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
 	cfg := &Config{Kflow: *kflow, Runs: *runs, MixPPS: *mixPPS, TrafgenN: *trafgenN, XDPGenN: *xdpgenN,
-		LoadFlows: *flows, Logf: logf, Verbose: *verbose, CollectorN: *collFlows}
+		LoadFlows: *flows, Logf: logf, Verbose: *verbose, CollectorN: *collFlows, NoQueries: !*queries}
 	if err := run(ctx, cfg, *rows, *out, *noise, *colls); err != nil {
 		logf("%v", err)
 		os.Exit(1)
