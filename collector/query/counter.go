@@ -58,23 +58,36 @@ func spanOf(r *flow.Record) recSpan {
 	return sp
 }
 
-// colSpan is the span of record k of a piece of columns.
-func colSpan(b *flowfile.Block, k int) recSpan {
-	t := b.Times[k]
-	return recSpan{first: b.Start[k], last: b.End[k], hasStart: t&flowfile.TimeStart != 0, hasEnd: t&flowfile.TimeEnd != 0}
+// colValues are the columns of a piece of a block that counters read.
+type colValues struct {
+	packets, octets []uint64
+	start, end      []int64
+	times           []uint8
+}
+
+func colValuesOf(b *flowfile.Block) colValues {
+	return colValues{b.Packets, b.Octets, b.Start, b.End, b.Times}
+}
+
+// add is Add for record k of the columns.
+func (v *colValues) add(c *Counter, k int32) {
+	c.Flows++
+	c.Packets += v.packets[k]
+	c.Bytes += v.octets[k]
+	t := v.times[k]
+	if s := v.start[k]; t&flowfile.TimeStart != 0 && (c.First == 0 || s < c.First) {
+		c.First = s
+	}
+	if e := v.end[k]; t&flowfile.TimeEnd != 0 && e > c.Last {
+		c.Last = e
+	}
 }
 
 // addSpan is Add for a record whose times are sp.
 func (c *Counter) addSpan(r *flow.Record, sp *recSpan) {
-	c.addValues(r.Packets, r.Octets, sp)
-}
-
-// addValues is Add for a record of packets and octets whose times are
-// sp.
-func (c *Counter) addValues(packets, octets uint64, sp *recSpan) {
 	c.Flows++
-	c.Packets += packets
-	c.Bytes += octets
+	c.Packets += r.Packets
+	c.Bytes += r.Octets
 	if sp.hasStart && (c.First == 0 || sp.first < c.First) {
 		c.First = sp.first
 	}

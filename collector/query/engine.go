@@ -278,11 +278,11 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 		recs := b.Records
 		spans := c.spans[:0]
 		if recs == nil { // columns
+			cv, total := colValuesOf(b), c.total
 			for _, k := range sel {
-				sp := colSpan(b, int(k))
-				c.total.addValues(b.Packets[k], b.Octets[k], &sp)
-				spans = append(spans, sp)
+				cv.add(&total, k)
 			}
+			c.total = total
 		} else {
 			for _, k := range sel {
 				sp := spanOf(&recs[k])

@@ -389,7 +389,7 @@ func cgroupValue(e Element, r *flow.Record) string {
 func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 	recs := b.Records
 	if recs == nil {
-		s.addColumns(b, sel, spans)
+		s.addColumns(b, sel)
 		return
 	}
 	var idx []uint32
@@ -448,8 +448,8 @@ func (e Element) counted() bool {
 
 // addColumns is addBlock for a piece of columns (flowfile.Block.Records
 // nil) with the fields of the element and the counters.
-func (s *Stat) addColumns(b *flowfile.Block, sel []int32, spans []recSpan) {
-	pk, oc := b.Packets, b.Octets
+func (s *Stat) addColumns(b *flowfile.Block, sel []int32) {
+	cv := colValuesOf(b)
 	switch e := s.Spec.Element; e {
 	case ElemSrcIP, ElemDstIP, ElemIP:
 		slots := s.blockSlots(b)
@@ -457,19 +457,19 @@ func (s *Stat) addColumns(b *flowfile.Block, sel []int32, spans []recSpan) {
 		if e == ElemDstIP {
 			idx = b.DstAddr
 		}
-		for j, k := range sel {
-			s.cs[s.slot(slots, b.Addrs, idx[k])].addValues(pk[k], oc[k], &spans[j])
+		for _, k := range sel {
+			cv.add(&s.cs[s.slot(slots, b.Addrs, idx[k])], k)
 		}
 		if e == ElemIP {
 			src := b.SrcAddr
-			for j, k := range sel {
+			for _, k := range sel {
 				if d := b.DstAddr[k]; d != src[k] && b.Addrs[d] != b.Addrs[src[k]] {
-					s.cs[s.slot(slots, b.Addrs, d)].addValues(pk[k], oc[k], &spans[j])
+					cv.add(&s.cs[s.slot(slots, b.Addrs, d)], k)
 				}
 			}
 		}
 	case ElemSrcPort, ElemDstPort, ElemPort, ElemProto:
-		for j, k := range sel {
+		for _, k := range sel {
 			var v, v2 uint32
 			two := false
 			switch e {
@@ -483,22 +483,21 @@ func (s *Stat) addColumns(b *flowfile.Block, sel []int32, spans []recSpan) {
 			case ElemProto:
 				v = uint32(b.Proto[k])
 			}
-			s.addNumValues(v, pk[k], oc[k], &spans[j])
+			cv.add(s.numCounter(v), k)
 			if two {
-				s.addNumValues(v2, pk[k], oc[k], &spans[j])
+				cv.add(s.numCounter(v2), k)
 			}
 		}
 	}
 }
 
-// addNumValues counts a record of packets and octets with times sp under
-// the number v.
-func (s *Stat) addNumValues(v uint32, packets, octets uint64, sp *recSpan) {
+// numCounter returns the counter of the number v.
+func (s *Stat) numCounter(v uint32) *Counter {
 	i, added := s.index.num(v)
 	if added {
 		s.push()
 	}
-	s.cs[i].addValues(packets, octets, sp)
+	return &s.cs[i]
 }
 
 // nfDstPort is flow.Record.NfDstPort of record k of a piece of columns.
