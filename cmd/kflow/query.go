@@ -167,7 +167,7 @@ func (q *queryArgs) run(e *env, args []string) error {
 	defer bw.Flush()
 	r := &queryRender{e: e, w: bw, o: opts, quiet: q.quiet, out: out}
 	kind := req.Kind()
-	if kind == query.KindRecords && !req.Ordered {
+	if (kind == query.KindRecords || kind == query.KindAggregates) && !req.Ordered {
 		r.listHeader()
 		req.Stream = func(w *query.Row) error {
 			r.row(w)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/collector/service"
@@ -90,10 +91,28 @@ func fmtDuration(ms uint64) string {
 	h := ms / 3_600_000
 	m := ms / 60_000 % 60
 	s := ms / 1000 % 60
+	b := make([]byte, 0, 24)
 	if h >= 24 {
-		return fmt.Sprintf("%dd %02d:%02d:%02d.%03d", h/24, h%24, m, s, ms%1000)
+		b = strconv.AppendUint(b, h/24, 10)
+		b = append(b, "d "...)
+		h %= 24
 	}
-	return fmt.Sprintf("%02d:%02d:%02d.%03d", h, m, s, ms%1000)
+	b = appendZeros(b, h, 2)
+	b = appendZeros(append(b, ':'), m, 2)
+	b = appendZeros(append(b, ':'), s, 2)
+	b = appendZeros(append(b, '.'), ms%1000, 3)
+	return string(b)
+}
+
+// appendZeros appends v in decimal, zero padded to width digits (as
+// fmt's %0*d).
+func appendZeros(b []byte, v uint64, width int) []byte {
+	var d [20]byte
+	t := strconv.AppendUint(d[:0], v, 10)
+	for n := width - len(t); n > 0; n-- {
+		b = append(b, '0')
+	}
+	return append(b, t...)
 }
 
 func fmtEpoch(t time.Time) string {
@@ -129,7 +148,10 @@ func addrPort(a netip.Addr, port string, v6 bool) string {
 	if v6 {
 		sep = "."
 	}
-	return fmt.Sprintf("%16s%s%-5s", addrOr0(a, v6), sep, port)
+	b := make([]byte, 0, 40)
+	b = appendPad(b, addrOr0(a, v6), 16)
+	b = append(b, sep...)
+	return string(appendPad(b, port, -5))
 }
 
 // protoName names a protocol as nfdump prints it.
@@ -331,10 +353,27 @@ func compileFmtText(text string, depth int) (recordFormat, error) {
 }
 
 func pad(s string, width int) string {
-	if width < 0 {
-		return fmt.Sprintf("%-*s", -width, s)
+	return string(appendPad(nil, s, width))
+}
+
+// appendPad appends s padded with spaces to width runes, as fmt's %*s
+// does: on the left, or on the right for a negative width.
+func appendPad(b []byte, s string, width int) []byte {
+	left := width < 0
+	if left {
+		width = -width
 	}
-	return fmt.Sprintf("%*s", width, s)
+	n := width - utf8.RuneCountInString(s)
+	if left {
+		b = append(b, s...)
+	}
+	for ; n > 0; n-- {
+		b = append(b, ' ')
+	}
+	if !left {
+		b = append(b, s...)
+	}
+	return b
 }
 
 // header returns the column titles line.
@@ -356,7 +395,7 @@ func (f recordFormat) format(b []byte, w *query.Row, o *fmtOpts) []byte {
 			b = append(b, e.lit...)
 			continue
 		}
-		b = append(b, pad(e.tag.value(w, o), e.tag.width)...)
+		b = appendPad(b, e.tag.value(w, o), e.tag.width)
 	}
 	return b
 }

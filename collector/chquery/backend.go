@@ -170,6 +170,15 @@ func (b *Backend) Query(ctx context.Context, req *query.Request) (*query.Result,
 		}
 	case query.KindAggregates:
 		err = b.aggregates(ctx, req, res)
+		if err == nil && req.Stream != nil {
+			// The page's rows, streamed as the files' backend does.
+			for i := range res.Rows {
+				if err = req.Stream(&res.Rows[i]); err != nil {
+					break
+				}
+			}
+			res.Rows = nil
+		}
 	default:
 		err = b.records(ctx, req, res)
 	}

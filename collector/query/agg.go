@@ -308,14 +308,33 @@ func (a *Aggregator) Len() int { return len(a.order) }
 func (a *Aggregator) Records() []Row {
 	rows := make([]Row, len(a.order))
 	for i, g := range a.order {
-		c := g.Counter()
-		w := &rows[i]
-		w.Record = g.Rec
-		w.Packets, w.Octets = g.in.Packets, g.in.Bytes
-		w.Start, w.End = c.FirstSeen(), c.LastSeen()
-		w.Flows, w.OutPackets, w.OutBytes = g.Flows, g.Out.Packets, g.Out.Bytes
+		g.row(&rows[i])
 	}
 	return rows
+}
+
+// Each calls fn with each aggregated record as a row, in the order their
+// keys were first seen, without building them all (the row is valid
+// during the call); an error of fn ends it and is returned.
+func (a *Aggregator) Each(fn func(*Row) error) error {
+	var w Row
+	for _, g := range a.order {
+		w = Row{}
+		g.row(&w)
+		if err := fn(&w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// row sets the zero row w to the aggregated record.
+func (g *Agg) row(w *Row) {
+	c := g.Counter()
+	w.Record = g.Rec
+	w.Packets, w.Octets = g.in.Packets, g.in.Bytes
+	w.Start, w.End = c.FirstSeen(), c.LastSeen()
+	w.Flows, w.OutPackets, w.OutBytes = g.Flows, g.Out.Packets, g.Out.Bytes
 }
 
 // Top returns the n largest aggregated records by o (all for n <= 0);

@@ -4,6 +4,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -329,13 +330,40 @@ func (e *engine) aggregates(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
+	res.Matched = agg.Len()
+	if req.Stream != nil {
+		return streamPage(agg, req)
+	}
 	rows := agg.Records()
-	res.Matched = len(rows)
 	if req.Ordered {
 		sortRows(rows, req.Order)
 	}
 	res.Rows = Page(rows, req.Offset, req.Top)
 	return nil
+}
+
+// errPageDone ends streaming a page.
+var errPageDone = errors.New("page done")
+
+// streamPage hands the page Offset, Top of the aggregated records to
+// req.Stream, one at a time (a listing of a million aggregated records
+// is a quarter of a gigabyte of rows otherwise).
+func streamPage(agg *Aggregator, req *Request) error {
+	n := 0
+	err := agg.Each(func(w *Row) error {
+		n++
+		switch {
+		case n <= req.Offset:
+			return nil
+		case req.Top > 0 && n > req.Offset+req.Top:
+			return errPageDone
+		}
+		return req.Stream(w)
+	})
+	if errors.Is(err, errPageDone) {
+		return nil
+	}
+	return err
 }
 
 func (e *engine) records(ctx context.Context, res *Result) error {

@@ -56,10 +56,12 @@ type Request struct {
 	// Offset skips that many rows of a listing before Top (paging).
 	Offset int
 
-	// Stream, when set for a listing of records that is neither ordered
-	// nor aggregated, receives each record as it is read (valid during
-	// the call) instead of Result.Rows, Offset and Top; an error it
-	// returns ends the query with that error.
+	// Stream, when set for a listing of records that is not ordered,
+	// receives each record as it is read (valid during the call) instead
+	// of Result.Rows, Offset and Top; an error it returns ends the query
+	// with that error. For a listing of aggregated records that is not
+	// ordered, it receives the rows of the page Offset, Top instead of
+	// Result.Rows, once all records are read.
 	Stream func(*Row) error
 }
 
@@ -105,7 +107,7 @@ func (q *Request) Validate() error {
 	if q.Top < 0 || q.Offset < 0 {
 		return badRequest("negative top or offset")
 	}
-	if q.Stream != nil && q.Kind() != KindRecords {
+	if k := q.Kind(); q.Stream != nil && k != KindRecords && k != KindAggregates {
 		return badRequest("only a listing of records can be streamed")
 	}
 	if q.Stream != nil && q.Ordered {
