@@ -167,7 +167,7 @@ func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) (time.Durati
 	if stored != flows {
 		b.Fatalf("stored %d of %d flows: %s", stored, flows, out.String())
 	}
-	b.Logf("collector cpu %v, peak RSS %.1f MiB (at the end: %s), %d messages, send+settle %v, %.0f flows/cpu-s", cpu, float64(peak)/(1<<20), rss, len(msgs), time.Since(start), float64(flows)/cpu.Seconds())
+	b.Logf("collector cpu %v (user %v, system %v), peak RSS %.1f MiB (at the end: %s), %d messages, send+settle %v, %.0f flows/cpu-s", cpu, cmd.ProcessState.UserTime(), cmd.ProcessState.SystemTime(), float64(peak)/(1<<20), rss, len(msgs), time.Since(start), float64(flows)/cpu.Seconds())
 	return cpu, peak
 }
 
