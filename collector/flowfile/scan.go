@@ -351,7 +351,8 @@ func (w *scanWorker) close() {
 // when its checksum or compressed data are wrong.
 func (w *scanWorker) inflate(s scanSection) (raw []byte, corrupt bool, err error) {
 	if cap(w.payload) < int(s.length) {
-		w.payload = make([]byte, s.length)
+		// With room for the next blocks, which differ by a little.
+		w.payload = make([]byte, s.length, s.length+s.length/8)
 	}
 	p := w.payload[:s.length]
 	if n, err := w.ra.ReadAt(p, s.off); n != len(p) {
@@ -372,9 +373,10 @@ func (w *scanWorker) inflate(s scanSection) (raw []byte, corrupt bool, err error
 		w.dec = dec
 	}
 	if cap(w.raw) < int(s.raw) {
-		// Once, at the size the header gives: growing by appends
-		// leaves garbage behind, and fresh memory costs page faults.
-		w.raw = make([]byte, 0, s.raw)
+		// At the size the header gives and room for the next blocks:
+		// growing by appends leaves garbage behind, and fresh memory
+		// costs page faults.
+		w.raw = make([]byte, 0, s.raw+s.raw/8)
 	}
 	raw, err = w.dec.DecodeAll(p, w.raw[:0])
 	if err != nil || len(raw) != int(s.raw) {

@@ -20,7 +20,7 @@ type valueIndex struct {
 	dense []int32 // 1 + index, by number; nil for addresses
 	m     map[Value]int32
 	addrs map[netip.Addr]int32
-	v4    []v4Slot // len a power of two, at most half full
+	v4    []v4Slot // len a power of two, at most three quarters full
 	v4n   int
 	v6    []v6Slot // the same for IPv6 addresses without a zone
 	v6n   int
@@ -61,7 +61,7 @@ func (x *valueIndex) addr(a netip.Addr) (i int32, added bool) {
 				i = x.n
 				x.n++
 				*s = v4Slot{k, i + 1}
-				if x.v4n++; 2*x.v4n > len(x.v4) {
+				if x.v4n++; 4*x.v4n > 3*len(x.v4) {
 					x.growV4()
 				}
 				return i, true
@@ -98,7 +98,7 @@ func (x *valueIndex) addr6(a netip.Addr) (i int32, added bool) {
 			i = x.n
 			x.n++
 			*s = v6Slot{hi, lo, i + 1}
-			if x.v6n++; 2*x.v6n > len(x.v6) {
+			if x.v6n++; 4*x.v6n > 3*len(x.v6) {
 				x.growV6()
 			}
 			return i, true
