@@ -51,37 +51,36 @@ func benchRecords(n int) []flow.Record {
 	return recs
 }
 
-// BenchmarkQuery measures statistics over a file on one worker, as
-// "kflow file query -s" computes them: records/s is per core.
+// BenchmarkQuery measures the statistics of querybench's questions over a
+// file, as "kflow file query -s" computes them (FileBackend), on one
+// worker: records/s is per core.
 func BenchmarkQuery(b *testing.B) {
 	recs := benchRecords(1 << 18)
 	path := filepath.Join(b.TempDir(), "kflow.202503140925")
 	writeFile(b, path, recs)
-	files := []File{{Path: path}}
 	for _, bb := range []struct {
 		name, filter string
-		elem         Element
+		stats        []Element
 	}{
-		{"srcip-tcp", "proto tcp", ElemSrcIP},
-		{"srcip-dns", "proto udp and dst port 53", ElemSrcIP},
-		{"srcip-all", "", ElemSrcIP},
-		{"dstport-net", "net 198.19.0.0/16 and bytes > 10k", ElemDstPort},
+		{"srcip-tcp", "proto tcp", []Element{ElemSrcIP}},
+		{"srcip-dns", "proto udp and dst port 53", []Element{ElemSrcIP}},
+		{"srcip-all", "", []Element{ElemSrcIP}},
+		{"dstport-net", "net 198.19.0.0/16 and bytes > 10k", []Element{ElemDstPort}},
+		{"three", "", []Element{ElemSrcIP, ElemDstIP, ElemProto}},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			sc := &Scanner{Filter: filter.MustParse(bb.filter), Workers: 1,
-				Fields: bb.elem.Fields()}
+			req := &Request{Filter: filter.MustParse(bb.filter), Top: 10}
+			for _, e := range bb.stats {
+				req.Stats = append(req.Stats, StatSpec{Element: e, Orders: []Order{ByBytes}})
+			}
+			be := &FileBackend{Paths: []string{path}, Workers: 1}
 			n := 0
 			for b.Loop() {
-				st := NewStat(StatSpec{Element: bb.elem, Orders: []Order{ByBytes}})
-				var total Counter
-				res, err := sc.ScanEach(context.Background(), files, func(_ int, r *flow.Record) {
-					total.Add(r)
-					st.Add(r)
-				})
+				res, err := be.Query(context.Background(), req)
 				if err != nil {
 					b.Fatal(err)
 				}
-				n += int(res.Read)
+				n += int(res.Scan.Read)
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 			b.ReportMetric(0, "ns/op")
