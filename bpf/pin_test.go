@@ -54,13 +54,14 @@ func TestPinsRootOnly(t *testing.T) {
 }
 
 // TestAdoptPreviousLayout: an exporter upgrading from a datapath without
-// the IPv4 flow maps (pins of flows_a, flows_b and flow_slot only, where
-// the earlier programs counted IPv4 flows with IPv4-mapped keys) adopts
-// the pins as they are, creates and pins the IPv4 maps, and drains both:
-// the IPv4 flows counted before the upgrade come out of the general map
-// exactly, the ones counted after it out of the IPv4 maps.
+// the IPv4 flow maps and cache (pins of flows_a, flows_b and flow_slot,
+// where the earlier programs counted IPv4 flows with IPv4-mapped keys)
+// adopts the pins as they are, creates and pins the missing maps, and
+// drains them all: the IPv4 flows counted before the upgrade come out of
+// the general map exactly, the ones counted after it out of the cache.
 func TestAdoptPreviousLayout(t *testing.T) {
 	testenv.RequirePrivileged(t)
+	newMaps := []string{kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot, kflowMapCache4A, kflowMapCache4B, kflowMapCache4Slot}
 	for _, mode := range valueModes {
 		t.Run(mode.name, func(t *testing.T) {
 			pin := filepath.Join(mountBPFFS(t), "kflow")
@@ -77,8 +78,9 @@ func TestAdoptPreviousLayout(t *testing.T) {
 			if err := d.Release(); err != nil {
 				t.Fatal(err)
 			}
-			// The previous layout's pins: the same maps, no IPv4 maps.
-			for _, n := range []string{kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot} {
+			// The previous layout's pins: the same maps, no IPv4 maps and
+			// no flow cache.
+			for _, n := range newMaps {
 				if err := os.Remove(filepath.Join(pin, n)); err != nil {
 					t.Fatal(err)
 				}
@@ -134,7 +136,7 @@ func TestAdoptPreviousLayout(t *testing.T) {
 			if !d2.Adopted() {
 				t.Fatal("the previous layout's pins were not adopted")
 			}
-			for _, n := range []string{kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot} {
+			for _, n := range newMaps {
 				if !pinExists(filepath.Join(pin, n)) {
 					t.Errorf("%s not pinned after the upgrade", n)
 				}
