@@ -16,7 +16,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -122,7 +121,7 @@ func (f *Features) Has(name string) bool {
 // state that outlives the call: it attaches nothing to the host's
 // interfaces and mounts nothing.
 func ProbeFeatures() *Features {
-	_ = rlimit.RemoveMemlock()
+	removeMemlock()
 	var out Features
 	add := func(name string, required bool, err error, detail string) {
 		f := Feature{Name: name, Required: required, Available: err == nil, Detail: detail}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/cilium/ebpf/rlimit"
 )
 
 // Defaults for Config.
@@ -129,8 +128,7 @@ func Load(cfg Config) (*Datapath, error) {
 	if err := checkPrerequisites(cfg.PinDir); err != nil {
 		return nil, err
 	}
-	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
-	_ = rlimit.RemoveMemlock()
+	removeMemlock()
 	if err := kernelCheck(); err != nil {
 		return nil, err
 	}
