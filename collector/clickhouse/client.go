@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,7 +24,7 @@ const maxErrorBody = 64 << 10
 
 // identRE is what kflow accepts as a database or cluster name: it is
 // written into DDL, so nothing that would need quoting.
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var identRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`) })
 
 // Client talks to one ClickHouse server over HTTP. It is safe for
 // concurrent use.
@@ -57,7 +58,7 @@ func NewClient(rawURL string, hc *http.Client) (*Client, error) {
 	if db == "" {
 		db = DefaultDatabase
 	}
-	if !identRE.MatchString(db) {
+	if !identRE().MatchString(db) {
 		return nil, fmt.Errorf("clickhouse url %q: database %q: want letters, digits and _", redact(u), db)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Error is an error ClickHouse returned: the HTTP status and the
@@ -38,7 +39,9 @@ const (
 //
 //	Code: 47, e.displayText() = DB::Exception: Unknown identifier: x, e.what() = DB::Exception
 //	Code: 47. DB::Exception: Missing columns: 'x' ... (UNKNOWN_IDENTIFIER) (version 24.8.4.13)
-var exceptionRE = regexp.MustCompile(`(?s)^Code: (\d{1,6})[.,] (?:e\.displayText\(\) = )?(?:DB::Exception: )?(.*?)(?:, e\.what\(\) = [^\n]*)?\s*$`)
+var exceptionRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?s)^Code: (\d{1,6})[.,] (?:e\.displayText\(\) = )?(?:DB::Exception: )?(.*?)(?:, e\.what\(\) = [^\n]*)?\s*$`)
+})
 
 // maxMessage bounds the message kept from an error body.
 const maxMessage = 2048
@@ -49,7 +52,7 @@ const maxMessage = 2048
 func parseError(op string, status int, body []byte) *Error {
 	e := &Error{Op: op, Status: status}
 	text := strings.TrimSpace(string(body))
-	if m := exceptionRE.FindStringSubmatch(text); m != nil {
+	if m := exceptionRE().FindStringSubmatch(text); m != nil {
 		e.Code, _ = strconv.Atoi(m[1])
 		text = strings.TrimSpace(m[2])
 	}

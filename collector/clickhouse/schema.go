@@ -46,10 +46,10 @@ type Schema struct {
 
 // Validate checks names and retention.
 func (s *Schema) Validate() error {
-	if !identRE.MatchString(s.Database) {
+	if !identRE().MatchString(s.Database) {
 		return fmt.Errorf("clickhouse schema: database %q: want letters, digits and _", s.Database)
 	}
-	if s.Cluster != "" && !identRE.MatchString(s.Cluster) {
+	if s.Cluster != "" && !identRE().MatchString(s.Cluster) {
 		return fmt.Errorf("clickhouse schema: cluster %q: want letters, digits and _", s.Cluster)
 	}
 	for _, r := range []time.Duration{s.Retention.Flows, s.Retention.Minute, s.Retention.Hour} {
