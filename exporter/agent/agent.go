@@ -166,13 +166,14 @@ type Agent struct {
 	// cache.
 	snapshots chan chan []flow.Record
 
-	mu        sync.Mutex // guards stats
-	stats     Stats
-	deltas    []flow.Record
-	expired   []flow.Record
-	ifacesNew []wire.Interface
-	observed  []wire.Interface
-	start     time.Time
+	mu    sync.Mutex // guards stats
+	stats Stats
+	// ifaceDeltas sums a drain's packets and octets per interface.
+	ifaceDeltas map[IfaceKey]IfaceCounters
+	expired     []flow.Record
+	ifacesNew   []wire.Interface
+	observed    []wire.Interface
+	start       time.Time
 	// meteringInit is when the datapath's maps were created: their
 	// counters (the ignored ones) count from then, across the exporters
 	// that adopt them. The statistics the collectors get say it.
@@ -352,41 +353,52 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // drain moves the kernel's deltas into the cache and exports what expired.
+// Each delta is merged as the drain hands it over, so that a drain's
+// deltas are never held all at once, and those of a drain that fails
+// halfway are in the cache all the same.
 func (a *Agent) drain(now time.Time, final bool) error {
 	t0 := time.Now()
-	a.deltas = a.deltas[:0]
-	var drained ledger.Counts
-	st, err := a.dp.DrainFunc(func(r *flow.Record) {
-		a.deltas = append(a.deltas, *r)
-		drained.Packets += r.Packets
-		drained.Octets += r.Octets
-		if len(a.deltas)%ledgerEvery == 0 {
-			a.noteDrained(&drained)
-		}
-	})
-	a.noteDrained(&drained)
-	if err != nil {
-		return err
-	}
 	out := make([]flow.Record, 0, 64)
 	emit := func(r *flow.Record) { out = append(out, *r) }
+	if a.ifaceDeltas == nil {
+		a.ifaceDeltas = map[IfaceKey]IfaceCounters{}
+	}
+	clear(a.ifaceDeltas)
+	var drained ledger.Counts
+	n := 0
+	st, derr := a.dp.DrainFunc(func(r *flow.Record) {
+		n++
+		drained.Packets += r.Packets
+		drained.Octets += r.Octets
+		if n%ledgerEvery == 0 {
+			a.noteDrained(&drained)
+		}
+		k := IfaceKey{Ifindex: r.InIf, Direction: r.Direction}
+		if r.Direction == flow.Egress {
+			k.Ifindex = r.OutIf
+		}
+		c := a.ifaceDeltas[k]
+		c.Packets += r.Packets
+		c.Octets += r.Octets
+		a.ifaceDeltas[k] = c
+		if a.cgroups != nil && r.CgroupID != 0 {
+			// Learn the path while the cgroup exists: a flow is
+			// exported after its last packet, when its cgroup may be
+			// gone.
+			a.cgroups.Path(r.CgroupID)
+		}
+		a.cache.MergeOne(r, emit)
+	})
+	a.noteDrained(&drained)
 	var filtered []bpf.FilteredCount
+	var ferr error
 	if a.cfg.Datapath.Filter != "" {
-		if filtered, err = a.dp.Filtered(); err != nil {
-			return err
-		}
-		filtered = withAttached(filtered, a.dp.Attachments())
-	}
-	if a.cgroups != nil {
-		// Learn the paths while the cgroups exist: a flow is exported
-		// after its last packet, when its cgroup may be gone.
-		for i := range a.deltas {
-			if id := a.deltas[i].CgroupID; id != 0 {
-				a.cgroups.Path(id)
-			}
+		if filtered, ferr = a.dp.Filtered(); ferr == nil {
+			filtered = withAttached(filtered, a.dp.Attachments())
 		}
 	}
-	a.cache.Merge(a.deltas, emit)
+	// Even after an error: the records merging forced out of the cache
+	// are in out, and go out with what expired.
 	if final {
 		a.cache.Flush(emit)
 	} else {
@@ -397,15 +409,10 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	if a.stats.Interfaces == nil {
 		a.stats.Interfaces = map[IfaceKey]IfaceCounters{}
 	}
-	for i := range a.deltas {
-		r := &a.deltas[i]
-		k := IfaceKey{Ifindex: r.InIf, Direction: r.Direction}
-		if r.Direction == flow.Egress {
-			k.Ifindex = r.OutIf
-		}
+	for k, d := range a.ifaceDeltas {
 		c := a.stats.Interfaces[k]
-		c.Packets += r.Packets
-		c.Octets += r.Octets
+		c.Packets += d.Packets
+		c.Octets += d.Octets
 		a.stats.Interfaces[k] = c
 	}
 	a.stats.MapEntries = st.MapEntries
@@ -428,7 +435,7 @@ func (a *Agent) drain(now time.Time, final bool) error {
 	a.mu.Unlock()
 	a.export(batch{recs: out, ignoredPackets: ign.IgnoredPackets, ignoredOctets: ign.IgnoredOctets, ifaces: ifaces,
 		filtered: wireFiltered(filtered), final: final})
-	return nil
+	return errors.Join(derr, ferr)
 }
 
 // noteDrained adds what was drained to the pinned ledger's totals.

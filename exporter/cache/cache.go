@@ -254,6 +254,10 @@ func (c *Cache) Merge(deltas []flow.Record, emit func(*flow.Record)) {
 	}
 }
 
+// MergeOne is Merge for one delta, for a caller that merges deltas as
+// they come instead of collecting them first.
+func (c *Cache) MergeOne(d *flow.Record, emit func(*flow.Record)) { c.merge(d, emit) }
+
 func (c *Cache) merge(d *flow.Record, emit func(*flow.Record)) {
 	if e := c.mergeDelta(d, emit); e != nil && c.cgroups && (e.cgroup == 0 || d.CgroupID != 0) {
 		c.pairCgroup(e)
