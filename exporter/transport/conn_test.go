@@ -224,10 +224,17 @@ func TestUDPBatchSegments(t *testing.T) {
 		}
 		msgs = append(msgs, m)
 	}
-	for _, refuse := range []bool{false, true} {
-		t.Run(fmt.Sprintf("refused=%v", refuse), func(t *testing.T) {
-			ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	for _, tc := range []struct {
+		ip     net.IP
+		refuse bool
+	}{{net.IPv4(127, 0, 0, 1), false}, {net.IPv4(127, 0, 0, 1), true}, {net.IPv6loopback, false}} {
+		refuse := tc.refuse
+		t.Run(fmt.Sprintf("%v/refused=%v", tc.ip, refuse), func(t *testing.T) {
+			ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: tc.ip})
 			if err != nil {
+				if tc.ip.To4() == nil {
+					t.Skipf("no IPv6 loopback: %v", err)
+				}
 				t.Fatal(err)
 			}
 			defer ln.Close()
