@@ -123,44 +123,9 @@ func fastTime(ms int64, sub uint64) time.Time {
 	return time.Unix(ms/1000, (ms%1000)*1e6+int64(sub)).UTC()
 }
 
-// spread4 maps four flag bits to four 16-bit lanes, to count the records
-// carrying each flag with one add per four flags.
-var spread4 = func() (t [16]uint64) {
-	for i := range t {
-		for b := range 4 {
-			if i&(1<<b) != 0 {
-				t[i] |= 1 << (16 * b)
-			}
-		}
-	}
-	return t
-}()
-
 // flagCounts counts, per presence flag, the records carrying it.
 type flagCounts struct {
-	lanes [4]uint64 // flags 4j..4j+3 in 16-bit lanes of lanes[j]
-	n     [16]int
-	since int // adds since the lanes were emptied
-}
-
-func (c *flagCounts) add(f uint64) {
-	c.lanes[0] += spread4[f&15]
-	c.lanes[1] += spread4[f>>4&15]
-	c.lanes[2] += spread4[f>>8&15]
-	c.lanes[3] += spread4[f>>12&15]
-	c.since++
-	if c.since == 1<<16-1 {
-		c.flush()
-	}
-}
-
-func (c *flagCounts) flush() {
-	for j, l := range c.lanes {
-		for b := range 4 {
-			c.n[4*j+b] += int(l >> (16 * b) & 0xffff)
-		}
-	}
-	c.lanes, c.since = [4]uint64{}, 0
+	n [16]int
 }
 
 // of returns the number of records carrying flag (one bit).
@@ -353,6 +318,9 @@ type blockDecoder struct {
 	// bothTimes: every record of the block has both times, none a
 	// sub-millisecond part (decodeEach sets it).
 	bothTimes bool
+	// readFlags's count of records by flags value, and the values seen.
+	flagHist *[fAll + 1]uint32
+	flagSeen []uint16
 	// The cgroup column (empty when the block has none), its dictionary
 	// (from 1) and each record's index into it, read by readCgroups.
 	cgroup  []byte
@@ -525,28 +493,51 @@ func (d *blockDecoder) readCgroups(count int, paths bool) bool {
 // (nSub). It leaves the flags column's position where the flags end.
 func (d *blockDecoder) readFlags(flags []uint16) (fc flagCounts, nSub, nBoth int, err error) {
 	fb, fi := d.cols[colFlags].b, 0
+	// Records are counted by flags value (a block has few), then the
+	// values' counts by flag.
+	if d.flagHist == nil {
+		d.flagHist = new([fAll + 1]uint32)
+	}
+	hist, seen := d.flagHist, d.flagSeen[:0]
+	defer func() {
+		for _, v := range seen {
+			hist[v] = 0
+		}
+		d.flagSeen = seen
+	}()
 	for k := range flags {
 		var f uint64
 		if fi < len(fb) && fb[fi] < 0x80 {
 			f = uint64(fb[fi])
 			fi++
+		} else if fi+2 < len(fb) && fb[fi+1] >= 0x80 && fb[fi+2] < 0x80 {
+			f = uint64(fb[fi]&0x7f) | uint64(fb[fi+1]&0x7f)<<7 | uint64(fb[fi+2])<<14
+			fi += 3
 		} else if f, fi = uvAtSlow(fb, fi); fi < 0 {
 			return fc, 0, 0, errColumn(colFlags)
 		}
 		if f&^fAll != 0 {
 			return fc, 0, 0, errFlags(f)
 		}
-		fc.add(f)
-		nBoth += int(f >> 4 & (f >> 5) & 1)
-		if f&fSubMs != 0 {
-			if f&(fStart|fEnd) == 0 {
-				return fc, 0, 0, errSubMsNoTime
-			}
-			nSub += int(f>>4&1 + f>>5&1)
+		if f&fSubMs != 0 && f&(fStart|fEnd) == 0 {
+			return fc, 0, 0, errSubMsNoTime
 		}
+		if hist[f] == 0 {
+			seen = append(seen, uint16(f))
+		}
+		hist[f]++
 		flags[k] = uint16(f)
 	}
-	fc.flush()
+	for _, v := range seen {
+		f, n := uint64(v), int(hist[v])
+		for b := range fc.n {
+			fc.n[b] += n * int(f>>b&1)
+		}
+		nBoth += n * int(f>>4&(f>>5)&1)
+		if f&fSubMs != 0 {
+			nSub += n * int(f>>4&1+f>>5&1)
+		}
+	}
 	d.cols[colFlags].i = fi
 	return fc, nSub, nBoth, nil
 }
