@@ -83,9 +83,43 @@ type blockEncoder struct {
 	dict      addrDict
 	addrs     []netip.Addr
 	out       []byte
-	// The last exporter looked up: a block's records nearly all share it.
+	// Addresses are looked up in the dictionary when the block is
+	// finished, all in one loop, while the dictionary's tables stay in
+	// the cache (looked up as records arrive, between datagrams, every
+	// lookup missed it). Until then each record keeps references to its
+	// addresses.
+	srcRefs, dstRefs []addrRef
+	nhRefs           []addrRef // of the records with fNextHop
+	expRuns          []expRun  // of the records with fExporter
+	recFlags         []uint8   // recNextHop, recExporter
+	others           []netip.Addr
+	fin              [4][]byte // finish's colSrc, colDst, colNextHop, colExporter
+	// The last exporter seen: a block's records nearly all share it.
 	lastExp    netip.Addr
-	lastExpIdx uint64
+	lastExpRef addrRef
+	haveExp    bool
+}
+
+// addrRef refers to an address: 0 none, refV4|address for IPv4,
+// refOther|i for others[i].
+type addrRef uint64
+
+const (
+	refV4    addrRef = 1 << 32
+	refOther addrRef = 2 << 32
+)
+
+// Which references a record has beyond its source and destination.
+const (
+	recNextHop = 1 << iota
+	recExporter
+)
+
+// expRun is a run of records with the same exporter and domain.
+type expRun struct {
+	ref    addrRef
+	domain uint32
+	n      int
 }
 
 func newBlockEncoder() *blockEncoder {
@@ -235,15 +269,40 @@ func checkRecord(r *flow.Record) error {
 	return nil
 }
 
-func (e *blockEncoder) index(a netip.Addr) uint64 {
-	if !a.IsValid() {
+// ref returns a reference to a for the lookup at finish.
+func (e *blockEncoder) ref(a netip.Addr) addrRef {
+	switch {
+	case !a.IsValid():
 		return 0
+	case a.Is4():
+		b := a.As4()
+		return refV4 | addrRef(binary.BigEndian.Uint32(b[:]))
 	}
-	i, added := e.dict.lookup(a, uint64(len(e.addrs)+1))
-	if added {
-		e.addrs = append(e.addrs, a)
+	e.others = append(e.others, a)
+	return refOther | addrRef(len(e.others)-1)
+}
+
+// index returns the dictionary index of the address ref refers to,
+// adding it to the dictionary on its first sight.
+func (e *blockEncoder) index(r addrRef) uint64 {
+	switch r &^ (1<<32 - 1) {
+	case refV4:
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(r))
+		i, added := e.dict.lookup4(b, uint64(len(e.addrs)+1))
+		if added {
+			e.addrs = append(e.addrs, netip.AddrFrom4(b))
+		}
+		return i
+	case refOther:
+		a := e.others[uint32(r)]
+		i, added := e.dict.lookup(a, uint64(len(e.addrs)+1))
+		if added {
+			e.addrs = append(e.addrs, a)
+		}
+		return i
 	}
-	return i
+	return 0
 }
 
 // cgroupIndex returns the block dictionary index of a cgroup, from 1.
@@ -258,15 +317,6 @@ func (e *blockEncoder) cgroupIndex(id uint64, path string) uint64 {
 	e.cgroupDic = append(e.cgroupDic, g)
 	e.cgroups[g] = uint64(len(e.cgroupDic))
 	return uint64(len(e.cgroupDic))
-}
-
-func (e *blockEncoder) exporterIndex(a netip.Addr) uint64 {
-	if e.lastExpIdx != 0 && a == e.lastExp {
-		return e.lastExpIdx
-	}
-	i := e.index(a)
-	e.lastExp, e.lastExpIdx = a, i
-	return i
 }
 
 // encode returns the block payload for recs (valid until the next call).
@@ -284,12 +334,15 @@ func (e *blockEncoder) reset() {
 		e.cols[i] = e.cols[i][:0]
 	}
 	e.n = 0
-	e.dict.reset()
-	e.addrs = e.addrs[:0]
-	e.lastExp, e.lastExpIdx = netip.Addr{}, 0
+	e.lastExp, e.lastExpRef = netip.Addr{}, 0
 	clear(e.cgroups)
 	e.cgroupDic = e.cgroupDic[:0]
 	e.withCgroups = false
+	e.srcRefs, e.dstRefs, e.nhRefs = e.srcRefs[:0], e.dstRefs[:0], e.nhRefs[:0]
+	e.expRuns, e.recFlags = e.expRuns[:0], e.recFlags[:0]
+	clear(e.others)
+	e.others = e.others[:0]
+	e.haveExp = false
 	e.base, e.prev, e.haveBase = 0, 0, false
 }
 
@@ -351,8 +404,9 @@ func (e *blockEncoder) add(r *flow.Record) {
 	c := &e.cols
 	c[colFlags] = binary.AppendUvarint(c[colFlags], f)
 	c[colProto] = append(c[colProto], r.Proto)
-	c[colSrc] = binary.AppendUvarint(c[colSrc], e.index(r.Src))
-	c[colDst] = binary.AppendUvarint(c[colDst], e.index(r.Dst))
+	e.srcRefs = append(e.srcRefs, e.ref(r.Src))
+	e.dstRefs = append(e.dstRefs, e.ref(r.Dst))
+	var rf uint8
 	if f&fPorts != 0 {
 		c[colSrcPort] = binary.BigEndian.AppendUint16(c[colSrcPort], r.SrcPort)
 		c[colDstPort] = binary.BigEndian.AppendUint16(c[colDstPort], r.DstPort)
@@ -404,7 +458,8 @@ func (e *blockEncoder) add(r *flow.Record) {
 	}
 	c[colEndReason] = append(c[colEndReason], byte(r.EndReason))
 	if f&fNextHop != 0 {
-		c[colNextHop] = binary.AppendUvarint(c[colNextHop], e.index(r.NextHop))
+		e.nhRefs = append(e.nhRefs, e.ref(r.NextHop))
+		rf |= recNextHop
 	}
 	if f&fAS != 0 {
 		c[colAS] = binary.AppendUvarint(c[colAS], uint64(r.SrcAS))
@@ -417,9 +472,17 @@ func (e *blockEncoder) add(r *flow.Record) {
 		c[colSampling] = binary.AppendUvarint(c[colSampling], uint64(r.SamplingInterval))
 	}
 	if f&fExporter != 0 {
-		c[colExporter] = binary.AppendUvarint(c[colExporter], e.exporterIndex(r.Exporter))
-		c[colExporter] = binary.AppendUvarint(c[colExporter], uint64(r.ObservationDomain))
+		if !e.haveExp || r.Exporter != e.lastExp {
+			e.lastExp, e.lastExpRef, e.haveExp = r.Exporter, e.ref(r.Exporter), true
+		}
+		if k := len(e.expRuns) - 1; k >= 0 && e.expRuns[k].ref == e.lastExpRef && e.expRuns[k].domain == r.ObservationDomain {
+			e.expRuns[k].n++
+		} else {
+			e.expRuns = append(e.expRuns, expRun{ref: e.lastExpRef, domain: r.ObservationDomain, n: 1})
+		}
+		rf |= recExporter
 	}
+	e.recFlags = append(e.recFlags, rf)
 	if r.CgroupID != 0 || r.Cgroup != "" {
 		if !e.withCgroups {
 			e.withCgroups = true
@@ -437,6 +500,9 @@ func (e *blockEncoder) add(r *flow.Record) {
 // until the next call). It leaves the block as it is: more records may
 // be added and finish called again.
 func (e *blockEncoder) finish() []byte {
+	e.lookupAddrs()
+	cols := e.cols
+	cols[colSrc], cols[colDst], cols[colNextHop], cols[colExporter] = e.fin[0], e.fin[1], e.fin[2], e.fin[3]
 	var dic []byte // the cgroup column's dictionary, before its indexes
 	ncols := numCols
 	if e.withCgroups {
@@ -453,7 +519,7 @@ func (e *blockEncoder) finish() []byte {
 	// garbage of a buffer grown by appending.
 	need := 3*binary.MaxVarintLen64 + 18*len(e.addrs) + len(dic)
 	for i := range ncols {
-		need += binary.MaxVarintLen64 + len(e.cols[i])
+		need += binary.MaxVarintLen64 + len(cols[i])
 	}
 	if cap(e.out) < need {
 		e.out = make([]byte, 0, need+need/4)
@@ -467,7 +533,7 @@ func (e *blockEncoder) finish() []byte {
 	}
 	out = binary.AppendUvarint(out, uint64(ncols))
 	for i := range ncols {
-		l := len(e.cols[i])
+		l := len(cols[i])
 		if i == colCgroup {
 			l += len(dic)
 		}
@@ -477,8 +543,40 @@ func (e *blockEncoder) finish() []byte {
 		if i == colCgroup {
 			out = append(out, dic...)
 		}
-		out = append(out, e.cols[i]...)
+		out = append(out, cols[i]...)
 	}
 	e.out = out
 	return out
+}
+
+// lookupAddrs builds the dictionary and the address columns from the
+// records' references, in the order of the records (source, destination,
+// next hop, exporter), as if each had been looked up as it came.
+func (e *blockEncoder) lookupAddrs() {
+	e.dict.reset()
+	e.addrs = e.addrs[:0]
+	src, dst, nh, exp := e.fin[0][:0], e.fin[1][:0], e.fin[2][:0], e.fin[3][:0]
+	var nhi, run, left int
+	var expIdx uint64
+	for i := range e.n {
+		src = binary.AppendUvarint(src, e.index(e.srcRefs[i]))
+		dst = binary.AppendUvarint(dst, e.index(e.dstRefs[i]))
+		f := e.recFlags[i]
+		if f&recNextHop != 0 {
+			nh = binary.AppendUvarint(nh, e.index(e.nhRefs[nhi]))
+			nhi++
+		}
+		if f&recExporter != 0 {
+			if left == 0 {
+				r := &e.expRuns[run]
+				run++
+				left = r.n
+				expIdx = e.index(r.ref)
+			}
+			left--
+			exp = binary.AppendUvarint(exp, expIdx)
+			exp = binary.AppendUvarint(exp, uint64(e.expRuns[run-1].domain))
+		}
+	}
+	e.fin[0], e.fin[1], e.fin[2], e.fin[3] = src, dst, nh, exp
 }
