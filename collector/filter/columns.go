@@ -162,11 +162,34 @@ func colCompile(e Expr) (colEval, bool) {
 		if e.Field != FieldSrc && e.Field != FieldDst {
 			return nil, false
 		}
+		// IPv4 networks as numbers: a block's dictionary holds about as
+		// many addresses as it has records.
+		type v4net struct {
+			net   uint32
+			shift uint
+		}
+		var v4s []v4net
+		var others []netip.Prefix
+		for _, n := range e.Nets {
+			if n.IsValid() && n.Addr().Is4() {
+				v4s = append(v4s, v4net{v4Bits(n.Addr()), uint(32 - n.Bits())})
+			} else {
+				others = append(others, n)
+			}
+		}
 		return colAddr(e.Field, func(a netip.Addr) bool {
 			if _, found := slices.BinarySearchFunc(e.Addrs, a, netip.Addr.Compare); found {
 				return true
 			}
-			for _, n := range e.Nets {
+			if a.Is4() {
+				k := v4Bits(a)
+				for _, n := range v4s {
+					if uint64(k^n.net)>>n.shift == 0 {
+						return true
+					}
+				}
+			}
+			for _, n := range others {
 				if n.Contains(a) {
 					return true
 				}
@@ -181,6 +204,12 @@ func colCompile(e Expr) (colEval, bool) {
 		return colNumber(e.Field, 255, 0, test)
 	}
 	return nil, false
+}
+
+// v4Bits is an IPv4 address as a number.
+func v4Bits(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // colAddr tests the source or destination address of each record by
