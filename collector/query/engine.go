@@ -266,6 +266,17 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 	for _, s := range stats {
 		columns = columns && s.Spec.Element.counted()
 	}
+	// A statistic that counts each record once under one value sums to
+	// the total: with one, records are not counted into the total too.
+	once := -1
+	for i, s := range stats {
+		switch s.Spec.Element {
+		case ElemSrcIP, ElemDstIP, ElemSrcPort, ElemDstPort, ElemProto:
+			if once < 0 {
+				once = i
+			}
+		}
+	}
 	per := make([]*counts, e.sc.NumWorkers())
 	st, err := e.sc.scanBlocks(ctx, e.files, indexes, columns, func(w int, b *flowfile.Block, sel []int32) {
 		c := per[w]
@@ -278,18 +289,21 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 		}
 		recs := b.Records
 		spans := c.spans[:0]
-		if recs == nil { // columns
+		switch {
+		case recs != nil:
+			for _, k := range sel {
+				sp := spanOf(&recs[k])
+				if once < 0 {
+					c.total.addSpan(&recs[k], &sp)
+				}
+				spans = append(spans, sp)
+			}
+		case once < 0: // columns
 			cv, total := colValuesOf(b), c.total
 			for _, k := range sel {
 				cv.add(&total, k)
 			}
 			c.total = total
-		} else {
-			for _, k := range sel {
-				sp := spanOf(&recs[k])
-				c.total.addSpan(&recs[k], &sp)
-				spans = append(spans, sp)
-			}
 		}
 		c.spans = spans
 		for _, s := range c.stats {
@@ -310,6 +324,11 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 			stats[i].Merge(s)
 		}
 		first = false
+	}
+	if once >= 0 {
+		for _, c := range stats[once].cs {
+			total.Merge(c)
+		}
 	}
 	// Every statistic counted every record that passed.
 	for _, s := range stats {
