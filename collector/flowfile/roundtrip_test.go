@@ -243,3 +243,24 @@ func TestSizePerFlow(t *testing.T) {
 		}
 	}
 }
+
+// TestValidTime: validTime's shortcut agrees with splitting a time and
+// joining it back, near the ends of the range and across it.
+func TestValidTime(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var times []time.Time
+	for _, s := range []int64{0, -1, 1, 8.99e15, -8.99e15, 9e15, -9e15, 9.2e15, -9.2e15, 9223372036854775, -9223372036854775, 9223372036854776, -9223372036854776, 1 << 62, -(1 << 62)} {
+		for _, ns := range []int64{0, 1, 999_999, 1_000_000, 999_999_999} {
+			times = append(times, time.Unix(s, ns))
+		}
+	}
+	for range 10000 {
+		times = append(times, time.Unix(rng.Int64N(2e16)-1e16, rng.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		ms, sub := splitTime(tm)
+		if want := joinTime(ms, sub).Equal(tm); validTime(tm) != want {
+			t.Fatalf("validTime(%d s %d ns) = %v, want %v", tm.Unix(), tm.Nanosecond(), !want, want)
+		}
+	}
+}
