@@ -12,14 +12,15 @@ import "github.com/kflow-dev/kflow/exporter/flow"
 // interfaces swapped, direction flipped (A to B leaving eth0 pairs with B
 // to A arriving on eth0), ICMP echo request with echo reply.
 //
-// The initiator is decided when the responder's first delta arrives,
-// before the biflow's first record: the direction that sent a SYN without
-// ACK (flow.TCPSynNoAck, marked by the datapath) wins; otherwise the one
+// The initiator is decided from every delta of either direction merged
+// before the biflow's first record (a direction may come in several
+// deltas of one drain: the datapath's per-CPU flow cache, ring buffer
+// events), in whatever order: the direction that sent a SYN without ACK
+// (flow.TCPSynNoAck, marked by the datapath) wins; otherwise the one
 // whose first packet came first; when both came in the same clock tick,
 // an ICMP request rather than its reply, the one from the higher port
-// (clients use ephemeral ports). A delta of
-// the responder after the biflow ended starts a new biflow with it as
-// the initiator.
+// (clients use ephemeral ports). A delta of the responder after the
+// biflow ended starts a new biflow with it as the initiator.
 
 // Bits of entry.bi.
 const (
@@ -101,12 +102,11 @@ func (c *Cache) mergeReverse(d *flow.Record, k *key, start, end int64, synNoAck 
 	if d.CgroupID != 0 {
 		e.cgroup = d.CgroupID
 	}
-	first := e.bi&biRevSeen == 0
 	old := e.due
 	rv.merge(d, start, end)
 	c.markSyn(e, true, synNoAck)
 	e.bi |= biRevSeen
-	if first && e.bi&biExported == 0 && c.responderInitiated(e, rv) {
+	if e.bi&biExported == 0 && c.responderInitiated(e, rv) {
 		c.flip(idx, e, rh, k)
 	}
 	if e.reason == flow.EndActive || e.reason == flow.EndIdle {
@@ -116,9 +116,22 @@ func (c *Cache) mergeReverse(d *flow.Record, k *key, start, end int64, synNoAck 
 	return true
 }
 
-// responderInitiated applies the initiator rules when the responder's
-// direction first shows: whether it, not the entry's key, opened the
-// biflow.
+// reconsider applies the initiator rules again after a delta of the
+// initiator's direction of biflow idx (whose key hashes to h), until its
+// first record: that delta may hold its first packet or its SYN.
+func (c *Cache) reconsider(idx uint32, e *entry, h uint32) {
+	if !c.biflow || e.bi&biRevSeen == 0 || e.bi&biExported != 0 || !c.responderInitiated(e, c.revOf(idx)) {
+		return
+	}
+	var rk key
+	if e.key.reverse(&rk) {
+		c.flip(idx, e, h, &rk)
+	}
+}
+
+// responderInitiated applies the initiator rules to what both directions
+// of a biflow showed so far: whether the responder, not the entry's key,
+// opened it.
 func (c *Cache) responderInitiated(e *entry, rv *counts) bool {
 	fwdSyn, revSyn := e.bi&biFwdSyn != 0, e.bi&biRevSyn != 0
 	switch {

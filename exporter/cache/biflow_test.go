@@ -86,6 +86,17 @@ func TestBiflowPairs(t *testing.T) {
 		{"first packet, other order", []flow.Record{web.out(0, s, 4, flow.TCPAck), web.in(s/2, s, 3, flow.TCPAck)}, "client"},
 		{"server spoke first", []flow.Record{web.out(s/2, s, 4, flow.TCPAck), web.in(0, s, 3, flow.TCPAck)}, "server"},
 		{"same tick: the higher port", []flow.Record{web.in(0, s, 3, flow.TCPAck), web.out(0, s, 4, flow.TCPAck)}, "client"},
+		// A direction may come in several deltas of one drain (the
+		// datapath's per-CPU flow cache, ring buffer events): the
+		// initiator is decided on all of them, in any order.
+		{"syn in the client's second delta", []flow.Record{web.in(0, s, 3, synAck), web.out(s/2, s, 2, flow.TCPAck),
+			web.out(0, s/2, 2, syn)}, "client"},
+		{"first packet in the client's second delta", []flow.Record{web.in(s/4, s, 3, flow.TCPAck),
+			web.out(s/2, s, 2, flow.TCPAck), web.out(0, s/4, 2, flow.TCPAck)}, "client"},
+		{"first packet in the server's second delta", []flow.Record{web.out(s/2, s, 4, flow.TCPAck),
+			web.in(s, s, 1, flow.TCPAck), web.in(0, s/2, 2, flow.TCPAck)}, "server"},
+		{"syn in the server's second delta", []flow.Record{web.out(0, s, 4, synAck),
+			web.in(s/2, s, 1, flow.TCPAck), web.in(s/2, s/2, 2, syn)}, "server"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ca := biflowCache(t)

@@ -337,6 +337,7 @@ func (c *Cache) mergeDelta(d *flow.Record, emit func(*flow.Record)) *entry {
 		e.c.merge(d, start, end)
 		c.markSyn(e, false, synNoAck)
 		c.reschedule(idx, e, e.due)
+		c.reconsider(idx, e, h)
 		return e
 	}
 
