@@ -64,6 +64,7 @@ func samePartial(t *testing.T, d *blockDecoder, b []byte, count int, need Fields
 	if werr == nil && !reflect.DeepEqual(pieces, got) {
 		t.Fatalf("fields %#x: in pieces, the records differ from decode's", need)
 	}
+	sameColumns(t, b, count, need&ColumnFields, werr, want)
 	if werr != nil {
 		return
 	}
@@ -147,5 +148,52 @@ func TestScanFields(t *testing.T) {
 				t.Fatalf("ScanEach: %d records, want %d", len(all), len(masked))
 			}
 		}
+	}
+}
+
+// sameColumns checks decodeEach for columns (a scan with Columns) against
+// the records of a full decode: the same values, the same failure, and
+// no piece handed over from a block that fails.
+func sameColumns(t *testing.T, b []byte, count int, need Fields, werr error, want []flow.Record) {
+	t.Helper()
+	var d blockDecoder
+	d.columns = true
+	n := 0
+	_, err, _ := d.decodeEach(b, count, nil, need, func(_ []flow.Record, lo int) error {
+		c := &d.colOut.block
+		if lo != n {
+			t.Fatalf("columns %#x: piece at %d after %d records", need, lo, n)
+		}
+		for k := range c.Len {
+			r := &want[lo+k]
+			var start, end int64
+			var times uint8
+			if !r.Start.IsZero() {
+				start, times = r.Start.UnixNano(), times|TimeStart
+			}
+			if !r.End.IsZero() {
+				end, times = r.End.UnixNano(), times|TimeEnd
+			}
+			if need&FieldProto != 0 && c.Proto[k] != r.Proto ||
+				need&FieldSrc != 0 && d.addrs[c.SrcAddr[k]] != r.Src ||
+				need&FieldDst != 0 && d.addrs[c.DstAddr[k]] != r.Dst ||
+				need&FieldSrcPort != 0 && c.SrcPort[k] != r.SrcPort ||
+				need&FieldDstPort != 0 && c.DstPort[k] != r.DstPort ||
+				need&FieldICMP != 0 && c.ICMP[k] != r.ICMPTypeCode() ||
+				need&FieldPackets != 0 && c.Packets[k] != r.Packets ||
+				need&FieldOctets != 0 && c.Octets[k] != r.Octets ||
+				need&FieldTimes != 0 && (c.Times[k] != times || times&TimeStart != 0 && c.Start[k] != start ||
+					times&TimeEnd != 0 && c.End[k] != end) {
+				t.Fatalf("columns %#x: record %d differs from %+v", need, lo+k, *r)
+			}
+		}
+		n += c.Len
+		return nil
+	})
+	if (werr == nil) != (err == nil) {
+		t.Fatalf("columns %#x: all fields error %v, columns error %v", need, werr, err)
+	}
+	if err != nil && n > 0 || err == nil && n != count {
+		t.Fatalf("columns %#x: %d records handed over of %d (%v)", need, n, count, err)
 	}
 }
