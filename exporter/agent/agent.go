@@ -170,10 +170,12 @@ type Agent struct {
 	stats Stats
 	// ifaceDeltas sums a drain's packets and octets per interface.
 	ifaceDeltas map[IfaceKey]IfaceCounters
-	expired     []flow.Record
-	ifacesNew   []wire.Interface
-	observed    []wire.Interface
-	start       time.Time
+	// lastOut is how many records the last drain exported.
+	lastOut   int
+	expired   []flow.Record
+	ifacesNew []wire.Interface
+	observed  []wire.Interface
+	start     time.Time
 	// meteringInit is when the datapath's maps were created: their
 	// counters (the ignored ones) count from then, across the exporters
 	// that adopt them. The statistics the collectors get say it.
@@ -358,8 +360,13 @@ func (a *Agent) Run(ctx context.Context) error {
 // halfway are in the cache all the same.
 func (a *Agent) drain(now time.Time, final bool) error {
 	t0 := time.Now()
-	out := make([]flow.Record, 0, 64)
+	// The records go to the collectors' queues, so each drain has a
+	// slice of its own; sized for as many as the last drain exported, it
+	// rarely grows (growing a slice of a million records by appending
+	// costs several times more than filling it).
+	out := make([]flow.Record, 0, max(64, a.lastOut))
 	emit := func(r *flow.Record) { out = append(out, *r) }
+	defer func() { a.lastOut = len(out) }()
 	if a.ifaceDeltas == nil {
 		a.ifaceDeltas = map[IfaceKey]IfaceCounters{}
 	}
