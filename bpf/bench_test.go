@@ -13,8 +13,8 @@ package bpf
 //     so this is the cost of parsing plus a lookup and in-place update.
 //     "empty" is the same run of an empty program: the test runner's own
 //     per-repetition cost, included in every other number.
-//     An IPv4 flow's packets are counted in its slot of the per-CPU flow
-//     cache, so ipv4-existing is the cost of a cache hit.
+//     A flow's packets are counted in its slot of the per-CPU flow cache,
+//     so ipv4-existing and ipv6-existing are the cost of a cache hit.
 //   - ipv4-new, ipv6-new: Repeat would repeat one frame, hence one flow,
 //     so each iteration runs newFlowFrames distinct frames once each, into
 //     a freshly drained map. Each kflow run is preceded by a run of the
@@ -25,7 +25,7 @@ package bpf
 //     number compares with the existing-flow ones). kernel-ns/pkt is a
 //     cross-check: the kernel's own timing of each single run (Repeat 1,
 //     which includes two clock reads) minus the same for the empty
-//     program. An IPv4 flow is new to the cache too: in the cache's 1,024
+//     program. A flow is new to its cache too: in the cache's 1,024
 //     slots, most of the 4,096 new flows find their slot taken by an
 //     earlier one, which moves into the flow map first.
 //   - ipv4-cache-miss: the same 4,096 IPv4 flows again, measured like the
@@ -192,17 +192,22 @@ func benchNewFlows(b *testing.B, d *Datapath, empty, prog *ebpf.Program, frames 
 	b.ReportMetric(float64(kernel.Nanoseconds())/float64(pkts)+emptyNs, "kernel-ns/pkt")
 }
 
-// countCache counts the used slots of the active flow cache (each CPU's).
+// countCache counts the used slots of the active flow caches (each CPU's).
 func countCache(tb testing.TB, d *Datapath) int {
 	tb.Helper()
+	return countSlots(tb, d.cache, func(e *kflowFlowCacheEntry) bool { return e.Value.Packets != 0 }) +
+		countSlots(tb, d.cache6, func(e *kflowFlowCacheEntry6) bool { return e.Value.Packets != 0 })
+}
+
+func countSlots[E any](tb testing.TB, m *ebpf.Map, used func(*E) bool) int {
 	n := 0
-	for i := range d.cache.MaxEntries() {
-		var es []kflowFlowCacheEntry
-		if err := d.cache.Lookup(i, &es); err != nil {
+	for i := range m.MaxEntries() {
+		var es []E
+		if err := m.Lookup(i, &es); err != nil {
 			tb.Fatal(err)
 		}
-		for _, e := range es {
-			if e.Value.Packets != 0 {
+		for j := range es {
+			if used(&es[j]) {
 				n++
 			}
 		}

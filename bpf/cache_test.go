@@ -12,16 +12,36 @@ import (
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
-// The per-CPU IPv4 flow cache: a flow's packets counted in its cache slot,
-// moved into the IPv4 flow map when another flow takes the slot, kept in
-// the slot when the map cannot take them. Whatever the path, the drained
-// records add up to exactly what was run.
+// The per-CPU flow caches: a flow's packets counted in its cache slot,
+// moved into the flow map when another flow takes the slot, kept in the
+// slot when the map cannot take them. Whatever the path, the drained
+// records add up to exactly what was run. Every test runs with IPv4 flows
+// (IPv4 cache and maps) and IPv6 flows (IPv6 cache, general maps).
 
-// cacheRounds runs rounds rounds of n distinct IPv4 flows (one packet of
-// each flow per round, flow i of 20+8+i%50 octets) and returns the truth.
-func cacheRounds(t *testing.T, d *Datapath, n, rounds int) testenv.Truth {
+var families = []struct {
+	name string
+	v6   bool
+}{{"ipv4", false}, {"ipv6", true}}
+
+// distinctFlows6 is distinctFlows with IPv6 flows from v6A to v6B.
+func distinctFlows6(tb testing.TB, n int) (frames [][]byte, want []flow.Record) {
+	for i := range n {
+		size := i % 50
+		frames = append(frames, frame(tb, eth6(), ip6(17, 64, 0), udp(uint16(10000+i), 53), payload(size)))
+		want = append(want, v6rec(17, uint16(10000+i), 53, 1, uint64(40+8+size), 64))
+	}
+	return frames, want
+}
+
+// cacheRounds runs rounds rounds of n distinct flows (one packet of each
+// flow per round, flow i of 20+8+i%50 octets, 40+ for IPv6) and returns
+// the truth.
+func cacheRounds(t *testing.T, d *Datapath, v6 bool, n, rounds int) testenv.Truth {
 	t.Helper()
 	frames, want := distinctFlows(t, n)
+	if v6 {
+		frames, want = distinctFlows6(t, n)
+	}
 	truth := testenv.Truth{}
 	for range rounds {
 		runFrames(t, d.objs.KflowTcxIngress, nil, frames...)
@@ -36,26 +56,37 @@ func cacheRounds(t *testing.T, d *Datapath, n, rounds int) testenv.Truth {
 // record from the cache, nothing in the flow maps.
 func TestCacheHit(t *testing.T) {
 	for _, mode := range valueModes {
-		t.Run(mode.name, func(t *testing.T) {
-			d := loadTest(t, Config{MapEntries: 16, PerCPUValues: !mode.shared})
-			f := frame(t, eth4(), ip4(layers.IPProtocolTCP, 64, 0), tcp(40000, 443, fACK), payload(100))
-			g := frame(t, eth4(), ip4(layers.IPProtocolTCP, 60, 0), tcp(40000, 443, fPSH|fACK), payload(200))
-			start := time.Now()
-			runFrames(t, d.objs.KflowTcxIngress, nil, f, f, g)
-			recs, st := drainTest(t, d)
-			if st.CacheEntries != 1 || st.MapEntries != 0 || st.Events != 0 {
-				t.Errorf("%d cache entries, %d map entries, %d events: want the flow in the cache only", st.CacheEntries, st.MapEntries, st.Events)
-			}
-			want := v4rec(6, 40000, 443, 3, 2*(20+20+100)+20+20+200, 64)
-			want.MinTTL, want.TCPFlags = 60, fPSH|fACK
-			checkRecords(t, recs, []flow.Record{want}, start, time.Now())
-			// The drain cleared the retired cache: nothing twice.
-			recs, st = drainTest(t, d)
-			checkRecords(t, recs, nil, start, time.Now())
-			if st.CacheEntries != 0 {
-				t.Errorf("second drain: %d cache entries", st.CacheEntries)
-			}
-		})
+		for _, fam := range families {
+			t.Run(mode.name+"/"+fam.name, func(t *testing.T) {
+				cacheHit(t, mode.shared, fam.v6)
+			})
+		}
+	}
+}
+
+func cacheHit(t *testing.T, shared, v6 bool) {
+	d := loadTest(t, Config{MapEntries: 16, PerCPUValues: !shared})
+	f := frame(t, eth4(), ip4(layers.IPProtocolTCP, 64, 0), tcp(40000, 443, fACK), payload(100))
+	g := frame(t, eth4(), ip4(layers.IPProtocolTCP, 60, 0), tcp(40000, 443, fPSH|fACK), payload(200))
+	want := v4rec(6, 40000, 443, 3, 2*(20+20+100)+20+20+200, 64)
+	if v6 {
+		f = frame(t, eth6(), ip6(6, 64, 0), tcp(40000, 443, fACK), payload(100))
+		g = frame(t, eth6(), ip6(6, 60, 0), tcp(40000, 443, fPSH|fACK), payload(200))
+		want = v6rec(6, 40000, 443, 3, 2*(40+20+100)+40+20+200, 64)
+	}
+	start := time.Now()
+	runFrames(t, d.objs.KflowTcxIngress, nil, f, f, g)
+	recs, st := drainTest(t, d)
+	if st.CacheEntries != 1 || st.MapEntries != 0 || st.Events != 0 {
+		t.Errorf("%d cache entries, %d map entries, %d events: want the flow in the cache only", st.CacheEntries, st.MapEntries, st.Events)
+	}
+	want.MinTTL, want.TCPFlags = 60, fPSH|fACK
+	checkRecords(t, recs, []flow.Record{want}, start, time.Now())
+	// The drain cleared the retired cache: nothing twice.
+	recs, st = drainTest(t, d)
+	checkRecords(t, recs, nil, start, time.Now())
+	if st.CacheEntries != 0 {
+		t.Errorf("second drain: %d cache entries", st.CacheEntries)
 	}
 }
 
@@ -64,19 +95,25 @@ func TestCacheHit(t *testing.T) {
 // and the records (from both) add up exactly, drain after drain.
 func TestCacheEviction(t *testing.T) {
 	for _, mode := range valueModes {
-		t.Run(mode.name, func(t *testing.T) {
-			d := loadTest(t, Config{MapEntries: 64, CacheEntries: 2, PerCPUValues: !mode.shared})
-			for drain := range 3 {
-				truth := cacheRounds(t, d, 12, 3)
-				recs, st := drainTest(t, d)
-				compareTruth(t, "eviction", testenv.Sum(recs), truth)
-				if st.CacheEntries == 0 || st.MapEntries == 0 || st.Events != 0 {
-					t.Errorf("drain %d: %d cache entries, %d map entries, %d events: want both the cache and the map used, no event",
-						drain, st.CacheEntries, st.MapEntries, st.Events)
-				}
-				checkStats(t, st, Stats{})
-			}
-		})
+		for _, fam := range families {
+			t.Run(mode.name+"/"+fam.name, func(t *testing.T) {
+				cacheEviction(t, mode.shared, fam.v6)
+			})
+		}
+	}
+}
+
+func cacheEviction(t *testing.T, shared, v6 bool) {
+	d := loadTest(t, Config{MapEntries: 64, CacheEntries: 2, PerCPUValues: !shared})
+	for drain := range 3 {
+		truth := cacheRounds(t, d, v6, 12, 3)
+		recs, st := drainTest(t, d)
+		compareTruth(t, "eviction", testenv.Sum(recs), truth)
+		if st.CacheEntries == 0 || st.MapEntries == 0 || st.Events != 0 {
+			t.Errorf("drain %d: %d cache entries, %d map entries, %d events: want both the cache and the map used, no event",
+				drain, st.CacheEntries, st.MapEntries, st.Events)
+		}
+		checkStats(t, st, Stats{})
 	}
 }
 
@@ -85,26 +122,35 @@ func TestCacheEviction(t *testing.T) {
 // still every packet is in exactly one record.
 func TestCacheMapFull(t *testing.T) {
 	for _, mode := range valueModes {
-		t.Run(mode.name, func(t *testing.T) {
-			d := loadTest(t, Config{MapEntries: 4, CacheEntries: 2, PerCPUValues: !mode.shared})
-			truth := cacheRounds(t, d, 20, 2)
-			recs, st := drainTest(t, d)
-			compareTruth(t, "map full", testenv.Sum(recs), truth)
-			if st.FallbackPackets == 0 || st.IgnoredPackets != 0 || st.MapEntries > 4 {
-				t.Errorf("stats %+v: want fallback packets, none ignored, at most 4 map entries", st)
-			}
-			t.Logf("%d records, stats %+v", len(recs), st)
-		})
+		for _, fam := range families {
+			t.Run(mode.name+"/"+fam.name, func(t *testing.T) {
+				cacheMapFull(t, mode.shared, fam.v6)
+			})
+		}
 	}
 }
 
-// TestNoCache: with the cache off, IPv4 flows go to the IPv4 map.
+func cacheMapFull(t *testing.T, shared, v6 bool) {
+	d := loadTest(t, Config{MapEntries: 4, CacheEntries: 2, PerCPUValues: !shared})
+	truth := cacheRounds(t, d, v6, 20, 2)
+	recs, st := drainTest(t, d)
+	compareTruth(t, "map full", testenv.Sum(recs), truth)
+	if st.FallbackPackets == 0 || st.IgnoredPackets != 0 || st.MapEntries > 4 {
+		t.Errorf("stats %+v: want fallback packets, none ignored, at most 4 map entries", st)
+	}
+	t.Logf("%d records, stats %+v", len(recs), st)
+}
+
+// TestNoCache: with the caches off, flows go to the flow maps.
 func TestNoCache(t *testing.T) {
 	d := loadTest(t, Config{MapEntries: 16, NoCache: true})
-	truth := cacheRounds(t, d, 3, 2)
+	truth := cacheRounds(t, d, false, 3, 2)
+	for k, c := range cacheRounds(t, d, true, 3, 2) {
+		truth[k] = c
+	}
 	recs, st := drainTest(t, d)
 	compareTruth(t, "no cache", testenv.Sum(recs), truth)
-	if st.CacheEntries != 0 || st.MapEntries != 3 {
-		t.Errorf("%d cache entries, %d map entries: want the 3 flows in the map", st.CacheEntries, st.MapEntries)
+	if st.CacheEntries != 0 || st.MapEntries != 6 {
+		t.Errorf("%d cache entries, %d map entries: want the 6 flows in the maps", st.CacheEntries, st.MapEntries)
 	}
 }

@@ -74,14 +74,15 @@ type drainState struct {
 	keys    []kflowFlowKey
 	keys4   []kflowFlowKey4
 	values  []kflowFlowValue // ncpu values per key for per-CPU maps
-	// The flow cache, a per-CPU array: its slot numbers, their entries
-	// (cpus per slot), and zeroes to clear it.
-	cpus                  int
-	cacheKeys             []uint32
-	cacheVals, cacheZeros []kflowFlowCacheEntry
-	cacheBatchOK          bool
-	event                 ringbuf.Record
-	baseline              Stats // counters already handed out, mirrored in drained_stats
+	// The flow caches, per-CPU arrays: their slot numbers, their entries
+	// (cpus per slot), and zeroes to clear them.
+	cpus                    int
+	cacheKeys               []uint32
+	cacheVals, cacheZeros   []kflowFlowCacheEntry
+	cache6Vals, cache6Zeros []kflowFlowCacheEntry6
+	cacheBatchOK            bool
+	event                   ringbuf.Record
+	baseline                Stats // counters already handed out, mirrored in drained_stats
 	// flagsMask keeps the TCP flags of records, and flow.TCPSynNoAck
 	// with Config.MarkSynNoAck.
 	flagsMask uint16
@@ -111,6 +112,8 @@ func (s *drainState) init(d *Datapath) error {
 	}
 	s.cacheVals = make([]kflowFlowCacheEntry, slots*n)
 	s.cacheZeros = make([]kflowFlowCacheEntry, slots*n)
+	s.cache6Vals = make([]kflowFlowCacheEntry6, slots*n)
+	s.cache6Zeros = make([]kflowFlowCacheEntry6, slots*n)
 	s.values = make([]kflowFlowValue, drainBatch*s.ncpu)
 	var base kflowDatapathStats
 	if err := d.objs.DrainedStats.Lookup(uint32(0), &base); err != nil {
@@ -154,6 +157,11 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	}
 	retired4 := d.active4
 	d.active4, d.spare4 = d.spare4, retired4
+	if err := d.objs.Cache6Slot.Put(uint32(0), d.cache6Spare); err != nil {
+		return Stats{}, fmt.Errorf("swap IPv6 flow caches: %w", err)
+	}
+	retiredCache6 := d.cache6
+	d.cache6, d.cache6Spare = d.cache6Spare, retiredCache6
 	if err := d.objs.FlowSlot.Put(uint32(0), d.spare); err != nil {
 		return Stats{}, fmt.Errorf("swap flow maps: %w", err)
 	}
@@ -162,7 +170,11 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 
 	entries, events, cached := 0, 0, 0
 	count := func(r *flow.Record) { entries++; emit(r) }
-	if err := d.readAndClearCache(retiredCache, func(r *flow.Record) { cached++; emit(r) }, &clock); err != nil {
+	emitCached := func(r *flow.Record) { cached++; emit(r) }
+	if err := readAndClearCache(d, retiredCache, d.drain.cacheVals, d.drain.cacheZeros, cache4Record, emitCached, &clock); err != nil {
+		return Stats{}, err
+	}
+	if err := readAndClearCache(d, retiredCache6, d.drain.cache6Vals, d.drain.cache6Zeros, cache6Record, emitCached, &clock); err != nil {
 		return Stats{}, err
 	}
 	if err := readAndClear(d, retired4, d.drain.keys4, keyRecord4, count, &clock); err != nil {
@@ -235,9 +247,29 @@ func perCPUOrOne(vals []kflowFlowValue, ncpu int) any {
 	return vals
 }
 
+// cache4Record decodes a used IPv4 cache slot's key into r and returns its
+// counters, or nil for a free slot.
+func cache4Record(r *flow.Record, e *kflowFlowCacheEntry) *kflowFlowValue {
+	if e.Value.Packets == 0 {
+		return nil
+	}
+	keyRecord4(r, &e.Key)
+	return &e.Value
+}
+
+// cache6Record is cache4Record for an IPv6 cache slot.
+func cache6Record(r *flow.Record, e *kflowFlowCacheEntry6) *kflowFlowValue {
+	if e.Value.Packets == 0 {
+		return nil
+	}
+	keyRecord(r, &e.Key)
+	return &e.Value
+}
+
 // readAndClearCache reads every used slot of a retired flow cache, each
-// CPU's, then zeroes the cache.
-func (d *Datapath) readAndClearCache(m *ebpf.Map, emit func(*flow.Record), clock *clockMap) error {
+// CPU's, into vals, then zeroes the cache with zeros; rec decodes a slot.
+func readAndClearCache[E any](d *Datapath, m *ebpf.Map, vals, zeros []E, rec func(*flow.Record, *E) *kflowFlowValue,
+	emit func(*flow.Record), clock *clockMap) error {
 	s := &d.drain
 	n := len(s.cacheKeys)
 	read := false
@@ -245,7 +277,7 @@ func (d *Datapath) readAndClearCache(m *ebpf.Map, emit func(*flow.Record), clock
 		var cursor ebpf.MapBatchCursor
 		got := 0
 		for got < n {
-			c, err := m.BatchLookup(&cursor, s.cacheKeys[got:], s.cacheVals[got*s.cpus:], nil)
+			c, err := m.BatchLookup(&cursor, s.cacheKeys[got:], vals[got*s.cpus:], nil)
 			got += c
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
 				break
@@ -265,28 +297,27 @@ func (d *Datapath) readAndClearCache(m *ebpf.Map, emit func(*flow.Record), clock
 	}
 	if !read {
 		for i := range n {
-			if err := m.Lookup(uint32(i), s.cacheVals[i*s.cpus:(i+1)*s.cpus]); err != nil {
+			if err := m.Lookup(uint32(i), vals[i*s.cpus:(i+1)*s.cpus]); err != nil {
 				return fmt.Errorf("read flow cache slot %d: %w", i, err)
 			}
 		}
 	}
 	used := false
 	var r flow.Record
-	for i := range s.cacheVals {
-		e := &s.cacheVals[i]
-		if e.Value.Packets == 0 {
+	for i := range vals {
+		v := rec(&r, &vals[i])
+		if v == nil {
 			continue
 		}
 		used = true
-		keyRecord4(&r, &e.Key)
-		s.valueRecord(&r, &e.Value, clock)
+		s.valueRecord(&r, v, clock)
 		emit(&r)
 	}
 	if !used {
 		return nil
 	}
 	if s.cacheBatchOK {
-		if _, err := m.BatchUpdate(s.cacheKeys, s.cacheZeros, nil); err == nil {
+		if _, err := m.BatchUpdate(s.cacheKeys, zeros, nil); err == nil {
 			return nil
 		} else if !errors.Is(err, ebpf.ErrNotSupported) {
 			return fmt.Errorf("clear flow cache: %w", err)
@@ -294,7 +325,7 @@ func (d *Datapath) readAndClearCache(m *ebpf.Map, emit func(*flow.Record), clock
 		s.cacheBatchOK = false
 	}
 	for i := range n {
-		if err := m.Put(uint32(i), s.cacheZeros[i*s.cpus:(i+1)*s.cpus]); err != nil {
+		if err := m.Put(uint32(i), zeros[i*s.cpus:(i+1)*s.cpus]); err != nil {
 			return fmt.Errorf("clear flow cache slot %d: %w", i, err)
 		}
 	}

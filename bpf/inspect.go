@@ -37,7 +37,8 @@ func PinnedMapNames() []string { return slices.Clone(pinnedMaps) }
 // Flow map names (pinned under the pin directory): flows4_a and flows4_b
 // (in flow4_slot) hold IPv4 flows, flows_a and flows_b (in flow_slot) IPv6
 // flows; cache4_a and cache4_b (in cache4_slot) are the per-CPU IPv4 flow
-// caches in front of the IPv4 maps.
+// caches in front of the IPv4 maps, cache6_a and cache6_b (in cache6_slot)
+// the IPv6 ones.
 const (
 	MapFlowsA       = kflowMapFlowsA
 	MapFlowsB       = kflowMapFlowsB
@@ -48,6 +49,9 @@ const (
 	MapCache4A      = kflowMapCache4A
 	MapCache4B      = kflowMapCache4B
 	MapCache4Slot   = kflowMapCache4Slot
+	MapCache6A      = kflowMapCache6A
+	MapCache6B      = kflowMapCache6B
+	MapCache6Slot   = kflowMapCache6Slot
 	MapFlowEvents   = kflowMapFlowEvents
 	MapStats        = kflowMapStats
 	MapDrainedStats = kflowMapDrainedStats
@@ -273,6 +277,7 @@ const (
 	sizeofFlowKey   = unsafe.Sizeof(kflowFlowKey{})
 	sizeofFlowKey4  = unsafe.Sizeof(kflowFlowKey4{})
 	sizeofCacheEnt  = unsafe.Sizeof(kflowFlowCacheEntry{})
+	sizeofCacheEnt6 = unsafe.Sizeof(kflowFlowCacheEntry6{})
 	sizeofFlowValue = unsafe.Sizeof(kflowFlowValue{})
 )
 
@@ -356,7 +361,8 @@ func IsFlowMap(m *ebpf.Map) bool {
 }
 
 func isCacheMap(m *ebpf.Map) bool {
-	return m.Type() == ebpf.PerCPUArray && m.KeySize() == 4 && m.ValueSize() == uint32(sizeofCacheEnt)
+	return m.Type() == ebpf.PerCPUArray && m.KeySize() == 4 &&
+		(m.ValueSize() == uint32(sizeofCacheEnt) || m.ValueSize() == uint32(sizeofCacheEnt6))
 }
 
 // DumpFlows iterates a flow map (lookups only: the entries stay for the
@@ -366,7 +372,10 @@ func DumpFlows(m *ebpf.Map, fn func(*FlowEntry) error) error {
 		return fmt.Errorf("map %s: not a flow map", m.String())
 	}
 	if isCacheMap(m) {
-		return dumpCache(m, fn)
+		if m.ValueSize() == uint32(sizeofCacheEnt6) {
+			return dumpCache(m, cache6Record, fn)
+		}
+		return dumpCache(m, cache4Record, fn)
 	}
 	ncpu := 1
 	if m.Type() == ebpf.PerCPUHash {
@@ -403,20 +412,20 @@ func dumpFlows[K any](m *ebpf.Map, ncpu int, keyRec func(*flow.Record, *K), fn f
 
 // dumpCache calls fn for each used slot of a flow cache, each CPU's: a
 // flow may come more than once (several CPUs, and its flow map entry).
-func dumpCache(m *ebpf.Map, fn func(*FlowEntry) error) error {
-	var es []kflowFlowCacheEntry
+func dumpCache[E any](m *ebpf.Map, rec func(*flow.Record, *E) *kflowFlowValue, fn func(*FlowEntry) error) error {
+	var es []E
 	for i := range m.MaxEntries() {
 		if err := m.Lookup(i, &es); err != nil {
 			return fmt.Errorf("read flow cache slot %d: %w", i, err)
 		}
 		for j := range es {
-			if es[j].Value.Packets == 0 {
+			var r flow.Record
+			v := rec(&r, &es[j])
+			if v == nil {
 				continue
 			}
-			var r flow.Record
-			keyRecord4(&r, &es[j].Key)
 			var e FlowEntry
-			entry(&e, &r, []kflowFlowValue{es[j].Value})
+			entry(&e, &r, []kflowFlowValue{*v})
 			if err := fn(&e); err != nil {
 				return err
 			}
@@ -463,7 +472,8 @@ func ReadSlot(m *ebpf.Map) (ebpf.MapID, error) {
 
 // OpenActiveFlowMap opens the flow map that the datapath pinned under
 // pinDir counts into now, as its slot (MapFlow4Slot for IPv4 flows,
-// MapFlowSlot for IPv6 flows, MapCache4Slot for the IPv4 flow cache) says: read-only through its pin (path is the
+// MapFlowSlot for IPv6 flows, MapCache4Slot and MapCache6Slot for the flow
+// caches) says: read-only through its pin (path is the
 // pin's path), or by id when it is not pinned there (path is empty). Only
 // lookups: a running exporter's drain is not disturbed.
 func OpenActiveFlowMap(pinDir, slotName string) (m *ebpf.Map, path string, err error) {
@@ -474,8 +484,10 @@ func OpenActiveFlowMap(pinDir, slotName string) (m *ebpf.Map, path string, err e
 		names = []string{MapFlows4A, MapFlows4B}
 	case MapCache4Slot:
 		names = []string{MapCache4A, MapCache4B}
+	case MapCache6Slot:
+		names = []string{MapCache6A, MapCache6B}
 	default:
-		return nil, "", fmt.Errorf("%q is not a flow slot (%s, %s or %s)", slotName, MapFlow4Slot, MapFlowSlot, MapCache4Slot)
+		return nil, "", fmt.Errorf("%q is not a flow slot (%s, %s, %s or %s)", slotName, MapFlow4Slot, MapFlowSlot, MapCache4Slot, MapCache6Slot)
 	}
 	slot, err := OpenPinnedMap(filepath.Join(pinDir, slotName))
 	if err != nil {

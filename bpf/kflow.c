@@ -219,35 +219,70 @@ static __always_inline void merge_value(struct flow_value *v,
 }
 
 /*
- * flush moves a cache slot's counters into the IPv4 flow map: 0, or -1
- * when the map cannot take them (full, or no map installed).
+ * flush moves a cache slot's counters (cv, of the flow key) into the
+ * active flow map of slot: 0, or -1 when the map cannot take them (full,
+ * or no map installed).
  */
-static __always_inline int flush(struct flow_cache_entry *e)
+static __always_inline int flush(void *slot, void *key, struct flow_value *cv)
 {
 	struct flow_value *v;
 	__u32 zero = 0;
 	void *flows;
 	long err;
 
-	flows = bpf_map_lookup_elem(&flow4_slot, &zero);
+	flows = bpf_map_lookup_elem(slot, &zero);
 	if (!flows)
 		return -1;
-	v = bpf_map_lookup_elem(flows, &e->key);
+	v = bpf_map_lookup_elem(flows, key);
 	if (v) {
-		merge_value(v, &e->value);
+		merge_value(v, cv);
 		return 0;
 	}
-	err = bpf_map_update_elem(flows, &e->key, &e->value, BPF_NOEXIST);
+	err = bpf_map_update_elem(flows, key, cv, BPF_NOEXIST);
 	if (err == 0)
 		return 0;
 	if (err == -EEXIST) {
-		v = bpf_map_lookup_elem(flows, &e->key);
+		v = bpf_map_lookup_elem(flows, key);
 		if (v) {
-			merge_value(v, &e->value);
+			merge_value(v, cv);
 			return 0;
 		}
 	}
 	return -1;
+}
+
+/* cache_hit adds a packet to the counters of its flow's cache slot. */
+static __always_inline void cache_hit(struct flow_value *v,
+				      struct packet_info *pi, __u32 packets,
+				      __u64 octets, __u64 now)
+{
+	/* The CPU's own slot: plain adds. */
+	v->packets += packets;
+	v->octets += octets;
+	v->tcp_flags |= pi->tcp_flags;
+	v->last_seen = now;
+	if (pi->ttl < v->min_ttl)
+		v->min_ttl = pi->ttl;
+	if (pi->ttl > v->max_ttl)
+		v->max_ttl = pi->ttl;
+}
+
+/* cache_fill starts the counters of a slot the packet's flow takes. */
+static __always_inline void cache_fill(struct flow_value *v,
+				       struct __sk_buff *skb,
+				       struct packet_info *pi, __u32 packets,
+				       __u64 octets, __u64 now)
+{
+	v->packets = packets;
+	v->octets = octets;
+	v->first_seen = now;
+	v->last_seen = now;
+	v->tcp_flags = pi->tcp_flags;
+	v->tos = pi->tos;
+	v->min_ttl = pi->ttl;
+	v->max_ttl = pi->ttl;
+	v->pad = 0;
+	v->cgroup_id = local_cgroup(skb, pi);
 }
 
 static __always_inline int same_key4(const struct flow_key4 *a,
@@ -262,14 +297,15 @@ static __always_inline int same_key4(const struct flow_key4 *a,
 }
 
 /*
- * cache_account counts an IPv4 packet in its slot of the per-CPU flow
+ * cache_account4 counts an IPv4 packet in its slot of the per-CPU flow
  * cache: 1, or 0 when the packet is to be counted in the flow map (no
  * cache installed, or the slot's flow could not be moved out).
  */
-static __always_inline int cache_account(struct __sk_buff *skb,
-					 struct packet_info *pi,
-					 const union key4_words *k,
-					 __u32 packets, __u64 octets, __u64 now)
+static __always_inline int cache_account4(struct __sk_buff *skb,
+					  struct packet_info *pi,
+					  const union key4_words *k,
+					  __u32 packets, __u64 octets,
+					  __u64 now)
 {
 	struct flow_cache_entry *e;
 	struct flow_value *v;
@@ -288,37 +324,70 @@ static __always_inline int cache_account(struct __sk_buff *skb,
 		return 0;
 	v = &e->value;
 	if (v->packets && same_key4(&e->key, k)) {
-		/* The CPU's own slot: plain adds. */
-		v->packets += packets;
-		v->octets += octets;
-		v->tcp_flags |= pi->tcp_flags;
-		v->last_seen = now;
-		if (pi->ttl < v->min_ttl)
-			v->min_ttl = pi->ttl;
-		if (pi->ttl > v->max_ttl)
-			v->max_ttl = pi->ttl;
+		cache_hit(v, pi, packets, octets, now);
 		return 1;
 	}
-	if (v->packets && flush(e) != 0)
+	if (v->packets && flush(&flow4_slot, &e->key, v) != 0)
 		return 0;
 	__builtin_memcpy(&e->key, &k->key, sizeof(e->key));
-	v->packets = packets;
-	v->octets = octets;
-	v->first_seen = now;
-	v->last_seen = now;
-	v->tcp_flags = pi->tcp_flags;
-	v->tos = pi->tos;
-	v->min_ttl = pi->ttl;
-	v->max_ttl = pi->ttl;
-	v->pad = 0;
-	v->cgroup_id = local_cgroup(skb, pi);
+	cache_fill(v, skb, pi, packets, octets, now);
+	return 1;
+}
+
+/*
+ * cache_account6 is cache_account4 for an IPv6 packet (its flow key as
+ * parsed, 52 bytes: six 8-byte words and the last 4 bytes) and the IPv6
+ * cache, in front of the general flow maps.
+ */
+static __always_inline int cache_account6(struct __sk_buff *skb,
+					  struct packet_info *pi, __u32 packets,
+					  __u64 octets, __u64 now)
+{
+	const __u8 *key = (const __u8 *)&pi->key;
+	struct flow_cache_entry6 *e;
+	__u64 w[6], ew[6], h;
+	__u32 zero = 0, slot, t, et;
+	struct flow_value *v;
+	void *cache;
+
+	__builtin_memcpy(w, key, sizeof(w));
+	__builtin_memcpy(&t, key + sizeof(w), sizeof(t));
+	h = w[0] * 0x9E3779B97F4A7C15ULL ^ w[1] * 0xC2B2AE3D27D4EB4FULL ^
+	    w[2] * 0x165667B19E3779F9ULL ^ w[3] * 0x85EBCA77C2B2AE63ULL ^
+	    w[4] * 0x27D4EB2F165667C5ULL ^ w[5] * 0xFF51AFD7ED558CCDULL ^
+	    (__u64)t * 0xC4CEB9FE1A85EC53ULL;
+	slot = (__u32)(h >> 32) & cfg_cache_mask;
+	cache = bpf_map_lookup_elem(&cache6_slot, &zero);
+	if (!cache)
+		return 0;
+	e = bpf_map_lookup_elem(cache, &slot);
+	if (!e)
+		return 0;
+	v = &e->value;
+	if (v->packets) {
+		__builtin_memcpy(ew, &e->key, sizeof(ew));
+		__builtin_memcpy(&et, (const __u8 *)&e->key + sizeof(ew),
+				 sizeof(et));
+		if (ew[0] == w[0] && ew[1] == w[1] && ew[2] == w[2] &&
+		    ew[3] == w[3] && ew[4] == w[4] && ew[5] == w[5] &&
+		    et == t) {
+			cache_hit(v, pi, packets, octets, now);
+			return 1;
+		}
+		if (flush(&flow_slot, &e->key, v) != 0)
+			return 0;
+	}
+	__builtin_memcpy(&e->key, &pi->key, sizeof(e->key));
+	e->pad = 0;
+	cache_fill(v, skb, pi, packets, octets, now);
 	return 1;
 }
 
 /*
  * account adds one packet (or the segments of a GSO packet) to its flow:
- * an IPv4 flow in the flow cache or the IPv4 maps under its short key,
- * others in the general maps; skb is NULL for XDP.
+ * an IPv4 flow in the IPv4 flow cache or maps under its short key, an
+ * IPv6 flow in the IPv6 flow cache or the general maps; skb is NULL for
+ * XDP.
  */
 static __always_inline void account(struct __sk_buff *skb,
 				    struct packet_info *pi, __u32 packets,
@@ -343,11 +412,13 @@ static __always_inline void account(struct __sk_buff *skb,
 		k4.key.icmp_type = k->icmp_type;
 		k4.key.icmp_code = k->icmp_code;
 		if (cfg_cache &&
-		    cache_account(skb, pi, &k4, packets, octets, now))
+		    cache_account4(skb, pi, &k4, packets, octets, now))
 			return;
 		count_in(&flow4_slot, &k4.key, skb, pi, packets, octets, now);
 		return;
 	}
+	if (cfg_cache && cache_account6(skb, pi, packets, octets, now))
+		return;
 	count_in(&flow_slot, &pi->key, skb, pi, packets, octets, now);
 }
 
@@ -376,7 +447,7 @@ static __always_inline int sampled_out(void)
 
 static __always_inline void handle_skb(struct __sk_buff *skb, __u8 dir)
 {
-	struct packet_info pi;
+	struct packet_info pi __attribute__((aligned(8)));
 	struct cursor c;
 	__u32 meta_vlan = 0, linear, segs;
 	__u64 l3_len, octets;
@@ -424,7 +495,7 @@ static __always_inline void handle_skb(struct __sk_buff *skb, __u8 dir)
 
 static __always_inline void handle_xdp(struct xdp_md *ctx)
 {
-	struct packet_info pi;
+	struct packet_info pi __attribute__((aligned(8)));
 	struct cursor c;
 	__u64 frame_len, octets;
 	int ret;

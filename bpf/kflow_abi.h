@@ -100,6 +100,13 @@ struct flow_cache_entry {
 	struct flow_value value;
 };
 
+/* An entry of the per-CPU IPv6 flow cache: as flow_cache_entry. */
+struct flow_cache_entry6 {
+	struct flow_key key;
+	__u32 pad;
+	struct flow_value value;
+};
+
 /*
  * One packet's flow update, sent through the ring buffer when the flow map
  * cannot take a new entry. User space folds these into its flow cache.
@@ -191,6 +198,8 @@ _Static_assert(sizeof(struct flow_key) == 52, "flow_key size");
 _Static_assert(sizeof(struct flow_key4) == 24, "flow_key4 size");
 _Static_assert(sizeof(struct flow_value) == 48, "flow_value size");
 _Static_assert(sizeof(struct flow_cache_entry) == 72, "flow_cache_entry size");
+_Static_assert(sizeof(struct flow_cache_entry6) == 104,
+	       "flow_cache_entry6 size");
 _Static_assert(sizeof(struct flow_event) == 88, "flow_event size");
 _Static_assert(sizeof(struct datapath_stats) == 64, "datapath_stats size");
 _Static_assert(sizeof(struct clock_sample) == 16, "clock_sample size");

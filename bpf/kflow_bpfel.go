@@ -64,6 +64,13 @@ type kflowFlowCacheEntry struct {
 	Value kflowFlowValue
 }
 
+type kflowFlowCacheEntry6 struct {
+	_     structs.HostLayout
+	Key   kflowFlowKey
+	Pad   uint32
+	Value kflowFlowValue
+}
+
 type kflowFlowEvent struct {
 	_        structs.HostLayout
 	Key      kflowFlowKey
@@ -130,6 +137,9 @@ const (
 	kflowMapCache4A          = "cache4_a"
 	kflowMapCache4B          = "cache4_b"
 	kflowMapCache4Slot       = "cache4_slot"
+	kflowMapCache6A          = "cache6_a"
+	kflowMapCache6B          = "cache6_b"
+	kflowMapCache6Slot       = "cache6_slot"
 	kflowMapClock            = "clock"
 	kflowMapDrainedStats     = "drained_stats"
 	kflowMapFiltered         = "filtered"
@@ -219,6 +229,9 @@ type kflowMapSpecs struct {
 	Cache4A      *ebpf.MapSpec `ebpf:"cache4_a"`
 	Cache4B      *ebpf.MapSpec `ebpf:"cache4_b"`
 	Cache4Slot   *ebpf.MapSpec `ebpf:"cache4_slot"`
+	Cache6A      *ebpf.MapSpec `ebpf:"cache6_a"`
+	Cache6B      *ebpf.MapSpec `ebpf:"cache6_b"`
+	Cache6Slot   *ebpf.MapSpec `ebpf:"cache6_slot"`
 	Clock        *ebpf.MapSpec `ebpf:"clock"`
 	DrainedStats *ebpf.MapSpec `ebpf:"drained_stats"`
 	Filtered     *ebpf.MapSpec `ebpf:"filtered"`
@@ -272,6 +285,9 @@ type kflowMaps struct {
 	Cache4A      *ebpf.Map `ebpf:"cache4_a"`
 	Cache4B      *ebpf.Map `ebpf:"cache4_b"`
 	Cache4Slot   *ebpf.Map `ebpf:"cache4_slot"`
+	Cache6A      *ebpf.Map `ebpf:"cache6_a"`
+	Cache6B      *ebpf.Map `ebpf:"cache6_b"`
+	Cache6Slot   *ebpf.Map `ebpf:"cache6_slot"`
 	Clock        *ebpf.Map `ebpf:"clock"`
 	DrainedStats *ebpf.Map `ebpf:"drained_stats"`
 	Filtered     *ebpf.Map `ebpf:"filtered"`
@@ -291,6 +307,9 @@ func (m *kflowMaps) Close() error {
 		m.Cache4A,
 		m.Cache4B,
 		m.Cache4Slot,
+		m.Cache6A,
+		m.Cache6B,
+		m.Cache6Slot,
 		m.Clock,
 		m.DrainedStats,
 		m.Filtered,

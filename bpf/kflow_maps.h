@@ -43,8 +43,9 @@ volatile const __u8 cfg_shared_values = 0;
 volatile const __u8 cfg_cgroups = 0;
 
 /*
- * Non-zero to count IPv4 packets in the per-CPU flow cache first, in slot
- * (key hash & cfg_cache_mask) of the active cache map (cache4_slot).
+ * Non-zero to count IP packets in the per-CPU flow caches first, in slot
+ * (key hash & cfg_cache_mask) of the active cache map (cache4_slot for
+ * IPv4, cache6_slot for IPv6).
  */
 volatile const __u8 cfg_cache = 0;
 volatile const __u32 cfg_cache_mask = 0;
@@ -125,6 +126,21 @@ struct {
 	__type(key, __u32);
 	__array(values, struct flow_cache);
 } cache4_slot SEC(".maps");
+
+/* The same for IPv6 flows, in front of the general flow maps. */
+struct flow_cache6 {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct flow_cache_entry6);
+	__uint(max_entries, 1024);
+} cache6_a SEC(".maps"), cache6_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct flow_cache6);
+} cache6_slot SEC(".maps");
 
 /*
  * Packet updates that did not fit in the flow map. A ring buffer has no

@@ -25,11 +25,11 @@ type Config struct {
 	// MapEntries is the capacity of each flow map: the two IPv4 maps and
 	// the two IPv6 maps (the active one of each and its spare).
 	MapEntries uint32
-	// CacheEntries is the number of slots of the per-CPU IPv4 flow cache
-	// (0: DefaultCacheEntries), a power of two. NoCache turns the cache
-	// off: every IPv4 packet is then counted in the IPv4 flow map (the
-	// cache maps are still created, and drained, so that pins stay
-	// compatible).
+	// CacheEntries is the number of slots of each per-CPU flow cache, the
+	// IPv4 one and the IPv6 one (0: DefaultCacheEntries), a power of two.
+	// NoCache turns the caches off: every packet is then counted in its
+	// flow map (the cache maps are still created, and drained, so that
+	// pins stay compatible).
 	CacheEntries uint32
 	NoCache      bool
 	// RingBufferBytes is the size of the map-full fallback ring buffer,
@@ -98,6 +98,8 @@ type Datapath struct {
 	active4, spare4 *ebpf.Map
 	// The two per-CPU IPv4 flow caches; cache is the one in cache4_slot.
 	cache, cacheSpare *ebpf.Map
+	// The two per-CPU IPv6 flow caches; cache6 is the one in cache6_slot.
+	cache6, cache6Spare *ebpf.Map
 	// Whether the maps were adopted from a previous daemon's pins.
 	adopted bool
 
@@ -112,6 +114,7 @@ var pinnedMaps = []string{
 	kflowMapFlowsA, kflowMapFlowsB, kflowMapFlowSlot,
 	kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot,
 	kflowMapCache4A, kflowMapCache4B, kflowMapCache4Slot,
+	kflowMapCache6A, kflowMapCache6B, kflowMapCache6Slot,
 	kflowMapFlowEvents, kflowMapStats, kflowMapDrainedStats, kflowMapFiltered,
 }
 
@@ -150,9 +153,11 @@ func Load(cfg Config) (*Datapath, error) {
 		slot.InnerMap.Type = flowType
 		slot.InnerMap.MaxEntries = cfg.MapEntries
 	}
-	spec.Maps[kflowMapCache4A].MaxEntries = cfg.CacheEntries
-	spec.Maps[kflowMapCache4B].MaxEntries = cfg.CacheEntries
+	for _, name := range []string{kflowMapCache4A, kflowMapCache4B, kflowMapCache6A, kflowMapCache6B} {
+		spec.Maps[name].MaxEntries = cfg.CacheEntries
+	}
 	spec.Maps[kflowMapCache4Slot].InnerMap.MaxEntries = cfg.CacheEntries
+	spec.Maps[kflowMapCache6Slot].InnerMap.MaxEntries = cfg.CacheEntries
 	if !cfg.NoCache {
 		if err := spec.Variables[kflowVarCfgCache].Set(uint8(1)); err != nil {
 			return nil, fmt.Errorf("set flow cache: %w", err)
@@ -243,7 +248,7 @@ func Load(cfg Config) (*Datapath, error) {
 }
 
 // installActive puts a map in each slot (flow_slot, flow4_slot,
-// cache4_slot), or finds which one an adopted slot already holds. Pins of
+// cache4_slot, cache6_slot), or finds which one an adopted slot already holds. Pins of
 // an earlier datapath without the IPv4 maps or the cache have no such
 // slot: Load created it empty.
 func (d *Datapath) installActive() error {
@@ -257,6 +262,10 @@ func (d *Datapath) installActive() error {
 		return err
 	}
 	d.cache, d.cacheSpare, err = installSlot(d.objs.Cache4Slot, d.objs.Cache4A, d.objs.Cache4B)
+	if err != nil {
+		return err
+	}
+	d.cache6, d.cache6Spare, err = installSlot(d.objs.Cache6Slot, d.objs.Cache6A, d.objs.Cache6B)
 	return err
 }
 
@@ -320,7 +329,8 @@ func (d *Datapath) Unpin() error {
 	var errs []error
 	for _, m := range []*ebpf.Map{d.objs.FlowsA, d.objs.FlowsB, d.objs.FlowSlot,
 		d.objs.Flows4A, d.objs.Flows4B, d.objs.Flow4Slot,
-		d.objs.Cache4A, d.objs.Cache4B, d.objs.Cache4Slot, d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats, d.objs.Filtered} {
+		d.objs.Cache4A, d.objs.Cache4B, d.objs.Cache4Slot,
+		d.objs.Cache6A, d.objs.Cache6B, d.objs.Cache6Slot, d.objs.FlowEvents, d.objs.Stats, d.objs.DrainedStats, d.objs.Filtered} {
 		if m != nil && m.IsPinned() {
 			errs = append(errs, m.Unpin())
 		}

@@ -61,7 +61,8 @@ func TestPinsRootOnly(t *testing.T) {
 // the general map exactly, the ones counted after it out of the cache.
 func TestAdoptPreviousLayout(t *testing.T) {
 	testenv.RequirePrivileged(t)
-	newMaps := []string{kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot, kflowMapCache4A, kflowMapCache4B, kflowMapCache4Slot}
+	newMaps := []string{kflowMapFlows4A, kflowMapFlows4B, kflowMapFlow4Slot, kflowMapCache4A, kflowMapCache4B, kflowMapCache4Slot,
+		kflowMapCache6A, kflowMapCache6B, kflowMapCache6Slot}
 	for _, mode := range valueModes {
 		t.Run(mode.name, func(t *testing.T) {
 			pin := filepath.Join(mountBPFFS(t), "kflow")

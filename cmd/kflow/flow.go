@@ -85,12 +85,12 @@ func (s *flowSource) ifNames(ctx context.Context) func(uint32) string {
 // local socket's application (cgroup: container, unit).
 const flowListFormat = "fmt:%ts %td %pr %sap -> %dap %in %out %pkt %byt %fl %app"
 
-// readKernelFlows reads the active pinned flow cache and flow maps (IPv4,
+// readKernelFlows reads the active pinned flow caches and flow maps (IPv4,
 // then IPv6), lookups only. A flow counted both in the cache and in a map
 // comes twice: what each holds.
 func readKernelFlows(pinDir string) ([]flow.Record, error) {
 	var recs []flow.Record
-	for _, slot := range []string{bpf.MapCache4Slot, bpf.MapFlow4Slot, bpf.MapFlowSlot} {
+	for _, slot := range []string{bpf.MapCache4Slot, bpf.MapFlow4Slot, bpf.MapCache6Slot, bpf.MapFlowSlot} {
 		m, _, err := bpf.OpenActiveFlowMap(pinDir, slot)
 		if err != nil {
 			return nil, err

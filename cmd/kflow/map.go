@@ -182,7 +182,7 @@ func mapDumpCmd() *command {
 		summary: "print a map's entries: flows of a flow map (values summed over CPUs), counters of a stats map, the flow slot",
 		usage: "NAME | id ID\n\nNAME is a map pinned under --pin-dir (" + strings.Join(bpf.PinnedMapNames(), ", ") +
 			"), \"active\", the IPv4 flow map the programs count into now, \"cache\", the IPv4 flow cache\n" +
-			"in front of it (a flow's counters since they last moved into the map, per CPU), or \"active6\", the IPv6 flow map.\n" +
+			"in front of it (a flow's counters since they last moved into the map, per CPU), \"active6\" and \"cache6\", the same for IPv6.\n" +
 			"Dumping only reads: the exporter's drain is not disturbed.",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&a.pinDir, "pin-dir", bpf.DefaultPinDir, "bpffs `DIR` where the exporter pins its maps")
@@ -263,9 +263,11 @@ func openDumpMap(pinDir string, args []string) (*ebpf.Map, string, error) {
 		return bpf.OpenActiveFlowMap(pinDir, bpf.MapFlowSlot)
 	case "cache":
 		return bpf.OpenActiveFlowMap(pinDir, bpf.MapCache4Slot)
+	case "cache6":
+		return bpf.OpenActiveFlowMap(pinDir, bpf.MapCache6Slot)
 	}
 	if !slices.Contains(bpf.PinnedMapNames(), name) {
-		return nil, "", fmt.Errorf("%w: unknown map %q: want one of %s, active, cache, active6, or id ID", errUsage, name,
+		return nil, "", fmt.Errorf("%w: unknown map %q: want one of %s, active, cache, active6, cache6, or id ID", errUsage, name,
 			strings.Join(bpf.PinnedMapNames(), ", "))
 	}
 	path := filepath.Join(pinDir, name)
