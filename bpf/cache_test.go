@@ -154,3 +154,39 @@ func TestNoCache(t *testing.T) {
 		t.Errorf("%d cache entries, %d map entries: want the 6 flows in the maps", st.CacheEntries, st.MapEntries)
 	}
 }
+
+// TestCacheMerge: a one-slot cache, two flows taking it in turn: a flow's
+// packets end up partly in the map (moved out of the slot) and partly in
+// the slot, and the drain hands them out as one record per flow, with the
+// first packet's TOS and every packet's flags.
+func TestCacheMerge(t *testing.T) {
+	for _, mode := range valueModes {
+		for _, fam := range families {
+			t.Run(mode.name+"/"+fam.name, func(t *testing.T) {
+				d := loadTest(t, Config{MapEntries: 16, CacheEntries: 1, PerCPUValues: !mode.shared})
+				syn := frame(t, eth4(), ip4(layers.IPProtocolTCP, 64, 0x10), tcp(40000, 443, fSYN), payload(0))
+				ack := frame(t, eth4(), ip4(layers.IPProtocolTCP, 62, 0), tcp(40000, 443, fACK), payload(100))
+				other := frame(t, eth4(), ip4(layers.IPProtocolUDP, 64, 0), udp(5000, 53), payload(10))
+				a := v4rec(6, 40000, 443, 3, 20+20+2*(20+20+100), 62)
+				b := v4rec(17, 5000, 53, 1, 20+8+10, 64)
+				if fam.v6 {
+					syn = frame(t, eth6(), ip6(6, 64, 0x10), tcp(40000, 443, fSYN), payload(0))
+					ack = frame(t, eth6(), ip6(6, 62, 0), tcp(40000, 443, fACK), payload(100))
+					other = frame(t, eth6(), ip6(17, 64, 0), udp(5000, 53), payload(10))
+					a = v6rec(6, 40000, 443, 3, 40+20+2*(40+20+100), 62)
+					b = v6rec(17, 5000, 53, 1, 40+8+10, 64)
+				}
+				a.MaxTTL, a.TOS, a.TCPFlags = 64, 0x10, fSYN|fACK
+				start := time.Now()
+				// syn and ack go to the map when other takes the slot; the
+				// last ack takes it back, moving other to the map.
+				runFrames(t, d.objs.KflowTcxIngress, nil, syn, ack, other, ack)
+				recs, st := drainTest(t, d)
+				checkRecords(t, recs, []flow.Record{a, b}, start, time.Now())
+				if st.MapEntries != 2 || st.CacheEntries != 1 {
+					t.Errorf("%d map entries, %d cache entries: want both flows in the map and one in the slot", st.MapEntries, st.CacheEntries)
+				}
+			})
+		}
+	}
+}

@@ -81,8 +81,14 @@ type drainState struct {
 	cacheVals, cacheZeros   []kflowFlowCacheEntry
 	cache6Vals, cache6Zeros []kflowFlowCacheEntry6
 	cacheBatchOK            bool
-	event                   ringbuf.Record
-	baseline                Stats // counters already handed out, mirrored in drained_stats
+	// The records of the retired caches, one per flow (the slots of
+	// several CPUs merged), by kernel key, until they merge with the
+	// flow's map entry or go out after the maps.
+	pending4    map[kflowFlowKey4]int
+	pending6    map[kflowFlowKey]int
+	pendingRecs []flow.Record
+	event       ringbuf.Record
+	baseline    Stats // counters already handed out, mirrored in drained_stats
 	// flagsMask keeps the TCP flags of records, and flow.TCPSynNoAck
 	// with Config.MarkSynNoAck.
 	flagsMask uint16
@@ -114,6 +120,8 @@ func (s *drainState) init(d *Datapath) error {
 	s.cacheZeros = make([]kflowFlowCacheEntry, slots*n)
 	s.cache6Vals = make([]kflowFlowCacheEntry6, slots*n)
 	s.cache6Zeros = make([]kflowFlowCacheEntry6, slots*n)
+	s.pending4 = map[kflowFlowKey4]int{}
+	s.pending6 = map[kflowFlowKey]int{}
 	s.values = make([]kflowFlowValue, drainBatch*s.ncpu)
 	var base kflowDatapathStats
 	if err := d.objs.DrainedStats.Lookup(uint32(0), &base); err != nil {
@@ -168,20 +176,38 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	retired := d.active
 	d.active, d.spare = d.spare, retired
 
+	// A flow's counts since the last drain may be split between the cache
+	// slots of several CPUs and its map entry: they go out as one record,
+	// as the per-CPU values of a map entry do, so that every flow has at
+	// most one record per drain (with its first packet's time, TOS and
+	// SYN mark: the biflow cache decides a connection's initiator on the
+	// first record of each direction). Ring buffer events stay apart.
+	s := &d.drain
+	clear(s.pending4)
+	clear(s.pending6)
+	s.pendingRecs = s.pendingRecs[:0]
 	entries, events, cached := 0, 0, 0
 	count := func(r *flow.Record) { entries++; emit(r) }
-	emitCached := func(r *flow.Record) { cached++; emit(r) }
-	if err := readAndClearCache(d, retiredCache, d.drain.cacheVals, d.drain.cacheZeros, cache4Record, emitCached, &clock); err != nil {
+	add4 := func(r *flow.Record, e *kflowFlowCacheEntry) { cached++; addPending(s, s.pending4, &e.Key, r) }
+	add6 := func(r *flow.Record, e *kflowFlowCacheEntry6) { cached++; addPending(s, s.pending6, &e.Key, r) }
+	if err := readAndClearCache(d, retiredCache, s.cacheVals, s.cacheZeros, cache4Record, add4, &clock); err != nil {
 		return Stats{}, err
 	}
-	if err := readAndClearCache(d, retiredCache6, d.drain.cache6Vals, d.drain.cache6Zeros, cache6Record, emitCached, &clock); err != nil {
+	if err := readAndClearCache(d, retiredCache6, s.cache6Vals, s.cache6Zeros, cache6Record, add6, &clock); err != nil {
 		return Stats{}, err
 	}
-	if err := readAndClear(d, retired4, d.drain.keys4, keyRecord4, count, &clock); err != nil {
+	take4 := func(k *kflowFlowKey4) *flow.Record { return takePending(s, s.pending4, k) }
+	take6 := func(k *kflowFlowKey) *flow.Record { return takePending(s, s.pending6, k) }
+	if err := readAndClear(d, retired4, s.keys4, keyRecord4, take4, count, &clock); err != nil {
 		return Stats{}, err
 	}
-	if err := readAndClear(d, retired, d.drain.keys, keyRecord, count, &clock); err != nil {
+	if err := readAndClear(d, retired, s.keys, keyRecord, take6, count, &clock); err != nil {
 		return Stats{}, err
+	}
+	for i := range s.pendingRecs {
+		if s.pendingRecs[i].Packets != 0 { // not merged into a map entry's
+			emit(&s.pendingRecs[i])
+		}
 	}
 	if err := d.readEvents(func(r *flow.Record) { events++; emit(r) }, &clock); err != nil {
 		return Stats{}, err
@@ -191,10 +217,54 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	return st, err
 }
 
+// addPending adds the record r of a cache slot whose flow has key k.
+func addPending[K comparable](s *drainState, pending map[K]int, k *K, r *flow.Record) {
+	if i, ok := pending[*k]; ok {
+		mergeRecord(&s.pendingRecs[i], r)
+		return
+	}
+	pending[*k] = len(s.pendingRecs)
+	s.pendingRecs = append(s.pendingRecs, *r)
+}
+
+// takePending returns the pending cache record of the flow with key k, or
+// nil, and marks it merged.
+func takePending[K comparable](s *drainState, pending map[K]int, k *K) *flow.Record {
+	if len(pending) == 0 {
+		return nil
+	}
+	i, ok := pending[*k]
+	if !ok {
+		return nil
+	}
+	delete(pending, *k)
+	return &s.pendingRecs[i]
+}
+
+// mergeRecord adds the counts of o, another part of r's flow, to r.
+func mergeRecord(r, o *flow.Record) {
+	if o.Start.Before(r.Start) {
+		r.Start, r.TOS = o.Start, o.TOS
+	}
+	if o.End.After(r.End) {
+		r.End = o.End
+	}
+	r.Packets += o.Packets
+	r.Octets += o.Octets
+	r.TCPFlags |= o.TCPFlags
+	r.MinTTL = min(r.MinTTL, o.MinTTL)
+	r.MaxTTL = max(r.MaxTTL, o.MaxTTL)
+	if r.CgroupID == 0 {
+		r.CgroupID = o.CgroupID
+	}
+}
+
 // readAndClear reads and deletes every entry of a retired flow map whose
 // keys are of type K (kflowFlowKey or kflowFlowKey4), with keys as the
-// batch buffer and keyRec to decode a key.
-func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.Record, *K), emit func(*flow.Record), clock *clockMap) error {
+// batch buffer and keyRec to decode a key; take returns the flow's pending
+// cache record, merged into the entry's before it goes out.
+func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.Record, *K), take func(*K) *flow.Record,
+	emit func(*flow.Record), clock *clockMap) error {
 	s := &d.drain
 	var r flow.Record
 	if s.batchOK {
@@ -204,6 +274,10 @@ func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.R
 			for i := 0; i < n; i++ {
 				keyRec(&r, &keys[i])
 				s.record(&r, i, clock)
+				if p := take(&keys[i]); p != nil {
+					mergeRecord(&r, p)
+					p.Packets = 0
+				}
 				emit(&r)
 			}
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -226,6 +300,10 @@ func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.R
 	for iter.Next(&key, perCPUOrOne(vals, s.ncpu)) {
 		keyRec(&r, &key)
 		s.record(&r, 0, clock)
+		if p := take(&key); p != nil {
+			mergeRecord(&r, p)
+			p.Packets = 0
+		}
 		emit(&r)
 		walked = append(walked, key)
 	}
@@ -269,7 +347,7 @@ func cache6Record(r *flow.Record, e *kflowFlowCacheEntry6) *kflowFlowValue {
 // readAndClearCache reads every used slot of a retired flow cache, each
 // CPU's, into vals, then zeroes the cache with zeros; rec decodes a slot.
 func readAndClearCache[E any](d *Datapath, m *ebpf.Map, vals, zeros []E, rec func(*flow.Record, *E) *kflowFlowValue,
-	emit func(*flow.Record), clock *clockMap) error {
+	emit func(*flow.Record, *E), clock *clockMap) error {
 	s := &d.drain
 	n := len(s.cacheKeys)
 	read := false
@@ -311,7 +389,7 @@ func readAndClearCache[E any](d *Datapath, m *ebpf.Map, vals, zeros []E, rec fun
 		}
 		used = true
 		s.valueRecord(&r, v, clock)
-		emit(&r)
+		emit(&r, &vals[i])
 	}
 	if !used {
 		return nil

@@ -325,9 +325,10 @@ func TestMapFull(t *testing.T) {
 				t.Errorf("no packet went through the ring buffer: stats %+v", st)
 			}
 			// Flows the full map refused stay in their cache slot; a slot
-			// holds one flow per CPU.
+			// holds one flow per CPU. A flow in a slot and in the map (or
+			// in the slots of several CPUs) comes as one record.
 			slots := int(d.cache.MaxEntries()) * d.drain.cpus
-			if st.MapEntries+st.Events+st.CacheEntries != len(recs) || st.MapEntries > 16 || st.CacheEntries > slots {
+			if st.MapEntries+st.Events+st.CacheEntries < len(recs) || st.MapEntries > 16 || st.CacheEntries > slots {
 				t.Errorf("drain reported %d map entries + %d events + %d cache entries for %d records (map of 16, %d cache slots)",
 					st.MapEntries, st.Events, st.CacheEntries, len(recs), slots)
 			}
