@@ -61,8 +61,9 @@ type Config struct {
 	Filter string
 	// Cgroups attributes each egress flow of a local socket to the
 	// socket's cgroup (flow.Record.CgroupID): read once per flow entry
-	// (or flow cache slot an IPv4 flow takes) and drain, not per packet. Ingress flows get theirs in the flow
-	// cache, from their egress direction. Load turns it off, and says why in
+	// (or kernel flow cache slot a flow takes) and drain, not per packet.
+	// Ingress flows get theirs in the exporter's flow cache, from their
+	// egress direction. Load turns it off, and says why in
 	// Datapath.CgroupsUnavailable, on a kernel without the helpers.
 	Cgroups bool
 }

@@ -76,7 +76,7 @@ func (f *exporterFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.endGrace, "end-grace", 0, "keep a TCP flow this long after FIN/RST for its last ACKs (default: 2s, or the idle timeout if shorter)")
 	fs.IntVar(&f.cacheFlows, "cache-flows", cache.DefaultMaxFlows, "maximum flows in the flow cache")
 	fs.Uint32Var(&f.mapEntries, "map-entries", bpf.DefaultMapEntries, "capacity of each kernel flow map (an IPv4 and an IPv6 map, each with a spare for the drain)")
-	fs.Uint32Var(&f.kernelCache, "kernel-cache-slots", bpf.DefaultCacheEntries, "slots of the kernel's per-CPU IPv4 flow cache in front of the IPv4 flow map (power of two; 0: no cache)")
+	fs.Uint32Var(&f.kernelCache, "kernel-cache-slots", bpf.DefaultCacheEntries, "slots of each of the kernel's per-CPU flow caches (IPv4, IPv6) in front of the flow maps (power of two; 0: no cache)")
 	fs.Uint32Var(&f.ringBytes, "ring-buffer-bytes", bpf.DefaultRingBufferBytes, "size of the map-full fallback ring buffer (power of two)")
 	fs.StringVar(&f.valueMode, "map-values", "shared", "kernel flow values: shared (atomic adds) or percpu")
 	fs.StringVar(&f.timestamps, "timestamps", "tick", "packet timestamps: tick (kernel tick resolution, free) or precise (nanoseconds, costs per packet)")
