@@ -26,7 +26,8 @@ type Stats struct {
 
 	// Of the last drain only (not counters): flows read from the flow
 	// maps, ring buffer events folded in, and used slots of the flow
-	// cache (one per CPU and flow).
+	// caches (one per CPU and flow). A flow in the slots of several CPUs
+	// and in a map goes out as one record.
 	MapEntries, Events, CacheEntries int
 }
 
