@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -299,13 +300,26 @@ func (p *Pair) UDPBlastTo(v6 bool, basePort, dstPort uint16, flows, count, size 
 		return nil, fmt.Errorf("udp sink: %w", err)
 	}
 	defer sink.Close()
+	var received atomic.Int64
 	go func() {
 		buf := make([]byte, 65536)
 		for {
 			if _, err := sink.Read(buf); err != nil {
 				return
 			}
+			received.Add(1)
 		}
+	}()
+	var sent int64
+	// Before the sink closes, every packet sent must have reached it or
+	// been dropped at its socket: one that arrived after would draw a
+	// port unreachable, traffic the tests did not make (a slow machine
+	// delivers the last packets well after they were sent).
+	defer func() {
+		WaitFor(Patience, func() bool {
+			drops, err := Drops(p.B, int(dstPort))
+			return err != nil || received.Load()+int64(drops) >= sent
+		})
 	}()
 	truth := Truth{}
 	payload := make([]byte, size)
@@ -358,6 +372,7 @@ func (p *Pair) UDPBlastTo(v6 bool, basePort, dstPort uint16, flows, count, size 
 			}
 			return nil, fmt.Errorf("send: %w", err)
 		}
+		sent++
 		truth.Add(FlowKey{Src: a, Dst: b, Proto: flow.ProtoUDP, SrcPort: basePort + uint16(f), DstPort: dstPort, Dir: flow.Egress},
 			uint64(size)+ipOverhead(v6), 0)
 	}
