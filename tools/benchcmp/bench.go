@@ -36,6 +36,9 @@ type Config struct {
 	CollectorN int
 	// NoQueries skips the query rows after the collector rows.
 	NoQueries bool
+	// KeepFiles, when set, is where the last collector run's files of
+	// kflow's collector and nfcapd are moved at the end.
+	KeepFiles string
 }
 
 // LoadMetrics are one load phase's figures.

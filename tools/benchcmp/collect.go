@@ -194,11 +194,45 @@ func collectorBench(ctx context.Context, e *Env, cfg *Config) ([]CollectorRun, [
 			dirs[spec.name] = dir
 		}
 	}
-	if cfg.NoQueries {
-		return runs, nil, "the query rows were not run (-queries=false)"
+	var (
+		queries []QueryRun
+		note    = "the query rows were not run (-queries=false)"
+	)
+	if !cfg.NoQueries {
+		queries, note = queryBench(ctx, cfg, dirs["kflow collector"], dirs["nfcapd"])
 	}
-	queries, note := queryBench(ctx, cfg, dirs["kflow collector"], dirs["nfcapd"])
+	if cfg.KeepFiles != "" {
+		if err := keepFiles(cfg.KeepFiles, map[string]string{"kflow": dirs["kflow collector"], "nfcapd": dirs["nfcapd"]}); err != nil {
+			cfg.Logf("keep files: %v", err)
+		} else {
+			cfg.Logf("the last run's flow files are in %s", cfg.KeepFiles)
+		}
+	}
 	return runs, queries, note
+}
+
+// keepFiles moves each directory of dirs to dst/name (replacing what was
+// there); a directory on another file system is copied.
+func keepFiles(dst string, dirs map[string]string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for name, dir := range dirs {
+		if dir == "" {
+			continue
+		}
+		to := filepath.Join(dst, name)
+		if err := os.RemoveAll(to); err != nil {
+			return err
+		}
+		if err := os.Rename(dir, to); err == nil {
+			continue
+		}
+		if err := os.CopyFS(to, os.DirFS(dir)); err != nil {
+			return fmt.Errorf("copy %s to %s: %w", dir, to, err)
+		}
+	}
+	return nil
 }
 
 func errString(err error) string {

@@ -40,6 +40,7 @@ func main() {
 		colls     = flag.Bool("collectors", true, "run the collector and query rows (-rows none: only them)")
 		queries   = flag.Bool("queries", true, "run the query rows after the collector rows (-rows none -queries=false: the collector rows alone)")
 		noise     = flag.String("note", "", "a note on the run's conditions, printed under the tables")
+		keep      = flag.String("keep-files", "", "move the last collector run's flow files to this directory (kflow/ and nfcapd/), to ask them more questions by hand")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,7 +49,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "benchcmp: %s "+f+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
 	cfg := &Config{Kflow: *kflow, Runs: *runs, MixPPS: *mixPPS, TrafgenN: *trafgenN, XDPGenN: *xdpgenN,
-		LoadFlows: *flows, Logf: logf, Verbose: *verbose, CollectorN: *collFlows, NoQueries: !*queries}
+		LoadFlows: *flows, Logf: logf, Verbose: *verbose, CollectorN: *collFlows, NoQueries: !*queries, KeepFiles: *keep}
 	if err := run(ctx, cfg, *rows, *out, *noise, *colls); err != nil {
 		logf("%v", err)
 		os.Exit(1)
