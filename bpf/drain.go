@@ -461,15 +461,20 @@ func keyRecord(r *flow.Record, k *kflowFlowKey) {
 		r.Src = netip.AddrFrom16(k.SrcAddr)
 		r.Dst = netip.AddrFrom16(k.DstAddr)
 	}
-	r.Proto = k.Protocol
-	r.SrcPort, r.DstPort = k.SrcPort, k.DstPort
-	r.ICMPType, r.ICMPCode = k.IcmpType, k.IcmpCode
-	r.VLAN, r.InnerVLAN = k.VlanId, k.InnerVlanId
-	r.Direction = flow.Direction(k.Direction)
+	keyRest(r, k.Protocol, k.SrcPort, k.DstPort, k.IcmpType, k.IcmpCode, k.VlanId, k.InnerVlanId, k.Direction, k.Ifindex)
+}
+
+// keyRest fills the fields that the IPv4 and the general flow keys share.
+func keyRest(r *flow.Record, proto uint8, sport, dport uint16, icmpType, icmpCode uint8, vlan, inner uint16, dir uint8, ifindex uint32) {
+	r.Proto = proto
+	r.SrcPort, r.DstPort = sport, dport
+	r.ICMPType, r.ICMPCode = icmpType, icmpCode
+	r.VLAN, r.InnerVLAN = vlan, inner
+	r.Direction = flow.Direction(dir)
 	if r.Direction == flow.Egress {
-		r.OutIf = k.Ifindex
+		r.OutIf = ifindex
 	} else {
-		r.InIf = k.Ifindex
+		r.InIf = ifindex
 	}
 }
 
@@ -478,16 +483,7 @@ func keyRecord4(r *flow.Record, k *kflowFlowKey4) {
 	*r = flow.Record{}
 	r.Src = netip.AddrFrom4(k.SrcAddr)
 	r.Dst = netip.AddrFrom4(k.DstAddr)
-	r.Proto = k.Protocol
-	r.SrcPort, r.DstPort = k.SrcPort, k.DstPort
-	r.ICMPType, r.ICMPCode = k.IcmpType, k.IcmpCode
-	r.VLAN, r.InnerVLAN = k.VlanId, k.InnerVlanId
-	r.Direction = flow.Direction(k.Direction)
-	if r.Direction == flow.Egress {
-		r.OutIf = k.Ifindex
-	} else {
-		r.InIf = k.Ifindex
-	}
+	keyRest(r, k.Protocol, k.SrcPort, k.DstPort, k.IcmpType, k.IcmpCode, k.VlanId, k.InnerVlanId, k.Direction, k.Ifindex)
 }
 
 // readEvents folds in the fallback events queued in the ring buffer.

@@ -39,6 +39,18 @@ func (c *fcur) uv() uint64 {
 	return c.uvSlow()
 }
 
+// subMs reads the sub-millisecond parts of a record's start and end
+// (those its flags say it has); ok is false when one is out of range.
+func (c *fcur) subMs(f uint16) (start, end uint64, ok bool) {
+	if f&fStart != 0 {
+		start = c.uv()
+	}
+	if f&fEnd != 0 {
+		end = c.uv()
+	}
+	return start, end, start < 1e6 && end < 1e6
+}
+
 // uvAtSlow reads the uvarint at b[i:] (callers test for one byte
 // themselves): v and the next index, or a negative index when b holds
 // none.
@@ -770,13 +782,8 @@ func (d *blockDecoder) decodeTimes(dst []flow.Record, flags []uint16) (int, erro
 		prev = t
 		var startSub, endSub uint64
 		if f&fSubMs != 0 {
-			if f&fStart != 0 {
-				startSub = sc.uv()
-			}
-			if f&fEnd != 0 {
-				endSub = sc.uv()
-			}
-			if startSub >= 1e6 || endSub >= 1e6 {
+			var ok bool
+			if startSub, endSub, ok = sc.subMs(f); !ok {
 				return colSubMs, errSubMsRange
 			}
 		}

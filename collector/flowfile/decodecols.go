@@ -204,13 +204,8 @@ func (d *blockDecoder) decodeTimesNs(start, end []int64, times []uint8, flags []
 		prev = t
 		var startSub, endSub uint64
 		if f&fSubMs != 0 {
-			if f&fStart != 0 {
-				startSub = sc.uv()
-			}
-			if f&fEnd != 0 {
-				endSub = sc.uv()
-			}
-			if startSub >= 1e6 || endSub >= 1e6 {
+			var ok bool
+			if startSub, endSub, ok = sc.subMs(f); !ok {
 				return colSubMs, errSubMsRange
 			}
 		}
