@@ -205,6 +205,10 @@ func printReports(w io.Writer, reps []flowfile.ExporterReport) {
 			fmt.Fprintf(w, " sampling 1/%d", r.SamplingInterval)
 		}
 		fmt.Fprintln(w)
+		for _, e := range r.Earlier {
+			fmt.Fprintf(w, "    earlier start %s: ignored packets %d bytes %d messages %d records %d\n",
+				e.SystemInit.UTC().Format(time.RFC3339Nano), e.IgnoredPackets, e.IgnoredOctets, e.Messages, e.Records)
+		}
 	}
 }
 

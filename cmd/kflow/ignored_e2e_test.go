@@ -25,15 +25,24 @@ import (
 // itself and keeps its ignored counters in them as the collector would,
 // and across an upgrade: a second exporter adopts the first one's pinned
 // maps, whose ignored counters go on counting, and the files must not
-// count the first exporter's ignored packets twice.
+// count the first exporter's ignored packets twice. NetFlow v9 carries
+// the same statistics (IPFIX's IEs 160, 164 and 165 in its options
+// records).
 func TestIgnoredEndToEnd(t *testing.T) {
-	t.Run("collector", func(t *testing.T) { testIgnored(t, false, false) })
-	t.Run("embedded", func(t *testing.T) { testIgnored(t, true, false) })
-	t.Run("upgrade", func(t *testing.T) { testIgnored(t, false, true) })
-	t.Run("embedded-upgrade", func(t *testing.T) { testIgnored(t, true, true) })
+	t.Run("collector", func(t *testing.T) { testIgnored(t, "ipfix", false, "") })
+	t.Run("embedded", func(t *testing.T) { testIgnored(t, "", true, "") })
+	t.Run("upgrade", func(t *testing.T) { testIgnored(t, "ipfix", false, "upgrade") })
+	t.Run("embedded-upgrade", func(t *testing.T) { testIgnored(t, "", true, "upgrade") })
+	t.Run("netflow9-upgrade", func(t *testing.T) { testIgnored(t, "nfv9", false, "upgrade") })
+	t.Run("netflow9-restart", func(t *testing.T) { testIgnored(t, "nfv9", false, "restart") })
+	t.Run("restart", func(t *testing.T) { testIgnored(t, "ipfix", false, "restart") })
 }
 
-func testIgnored(t *testing.T, embedded, upgrade bool) {
+// testIgnored sends, then (with second "upgrade" or "restart") stops the
+// exporter and sends again through the next one: an upgrade leaves the
+// datapath to it (SIGHUP, pinned maps), a restart does not (SIGTERM, new
+// maps whose counters start again from zero).
+func testIgnored(t *testing.T, scheme string, embedded bool, second string) {
 	testenv.RequirePrivileged(t)
 	p := testenv.NewPair(t)
 	// No IPv6 and static neighbours: every IP packet on A's interface is
@@ -50,12 +59,12 @@ func testIgnored(t *testing.T, embedded, upgrade bool) {
 	}
 	// One drain, at the end: everything sent meets a map of 16 flows and
 	// a ring buffer of one page in between.
-	to := []string{"-c", "ipfix://" + kaddr}
+	to := []string{"-c", scheme + "://" + kaddr}
 	if embedded {
 		to = []string{"-d", kdir}
 	}
 	pins := ""
-	if upgrade {
+	if second == "upgrade" {
 		pins = filepath.Join(mountBPFFS(t), "kflow")
 	}
 	startExporter := func() *testenv.Proc {
@@ -81,10 +90,15 @@ func testIgnored(t *testing.T, embedded, upgrade bool) {
 	}
 	exp := startExporter()
 	blast(10000)
-	if upgrade {
+	if second != "" {
 		// SIGHUP: the exporter exports everything and exits, leaving its
 		// programs attached and its maps pinned; the next one adopts them.
-		if err := exp.Stop(syscall.SIGHUP, testenv.Patience); err != nil {
+		// SIGTERM: it exports everything and detaches.
+		sig := syscall.SIGHUP
+		if second == "restart" {
+			sig = syscall.SIGTERM
+		}
+		if err := exp.Stop(sig, testenv.Patience); err != nil {
 			t.Fatalf("exporter: %v\n%s", err, exp.Output())
 		}
 		exp = startExporter()

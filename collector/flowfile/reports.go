@@ -40,6 +40,10 @@ type ExporterReport struct {
 	IgnoredOctets  uint64    `json:"ignored_octets"`
 	// Received is when the last statistics record arrived.
 	Received time.Time `json:"received,omitzero"`
+	// Earlier are the last statistics of the exporter's earlier starts
+	// while the file was written (it restarted: a new SystemInit), oldest
+	// first, so that a restart within a file loses none of their totals.
+	Earlier []StartStats `json:"earlier_starts,omitempty"`
 	// Interfaces names interface indexes (the last name given for each).
 	Interfaces map[uint32]string `json:"interfaces,omitempty"`
 	// Sampling is the last sampling the domain announced: one packet out
@@ -53,13 +57,55 @@ type ExporterReport struct {
 	Samplers map[uint64]uint32 `json:"samplers,omitempty"`
 }
 
+// StartStats are an exporter's statistics of one start (SystemInit):
+// totals since then.
+type StartStats struct {
+	SystemInit     time.Time `json:"system_init"`
+	Messages       uint64    `json:"messages,omitempty"`
+	Records        uint64    `json:"records,omitempty"`
+	Octets         uint64    `json:"octets,omitempty"`
+	IgnoredPackets uint64    `json:"ignored_packets"`
+	IgnoredOctets  uint64    `json:"ignored_octets"`
+	Received       time.Time `json:"received,omitzero"`
+}
+
+// maxEarlierStarts bounds ExporterReport.Earlier: past it, the totals of
+// the second and third oldest starts are added into one entry (the
+// oldest may have begun in an earlier file and is kept apart; the others
+// began and ended in this file, so no other file holds them).
+const maxEarlierStarts = 64
+
+// Stats returns the report's current statistics.
+func (r *ExporterReport) Stats() StartStats {
+	return StartStats{SystemInit: r.SystemInit, Messages: r.Messages, Records: r.Records, Octets: r.Octets,
+		IgnoredPackets: r.IgnoredPackets, IgnoredOctets: r.IgnoredOctets, Received: r.Received}
+}
+
+func (r *ExporterReport) setStats(st StartStats) {
+	r.HasStats, r.SystemInit, r.Received = true, st.SystemInit, st.Received
+	r.Messages, r.Records, r.Octets = st.Messages, st.Records, st.Octets
+	r.IgnoredPackets, r.IgnoredOctets = st.IgnoredPackets, st.IgnoredOctets
+}
+
 // Merge updates r with what a later report u of the same exporter said:
-// its statistics replace r's (they are totals), names are added.
+// its statistics replace r's (they are totals) unless they are of
+// another start (both say when they started): then the older start's go
+// to Earlier. Names are added.
 func (r *ExporterReport) Merge(u *ExporterReport) {
 	if u.HasStats {
-		r.HasStats, r.SystemInit, r.Received = true, u.SystemInit, u.Received
-		r.Messages, r.Records, r.Octets = u.Messages, u.Records, u.Octets
-		r.IgnoredPackets, r.IgnoredOctets = u.IgnoredPackets, u.IgnoredOctets
+		st := u.Stats()
+		switch {
+		case !r.HasStats || r.SystemInit.IsZero() || st.SystemInit.IsZero() || st.SystemInit.Equal(r.SystemInit):
+			r.setStats(st)
+		case st.SystemInit.After(r.SystemInit):
+			r.addEarlier(r.Stats())
+			r.setStats(st)
+		default: // a late report of an earlier start
+			r.addEarlier(st)
+		}
+	}
+	for _, e := range u.Earlier {
+		r.addEarlier(e)
 	}
 	for i, n := range u.Interfaces {
 		if r.Interfaces == nil {
@@ -79,6 +125,28 @@ func (r *ExporterReport) Merge(u *ExporterReport) {
 		if _, ok := r.Samplers[id]; ok || len(r.Samplers) < maxReportInterfaces {
 			r.Samplers[id] = rate
 		}
+	}
+}
+
+// addEarlier keeps st as the last statistics of an earlier start.
+func (r *ExporterReport) addEarlier(st StartStats) {
+	i, found := slices.BinarySearchFunc(r.Earlier, st.SystemInit, func(e StartStats, t time.Time) int { return e.SystemInit.Compare(t) })
+	if found {
+		r.Earlier[i] = st
+		return
+	}
+	r.Earlier = slices.Insert(r.Earlier, i, st)
+	if len(r.Earlier) > maxEarlierStarts {
+		a, b := &r.Earlier[1], r.Earlier[2]
+		a.Messages += b.Messages
+		a.Records += b.Records
+		a.Octets += b.Octets
+		a.IgnoredPackets += b.IgnoredPackets
+		a.IgnoredOctets += b.IgnoredOctets
+		if b.Received.After(a.Received) {
+			a.Received = b.Received
+		}
+		r.Earlier = slices.Delete(r.Earlier, 2, 3)
 	}
 }
 

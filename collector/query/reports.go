@@ -33,7 +33,7 @@ func mergeReports(files []File, idents *[]string) []flowfile.ExporterReport {
 		r    reportID
 		init int64
 	}
-	last := map[key]flowfile.ExporterReport{}
+	last := map[key]flowfile.StartStats{}
 	merged := map[reportID]*flowfile.ExporterReport{}
 	var order []reportID
 	for _, f := range files {
@@ -49,16 +49,19 @@ func mergeReports(files []File, idents *[]string) []flowfile.ExporterReport {
 				merged[id] = m
 				order = append(order, id)
 			}
-			stats := rep
-			stats.Interfaces = nil
 			m.Merge(&flowfile.ExporterReport{Interfaces: rep.Interfaces, SamplingInterval: rep.SamplingInterval,
 				SamplingAlgorithm: rep.SamplingAlgorithm, Samplers: rep.Samplers})
+			// Each start's last statistics count: the file's earlier
+			// starts, then its current one.
+			for _, st := range rep.Earlier {
+				last[key{id, st.SystemInit.UnixNano()}] = st
+			}
 			if rep.HasStats {
 				k := key{id, rep.SystemInit.UnixNano()}
 				if rep.SystemInit.IsZero() {
 					k.init = 0
 				}
-				last[k] = stats
+				last[k] = rep.Stats()
 			}
 		}
 	}

@@ -36,7 +36,8 @@ type encoder interface {
 	carries(r *flow.Record) bool
 	setFiltered([]wire.FilterCount)
 	// setMeteringInit sets when the datapath's counters began, for the
-	// formats whose statistics records say it (IPFIX's IE 160).
+	// formats whose statistics records say it (IE 160 in IPFIX and, as an
+	// IPFIX element, in NetFlow v9).
 	setMeteringInit(time.Time)
 }
 
@@ -64,7 +65,7 @@ func (x v9Encoder) setInterfaces(ifs []wire.Interface) { x.e.SetInterfaces(ifs) 
 func (x v9Encoder) setIgnored(packets, octets uint64)  { x.e.SetIgnored(packets, octets) }
 func (x v9Encoder) carries(*flow.Record) bool          { return true }
 func (x v9Encoder) setFiltered(fs []wire.FilterCount)  { x.e.SetFiltered(fs) }
-func (x v9Encoder) setMeteringInit(time.Time)          {}
+func (x v9Encoder) setMeteringInit(t time.Time)        { x.e.SetMeteringInit(t) }
 
 type v5Encoder struct{ e *netflow5.Encoder }
 

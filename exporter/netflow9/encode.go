@@ -73,6 +73,7 @@ type format struct {
 	cg     wire.CgroupTable
 
 	initMs         int64
+	meteringInitMs int64 // systemInitTimeMilliseconds of the statistics
 	seq            uint32
 	records        uint64
 	ignoredPackets uint64
@@ -104,6 +105,7 @@ func NewEncoder(cfg Config) (*Encoder, error) {
 		filt:   wire.NewExportTemplate(TemplateFiltered, 1, filteredFields()),
 		initMs: wc.SystemInit.UnixMilli(),
 	}}
+	e.f.meteringInitMs = e.f.initMs
 	// RFC 3954 section 6.1 shows one options template per FlowSet; some
 	// collectors read no more.
 	l := wire.Layout{
@@ -146,6 +148,13 @@ func (e *Encoder) SetInterfaces(ifs []wire.Interface) {
 func (e *Encoder) SetIgnored(packets, octets uint64) {
 	e.f.ignoredPackets, e.f.ignoredOctets = packets, octets
 }
+
+// SetMeteringInit sets when the counters of the statistics records began
+// (their systemInitTimeMilliseconds, IE 160; default Config.SystemInit):
+// an exporter that adopts another's datapath counts its ignored packets
+// from when that one created it. sysUptime keeps counting from
+// Config.SystemInit.
+func (e *Encoder) SetMeteringInit(t time.Time) { e.f.meteringInitMs = t.UnixMilli() }
 
 // SetFiltered sets the capture filter counts announced in the options
 // records (with Config.CaptureFilter), sent with the other options data.
@@ -204,8 +213,9 @@ func (f *format) PutOptions(o *wire.OptionsData) {
 	binary.BigEndian.PutUint32(buf[0:], f.cfg.SourceID)
 	binary.BigEndian.PutUint64(buf[4:], uint64(f.seq))
 	binary.BigEndian.PutUint64(buf[12:], f.records)
-	binary.BigEndian.PutUint64(buf[20:], f.ignoredPackets)
-	binary.BigEndian.PutUint64(buf[28:], f.ignoredOctets)
+	binary.BigEndian.PutUint64(buf[20:], uint64(f.meteringInitMs))
+	binary.BigEndian.PutUint64(buf[28:], f.ignoredPackets)
+	binary.BigEndian.PutUint64(buf[36:], f.ignoredOctets)
 
 	f.cg.Each(func(id uint64, path string) {
 		buf := o.Add(TemplateApps, f.apps.Size)

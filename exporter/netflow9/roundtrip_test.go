@@ -18,6 +18,11 @@ func TestRoundTrip(t *testing.T) {
 	e := newEncoder(t, Config{SourceID: 7, SamplingInterval: 100}, clk)
 	e.SetInterfaces([]wire.Interface{{Index: 3, Name: "eth0"}, {Index: 70000, Name: "veth-kflow-long0-cut"}})
 	e.SetIgnored(11, 2222)
+	// The statistics' counters began two days before the process (an
+	// adopted datapath): IE 160 says so, sysUptime still counts from the
+	// process.
+	metering := t0.Add(-48*time.Hour + 250*time.Millisecond)
+	e.SetMeteringInit(metering)
 	recs := []flow.Record{recordV4(), recordV6()}
 	var s wiretest.Sink
 	n, err := e.Encode(recs, s.Emit)
@@ -41,7 +46,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("record %d:\ngot  %+v\nwant %+v", i, got.Records[i], want)
 		}
 	}
-	wantStats := wire.ExporterStats{Domain: 7, IgnoredPackets: 11, IgnoredOctets: 2222}
+	wantStats := wire.ExporterStats{Domain: 7, IgnoredPackets: 11, IgnoredOctets: 2222, SystemInit: metering.UTC()}
 	if len(got.Stats) != 1 || got.Stats[0] != wantStats {
 		t.Errorf("stats %+v, want %+v", got.Stats, wantStats)
 	}

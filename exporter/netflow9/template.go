@@ -88,14 +88,16 @@ func uniflowFields(ipv6 bool) []wire.Field {
 	}
 }
 
-// statsFields: scope System, TOTAL_PKTS_EXP, TOTAL_FLOWS_EXP, and the IPFIX
-// ignored counters (164, 165) which v9 lacks; collectors that do not know
+// statsFields: scope System, TOTAL_PKTS_EXP, TOTAL_FLOWS_EXP, and what v9
+// lacks of IPFIX's: systemInitTimeMilliseconds (160: when the counters
+// began) and the ignored counters (164, 165); collectors that do not know
 // them skip them by length.
 func statsFields() []wire.Field {
 	return []wire.Field{
 		{ID: ScopeSystem, Length: 4},
 		{ID: wire.IEExportedMessageTotalCount, Length: 8},
 		{ID: wire.IEExportedFlowRecordTotalCount, Length: 8},
+		{ID: wire.IESystemInitTimeMilliseconds, Length: 8},
 		{ID: wire.IEIgnoredPacketTotalCount, Length: 8},
 		{ID: wire.IEIgnoredOctetTotalCount, Length: 8},
 	}
