@@ -81,7 +81,21 @@ func (r *ExporterReport) Stats() StartStats {
 		IgnoredPackets: r.IgnoredPackets, IgnoredOctets: r.IgnoredOctets, Received: r.Received}
 }
 
-func (r *ExporterReport) setStats(st StartStats) {
+// Add adds the totals of another start o; s keeps its SystemInit and
+// takes the later Received.
+func (s *StartStats) Add(o StartStats) {
+	s.Messages += o.Messages
+	s.Records += o.Records
+	s.Octets += o.Octets
+	s.IgnoredPackets += o.IgnoredPackets
+	s.IgnoredOctets += o.IgnoredOctets
+	if o.Received.After(s.Received) {
+		s.Received = o.Received
+	}
+}
+
+// SetStats sets the report's current statistics.
+func (r *ExporterReport) SetStats(st StartStats) {
 	r.HasStats, r.SystemInit, r.Received = true, st.SystemInit, st.Received
 	r.Messages, r.Records, r.Octets = st.Messages, st.Records, st.Octets
 	r.IgnoredPackets, r.IgnoredOctets = st.IgnoredPackets, st.IgnoredOctets
@@ -96,10 +110,10 @@ func (r *ExporterReport) Merge(u *ExporterReport) {
 		st := u.Stats()
 		switch {
 		case !r.HasStats || r.SystemInit.IsZero() || st.SystemInit.IsZero() || st.SystemInit.Equal(r.SystemInit):
-			r.setStats(st)
+			r.SetStats(st)
 		case st.SystemInit.After(r.SystemInit):
 			r.addEarlier(r.Stats())
-			r.setStats(st)
+			r.SetStats(st)
 		default: // a late report of an earlier start
 			r.addEarlier(st)
 		}
@@ -137,15 +151,7 @@ func (r *ExporterReport) addEarlier(st StartStats) {
 	}
 	r.Earlier = slices.Insert(r.Earlier, i, st)
 	if len(r.Earlier) > maxEarlierStarts {
-		a, b := &r.Earlier[1], r.Earlier[2]
-		a.Messages += b.Messages
-		a.Records += b.Records
-		a.Octets += b.Octets
-		a.IgnoredPackets += b.IgnoredPackets
-		a.IgnoredOctets += b.IgnoredOctets
-		if b.Received.After(a.Received) {
-			a.Received = b.Received
-		}
+		r.Earlier[1].Add(r.Earlier[2])
 		r.Earlier = slices.Delete(r.Earlier, 2, 3)
 	}
 }

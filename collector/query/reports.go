@@ -67,18 +67,12 @@ func mergeReports(files []File, idents *[]string) []flowfile.ExporterReport {
 	}
 	for k, st := range last {
 		m := merged[k.r]
-		m.HasStats = true
-		m.Messages += st.Messages
-		m.Records += st.Records
-		m.Octets += st.Octets
-		m.IgnoredPackets += st.IgnoredPackets
-		m.IgnoredOctets += st.IgnoredOctets
-		if st.SystemInit.After(m.SystemInit) {
-			m.SystemInit = st.SystemInit
+		sum := m.Stats()
+		sum.Add(st)
+		if st.SystemInit.After(sum.SystemInit) {
+			sum.SystemInit = st.SystemInit // the latest start
 		}
-		if st.Received.After(m.Received) {
-			m.Received = st.Received
-		}
+		m.SetStats(sum)
 	}
 	out := make([]flowfile.ExporterReport, 0, len(order))
 	for _, id := range order {
