@@ -16,12 +16,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/server"
 	"github.com/kflow-dev/kflow/collector/shipper"
+	"github.com/kflow-dev/kflow/exporter/promtext"
 	"github.com/kflow-dev/kflow/exporter/wire"
 )
 
@@ -457,7 +457,7 @@ func (f *collectorFlags) run(e *env) error {
 	stopShipper := startShipper(e, sh, f.ch.urls, f.ch.cluster)
 	defer stopShipper() // on early returns; a no-op after the call below
 	if f.metricsAddr != "" {
-		metrics := []prometheus.Collector{server.NewMetrics(srv)}
+		metrics := []promtext.Collector{server.NewMetrics(srv)}
 		if sh != nil {
 			metrics = append(metrics, shipper.NewMetrics(sh))
 		}

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/kflow-dev/kflow/collector/shipper"
 	"github.com/kflow-dev/kflow/exporter/agent"
 	"github.com/kflow-dev/kflow/exporter/cache"
+	"github.com/kflow-dev/kflow/exporter/promtext"
 	"github.com/kflow-dev/kflow/exporter/transport"
 )
 
@@ -277,7 +277,7 @@ func exporterRunCmd() *command {
 			stopShipper := startShipper(e, sh, f.ch.urls, f.ch.cluster)
 			defer stopShipper() // after a.Run closed the files
 			if f.metricsAddr != "" {
-				metrics := []prometheus.Collector{agent.NewMetrics(a)}
+				metrics := []promtext.Collector{agent.NewMetrics(a)}
 				if sh != nil {
 					metrics = append(metrics, shipper.NewMetrics(sh))
 				}

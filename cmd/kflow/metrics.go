@@ -11,28 +11,23 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/kflow-dev/kflow/exporter/promtext"
 )
 
 // serveMetrics serves /metrics on addr until ctx ends. The registry holds
-// the daemon's collector plus the Go runtime and process collectors.
+// the daemon's collectors plus the process and Go runtime collector.
 // handlers adds more paths (the exporter's /flows).
-func serveMetrics(ctx context.Context, addr string, log *slog.Logger, handlers map[string]http.Handler, cs ...prometheus.Collector) (stop func(), err error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register metrics: %w", err)
-		}
+func serveMetrics(ctx context.Context, addr string, log *slog.Logger, handlers map[string]http.Handler, cs ...promtext.Collector) (stop func(), err error) {
+	reg, err := promtext.NewRegistry(append([]promtext.Collector{promtext.NewProcess()}, cs...)...)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", reg)
 	for path, h := range handlers {
 		mux.Handle(path, h)
 	}

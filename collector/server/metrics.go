@@ -5,7 +5,7 @@ package server
 import (
 	"strconv"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/kflow-dev/kflow/exporter/promtext"
 )
 
 // Metrics exposes a server's counters to Prometheus, read from Stats at
@@ -13,25 +13,25 @@ import (
 type Metrics struct {
 	s *Server
 
-	packets, bytes, records, optRecords    *prometheus.Desc
-	decodeErrors, templates, withdrawals   *prometheus.Desc
-	templateMisses, heldDecoded, heldDrop  *prometheus.Desc
-	seqGaps, seqLost, storeErrors          *prometheus.Desc
-	storeErrorPackets, lostPackets         *prometheus.Desc
-	restartLost                            *prometheus.Desc
-	lPackets, kernelDrops, conns, refused  *prometheus.Desc
-	notAllowed, evicted, flushErrors       *prometheus.Desc
-	files, fileBytes, fileRecords, lost    *prometheus.Desc
-	fileErrors, expired, expiredBytes      *prometheus.Desc
-	rotationLag, lastRotation              *prometheus.Desc
-	ignoredPackets, ignoredOctets, ifNames *prometheus.Desc
+	packets, bytes, records, optRecords    *promtext.Desc
+	decodeErrors, templates, withdrawals   *promtext.Desc
+	templateMisses, heldDecoded, heldDrop  *promtext.Desc
+	seqGaps, seqLost, storeErrors          *promtext.Desc
+	storeErrorPackets, lostPackets         *promtext.Desc
+	restartLost                            *promtext.Desc
+	lPackets, kernelDrops, conns, refused  *promtext.Desc
+	notAllowed, evicted, flushErrors       *promtext.Desc
+	files, fileBytes, fileRecords, lost    *promtext.Desc
+	fileErrors, expired, expiredBytes      *promtext.Desc
+	rotationLag, lastRotation              *promtext.Desc
+	ignoredPackets, ignoredOctets, ifNames *promtext.Desc
 	sflow                                  sflowMetrics
 }
 
-// NewMetrics returns a prometheus.Collector for the server.
+// NewMetrics returns a promtext.Collector for the server.
 func NewMetrics(s *Server) *Metrics {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("kflow_collector_"+name, help, labels, nil)
+	d := func(name, help string, labels ...string) *promtext.Desc {
+		return promtext.NewDesc("kflow_collector_"+name, help, labels...)
 	}
 	ex := []string{"exporter", "transport"}
 	return &Metrics{
@@ -75,25 +75,22 @@ func NewMetrics(s *Server) *Metrics {
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.packets, m.bytes, m.records, m.optRecords, m.decodeErrors, m.templates,
+// Describe implements promtext.Collector.
+func (m *Metrics) Describe() []*promtext.Desc {
+	return append([]*promtext.Desc{m.packets, m.bytes, m.records, m.optRecords, m.decodeErrors, m.templates,
 		m.withdrawals, m.templateMisses, m.heldDecoded, m.heldDrop, m.seqGaps, m.seqLost, m.storeErrors, m.storeErrorPackets, m.lostPackets, m.restartLost, m.lPackets,
 		m.kernelDrops, m.conns, m.refused, m.notAllowed, m.evicted, m.flushErrors, m.files, m.fileBytes,
-		m.fileRecords, m.lost, m.fileErrors, m.expired, m.expiredBytes, m.rotationLag, m.lastRotation, m.ignoredPackets, m.ignoredOctets, m.ifNames} {
-		ch <- d
-	}
-	m.sflow.describe(ch)
+		m.fileRecords, m.lost, m.fileErrors, m.expired, m.expiredBytes, m.rotationLag, m.lastRotation, m.ignoredPackets, m.ignoredOctets, m.ifNames}, m.sflow.describe()...)
 }
 
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+// Collect implements promtext.Collector.
+func (m *Metrics) Collect(w *promtext.Writer) {
 	st := m.s.Stats()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	counter := func(d *promtext.Desc, v uint64, labels ...string) {
+		w.Counter(d, float64(v), labels...)
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	gauge := func(d *promtext.Desc, v float64, labels ...string) {
+		w.Gauge(d, v, labels...)
 	}
 	for _, e := range st.Exporters {
 		l := []string{e.Exporter.String(), e.Transport}
@@ -122,7 +119,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			}
 			gauge(m.ifNames, float64(len(r.Interfaces)), dl...)
 		}
-		m.sflow.collect(ch, &e)
+		m.sflow.collect(w, &e)
 	}
 	for _, l := range st.Listeners {
 		counter(m.lPackets, l.Packets, l.Addr)

@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/promtext/promtexttest"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -40,24 +39,7 @@ func TestMetrics(t *testing.T) {
 	}
 	stop()
 
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(NewMetrics(srv)); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			name := mf.GetName()
-			for _, l := range m.GetLabel() {
-				name += "," + l.GetName() + "=" + l.GetValue()
-			}
-			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	got := promtexttest.Scrape(t, NewMetrics(srv))
 	lbl := ",exporter=" + exporter + ",transport=udp"
 	for name, want := range map[string]float64{
 		"kflow_collector_records_total" + lbl:                                   120,

@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kflow-dev/kflow/collector/sflow"
+	"github.com/kflow-dev/kflow/exporter/promtext"
 )
 
 // Bounds of what is kept per exporter transport session of sFlow: agents
@@ -207,13 +206,13 @@ func (h *Handler) sflowSequence(e *exporter, agent sflowAgent, seq uint32) {
 
 // sflowMetrics exposes the sFlow counters of Stats.
 type sflowMetrics struct {
-	samples, pool, drops, rate            *prometheus.Desc
-	ifOctets, ifPackets, ifErrors, ifDisc *prometheus.Desc
+	samples, pool, drops, rate            *promtext.Desc
+	ifOctets, ifPackets, ifErrors, ifDisc *promtext.Desc
 }
 
 func newSFlowMetrics() sflowMetrics {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("kflow_collector_sflow_"+name, help, labels, nil)
+	d := func(name, help string, labels ...string) *promtext.Desc {
+		return promtext.NewDesc("kflow_collector_sflow_"+name, help, labels...)
 	}
 	src := []string{"exporter", "transport", "agent", "sub_agent", "source"}
 	ifc := []string{"exporter", "transport", "agent", "sub_agent", "ifindex", "direction"}
@@ -229,29 +228,27 @@ func newSFlowMetrics() sflowMetrics {
 	}
 }
 
-func (m *sflowMetrics) describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.samples, m.pool, m.drops, m.rate, m.ifOctets, m.ifPackets, m.ifErrors, m.ifDisc} {
-		ch <- d
-	}
+func (m *sflowMetrics) describe() []*promtext.Desc {
+	return []*promtext.Desc{m.samples, m.pool, m.drops, m.rate, m.ifOctets, m.ifPackets, m.ifErrors, m.ifDisc}
 }
 
 // collect sends the sFlow metrics of e. The agents' counters are gauges:
 // they are the agents' values, which restart and wrap.
-func (m *sflowMetrics) collect(ch chan<- prometheus.Metric, e *ExporterStats) {
+func (m *sflowMetrics) collect(w *promtext.Writer, e *ExporterStats) {
 	s := e.SFlow
 	if s == nil {
 		return
 	}
 	ex, tr := e.Exporter.String(), e.Transport
 	counter := func(kind string, v uint64) {
-		ch <- prometheus.MustNewConstMetric(m.samples, prometheus.CounterValue, float64(v), ex, tr, kind)
+		w.Counter(m.samples, float64(v), ex, tr, kind)
 	}
 	counter("flow", s.FlowSamples)
 	counter("counter", s.CounterSamples)
 	counter("not_ip", s.NotIP)
 	counter("skipped", s.SkippedSamples)
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	gauge := func(d *promtext.Desc, v float64, labels ...string) {
+		w.Gauge(d, v, labels...)
 	}
 	for _, src := range s.Sources {
 		l := []string{ex, tr, src.Agent.String(), strconv.FormatUint(uint64(src.SubAgent), 10),

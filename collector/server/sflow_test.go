@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/netflow5"
+	"github.com/kflow-dev/kflow/exporter/promtext/promtexttest"
 )
 
 // sflowDatagram builds an sFlow v5 datagram from agent 198.18.0.77,
@@ -136,24 +135,7 @@ func TestSFlow(t *testing.T) {
 
 	// Metrics.
 	srv := &Server{handlers: []*Handler{h}, cfg: Config{Handler: HandlerConfig{Sink: sink}}}
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(NewMetrics(srv)); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			name := mf.GetName()
-			for _, l := range m.GetLabel() {
-				name += "," + l.GetName() + "=" + l.GetValue()
-			}
-			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	got := promtexttest.Scrape(t, NewMetrics(srv))
 	ex := ",exporter=198.18.0.1:40000"
 	ifc := ",agent=198.18.0.77,direction=in" + ex + ",ifindex=3,sub_agent=4,transport=udp"
 	src := ",agent=198.18.0.77" + ex + ",source=0:3,sub_agent=4,transport=udp"

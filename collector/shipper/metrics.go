@@ -5,24 +5,24 @@ package shipper
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/kflow-dev/kflow/exporter/promtext"
 )
 
 // Metrics exposes a shipper's counters to Prometheus, read from Stats at
 // scrape time.
 type Metrics struct {
 	s                                  *Shipper
-	rows, rawBytes, bytes, inserts     *prometheus.Desc
-	errors, retries, dups, unrepr      *prometheus.Desc
-	corrupt, unshipped, unshippedBytes *prometheus.Desc
-	dropped, lag, lagBlocks, lagBytes  *prometheus.Desc
-	ready                              *prometheus.Desc
+	rows, rawBytes, bytes, inserts     *promtext.Desc
+	errors, retries, dups, unrepr      *promtext.Desc
+	corrupt, unshipped, unshippedBytes *promtext.Desc
+	dropped, lag, lagBlocks, lagBytes  *promtext.Desc
+	ready                              *promtext.Desc
 }
 
-// NewMetrics returns a prometheus.Collector for the shipper.
+// NewMetrics returns a promtext.Collector for the shipper.
 func NewMetrics(s *Shipper) *Metrics {
-	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("kflow_clickhouse_"+name, help, nil, nil)
+	d := func(name, help string) *promtext.Desc {
+		return promtext.NewDesc("kflow_clickhouse_"+name, help)
 	}
 	return &Metrics{
 		s:              s,
@@ -45,22 +45,20 @@ func NewMetrics(s *Shipper) *Metrics {
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.rows, m.rawBytes, m.bytes, m.inserts, m.errors, m.retries, m.dups,
-		m.unrepr, m.corrupt, m.unshipped, m.unshippedBytes, m.dropped, m.lag, m.lagBlocks, m.lagBytes, m.ready} {
-		ch <- d
-	}
+// Describe implements promtext.Collector.
+func (m *Metrics) Describe() []*promtext.Desc {
+	return []*promtext.Desc{m.rows, m.rawBytes, m.bytes, m.inserts, m.errors, m.retries, m.dups,
+		m.unrepr, m.corrupt, m.unshipped, m.unshippedBytes, m.dropped, m.lag, m.lagBlocks, m.lagBytes, m.ready}
 }
 
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+// Collect implements promtext.Collector.
+func (m *Metrics) Collect(w *promtext.Writer) {
 	st := m.s.Stats()
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	counter := func(d *promtext.Desc, v uint64) {
+		w.Counter(d, float64(v))
 	}
-	gauge := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	gauge := func(d *promtext.Desc, v float64) {
+		w.Gauge(d, v)
 	}
 	counter(m.rows, st.Rows)
 	counter(m.rawBytes, st.RawBytes)

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/kflow-dev/kflow/exporter/cache"
 	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/promtext/promtexttest"
 	"github.com/kflow-dev/kflow/exporter/transport"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -258,27 +258,8 @@ func TestMetrics(t *testing.T) {
 		want[k.Dir].Packets += c.Packets
 		want[k.Dir].Octets += c.Octets
 	}
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(NewMetrics(a)); err != nil {
-		t.Fatal(err)
-	}
-	scrape := func() map[string]float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]float64{}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				name := mf.GetName()
-				for _, l := range m.GetLabel() {
-					name += "," + l.GetName() + "=" + l.GetValue()
-				}
-				out[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-		return out
-	}
+	metrics := NewMetrics(a)
+	scrape := func() map[string]float64 { return promtexttest.Scrape(t, metrics) }
 	key := func(metric string, dir flow.Direction) string {
 		return fmt.Sprintf("kflow_exporter_%s,direction=%s,interface=%s", metric, dir, p.AIf)
 	}

@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/exporter/ipfix"
+	"github.com/kflow-dev/kflow/exporter/promtext/promtexttest"
 	"github.com/kflow-dev/kflow/exporter/transport"
 	"github.com/kflow-dev/kflow/exporter/wire"
 	"github.com/kflow-dev/kflow/tools/testenv"
@@ -109,30 +108,13 @@ func TestFilterExport(t *testing.T) {
 		want[k.Dir].Packets += c.Packets
 		want[k.Dir].Octets += c.Octets
 	}
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(NewMetrics(a)); err != nil {
-		t.Fatal(err)
-	}
+	metrics := NewMetrics(a)
 	metric := func(name string, dir flow.Direction) float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
+		v, ok := promtexttest.Scrape(t, metrics)["kflow_exporter_"+name+",direction="+dir.String()+",interface="+p.AIf]
+		if !ok {
+			return -1
 		}
-		for _, mf := range mfs {
-			if mf.GetName() != "kflow_exporter_"+name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				labels := map[string]string{}
-				for _, l := range m.GetLabel() {
-					labels[l.GetName()] = l.GetValue()
-				}
-				if labels["interface"] == p.AIf && labels["direction"] == dir.String() {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-		return -1
+		return v
 	}
 	waitFor(t, "a drain with the traffic", func() bool {
 		return metric("filtered_packets_total", flow.Ingress) == float64(want[flow.Ingress].Packets) &&

@@ -5,9 +5,8 @@ package agent
 import (
 	"strconv"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kflow-dev/kflow/exporter/flow"
+	"github.com/kflow-dev/kflow/exporter/promtext"
 )
 
 // Metrics exposes an agent's counters to Prometheus. Values are read from
@@ -15,26 +14,26 @@ import (
 type Metrics struct {
 	a *Agent
 
-	ifPackets, ifBytes                     *prometheus.Desc
-	activeFlows, mapEntries, mapCapacity   *prometheus.Desc
-	fallbackPackets, fallbackBytes         *prometheus.Desc
-	ignoredPackets, ignoredBytes           *prometheus.Desc
-	unparsedPackets, nonIPPackets          *prometheus.Desc
-	filteredPackets, filteredBytes         *prometheus.Desc
-	drains, drainSeconds, lastDrainSeconds *prometheus.Desc
-	cacheRecords, recordsExported          *prometheus.Desc
-	sinkErrors                             *prometheus.Desc
-	colRecords, colMessages, colErrors     *prometheus.Desc
-	colLost, colQueueDrops, colNotExported *prometheus.Desc
-	colPacketsLost, colOctetsLost          *prometheus.Desc
-	colUnexported, colUnexportedBytes      *prometheus.Desc
-	colPacketsSent, colOctetsSent          *prometheus.Desc
+	ifPackets, ifBytes                     *promtext.Desc
+	activeFlows, mapEntries, mapCapacity   *promtext.Desc
+	fallbackPackets, fallbackBytes         *promtext.Desc
+	ignoredPackets, ignoredBytes           *promtext.Desc
+	unparsedPackets, nonIPPackets          *promtext.Desc
+	filteredPackets, filteredBytes         *promtext.Desc
+	drains, drainSeconds, lastDrainSeconds *promtext.Desc
+	cacheRecords, recordsExported          *promtext.Desc
+	sinkErrors                             *promtext.Desc
+	colRecords, colMessages, colErrors     *promtext.Desc
+	colLost, colQueueDrops, colNotExported *promtext.Desc
+	colPacketsLost, colOctetsLost          *promtext.Desc
+	colUnexported, colUnexportedBytes      *promtext.Desc
+	colPacketsSent, colOctetsSent          *promtext.Desc
 }
 
-// NewMetrics returns a prometheus.Collector for the agent.
+// NewMetrics returns a promtext.Collector for the agent.
 func NewMetrics(a *Agent) *Metrics {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("kflow_exporter_"+name, help, labels, nil)
+	d := func(name, help string, labels ...string) *promtext.Desc {
+		return promtext.NewDesc("kflow_exporter_"+name, help, labels...)
 	}
 	return &Metrics{
 		a:                a,
@@ -73,30 +72,28 @@ func NewMetrics(a *Agent) *Metrics {
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.ifPackets, m.ifBytes, m.activeFlows, m.mapEntries, m.mapCapacity,
+// Describe implements promtext.Collector.
+func (m *Metrics) Describe() []*promtext.Desc {
+	return []*promtext.Desc{m.ifPackets, m.ifBytes, m.activeFlows, m.mapEntries, m.mapCapacity,
 		m.fallbackPackets, m.fallbackBytes, m.ignoredPackets, m.ignoredBytes, m.unparsedPackets, m.nonIPPackets,
 		m.filteredPackets, m.filteredBytes,
 		m.drains, m.drainSeconds, m.lastDrainSeconds, m.cacheRecords, m.recordsExported, m.sinkErrors,
 		m.colRecords, m.colMessages, m.colErrors, m.colLost, m.colQueueDrops, m.colNotExported,
-		m.colPacketsLost, m.colOctetsLost, m.colUnexported, m.colUnexportedBytes, m.colPacketsSent, m.colOctetsSent} {
-		ch <- d
-	}
+		m.colPacketsLost, m.colOctetsLost, m.colUnexported, m.colUnexportedBytes, m.colPacketsSent, m.colOctetsSent}
 }
 
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+// Collect implements promtext.Collector.
+func (m *Metrics) Collect(w *promtext.Writer) {
 	st := m.a.Stats()
 	names := map[uint32]string{}
 	for _, i := range m.a.Interfaces() {
 		names[i.Index] = i.Name
 	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	counter := func(d *promtext.Desc, v float64, labels ...string) {
+		w.Counter(d, v, labels...)
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	gauge := func(d *promtext.Desc, v float64, labels ...string) {
+		w.Gauge(d, v, labels...)
 	}
 	ifname := func(i uint32) string {
 		if name, ok := names[i]; ok {
