@@ -81,7 +81,8 @@ type blockEncoder struct {
 	cgroups   map[cgroupEntry]uint64
 	cgroupDic []cgroupEntry
 	dict      addrDict
-	addrs     []netip.Addr
+	naddrs    int    // addresses in the dictionary
+	dictOut   []byte // their encoding, in the payload's form
 	out       []byte
 	// Addresses are looked up in the dictionary when the block is
 	// finished, all in one loop, while the dictionary's tables stay in
@@ -289,16 +290,18 @@ func (e *blockEncoder) index(r addrRef) uint64 {
 	case refV4:
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], uint32(r))
-		i, added := e.dict.lookup4(b, uint64(len(e.addrs)+1))
+		i, added := e.dict.lookup4(b, uint64(e.naddrs+1))
 		if added {
-			e.addrs = append(e.addrs, netip.AddrFrom4(b))
+			e.naddrs++
+			e.dictOut = append(append(e.dictOut, addrV4), b[:]...)
 		}
 		return i
 	case refOther:
 		a := e.others[uint32(r)]
-		i, added := e.dict.lookup(a, uint64(len(e.addrs)+1))
+		i, added := e.dict.lookup(a, uint64(e.naddrs+1))
 		if added {
-			e.addrs = append(e.addrs, a)
+			e.naddrs++
+			e.dictOut = appendAddr(e.dictOut, a)
 		}
 		return i
 	}
@@ -514,10 +517,10 @@ func (e *blockEncoder) finish() []byte {
 			dic = append(dic, g.path...)
 		}
 	}
-	// Sized at most (the dictionary takes at most 18 bytes an address, a
-	// length 10), with room for the next blocks' variations: not the
-	// garbage of a buffer grown by appending.
-	need := 3*binary.MaxVarintLen64 + 18*len(e.addrs) + len(dic)
+	// Sized at most (a length takes at most 10 bytes), with room for the
+	// next blocks' variations: not the garbage of a buffer grown by
+	// appending.
+	need := 3*binary.MaxVarintLen64 + len(e.dictOut) + len(dic)
 	for i := range ncols {
 		need += binary.MaxVarintLen64 + len(cols[i])
 	}
@@ -527,10 +530,8 @@ func (e *blockEncoder) finish() []byte {
 	out := e.out[:0]
 	out = binary.AppendUvarint(out, uint64(e.n))
 	out = binary.AppendUvarint(out, zigzag(e.base))
-	out = binary.AppendUvarint(out, uint64(len(e.addrs)))
-	for _, a := range e.addrs {
-		out = appendAddr(out, a)
-	}
+	out = binary.AppendUvarint(out, uint64(e.naddrs))
+	out = append(out, e.dictOut...)
 	out = binary.AppendUvarint(out, uint64(ncols))
 	for i := range ncols {
 		l := len(cols[i])
@@ -554,7 +555,7 @@ func (e *blockEncoder) finish() []byte {
 // next hop, exporter), as if each had been looked up as it came.
 func (e *blockEncoder) lookupAddrs() {
 	e.dict.reset()
-	e.addrs = e.addrs[:0]
+	e.naddrs, e.dictOut = 0, e.dictOut[:0]
 	src, dst, nh, exp := e.fin[0][:0], e.fin[1][:0], e.fin[2][:0], e.fin[3][:0]
 	var nhi, run, left int
 	var expIdx uint64

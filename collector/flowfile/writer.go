@@ -103,7 +103,10 @@ type Writer struct {
 	heldN int
 	off   int64 // end of the last whole block
 	sum   *Summarizer
-	buf   []byte
+	buf   []byte // a section header and a compressed payload
+	// The last block's payload, uncompressed and compressed: the next
+	// block's buffer is sized at its ratio.
+	lastRaw, lastZ int
 	// aux are fed each record as it is appended. A file that ends
 	// without some of the records appended (a write failure) gets no
 	// auxiliary sections: they would count records it does not hold.
@@ -296,14 +299,21 @@ func (w *Writer) writeBlock(raw []byte, count int, sum *Summarizer) error {
 	sum.s.Blocks = 1
 	// The section header, then the compressed payload, in one buffer:
 	// one write.
-	// Room for the worst case (zstd's bound), so that compressing never
-	// grows the buffer.
-	if bound := sectionHeaderLen + len(raw) + len(raw)>>7 + 1024; cap(w.buf) < bound {
-		w.buf = make([]byte, 0, bound+bound/4)
+	// Room for the payload compressed at the last block's ratio (half
+	// for the first), plus an eighth: compressing grows the buffer only
+	// when a block compresses worse than that. Sized for zstd's worst
+	// case, the buffer took twice the memory its blocks use.
+	est := len(raw) / 2
+	if w.lastRaw > 0 {
+		est = int(int64(len(raw)) * int64(w.lastZ) / int64(w.lastRaw))
+	}
+	if need := sectionHeaderLen + est + est/8 + 1024; cap(w.buf) < need {
+		w.buf = make([]byte, 0, need)
 	}
 	block := w.enc.EncodeAll(raw, w.buf[:sectionHeaderLen])
 	w.buf = block
 	z := block[sectionHeaderLen:]
+	w.lastRaw, w.lastZ = len(raw), len(z)
 	if len(z) > MaxBlockBytes || len(raw) > MaxBlockBytes {
 		return fmt.Errorf("write block %d: %d bytes exceeds %d", w.sum.s.Blocks, len(raw), MaxBlockBytes)
 	}

@@ -15,15 +15,16 @@ import (
 // block's addresses are looked up once per block); other values through
 // maps.
 type valueIndex struct {
-	n     int32
-	strs  bool    // an index of strings (idents), through m
-	dense []int32 // 1 + index, by number; nil for addresses
-	m     map[Value]int32
-	addrs map[netip.Addr]int32
-	v4    []v4Slot // len a power of two, at most three quarters full
-	v4n   int
-	v6    []v6Slot // the same for IPv6 addresses without a zone
-	v6n   int
+	n      int32
+	strs   bool    // an index of strings (idents), through m
+	isAddr bool    // an index of addresses
+	dense  []int32 // 1 + index, by number below its length, grown on demand
+	m      map[Value]int32
+	addrs  map[netip.Addr]int32
+	v4     []v4Slot // len a power of two, at most three quarters full
+	v4n    int
+	v6     []v6Slot // the same for IPv6 addresses without a zone
+	v6n    int
 }
 
 type v4Slot struct {
@@ -32,12 +33,10 @@ type v4Slot struct {
 }
 
 func newValueIndex(addresses bool) *valueIndex {
-	x := &valueIndex{m: make(map[Value]int32)}
+	x := &valueIndex{m: make(map[Value]int32), isAddr: addresses}
 	if addresses {
 		x.addrs = make(map[netip.Addr]int32)
 		x.v4 = make([]v4Slot, 1024)
-	} else {
-		x.dense = make([]int32, 1<<16)
 	}
 	return x
 }
@@ -153,6 +152,9 @@ func (x *valueIndex) growV4() {
 // num returns the index of a number; added is true when it is new.
 func (x *valueIndex) num(n uint32) (i int32, added bool) {
 	if n < 1<<16 {
+		if int(n) >= len(x.dense) {
+			x.growDense(n)
+		}
 		if i = x.dense[n] - 1; i >= 0 {
 			return i, false
 		}
@@ -169,6 +171,19 @@ func (x *valueIndex) num(n uint32) (i int32, added bool) {
 		x.m[v] = i
 	}
 	return i, !ok
+}
+
+// growDense makes the dense table hold n: a power of two from 256 up to
+// 65,536 entries, so that an index of protocols or flags holds 1 KiB, not
+// the 256 KiB every port takes.
+func (x *valueIndex) growDense(n uint32) {
+	l := max(256, 2*len(x.dense))
+	for l <= int(n) {
+		l *= 2
+	}
+	d := make([]int32, l)
+	copy(d, x.dense)
+	x.dense = d
 }
 
 // str returns the index of a string; added is true when it is new.
@@ -189,7 +204,7 @@ func (x *valueIndex) value(v Value) (int32, bool) {
 	if x.strs {
 		return x.str(v.Str)
 	}
-	if x.dense == nil {
+	if x.isAddr {
 		return x.addr(v.Addr)
 	}
 	return x.num(v.Num)
