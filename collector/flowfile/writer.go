@@ -175,7 +175,7 @@ func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
 		header: Header{Version: Version, Created: opts.Created.UTC(), Ident: opts.Ident},
 		opts:   opts,
 		enc:    enc,
-		benc:   newBlockEncoder(),
+		benc:   &blockEncoder{blockRecords: opts.BlockRecords},
 		sum:    NewSummarizer(),
 		blk:    NewSummarizer(),
 	}
@@ -308,7 +308,7 @@ func (w *Writer) writeBlock(raw []byte, count int, sum *Summarizer) error {
 		est = int(int64(len(raw)) * int64(w.lastZ) / int64(w.lastRaw))
 	}
 	if need := sectionHeaderLen + est + est/8 + 1024; cap(w.buf) < need {
-		w.buf = make([]byte, 0, need)
+		w.buf = make([]byte, 0, need+need/4) // room for the next blocks' variations
 	}
 	block := w.enc.EncodeAll(raw, w.buf[:sectionHeaderLen])
 	w.buf = block
