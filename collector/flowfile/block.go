@@ -84,9 +84,13 @@ type blockEncoder struct {
 	cgroups   map[cgroupEntry]uint64
 	cgroupDic []cgroupEntry
 	dict      addrDict
-	naddrs    int    // addresses in the dictionary
-	dictOut   []byte // their encoding, in the payload's form
-	out       []byte
+	naddrs    int      // addresses in the dictionary
+	dictOut   []byte   // their encoding, in the payload's form
+	out       []byte   // finish's payload
+	ps        [][]byte // pieces' pieces
+	head      []byte   // the payload's record count, time base, address count
+	lens      []byte   // its column count and lengths
+	dic       []byte   // the cgroup dictionary
 	// Addresses are looked up in the dictionary when the block is
 	// finished, all in one loop, while the dictionary's tables stay in
 	// the cache (looked up as records arrive, between datagrams, every
@@ -542,10 +546,28 @@ func (e *blockEncoder) add(r *flow.Record) {
 // until the next call). It leaves the block as it is: more records may
 // be added and finish called again.
 func (e *blockEncoder) finish() []byte {
+	pieces, n := e.pieces()
+	if cap(e.out) < n {
+		e.out = make([]byte, 0, n)
+	}
+	out := e.out[:0]
+	for _, p := range pieces {
+		out = append(out, p...)
+	}
+	e.out = out
+	return out
+}
+
+// pieces returns the payload of the records added since reset as the
+// consecutive pieces it is made of (the columns themselves, not copies;
+// valid until the next call) and its length. A writer compresses them as
+// they are: joined into one buffer, the payload took as much memory again
+// as its columns. Like finish, it leaves the block as it is.
+func (e *blockEncoder) pieces() ([][]byte, int) {
 	e.lookupAddrs()
 	cols := e.cols
 	cols[colSrc], cols[colDst], cols[colNextHop], cols[colExporter] = e.fin[0], e.fin[1], e.fin[2], e.fin[3]
-	var dic []byte // the cgroup column's dictionary, before its indexes
+	dic := e.dic[:0] // the cgroup column's dictionary, before its indexes
 	ncols := numCols
 	if e.withCgroups {
 		ncols++
@@ -556,37 +578,35 @@ func (e *blockEncoder) finish() []byte {
 			dic = append(dic, g.path...)
 		}
 	}
-	// Sized at most (a length takes at most 10 bytes), with room for the
-	// next blocks' variations: not the garbage of a buffer grown by
-	// appending.
-	need := 3*binary.MaxVarintLen64 + len(e.dictOut) + len(dic)
-	for i := range ncols {
-		need += binary.MaxVarintLen64 + len(cols[i])
-	}
-	if cap(e.out) < need {
-		e.out = make([]byte, 0, need+need/4)
-	}
-	out := e.out[:0]
-	out = binary.AppendUvarint(out, uint64(e.n))
-	out = binary.AppendUvarint(out, zigzag(e.base))
-	out = binary.AppendUvarint(out, uint64(e.naddrs))
-	out = append(out, e.dictOut...)
-	out = binary.AppendUvarint(out, uint64(ncols))
+	e.dic = dic
+	head := e.head[:0]
+	head = binary.AppendUvarint(head, uint64(e.n))
+	head = binary.AppendUvarint(head, zigzag(e.base))
+	head = binary.AppendUvarint(head, uint64(e.naddrs))
+	e.head = head
+	lens := e.lens[:0]
+	lens = binary.AppendUvarint(lens, uint64(ncols))
 	for i := range ncols {
 		l := len(cols[i])
 		if i == colCgroup {
 			l += len(dic)
 		}
-		out = binary.AppendUvarint(out, uint64(l))
+		lens = binary.AppendUvarint(lens, uint64(l))
 	}
+	e.lens = lens
+	ps := append(e.ps[:0], head, e.dictOut, lens)
 	for i := range ncols {
 		if i == colCgroup {
-			out = append(out, dic...)
+			ps = append(ps, dic)
 		}
-		out = append(out, cols[i]...)
+		ps = append(ps, cols[i])
 	}
-	e.out = out
-	return out
+	e.ps = ps
+	n := 0
+	for _, p := range ps {
+		n += len(p)
+	}
+	return ps, n
 }
 
 // lookupAddrs builds the dictionary and the address columns from the

@@ -260,7 +260,7 @@ func (w *Writer) write(partial bool) error {
 	full := w.benc.n >= w.opts.BlockRecords
 	for len(w.held) > 0 {
 		h := &w.held[0]
-		if err := w.writeBlock(h.raw, h.count, h.sum); err != nil {
+		if err := w.writeBlock([][]byte{h.raw}, len(h.raw), h.count, h.sum); err != nil {
 			if full {
 				w.holdCurrent()
 			}
@@ -273,7 +273,8 @@ func (w *Writer) write(partial bool) error {
 	if w.benc.n == 0 || !(full || partial) {
 		return nil
 	}
-	if err := w.writeBlock(w.benc.finish(), w.benc.n, w.blk); err != nil {
+	pieces, n := w.benc.pieces()
+	if err := w.writeBlock(pieces, n, w.benc.n, w.blk); err != nil {
 		if full {
 			w.holdCurrent()
 		}
@@ -294,33 +295,49 @@ func (w *Writer) holdCurrent() {
 }
 
 // writeBlock compresses and writes the payload of a block of count
-// records (sum: their summary).
-func (w *Writer) writeBlock(raw []byte, count int, sum *Summarizer) error {
+// records (sum: their summary), given as consecutive pieces of rawLen
+// bytes in all.
+func (w *Writer) writeBlock(pieces [][]byte, rawLen, count int, sum *Summarizer) error {
 	sum.s.Blocks = 1
+	if rawLen > MaxBlockBytes {
+		return fmt.Errorf("write block %d: %d bytes exceeds %d", w.sum.s.Blocks, rawLen, MaxBlockBytes)
+	}
 	// The section header, then the compressed payload, in one buffer:
 	// one write.
 	// Room for the payload compressed at the last block's ratio (half
 	// for the first), plus an eighth: compressing grows the buffer only
 	// when a block compresses worse than that. Sized for zstd's worst
 	// case, the buffer took twice the memory its blocks use.
-	est := len(raw) / 2
+	est := rawLen / 2
 	if w.lastRaw > 0 {
-		est = int(int64(len(raw)) * int64(w.lastZ) / int64(w.lastRaw))
+		est = int(int64(rawLen) * int64(w.lastZ) / int64(w.lastRaw))
 	}
 	if need := sectionHeaderLen + est + est/8 + 1024; cap(w.buf) < need {
 		w.buf = make([]byte, 0, need+need/4) // room for the next blocks' variations
 	}
-	block := w.enc.EncodeAll(raw, w.buf[:sectionHeaderLen])
+	// The pieces are compressed as a stream into one frame, which states
+	// the payload's size as EncodeAll's frames do.
+	zw := appender{b: w.buf[:sectionHeaderLen]}
+	w.enc.ResetContentSize(&zw, int64(rawLen))
+	for _, p := range pieces {
+		if _, err := w.enc.Write(p); err != nil {
+			return fmt.Errorf("write block %d: compress: %w", w.sum.s.Blocks, err)
+		}
+	}
+	if err := w.enc.Close(); err != nil {
+		return fmt.Errorf("write block %d: compress: %w", w.sum.s.Blocks, err)
+	}
+	block := zw.b
 	w.buf = block
 	z := block[sectionHeaderLen:]
-	w.lastRaw, w.lastZ = len(raw), len(z)
-	if len(z) > MaxBlockBytes || len(raw) > MaxBlockBytes {
-		return fmt.Errorf("write block %d: %d bytes exceeds %d", w.sum.s.Blocks, len(raw), MaxBlockBytes)
+	w.lastRaw, w.lastZ = rawLen, len(z)
+	if len(z) > MaxBlockBytes {
+		return fmt.Errorf("write block %d: %d compressed bytes exceed %d", w.sum.s.Blocks, len(z), MaxBlockBytes)
 	}
 	appendSectionHeader(block[:0], section{
 		magic:      blockMagic,
 		length:     uint32(len(z)),
-		rawLength:  uint32(len(raw)),
+		rawLength:  uint32(rawLen),
 		count:      uint32(count),
 		payloadCRC: crc(z),
 	})
@@ -330,6 +347,14 @@ func (w *Writer) writeBlock(raw []byte, count int, sum *Summarizer) error {
 	w.off += int64(len(block))
 	w.sum.Merge(sum)
 	return nil
+}
+
+// appender is an io.Writer that appends to b.
+type appender struct{ b []byte }
+
+func (a *appender) Write(p []byte) (int, error) {
+	a.b = append(a.b, p...)
+	return len(p), nil
 }
 
 // writeAll writes b at w.off. On failure it cuts the file back to w.off
