@@ -100,6 +100,7 @@ type Rotator struct {
 	closed    bool
 	recovered []RecoveredFile
 	expireMu  sync.Mutex // one retention pass at a time
+	zstd      *zstdShare // the writers' encoder
 }
 
 type slotFile struct {
@@ -138,7 +139,11 @@ func NewRotator(opts RotatorOptions) (*Rotator, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("rotator: %w", err)
 	}
-	r := &Rotator{opts: opts, files: make(map[string]*slotFile)}
+	enc, err := newZstdEncoder(opts.Writer.Level)
+	if err != nil {
+		return nil, fmt.Errorf("rotator: %w", err)
+	}
+	r := &Rotator{opts: opts, files: make(map[string]*slotFile), zstd: &zstdShare{enc: enc}}
 	dirs := []string{opts.Dir}
 	if opts.PerExporter {
 		ents, err := os.ReadDir(opts.Dir)
@@ -188,7 +193,11 @@ func (r *Rotator) key(rec *flow.Record) (string, netip.Addr) {
 }
 
 // open creates the current file for key in the current slot.
-func (r *Rotator) open(key string) (*slotFile, error) {
+func (r *Rotator) open(key string) (*slotFile, error) { return r.openWith(key, nil) }
+
+// openWith opens the file of key, with the block buffers of the file
+// it follows when reuse is not nil.
+func (r *Rotator) openWith(key string, reuse *blockState) (*slotFile, error) {
 	dir := filepath.Join(r.opts.Dir, key)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open slot file: %w", err)
@@ -196,6 +205,7 @@ func (r *Rotator) open(key string) (*slotFile, error) {
 	name := CurrentName(r.opts.Prefix, r.slot, r.opts.Interval)
 	wo := r.opts.Writer
 	wo.Created = r.opts.Now()
+	wo.share, wo.reuse = r.zstd, reuse
 	for n := 0; n < 1000; n++ {
 		p := filepath.Join(dir, withSeq(name, n))
 		w, err := Create(p, wo)
@@ -224,10 +234,19 @@ func (r *Rotator) rotate(now time.Time) {
 	r.files = make(map[string]*slotFile)
 	r.setSlot(now)
 	for key, sf := range old {
+		// The file's last block is written here, as a Flush would, so
+		// that the next file takes over its block buffers instead of
+		// growing its own while the last file closes: two files' buffers
+		// at every rotation were 6 MiB of peak RSS. A failure is left to
+		// the close, which retries and reports it.
+		var reuse *blockState
+		if sf.w.Flush() == nil {
+			reuse = sf.w.detach()
+		}
 		r.retire(key, sf)
 		if sf.used || !r.opts.PerExporter {
 			// Errors surface at the next Append for this key.
-			_, _ = r.open(key)
+			_, _ = r.openWith(key, reuse)
 		}
 	}
 }
@@ -500,6 +519,9 @@ func (r *Rotator) Close() error {
 	for key, sf := range files {
 		r.report(r.finish(key, sf, false))
 	}
+	r.zstd.mu.Lock()
+	r.zstd.enc.Close()
+	r.zstd.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return errors.Join(r.errs...)

@@ -269,3 +269,65 @@ func TestRotatorRetention(t *testing.T) {
 		t.Errorf("expired %v, %d files left holding %v", expired, files, slots)
 	}
 }
+
+// TestRotatorHandsOverBuffers: at a rotation the next file takes over the
+// last file's block buffers (written out first), and both files hold
+// every record appended to them.
+func TestRotatorHandsOverBuffers(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t: time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)}
+	r, err := NewRotator(RotatorOptions{Dir: dir, Interval: time.Minute, Location: time.UTC, Now: clock.Now,
+		Writer: WriterOptions{BlockRecords: 1024}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSynth(5)
+	appendN := func(n int) {
+		for range n {
+			rec := s.Record()
+			if err := r.Append(&rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendN(1500) // a whole block and a partial one
+	r.mu.Lock()
+	first := r.files[""].w.benc
+	r.mu.Unlock()
+	if cap(first.cols[colFlags]) == 0 {
+		t.Fatal("the first file's encoder has no buffers")
+	}
+	clock.Advance(time.Minute)
+	appendN(700)
+	r.mu.Lock()
+	next := r.files[""].w.benc
+	r.mu.Unlock()
+	if next != first {
+		t.Error("the next file grew its own block buffers")
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var files, records int
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rd, err := Open(p, ReaderOptions{})
+		if err != nil {
+			return err
+		}
+		defer rd.Close()
+		files++
+		for rd.Next() {
+			records++
+		}
+		return rd.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 2 || records != 2200 {
+		t.Errorf("%d files with %d records, want 2 with 2200", files, records)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -76,6 +77,41 @@ type WriterOptions struct {
 	// file gets when closed (called once per file; Recover calls it too,
 	// to rebuild them from the readable blocks of a crashed file).
 	Aux func() []AuxBuilder
+
+	// A Rotator's writers share one zstd encoder, and a new file takes
+	// over the block buffers of the file it follows (see Rotator.rotate).
+	share *zstdShare
+	reuse *blockState
+}
+
+// zstdShare is a zstd encoder the writers of a Rotator take in turn: a
+// rotation's new file and the closing of the last one would otherwise
+// each hold one.
+type zstdShare struct {
+	mu  sync.Mutex
+	enc *zstd.Encoder
+}
+
+// blockState is what a writer encodes blocks with: handed from a file
+// to the next at a rotation, it is not allocated (and grown) again.
+type blockState struct {
+	benc           *blockEncoder
+	buf            []byte
+	lastRaw, lastZ int
+}
+
+// newZstdEncoder returns the block encoder of a writer.
+func newZstdEncoder(level Level) (*zstd.Encoder, error) {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(level.zstd()),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(false),
+		zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(encoderWindow))
+	if err != nil {
+		return nil, fmt.Errorf("zstd encoder: %w", err)
+	}
+	return enc, nil
 }
 
 // Writer writes one flow file. It is not safe for concurrent use.
@@ -95,6 +131,8 @@ type Writer struct {
 	header Header
 	opts   WriterOptions
 	enc    *zstd.Encoder
+	encMu  *sync.Mutex   // held while enc is used
+	ownEnc bool          // enc is the writer's own, closed with it
 	benc   *blockEncoder // the current block: benc.n records
 	blk    *Summarizer   // the current block's records
 	// held are full blocks whose write failed, in order, before the
@@ -160,25 +198,28 @@ func newWriter(w io.Writer, c io.Closer, opts WriterOptions) (*Writer, error) {
 	if opts.Created.IsZero() {
 		opts.Created = time.Now()
 	}
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(opts.Level.zstd()),
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(false),
-		zstd.WithLowerEncoderMem(true),
-		zstd.WithWindowSize(encoderWindow))
-	if err != nil {
-		return nil, fmt.Errorf("zstd encoder: %w", err)
-	}
 	wr := &Writer{
 		w:      w,
 		closer: c,
 		header: Header{Version: Version, Created: opts.Created.UTC(), Ident: opts.Ident},
 		opts:   opts,
-		enc:    enc,
 		benc:   &blockEncoder{blockRecords: opts.BlockRecords},
 		sum:    NewSummarizer(),
 		blk:    NewSummarizer(),
 	}
+	if sh := opts.share; sh != nil {
+		wr.enc, wr.encMu = sh.enc, &sh.mu
+	} else {
+		enc, err := newZstdEncoder(opts.Level)
+		if err != nil {
+			return nil, err
+		}
+		wr.enc, wr.encMu, wr.ownEnc = enc, new(sync.Mutex), true
+	}
+	if st := opts.reuse; st != nil && st.benc.blockRecords == opts.BlockRecords {
+		wr.benc, wr.buf, wr.lastRaw, wr.lastZ = st.benc, st.buf, st.lastRaw, st.lastZ
+	}
+	wr.opts.share, wr.opts.reuse = nil, nil
 	if opts.Aux != nil {
 		wr.aux = opts.Aux()
 	}
@@ -315,19 +356,10 @@ func (w *Writer) writeBlock(pieces [][]byte, rawLen, count int, sum *Summarizer)
 	if need := sectionHeaderLen + est + est/8 + 1024; cap(w.buf) < need {
 		w.buf = make([]byte, 0, need+need/4) // room for the next blocks' variations
 	}
-	// The pieces are compressed as a stream into one frame, which states
-	// the payload's size as EncodeAll's frames do.
-	zw := appender{b: w.buf[:sectionHeaderLen]}
-	w.enc.ResetContentSize(&zw, int64(rawLen))
-	for _, p := range pieces {
-		if _, err := w.enc.Write(p); err != nil {
-			return fmt.Errorf("write block %d: compress: %w", w.sum.s.Blocks, err)
-		}
-	}
-	if err := w.enc.Close(); err != nil {
+	block, err := w.compress(pieces, rawLen)
+	if err != nil {
 		return fmt.Errorf("write block %d: compress: %w", w.sum.s.Blocks, err)
 	}
-	block := zw.b
 	w.buf = block
 	z := block[sectionHeaderLen:]
 	w.lastRaw, w.lastZ = rawLen, len(z)
@@ -347,6 +379,38 @@ func (w *Writer) writeBlock(pieces [][]byte, rawLen, count int, sum *Summarizer)
 	w.off += int64(len(block))
 	w.sum.Merge(sum)
 	return nil
+}
+
+// compress compresses the pieces of a payload of rawLen bytes as a stream
+// into one frame, which states the payload's size as EncodeAll's frames
+// do, after the room for a section header in w.buf.
+func (w *Writer) compress(pieces [][]byte, rawLen int) ([]byte, error) {
+	w.encMu.Lock()
+	defer w.encMu.Unlock()
+	zw := appender{b: w.buf[:sectionHeaderLen]}
+	w.enc.ResetContentSize(&zw, int64(rawLen))
+	for _, p := range pieces {
+		if _, err := w.enc.Write(p); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.enc.Close(); err != nil {
+		return nil, err
+	}
+	return zw.b, nil
+}
+
+// detach returns the writer's block buffers for the file that follows
+// it, or nil when it still needs them: records not written, blocks held
+// after a failed write, or a broken or closed writer. The writer keeps an
+// empty encoder, enough to close the file.
+func (w *Writer) detach() *blockState {
+	if w.closed || w.err != nil || w.benc.n != 0 || len(w.held) > 0 {
+		return nil
+	}
+	st := &blockState{benc: w.benc, buf: w.buf, lastRaw: w.lastRaw, lastZ: w.lastZ}
+	w.benc, w.buf = &blockEncoder{blockRecords: w.opts.BlockRecords}, nil
+	return st
 }
 
 // appender is an io.Writer that appends to b.
@@ -449,7 +513,9 @@ func (w *Writer) Close() error {
 		if w.Pending() > 0 {
 			w.aux = nil // they counted records the file does not hold
 		}
+		w.encMu.Lock()
 		aux, refs, err := w.closingAux(w.off)
+		w.encMu.Unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("close: %w", err))
 			aux, refs = nil, nil
@@ -468,7 +534,9 @@ func (w *Writer) Close() error {
 	} else {
 		errs = append(errs, fmt.Errorf("close: %w", w.err))
 	}
-	w.enc.Close()
+	if w.ownEnc {
+		w.enc.Close()
+	}
 	if w.closer != nil {
 		if err := w.closer.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close: %w", err))
