@@ -58,6 +58,11 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+	// ports are the server's ports (HTTP, TCP, interserver); held keeps
+	// them bound while the server is stopped, so that a test's other
+	// listeners on ephemeral ports cannot take them before it restarts.
+	ports []int
+	held  []net.Listener
 	// StartTime is how long the last start took until SELECT 1 answered.
 	StartTime time.Duration
 }
@@ -228,7 +233,7 @@ func freePorts(n int) ([]int, error) {
 // startOn writes the configuration for ports (HTTP, TCP, interserver) into
 // dir and starts the server.
 func startOn(dir string, opts Options, ports []int) (*Server, error) {
-	s := &Server{Dir: dir, HTTPPort: ports[0], TCPPort: ports[1], opts: opts}
+	s := &Server{Dir: dir, HTTPPort: ports[0], TCPPort: ports[1], opts: opts, ports: ports}
 	for _, d := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("clickhouse test server: %w", err)
@@ -335,6 +340,10 @@ func (s *Server) Start() error {
 	if s.cmd != nil {
 		return errors.New("clickhouse test server: already running")
 	}
+	for _, l := range s.held {
+		l.Close()
+	}
+	s.held = nil
 	out, err := os.OpenFile(filepath.Join(s.Dir, "log", "stdout.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("clickhouse test server: %w", err)
@@ -452,13 +461,29 @@ func (s *Server) Stop() error { return s.end(syscall.SIGTERM) }
 // Kill ends the server with SIGKILL (by its PID), as a crash would.
 func (s *Server) Kill() { _ = s.end(syscall.SIGKILL) }
 
+// hold binds the stopped server's loopback ports until it starts again
+// (the ports of a server in a namespace are not the host's).
+func (s *Server) hold() {
+	if s.opts.NS != nil {
+		return
+	}
+	for _, p := range s.ports {
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			s.held = append(s.held, l)
+		}
+	}
+}
+
 func (s *Server) end(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return nil
 	}
-	defer func() { s.cmd = nil }()
+	defer func() {
+		s.cmd = nil
+		s.hold()
+	}()
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("stop clickhouse test server (pid %d): %w", s.cmd.Process.Pid, err)
 	}
