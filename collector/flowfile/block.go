@@ -87,7 +87,7 @@ type blockEncoder struct {
 	naddrs    int      // addresses in the dictionary
 	dictOut   []byte   // their encoding, in the payload's form
 	out       []byte   // finish's payload
-	ps        [][]byte // pieces' pieces
+	ps        [][]byte // what pieces returns
 	head      []byte   // the payload's record count, time base, address count
 	lens      []byte   // its column count and lengths
 	dic       []byte   // the cgroup dictionary
@@ -299,20 +299,24 @@ func (e *blockEncoder) index(r addrRef) uint64 {
 		binary.BigEndian.PutUint32(b[:], uint32(r))
 		i, added := e.dict.lookup4(b, uint64(e.naddrs+1))
 		if added {
-			e.naddrs++
-			e.dictOut = append(append(e.dictOut, addrV4), b[:]...)
+			e.addToDict(netip.AddrFrom4(b))
 		}
 		return i
 	case refOther:
 		a := e.others[uint32(r)]
 		i, added := e.dict.lookup(a, uint64(e.naddrs+1))
 		if added {
-			e.naddrs++
-			e.dictOut = appendAddr(e.dictOut, a)
+			e.addToDict(a)
 		}
 		return i
 	}
 	return 0
+}
+
+// addToDict appends a to the block's dictionary, in the payload's form.
+func (e *blockEncoder) addToDict(a netip.Addr) {
+	e.naddrs++
+	e.dictOut = appendAddr(e.dictOut, a)
 }
 
 // cgroupIndex returns the block dictionary index of a cgroup, from 1.
@@ -367,8 +371,13 @@ const reserveAt = 256
 // buffers are grown, that garbage stayed resident: about 3 MiB for
 // 32,768-record blocks.
 func (e *blockEncoder) reserve() {
+	// want is what a whole block needs of a buffer holding l items now.
+	want := func(l int) int {
+		w := l * e.blockRecords / e.n
+		return w + w/8
+	}
 	grow := func(b []byte) []byte {
-		want := len(b)*e.blockRecords/e.n + len(b)*e.blockRecords/e.n/8
+		want := want(len(b))
 		if cap(b) >= want {
 			return b
 		}
@@ -384,7 +393,7 @@ func (e *blockEncoder) reserve() {
 		e.srcRefs = append(make([]addrRef, 0, e.blockRecords), e.srcRefs...)
 		e.dstRefs = append(make([]addrRef, 0, e.blockRecords), e.dstRefs...)
 	}
-	if want := len(e.others) * e.blockRecords / e.n * 9 / 8; cap(e.others) < want {
+	if want := want(len(e.others)); cap(e.others) < want {
 		e.others = append(make([]netip.Addr, 0, want), e.others...)
 	}
 }

@@ -39,9 +39,6 @@ func NewDesc(name, help string, labels ...string) *Desc {
 	return &Desc{name: name, help: help, labels: labels}
 }
 
-// Name returns the family's name.
-func (d *Desc) Name() string { return d.name }
-
 // Collector is a source of metrics.
 type Collector interface {
 	// Describe returns every family Collect may write.
