@@ -237,7 +237,7 @@ func (v Value) compare(o Value) int {
 // go through a map to an index. Counters live in one slice.
 type Stat struct {
 	Spec  StatSpec
-	Total Counter // over every record added
+	Total Counter   // over every record added
 	cs    []Counter // the index holds each one's value
 	index *valueIndex
 	// AddBlock's map of a block's dictionary to counters.
