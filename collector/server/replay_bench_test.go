@@ -33,7 +33,8 @@ import (
 // peak-MiB is the collector's peak resident set (VmHWM) before it is
 // stopped, as benchcmp reads it.
 //
-// KFLOW_REPLAY_FLOWS changes the number of flows; KFLOW_REPLAY_PROFILE=FILE
+// KFLOW_REPLAY_FLOWS changes the number of flows; KFLOW_REPLAY_RATE the
+// messages a second; KFLOW_REPLAY_PROFILE=FILE
 // passes --cpu-profile FILE to the collector, KFLOW_REPLAY_MEMPROFILE=FILE
 // --mem-profile FILE; KFLOW_REPLAY_PERF=EVENTS
 // logs what "perf stat -e EVENTS" counts in the collector;
@@ -116,14 +117,17 @@ func replayOnce(b *testing.B, bin string, msgs [][]byte, flows int) (time.Durati
 		b.Fatal(err)
 	}
 	// benchcmp's pacing: 10,000 messages a second, in bursts of 32.
-	const rate = 10000
+	rate := 10000
+	if s := os.Getenv("KFLOW_REPLAY_RATE"); s != "" {
+		rate, _ = strconv.Atoi(s)
+	}
 	start := time.Now()
 	for i, m := range msgs {
 		if _, err := conn.Write(m); err != nil {
 			b.Fatal(err)
 		}
 		if (i+1)%32 == 0 {
-			time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Second / rate)))
+			time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Second / time.Duration(rate))))
 		}
 	}
 	conn.Close()
