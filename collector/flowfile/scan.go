@@ -46,6 +46,15 @@ type ScanOptions struct {
 	// ColumnFields can be asked for then. Blocks of damaged files, read
 	// record by record, still come as records.
 	Columns bool
+	// Keep, if set, is called by Scan with each record it reads, on the
+	// decoding workers (several at once), and Scan hands over only the
+	// records it keeps, in file order; ScanResult.Records still counts
+	// every record read. ScanEach and ScanFilesBlocks, whose callbacks
+	// run on the workers already, ignore it. A selective filter applied here keeps the
+	// records it drops out of the buffers between the workers and the
+	// callback: decoded whole, a block of records is 6 MiB of fresh
+	// memory, and a listing of 1 % of the records held several.
+	Keep func(*flow.Record) bool
 }
 
 // ColumnFields are the fields a scan with ScanOptions.Columns decodes
@@ -138,20 +147,20 @@ func Scan(path string, opts ScanOptions, fn func(recs []flow.Record) error) (Sca
 		return ScanResult{}, fmt.Errorf("scan %s: %w", path, err)
 	}
 	if !ok {
-		return scanWithReader(r, opts.fields(), fn)
+		return scanWithReader(r, opts.fields(), opts.Keep, fn)
 	}
 	res := ScanResult{Blocks: len(secs), End: end, Summary: r.summary}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	err = scanParallel(r.ra, secs, min(workers, max(1, len(secs))), opts.fields(), func(recs []flow.Record, corrupt bool) error {
-		if corrupt {
+	err = scanParallel(r.ra, secs, min(workers, max(1, len(secs))), opts.fields(), opts.Keep, func(o scanOut) error {
+		if o.corrupt {
 			res.Corrupt++
 			return nil
 		}
-		res.Records += uint64(len(recs))
-		return fn(recs)
+		res.Records += uint64(o.read)
+		return fn(o.recs)
 	})
 	if errors.Is(err, ErrStopScan) {
 		err = nil
@@ -198,23 +207,27 @@ func (r *Reader) sections() (secs []scanSection, end EndKind, ok bool, err error
 }
 
 // scanWithReader is Scan through a Reader (for damaged files).
-func scanWithReader(r *Reader, need Fields, fn func([]flow.Record) error) (ScanResult, error) {
+func scanWithReader(r *Reader, need Fields, keep func(*flow.Record) bool, fn func([]flow.Record) error) (ScanResult, error) {
 	var res ScanResult
 	buf := make([]flow.Record, 0, DefaultBlockRecords)
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
-		res.Records += uint64(len(buf))
 		err := fn(buf)
 		buf = buf[:0]
 		return err
 	}
 	for r.Next() {
+		res.Records++
+		rec := r.Record()
+		if keep != nil && !keep(rec) {
+			continue
+		}
 		if need == AllFields {
-			buf = append(buf, *r.Record())
+			buf = append(buf, *rec)
 		} else {
-			buf = append(buf, need.Keep(*r.Record()))
+			buf = append(buf, need.Keep(*rec))
 		}
 		if len(buf) == cap(buf) {
 			if err := flush(); err != nil {
@@ -234,6 +247,7 @@ func scanWithReader(r *Reader, need Fields, fn func([]flow.Record) error) (ScanR
 
 type scanOut struct {
 	recs    []flow.Record
+	read    int // records decoded, kept or not
 	corrupt bool
 	err     error
 }
@@ -264,9 +278,9 @@ type scanJob struct {
 	out chan scanOut
 }
 
-// scanParallel decodes secs on workers goroutines and calls deliver in
-// order.
-func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, deliver func([]flow.Record, bool) error) error {
+// scanParallel decodes secs on workers goroutines (keeping the records
+// keep keeps, if set) and calls deliver in order.
+func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, keep func(*flow.Record) bool, deliver func(scanOut) error) error {
 	jobs := make(chan scanJob, workers)
 	order := make(chan chan scanOut, 2*workers)
 	free := make(chan []flow.Record, 2*workers+2)
@@ -276,7 +290,7 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := scanWorker{ra: ra, need: need}
+			w := scanWorker{ra: ra, need: need, keep: keep}
 			defer w.close()
 			for j := range jobs {
 				var dst []flow.Record
@@ -313,7 +327,7 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 		case o.err != nil:
 			err = o.err
 		default:
-			err = deliver(o.recs, o.corrupt)
+			err = deliver(o)
 		}
 		select {
 		case free <- o.recs[:0]:
@@ -335,6 +349,8 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 type scanWorker struct {
 	ra      io.ReaderAt
 	need    Fields
+	keep    func(*flow.Record) bool // Scan's ScanOptions.Keep
+	chunk   []flow.Record           // decodeEach's buffer, with keep
 	dec     *zstd.Decoder
 	bd      blockDecoder
 	payload []byte
@@ -391,9 +407,27 @@ func (w *scanWorker) decode(s scanSection, dst []flow.Record) scanOut {
 	if err != nil || corrupt {
 		return scanOut{recs: dst, corrupt: corrupt, err: err}
 	}
-	recs, err := w.bd.decode(raw, int(s.count), dst, w.need)
-	if err != nil {
-		return scanOut{recs: recs, corrupt: true}
+	if w.keep == nil {
+		recs, err := w.bd.decode(raw, int(s.count), dst, w.need)
+		if err != nil {
+			return scanOut{recs: recs, corrupt: true}
+		}
+		return scanOut{recs: recs, read: len(recs)}
 	}
-	return scanOut{recs: recs}
+	// A chunk at a time, only the records kept copied out. decodeEach
+	// checks the whole block first: a malformed one keeps nothing.
+	out := dst[:0]
+	var derr error
+	w.chunk, derr, _ = w.bd.decodeEach(raw, int(s.count), w.chunk, w.need, func(recs []flow.Record, _ int) error {
+		for i := range recs {
+			if w.keep(&recs[i]) {
+				out = append(out, recs[i])
+			}
+		}
+		return nil
+	})
+	if derr != nil {
+		return scanOut{recs: out[:0], corrupt: true}
+	}
+	return scanOut{recs: out, read: int(s.count)}
 }

@@ -68,6 +68,34 @@ func TestScanLikeReader(t *testing.T) {
 					res.Blocks != rd.End().Blocks || (res.Summary != nil) != (rd.summary != nil) {
 					t.Errorf("workers %d: result %+v, reader end %+v corrupt %d", workers, res, rd.End(), len(rd.Corrupt()))
 				}
+				// Keep: the records kept, in order, and every record
+				// read still counted.
+				keep := func(r *flow.Record) bool { return r.Proto == flow.ProtoTCP && r.Packets%3 != 0 }
+				var wantKept []flow.Record
+				for _, r := range want {
+					if keep(&r) {
+						wantKept = append(wantKept, r)
+					}
+				}
+				var kept []flow.Record
+				kres, err := Scan(p, ScanOptions{Workers: workers, Keep: keep}, func(recs []flow.Record) error {
+					kept = append(kept, recs...)
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("Scan with Keep: %v", err)
+				}
+				if len(wantKept) == 0 || len(wantKept) == len(want) {
+					t.Fatalf("keep kept %d of %d: not a test of it", len(wantKept), len(want))
+				}
+				checkRecords(t, kept, wantKept)
+				if (kres.Summary != nil) != (res.Summary != nil) {
+					t.Errorf("workers %d, Keep: summary %v, want %v", workers, kres.Summary != nil, res.Summary != nil)
+				}
+				kres.Summary, res.Summary = nil, nil
+				if kres != res {
+					t.Errorf("workers %d, Keep: result %+v, want %+v", workers, kres, res)
+				}
 			}
 		})
 	}

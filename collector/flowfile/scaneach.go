@@ -30,7 +30,7 @@ func ScanEach(path string, opts ScanOptions, fn func(worker int, recs []flow.Rec
 		return ScanResult{}, fmt.Errorf("scan %s: %w", path, err)
 	}
 	if !ok {
-		return scanWithReader(r, opts.fields(), func(recs []flow.Record) error { return fn(0, recs) })
+		return scanWithReader(r, opts.fields(), nil, func(recs []flow.Record) error { return fn(0, recs) })
 	}
 	res := ScanResult{Blocks: len(secs), End: end, Summary: r.summary}
 	workers := min(ScanWorkers(opts), max(1, len(secs)))

@@ -107,7 +107,7 @@ func ScanFilesBlocks(ctx context.Context, paths []string, opts ScanOptions, fn f
 					// Drain: the file is finished when its last job is.
 				case f.whole:
 					var ferr error
-					res, err := scanWithReader(f.r, need, func(recs []flow.Record) error {
+					res, err := scanWithReader(f.r, need, nil, func(recs []flow.Record) error {
 						blk = Block{Records: recs}
 						if ferr = fn(id, &blk); ferr != nil {
 							return ferr

@@ -141,6 +141,16 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 		match = s.Filter.Pred()
 	}
 	win := !s.Window.IsZero()
+	pass := func(rec *flow.Record) bool {
+		return (match == nil || match(rec)) && (!win || s.Window.Contains(rec.Start, rec.End))
+	}
+	// The filter and the window are applied on the flow files' decoding
+	// workers (flowfile.ScanOptions.Keep), unless records need their
+	// file's ident first.
+	opts := s.scanOptions()
+	if (match != nil || win) && !s.Idents {
+		opts.Keep = pass
+	}
 	done := false
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
@@ -156,20 +166,21 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 				return st, fmt.Errorf("scan: %w", err)
 			}
 		}
+		// kept: the records come filtered (opts.Keep).
+		kept := format != FormatNfdump && opts.Keep != nil
 		each := func(recs []flow.Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			st.Read += uint64(len(recs))
+			if !kept {
+				st.Read += uint64(len(recs))
+			}
 			if s.Idents {
 				setIdent(recs, ident)
 			}
 			for i := range recs {
 				rec := &recs[i]
-				if match != nil && !match(rec) {
-					continue
-				}
-				if win && !s.Window.Contains(rec.Start, rec.End) {
+				if !kept && !pass(rec) {
 					continue
 				}
 				st.Passed++
@@ -192,7 +203,10 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 			}
 			continue
 		}
-		res, err := flowfile.Scan(f.Path, s.scanOptions(), each)
+		res, err := flowfile.Scan(f.Path, opts, each)
+		if kept {
+			st.Read += res.Records
+		}
 		st.Files++
 		st.Blocks += res.Blocks
 		st.CorruptBlocks += res.Corrupt
