@@ -49,11 +49,12 @@ type ScanOptions struct {
 	// Keep, if set, is called by Scan with each record it reads, on the
 	// decoding workers (several at once), and Scan hands over only the
 	// records it keeps, in file order; ScanResult.Records still counts
-	// every record read. ScanEach and ScanFilesBlocks, whose callbacks
-	// run on the workers already, ignore it. A selective filter applied here keeps the
+	// every record read. A selective filter applied here keeps the
 	// records it drops out of the buffers between the workers and the
 	// callback: decoded whole, a block of records is 6 MiB of fresh
 	// memory, and a listing of 1 % of the records held several.
+	// ScanEach and ScanFilesBlocks, whose callbacks run on the workers
+	// already, ignore it.
 	Keep func(*flow.Record) bool
 }
 
