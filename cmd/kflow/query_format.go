@@ -28,6 +28,9 @@ type fmtOpts struct {
 	// names, when set, names interfaces by the exporter of the record
 	// (what exporters said in options records, kept in flow files).
 	names *query.IfNames
+	// scratch holds a field's appended value while it is padded (a
+	// buffer on format's stack would escape through the tags' calls).
+	scratch []byte
 }
 
 // rowIf prints interface i of the row's exporter: by the name the
@@ -65,33 +68,74 @@ type tag struct {
 	title string
 	width int // negative: left aligned
 	value func(w *query.Row, o *fmtOpts) string
+	// app, when set, appends the value (value is then the same, as a
+	// string): the tags of the predefined formats append, so that a
+	// listing allocates nothing per field.
+	app func(b []byte, w *query.Row, o *fmtOpts) []byte
 }
 
-func scaled(v uint64, o *fmtOpts) string {
+// valTag is a tag whose value is a string.
+func valTag(title string, width int, value func(w *query.Row, o *fmtOpts) string) tag {
+	return tag{title: title, width: width, value: value}
+}
+
+// appTag is a tag whose value is appended.
+func appTag(title string, width int, app func(b []byte, w *query.Row, o *fmtOpts) []byte) tag {
+	return tag{title: title, width: width, app: app,
+		value: func(w *query.Row, o *fmtOpts) string { return string(app(nil, w, o)) }}
+}
+
+func scaled(v uint64, o *fmtOpts) string { return string(appendScaled(nil, v, o)) }
+
+// appendScaled appends a count as nfdump prints it: in M, G or T with one
+// decimal from a million on (not with -N).
+func appendScaled(b []byte, v uint64, o *fmtOpts) []byte {
+	var div float64
+	var unit string
 	switch {
 	case o.plain || v < 1_000_000:
-		return strconv.FormatUint(v, 10)
+		return strconv.AppendUint(b, v, 10)
 	case v < 1_000_000_000:
-		return fmt.Sprintf("%.1f M", float64(v)/1e6)
+		div, unit = 1e6, " M"
 	case v < 1_000_000_000_000:
-		return fmt.Sprintf("%.1f G", float64(v)/1e9)
+		div, unit = 1e9, " G"
+	default:
+		div, unit = 1e12, " T"
 	}
-	return fmt.Sprintf("%.1f T", float64(v)/1e12)
+	b = strconv.AppendFloat(b, float64(v)/div, 'f', 1, 64)
+	return append(b, unit...)
 }
 
-func fmtTS(t time.Time, o *fmtOpts) string {
+func fmtTS(t time.Time, o *fmtOpts) string { return string(appendTS(nil, t, o)) }
+
+// appendTS appends a time as nfdump prints it, "2006-01-02 15:04:05.000"
+// in o's zone.
+func appendTS(b []byte, t time.Time, o *fmtOpts) []byte {
 	if t.IsZero() {
-		return "0000-00-00 00:00:00.000"
+		return append(b, "0000-00-00 00:00:00.000"...)
 	}
-	return t.In(o.loc).Format("2006-01-02 15:04:05.000")
+	t = t.In(o.loc)
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02 15:04:05.000")
+	}
+	hour, min, sec := t.Clock()
+	b = appendZeros(b, uint64(year), 4)
+	b = appendZeros(append(b, '-'), uint64(month), 2)
+	b = appendZeros(append(b, '-'), uint64(day), 2)
+	b = appendZeros(append(b, ' '), uint64(hour), 2)
+	b = appendZeros(append(b, ':'), uint64(min), 2)
+	b = appendZeros(append(b, ':'), uint64(sec), 2)
+	return appendZeros(append(b, '.'), uint64(t.Nanosecond()/1e6), 3)
 }
 
 // fmtDuration prints milliseconds as nfdump does: HH:MM:SS.mmm.
-func fmtDuration(ms uint64) string {
+func fmtDuration(ms uint64) string { return string(appendDuration(nil, ms)) }
+
+func appendDuration(b []byte, ms uint64) []byte {
 	h := ms / 3_600_000
 	m := ms / 60_000 % 60
 	s := ms / 1000 % 60
-	b := make([]byte, 0, 24)
 	if h >= 24 {
 		b = strconv.AppendUint(b, h/24, 10)
 		b = append(b, "d "...)
@@ -100,8 +144,7 @@ func fmtDuration(ms uint64) string {
 	b = appendZeros(b, h, 2)
 	b = appendZeros(append(b, ':'), m, 2)
 	b = appendZeros(append(b, ':'), s, 2)
-	b = appendZeros(append(b, '.'), ms%1000, 3)
-	return string(b)
+	return appendZeros(append(b, '.'), ms%1000, 3)
 }
 
 // appendZeros appends v in decimal, zero padded to width digits (as
@@ -122,36 +165,60 @@ func fmtEpoch(t time.Time) string {
 	return fmt.Sprintf("%d.%03d", t.Unix(), t.Nanosecond()/1e6)
 }
 
-func addrOr0(a netip.Addr, v6 bool) string {
+func addrOr0(a netip.Addr, v6 bool) string { return string(appendAddrOr0(nil, a, v6)) }
+
+// appendAddrOr0 appends an address, or the unspecified address of the
+// row's family for none.
+func appendAddrOr0(b []byte, a netip.Addr, v6 bool) []byte {
 	if a.IsValid() {
-		return a.String()
+		return a.AppendTo(b)
 	}
 	if v6 {
-		return "::"
+		return append(b, "::"...)
 	}
-	return "0.0.0.0"
+	return append(b, "0.0.0.0"...)
 }
 
 // ports returns the source and destination port as nfdump prints them:
 // ICMP shows type.code as the destination port.
 func ports(r *flow.Record) (string, string) {
-	if r.IsICMP() {
-		return "0", fmt.Sprintf("%d.%d", r.ICMPType, r.ICMPCode)
-	}
-	return strconv.Itoa(int(r.SrcPort)), strconv.Itoa(int(r.NfDstPort()))
+	return string(appendSrcPort(nil, r)), string(appendDstPort(nil, r))
 }
 
-// addrPort prints ADDR:PORT as nfdump's line format does: the address
-// right aligned, IPv6 with a '.' before the port.
-func addrPort(a netip.Addr, port string, v6 bool) string {
-	sep := ":"
-	if v6 {
-		sep = "."
+func appendSrcPort(b []byte, r *flow.Record) []byte {
+	if r.IsICMP() {
+		return append(b, '0')
 	}
-	b := make([]byte, 0, 40)
-	b = appendPad(b, addrOr0(a, v6), 16)
-	b = append(b, sep...)
-	return string(appendPad(b, port, -5))
+	return strconv.AppendUint(b, uint64(r.SrcPort), 10)
+}
+
+func appendDstPort(b []byte, r *flow.Record) []byte {
+	if r.IsICMP() {
+		b = strconv.AppendUint(b, uint64(r.ICMPType), 10)
+		b = append(b, '.')
+		return strconv.AppendUint(b, uint64(r.ICMPCode), 10)
+	}
+	return strconv.AppendUint(b, uint64(r.NfDstPort()), 10)
+}
+
+// appendAddrPort appends ADDR:PORT as nfdump's line format prints it: the
+// address right aligned to 16, IPv6 with a '.' before the port, the port
+// left aligned to 5.
+func appendAddrPort(b []byte, a netip.Addr, r *flow.Record, src, v6 bool) []byte {
+	var tmp [48]byte
+	b = appendPadBytes(b, appendAddrOr0(tmp[:0], a, v6), 16)
+	if v6 {
+		b = append(b, '.')
+	} else {
+		b = append(b, ':')
+	}
+	var p []byte
+	if src {
+		p = appendSrcPort(tmp[:0], r)
+	} else {
+		p = appendDstPort(tmp[:0], r)
+	}
+	return appendPadBytes(b, p, -5)
 }
 
 // protoName names a protocol as nfdump prints it.
@@ -161,76 +228,80 @@ func protoName(p uint8) string { return flow.ProtoName(p) }
 // header line (its spacing included), the width of the value (negative:
 // left aligned) and the value.
 var tags = map[string]tag{
-	"ts":  {"Date first seen        ", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
-	"tfs": {"Date first seen        ", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.Start, o) }},
-	"te":  {"Date last seen         ", -23, func(w *query.Row, o *fmtOpts) string { return fmtTS(w.End, o) }},
-	"tsr": {"Date first seen (raw)    ", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.Start) }},
-	"ter": {"Date last seen (raw)     ", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.End) }},
-	"td":  {"    Duration    ", 16, func(w *query.Row, o *fmtOpts) string { return fmtDurationOpt(w.DurationMs(), o) }},
-	"pr":  {"Proto", -5, func(w *query.Row, o *fmtOpts) string { return protoText(w.Proto, o) }},
-	"sa":  {"     Src IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Src, w.Dst.Is6()) }},
-	"da":  {"     Dst IP Addr", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Dst, w.Src.Is6()) }},
-	"sap": {"     Src IP Addr:Port ", 22, func(w *query.Row, o *fmtOpts) string {
-		sp, _ := ports(&w.Record)
-		return addrPort(w.Src, sp, w.Src.Is6() || w.Dst.Is6())
-	}},
-	"dap": {"     Dst IP Addr:Port ", 22, func(w *query.Row, o *fmtOpts) string {
-		_, dp := ports(&w.Record)
-		return addrPort(w.Dst, dp, w.Src.Is6() || w.Dst.Is6())
-	}},
-	"sp":   {"Src Pt", 6, func(w *query.Row, o *fmtOpts) string { sp, _ := ports(&w.Record); return sp }},
-	"dp":   {"Dst Pt", 6, func(w *query.Row, o *fmtOpts) string { _, dp := ports(&w.Record); return dp }},
-	"it":   {"ICMP-T", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPType)) }},
-	"ic":   {"ICMP-C", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPCode)) }},
-	"pkt":  {" Packets", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
-	"ipkt": {"  In Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Packets, o) }},
-	"opkt": {" Out Pkt", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.OutPackets, o) }},
-	"byt":  {"   Bytes", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
-	"ibyt": {" In Byte", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.Octets, o) }},
-	"obyt": {"Out Byte", 8, func(w *query.Row, o *fmtOpts) string { return scaled(w.OutBytes, o) }},
-	"fl":   {"Flows", 5, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(w.Flows, 10) }},
-	"flg":  {"   Flags", -8, func(w *query.Row, o *fmtOpts) string { return flow.TCPFlagsString(w.TCPFlags) }},
-	"tos":  {"Tos", 3, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.TOS)) }},
-	"stos": {"STos", 4, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.TOS)) }},
+	"ts":  appTag("Date first seen        ", -23, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendTS(b, w.Start, o) }),
+	"tfs": appTag("Date first seen        ", -23, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendTS(b, w.Start, o) }),
+	"te":  appTag("Date last seen         ", -23, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendTS(b, w.End, o) }),
+	"tsr": valTag("Date first seen (raw)    ", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.Start) }),
+	"ter": valTag("Date last seen (raw)     ", 14, func(w *query.Row, o *fmtOpts) string { return fmtEpoch(w.End) }),
+	"td": appTag("    Duration    ", 16, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return appendDurationOpt(b, w.DurationMs(), o)
+	}),
+	"pr": valTag("Proto", -5, func(w *query.Row, o *fmtOpts) string { return protoText(w.Proto, o) }),
+	"sa": appTag("     Src IP Addr", 16, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return appendAddrOr0(b, w.Src, w.Dst.Is6())
+	}),
+	"da": appTag("     Dst IP Addr", 16, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return appendAddrOr0(b, w.Dst, w.Src.Is6())
+	}),
+	"sap": appTag("     Src IP Addr:Port ", 22, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return appendAddrPort(b, w.Src, &w.Record, true, w.Src.Is6() || w.Dst.Is6())
+	}),
+	"dap": appTag("     Dst IP Addr:Port ", 22, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return appendAddrPort(b, w.Dst, &w.Record, false, w.Src.Is6() || w.Dst.Is6())
+	}),
+	"sp":   appTag("Src Pt", 6, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendSrcPort(b, &w.Record) }),
+	"dp":   appTag("Dst Pt", 6, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendDstPort(b, &w.Record) }),
+	"it":   valTag("ICMP-T", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPType)) }),
+	"ic":   valTag("ICMP-C", 6, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.ICMPCode)) }),
+	"pkt":  appTag(" Packets", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendScaled(b, w.Packets, o) }),
+	"ipkt": appTag("  In Pkt", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendScaled(b, w.Packets, o) }),
+	"opkt": appTag(" Out Pkt", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendScaled(b, w.OutPackets, o) }),
+	"byt":  appTag("   Bytes", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendScaled(b, w.Octets, o) }),
+	"ibyt": appTag(" In Byte", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendScaled(b, w.Octets, o) }),
+	"obyt": appTag("Out Byte", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendScaled(b, w.OutBytes, o) }),
+	"fl":   appTag("Flows", 5, func(b []byte, w *query.Row, o *fmtOpts) []byte { return strconv.AppendUint(b, w.Flows, 10) }),
+	"flg":  appTag("   Flags", -8, func(b []byte, w *query.Row, o *fmtOpts) []byte { return appendTCPFlags(b, w.TCPFlags) }),
+	"tos":  appTag("Tos", 3, func(b []byte, w *query.Row, o *fmtOpts) []byte { return strconv.AppendUint(b, uint64(w.TOS), 10) }),
+	"stos": appTag("STos", 4, func(b []byte, w *query.Row, o *fmtOpts) []byte { return strconv.AppendUint(b, uint64(w.TOS), 10) }),
 	// Rates and sizes are of the input direction over the record's span,
 	// as nfdump computes them (for a bidirectional pair too).
-	"pps": {"     pps", 8, func(w *query.Row, o *fmtOpts) string {
-		return scaled(flow.Rate(w.Packets, w.DurationMs()), o)
-	}},
-	"bps": {"     bps", 8, func(w *query.Row, o *fmtOpts) string {
-		return scaled(flow.Rate(8*w.Octets, w.DurationMs()), o)
-	}},
-	"bpp": {"   Bpp", 6, func(w *query.Row, o *fmtOpts) string {
-		return strconv.FormatUint(flow.PerPacket(w.Octets, w.Packets), 10)
-	}},
-	"in":   {" Input", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.InIf) }},
-	"out":  {"Output", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.OutIf) }},
-	"dir":  {"Dir", 3, func(w *query.Row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.Direction] }},
-	"svln": {"SVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.VLAN)) }},
-	"dvln": {"DVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.InnerVLAN)) }},
-	"sas":  {"Src AS", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.SrcAS), 10) }},
-	"das":  {"Dst AS", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.DstAS), 10) }},
-	"smk":  {"SMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.SrcMask)) }},
-	"dmk":  {"DMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.DstMask)) }},
-	"nh":   {"     Next-hop IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.NextHop, false) }},
-	"ra":   {"       Router IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Exporter, false) }},
-	"exp":  {"Exp ID", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.ObservationDomain), 10) }},
-	"odid": {"obsDomainID", 11, func(w *query.Row, o *fmtOpts) string { return fmt.Sprintf("0x%09x", w.ObservationDomain) }},
-	"ttl": {"TTL", 7, func(w *query.Row, o *fmtOpts) string {
+	"pps": appTag("     pps", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return appendScaled(b, flow.Rate(w.Packets, w.DurationMs()), o)
+	}),
+	"bps": appTag("     bps", 8, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return appendScaled(b, flow.Rate(8*w.Octets, w.DurationMs()), o)
+	}),
+	"bpp": appTag("   Bpp", 6, func(b []byte, w *query.Row, o *fmtOpts) []byte {
+		return strconv.AppendUint(b, flow.PerPacket(w.Octets, w.Packets), 10)
+	}),
+	"in":   valTag(" Input", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.InIf) }),
+	"out":  valTag("Output", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.OutIf) }),
+	"dir":  valTag("Dir", 3, func(w *query.Row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.Direction] }),
+	"svln": valTag("SVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.VLAN)) }),
+	"dvln": valTag("DVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.InnerVLAN)) }),
+	"sas":  valTag("Src AS", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.SrcAS), 10) }),
+	"das":  valTag("Dst AS", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.DstAS), 10) }),
+	"smk":  valTag("SMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.SrcMask)) }),
+	"dmk":  valTag("DMask", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.DstMask)) }),
+	"nh":   valTag("     Next-hop IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.NextHop, false) }),
+	"ra":   valTag("       Router IP", 16, func(w *query.Row, o *fmtOpts) string { return addrOr0(w.Exporter, false) }),
+	"exp":  valTag("Exp ID", 6, func(w *query.Row, o *fmtOpts) string { return strconv.FormatUint(uint64(w.ObservationDomain), 10) }),
+	"odid": valTag("obsDomainID", 11, func(w *query.Row, o *fmtOpts) string { return fmt.Sprintf("0x%09x", w.ObservationDomain) }),
+	"ttl": valTag("TTL", 7, func(w *query.Row, o *fmtOpts) string {
 		return fmt.Sprintf("%d-%d", w.MinTTL, w.MaxTTL)
-	}},
+	}),
 	// Service names (kflow's tags: nfdump prints ports as numbers): the
 	// record's service, and each port's name or number.
-	"svc": {"Service        ", -15, func(w *query.Row, o *fmtOpts) string {
+	"svc": valTag("Service        ", -15, func(w *query.Row, o *fmtOpts) string {
 		return service.Text(w.Proto, service.Of(&w.Record))
-	}},
-	"ssvc": {"Src Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.SrcPort) }},
-	"dsvc": {"Dst Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.DstPort) }},
-	"end":  {"End reason", -17, func(w *query.Row, o *fmtOpts) string { return w.EndReason.String() }},
+	}),
+	"ssvc": valTag("Src Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.SrcPort) }),
+	"dsvc": valTag("Dst Service    ", -15, func(w *query.Row, o *fmtOpts) string { return portService(w.Proto, w.DstPort) }),
+	"end":  valTag("End reason", -17, func(w *query.Row, o *fmtOpts) string { return w.EndReason.String() }),
 	// kflow's own: the local socket's cgroup (--cgroups), "-" for none.
-	"app":  {"Application", -20, func(w *query.Row, o *fmtOpts) string { return orDash(w.CgroupNames().AppName(w.Cgroup)) }},
-	"cgrp": {"Cgroup", -30, func(w *query.Row, o *fmtOpts) string { return orDash(w.Cgroup) }},
-	"unit": {"Unit", -20, func(w *query.Row, o *fmtOpts) string { return orDash(w.CgroupNames().Unit) }},
+	"app":  valTag("Application", -20, func(w *query.Row, o *fmtOpts) string { return orDash(w.CgroupNames().AppName(w.Cgroup)) }),
+	"cgrp": valTag("Cgroup", -30, func(w *query.Row, o *fmtOpts) string { return orDash(w.Cgroup) }),
+	"unit": valTag("Unit", -20, func(w *query.Row, o *fmtOpts) string { return orDash(w.CgroupNames().Unit) }),
 }
 
 // portService is a port's service name, else its number.
@@ -249,11 +320,26 @@ func orDash(s string) string {
 }
 
 // fmtDurationOpt is %td: HH:MM:SS.mmm, or seconds with -N, as nfdump.
-func fmtDurationOpt(ms uint64, o *fmtOpts) string {
+func fmtDurationOpt(ms uint64, o *fmtOpts) string { return string(appendDurationOpt(nil, ms, o)) }
+
+func appendDurationOpt(b []byte, ms uint64, o *fmtOpts) []byte {
 	if o.plain {
-		return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
+		b = strconv.AppendUint(b, ms/1000, 10)
+		return appendZeros(append(b, '.'), ms%1000, 3)
 	}
-	return fmtDuration(ms)
+	return appendDuration(b, ms)
+}
+
+// appendTCPFlags appends flow.TCPFlagsString's form of f.
+func appendTCPFlags(b []byte, f uint16) []byte {
+	for i, c := range "CEUAPRSF" {
+		if f&(0x80>>i) != 0 {
+			b = append(b, byte(c))
+		} else {
+			b = append(b, '.')
+		}
+	}
+	return b
 }
 
 // protoText is %pr: the protocol's name, or its number with -N, as nfdump.
@@ -359,11 +445,20 @@ func pad(s string, width int) string {
 // appendPad appends s padded with spaces to width runes, as fmt's %*s
 // does: on the left, or on the right for a negative width.
 func appendPad(b []byte, s string, width int) []byte {
+	return appendPadded(b, s, utf8.RuneCountInString(s), width)
+}
+
+// appendPadBytes is appendPad for bytes.
+func appendPadBytes(b, s []byte, width int) []byte {
+	return appendPadded(b, s, utf8.RuneCount(s), width)
+}
+
+func appendPadded[S string | []byte](b []byte, s S, runes, width int) []byte {
 	left := width < 0
 	if left {
 		width = -width
 	}
-	n := width - utf8.RuneCountInString(s)
+	n := width - runes
 	if left {
 		b = append(b, s...)
 	}
@@ -391,11 +486,15 @@ func (f recordFormat) header() string {
 
 func (f recordFormat) format(b []byte, w *query.Row, o *fmtOpts) []byte {
 	for _, e := range f {
-		if e.tag == nil {
+		switch {
+		case e.tag == nil:
 			b = append(b, e.lit...)
-			continue
+		case e.tag.app != nil:
+			o.scratch = e.tag.app(o.scratch[:0], w, o)
+			b = appendPadBytes(b, o.scratch, e.tag.width)
+		default:
+			b = appendPad(b, e.tag.value(w, o), e.tag.width)
 		}
-		b = appendPad(b, e.tag.value(w, o), e.tag.width)
 	}
 	return b
 }
