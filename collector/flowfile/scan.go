@@ -161,6 +161,9 @@ func Scan(path string, opts ScanOptions, fn func(recs []flow.Record) error) (Sca
 			return nil
 		}
 		res.Records += uint64(o.read)
+		if len(o.recs) == 0 {
+			return nil
+		}
 		return fn(o.recs)
 	})
 	if errors.Is(err, ErrStopScan) {
@@ -279,12 +282,20 @@ type scanJob struct {
 	out chan scanOut
 }
 
+// scanPiece is the most records scanParallel hands over at a time: a
+// block is handed over in pieces, so that what is decoded ahead of the
+// callback stays a few pieces (0.5 MiB each) rather than several whole
+// blocks (8 MiB each at 32,768 records, every page of it fresh memory).
+const scanPiece = 2048
+
 // scanParallel decodes secs on workers goroutines (keeping the records
-// keep keeps, if set) and calls deliver in order.
+// keep keeps, if set) and calls deliver with their records in order, a
+// piece at a time: the first piece of a block carries the number of
+// records the block holds (read), a corrupt block one piece saying so.
 func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, keep func(*flow.Record) bool, deliver func(scanOut) error) error {
 	jobs := make(chan scanJob, workers)
 	order := make(chan chan scanOut, 2*workers)
-	free := make(chan []flow.Record, 2*workers+2)
+	free := make(chan []flow.Record, 4*workers+2)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for range workers {
@@ -294,12 +305,7 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 			w := scanWorker{ra: ra, need: need, keep: keep}
 			defer w.close()
 			for j := range jobs {
-				var dst []flow.Record
-				select {
-				case dst = <-free:
-				default:
-				}
-				j.out <- w.decode(j.sec, dst)
+				w.decodePieces(j, free, done)
 			}
 		}()
 	}
@@ -307,7 +313,7 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 		defer close(order)
 		defer close(jobs)
 		for _, s := range secs {
-			out := make(chan scanOut, 1)
+			out := make(chan scanOut, 2)
 			select {
 			case order <- out:
 			case <-done:
@@ -316,32 +322,41 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 			select {
 			case jobs <- scanJob{s, out}:
 			case <-done:
+				close(out) // no worker will
 				return
 			}
 		}
 	}()
 	var err error
 	for out := range order {
-		o := <-out
-		switch {
-		case err != nil:
-		case o.err != nil:
-			err = o.err
-		default:
-			err = deliver(o)
-		}
-		select {
-		case free <- o.recs[:0]:
-		default:
+		for o := range out {
+			switch {
+			case err != nil:
+			case o.err != nil:
+				err = o.err
+			default:
+				err = deliver(o)
+			}
+			if cap(o.recs) == scanPiece {
+				select {
+				case free <- o.recs[:0]:
+				default:
+				}
+			}
+			if err != nil {
+				break
+			}
 		}
 		if err != nil {
 			break
 		}
 	}
 	close(done)
-	// Let the feeder finish; workers never block on their buffered out
-	// channels.
-	for range order {
+	// Let the feeder and the workers finish: once done is closed they
+	// send nothing more and close every block's channel.
+	for out := range order {
+		for range out {
+		}
 	}
 	wg.Wait()
 	return err
@@ -351,7 +366,7 @@ type scanWorker struct {
 	ra      io.ReaderAt
 	need    Fields
 	keep    func(*flow.Record) bool // Scan's ScanOptions.Keep
-	chunk   []flow.Record           // decodeEach's buffer, with keep
+	chunk   []flow.Record           // decodeEach's buffer (Scan)
 	dec     *zstd.Decoder
 	bd      blockDecoder
 	payload []byte
@@ -408,27 +423,64 @@ func (w *scanWorker) decode(s scanSection, dst []flow.Record) scanOut {
 	if err != nil || corrupt {
 		return scanOut{recs: dst, corrupt: corrupt, err: err}
 	}
-	if w.keep == nil {
-		recs, err := w.bd.decode(raw, int(s.count), dst, w.need)
-		if err != nil {
-			return scanOut{recs: recs, corrupt: true}
-		}
-		return scanOut{recs: recs, read: len(recs)}
+	recs, err := w.bd.decode(raw, int(s.count), dst, w.need)
+	if err != nil {
+		return scanOut{recs: recs, corrupt: true}
 	}
-	// A chunk at a time, only the records kept copied out. decodeEach
-	// checks the whole block first: a malformed one keeps nothing.
-	out := dst[:0]
-	var derr error
-	w.chunk, derr, _ = w.bd.decodeEach(raw, int(s.count), w.chunk, w.need, func(recs []flow.Record, _ int) error {
+	return scanOut{recs: recs, read: len(recs)}
+}
+
+// decodePieces decodes the block of j and sends its records (those keep
+// keeps, if set) on j.out in pieces of at most scanPiece records, then
+// closes j.out. Once done is closed it sends nothing more. decodeEach
+// checks the whole block before it hands over any record: a malformed
+// block sends one corrupt piece and no record.
+func (w *scanWorker) decodePieces(j scanJob, free chan []flow.Record, done chan struct{}) {
+	defer close(j.out)
+	send := func(o scanOut) bool {
+		select {
+		case j.out <- o:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	raw, corrupt, err := w.inflate(j.sec)
+	if err != nil || corrupt {
+		send(scanOut{corrupt: corrupt, err: err})
+		return
+	}
+	get := func() []flow.Record {
+		select {
+		case b := <-free:
+			return b
+		default:
+			return make([]flow.Record, 0, scanPiece)
+		}
+	}
+	piece, read := get(), int(j.sec.count)
+	flush := func() bool {
+		ok := send(scanOut{recs: piece, read: read})
+		piece, read = get(), 0
+		return ok
+	}
+	var derr, ferr error
+	w.chunk, derr, ferr = w.bd.decodeEach(raw, int(j.sec.count), w.chunk, w.need, func(recs []flow.Record, _ int) error {
 		for i := range recs {
-			if w.keep(&recs[i]) {
-				out = append(out, recs[i])
+			if w.keep != nil && !w.keep(&recs[i]) {
+				continue
+			}
+			piece = append(piece, recs[i])
+			if len(piece) == scanPiece && !flush() {
+				return ErrStopScan
 			}
 		}
 		return nil
 	})
-	if derr != nil {
-		return scanOut{recs: out[:0], corrupt: true}
+	switch {
+	case derr != nil:
+		send(scanOut{corrupt: true})
+	case ferr == nil && (len(piece) > 0 || read > 0):
+		send(scanOut{recs: piece, read: read})
 	}
-	return scanOut{recs: out, read: int(s.count)}
 }

@@ -162,3 +162,60 @@ func BenchmarkDecodeBlock(b *testing.B) {
 		})
 	}
 }
+
+// TestScanPieces: blocks larger than a piece come in pieces, in order,
+// whole or through Keep; the records read count whole blocks, also when
+// the callback stops in the middle of one; a corrupt block gives none.
+func TestScanPieces(t *testing.T) {
+	recs := newSynth(11).Records(3*scanPiece + 4000)
+	file := writeBytes(t, recs, WriterOptions{BlockRecords: 2*scanPiece + 100})
+	r, err := NewReader(bytes.NewReader(file), int64(len(file)), ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs, _, ok, err := r.sections()
+	if err != nil || !ok || len(secs) != 3 {
+		t.Fatalf("sections: %d %v %v", len(secs), ok, err)
+	}
+	corrupt := bytes.Clone(file)
+	corrupt[secs[1].off+10] ^= 0xff
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"clean": file, "corrupt": corrupt} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, rd := readBytes(t, b, ReaderOptions{SkipCorrupt: true})
+		for _, workers := range []int{1, 2, 4} {
+			var got []flow.Record
+			calls := 0
+			res, err := Scan(p, ScanOptions{Workers: workers}, func(rs []flow.Record) error {
+				if len(rs) == 0 || len(rs) > scanPiece {
+					t.Errorf("a piece of %d records", len(rs))
+				}
+				calls++
+				got = append(got, rs...)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRecords(t, got, want)
+			if res.Records != uint64(len(want)) || res.Corrupt != len(rd.Corrupt()) || calls <= res.Blocks-res.Corrupt {
+				t.Errorf("%s, %d workers: %+v in %d calls", name, workers, res, calls)
+			}
+			// Stopped in the middle of the first block: that block's
+			// records were read.
+			n := 0
+			res, err = Scan(p, ScanOptions{Workers: workers}, func(rs []flow.Record) error {
+				if n++; n == 2 {
+					return ErrStopScan
+				}
+				return nil
+			})
+			if err != nil || n != 2 || res.Records != uint64(secs[0].count) {
+				t.Errorf("%s, %d workers, stop: %d calls, %+v, %v", name, workers, n, res, err)
+			}
+		}
+	}
+}

@@ -166,13 +166,16 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 				return st, fmt.Errorf("scan: %w", err)
 			}
 		}
-		// kept: the records come filtered (opts.Keep).
-		kept := format != FormatNfdump && opts.Keep != nil
+		// kept: the records come filtered (opts.Keep). A flow file's
+		// records read are counted by flowfile.Scan, whole blocks at a
+		// time.
+		flowFile := format != FormatNfdump
+		kept := flowFile && opts.Keep != nil
 		each := func(recs []flow.Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if !kept {
+			if !flowFile {
 				st.Read += uint64(len(recs))
 			}
 			if s.Idents {
@@ -204,9 +207,7 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 			continue
 		}
 		res, err := flowfile.Scan(f.Path, opts, each)
-		if kept {
-			st.Read += res.Records
-		}
+		st.Read += res.Records
 		st.Files++
 		st.Blocks += res.Blocks
 		st.CorruptBlocks += res.Corrupt
