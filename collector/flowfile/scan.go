@@ -50,9 +50,7 @@ type ScanOptions struct {
 	// decoding workers (several at once), and Scan hands over only the
 	// records it keeps, in file order; ScanResult.Records still counts
 	// every record read. A selective filter applied here keeps the
-	// records it drops out of the buffers between the workers and the
-	// callback: decoded whole, a block of records is 6 MiB of fresh
-	// memory, and a listing of 1 % of the records held several.
+	// records it drops out of the pieces the workers hand over.
 	// ScanEach and ScanFilesBlocks, whose callbacks run on the workers
 	// already, ignore it.
 	Keep func(*flow.Record) bool
@@ -124,9 +122,10 @@ type scanSection struct {
 	length, raw, count, c uint32
 }
 
-// Scan reads the flow file at path and calls fn with the records of each
-// readable block, in file order, on the calling goroutine. The slice is
-// only valid during the call. If fn returns ErrStopScan the scan ends and
+// Scan reads the flow file at path and calls fn with the records of the
+// readable blocks, in file order, a piece of a block at a time (at most
+// 2,048 records; whole blocks for a damaged file read record by record),
+// on the calling goroutine. The slice is only valid during the call. If fn returns ErrStopScan the scan ends and
 // Scan returns nil; another error ends it and is returned.
 func Scan(path string, opts ScanOptions, fn func(recs []flow.Record) error) (ScanResult, error) {
 	f, err := os.Open(path)
