@@ -150,14 +150,15 @@ const (
 	PairedGuess
 )
 
-// Agg is one aggregated record. Rec holds the key fields (others zero),
-// the summed counters of the input direction, the earliest start, latest
-// end; Out holds the output direction of a bidirectional pair. TCP flags
-// are, as nfdump keeps them, the OR over the records that went the way
-// of the record that made the entry (a pair's other direction is not
-// ORed in), and none when the spec does not keep flags.
+// Agg is one aggregated record: its key and what it keeps of its first
+// record (rec), the summed counters of the input direction with the
+// earliest start and latest end (in), and of the output direction of a
+// bidirectional pair (Out). TCP flags are, as nfdump keeps them, the OR
+// over the records that went the way of the record that made the entry
+// (a pair's other direction is not ORed in), and none when the spec does
+// not keep flags.
 type Agg struct {
-	Rec   flow.Record
+	rec   aggRec
 	Flows uint64
 	Out   Counter
 	in    Counter
@@ -165,6 +166,30 @@ type Agg struct {
 	// record that made the entry was counted as the output direction.
 	inFlags, outFlags uint16
 	firstOut          bool
+}
+
+// aggRec is what an aggregated record keeps of flow.Record's fields: the
+// key's and those keepFirst copies. A whole record took 256 bytes of the
+// entry, and `-B` keeps an entry for about every flow.
+type aggRec struct {
+	src, dst, exporter, nextHop       netip.Addr
+	inIf, outIf, srcAS, dstAS, domain uint32
+	srcPort, dstPort, tcpFlags        uint16
+	vlan, innerVLAN                   uint16
+	proto, icmpType, icmpCode, tos    uint8
+	srcMask, dstMask                  uint8
+	dir                               flow.Direction
+}
+
+// record returns the record the entry stands for, counters aside.
+func (a *aggRec) record(r *flow.Record) {
+	*r = flow.Record{
+		Src: a.src, Dst: a.dst, SrcPort: a.srcPort, DstPort: a.dstPort, Proto: a.proto,
+		ICMPType: a.icmpType, ICMPCode: a.icmpCode, VLAN: a.vlan, InnerVLAN: a.innerVLAN,
+		InIf: a.inIf, OutIf: a.outIf, Direction: a.dir, TCPFlags: a.tcpFlags, TOS: a.tos,
+		NextHop: a.nextHop, SrcAS: a.srcAS, DstAS: a.dstAS, SrcMask: a.srcMask, DstMask: a.dstMask,
+		Exporter: a.exporter, ObservationDomain: a.domain,
+	}
 }
 
 // TCPFlags returns the entry's TCP flags (see Agg).
@@ -210,9 +235,9 @@ func (a *Aggregator) entry(k Key) *Agg {
 	g := a.m[k]
 	if g == nil {
 		g = &Agg{}
-		r := &g.Rec
-		r.Src, r.Dst, r.SrcPort, r.Proto = k.Src, k.Dst, k.SrcPort, k.Proto
-		r.DstPort = k.DstPort
+		r := &g.rec
+		r.src, r.dst, r.srcPort, r.proto = k.Src, k.Dst, k.SrcPort, k.Proto
+		r.dstPort = k.DstPort
 		a.m[k] = g
 		a.order = append(a.order, g)
 	}
@@ -253,7 +278,7 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 	if g.Flows == 0 {
 		g.firstOut = out
 		if keep {
-			keepFirst(&g.Rec, r, out)
+			keepFirst(&g.rec, r, out)
 		}
 	}
 	g.Flows += c.Flows
@@ -265,10 +290,10 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 		g.inFlags |= r.TCPFlags
 	}
 	if keep {
-		g.Rec.TCPFlags = g.TCPFlags()
+		g.rec.tcpFlags = g.TCPFlags()
 	}
 	if r.IsICMP() && a.Spec.DstPort {
-		g.Rec.ICMPType, g.Rec.ICMPCode = r.ICMPType, r.ICMPCode
+		g.rec.icmpType, g.rec.icmpCode = r.ICMPType, r.ICMPCode
 	}
 }
 
@@ -277,14 +302,14 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 // interfaces, AS numbers, masks, direction, VLANs, observation domain,
 // router and next hop. A record turned around (-B) gives its interfaces
 // turned too, as nfdump's do.
-func keepFirst(g, r *flow.Record, turned bool) {
-	g.TOS, g.InIf, g.OutIf = r.TOS, r.InIf, r.OutIf
+func keepFirst(g *aggRec, r *flow.Record, turned bool) {
+	g.tos, g.inIf, g.outIf = r.TOS, r.InIf, r.OutIf
 	if turned {
-		g.InIf, g.OutIf = r.OutIf, r.InIf
+		g.inIf, g.outIf = r.OutIf, r.InIf
 	}
-	g.SrcAS, g.DstAS, g.SrcMask, g.DstMask = r.SrcAS, r.DstAS, r.SrcMask, r.DstMask
-	g.Direction, g.VLAN, g.InnerVLAN = r.Direction, r.VLAN, r.InnerVLAN
-	g.ObservationDomain, g.Exporter, g.NextHop = r.ObservationDomain, r.Exporter, r.NextHop
+	g.srcAS, g.dstAS, g.srcMask, g.dstMask = r.SrcAS, r.DstAS, r.SrcMask, r.DstMask
+	g.dir, g.vlan, g.innerVLAN = r.Direction, r.VLAN, r.InnerVLAN
+	g.domain, g.exporter, g.nextHop = r.ObservationDomain, r.Exporter, r.NextHop
 }
 
 // serverFirst reports whether a record from port src to port dst looks
@@ -331,7 +356,7 @@ func (a *Aggregator) Each(fn func(*Row) error) error {
 // row sets the zero row w to the aggregated record.
 func (g *Agg) row(w *Row) {
 	c := g.Counter()
-	w.Record = g.Rec
+	g.rec.record(&w.Record)
 	w.Packets, w.Octets = g.in.Packets, g.in.Bytes
 	w.Start, w.End = c.FirstSeen(), c.LastSeen()
 	w.Flows, w.OutPackets, w.OutBytes = g.Flows, g.Out.Packets, g.Out.Bytes
