@@ -3,6 +3,7 @@
 package query
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -218,8 +219,67 @@ func (g *Agg) Counter() Counter {
 type Aggregator struct {
 	Spec  AggSpec
 	Bidir Bidir
-	m     map[Key]*Agg
-	order []*Agg
+	// The entries in the order of first appearance, in chunks (they
+	// never move), and an open-addressing table of their positions + 1
+	// by key: an entry holds its key, so the table holds 4 bytes an
+	// entry where a map from key to entry held 64 and more.
+	aggs  [][]Agg
+	n     int
+	slots []int32 // len a power of two, at most half full; 0: empty
+}
+
+// aggChunk is the number of entries of a chunk of Aggregator.aggs.
+const aggChunk = 4096
+
+// key returns the entry's key.
+func (g *Agg) key() Key {
+	return Key{Src: g.rec.src, Dst: g.rec.dst, SrcPort: g.rec.srcPort, DstPort: g.rec.dstPort, Proto: g.rec.proto}
+}
+
+// hash mixes a key's fields (an address's zone aside: equal keys hash
+// alike, which is all the table needs).
+func (k *Key) hash() uint64 {
+	s, d := k.Src.As16(), k.Dst.As16()
+	h := binary.LittleEndian.Uint64(s[:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(s[8:])
+	h = (h^h>>29)*0xbf58476d1ce4e5b9 ^ binary.LittleEndian.Uint64(d[:8])
+	h = (h^h>>31)*0x94d049bb133111eb ^ binary.LittleEndian.Uint64(d[8:])
+	h = (h^h>>29)*0x9e3779b97f4a7c15 ^ uint64(k.SrcPort)<<24 ^ uint64(k.DstPort)<<8 ^ uint64(k.Proto)
+	return (h ^ h>>32) * 0xff51afd7ed558ccd
+}
+
+// at returns entry i.
+func (a *Aggregator) at(i int) *Agg { return &a.aggs[i/aggChunk][i%aggChunk] }
+
+// find returns the entry of k, nil if there is none.
+func (a *Aggregator) find(k Key) *Agg {
+	if len(a.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(a.slots) - 1)
+	for i := k.hash() & mask; ; i = (i + 1) & mask {
+		j := a.slots[i]
+		if j == 0 {
+			return nil
+		}
+		if g := a.at(int(j - 1)); g.key() == k {
+			return g
+		}
+	}
+}
+
+// grow doubles the table.
+func (a *Aggregator) grow() {
+	slots := make([]int32, max(1024, 2*len(a.slots)))
+	mask := uint64(len(slots) - 1)
+	for i := range a.n {
+		k := a.at(i).key()
+		j := k.hash() & mask
+		for slots[j] != 0 {
+			j = (j + 1) & mask
+		}
+		slots[j] = int32(i + 1)
+	}
+	a.slots = slots
 }
 
 // NewAggregator returns an empty aggregator. Bidirectional pairing keys
@@ -228,19 +288,30 @@ func NewAggregator(spec AggSpec, bidir Bidir) *Aggregator {
 	if bidir != Unidirectional {
 		spec = FiveTuple()
 	}
-	return &Aggregator{Spec: spec, Bidir: bidir, m: make(map[Key]*Agg)}
+	return &Aggregator{Spec: spec, Bidir: bidir}
 }
 
+// entry returns the entry of k, made if there is none.
 func (a *Aggregator) entry(k Key) *Agg {
-	g := a.m[k]
-	if g == nil {
-		g = &Agg{}
-		r := &g.rec
-		r.src, r.dst, r.srcPort, r.proto = k.Src, k.Dst, k.SrcPort, k.Proto
-		r.dstPort = k.DstPort
-		a.m[k] = g
-		a.order = append(a.order, g)
+	if 2*(a.n+1) > len(a.slots) {
+		a.grow()
 	}
+	mask := uint64(len(a.slots) - 1)
+	i := k.hash() & mask
+	for ; a.slots[i] != 0; i = (i + 1) & mask {
+		if g := a.at(int(a.slots[i] - 1)); g.key() == k {
+			return g
+		}
+	}
+	if a.n == len(a.aggs)*aggChunk {
+		a.aggs = append(a.aggs, make([]Agg, aggChunk))
+	}
+	a.slots[i] = int32(a.n + 1)
+	g := a.at(a.n)
+	a.n++
+	r := &g.rec
+	r.src, r.dst, r.srcPort, r.proto = k.Src, k.Dst, k.SrcPort, k.Proto
+	r.dstPort = k.DstPort
 	return g
 }
 
@@ -267,10 +338,8 @@ func (a *Aggregator) AddCounts(r *flow.Record, c Counter) {
 	case a.Bidir == PairedGuess && serverFirst(k.SrcPort, k.DstPort):
 		k, out = k.reverse(), true
 	default:
-		if _, ok := a.m[k]; !ok {
-			if _, ok := a.m[k.reverse()]; ok {
-				k, out = k.reverse(), true
-			}
+		if a.find(k) == nil && a.find(k.reverse()) != nil {
+			k, out = k.reverse(), true
 		}
 	}
 	g := a.entry(k)
@@ -326,14 +395,14 @@ func serverFirst(src, dst uint16) bool {
 }
 
 // Len is the number of aggregated records.
-func (a *Aggregator) Len() int { return len(a.order) }
+func (a *Aggregator) Len() int { return a.n }
 
 // Records returns the aggregated records as rows, in the order their keys
 // were first seen.
 func (a *Aggregator) Records() []Row {
-	rows := make([]Row, len(a.order))
-	for i, g := range a.order {
-		g.row(&rows[i])
+	rows := make([]Row, a.n)
+	for i := range rows {
+		a.at(i).row(&rows[i])
 	}
 	return rows
 }
@@ -343,9 +412,9 @@ func (a *Aggregator) Records() []Row {
 // during the call); an error of fn ends it and is returned.
 func (a *Aggregator) Each(fn func(*Row) error) error {
 	var w Row
-	for _, g := range a.order {
+	for i := range a.n {
 		w = Row{}
-		g.row(&w)
+		a.at(i).row(&w)
 		if err := fn(&w); err != nil {
 			return err
 		}
