@@ -3,6 +3,8 @@
 package query
 
 import (
+	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -92,6 +94,42 @@ func TestAggregatorAddCounts(t *testing.T) {
 		}
 		if got, want := byGroup.Records(), byRecord.Records(); !reflect.DeepEqual(got, want) || len(got) == 0 {
 			t.Errorf("bidir %d: %d pairs from groups, %d from records, or they differ", bidir, len(got), len(want))
+		}
+	}
+}
+
+// TestAggregatorTable: the aggregator's own table groups as a map does,
+// in the order of first appearance, past several growths and chunks,
+// for IPv4, IPv6 and zoned addresses.
+func TestAggregatorTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	addrs := []netip.Addr{netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::1%eth1"), netip.MustParseAddr("fe80::1")}
+	for i := range 300 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}),
+			netip.AddrFrom16([16]byte{0xfd, 14: byte(i >> 8), 15: byte(i)}))
+	}
+	a := NewAggregator(FiveTuple(), Unidirectional)
+	spec := FiveTuple()
+	flows := map[Key]uint64{}
+	var order []Key
+	for range 3 * aggChunk {
+		r := flow.Record{Src: addrs[rng.IntN(len(addrs))], Dst: addrs[rng.IntN(len(addrs))],
+			SrcPort: uint16(rng.IntN(4)), DstPort: 53, Proto: flow.ProtoUDP, Packets: 1, Octets: 60}
+		a.Add(&r)
+		k := spec.key(&r)
+		if flows[k] == 0 {
+			order = append(order, k)
+		}
+		flows[k]++
+	}
+	rows := a.Records()
+	if len(rows) != len(order) || a.Len() != len(order) || len(order) <= aggChunk {
+		t.Fatalf("%d rows, Len %d, want %d (more than a chunk)", len(rows), a.Len(), len(order))
+	}
+	for i, w := range rows {
+		k := Key{Src: w.Src, Dst: w.Dst, SrcPort: w.SrcPort, DstPort: w.DstPort, Proto: w.Proto}
+		if k != order[i] || w.Flows != flows[k] {
+			t.Fatalf("row %d: %v with %d flows, want %v with %d", i, k, w.Flows, order[i], flows[order[i]])
 		}
 	}
 }
