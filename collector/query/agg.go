@@ -221,7 +221,7 @@ type Aggregator struct {
 	Bidir Bidir
 	// The entries in the order of first appearance, in chunks (they
 	// never move), and an open-addressing table of their positions + 1
-	// by key: an entry holds its key, so the table holds 4 bytes an
+	// by key: an entry holds its key, so the table holds 8–16 bytes an
 	// entry where a map from key to entry held 64 and more.
 	aggs  [][]Agg
 	n     int
