@@ -190,3 +190,41 @@ func TestCacheMerge(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainCounted: DrainCounted notes every packet and octet it takes out
+// of the kernel before the flow that holds them reaches emit (a process
+// killed in the middle of a drain has them counted), and the notes add up
+// to what emit got, through the caches, the flow maps and the ring buffer.
+func TestDrainCounted(t *testing.T) {
+	for _, mode := range valueModes {
+		for _, fam := range families {
+			t.Run(mode.name+"/"+fam.name, func(t *testing.T) {
+				d := loadTest(t, Config{MapEntries: 4, CacheEntries: 2, PerCPUValues: !mode.shared})
+				truth := cacheRounds(t, d, fam.v6, 20, 2)
+				var noted, emitted struct{ packets, octets uint64 }
+				var recs []flow.Record
+				st, err := d.DrainCounted(func(r *flow.Record) {
+					emitted.packets += r.Packets
+					emitted.octets += r.Octets
+					if emitted.packets > noted.packets || emitted.octets > noted.octets {
+						t.Errorf("emitted %+v before it was noted (%+v)", emitted, noted)
+					}
+					recs = append(recs, *r)
+				}, func(packets, octets uint64) {
+					noted.packets += packets
+					noted.octets += octets
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				compareTruth(t, "counted", testenv.Sum(recs), truth)
+				if noted != emitted {
+					t.Errorf("noted %+v, emitted %+v", noted, emitted)
+				}
+				if st.CacheEntries == 0 || st.MapEntries == 0 || st.Events == 0 {
+					t.Errorf("stats %+v: want the caches, the maps and the ring buffer used", st)
+				}
+			})
+		}
+	}
+}

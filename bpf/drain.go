@@ -89,7 +89,8 @@ type drainState struct {
 	pending6    map[kflowFlowKey]int
 	pendingRecs []flow.Record
 	event       ringbuf.Record
-	baseline    Stats // counters already handed out, mirrored in drained_stats
+	eventRecs   []flow.Record // a batch of ring buffer events
+	baseline    Stats         // counters already handed out, mirrored in drained_stats
 	// flagsMask keeps the TCP flags of records, and flow.TCPSynNoAck
 	// with Config.MarkSynNoAck.
 	flagsMask uint16
@@ -147,6 +148,23 @@ func (d *Datapath) Drain(dst []flow.Record) ([]flow.Record, Stats, error) {
 // its memory stays that of one batch whatever the number of flows. The
 // record passed to emit is reused after emit returns.
 func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
+	return d.DrainCounted(emit, nil)
+}
+
+// eventBatch is the most ring buffer events readEvents hands over at a
+// time.
+const eventBatch = 4096
+
+// DrainCounted is DrainFunc that also calls drained, if not nil, with the
+// packets and octets it takes out of the kernel as soon as they are out:
+// after each read and clear of a flow cache, after each batch of a flow
+// map's read and delete (before its flows go to emit), and after each
+// batch of ring buffer events read (before they go to emit). A process killed in the middle of a
+// drain has noted what left the kernel, but for what a batch or a cache
+// took in the moments before its note. (Noted as the flows went to emit,
+// a cache's counts waited for the whole drain: they merge into the map
+// entries read after them.)
+func (d *Datapath) DrainCounted(emit func(*flow.Record), drained func(packets, octets uint64)) (Stats, error) {
 	clock, err := d.newClockMap()
 	if err != nil {
 		return Stats{}, err
@@ -188,21 +206,43 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 	clear(s.pending6)
 	s.pendingRecs = s.pendingRecs[:0]
 	entries, events, cached := 0, 0, 0
+	var out struct{ packets, octets uint64 } // taken out, not yet noted
+	note := func() {
+		if drained != nil && out.packets|out.octets != 0 {
+			drained(out.packets, out.octets)
+		}
+		out.packets, out.octets = 0, 0
+	}
 	count := func(r *flow.Record) { entries++; emit(r) }
-	add4 := func(r *flow.Record, e *kflowFlowCacheEntry) { cached++; addPending(s, s.pending4, &e.Key, r) }
-	add6 := func(r *flow.Record, e *kflowFlowCacheEntry6) { cached++; addPending(s, s.pending6, &e.Key, r) }
+	add4 := func(r *flow.Record, e *kflowFlowCacheEntry) {
+		cached++
+		out.packets, out.octets = out.packets+r.Packets, out.octets+r.Octets
+		addPending(s, s.pending4, &e.Key, r)
+	}
+	add6 := func(r *flow.Record, e *kflowFlowCacheEntry6) {
+		cached++
+		out.packets, out.octets = out.packets+r.Packets, out.octets+r.Octets
+		addPending(s, s.pending6, &e.Key, r)
+	}
 	if err := readAndClearCache(d, retiredCache, s.cacheVals, s.cacheZeros, cache4Record, add4, &clock); err != nil {
 		return Stats{}, err
 	}
+	note()
 	if err := readAndClearCache(d, retiredCache6, s.cache6Vals, s.cache6Zeros, cache6Record, add6, &clock); err != nil {
 		return Stats{}, err
 	}
+	note()
+	// A batch's counts, noted before its flows go to emit.
+	batch := func(packets, octets uint64) {
+		out.packets, out.octets = out.packets+packets, out.octets+octets
+		note()
+	}
 	take4 := func(k *kflowFlowKey4) *flow.Record { return takePending(s, s.pending4, k) }
 	take6 := func(k *kflowFlowKey) *flow.Record { return takePending(s, s.pending6, k) }
-	if err := readAndClear(d, retired4, s.keys4, keyRecord4, take4, count, &clock); err != nil {
+	if err := readAndClear(d, retired4, s.keys4, keyRecord4, take4, count, batch, &clock); err != nil {
 		return Stats{}, err
 	}
-	if err := readAndClear(d, retired, s.keys, keyRecord, take6, count, &clock); err != nil {
+	if err := readAndClear(d, retired, s.keys, keyRecord, take6, count, batch, &clock); err != nil {
 		return Stats{}, err
 	}
 	for i := range s.pendingRecs {
@@ -210,7 +250,16 @@ func (d *Datapath) DrainFunc(emit func(*flow.Record)) (Stats, error) {
 			emit(&s.pendingRecs[i])
 		}
 	}
-	if err := d.readEvents(func(r *flow.Record) { events++; emit(r) }, &clock); err != nil {
+	if err := d.readEvents(func(recs []flow.Record) {
+		for i := range recs {
+			out.packets, out.octets = out.packets+recs[i].Packets, out.octets+recs[i].Octets
+		}
+		note()
+		for i := range recs {
+			events++
+			emit(&recs[i])
+		}
+	}, &clock); err != nil {
 		return Stats{}, err
 	}
 	st, err := d.statsDelta()
@@ -263,15 +312,23 @@ func mergeRecord(r, o *flow.Record) {
 // readAndClear reads and deletes every entry of a retired flow map whose
 // keys are of type K (kflowFlowKey or kflowFlowKey4), with keys as the
 // batch buffer and keyRec to decode a key; take returns the flow's pending
-// cache record, merged into the entry's before it goes out.
+// cache record, merged into the entry's before it goes out. taken is
+// called with the packets and octets of each batch taken out of the map,
+// before its flows go to emit; without batch operations, with those of
+// the entries walked, before they are deleted.
 func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.Record, *K), take func(*K) *flow.Record,
-	emit func(*flow.Record), clock *clockMap) error {
+	emit func(*flow.Record), taken func(packets, octets uint64), clock *clockMap) error {
 	s := &d.drain
 	var r flow.Record
 	if s.batchOK {
 		var cursor ebpf.MapBatchCursor
 		for {
 			n, err := m.BatchLookupAndDelete(&cursor, keys, s.values, nil)
+			var packets, octets uint64
+			for _, v := range s.values[:n*s.ncpu] {
+				packets, octets = packets+v.Packets, octets+v.Octets
+			}
+			taken(packets, octets)
 			for i := 0; i < n; i++ {
 				keyRec(&r, &keys[i])
 				s.record(&r, i, clock)
@@ -296,11 +353,13 @@ func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.R
 	// Kernels without batch operations: walk, read, then delete.
 	var key K
 	var walked []K
+	var packets, octets uint64
 	iter := m.Iterate()
 	vals := s.values[:s.ncpu]
 	for iter.Next(&key, perCPUOrOne(vals, s.ncpu)) {
 		keyRec(&r, &key)
 		s.record(&r, 0, clock)
+		packets, octets = packets+r.Packets, octets+r.Octets
 		if p := take(&key); p != nil {
 			mergeRecord(&r, p)
 			p.Packets = 0
@@ -311,6 +370,7 @@ func readAndClear[K any](d *Datapath, m *ebpf.Map, keys []K, keyRec func(*flow.R
 	if err := iter.Err(); err != nil {
 		return fmt.Errorf("walk flow map: %w", err)
 	}
+	taken(packets, octets)
 	for i := range walked {
 		if err := m.Delete(&walked[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("clear flow map: %w", err)
@@ -486,31 +546,47 @@ func keyRecord4(r *flow.Record, k *kflowFlowKey4) {
 	keyRest(r, k.Protocol, k.SrcPort, k.DstPort, k.IcmpType, k.IcmpCode, k.VlanId, k.InnerVlanId, k.Direction, k.Ifindex)
 }
 
-// readEvents folds in the fallback events queued in the ring buffer.
-func (d *Datapath) readEvents(emit func(*flow.Record), clock *clockMap) error {
+// readEvents reads the ring buffer's fallback events and hands them to fn
+// as records, at most eventBatch at a time (the slice is reused after fn
+// returns).
+func (d *Datapath) readEvents(fn func([]flow.Record), clock *clockMap) error {
 	s := &d.drain
-	var r flow.Record
+	recs := s.eventRecs[:0]
+	defer func() { s.eventRecs = recs[:0] }()
+	flush := func() {
+		if len(recs) > 0 {
+			fn(recs)
+			recs = recs[:0]
+		}
+	}
 	d.ring.SetDeadline(time.Now())
 	for {
 		err := d.ring.ReadInto(&s.event)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			flush()
 			return nil
 		}
 		if err != nil {
+			flush()
 			return fmt.Errorf("read flow events: %w", err)
 		}
 		if len(s.event.RawSample) < int(unsafe.Sizeof(kflowFlowEvent{})) {
+			flush()
 			return fmt.Errorf("flow event of %d bytes: %w", len(s.event.RawSample), errShortEvent)
 		}
 		ev := (*kflowFlowEvent)(unsafe.Pointer(&s.event.RawSample[0]))
-		keyRecord(&r, &ev.Key)
+		recs = append(recs, flow.Record{})
+		r := &recs[len(recs)-1]
+		keyRecord(r, &ev.Key)
 		r.Packets, r.Octets = uint64(ev.Packets), uint64(ev.Octets)
 		r.Start = clock.wall(ev.Ts)
 		r.End = r.Start
 		r.TCPFlags = uint16(ev.TcpFlags) & s.flagsMask
 		r.TOS, r.MinTTL, r.MaxTTL = ev.Tos, ev.Ttl, ev.Ttl
 		r.CgroupID = ev.CgroupId
-		emit(&r)
+		if len(recs) == eventBatch {
+			flush()
+		}
 	}
 }
 

@@ -286,11 +286,6 @@ func (a *Agent) openLedger() error {
 	return nil
 }
 
-// ledgerEvery is how many drained flows go between writes of the drained
-// totals during a drain: a kill loses uncounted at most the flows drained
-// since the last write (one batch of the kernel map's delete).
-const ledgerEvery = 4096
-
 // Close releases an agent that will not Run (Run releases it otherwise).
 func (a *Agent) Close() error { return a.shutdown(false) }
 
@@ -371,15 +366,11 @@ func (a *Agent) drain(now time.Time, final bool) error {
 		a.ifaceDeltas = map[IfaceKey]IfaceCounters{}
 	}
 	clear(a.ifaceDeltas)
-	var drained ledger.Counts
-	n := 0
-	st, derr := a.dp.DrainFunc(func(r *flow.Record) {
-		n++
-		drained.Packets += r.Packets
-		drained.Octets += r.Octets
-		if n%ledgerEvery == 0 {
-			a.noteDrained(&drained)
-		}
+	// The drained totals are written as the counts leave the kernel (a
+	// flow cache, a batch of a flow map, ring buffer events), before the
+	// flows reach the cache: a kill in the middle of a drain finds them
+	// counted.
+	st, derr := a.dp.DrainCounted(func(r *flow.Record) {
 		k := IfaceKey{Ifindex: r.InIf, Direction: r.Direction}
 		if r.Direction == flow.Egress {
 			k.Ifindex = r.OutIf
@@ -395,8 +386,9 @@ func (a *Agent) drain(now time.Time, final bool) error {
 			a.cgroups.Path(r.CgroupID)
 		}
 		a.cache.MergeOne(r, emit)
+	}, func(packets, octets uint64) {
+		a.noteDrained(&ledger.Counts{Packets: packets, Octets: octets})
 	})
-	a.noteDrained(&drained)
 	var filtered []bpf.FilteredCount
 	var ferr error
 	if a.cfg.Datapath.Filter != "" {
