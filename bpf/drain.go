@@ -159,11 +159,11 @@ const eventBatch = 4096
 // packets and octets it takes out of the kernel as soon as they are out:
 // after each read and clear of a flow cache, after each batch of a flow
 // map's read and delete (before its flows go to emit), and after each
-// batch of ring buffer events read (before they go to emit). A process killed in the middle of a
-// drain has noted what left the kernel, but for what a batch or a cache
-// took in the moments before its note. (Noted as the flows went to emit,
-// a cache's counts waited for the whole drain: they merge into the map
-// entries read after them.)
+// batch of ring buffer events read (before they go to emit). A process
+// killed in the middle of a drain has noted what left the kernel, but
+// for what a batch or a cache took in the moments before its note.
+// (Noted as the flows went to emit, a cache's counts waited for the
+// whole drain: they merge into the map entries read after them.)
 func (d *Datapath) DrainCounted(emit func(*flow.Record), drained func(packets, octets uint64)) (Stats, error) {
 	clock, err := d.newClockMap()
 	if err != nil {
