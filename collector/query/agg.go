@@ -250,21 +250,28 @@ func (k *Key) hash() uint64 {
 // at returns entry i.
 func (a *Aggregator) at(i int) *Agg { return &a.aggs[i/aggChunk][i%aggChunk] }
 
+// probe returns the slot of k's entry and the entry, or the empty slot
+// where it would go and nil. The table must not be empty.
+func (a *Aggregator) probe(k Key) (uint64, *Agg) {
+	mask := uint64(len(a.slots) - 1)
+	for i := k.hash() & mask; ; i = (i + 1) & mask {
+		j := a.slots[i]
+		if j == 0 {
+			return i, nil
+		}
+		if g := a.at(int(j - 1)); g.key() == k {
+			return i, g
+		}
+	}
+}
+
 // find returns the entry of k, nil if there is none.
 func (a *Aggregator) find(k Key) *Agg {
 	if len(a.slots) == 0 {
 		return nil
 	}
-	mask := uint64(len(a.slots) - 1)
-	for i := k.hash() & mask; ; i = (i + 1) & mask {
-		j := a.slots[i]
-		if j == 0 {
-			return nil
-		}
-		if g := a.at(int(j - 1)); g.key() == k {
-			return g
-		}
-	}
+	_, g := a.probe(k)
+	return g
 }
 
 // grow doubles the table.
@@ -296,18 +303,15 @@ func (a *Aggregator) entry(k Key) *Agg {
 	if 2*(a.n+1) > len(a.slots) {
 		a.grow()
 	}
-	mask := uint64(len(a.slots) - 1)
-	i := k.hash() & mask
-	for ; a.slots[i] != 0; i = (i + 1) & mask {
-		if g := a.at(int(a.slots[i] - 1)); g.key() == k {
-			return g
-		}
+	i, g := a.probe(k)
+	if g != nil {
+		return g
 	}
 	if a.n == len(a.aggs)*aggChunk {
 		a.aggs = append(a.aggs, make([]Agg, aggChunk))
 	}
 	a.slots[i] = int32(a.n + 1)
-	g := a.at(a.n)
+	g = a.at(a.n)
 	a.n++
 	r := &g.rec
 	r.src, r.dst, r.srcPort, r.proto = k.Src, k.Dst, k.SrcPort, k.Proto

@@ -147,8 +147,9 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 	// The filter and the window are applied on the flow files' decoding
 	// workers (flowfile.ScanOptions.Keep), unless records need their
 	// file's ident first.
+	filtering := match != nil || win
 	opts := s.scanOptions()
-	if (match != nil || win) && !s.Idents {
+	if filtering && !s.Idents {
 		opts.Keep = pass
 	}
 	done := false
@@ -183,7 +184,7 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 			}
 			for i := range recs {
 				rec := &recs[i]
-				if !kept && !pass(rec) {
+				if filtering && !kept && !pass(rec) {
 					continue
 				}
 				st.Passed++
