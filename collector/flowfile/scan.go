@@ -329,11 +329,7 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 	var err error
 	for out := range order {
 		for o := range out {
-			switch {
-			case err != nil:
-			case o.err != nil:
-				err = o.err
-			default:
+			if err = o.err; err == nil {
 				err = deliver(o)
 			}
 			if cap(o.recs) == scanPiece {
