@@ -45,8 +45,9 @@ screenshots: deps web-deps ## Regenerate docs/screenshots/*.png with the browser
 	mkdir -p docs/screenshots
 	KFLOW_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestBrowser$$' ./cmd/kflow
 
-build: ## Build the kflow binary into bin/ (static, no cgo: needed to drop capabilities on every thread).
+build: ## Build kflow and kflow-query into bin/ (static, no cgo: needed to drop capabilities on every thread).
 	CGO_ENABLED=0 $(GO) build -o bin/kflow ./cmd/kflow
+	CGO_ENABLED=0 $(GO) build -o bin/kflow-query ./cmd/kflow-query
 
 lint: deps ## gofmt, go vet and clang-format checks.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 )
 
 // Exit statuses.
@@ -23,7 +25,7 @@ const (
 )
 
 // errUsage marks an error in how kflow was called (exit status 2).
-var errUsage = errors.New("usage")
+var errUsage = querycli.ErrUsage
 
 // env is what a command may touch: everything a test replaces.
 type env struct {
@@ -285,6 +287,11 @@ func printHelp(e *env, c *command) error {
 func printLeafHelp(e *env, c *command, fs *pflag.FlagSet) error {
 	fmt.Fprintf(e.stdout, "Usage: kflow %s [OPTIONS] %s\n\n%s\n\nOptions:\n%s", c.fullPath, c.usage, c.summary, fs.FlagUsages())
 	return nil
+}
+
+// query is the environment of the query commands.
+func (e *env) query() *querycli.Env {
+	return &querycli.Env{Ctx: e.ctx, Stdout: e.stdout, JSON: e.json, Pretty: e.pretty, Log: e.log}
 }
 
 // printJSON writes v as JSON (indented with --pretty).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/server"
 	"github.com/kflow-dev/kflow/collector/shipper"
@@ -347,7 +348,7 @@ func collectorRunCmd() *command {
 
 func (f *collectorFlags) run(e *env) error {
 	if f.cpuProfile != "" {
-		stop, err := startCPUProfile(f.cpuProfile)
+		stop, err := querycli.StartCPUProfile(f.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -521,22 +522,6 @@ func (f *collectorFlags) run(e *env) error {
 		return fmt.Errorf("close flow files: %w", closeErr)
 	}
 	return nil
-}
-
-// startCPUProfile profiles the process into path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	pf, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		pf.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		pf.Close()
-	}, nil
 }
 
 // writeHeapProfile writes the heap profile to path, after a garbage

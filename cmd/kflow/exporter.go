@@ -18,6 +18,7 @@ import (
 
 	"github.com/kflow-dev/kflow/bpf"
 	"github.com/kflow-dev/kflow/bpf/pcapfilter"
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/shipper"
 	"github.com/kflow-dev/kflow/exporter/agent"
@@ -144,7 +145,7 @@ func (f *exporterFlags) config(e *env) (agent.Config, error) {
 		return cfg, fmt.Errorf("%w: --sampling-method %q: want random or count", errUsage, f.samplingHow)
 	}
 	if _, err := pcapfilter.Compile(f.filter); err != nil {
-		return cfg, filterError(err)
+		return cfg, querycli.FilterError(err)
 	}
 	cfg.Datapath = bpf.Config{MapEntries: f.mapEntries, RingBufferBytes: f.ringBytes, Sampling: f.sampling,
 		SamplingCount: count, PerCPUValues: !shared, PreciseTime: precise, PinDir: f.pinDir, Filter: f.filter,

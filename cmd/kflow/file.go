@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
+	"github.com/kflow-dev/kflow/collector/chquery"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/query"
 )
@@ -25,22 +26,9 @@ func fileCmd() *command {
 }
 
 // fileArgs are the options shared by file commands.
-type fileArgs struct {
-	prefix string
-	utc    bool
-}
+type fileArgs struct{ querycli.FileArgs }
 
-func (f *fileArgs) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.prefix, "prefix", flowfile.DefaultPrefix, "in directories, read files named with this prefix")
-	fs.BoolVar(&f.utc, "utc", false, "print times in UTC instead of local time")
-}
-
-func (f *fileArgs) loc() *time.Location {
-	if f.utc {
-		return time.UTC
-	}
-	return time.Local
-}
+func (f *fileArgs) register(fs *pflag.FlagSet) { f.Register(fs) }
 
 // files turns FILE|DIR arguments into flow files: a directory stands for
 // every flow file under it (any layout), oldest slot first.
@@ -48,7 +36,7 @@ func (f *fileArgs) files(args []string) ([]query.File, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%w: no FILE or DIR given", errUsage)
 	}
-	return query.Files(query.Select{Paths: args, Prefix: f.prefix})
+	return query.Files(query.Select{Paths: args, Prefix: f.Prefix})
 }
 
 // fileStatJSON is one file of "file stat -j".
@@ -121,7 +109,7 @@ func fileStatCmd() *command {
 					return err
 				}
 			} else {
-				printStat(e.stdout, stats, ts, truncated, f.loc())
+				printStat(e.stdout, stats, ts, truncated, f.Loc())
 			}
 			return damagedError(damaged)
 		},
@@ -174,8 +162,8 @@ func printStat(w io.Writer, files []fileStatJSON, s flowfile.Summary, truncated 
 			fmt.Fprintf(w, "%-11s: %d\n", row.name+"_"+p.n, row.get(p.c))
 		}
 	}
-	fmt.Fprintf(w, "First      : %s\n", fmtTime(s.FirstSeen, loc))
-	fmt.Fprintf(w, "Last       : %s\n", fmtTime(s.LastSeen, loc))
+	fmt.Fprintf(w, "First      : %s\n", querycli.FmtTime(s.FirstSeen, loc))
+	fmt.Fprintf(w, "Last       : %s\n", querycli.FmtTime(s.LastSeen, loc))
 	fmt.Fprintf(w, "Sequence failures: %d\n", s.SequenceFailures)
 	fmt.Fprintf(w, "Exporters  : %d\n", len(s.Exporters))
 	for _, x := range s.Exporters {
@@ -212,29 +200,12 @@ func printReports(w io.Writer, reps []flowfile.ExporterReport) {
 	}
 }
 
-// warnScan logs what a scan skipped.
-func warnScan(e *env, st *query.ScanStats) {
-	if st.CorruptBlocks > 0 {
-		e.log.Warn("corrupt blocks skipped", "blocks", st.CorruptBlocks)
-	}
-	if st.SkippedRecords+st.SkippedElements > 0 {
-		e.log.Warn("nfdump records and elements of unknown types skipped", "records", st.SkippedRecords, "elements", st.SkippedElements)
-	}
-}
-
 // damagedError is the command's error for damaged files it read around.
 func damagedError(damaged []error) error {
 	if len(damaged) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%d damaged file(s), read up to the damage: %w", len(damaged), errors.Join(damaged...))
-}
-
-func fmtTime(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.In(loc).Format("2006-01-02 15:04:05.000")
 }
 
 // fileDumpCmd prints every record: "kflow file query" without a filter,
@@ -254,26 +225,20 @@ func fileDumpCmd() *command {
 			if len(args) == 0 {
 				return fmt.Errorf("%w: no FILE or DIR given", errUsage)
 			}
-			line, err := compileFormat("line")
-			if err != nil {
-				return err
-			}
-			out := outFormat{text: line}
-			if e.json {
-				out = outFormat{special: "ndjson"}
-			}
-			bw := bufio.NewWriterSize(e.stdout, 64<<10)
-			defer bw.Flush()
-			r := &queryRender{e: e, w: bw, o: &fmtOpts{loc: f.loc()}, out: out}
-			r.listHeader()
-			req := &query.Request{Limit: limit, Stream: func(w *query.Row) error { r.row(w); return nil }}
-			res, err := (&query.FileBackend{Paths: args, Prefix: f.prefix}).Query(e.ctx, req)
-			if err != nil {
-				return err
-			}
-			warnScan(e, &res.Scan)
-			r.listFooter(res)
-			return res.Scan.DamagedError()
+			return querycli.Dump(e.query(), &f.FileArgs, args, limit)
 		},
+	}
+}
+
+// fileQueryCmd is nfdump's questions on flow files (querycli), and on
+// ClickHouse with --clickhouse.
+func fileQueryCmd() *command {
+	q := &querycli.Args{OpenClickHouse: func(url string) (query.Backend, error) { return chquery.Open(url) }}
+	return &command{
+		name:    "query",
+		summary: "filter flow files and print records, top-N statistics, aggregations or a summary (like nfdump)",
+		usage:   "[FILE|DIR...] [FILTER]",
+		flags:   q.Register,
+		run:     func(e *env, args []string) error { return q.Run(e.query(), args) },
 	}
 }

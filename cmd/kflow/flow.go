@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/exporter/agent"
 	"github.com/kflow-dev/kflow/exporter/cgroup"
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -173,7 +175,7 @@ func flowListCmd() *command {
 				return e.printJSON(out)
 			}
 			fmt.Fprintf(e.stdout, "# %d flows from the %s\n", len(recs), from)
-			return printRecordsFormat(e.stdout, recs, flowListFormat, &fmtOpts{loc: time.Local, ifName: src.ifNames(e.ctx)})
+			return querycli.PrintRecords(e.stdout, recs, flowListFormat, time.Local, src.ifNames(e.ctx))
 		},
 	}
 }
@@ -338,10 +340,10 @@ func printTop(w io.Writer, tty bool, now time.Time, from string, rates []flowRat
 		if i == limit {
 			break
 		}
-		sport, dport := ports(&r.rec)
-		fmt.Fprintf(w, "%-5s %-46s -> %-46s %14s %14s %10d  %s\n", protoName(r.rec.Proto),
+		sport, dport := querycli.Ports(&r.rec)
+		fmt.Fprintf(w, "%-5s %-46s -> %-46s %14s %14s %10d  %s\n", flow.ProtoName(r.rec.Proto),
 			hostPort(r.rec.Src, sport), hostPort(r.rec.Dst, dport),
-			humanRate(r.bps, "bit/s"), humanRate(r.pps, "pkt/s"), r.rec.Octets, orDash(r.rec.CgroupNames().AppName(r.rec.Cgroup)))
+			humanRate(r.bps, "bit/s"), humanRate(r.pps, "pkt/s"), r.rec.Octets, cmp.Or(r.rec.CgroupNames().AppName(r.rec.Cgroup), "-"))
 	}
 	if !tty {
 		fmt.Fprintln(w)
@@ -368,4 +370,13 @@ func printTopJSON(e *env, now time.Time, rates []flowRate, limit int) error {
 		out.Flows = append(out.Flows, topFlowJSON{JSON: flow.NewJSON(&r.rec), BitsPerSecond: r.bps, PacketsPerSecond: r.pps})
 	}
 	return e.printJSON(out)
+}
+
+// hostPort prints ADDR:PORT ([ADDR]:PORT for IPv6) outside nfdump's
+// layouts.
+func hostPort(a netip.Addr, port string) string {
+	if a.Is6() {
+		return "[" + a.String() + "]:" + port
+	}
+	return a.String() + ":" + port
 }

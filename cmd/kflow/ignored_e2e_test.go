@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
 
@@ -121,7 +122,7 @@ func testIgnored(t *testing.T, scheme string, embedded bool, second string) {
 	}
 
 	code, out, errOut := runQuery(t, "-I", "-j", kdir)
-	var s summaryJSON
+	var s querycli.SummaryJSON
 	if code != exitOK || json.Unmarshal([]byte(out), &s) != nil {
 		t.Fatalf("file query -I: exit %d: %s%s", code, out, errOut)
 	}

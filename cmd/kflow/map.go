@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kflow-dev/kflow/bpf"
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/exporter/flow"
 )
 
@@ -327,7 +328,7 @@ func renderDump(w io.Writer, d *dumpJSON) {
 		if err != nil {
 			continue // made from a record above: cannot fail
 		}
-		sport, dport := ports(&r)
+		sport, dport := querycli.Ports(&r)
 		flags := "-"
 		if f.Proto == flow.ProtoTCP {
 			flags = flow.TCPFlagsString(f.TCPFlags)
@@ -343,7 +344,7 @@ func renderDump(w io.Writer, d *dumpJSON) {
 				vlan += fmt.Sprintf(".%d", f.InnerVLAN)
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t->\t%s\t%s\t%d\t%d\t%d\t%d-%d\t%s\n", f.Ifindex, dir, protoName(f.Proto),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t->\t%s\t%s\t%d\t%d\t%d\t%d-%d\t%s\n", f.Ifindex, dir, flow.ProtoName(f.Proto),
 			hostPort(r.Src, sport), hostPort(r.Dst, dport), flags, f.Packets, f.Bytes, f.TOS, f.MinTTL, f.MaxTTL, vlan)
 	}
 	tw.Flush()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/collector/chquery"
 	"github.com/kflow-dev/kflow/collector/chquery/chqtest"
 	"github.com/kflow-dev/kflow/collector/filter"
@@ -51,9 +52,9 @@ func TestQueryClickHouse(t *testing.T) {
 func crossCheck(t *testing.T, dir, url string, ch *chquery.Backend, files *query.FileBackend, args []string, filterText string) {
 	t.Helper()
 	ctx := context.Background()
-	q := &queryArgs{}
+	q := &querycli.Args{}
 	fs := pflag.NewFlagSet("query", pflag.ContinueOnError)
-	q.register(fs)
+	q.Register(fs)
 	var opts []string // -j is kflow's, not the command's: it does not change the request
 	for _, a := range args {
 		if a != "-j" {
@@ -67,7 +68,7 @@ func crossCheck(t *testing.T, dir, url string, ch *chquery.Backend, files *query
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := q.request(f, time.UTC)
+	req, err := q.Request(f, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/exporter/flow"
 	"github.com/kflow-dev/kflow/tools/testenv"
 )
@@ -85,10 +86,10 @@ func nowRecords() []flow.Record {
 }
 
 // kflowSummary runs "kflow file query -I -j" and decodes it.
-func kflowSummary(t *testing.T, args ...string) summaryJSON {
+func kflowSummary(t *testing.T, args ...string) querycli.SummaryJSON {
 	t.Helper()
 	code, out, errOut := runQuery(t, append([]string{"-I", "-j"}, args...)...)
-	var s summaryJSON
+	var s querycli.SummaryJSON
 	if code != exitOK || json.Unmarshal([]byte(out), &s) != nil {
 		t.Fatalf("kflow -I %v: exit %d: %s%s", args, code, out, errOut)
 	}
@@ -104,7 +105,7 @@ func nfdumpSummary(t *testing.T, args ...string) nfAnswer {
 	return nfAnswer{nfI["Flows"], nfI["Packets"], nfI["Bytes"]}
 }
 
-func answerOf(s summaryJSON) nfAnswer {
+func answerOf(s querycli.SummaryJSON) nfAnswer {
 	return nfAnswer{s.Total.Flows, s.Total.Packets, s.Total.Bytes}
 }
 
@@ -337,7 +338,7 @@ func TestQueryNfcapdDamage(t *testing.T) {
 	// The tree: the damaged file's error names it and the offset; the
 	// other two are read.
 	code, out, errOut := runQuery(t, "-I", "-j", dir)
-	var s summaryJSON
+	var s querycli.SummaryJSON
 	if code == exitOK || json.Unmarshal([]byte(out), &s) != nil {
 		t.Fatalf("tree with a damaged file: exit %d: %s%s", code, out, errOut)
 	}

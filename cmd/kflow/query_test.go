@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net"
 	"net/netip"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kflow-dev/kflow/cmd/internal/querycli"
 	"github.com/kflow-dev/kflow/collector/flowfile"
 	"github.com/kflow-dev/kflow/collector/query"
 	"github.com/kflow-dev/kflow/exporter/flow"
@@ -154,6 +156,55 @@ func TestQueryGolden(t *testing.T) {
 	}
 }
 
+// TestKflowQueryBinary: kflow-query, the query-only binary, prints what
+// "kflow file query" prints for every golden question, and rejects what
+// it does not do (--clickhouse) as a usage error.
+func TestKflowQueryBinary(t *testing.T) {
+	bin := testenv.Binary(t, "kflow-query")
+	dir := queryDir(t)
+	runBin := func(args ...string) (int, string, string) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"--utc"}, args...)...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	}
+	for _, tt := range queryGoldenCases {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string(nil), tt.args...), dir)
+			if tt.filter != "" {
+				args = append(args, tt.filter)
+			}
+			code, out, errOut := runBin(args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			golden(t, tt.name, out)
+		})
+	}
+	code, _, errOut := runBin(dir, "proto", "tcp", "and", "port", "99999")
+	if code != exitUsage {
+		t.Errorf("bad filter: exit %d, want %d", code, exitUsage)
+	}
+	golden(t, "query_filter_error", strings.Replace(errOut, "kflow-query: ", "kflow: ", 1))
+	for _, args := range [][]string{{"--clickhouse", "http://127.0.0.1:1/kflow"}, {"-I"}, {"--bogus", dir}} {
+		if code, _, errOut := runBin(args...); code != exitUsage || !strings.HasPrefix(errOut, "kflow-query: ") {
+			t.Errorf("%v: exit %d, want %d: %q", args, code, exitUsage, errOut)
+		}
+	}
+	if code, out, _ := runBin("-V"); code != exitOK || !strings.HasPrefix(out, "kflow-query ") {
+		t.Errorf("-V: exit %d: %q", code, out)
+	}
+	if code, out, _ := runBin("-h"); code != exitOK || !strings.Contains(out, "--stat") || strings.Contains(out, "--clickhouse URL") {
+		t.Errorf("-h: exit %d: %q", code, out)
+	}
+}
+
 func TestQueryFilterError(t *testing.T) {
 	dir := queryDir(t)
 	code, _, errOut := runQuery(t, dir, "proto", "tcp", "and", "port", "99999")
@@ -200,7 +251,7 @@ func TestQueryInputs(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
-		var s summaryJSON
+		var s querycli.SummaryJSON
 		if err := json.Unmarshal([]byte(out), &s); err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +454,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 	// what is left. Then both collectors close their files.
 	if !testenv.WaitFor(testenv.Patience, func() bool {
 		code, out, _ := runQuery(t, "-I", "-j", kdir, "proto udp or proto icmp")
-		var s summaryJSON
+		var s querycli.SummaryJSON
 		return code == exitOK && json.Unmarshal([]byte(out), &s) == nil && s.Total.Packets >= want
 	}) {
 		t.Fatalf("kflow's collector never stored the %d UDP and ICMP packets sent", want)
@@ -432,7 +483,7 @@ func TestQueryMatchesNfdump(t *testing.T) {
 		nfI[m[1]] = parseU(t, m[2])
 	}
 	code, out, errOut := runQuery(t, "-I", "-j", kdir)
-	var ks summaryJSON
+	var ks querycli.SummaryJSON
 	if code != exitOK || json.Unmarshal([]byte(out), &ks) != nil {
 		t.Fatalf("kflow -I: exit %d: %s%s", code, out, errOut)
 	}

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Command querybench measures "kflow file query" side by side with nfdump
-// on the same synthetic flows: it writes N flows into a kflow flow file
-// with the flowfile writer and sends the same flows as IPFIX over UDP on
-// loopback to an nfcapd it starts (and stops, by PID), then times the same
-// questions asked of both, the runs of the tools interleaved, and prints
-// the median and range of wall and CPU time, flows scanned per CPU second
-// (per core) and kflow's ratio to nfdump's uncompressed files.
+// Command querybench measures "kflow file query" and kflow-query side by
+// side with nfdump on the same synthetic flows: it writes N flows into a
+// kflow flow file with the flowfile writer and sends the same flows as
+// IPFIX over UDP on loopback to an nfcapd it starts (and stops, by PID),
+// then times the same questions asked of each, the runs of the tools
+// interleaved, and prints the median and range of wall and CPU time, flows
+// scanned per CPU second (per core) and the ratio to nfdump's uncompressed
+// files.
 //
 //	go run ./tools/querybench -n 1000000 -dir /tmp/querybench -runs 5
 package main
@@ -42,16 +43,17 @@ func main() {
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "kflow-querybench"), "working directory (data is reused when present)")
 	runs := flag.Int("runs", 5, "timed runs per command, interleaved across the tools (the median and the range are reported)")
 	kflowBin := flag.String("kflow", "", "kflow binary (default: go build ./cmd/kflow into -dir)")
+	queryBin := flag.String("kflow-query", "", "kflow-query binary (default: kflow-query next to -kflow, else go build ./cmd/kflow-query into -dir)")
 	port := flag.Int("port", 20955, "loopback UDP port for nfcapd")
 	genOnly := flag.Bool("gen", false, "only generate the data")
 	flag.Parse()
-	if err := run(*n, *dir, *runs, *kflowBin, *port, *genOnly); err != nil {
+	if err := run(*n, *dir, *runs, *kflowBin, *queryBin, *port, *genOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "querybench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dir string, runs int, kflowBin string, port int, genOnly bool) error {
+func run(n int, dir string, runs int, kflowBin, queryBin string, port int, genOnly bool) error {
 	kdir := filepath.Join(dir, fmt.Sprintf("kflow-%d", n))
 	ndir := filepath.Join(dir, fmt.Sprintf("nfcapd-%d", n))
 	ldir := filepath.Join(dir, fmt.Sprintf("nfcapd-lz4-%d", n))
@@ -75,11 +77,22 @@ func run(n int, dir string, runs int, kflowBin string, port int, genOnly bool) e
 		fmt.Println(ndir)
 		return nil
 	}
-	if kflowBin == "" {
-		kflowBin = filepath.Join(dir, "kflow")
-		out, err := exec.Command("go", "build", "-o", kflowBin, "github.com/kflow-dev/kflow/cmd/kflow").CombinedOutput()
+	if queryBin == "" && kflowBin != "" {
+		if q := filepath.Join(filepath.Dir(kflowBin), "kflow-query"); fileExists(q) {
+			queryBin = q
+		}
+	}
+	for _, b := range []struct {
+		bin *string
+		cmd string
+	}{{&kflowBin, "kflow"}, {&queryBin, "kflow-query"}} {
+		if *b.bin != "" {
+			continue
+		}
+		*b.bin = filepath.Join(dir, b.cmd)
+		out, err := exec.Command("go", "build", "-o", *b.bin, "github.com/kflow-dev/kflow/cmd/"+b.cmd).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("go build: %w: %s", err, out)
+			return fmt.Errorf("go build %s: %w: %s", b.cmd, err, out)
 		}
 	}
 	// The questions: options as both tools take them, and a filter.
@@ -98,12 +111,12 @@ func run(n int, dir string, runs int, kflowBin string, port int, genOnly bool) e
 	}
 	fmt.Printf("querybench -n %d -runs %d, %s; %d CPUs; load average at start %s\n", n, runs,
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), loadAvg())
-	fmt.Println("runs interleaved (nfdump, nfdump-lz4, kflow, again); median and min-max; flows/s per core from the median CPU time")
+	fmt.Println("runs interleaved (nfdump, nfdump-lz4, kflow file query, kflow-query, again); median and min-max; flows/s per core from the median CPU time")
 	for _, d := range []string{kdir, ndir, ldir} {
 		fmt.Printf("%-40s %6.1f MB\n", filepath.Base(d), float64(dirSize(d))/1e6)
 	}
 	fmt.Println()
-	fmt.Printf("%-52s %-10s %-19s %-19s %12s %9s %8s\n", "question", "tool", "wall ms", "cpu ms", "flows/s/core", "vs nfdump", "lines")
+	fmt.Printf("%-52s %-11s %-19s %-19s %12s %9s %8s\n", "question", "tool", "wall ms", "cpu ms", "flows/s/core", "vs nfdump", "lines")
 	for _, q := range questions {
 		var filter []string
 		if q.filter != "" {
@@ -117,6 +130,7 @@ func run(n int, dir string, runs int, kflowBin string, port int, genOnly bool) e
 			{"nfdump", "nfdump", slices.Concat([]string{"-R", ndir}, q.args, filter)},
 			{"nfdump-lz4", "nfdump", slices.Concat([]string{"-R", ldir}, q.args, filter)},
 			{"kflow", kflowBin, slices.Concat([]string{"file", "query"}, q.args, []string{kdir}, filter)},
+			{"kflow-query", queryBin, slices.Concat(q.args, []string{kdir}, filter)},
 		}
 		walls := make([][]time.Duration, len(tools))
 		cpus := make([][]time.Duration, len(tools))
@@ -133,7 +147,7 @@ func run(n int, dir string, runs int, kflowBin string, port int, genOnly bool) e
 		base := median(cpus[0])
 		for i, t := range tools {
 			cpu := median(cpus[i])
-			fmt.Printf("%-52s %-10s %-19s %-19s %12.0f %8.2fx %8d\n", q.name, t.name, spread(walls[i]), spread(cpus[i]),
+			fmt.Printf("%-52s %-11s %-19s %-19s %12.0f %8.2fx %8d\n", q.name, t.name, spread(walls[i]), spread(cpus[i]),
 				float64(n)/max(cpu.Seconds(), 1e-6), base.Seconds()/max(cpu.Seconds(), 1e-6), lines[i])
 		}
 	}
@@ -336,3 +350,8 @@ func dirSize(dir string) int64 {
 }
 
 func netipExporter() netip.Addr { return netip.MustParseAddr("127.0.0.1") }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -19,41 +19,52 @@ import (
 // binary, and daemons (kflow, third-party collectors) started inside a
 // namespace, each ended by its own PID.
 
-var build struct {
-	once sync.Once
+var builds struct {
+	mu   sync.Mutex
 	dir  string
-	path string
-	err  error
+	path map[string]string
 }
 
 // KflowBinary builds ./cmd/kflow once per test binary into a temporary
 // directory and returns the binary's path. RemoveBuilds deletes it.
 func KflowBinary(tb testing.TB) string {
 	tb.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "kflow-test-bin-")
-		if build.err != nil {
-			return
-		}
-		build.path = filepath.Join(build.dir, "kflow")
-		// Static, as make build: without cgo, kflow can drop capabilities
-		// on every thread.
-		cmd := exec.Command("go", "build", "-o", build.path, "github.com/kflow-dev/kflow/cmd/kflow")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build kflow: %w: %s", err, out)
-		}
-	})
-	if build.err != nil {
-		tb.Fatal(build.err)
-	}
-	return build.path
+	return Binary(tb, "kflow")
 }
 
-// RemoveBuilds deletes what KflowBinary built; call it from TestMain.
+// Binary builds the command ./cmd/NAME (kflow, kflow-query) once per test
+// binary into a temporary directory and returns the binary's path.
+// RemoveBuilds deletes it.
+func Binary(tb testing.TB, name string) string {
+	tb.Helper()
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if p, ok := builds.path[name]; ok {
+		return p
+	}
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "kflow-test-bin-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		builds.dir, builds.path = dir, map[string]string{}
+	}
+	p := filepath.Join(builds.dir, name)
+	// Static, as make build: without cgo, kflow can drop capabilities
+	// on every thread.
+	cmd := exec.Command("go", "build", "-o", p, "github.com/kflow-dev/kflow/cmd/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("go build %s: %v: %s", name, err, out)
+	}
+	builds.path[name] = p
+	return p
+}
+
+// RemoveBuilds deletes what Binary built; call it from TestMain.
 func RemoveBuilds() {
-	if build.dir != "" {
-		_ = os.RemoveAll(build.dir)
+	if builds.dir != "" {
+		_ = os.RemoveAll(builds.dir)
 	}
 }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package main
+package querycli
 
 import (
 	"bufio"
@@ -13,14 +13,17 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/kflow-dev/kflow/collector/chquery"
 	"github.com/kflow-dev/kflow/collector/filter"
 	"github.com/kflow-dev/kflow/collector/query"
 )
 
-// queryArgs are the options of "kflow file query", named like nfdump's.
-type queryArgs struct {
-	fileArgs
+// Args are the options of a query, named like nfdump's.
+type Args struct {
+	FileArgs
+	// OpenClickHouse, when set, adds --clickhouse URL: the questions go
+	// to that database instead of flow files.
+	OpenClickHouse func(url string) (query.Backend, error)
+
 	read       []string // -r/-R
 	multi      []string // -M
 	window     string   // -t
@@ -43,9 +46,10 @@ type queryArgs struct {
 	fs         *pflag.FlagSet
 }
 
-func (q *queryArgs) register(fs *pflag.FlagSet) {
+// Register adds the options to fs.
+func (q *Args) Register(fs *pflag.FlagSet) {
 	q.fs = fs
-	q.fileArgs.register(fs)
+	q.FileArgs.Register(fs)
 	fs.StringArrayVarP(&q.read, "read", "r", nil, "read `PATH`: a flow file or a directory tree (repeatable)")
 	fs.StringArrayVarP(&q.read, "recursive", "R", nil, "same as -r (nfdump habit: -R `DIR` reads DIR recursively)")
 	fs.StringArrayVarP(&q.multi, "multi", "M", nil, "read several directories: `DIR1:DIR2:...` (names after the first are siblings of it); with -r, read -r PATH under each")
@@ -66,33 +70,14 @@ func (q *queryArgs) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&q.check, "check", "Z", false, "check the filter's syntax and exit")
 	fs.StringVar(&q.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the query to `FILE`")
 	_ = fs.MarkHidden("cpu-profile")
-	fs.StringVar(&q.clickhouse, "clickhouse", "", "ask the ClickHouse database at `URL` (http://user:pass@host:8123/kflow) instead of flow files")
-}
-
-func fileQueryCmd() *command {
-	q := &queryArgs{}
-	return &command{
-		name:    "query",
-		summary: "filter flow files and print records, top-N statistics, aggregations or a summary (like nfdump)",
-		usage:   "[FILE|DIR...] [FILTER]",
-		flags:   q.register,
-		run:     func(e *env, args []string) error { return q.run(e, args) },
+	if q.OpenClickHouse != nil {
+		fs.StringVar(&q.clickhouse, "clickhouse", "", "ask the ClickHouse database at `URL` (http://user:pass@host:8123/kflow) instead of flow files")
 	}
-}
-
-// filterError turns a filter syntax error into a usage error whose text
-// shows the filter with a caret under the offending token.
-func filterError(err error) error {
-	var se *filter.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("%w: filter: %v\n  %s", errUsage, se, strings.ReplaceAll(se.Caret(), "\n", "\n  "))
-	}
-	return fmt.Errorf("%w: filter: %v", errUsage, err)
 }
 
 // inputs splits the arguments into paths (the leading ones that exist) and
 // the filter (the rest), and adds -r/-R/-M.
-func (q *queryArgs) inputs(args []string) (paths []string, filterText string) {
+func (q *Args) inputs(args []string) (paths []string, filterText string) {
 	i := 0
 	for ; i < len(args); i++ {
 		if _, err := os.Stat(args[i]); err != nil {
@@ -126,11 +111,13 @@ func (q *queryArgs) inputs(args []string) (paths []string, filterText string) {
 	return paths, strings.Join(args[i:], " ")
 }
 
-func (q *queryArgs) run(e *env, args []string) error {
+// Run answers the question the options and args (paths, then the
+// filter) ask, printed to e.Stdout.
+func (q *Args) Run(e *Env, args []string) error {
 	paths, text := q.inputs(args)
 	if q.filterFile != "" {
 		if strings.TrimSpace(text) != "" {
-			return fmt.Errorf("%w: give the filter either on the command line or with -f, not both", errUsage)
+			return fmt.Errorf("%w: give the filter either on the command line or with -f, not both", ErrUsage)
 		}
 		b, err := os.ReadFile(q.filterFile)
 		if err != nil {
@@ -140,19 +127,21 @@ func (q *queryArgs) run(e *env, args []string) error {
 	}
 	flt, err := filter.Parse(text)
 	if err != nil {
-		return filterError(err)
+		return FilterError(err)
 	}
 	if q.check {
 		return nil
 	}
 	switch {
+	case len(paths) == 0 && q.OpenClickHouse == nil:
+		return fmt.Errorf("%w: no FILE or DIR given ([OPTIONS] FILE|DIR... [FILTER], or -R DIR)", ErrUsage)
 	case len(paths) == 0 && q.clickhouse == "":
-		return fmt.Errorf("%w: no FILE or DIR given (kflow file query [OPTIONS] FILE|DIR... [FILTER], or --clickhouse URL)", errUsage)
+		return fmt.Errorf("%w: no FILE or DIR given ([OPTIONS] FILE|DIR... [FILTER], or --clickhouse URL)", ErrUsage)
 	case len(paths) > 0 && q.clickhouse != "":
-		return fmt.Errorf("%w: give flow files or --clickhouse, not both", errUsage)
+		return fmt.Errorf("%w: give flow files or --clickhouse, not both", ErrUsage)
 	}
-	opts := &fmtOpts{loc: q.loc(), plain: q.plain}
-	req, err := q.request(flt, opts.loc)
+	opts := &fmtOpts{loc: q.Loc(), plain: q.plain}
+	req, err := q.Request(flt, opts.loc)
 	if err != nil {
 		return err
 	}
@@ -160,10 +149,10 @@ func (q *queryArgs) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if e.json && q.output == "" {
+	if e.JSON && q.output == "" {
 		out = outFormat{special: "ndjson"}
 	}
-	bw := bufio.NewWriterSize(e.stdout, 64<<10)
+	bw := bufio.NewWriterSize(e.Stdout, 64<<10)
 	defer bw.Flush()
 	r := &queryRender{e: e, w: bw, o: opts, quiet: q.quiet, out: out}
 	kind := req.Kind()
@@ -175,13 +164,13 @@ func (q *queryArgs) run(e *env, args []string) error {
 		}
 	}
 	if q.cpuProfile != "" {
-		stop, err := startCPUProfile(q.cpuProfile)
+		stop, err := StartCPUProfile(q.cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	fb := &query.FileBackend{Paths: paths, Prefix: q.prefix}
+	fb := &query.FileBackend{Paths: paths, Prefix: q.Prefix}
 	var b query.Backend = fb
 	if q.clickhouse == "" && out.special == "" {
 		// Interfaces by the names their exporters gave, for %in and %out.
@@ -190,18 +179,18 @@ func (q *queryArgs) run(e *env, args []string) error {
 		}
 	}
 	if q.clickhouse != "" {
-		if b, err = chquery.Open(q.clickhouse); err != nil {
-			return fmt.Errorf("%w: --clickhouse: %v", errUsage, err)
+		if b, err = q.OpenClickHouse(q.clickhouse); err != nil {
+			return fmt.Errorf("%w: --clickhouse: %v", ErrUsage, err)
 		}
 	}
-	res, err := b.Query(e.ctx, req)
+	res, err := b.Query(e.Ctx, req)
 	if err != nil {
 		if errors.Is(err, query.ErrRequest) {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %v", ErrUsage, err)
 		}
 		return err
 	}
-	warnScan(e, &res.Scan)
+	WarnScan(e.Log, &res.Scan)
 	switch kind {
 	case query.KindSummary:
 		err = r.summary(res)
@@ -224,20 +213,20 @@ func (q *queryArgs) run(e *env, args []string) error {
 	return res.Scan.DamagedError()
 }
 
-// request builds the query library's request from the options.
-func (q *queryArgs) request(flt *filter.Filter, loc *time.Location) (*query.Request, error) {
+// Request builds the query library's request from the options.
+func (q *Args) Request(flt *filter.Filter, loc *time.Location) (*query.Request, error) {
 	req := &query.Request{Filter: flt, Limit: q.limit, Summary: q.summary, Top: max(q.top, 0)}
 	if q.window != "" {
 		w, err := query.ParseWindow(q.window, loc)
 		if err != nil {
-			return nil, fmt.Errorf("%w: -t: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: -t: %v", ErrUsage, err)
 		}
 		req.Window = w
 	}
 	for _, s := range q.stats {
 		spec, err := query.ParseStat(s)
 		if err != nil {
-			return nil, fmt.Errorf("%w: -s: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: -s: %v", ErrUsage, err)
 		}
 		req.Stats = append(req.Stats, spec)
 	}
@@ -245,7 +234,7 @@ func (q *queryArgs) request(flt *filter.Filter, loc *time.Location) (*query.Requ
 		req.Top = 0 // listings are not cut unless asked
 	}
 	if q.bidir && q.bidirGuess {
-		return nil, fmt.Errorf("%w: -b and -B exclude each other", errUsage)
+		return nil, fmt.Errorf("%w: -b and -B exclude each other", ErrUsage)
 	}
 	switch {
 	case q.bidirGuess:
@@ -255,11 +244,11 @@ func (q *queryArgs) request(flt *filter.Filter, loc *time.Location) (*query.Requ
 	}
 	switch {
 	case q.aggregate != "" && req.Bidir != query.Unidirectional:
-		return nil, fmt.Errorf("%w: -A cannot be combined with -b or -B (they pair five-tuples)", errUsage)
+		return nil, fmt.Errorf("%w: -A cannot be combined with -b or -B (they pair five-tuples)", ErrUsage)
 	case q.aggregate != "":
 		spec, err := query.ParseAggSpec(q.aggregate)
 		if err != nil {
-			return nil, fmt.Errorf("%w: -A: %v", errUsage, err)
+			return nil, fmt.Errorf("%w: -A: %v", ErrUsage, err)
 		}
 		req.Aggregate = &spec
 	case q.fiveTuple:
@@ -269,7 +258,7 @@ func (q *queryArgs) request(flt *filter.Filter, loc *time.Location) (*query.Requ
 	if q.order != "" {
 		o, ok := query.ParseOrder(q.order)
 		if !ok {
-			return nil, fmt.Errorf("%w: -O %q: want tstart, tend, flows, packets, bytes, pps, bps, bpp or duration", errUsage, q.order)
+			return nil, fmt.Errorf("%w: -O %q: want tstart, tend, flows, packets, bytes, pps, bps, bpp or duration", ErrUsage, q.order)
 		}
 		req.Order, req.Ordered = o, true
 	}
@@ -278,7 +267,7 @@ func (q *queryArgs) request(flt *filter.Filter, loc *time.Location) (*query.Requ
 
 // outputFormat decides how rows print: csv, json, ndjson, or a text format
 // (nfdump's automatic one for -A and -b/-B unless -o names one).
-func (q *queryArgs) outputFormat(req *query.Request) (outFormat, error) {
+func (q *Args) outputFormat(req *query.Request) (outFormat, error) {
 	spec := q.output
 	switch spec {
 	case "csv", "json", "ndjson", "kflow-csv", "kflow-json":
@@ -294,7 +283,7 @@ func (q *queryArgs) outputFormat(req *query.Request) (outFormat, error) {
 	}
 	f, err := compileFormat(spec)
 	if err != nil {
-		return outFormat{}, fmt.Errorf("%w: -o: %v", errUsage, err)
+		return outFormat{}, fmt.Errorf("%w: -o: %v", ErrUsage, err)
 	}
 	return outFormat{text: f}, nil
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package main
+package querycli
 
 import (
 	"fmt"
@@ -179,9 +179,9 @@ func appendAddrOr0(b []byte, a netip.Addr, v6 bool) []byte {
 	return append(b, "0.0.0.0"...)
 }
 
-// ports returns the source and destination port as nfdump prints them:
+// Ports returns the source and destination port as nfdump prints them:
 // ICMP shows type.code as the destination port.
-func ports(r *flow.Record) (string, string) {
+func Ports(r *flow.Record) (string, string) {
 	return string(appendSrcPort(nil, r)), string(appendDstPort(nil, r))
 }
 

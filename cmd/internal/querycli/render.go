@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package main
+package querycli
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/netip"
 	"time"
 
 	"github.com/kflow-dev/kflow/collector/flowfile"
@@ -28,7 +27,7 @@ type outFormat struct {
 
 type queryRender struct {
 	names *query.IfNames // interface names for statistics
-	e     *env
+	e     *Env
 	w     *bufio.Writer
 	o     *fmtOpts
 	quiet bool
@@ -42,12 +41,12 @@ func (r *queryRender) jsonOut() bool {
 	case "json", "kflow-json", "ndjson":
 		return true
 	}
-	return r.e.json
+	return r.e.JSON
 }
 
 func (r *queryRender) printJSON(v any) error {
 	enc := json.NewEncoder(r.w)
-	if r.e.pretty {
+	if r.e.Pretty {
 		enc.SetIndent("", "  ")
 	}
 	return enc.Encode(v)
@@ -139,8 +138,8 @@ func (r *queryRender) totalsFooter(res *query.Result) {
 	fmt.Fprintf(r.w, "Total flows processed: %d, passed: %d, Blocks skipped: %d, files: %d\n", st.Read, st.Passed, st.CorruptBlocks, st.Files)
 }
 
-// summaryJSON is -I's JSON: the files read and their summary.
-type summaryJSON struct {
+// SummaryJSON is -I's JSON: the files read and their summary.
+type SummaryJSON struct {
 	Files  int      `json:"files"`
 	Idents []string `json:"idents"`
 	query.SummaryJSON
@@ -156,7 +155,7 @@ func (r *queryRender) summary(res *query.Result) error {
 		if idents == nil {
 			idents = []string{}
 		}
-		return r.printJSON(summaryJSON{Files: res.Scan.Files, Idents: idents, SummaryJSON: query.NewSummaryJSON(s), Reports: res.Reports})
+		return r.printJSON(SummaryJSON{Files: res.Scan.Files, Idents: idents, SummaryJSON: query.NewSummaryJSON(s), Reports: res.Reports})
 	}
 	w := r.w
 	fmt.Fprintf(w, "Files: %d\n", res.Scan.Files)
@@ -185,7 +184,7 @@ func (r *queryRender) summary(res *query.Result) error {
 	fmt.Fprintf(w, "Sequence failures: %d\n", s.SequenceFailures)
 	printIgnored(w, s, res.Reports)
 	if !r.quiet {
-		fmt.Fprintf(w, "Time window: %s - %s\n", fmtTime(first, r.o.loc), fmtTime(last, r.o.loc))
+		fmt.Fprintf(w, "Time window: %s - %s\n", FmtTime(first, r.o.loc), FmtTime(last, r.o.loc))
 	}
 	return nil
 }
@@ -261,19 +260,16 @@ func (r *queryRender) statTable(st *query.StatTable, top int, total *query.Count
 	}
 }
 
-// printRecords prints records in nfdump's line format, with its header.
-func printRecords(w io.Writer, recs []flow.Record, loc *time.Location) error {
-	return printRecordsFormat(w, recs, "line", &fmtOpts{loc: loc})
-}
-
-// printRecordsFormat prints records in the given format.
-func printRecordsFormat(w io.Writer, recs []flow.Record, format string, o *fmtOpts) error {
+// PrintRecords prints records in the given format (a predefined format
+// or fmt:...), with its header. ifName, when set, names interfaces for %in
+// and %out.
+func PrintRecords(w io.Writer, recs []flow.Record, format string, loc *time.Location, ifName func(uint32) string) error {
 	bw := bufio.NewWriter(w)
 	line, err := compileFormat(format)
 	if err != nil {
 		return err
 	}
-	r := &queryRender{w: bw, o: o, out: outFormat{text: line}}
+	r := &queryRender{w: bw, o: &fmtOpts{loc: loc, ifName: ifName}, out: outFormat{text: line}}
 	r.listHeader()
 	row := query.Row{Flows: 1}
 	for i := range recs {
@@ -281,15 +277,6 @@ func printRecordsFormat(w io.Writer, recs []flow.Record, format string, o *fmtOp
 		r.row(&row)
 	}
 	return bw.Flush()
-}
-
-// hostPort prints ADDR:PORT ([ADDR]:PORT for IPv6) outside nfdump's
-// layouts.
-func hostPort(a netip.Addr, port string) string {
-	if a.Is6() {
-		return "[" + a.String() + "]:" + port
-	}
-	return a.String() + ":" + port
 }
 
 // printIgnored prints, per exporter that reported its statistics, the
