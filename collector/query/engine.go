@@ -87,13 +87,13 @@ func (e *engine) wholeFiles() bool {
 
 // storedSummaries adds the stored summaries of the files closed cleanly
 // to z and returns the others, which must be scanned.
-func storedSummaries(files []File, z *flowfile.Summarizer, st *ScanStats) (scan []File) {
-	for _, f := range files {
-		s, ok := readStoredSummary(f.Path)
-		if !ok {
+func storedSummaries(files []File, metas []fileMeta, z *flowfile.Summarizer, st *ScanStats) (scan []File) {
+	for i, f := range files {
+		if !metas[i].hasSummary {
 			scan = append(scan, f)
 			continue
 		}
+		s := metas[i].summary
 		z.AddSummary(s)
 		st.Files++
 		st.Read += s.Total.Flows
@@ -103,19 +103,11 @@ func storedSummaries(files []File, z *flowfile.Summarizer, st *ScanStats) (scan 
 	return scan
 }
 
-// readStoredSummary returns the summary a cleanly closed file carries.
-func readStoredSummary(path string) (flowfile.Summary, bool) {
-	r, err := flowfile.Open(path, flowfile.ReaderOptions{})
-	if err != nil {
-		return flowfile.Summary{}, false
-	}
-	defer r.Close()
-	return r.Summary()
-}
-
 func (e *engine) summary(ctx context.Context, res *Result) error {
-	// The files' idents and what their exporters said, in one opening.
-	res.Reports = mergeReports(e.files, &res.Idents)
+	// The files' idents, what their exporters said and their stored
+	// summaries, in one opening of each file.
+	metas := readMetas(e.files)
+	res.Reports = mergeReports(metas, &res.Idents)
 	slices.Sort(res.Idents)
 	if !e.wholeFiles() {
 		return e.scanSummary(ctx, res, e.files, flowfile.NewSummarizer(), ScanStats{})
@@ -124,7 +116,7 @@ func (e *engine) summary(ctx context.Context, res *Result) error {
 	// the others (the file being written, a crashed one).
 	z := flowfile.NewSummarizer()
 	var st ScanStats
-	scan := storedSummaries(e.files, z, &st)
+	scan := storedSummaries(e.files, metas, z, &st)
 	return e.scanSummary(ctx, res, scan, z, st)
 }
 

@@ -22,13 +22,22 @@ import (
 // exporter had ignored by its last report in these files, whatever the
 // window or filter selected of its records.
 func Reports(files []File) []flowfile.ExporterReport {
-	return mergeReports(files, nil)
+	return mergeReports(readMetas(files), nil)
 }
 
-// mergeReports is Reports; with idents, it also collects the files'
-// distinct idents there, empty ones left out (one opening of each file
-// for both).
-func mergeReports(files []File, idents *[]string) []flowfile.ExporterReport {
+// readMetas reads the meta of each file, in order.
+func readMetas(files []File) []fileMeta {
+	metas := make([]fileMeta, len(files))
+	for i, f := range files {
+		metas[i] = readMeta(f.Path)
+	}
+	return metas
+}
+
+// mergeReports is Reports of the files whose metas are given; with
+// idents, it also collects the files' distinct idents there, empty ones
+// left out.
+func mergeReports(metas []fileMeta, idents *[]string) []flowfile.ExporterReport {
 	type key struct {
 		r    reportID
 		init int64
@@ -36,8 +45,7 @@ func mergeReports(files []File, idents *[]string) []flowfile.ExporterReport {
 	last := map[key]flowfile.StartStats{}
 	merged := map[reportID]*flowfile.ExporterReport{}
 	var order []reportID
-	for _, f := range files {
-		meta := readMeta(f.Path)
+	for _, meta := range metas {
 		if idents != nil && meta.ident != "" && !slices.Contains(*idents, meta.ident) {
 			*idents = append(*idents, meta.ident)
 		}
@@ -163,17 +171,21 @@ type fileMeta struct {
 	ok      bool // the file could be opened
 	ident   string
 	reports []flowfile.ExporterReport
+	// summary is the summary a kflow file closed cleanly stores.
+	summary    flowfile.Summary
+	hasSummary bool
 }
 
-// readMeta opens a flow file of either format once for its ident and
-// exporter reports (none in nfdump files, or in files not closed
-// cleanly). A file that cannot be opened has no meta: reading its records
-// says why.
+// readMeta opens a flow file of either format once for its ident,
+// exporter reports and stored summary (none in nfdump files, or in files
+// not closed cleanly). A file that cannot be opened has no meta: reading
+// its records says why.
 func readMeta(path string) fileMeta {
 	if r, err := flowfile.Open(path, flowfile.ReaderOptions{}); err == nil {
 		defer r.Close()
 		m := fileMeta{ok: true, ident: r.Header().Ident}
 		m.reports, _ = r.Reports() // a damaged section: no reports
+		m.summary, m.hasSummary = r.Summary()
 		return m
 	}
 	r, err := nfdump.Open(path)

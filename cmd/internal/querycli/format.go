@@ -72,11 +72,21 @@ type tag struct {
 	// string): the tags of the predefined formats append, so that a
 	// listing allocates nothing per field.
 	app func(b []byte, w *query.Row, o *fmtOpts) []byte
+	// names: the tag prints an interface, by name when its exporter
+	// gave one.
+	names bool
 }
 
 // valTag is a tag whose value is a string.
 func valTag(title string, width int, value func(w *query.Row, o *fmtOpts) string) tag {
 	return tag{title: title, width: width, value: value}
+}
+
+// ifTag is a tag that prints the interface field(w) names.
+func ifTag(title string, field func(w *query.Row) uint32) tag {
+	t := valTag(title, 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, field(w)) })
+	t.names = true
+	return t
 }
 
 // appTag is a tag whose value is appended.
@@ -274,8 +284,8 @@ var tags = map[string]tag{
 	"bpp": appTag("   Bpp", 6, func(b []byte, w *query.Row, o *fmtOpts) []byte {
 		return strconv.AppendUint(b, flow.PerPacket(w.Octets, w.Packets), 10)
 	}),
-	"in":   valTag(" Input", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.InIf) }),
-	"out":  valTag("Output", 6, func(w *query.Row, o *fmtOpts) string { return o.rowIf(w, w.OutIf) }),
+	"in":   ifTag(" Input", func(w *query.Row) uint32 { return w.InIf }),
+	"out":  ifTag("Output", func(w *query.Row) uint32 { return w.OutIf }),
 	"dir":  valTag("Dir", 3, func(w *query.Row, o *fmtOpts) string { return map[flow.Direction]string{0: "I", 1: "E"}[w.Direction] }),
 	"svln": valTag("SVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.VLAN)) }),
 	"dvln": valTag("DVlan", 5, func(w *query.Row, o *fmtOpts) string { return strconv.Itoa(int(w.InnerVLAN)) }),
@@ -357,6 +367,17 @@ type fmtElem struct {
 }
 
 type recordFormat []fmtElem
+
+// namesInterfaces reports whether the format prints interfaces (%in,
+// %out), which are printed by the names their exporters gave.
+func (f recordFormat) namesInterfaces() bool {
+	for _, e := range f {
+		if e.tag != nil && e.tag.names {
+			return true
+		}
+	}
+	return false
+}
 
 // compileFormat compiles "fmt:..." text or a predefined format's name.
 // %line, %long and the other predefined names expand in place; %n is a

@@ -172,8 +172,9 @@ func (q *Args) Run(e *Env, args []string) error {
 	}
 	fb := &query.FileBackend{Paths: paths, Prefix: q.Prefix}
 	var b query.Backend = fb
-	if q.clickhouse == "" && out.special == "" {
-		// Interfaces by the names their exporters gave, for %in and %out.
+	if q.clickhouse == "" && kind != query.KindSummary && out.text.namesInterfaces() {
+		// Interfaces by the names their exporters gave, for %in and %out
+		// (statistics tables name them from the result's reports).
 		if names, err := fb.Interfaces(req.Window); err == nil && names.Len() > 0 {
 			opts.names = names
 		}
