@@ -303,6 +303,19 @@ func queryBench(ctx context.Context, cfg *Config, kdir, ndir string) ([]QueryRun
 		{"filtered scan: " + filter, []string{"-R", ndir, "-q", "-o", "line", filter}, []string{"file", "query", "-R", kdir, "-q", "-o", "line", filter}, true},
 		{"full dump, one line per flow", []string{"-R", ndir, "-q", "-o", "line"}, []string{"file", "dump", kdir}, false},
 	}
+	// kflow-query, the query-only binary next to kflow, asks the same
+	// questions (the one a script calling nfdump would switch to).
+	qbin := filepath.Join(filepath.Dir(cfg.Kflow), "kflow-query")
+	if exec.Command(qbin, "--help").Run() == nil {
+		tasks = []task{
+			{"summary (nfdump -I / kflow-query -I)", []string{"-R", ndir, "-I"}, []string{"-R", kdir, "-I"}, false},
+			{"top 10 source addresses by bytes", tasks[1].nfdump, []string{"-R", kdir, "-q", "-s", "srcip/bytes", "-n", "10"}, false},
+			{"filtered scan: " + filter, tasks[2].nfdump, []string{"-R", kdir, "-q", "-o", "line", filter}, false},
+			{"full dump, one line per flow", tasks[3].nfdump, []string{"-R", kdir, "-q", "-o", "line"}, false},
+		}
+	} else {
+		qbin = cfg.Kflow
+	}
 	var out []QueryRun
 	for range cfg.Runs {
 		for _, t := range tasks {
@@ -314,7 +327,7 @@ func queryBench(ctx context.Context, cfg *Config, kdir, ndir string) ([]QueryRun
 				out = append(out, QueryRun{Task: t.name, Tool: "kflow", Err: errNotYet})
 				continue
 			}
-			out = append(out, timeCmd(t.name, "kflow", cfg.Kflow, t.kflow))
+			out = append(out, timeCmd(t.name, "kflow", qbin, t.kflow))
 		}
 	}
 	for _, q := range out {
