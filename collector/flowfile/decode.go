@@ -327,6 +327,13 @@ type blockDecoder struct {
 	// With columns set, decodeEach decodes into cols instead of records.
 	columns bool
 	colOut  colBuf
+	// With keep set (records, neither indexes nor columns), decodeEach
+	// decodes the fields keepFields of a chunk first, and the other
+	// fields only when keep keeps one of the chunk's records: it skips
+	// them, and hands over nothing, for a chunk whose records it drops
+	// all. keep reads only keepFields.
+	keep       func(*flow.Record) bool
+	keepFields Fields
 	// bothTimes: every record of the block has both times, none a
 	// sub-millisecond part (decodeEach sets it).
 	bothTimes bool
@@ -592,13 +599,25 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 	if !d.readCgroups(count, need&FieldCgroup != 0) {
 		return buf, errColumn(colCgroup), nil
 	}
+	first := d.firstFields(need)
 	for lo := 0; lo < count; lo += decodeChunk {
 		hi := min(lo+decodeChunk, count)
 		var recs []flow.Record // none with columns
 		bad, err := -1, error(nil)
-		if d.columns {
+		switch {
+		case d.columns:
 			bad, err = d.decodeCols(hi-lo, flags[lo:hi], lo, need)
-		} else {
+		case first != 0:
+			recs = buf[:hi-lo]
+			if bad, err = d.decodeChunk(recs, flags[lo:hi], lo, first); bad >= 0 || err != nil {
+				break
+			}
+			if !d.keepsAny(recs) {
+				d.skipChunk(flags[lo:hi], need&^first)
+				continue
+			}
+			bad, err = d.decodeChunk(recs, flags[lo:hi], lo, need&^first)
+		default:
 			recs = buf[:hi-lo]
 			bad, err = d.decodeChunk(recs, flags[lo:hi], lo, need)
 		}
@@ -610,6 +629,159 @@ func (d *blockDecoder) decodeEach(p []byte, count int, buf []flow.Record, need F
 		}
 	}
 	return buf, nil, nil
+}
+
+// firstFields is what decodeEach decodes of each chunk before it asks
+// keep: keepFields (both ports when it holds one: they share a cursor),
+// or 0 when it decodes every field of need at once.
+func (d *blockDecoder) firstFields(need Fields) Fields {
+	if d.keep == nil || d.columns || d.indexes {
+		return 0
+	}
+	first := d.keepFields & need
+	if first&(FieldSrcPort|FieldDstPort) != 0 {
+		first |= need & (FieldSrcPort | FieldDstPort)
+	}
+	if first == need || d.keepFields&^need != 0 {
+		return 0
+	}
+	return first
+}
+
+// skipChunk moves the cursors of the columns of need past the records of
+// a chunk (flags are theirs) without decoding them, and keeps the times'
+// running value. decodeEach checked every column whole before, so the
+// values are there.
+func (d *blockDecoder) skipChunk(flags []uint16, need Fields) {
+	cols := &d.cols
+	fc := countFlags(flags, skipFlags(need))
+	n := len(flags)
+	if need&FieldSrc != 0 {
+		cols[colSrc].skip(n)
+	}
+	if need&FieldDst != 0 {
+		cols[colDst].skip(n)
+	}
+	if need&(FieldSrcPort|FieldDstPort) != 0 {
+		cols[colSrcPort].i += 2 * fc.of(fPorts) // one cursor for both
+	}
+	if need&FieldPackets != 0 {
+		cols[colPackets].skip(n)
+	}
+	if need&FieldOctets != 0 {
+		cols[colOctets].skip(n)
+	}
+	if need&FieldTimes != 0 {
+		tc := &d.cols[colTime]
+		for _, f := range flags {
+			if f&(fStart|fEnd) == 0 {
+				continue
+			}
+			d.prev += unzigzag(tc.uv())
+			if f&fSubMs != 0 {
+				cols[colSubMs].skip(bits.OnesCount16(f & (fStart | fEnd)))
+			}
+			if f&(fStart|fEnd) == fStart|fEnd {
+				cols[colDuration].skip(1)
+			}
+		}
+	}
+	for _, c := range [...]struct {
+		field      Fields
+		col, flag  int
+		fixed, per int // fixed: bytes per record, else uvarints per record
+	}{
+		{FieldICMP, colICMP, fICMP, 2, 0},
+		{FieldVLAN, colVLAN, fVLAN, 0, 2},
+		{FieldInIf, colInIf, fIf, 0, 1},
+		{FieldOutIf, colOutIf, fIf, 0, 1},
+		{FieldTCPFlags, colTCPFlags, fTCPFlags, 0, 1},
+		{FieldTOS, colTOS, fTOS, 1, 0},
+		{FieldTTL, colTTL, fTTL, 2, 0},
+		{FieldNextHop, colNextHop, fNextHop, 0, 1},
+		{FieldAS, colAS, fAS, 0, 2},
+		{FieldMask, colMask, fMask, 2, 0},
+		{FieldSampling, colSampling, fSampling, 0, 1},
+		{FieldExporter, colExporter, fExporter, 0, 2},
+	} {
+		if need&c.field == 0 {
+			continue
+		}
+		if k := fc.of(uint64(c.flag)); c.fixed > 0 {
+			cols[c.col].i += c.fixed * k
+		} else {
+			cols[c.col].skip(c.per * k)
+		}
+	}
+}
+
+// skipFlags are the presence flags skipChunk counts to skip the columns
+// of need.
+func skipFlags(need Fields) uint16 {
+	var f uint16
+	for _, c := range [...]struct {
+		field Fields
+		flag  uint16
+	}{
+		{FieldSrcPort | FieldDstPort, fPorts}, {FieldICMP, fICMP}, {FieldVLAN, fVLAN},
+		{FieldInIf | FieldOutIf, fIf}, {FieldTCPFlags, fTCPFlags}, {FieldTOS, fTOS}, {FieldTTL, fTTL},
+		{FieldNextHop, fNextHop}, {FieldAS, fAS}, {FieldMask, fMask}, {FieldSampling, fSampling},
+		{FieldExporter, fExporter},
+	} {
+		if need&c.field != 0 {
+			f |= c.flag
+		}
+	}
+	return f
+}
+
+// countFlags counts the records of flags carrying each flag of want, four
+// records at a time (their flags side by side in one word, one popcount
+// per flag).
+func countFlags(flags []uint16, want uint16) flagCounts {
+	var fc flagCounts
+	const lanes = 0x0001_0001_0001_0001
+	k := 0
+	for ; k+4 <= len(flags); k += 4 {
+		x := uint64(flags[k]) | uint64(flags[k+1])<<16 | uint64(flags[k+2])<<32 | uint64(flags[k+3])<<48
+		for w := want; w != 0; w &= w - 1 {
+			b := bits.TrailingZeros16(w)
+			fc.n[b] += bits.OnesCount64(x & (lanes << b))
+		}
+	}
+	for ; k < len(flags); k++ {
+		for w := want & flags[k]; w != 0; w &= w - 1 {
+			fc.n[bits.TrailingZeros16(w)]++
+		}
+	}
+	return fc
+}
+
+// keepsAny reports whether keep keeps one of recs.
+func (d *blockDecoder) keepsAny(recs []flow.Record) bool {
+	for i := range recs {
+		if d.keep(&recs[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// skip moves c past n uvarints (each ends with a byte without the
+// continuation bit): eight bytes at a time while more than eight are
+// left, so that the n-th cannot end within the word, then byte by byte.
+func (c *fcur) skip(n int) {
+	b, i := c.b, c.i
+	for n > 8 && i+8 <= len(b) {
+		n -= bits.OnesCount64(binary.LittleEndian.Uint64(b[i:])&highBits ^ highBits)
+		i += 8
+	}
+	for ; n > 0 && i < len(b); i++ {
+		if b[i] < 0x80 {
+			n--
+		}
+	}
+	c.i = i
 }
 
 // decodeChunk decodes the fields need of the records dst, which start at

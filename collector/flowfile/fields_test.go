@@ -4,6 +4,9 @@ package flowfile
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -195,5 +198,154 @@ func sameColumns(t *testing.T, b []byte, count int, need Fields, werr error, wan
 	}
 	if err != nil && n > 0 || err == nil && n != count {
 		t.Fatalf("columns %#x: %d records handed over of %d (%v)", need, n, count, err)
+	}
+}
+
+// variedRecords are synthetic records among which every fifth carries
+// a random subset of every field (so the presence flags vary from record
+// to record), with nanosecond times in odd seeds.
+func variedRecords(seed uint64, n int) []flow.Record {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	recs := newSynthNs(seed, seed%2 == 1).Records(n)
+	for i := 0; i < len(recs); i += 5 {
+		full := fullRecord(rng.IntN(2) == 0)
+		full.Packets, full.Octets = rng.Uint64N(1<<uint(rng.IntN(64))), rng.Uint64()
+		full.Start = full.Start.Add(time.Duration(rng.Int64N(1e12)))
+		full.End = full.Start.Add(time.Duration(rng.Int64N(1e10)))
+		for f := Fields(1); f < AllFields; f <<= 1 {
+			if rng.IntN(3) > 0 {
+				full = (AllFields &^ f).Keep(full)
+			}
+		}
+		recs[i] = full
+	}
+	return recs
+}
+
+// TestDecodeKeepFields: decodeEach with keep (decoding keepFields first,
+// the rest only of chunks where keep keeps a record, skipping the others)
+// hands over the records a full decode holds at the same positions, for
+// every chunk holding a kept record, and every kept record.
+func TestDecodeKeepFields(t *testing.T) {
+	enc := newBlockEncoder()
+	rng := rand.New(rand.NewPCG(3, 4))
+	split, skipped := 0, 0
+	defer func() {
+		// The cases exercised the split and the skipping.
+		if split < 100 || skipped < 100 {
+			t.Errorf("%d cases split the decoding, %d chunks skipped", split, skipped)
+		}
+	}()
+	for seed := range uint64(3) {
+		recs := variedRecords(seed, 5*decodeChunk+77)
+		b := bytes.Clone(enc.encode(recs))
+		var full blockDecoder
+		want, err := full.decode(b, len(recs), nil, AllFields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kf := range someFields(rng) {
+			if kf == 0 {
+				continue
+			}
+			for _, every := range []uint64{3, 2 * decodeChunk} {
+				// keep reads only the fields kf: it hashes the record
+				// with the others zeroed.
+				keep := func(r *flow.Record) bool {
+					h := fnv.New64a()
+					fmt.Fprintf(h, "%v", kf.Keep(*r))
+					return h.Sum64()%every == 0
+				}
+				var wantKept []flow.Record
+				wantChunks := map[int]bool{}
+				for i := range want {
+					if keep(&want[i]) {
+						wantKept = append(wantKept, want[i])
+						wantChunks[i/decodeChunk*decodeChunk] = true
+					}
+				}
+				d := blockDecoder{keep: keep, keepFields: kf}
+				if d.firstFields(AllFields) == 0 {
+					// Every field at once: every chunk comes.
+					for lo := 0; lo < len(recs); lo += decodeChunk {
+						wantChunks[lo] = true
+					}
+				} else {
+					split++
+				}
+				var kept []flow.Record
+				chunks := map[int]bool{}
+				_, derr, ferr := d.decodeEach(b, len(recs), nil, AllFields, func(got []flow.Record, lo int) error {
+					chunks[lo] = true
+					for i := range got {
+						if !reflect.DeepEqual(got[i], want[lo+i]) {
+							t.Fatalf("seed %d, fields %#x, 1 in %d: record %d:\n got %+v\nwant %+v", seed, kf, every, lo+i, got[i], want[lo+i])
+						}
+						if keep(&got[i]) {
+							kept = append(kept, got[i])
+						}
+					}
+					return nil
+				})
+				if derr != nil || ferr != nil {
+					t.Fatalf("seed %d, fields %#x: %v %v", seed, kf, derr, ferr)
+				}
+				if !reflect.DeepEqual(kept, wantKept) {
+					t.Fatalf("seed %d, fields %#x, 1 in %d: kept %d records, want %d", seed, kf, every, len(kept), len(wantKept))
+				}
+				if !reflect.DeepEqual(chunks, wantChunks) {
+					t.Fatalf("seed %d, fields %#x, 1 in %d: chunks handed over %v, want %v", seed, kf, every, chunks, wantChunks)
+				}
+				skipped += len(recs)/decodeChunk + 1 - len(chunks)
+			}
+		}
+	}
+}
+
+// TestSkipUvarints: skip moves past as many uvarints as reading them one
+// by one does, from any position, for any count.
+func TestSkipUvarints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var b []byte
+	for range 2000 {
+		b = binary.AppendUvarint(b, rng.Uint64N(1<<uint(rng.IntN(64))))
+	}
+	for range 3000 {
+		start := fcur{b: b}
+		start.skip(rng.IntN(500))
+		n := rng.IntN(600)
+		want := start
+		for k := 0; k < n && want.i < len(b); k++ {
+			want.uv()
+		}
+		got := start
+		got.skip(n)
+		if got.i != want.i {
+			t.Fatalf("skip(%d) from %d: at %d, want %d", n, start.i, got.i, want.i)
+		}
+	}
+}
+
+// TestCountFlags: countFlags counts as a loop over every record does.
+func TestCountFlags(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 200 {
+		flags := make([]uint16, rng.IntN(40))
+		for i := range flags {
+			flags[i] = uint16(rng.Uint32()) & fAll
+		}
+		want := uint16(rng.Uint32()) & fAll
+		got := countFlags(flags, want)
+		for b := range 15 {
+			n := 0
+			for _, f := range flags {
+				if want&f&(1<<b) != 0 {
+					n++
+				}
+			}
+			if got.n[b] != n {
+				t.Fatalf("flags %v, want %#x: bit %d counted %d, want %d", flags, want, b, got.n[b], n)
+			}
+		}
 	}
 }

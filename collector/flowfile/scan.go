@@ -54,6 +54,11 @@ type ScanOptions struct {
 	// ScanEach and ScanFilesBlocks, whose callbacks run on the workers
 	// already, ignore it.
 	Keep func(*flow.Record) bool
+	// KeepFields, if set, are the fields Keep reads. The workers then
+	// decode those of each chunk of a block first and the others only
+	// for a chunk where Keep keeps a record: a selective filter's
+	// listing skips most of the decoding. Keep must read no other field.
+	KeepFields Fields
 }
 
 // ColumnFields are the fields a scan with ScanOptions.Columns decodes
@@ -154,7 +159,7 @@ func Scan(path string, opts ScanOptions, fn func(recs []flow.Record) error) (Sca
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	err = scanParallel(r.ra, secs, min(workers, max(1, len(secs))), opts.fields(), opts.Keep, func(o scanOut) error {
+	err = scanParallel(r.ra, secs, min(workers, max(1, len(secs))), opts.fields(), opts.Keep, opts.KeepFields, func(o scanOut) error {
 		if o.corrupt {
 			res.Corrupt++
 			return nil
@@ -291,7 +296,7 @@ const scanPiece = 2048
 // keep keeps, if set) and calls deliver with their records in order, a
 // piece at a time: the first piece of a block carries the number of
 // records the block holds (read), a corrupt block one piece saying so.
-func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, keep func(*flow.Record) bool, deliver func(scanOut) error) error {
+func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, keep func(*flow.Record) bool, keepFields Fields, deliver func(scanOut) error) error {
 	jobs := make(chan scanJob, workers)
 	order := make(chan chan scanOut, 2*workers)
 	free := make(chan []flow.Record, 4*workers+2)
@@ -302,6 +307,9 @@ func scanParallel(ra io.ReaderAt, secs []scanSection, workers int, need Fields, 
 		go func() {
 			defer wg.Done()
 			w := scanWorker{ra: ra, need: need, keep: keep}
+			if keep != nil && keepFields != 0 {
+				w.bd.keep, w.bd.keepFields = keep, keepFields
+			}
 			defer w.close()
 			for j := range jobs {
 				w.decodePieces(j, free, done)

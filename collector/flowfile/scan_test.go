@@ -77,24 +77,28 @@ func TestScanLikeReader(t *testing.T) {
 						wantKept = append(wantKept, r)
 					}
 				}
-				var kept []flow.Record
-				kres, err := Scan(p, ScanOptions{Workers: workers, Keep: keep}, func(recs []flow.Record) error {
-					kept = append(kept, recs...)
-					return nil
-				})
-				if err != nil {
-					t.Fatalf("Scan with Keep: %v", err)
-				}
 				if len(wantKept) == 0 || len(wantKept) == len(want) {
 					t.Fatalf("keep kept %d of %d: not a test of it", len(wantKept), len(want))
 				}
-				checkRecords(t, kept, wantKept)
-				if (kres.Summary != nil) != (res.Summary != nil) {
-					t.Errorf("workers %d, Keep: summary %v, want %v", workers, kres.Summary != nil, res.Summary != nil)
-				}
-				kres.Summary, res.Summary = nil, nil
-				if kres != res {
-					t.Errorf("workers %d, Keep: result %+v, want %+v", workers, kres, res)
+				// With KeepFields too: the fields keep reads first.
+				for _, kf := range []Fields{0, FieldProto | FieldPackets} {
+					var kept []flow.Record
+					kres, err := Scan(p, ScanOptions{Workers: workers, Keep: keep, KeepFields: kf}, func(recs []flow.Record) error {
+						kept = append(kept, recs...)
+						return nil
+					})
+					if err != nil {
+						t.Fatalf("Scan with Keep: %v", err)
+					}
+					checkRecords(t, kept, wantKept)
+					if (kres.Summary != nil) != (res.Summary != nil) {
+						t.Errorf("workers %d, Keep: summary %v, want %v", workers, kres.Summary != nil, res.Summary != nil)
+					}
+					r := res
+					kres.Summary, r.Summary = nil, nil
+					if kres != r {
+						t.Errorf("workers %d, Keep, KeepFields %#x: result %+v, want %+v", workers, kf, kres, r)
+					}
 				}
 			}
 		})

@@ -150,7 +150,15 @@ func (s *Scanner) Scan(ctx context.Context, files []File, fn func(r *flow.Record
 	filtering := match != nil || win
 	opts := s.scanOptions()
 	if filtering && !s.Idents {
+		// The workers decode the fields pass reads first, and the others
+		// only for the chunks of records where it keeps one.
 		opts.Keep = pass
+		if match != nil {
+			opts.KeepFields = s.Filter.Fields()
+		}
+		if win {
+			opts.KeepFields |= flowfile.FieldTimes
+		}
 	}
 	done := false
 	for _, f := range files {
