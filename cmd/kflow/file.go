@@ -146,22 +146,7 @@ func printStat(w io.Writer, files []fileStatJSON, s flowfile.Summary, truncated 
 		fmt.Fprintf(w, "Skipped    : %d records and %d elements of unknown types (nfdump files)\n", skippedRecs, skippedElems)
 	}
 	fmt.Fprintf(w, "Blocks     : %d\n", s.Blocks)
-	for _, row := range []struct {
-		name string
-		get  func(flowfile.Counters) uint64
-	}{
-		{"Flows", func(c flowfile.Counters) uint64 { return c.Flows }},
-		{"Packets", func(c flowfile.Counters) uint64 { return c.Packets }},
-		{"Bytes", func(c flowfile.Counters) uint64 { return c.Octets }},
-	} {
-		fmt.Fprintf(w, "%-11s: %d\n", row.name, row.get(s.Total))
-		for _, p := range []struct {
-			n string
-			c flowfile.Counters
-		}{{"tcp", s.TCP}, {"udp", s.UDP}, {"icmp", s.ICMP}, {"other", s.Other}} {
-			fmt.Fprintf(w, "%-11s: %d\n", row.name+"_"+p.n, row.get(p.c))
-		}
-	}
+	querycli.PrintCounts(w, &s, 11)
 	fmt.Fprintf(w, "First      : %s\n", querycli.FmtTime(s.FirstSeen, loc))
 	fmt.Fprintf(w, "Last       : %s\n", querycli.FmtTime(s.LastSeen, loc))
 	fmt.Fprintf(w, "Sequence failures: %d\n", s.SequenceFailures)

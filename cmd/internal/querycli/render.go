@@ -162,22 +162,7 @@ func (r *queryRender) summary(res *query.Result) error {
 	for _, id := range res.Idents {
 		fmt.Fprintf(w, "Ident: %s\n", id)
 	}
-	for _, row := range []struct {
-		name string
-		get  func(flowfile.Counters) uint64
-	}{
-		{"Flows", func(c flowfile.Counters) uint64 { return c.Flows }},
-		{"Packets", func(c flowfile.Counters) uint64 { return c.Packets }},
-		{"Bytes", func(c flowfile.Counters) uint64 { return c.Octets }},
-	} {
-		fmt.Fprintf(w, "%s: %d\n", row.name, row.get(s.Total))
-		for _, p := range []struct {
-			n string
-			c flowfile.Counters
-		}{{"tcp", s.TCP}, {"udp", s.UDP}, {"icmp", s.ICMP}, {"other", s.Other}} {
-			fmt.Fprintf(w, "%s_%s: %d\n", row.name, p.n, row.get(p.c))
-		}
-	}
+	PrintCounts(w, s, 0)
 	first, last := s.FirstSeen, s.LastSeen
 	fmt.Fprintf(w, "First: %d\nLast: %d\nmsec_first: %d\nmsec_last: %d\n",
 		unixOr0(first), unixOr0(last), msOf(first), msOf(last))
@@ -307,4 +292,26 @@ func (r *queryRender) statValue(e query.Element, v query.Value) string {
 		}
 	}
 	return e.Format(v)
+}
+
+// PrintCounts prints the flows, packets and bytes of s, in all and per
+// protocol, one "Name: value" line each, names padded to width (nfdump's
+// -I lines with 0, kflow file stat's with 11).
+func PrintCounts(w io.Writer, s *flowfile.Summary, width int) {
+	for _, row := range []struct {
+		name string
+		get  func(flowfile.Counters) uint64
+	}{
+		{"Flows", func(c flowfile.Counters) uint64 { return c.Flows }},
+		{"Packets", func(c flowfile.Counters) uint64 { return c.Packets }},
+		{"Bytes", func(c flowfile.Counters) uint64 { return c.Octets }},
+	} {
+		fmt.Fprintf(w, "%-*s: %d\n", width, row.name, row.get(s.Total))
+		for _, p := range []struct {
+			n string
+			c flowfile.Counters
+		}{{"tcp", s.TCP}, {"udp", s.UDP}, {"icmp", s.ICMP}, {"other", s.Other}} {
+			fmt.Fprintf(w, "%-*s: %d\n", width, row.name+"_"+p.n, row.get(p.c))
+		}
+	}
 }
