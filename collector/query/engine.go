@@ -318,8 +318,9 @@ func (e *engine) statsEach(ctx context.Context, stats []*Stat, total *Counter) (
 		first = false
 	}
 	if once >= 0 {
-		for _, c := range stats[once].cs {
-			total.Merge(c)
+		cs := &stats[once].cs
+		for i := range cs.len() {
+			total.Merge(*cs.at(int32(i)))
 		}
 	}
 	// Every statistic counted every record that passed.

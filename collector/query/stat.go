@@ -234,11 +234,11 @@ func (v Value) compare(o Value) int {
 
 // Stat counts records by one element. Numbers below 65536 (ports,
 // protocols, flags, ...) index a dense table; addresses and larger numbers
-// go through a map to an index. Counters live in one slice.
+// go through a map to an index. Counters live in chunks (counters).
 type Stat struct {
 	Spec  StatSpec
-	Total Counter   // over every record added
-	cs    []Counter // the index holds each one's value
+	Total Counter  // over every record added
+	cs    counters // the index holds each one's value
 	index *valueIndex
 	// AddBlock's map of a block's dictionary to counters.
 	slots     []int32
@@ -257,7 +257,7 @@ func (s *Stat) addAddr(a netip.Addr, r *flow.Record) {
 	if added {
 		s.push()
 	}
-	s.cs[i].Add(r)
+	s.cs.at(i).Add(r)
 }
 
 func (s *Stat) addNum(n uint32, r *flow.Record) {
@@ -265,7 +265,7 @@ func (s *Stat) addNum(n uint32, r *flow.Record) {
 	if added {
 		s.push()
 	}
-	s.cs[i].Add(r)
+	s.cs.at(i).Add(r)
 }
 
 func (s *Stat) addStr(str string, r *flow.Record) {
@@ -273,40 +273,11 @@ func (s *Stat) addStr(str string, r *flow.Record) {
 	if added {
 		s.push()
 	}
-	s.cs[i].Add(r)
+	s.cs.at(i).Add(r)
 }
 
 // push adds a counter for a new value (the index keeps the value).
-//
-// Counters grow by doubling (append would grow large slices by a
-// quarter), except for a statistic by a 16-bit number with many values
-// already: it takes room for every number at once. Growing to every port
-// by doubling allocated (and so touched, a page fault each 4 KiB) twice
-// the 2.5 MiB that the counters of every port take, per scan worker;
-// the room reserved at once is fresh memory (from make, which does not
-// clear memory fresh from the system), touched only as it fills.
-func (s *Stat) push() {
-	if len(s.cs) == cap(s.cs) {
-		grow := max(len(s.cs), 64)
-		if d := len(s.index.dense); d == 1<<16 && len(s.cs) >= denseReserveAt && len(s.index.m) == 0 {
-			grow = max(grow, d-len(s.cs))
-		}
-		s.reserve(grow)
-	}
-	s.cs = append(s.cs, Counter{})
-}
-
-// reserve makes room for n more counters, with make and copy, not
-// slices.Grow: growslice clears the new room, touching all of it at once.
-func (s *Stat) reserve(n int) {
-	cs := make([]Counter, len(s.cs), len(s.cs)+n)
-	copy(cs, s.cs)
-	s.cs = cs
-}
-
-// denseReserveAt is the number of values from which push reserves
-// counters for every 16-bit number.
-const denseReserveAt = 4096
+func (s *Stat) push() { s.cs.push() }
 
 // Add counts r.
 func (s *Stat) Add(r *flow.Record) {
@@ -415,9 +386,9 @@ func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 			slots := s.blockSlots(b)
 			for j, k := range sel {
 				r := &recs[k]
-				s.cs[s.slot(slots, b.Addrs, b.SrcAddr[k])].addSpan(r, &spans[j])
+				s.cs.at(s.slot(slots, b.Addrs, b.SrcAddr[k])).addSpan(r, &spans[j])
 				if r.Dst != r.Src {
-					s.cs[s.slot(slots, b.Addrs, b.DstAddr[k])].addSpan(r, &spans[j])
+					s.cs.at(s.slot(slots, b.Addrs, b.DstAddr[k])).addSpan(r, &spans[j])
 				}
 			}
 			return
@@ -430,7 +401,7 @@ func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 			if added {
 				s.push()
 			}
-			s.cs[i].addSpan(r, &spans[j])
+			s.cs.at(i).addSpan(r, &spans[j])
 		}
 		return
 	}
@@ -444,7 +415,7 @@ func (s *Stat) addBlock(b *flowfile.Block, sel []int32, spans []recSpan) {
 	}
 	slots := s.blockSlots(b)
 	for j, k := range sel {
-		s.cs[s.slot(slots, b.Addrs, idx[k])].addSpan(&recs[k], &spans[j])
+		s.cs.at(s.slot(slots, b.Addrs, idx[k])).addSpan(&recs[k], &spans[j])
 	}
 }
 
@@ -470,13 +441,13 @@ func (s *Stat) addColumns(b *flowfile.Block, sel []int32) {
 			idx = b.DstAddr
 		}
 		for _, k := range sel {
-			cv.add(&s.cs[s.slot(slots, b.Addrs, idx[k])], k)
+			cv.add(s.cs.at(s.slot(slots, b.Addrs, idx[k])), k)
 		}
 		if e == ElemIP {
 			src := b.SrcAddr
 			for _, k := range sel {
 				if d := b.DstAddr[k]; d != src[k] && b.Addrs[d] != b.Addrs[src[k]] {
-					cv.add(&s.cs[s.slot(slots, b.Addrs, d)], k)
+					cv.add(s.cs.at(s.slot(slots, b.Addrs, d)), k)
 				}
 			}
 		}
@@ -509,7 +480,7 @@ func (s *Stat) numCounter(v uint32) *Counter {
 	if added {
 		s.push()
 	}
-	return &s.cs[i]
+	return s.cs.at(i)
 }
 
 // nfDstPort is flow.Record.NfDstPort of record k of a piece of columns.
@@ -580,20 +551,17 @@ func (s *Stat) slot(slots []int32, addrs []netip.Addr, d uint32) int32 {
 // Merge adds o (a statistic of the same spec).
 func (s *Stat) Merge(o *Stat) {
 	s.Total.Merge(o.Total)
-	if cap(s.cs) < len(o.cs) {
-		s.reserve(len(o.cs) - len(s.cs))
-	}
 	o.index.each(func(v Value, k int32) {
 		i, added := s.index.value(v)
 		if added {
 			s.push()
 		}
-		s.cs[i].Merge(o.cs[k])
+		s.cs.at(i).Merge(*o.cs.at(k))
 	})
 }
 
 // Len is the number of distinct values.
-func (s *Stat) Len() int { return len(s.cs) }
+func (s *Stat) Len() int { return s.cs.len() }
 
 // Entry is one row of a statistic.
 type Entry struct {
@@ -607,9 +575,9 @@ type Entry struct {
 // were most of the fresh memory of a statistic by port, and each fresh
 // page is a fault.
 func (s *Stat) Top(o Order, n int) []Entry {
-	if n <= 0 || len(s.cs) <= 2*n {
-		out := make([]Entry, 0, len(s.cs))
-		s.index.each(func(v Value, i int32) { out = append(out, Entry{v, s.cs[i]}) })
+	if n <= 0 || s.cs.len() <= 2*n {
+		out := make([]Entry, 0, s.cs.len())
+		s.index.each(func(v Value, i int32) { out = append(out, Entry{v, *s.cs.at(i)}) })
 		sortEntries(out, o)
 		if n > 0 && len(out) > n {
 			out = out[:n]
@@ -638,7 +606,7 @@ func (s *Stat) Top(o Order, n int) []Entry {
 		}
 	}
 	s.index.each(func(v Value, i int32) {
-		e := Entry{v, s.cs[i]}
+		e := Entry{v, *s.cs.at(i)}
 		switch {
 		case len(h) < n:
 			h = append(h, e)
