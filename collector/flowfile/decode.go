@@ -686,24 +686,7 @@ func (d *blockDecoder) skipChunk(flags []uint16, need Fields) {
 			}
 		}
 	}
-	for _, c := range [...]struct {
-		field      Fields
-		col, flag  int
-		fixed, per int // fixed: bytes per record, else uvarints per record
-	}{
-		{FieldICMP, colICMP, fICMP, 2, 0},
-		{FieldVLAN, colVLAN, fVLAN, 0, 2},
-		{FieldInIf, colInIf, fIf, 0, 1},
-		{FieldOutIf, colOutIf, fIf, 0, 1},
-		{FieldTCPFlags, colTCPFlags, fTCPFlags, 0, 1},
-		{FieldTOS, colTOS, fTOS, 1, 0},
-		{FieldTTL, colTTL, fTTL, 2, 0},
-		{FieldNextHop, colNextHop, fNextHop, 0, 1},
-		{FieldAS, colAS, fAS, 0, 2},
-		{FieldMask, colMask, fMask, 2, 0},
-		{FieldSampling, colSampling, fSampling, 0, 1},
-		{FieldExporter, colExporter, fExporter, 0, 2},
-	} {
+	for _, c := range flaggedCols {
 		if need&c.field == 0 {
 			continue
 		}
@@ -715,19 +698,37 @@ func (d *blockDecoder) skipChunk(flags []uint16, need Fields) {
 	}
 }
 
+// flaggedCols are the columns holding values only for the records whose
+// presence flag is set, other than ports and times, as skipChunk skips
+// them.
+var flaggedCols = [...]struct {
+	field      Fields
+	col        int
+	flag       uint16
+	fixed, per int // fixed: bytes per record, else uvarints per record
+}{
+	{FieldICMP, colICMP, fICMP, 2, 0},
+	{FieldVLAN, colVLAN, fVLAN, 0, 2},
+	{FieldInIf, colInIf, fIf, 0, 1},
+	{FieldOutIf, colOutIf, fIf, 0, 1},
+	{FieldTCPFlags, colTCPFlags, fTCPFlags, 0, 1},
+	{FieldTOS, colTOS, fTOS, 1, 0},
+	{FieldTTL, colTTL, fTTL, 2, 0},
+	{FieldNextHop, colNextHop, fNextHop, 0, 1},
+	{FieldAS, colAS, fAS, 0, 2},
+	{FieldMask, colMask, fMask, 2, 0},
+	{FieldSampling, colSampling, fSampling, 0, 1},
+	{FieldExporter, colExporter, fExporter, 0, 2},
+}
+
 // skipFlags are the presence flags skipChunk counts to skip the columns
 // of need.
 func skipFlags(need Fields) uint16 {
 	var f uint16
-	for _, c := range [...]struct {
-		field Fields
-		flag  uint16
-	}{
-		{FieldSrcPort | FieldDstPort, fPorts}, {FieldICMP, fICMP}, {FieldVLAN, fVLAN},
-		{FieldInIf | FieldOutIf, fIf}, {FieldTCPFlags, fTCPFlags}, {FieldTOS, fTOS}, {FieldTTL, fTTL},
-		{FieldNextHop, fNextHop}, {FieldAS, fAS}, {FieldMask, fMask}, {FieldSampling, fSampling},
-		{FieldExporter, fExporter},
-	} {
+	if need&(FieldSrcPort|FieldDstPort) != 0 {
+		f |= fPorts
+	}
+	for _, c := range flaggedCols {
 		if need&c.field != 0 {
 			f |= c.flag
 		}
