@@ -33,6 +33,7 @@ type CollectorRun struct {
 	Sent       int
 	Stored     uint64
 	CPU        time.Duration // the collector process, start to exit
+	User, Sys  time.Duration // CPU's split between user space and the kernel
 	DiskBytes  int64
 	PeakRSS    uint64
 	SendPeriod time.Duration
@@ -185,8 +186,8 @@ func collectorBench(ctx context.Context, e *Env, cfg *Config) ([]CollectorRun, [
 			}
 			dir := filepath.Join(e.Dir, fmt.Sprintf("coll%d-%s", i, sanitize(spec.name)), "flows")
 			cr := runCollector(e, spec, dir, msgs, len(recs))
-			cfg.Logf("collector %s: stored %d/%d, cpu %v, %.0f flows/s per core, %.1f bytes/flow %v", cr.Name, cr.Stored, cr.Sent, cr.CPU,
-				perSecond(cr.Stored, cr.CPU), float64(cr.DiskBytes)/float64(max(cr.Stored, 1)), errString(cr.Err))
+			cfg.Logf("collector %s: stored %d/%d, cpu %v (user %v, sys %v), %.0f flows/s per core, %.1f bytes/flow %v", cr.Name, cr.Stored, cr.Sent,
+				cr.CPU, cr.User, cr.Sys, perSecond(cr.Stored, cr.CPU), float64(cr.DiskBytes)/float64(max(cr.Stored, 1)), errString(cr.Err))
 			runs = append(runs, cr)
 			if prev, ok := dirs[spec.name]; ok {
 				_ = os.RemoveAll(filepath.Dir(prev))
@@ -275,6 +276,7 @@ func runCollector(e *Env, spec collectorSpec, dir string, msgs [][]byte, flows i
 		return cr
 	}
 	cr.CPU = p.CPU()
+	cr.User, cr.Sys = p.UserSys()
 	cr.DiskBytes = dirSize(dir)
 	cr.Stored, cr.Err = spec.count(dir)
 	return cr

@@ -292,5 +292,14 @@ func (p *Proc) CPU() time.Duration {
 	if !p.Exited() || p.cmd.ProcessState == nil {
 		return 0
 	}
-	return p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
+	u, s := p.UserSys()
+	return u + s
+}
+
+// UserSys is CPU's split between user space and the kernel.
+func (p *Proc) UserSys() (user, sys time.Duration) {
+	if !p.Exited() || p.cmd.ProcessState == nil {
+		return 0, 0
+	}
+	return p.cmd.ProcessState.UserTime(), p.cmd.ProcessState.SystemTime()
 }
