@@ -397,14 +397,16 @@ func (r *Rotator) AppendAll(recs []flow.Record, fail func(i int, err error)) int
 		lastExp netip.Addr
 		lastKey string
 		haveKey bool
+		sf      *slotFile // lastKey's file, once known
 	)
 	for i := range recs {
 		rec := &recs[i]
 		if !haveKey || rec.Exporter != lastExp {
 			lastKey, _ = r.key(rec)
-			lastExp, haveKey = rec.Exporter, true
+			lastExp, haveKey, sf = rec.Exporter, true, nil
 		}
-		if err := r.appendLocked(lastKey, rec); errors.Is(err, ErrRejected) {
+		var err error
+		if sf, err = r.appendTo(lastKey, sf, rec); errors.Is(err, ErrRejected) {
 			if fail != nil {
 				fail(i, err)
 			}
@@ -416,26 +418,36 @@ func (r *Rotator) AppendAll(recs []flow.Record, fail func(i int, err error)) int
 }
 
 func (r *Rotator) appendLocked(key string, rec *flow.Record) error {
-	sf := r.files[key]
+	_, err := r.appendTo(key, nil, rec)
+	return err
+}
+
+// appendTo appends rec to the current file of key, sf if not nil (what
+// the last call returned for key, under the same lock: AppendAll spares
+// a map lookup a record), and returns that file (nil if rec was
+// rejected).
+func (r *Rotator) appendTo(key string, sf *slotFile, rec *flow.Record) (*slotFile, error) {
 	if sf == nil {
-		var err error
-		if sf, err = r.open(key); err != nil {
-			return fmt.Errorf("append: %w: %w", ErrRejected, err)
+		if sf = r.files[key]; sf == nil {
+			var err error
+			if sf, err = r.open(key); err != nil {
+				return nil, fmt.Errorf("append: %w: %w", ErrRejected, err)
+			}
 		}
+		sf.used = true
 	}
-	sf.used = true
 	err := sf.w.Append(rec)
 	if errors.Is(err, ErrBroken) {
 		// Replace the broken file; its held records are requeued.
 		delete(r.files, key)
 		r.retire(key, sf)
 		if sf, err = r.open(key); err != nil {
-			return fmt.Errorf("append: %w: %w", ErrRejected, err)
+			return nil, fmt.Errorf("append: %w: %w", ErrRejected, err)
 		}
 		sf.used = true
 		err = sf.w.Append(rec)
 	}
-	return err
+	return sf, err
 }
 
 // SequenceFailures records n sequence failures of an exporter in the
