@@ -129,12 +129,17 @@ type rollupSlot struct {
 
 const rollupCacheSize = 64
 
-func (k *rollupKey) hash() uint64 {
-	a := k.exporter.As16()
-	h := uint64(k.minute) ^ binary.LittleEndian.Uint64(a[8:])
-	h = h*0x9e3779b97f4a7c15 ^ uint64(k.inIf)<<32 ^ uint64(k.outIf)
-	h = h*0x9e3779b97f4a7c15 ^ uint64(k.flags)<<32 ^ uint64(k.vlan)<<16 ^ uint64(k.proto)<<8 ^ uint64(k.tos) ^ uint64(k.dir)<<48
+// hash returns k's cache slot; exp is exporterHash(k.exporter), which
+// Add computes once for a run of records of one exporter.
+func (k *rollupKey) hash(exp uint64) uint64 {
+	h := (uint64(k.minute) ^ exp ^ uint64(k.inIf)<<32 ^ uint64(k.outIf)) * 0x9e3779b97f4a7c15
+	h ^= uint64(k.flags)<<32 ^ uint64(k.vlan)<<16 ^ uint64(k.proto)<<8 ^ uint64(k.tos) ^ uint64(k.dir)<<48
 	return (h * 0xff51afd7ed558ccd) >> 58 // rollupCacheSize = 1<<6
+}
+
+func exporterHash(a netip.Addr) uint64 {
+	b := a.As16()
+	return (binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])) * 0xc2b2ae3d27d4eb4f
 }
 
 // NewRollupBuilder returns an empty builder.
@@ -175,16 +180,24 @@ func floorDiv(a, b int64) int64 {
 // Add implements flowfile.AuxBuilder. Records without a start are left
 // out: no series counts them (a series' window needs a start).
 func (b *RollupBuilder) Add(recs []flow.Record) {
+	var (
+		exp     netip.Addr
+		expHash uint64
+		haveExp bool
+	)
 	for i := range recs {
 		r := &recs[i]
 		if r.Start.IsZero() {
 			continue
 		}
 		b.records++
+		if !haveExp || r.Exporter != exp {
+			exp, expHash, haveExp = r.Exporter, exporterHash(r.Exporter), true
+		}
 		k := rollupKey{minute: minuteOf(r.Start), exporter: r.Exporter, inIf: r.InIf, outIf: r.OutIf,
 			flags: r.TCPFlags, vlan: r.VLAN, proto: r.Proto, tos: r.TOS, dir: r.Direction}
 		c := rollupCounts{1, r.Packets, r.Octets}
-		s := &b.cache[k.hash()]
+		s := &b.cache[k.hash(expHash)]
 		if s.used && s.key == k {
 			s.c.add(c)
 			continue
