@@ -47,6 +47,11 @@ const (
 	opEndMs
 	opDirection
 	opEndReason
+	opICMPTypeCode
+	opMinTTL
+	opMaxTTL
+	opVLAN
+	opInnerVLAN
 )
 
 // plan is the compiled form of a template.
@@ -148,6 +153,16 @@ func fieldOp(f Field) (planOp, bool) {
 		return op(opDirection)
 	case IEFlowEndReason:
 		return op(opEndReason)
+	case IEICMPTypeCodeIPv4, IEICMPTypeCodeIPv6:
+		return op(opICMPTypeCode)
+	case IEMinimumTTL:
+		return op(opMinTTL)
+	case IEMaximumTTL:
+		return op(opMaxTTL)
+	case IEVlanID, IEDot1qVlanID:
+		return op(opVLAN)
+	case IEDot1qCustomerVlanID:
+		return op(opInnerVLAN)
 	case IEIPVersion:
 		return planOp{}, false // derived from the addresses
 	}
@@ -216,8 +231,21 @@ func (p *plan) run(rs *recState, r *flow.Record, b []byte) {
 			rs.seen |= seenEndMs
 		case opDirection:
 			r.Direction = flow.Direction(beUint(v))
+			rs.seen |= seenDirection
 		case opEndReason:
 			r.EndReason = flow.EndReason(beUint(v))
+		case opICMPTypeCode:
+			u := beUint(v)
+			r.ICMPType, r.ICMPCode = uint8(u>>8), uint8(u)
+			rs.seen |= seenICMP
+		case opMinTTL:
+			r.MinTTL = uint8(beUint(v))
+		case opMaxTTL:
+			r.MaxTTL = uint8(beUint(v))
+		case opVLAN:
+			r.VLAN = uint16(beUint(v))
+		case opInnerVLAN:
+			r.InnerVLAN = uint16(beUint(v))
 		default:
 			rs.apply(r, op.id, v)
 		}

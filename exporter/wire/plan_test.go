@@ -20,7 +20,8 @@ func TestPlanMatchesGeneric(t *testing.T) {
 		IEProtocolIdentifier, IEIPClassOfService, IETCPControlBits, IESourceTransportPort,
 		IEDestinationTransportPort, IEIngressInterface, IEEgressInterface, IEFlowStartMilliseconds,
 		IEFlowEndMilliseconds, IEFlowStartSeconds, IEFlowEndNanoseconds, IEFlowDirection, IEFlowEndReason,
-		IEIPVersion, IEICMPTypeCodeIPv4, IEMinimumTTL, IEVlanID, IESamplingInterval, IEFlowStartSysUpTime,
+		IEIPVersion, IEICMPTypeCodeIPv4, IEICMPTypeCodeIPv6, IEICMPTypeIPv4, IEMinimumTTL, IEMaximumTTL,
+		IEVlanID, IEDot1qVlanID, IEDot1qCustomerVlanID, IESamplingInterval, IEFlowStartSysUpTime,
 		IESystemInitTimeMilliseconds, 9999,
 	}
 	lens := []uint16{1, 2, 3, 4, 8, 16, 5}
