@@ -89,19 +89,19 @@ func BenchmarkQuery(b *testing.B) {
 }
 
 // BenchmarkRollupAdd measures the rollups the collector builds as it
-// stores records: benchRecords added 19 at a time (the records of one
-// 1400-octet IPFIX message), each batch first copied into one buffer as
-// the collector decodes a message's records into one (so that they are
-// in the cache, as there), the file's rollup payload built at the end.
+// stores records: benchRecords added one at a time as the file writer
+// adds them, each first copied into one buffer as the collector decodes
+// a message's records into one (so that it is in the cache, as there),
+// the file's rollup payload built at the end.
 func BenchmarkRollupAdd(b *testing.B) {
 	recs := benchRecords(1 << 16)
-	var batch [19]flow.Record
+	var rec [1]flow.Record
 	b.ReportAllocs()
 	for b.Loop() {
 		rb := NewRollupBuilder()
-		for i := 0; i < len(recs); i += len(batch) {
-			n := copy(batch[:], recs[i:])
-			rb.Add(batch[:n])
+		for i := range recs {
+			rec[0] = recs[i]
+			rb.Add(rec[:])
 		}
 		if len(rb.Payload()) == 0 {
 			b.Fatal("empty rollup payload")

@@ -109,6 +109,11 @@ type RollupBuilder struct {
 	// share a few such combinations, and the collector adds them one at
 	// a time.
 	cache [rollupCacheSize]rollupSlot
+	// The last exporter and its hash: the writer adds one record at a
+	// time, and a stream's records nearly all share it.
+	exp     netip.Addr
+	expHash uint64
+	haveExp bool
 }
 
 // rollupKey is a minute and what the rollup dimensions read of a record.
@@ -180,24 +185,19 @@ func floorDiv(a, b int64) int64 {
 // Add implements flowfile.AuxBuilder. Records without a start are left
 // out: no series counts them (a series' window needs a start).
 func (b *RollupBuilder) Add(recs []flow.Record) {
-	var (
-		exp     netip.Addr
-		expHash uint64
-		haveExp bool
-	)
 	for i := range recs {
 		r := &recs[i]
 		if r.Start.IsZero() {
 			continue
 		}
 		b.records++
-		if !haveExp || r.Exporter != exp {
-			exp, expHash, haveExp = r.Exporter, exporterHash(r.Exporter), true
+		if !b.haveExp || r.Exporter != b.exp {
+			b.exp, b.expHash, b.haveExp = r.Exporter, exporterHash(r.Exporter), true
 		}
 		k := rollupKey{minute: minuteOf(r.Start), exporter: r.Exporter, inIf: r.InIf, outIf: r.OutIf,
 			flags: r.TCPFlags, vlan: r.VLAN, proto: r.Proto, tos: r.TOS, dir: r.Direction}
 		c := rollupCounts{1, r.Packets, r.Octets}
-		s := &b.cache[k.hash(expHash)]
+		s := &b.cache[k.hash(b.expHash)]
 		if s.used && s.key == k {
 			s.c.add(c)
 			continue
