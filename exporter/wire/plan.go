@@ -126,47 +126,38 @@ func fieldOp(f Field) (planOp, bool) {
 		// recState.apply ignores integers of other lengths.
 		return planOp{}, false
 	}
-	switch f.ID {
-	case IEOctetDeltaCount:
-		return op(opOctets)
-	case IEPacketDeltaCount:
-		return op(opPackets)
-	case IEProtocolIdentifier:
-		return op(opProto)
-	case IEIPClassOfService:
-		return op(opTOS)
-	case IETCPControlBits:
-		return op(opTCPFlags)
-	case IESourceTransportPort:
-		return op(opSrcPort)
-	case IEDestinationTransportPort:
-		return op(opDstPort)
-	case IEIngressInterface:
-		return op(opInIf)
-	case IEEgressInterface:
-		return op(opOutIf)
-	case IEFlowStartMilliseconds:
-		return op(opStartMs)
-	case IEFlowEndMilliseconds:
-		return op(opEndMs)
-	case IEFlowDirection:
-		return op(opDirection)
-	case IEFlowEndReason:
-		return op(opEndReason)
-	case IEICMPTypeCodeIPv4, IEICMPTypeCodeIPv6:
-		return op(opICMPTypeCode)
-	case IEMinimumTTL:
-		return op(opMinTTL)
-	case IEMaximumTTL:
-		return op(opMaxTTL)
-	case IEVlanID, IEDot1qVlanID:
-		return op(opVLAN)
-	case IEDot1qCustomerVlanID:
-		return op(opInnerVLAN)
-	case IEIPVersion:
+	if f.ID == IEIPVersion {
 		return planOp{}, false // derived from the addresses
 	}
+	if c, ok := uintOps[f.ID]; ok {
+		return op(c)
+	}
 	return planOp{code: opApply, id: f.ID}, true
+}
+
+// uintOps are the fast operations of integer elements (of 1 to 8
+// octets); the other integers go through recState.apply.
+var uintOps = map[uint16]opCode{
+	IEOctetDeltaCount:          opOctets,
+	IEPacketDeltaCount:         opPackets,
+	IEProtocolIdentifier:       opProto,
+	IEIPClassOfService:         opTOS,
+	IETCPControlBits:           opTCPFlags,
+	IESourceTransportPort:      opSrcPort,
+	IEDestinationTransportPort: opDstPort,
+	IEIngressInterface:         opInIf,
+	IEEgressInterface:          opOutIf,
+	IEFlowStartMilliseconds:    opStartMs,
+	IEFlowEndMilliseconds:      opEndMs,
+	IEFlowDirection:            opDirection,
+	IEFlowEndReason:            opEndReason,
+	IEICMPTypeCodeIPv4:         opICMPTypeCode,
+	IEICMPTypeCodeIPv6:         opICMPTypeCode,
+	IEMinimumTTL:               opMinTTL,
+	IEMaximumTTL:               opMaxTTL,
+	IEVlanID:                   opVLAN,
+	IEDot1qVlanID:              opVLAN,
+	IEDot1qCustomerVlanID:      opInnerVLAN,
 }
 
 // beUint decodes 1 to 8 octets, big endian.
