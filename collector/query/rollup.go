@@ -110,10 +110,10 @@ type RollupBuilder struct {
 	// a time.
 	cache [rollupCacheSize]rollupSlot
 	// The last exporter and its hash: the writer adds one record at a
-	// time, and a stream's records nearly all share it.
+	// time, and a stream's records nearly all share it. The zero values
+	// agree: exporterHash(netip.Addr{}) is 0.
 	exp     netip.Addr
 	expHash uint64
-	haveExp bool
 }
 
 // rollupKey is a minute and what the rollup dimensions read of a record.
@@ -191,8 +191,8 @@ func (b *RollupBuilder) Add(recs []flow.Record) {
 			continue
 		}
 		b.records++
-		if !b.haveExp || r.Exporter != b.exp {
-			b.exp, b.expHash, b.haveExp = r.Exporter, exporterHash(r.Exporter), true
+		if r.Exporter != b.exp {
+			b.exp, b.expHash = r.Exporter, exporterHash(r.Exporter)
 		}
 		k := rollupKey{minute: minuteOf(r.Start), exporter: r.Exporter, inIf: r.InIf, outIf: r.OutIf,
 			flags: r.TCPFlags, vlan: r.VLAN, proto: r.Proto, tos: r.TOS, dir: r.Direction}

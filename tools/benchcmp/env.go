@@ -289,9 +289,6 @@ func lastLines(s string, n int) string {
 // CPU is the process's user plus system time, once it has exited
 // (getrusage of the child: the whole life, shutdown included).
 func (p *Proc) CPU() time.Duration {
-	if !p.Exited() || p.cmd.ProcessState == nil {
-		return 0
-	}
 	u, s := p.UserSys()
 	return u + s
 }
