@@ -370,18 +370,21 @@ const reserveAt = 256
 // holding, and in a collector that allocates nothing more once its
 // buffers are grown, that garbage stayed resident: about 3 MiB for
 // 32,768-record blocks.
+//
+// A buffer is grown only when it cannot hold the estimate itself: the
+// eighth is room for the blocks that follow, whose estimates differ by
+// a few percent. Grown whenever it lacked the eighth, each column of
+// varying width was copied again in block after block, 1.2 MB of
+// garbage over a million distinct flows.
 func (e *blockEncoder) reserve() {
-	// want is what a whole block needs of a buffer holding l items now.
-	want := func(l int) int {
-		w := l * e.blockRecords / e.n
-		return w + w/8
-	}
+	// need is what a whole block needs of a buffer holding l items now.
+	need := func(l int) int { return l * e.blockRecords / e.n }
 	grow := func(b []byte) []byte {
-		want := want(len(b))
-		if cap(b) >= want {
+		n := need(len(b))
+		if cap(b) >= n {
 			return b
 		}
-		nb := make([]byte, len(b), want)
+		nb := make([]byte, len(b), n+n/8)
 		copy(nb, b)
 		return nb
 	}
@@ -393,8 +396,8 @@ func (e *blockEncoder) reserve() {
 		e.srcRefs = append(make([]addrRef, 0, e.blockRecords), e.srcRefs...)
 		e.dstRefs = append(make([]addrRef, 0, e.blockRecords), e.dstRefs...)
 	}
-	if want := want(len(e.others)); cap(e.others) < want {
-		e.others = append(make([]netip.Addr, 0, want), e.others...)
+	if n := need(len(e.others)); cap(e.others) < n {
+		e.others = append(make([]netip.Addr, 0, n+n/8), e.others...)
 	}
 }
 
