@@ -108,18 +108,23 @@ type RollupBuilder struct {
 	// dimension before they reach the dimensions: records of a stream
 	// share a few such combinations, and the collector adds them one at
 	// a time.
-	cache [rollupCacheSize]rollupSlot
-	// The last exporter and its hash: the writer adds one record at a
-	// time, and a stream's records nearly all share it. The zero values
-	// agree: exporterHash(netip.Addr{}) is 0.
-	exp     netip.Addr
-	expHash uint64
+	cache [2 * rollupCacheSets]rollupSlot
+	// exps numbers the exporters of the records so far for the cache's
+	// keys (whose comparison and hash are then a few integers'); expNum
+	// maps an exporter to its number. exp is the last record's exporter
+	// and expIdx its number: the writer adds one record at a time, and a
+	// stream's records nearly all share one. The zero values agree: the
+	// zero address is number 0.
+	exps   []netip.Addr
+	expNum map[netip.Addr]uint32
+	exp    netip.Addr
+	expIdx uint32
 }
 
 // rollupKey is a minute and what the rollup dimensions read of a record.
 type rollupKey struct {
 	minute      int64
-	exporter    netip.Addr
+	exporter    uint32 // RollupBuilder.exps
 	inIf, outIf uint32
 	flags, vlan uint16
 	proto, tos  uint8
@@ -132,24 +137,35 @@ type rollupSlot struct {
 	used bool
 }
 
-const rollupCacheSize = 64
+// rollupCacheSets is the number of sets of the cache, two slots each: a
+// key's set is 2*hash. Direct-mapped, 64 slots let two of the few
+// combinations of a stream share a slot often (2 of the 9 of
+// BenchmarkRollupAdd's records), and each then pushed the other out at
+// every record; a third key of a set is far rarer.
+const rollupCacheSets = 64
 
-// hash returns k's cache slot; exp is exporterHash(k.exporter), which
-// Add computes once for a run of records of one exporter.
-func (k *rollupKey) hash(exp uint64) uint64 {
-	h := (uint64(k.minute) ^ exp ^ uint64(k.inIf)<<32 ^ uint64(k.outIf)) * 0x9e3779b97f4a7c15
+// hash returns k's cache slot.
+func (k *rollupKey) hash() uint64 {
+	h := (uint64(k.minute) ^ uint64(k.exporter)<<40 ^ uint64(k.inIf)<<32 ^ uint64(k.outIf)) * 0x9e3779b97f4a7c15
 	h ^= uint64(k.flags)<<32 ^ uint64(k.vlan)<<16 ^ uint64(k.proto)<<8 ^ uint64(k.tos) ^ uint64(k.dir)<<48
-	return (h * 0xff51afd7ed558ccd) >> 58 // rollupCacheSize = 1<<6
+	return (h * 0xff51afd7ed558ccd) >> 58 // rollupCacheSets = 1<<6
 }
 
-func exporterHash(a netip.Addr) uint64 {
-	b := a.As16()
-	return (binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])) * 0xc2b2ae3d27d4eb4f
+// exporterIndex returns the number of exporter a, numbering it if new.
+func (b *RollupBuilder) exporterIndex(a netip.Addr) uint32 {
+	if i, ok := b.expNum[a]; ok {
+		return i
+	}
+	i := uint32(len(b.exps))
+	b.exps = append(b.exps, a)
+	b.expNum[a] = i
+	return i
 }
 
 // NewRollupBuilder returns an empty builder.
 func NewRollupBuilder() *RollupBuilder {
-	b := &RollupBuilder{dims: make([]rollupDim, len(rollupDims))}
+	b := &RollupBuilder{dims: make([]rollupDim, len(rollupDims)),
+		exps: []netip.Addr{{}}, expNum: map[netip.Addr]uint32{{}: 0}}
 	for i, e := range rollupDims {
 		b.dims[i].index = newValueIndex(e.IsAddr())
 	}
@@ -192,26 +208,33 @@ func (b *RollupBuilder) Add(recs []flow.Record) {
 		}
 		b.records++
 		if r.Exporter != b.exp {
-			b.exp, b.expHash = r.Exporter, exporterHash(r.Exporter)
+			b.exp, b.expIdx = r.Exporter, b.exporterIndex(r.Exporter)
 		}
-		k := rollupKey{minute: minuteOf(r.Start), exporter: r.Exporter, inIf: r.InIf, outIf: r.OutIf,
+		k := rollupKey{minute: minuteOf(r.Start), exporter: b.expIdx, inIf: r.InIf, outIf: r.OutIf,
 			flags: r.TCPFlags, vlan: r.VLAN, proto: r.Proto, tos: r.TOS, dir: r.Direction}
 		c := rollupCounts{1, r.Packets, r.Octets}
-		s := &b.cache[k.hash(b.expHash)]
-		if s.used && s.key == k {
+		set := b.cache[2*k.hash():][:2]
+		if s := &set[0]; s.used && s.key == k {
 			s.c.add(c)
 			continue
 		}
-		if s.used {
-			b.addKey(&s.key, s.c)
+		if s := &set[1]; s.used && s.key == k {
+			s.c.add(c)
+			continue
 		}
-		*s = rollupSlot{key: k, c: c, used: true}
+		// The newest key takes the first slot, the one there the second,
+		// whose key leaves for the dimensions.
+		if set[1].used {
+			b.addKey(&set[1].key, set[1].c)
+		}
+		set[1] = set[0]
+		set[0] = rollupSlot{key: k, c: c, used: true}
 	}
 }
 
 // addKey adds counts to the values of a key in every dimension.
 func (b *RollupBuilder) addKey(k *rollupKey, c rollupCounts) {
-	r := flow.Record{Exporter: k.exporter, InIf: k.inIf, OutIf: k.outIf, TCPFlags: k.flags, VLAN: k.vlan,
+	r := flow.Record{Exporter: b.exps[k.exporter], InIf: k.inIf, OutIf: k.outIf, TCPFlags: k.flags, VLAN: k.vlan,
 		Proto: k.proto, TOS: k.tos, Direction: k.dir}
 	for d, e := range rollupDims {
 		v := Dim{Element: e}.value(&r)

@@ -53,7 +53,8 @@ func evenOdd(recs []flow.Record) []flow.Record {
 
 // TestRollupCache: the builder's cache of combinations changes nothing:
 // records of many combinations (more than the cache holds, so that it
-// evicts) make the payload of the dimensions counted record by record.
+// evicts), of several exporters and of none, make the payload of the
+// dimensions counted record by record.
 func TestRollupCache(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	t0 := time.Date(2025, 3, 1, 12, 0, 30, 0, time.UTC)
@@ -67,6 +68,9 @@ func TestRollupCache(t *testing.T) {
 			Exporter: netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(4))})}
 		if i%1000 == 7 {
 			recs[i].Start = time.Time{} // left out
+		}
+		if rng.IntN(5) == 0 {
+			recs[i].Exporter = netip.Addr{} // none: numbered 0 from the start
 		}
 	}
 	got := NewRollupBuilder()
