@@ -138,13 +138,13 @@ type rollupSlot struct {
 }
 
 // rollupCacheSets is the number of sets of the cache, two slots each: a
-// key's set is 2*hash. Direct-mapped, 64 slots let two of the few
+// key's set is its hash. Direct-mapped, 64 slots let two of the few
 // combinations of a stream share a slot often (2 of the 9 of
 // BenchmarkRollupAdd's records), and each then pushed the other out at
 // every record; a third key of a set is far rarer.
 const rollupCacheSets = 64
 
-// hash returns k's cache slot.
+// hash returns the set of k in the cache (its slots are 2*set and 2*set+1).
 func (k *rollupKey) hash() uint64 {
 	h := (uint64(k.minute) ^ uint64(k.exporter)<<40 ^ uint64(k.inIf)<<32 ^ uint64(k.outIf)) * 0x9e3779b97f4a7c15
 	h ^= uint64(k.flags)<<32 ^ uint64(k.vlan)<<16 ^ uint64(k.proto)<<8 ^ uint64(k.tos) ^ uint64(k.dir)<<48
