@@ -63,14 +63,19 @@ func TestRollupCache(t *testing.T) {
 		recs[i] = flow.Record{Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.19.0.1"),
 			Proto: []uint8{flow.ProtoTCP, flow.ProtoUDP, 1}[rng.IntN(3)], SrcPort: uint16(rng.IntN(65536)),
 			Packets: uint64(1 + rng.IntN(100)), Octets: uint64(rng.IntN(100000)),
-			Start: t0.Add(time.Duration(rng.IntN(5)) * time.Minute), TCPFlags: uint16(rng.IntN(4)), TOS: uint8(rng.IntN(3)),
-			InIf: uint32(rng.IntN(5)), OutIf: uint32(rng.IntN(3)), VLAN: uint16(rng.IntN(3)), Direction: flow.Direction(rng.IntN(2)),
+			Start: t0.Add(time.Duration(rng.IntN(5)) * time.Minute), TCPFlags: []uint16{0, 2, 0x12, 0xffff}[rng.IntN(4)],
+			TOS: []uint8{0, 1, 255}[rng.IntN(3)], InIf: []uint32{0, 1, 2, 7, 1<<32 - 1}[rng.IntN(5)],
+			OutIf: []uint32{0, 3, 1<<32 - 1}[rng.IntN(3)], VLAN: []uint16{0, 10, 4095}[rng.IntN(3)], Direction: flow.Direction(rng.IntN(2)),
 			Exporter: netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(4))})}
 		if i%1000 == 7 {
 			recs[i].Start = time.Time{} // left out
 		}
 		if rng.IntN(5) == 0 {
 			recs[i].Exporter = netip.Addr{} // none: numbered 0 from the start
+		}
+		if i%500 == 3 {
+			recs[i].Proto = 255
+			recs[i].Start = time.Date(1969, 12, 31, 23, 58, 0, 0, time.UTC) // negative minutes
 		}
 	}
 	got := NewRollupBuilder()
