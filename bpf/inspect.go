@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -67,6 +68,23 @@ type LoadedProgram struct {
 	LoadedAt time.Time // zero when the kernel does not say
 	UID      uint32
 	MapIDs   []ebpf.MapID
+	// RunCount and RunTime are the kernel's run statistics: its runs and
+	// the time they took, counted only while statistics are enabled
+	// (EnableRunStats, or sysctl kernel.bpf_stats_enabled=1) and kept
+	// when they are not.
+	RunCount uint64
+	RunTime  time.Duration
+}
+
+// EnableRunStats turns on the kernel's run statistics of every BPF
+// program (LoadedProgram.RunCount and RunTime) until the returned closer
+// is closed. While on, each run of any program reads the clock twice.
+func EnableRunStats() (io.Closer, error) {
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return nil, fmt.Errorf("enable bpf run statistics (Linux 5.8 or later and CAP_SYS_ADMIN needed): %w", err)
+	}
+	return c, nil
 }
 
 // LoadedPrograms lists the kernel's kflow programs (name kflow_*), by
@@ -92,6 +110,10 @@ func LoadedPrograms() ([]LoadedProgram, error) {
 			return nil, fmt.Errorf("open program %d: %w", id, err)
 		}
 		info, err := p.Info()
+		var stats *ebpf.ProgramStats
+		if err == nil && strings.HasPrefix(info.Name, ProgramPrefix) {
+			stats, err = p.Stats()
+		}
 		p.Close()
 		if err != nil {
 			return nil, fmt.Errorf("program %d info: %w", id, err)
@@ -99,7 +121,8 @@ func LoadedPrograms() ([]LoadedProgram, error) {
 		if !strings.HasPrefix(info.Name, ProgramPrefix) {
 			continue
 		}
-		lp := LoadedProgram{ID: id, Name: info.Name, Type: info.Type, Tag: info.Tag}
+		lp := LoadedProgram{ID: id, Name: info.Name, Type: info.Type, Tag: info.Tag,
+			RunCount: stats.RunCount, RunTime: stats.Runtime}
 		if d, ok := info.LoadTime(); ok && bootOffset != 0 {
 			lp.LoadedAt = time.Unix(0, int64(d)+bootOffset)
 		}

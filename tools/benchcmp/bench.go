@@ -94,6 +94,14 @@ func runRow(ctx context.Context, e *Env, cfg *Config, gen *XDPGen, pr Probe, n i
 		}
 		defer l.Close()
 	}
+	if pr.attach != nil {
+		l, err := pr.attach(gen, e)
+		if err != nil {
+			rr.Err = err
+			return rr
+		}
+		defer l.Close()
+	}
 	var proc *Proc
 	stop := func() error { return nil }
 	if pr.start != nil {

@@ -182,6 +182,34 @@ func (g *XDPGen) AttachPass(e *Env) (link.Link, error) {
 	return l, nil
 }
 
+// AttachHeaders attaches the header-reading XDP program to A's veth end
+// in place of the XDP_PASS one (a floor row).
+func (g *XDPGen) AttachHeaders(e *Env) (link.Link, error) {
+	var l link.Link
+	err := e.A.Do(func() (err error) {
+		l, err = link.AttachXDP(link.XDPOptions{Program: g.objs.XdpgenHeaders, Interface: e.AIndex, Flags: link.XDPDriverMode})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attach xdp headers on %s: %w", e.AIf, err)
+	}
+	return l, nil
+}
+
+// AttachTCXNext attaches the empty TCX ingress program to A's veth end
+// (a floor row).
+func (g *XDPGen) AttachTCXNext(e *Env) (link.Link, error) {
+	var l link.Link
+	err := e.A.Do(func() (err error) {
+		l, err = link.AttachTCX(link.TCXOptions{Program: g.objs.XdpgenTcxNext, Attach: ebpf.AttachTCXIngress, Interface: e.AIndex})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attach tcx on %s: %w", e.AIf, err)
+	}
+	return l, nil
+}
+
 // xdpMd is struct xdp_md, the context handed to BPF_PROG_RUN.
 type xdpMd struct {
 	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32

@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/cilium/ebpf/link"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +29,9 @@ type Probe struct {
 	// Tool is the program to find in PATH (empty: none).
 	Tool  string
 	start func(e *Env, dir, collector string) (*Proc, func() error, error)
+	// attach, in the floor rows (no exporter, no start), attaches the
+	// harness's own program whose cost the row measures.
+	attach func(g *XDPGen, e *Env) (link.Link, error)
 }
 
 // Probes returns the rows in table order.
@@ -35,11 +40,22 @@ func Probes(kflow string) []Probe {
 		{Name: "no exporter (baseline)"},
 		{Name: "kflow (TCX)", Tool: kflow, start: kflowStart(kflow, "tcx")},
 		{Name: "kflow (XDP)", Tool: kflow, start: kflowStart(kflow, "xdp"), OwnXDP: true},
+		{Name: floorTCXName, attach: (*XDPGen).AttachTCXNext},
+		{Name: floorXDPName, attach: (*XDPGen).AttachHeaders, OwnXDP: true},
 		{Name: "softflowd", Tool: "softflowd", start: softflowdStart, Pcap: true},
 		{Name: "fprobe", Tool: "fprobe", start: fprobeStart, Pcap: true},
 		{Name: "pmacctd + nfprobe", Tool: "pmacctd", start: pmacctdStart, Pcap: true},
 	}
 }
+
+// The floor rows: what a flow meter pays at the hook before counting
+// anything (see xdpgen.c). Not exporters: no exactness, no targets.
+const (
+	floorTCXName = "floor: empty TCX program"
+	floorXDPName = "floor: XDP program reading the headers"
+)
+
+func isFloor(name string) bool { return name == floorTCXName || name == floorXDPName }
 
 func kflowStart(bin, hook string) func(e *Env, dir, collector string) (*Proc, func() error, error) {
 	return func(e *Env, dir, collector string) (*Proc, func() error, error) {

@@ -198,7 +198,7 @@ func (r *Report) exactness(p func(string, ...any)) {
 	p("| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, name := range r.probeNames() {
 		runs, failed := r.rowsOf(name)
-		if name == baselineName {
+		if name == baselineName || isFloor(name) {
 			continue
 		}
 		var flows, mixP, mixB, tgP, xgP []float64

@@ -16,11 +16,14 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpgenProgXdpgenPass = "xdpgen_pass"
-	xdpgenProgXdpgenTx   = "xdpgen_tx"
-	xdpgenVarCfgBasePort = "cfg_base_port"
-	xdpgenVarCfgFlows    = "cfg_flows"
-	xdpgenVarRuns        = "runs"
+	xdpgenProgXdpgenHeaders = "xdpgen_headers"
+	xdpgenProgXdpgenPass    = "xdpgen_pass"
+	xdpgenProgXdpgenTcxNext = "xdpgen_tcx_next"
+	xdpgenProgXdpgenTx      = "xdpgen_tx"
+	xdpgenVarCfgBasePort    = "cfg_base_port"
+	xdpgenVarCfgFlows       = "cfg_flows"
+	xdpgenVarOddFrames      = "odd_frames"
+	xdpgenVarRuns           = "runs"
 )
 
 // loadXdpgen returns the embedded CollectionSpec for xdpgen.
@@ -65,8 +68,10 @@ type xdpgenSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpgenProgramSpecs struct {
-	XdpgenPass *ebpf.ProgramSpec `ebpf:"xdpgen_pass"`
-	XdpgenTx   *ebpf.ProgramSpec `ebpf:"xdpgen_tx"`
+	XdpgenHeaders *ebpf.ProgramSpec `ebpf:"xdpgen_headers"`
+	XdpgenPass    *ebpf.ProgramSpec `ebpf:"xdpgen_pass"`
+	XdpgenTcxNext *ebpf.ProgramSpec `ebpf:"xdpgen_tcx_next"`
+	XdpgenTx      *ebpf.ProgramSpec `ebpf:"xdpgen_tx"`
 }
 
 // xdpgenMapSpecs contains maps before they are loaded into the kernel.
@@ -81,6 +86,7 @@ type xdpgenMapSpecs struct {
 type xdpgenVariableSpecs struct {
 	CfgBasePort *ebpf.VariableSpec `ebpf:"cfg_base_port"`
 	CfgFlows    *ebpf.VariableSpec `ebpf:"cfg_flows"`
+	OddFrames   *ebpf.VariableSpec `ebpf:"odd_frames"`
 	Runs        *ebpf.VariableSpec `ebpf:"runs"`
 }
 
@@ -116,6 +122,7 @@ func (m *xdpgenMaps) Close() error {
 type xdpgenVariables struct {
 	CfgBasePort *ebpf.Variable `ebpf:"cfg_base_port"`
 	CfgFlows    *ebpf.Variable `ebpf:"cfg_flows"`
+	OddFrames   *ebpf.Variable `ebpf:"odd_frames"`
 	Runs        *ebpf.Variable `ebpf:"runs"`
 }
 
@@ -123,13 +130,17 @@ type xdpgenVariables struct {
 //
 // It can be passed to loadXdpgenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpgenPrograms struct {
-	XdpgenPass *ebpf.Program `ebpf:"xdpgen_pass"`
-	XdpgenTx   *ebpf.Program `ebpf:"xdpgen_tx"`
+	XdpgenHeaders *ebpf.Program `ebpf:"xdpgen_headers"`
+	XdpgenPass    *ebpf.Program `ebpf:"xdpgen_pass"`
+	XdpgenTcxNext *ebpf.Program `ebpf:"xdpgen_tcx_next"`
+	XdpgenTx      *ebpf.Program `ebpf:"xdpgen_tx"`
 }
 
 func (p *xdpgenPrograms) Close() error {
 	return _XdpgenClose(
+		p.XdpgenHeaders,
 		p.XdpgenPass,
+		p.XdpgenTcxNext,
 		p.XdpgenTx,
 	)
 }
