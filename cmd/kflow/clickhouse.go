@@ -30,6 +30,7 @@ type clickhouseFlags struct {
 	urls      []string
 	cluster   string
 	retention string
+	compress  string
 	// killAfterInsert is for the crash test: SIGKILL the process after
 	// the Nth acknowledged insert, before the checkpoint records it.
 	killAfterInsert int
@@ -39,6 +40,7 @@ func (f *clickhouseFlags) register(fs *pflag.FlagSet, what string) {
 	fs.StringSliceVar(&f.urls, "clickhouse", nil, "also ship "+what+" to ClickHouse at `URL` (http://user:pass@host:8123/db); repeatable or a comma list: one URL per shard of a cluster, inserts go to each in turn")
 	fs.StringVar(&f.cluster, "clickhouse-cluster", "", "the ClickHouse servers form this cluster (remote_servers `NAME`): create Distributed tables (flows_dist, ...) over it for queries")
 	fs.StringVar(&f.retention, "clickhouse-retention", "flows=15d,1m=7d,1h=365d", "how long ClickHouse keeps raw flows and per-minute and per-hour sums, in days (0: for ever)")
+	fs.StringVar(&f.compress, "clickhouse-compression", "auto", "gzip the inserts: `auto` (unless every server is on a loopback address, where it costs CPU and saves nothing), gzip or none")
 	fs.IntVar(&f.killAfterInsert, "clickhouse-kill-after-insert", 0, "")
 	_ = fs.MarkHidden("clickhouse-kill-after-insert")
 }
@@ -85,10 +87,14 @@ func (f *clickhouseFlags) newShipper(e *env, dir string, sources []shipper.Sourc
 	if err != nil {
 		return nil, fmt.Errorf("%w: --clickhouse-retention: %v", errUsage, err)
 	}
+	comp, err := shipper.ParseCompression(f.compress)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --clickhouse-compression: %v", errUsage, err)
+	}
 	log := e.log
 	opts := shipper.Options{
 		Dir: dir, Sources: sources, Prefix: prefix, Location: loc, URLs: f.urls, Cluster: f.cluster, Retention: ret,
-		KflowVersion: version, OnEvent: func(ev shipper.Event) { logShipperEvent(log, ev) },
+		Compression: comp, KflowVersion: version, OnEvent: func(ev shipper.Event) { logShipperEvent(log, ev) },
 	}
 	if n := f.killAfterInsert; n > 0 {
 		inserts := 0

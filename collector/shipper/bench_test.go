@@ -24,13 +24,28 @@ func cpuTime() time.Duration {
 
 // BenchmarkShip ships one million synthetic records, written as the
 // collector writes them (32768-record blocks), to the shared test server
-// in inserts of up to clickhouse.MaxInsertRows rows. It reports rows per
-// second (wall, the server's insert included) and the shipper's own CPU
-// per row (reading and decoding blocks, RowBinary, gzip, HTTP);
-// ClickHouse's CPU is its own process's.
+// in one insert (clickhouse.MaxInsertRows rows, gzip-compressed) or in
+// eight of DefaultMaxRows (gzip-compressed, and uncompressed as auto
+// compression sends them to a server on loopback). It reports rows per second (wall, the server's insert
+// included) and the shipper's own CPU per row (reading and decoding
+// blocks, RowBinary, gzip, HTTP); ClickHouse's CPU is its own process's.
 //
 //	go test ./collector/shipper -run XXX -bench Ship -benchtime 3x
 func BenchmarkShip(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		maxRows int
+		comp    Compression
+	}{
+		{"one-insert/gzip", 1 << 20, CompressGzip},
+		{"inserts-of-131072/gzip", 0, CompressGzip},
+		{"inserts-of-131072/none", 0, CompressNone},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchShip(b, c.maxRows, c.comp) })
+	}
+}
+
+func benchShip(b *testing.B, maxRows int, comp Compression) {
 	const n = 1 << 20
 	srv := chtest.Shared(b)
 	dir := b.TempDir()
@@ -52,7 +67,8 @@ func BenchmarkShip(b *testing.B) {
 	var wall, cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		db := fmt.Sprintf("kflow_bench%d", i)
-		opts := Options{Dir: dir, URLs: []string{srv.URL(db)}, Location: time.UTC, State: b.TempDir() + "/state", Poll: 10 * time.Millisecond}
+		opts := Options{Dir: dir, URLs: []string{srv.URL(db)}, Location: time.UTC, State: b.TempDir() + "/state", Poll: 10 * time.Millisecond,
+			MaxRows: maxRows, Compression: comp}
 		s, err := New(opts)
 		if err != nil {
 			b.Fatal(err)

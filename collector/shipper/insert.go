@@ -215,7 +215,7 @@ func (s *Shipper) insert(ctx context.Context, b *batch) error {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	err = sv.c.Insert(rctx, clickhouse.TableFlows, clickhouse.InsertColumns(), b.body.Bytes(), true)
+	err = sv.c.Insert(rctx, clickhouse.TableFlows, clickhouse.InsertColumns(), b.body, s.bd.gzip)
 	cancel()
 	if err != nil {
 		var op *net.OpError
@@ -242,7 +242,7 @@ func (s *Shipper) insert(ctx context.Context, b *batch) error {
 	s.stats.Inserts++
 	s.stats.Rows += uint64(b.rows)
 	s.stats.RawBytes += uint64(b.raw)
-	s.stats.Bytes += uint64(b.body.Len())
+	s.stats.Bytes += uint64(len(b.body))
 	s.mu.Unlock()
 	return nil
 }

@@ -28,7 +28,7 @@ func NewMetrics(s *Shipper) *Metrics {
 		s:              s,
 		rows:           d("rows_total", "Flow records inserted into ClickHouse."),
 		rawBytes:       d("row_bytes_total", "RowBinary bytes of the rows inserted."),
-		bytes:          d("bytes_total", "Bytes sent in inserts (gzip-compressed)."),
+		bytes:          d("bytes_total", "Bytes sent in inserts (gzip-compressed unless compression is off)."),
 		inserts:        d("inserts_total", "Inserts ClickHouse acknowledged."),
 		errors:         d("errors_total", "Failed requests to ClickHouse (retried)."),
 		retries:        d("retries_total", "Attempts after a failure."),

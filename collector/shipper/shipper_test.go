@@ -27,13 +27,24 @@ func dropDB(t *testing.T, url string) {
 }
 
 // TestShipExact ships files being written (current and finished, per
-// exporter, across midnight) and reads every field of every record back.
+// exporter, across midnight) and reads every field of every record back,
+// with gzip-compressed inserts and with auto compression (none to the
+// test's server, on loopback).
 func TestShipExact(t *testing.T) {
-	url := chtest.Shared(t).URL("kflow_exact")
+	for _, comp := range []Compression{CompressGzip, CompressAuto} {
+		t.Run(string(comp), func(t *testing.T) { testShipExact(t, comp) })
+	}
+}
+
+func testShipExact(t *testing.T, comp Compression) {
+	db := "kflow_exact_" + string(comp)
+	url := chtest.Shared(t).URL(db)
 	dropDB(t, url)
 	dir := t.TempDir()
 	f := newFiles(t, dir, true)
-	r := start(t, shipperOpts(dir, url))
+	opts := shipperOpts(dir, url)
+	opts.Compression = comp
+	r := start(t, opts)
 	var all []flow.Record
 	for i := 0; i < 8; i++ {
 		recs := records(uint64(i), 1000)
@@ -55,12 +66,15 @@ func TestShipExact(t *testing.T) {
 	if st.Unrepresentable != 1 || st.Duplicates != 0 || st.Errors != 0 {
 		t.Errorf("stats %+v: want 1 unrepresentable row, no duplicates, no errors", st)
 	}
+	if gz := comp == CompressGzip; st.RawBytes == 0 || gz != (st.Bytes < st.RawBytes) || !gz && st.Bytes != st.RawBytes {
+		t.Errorf("%s: %d bytes sent for %d bytes of rows", comp, st.Bytes, st.RawBytes)
+	}
 	// The records without times are at the time their file was received.
-	if got := query(t, c, "SELECT count() FROM kflow_exact.flows WHERE flow_end = 0 AND toStartOfMinute(time) = time"); got != "8" {
+	if got := query(t, c, "SELECT count() FROM "+db+".flows WHERE flow_end = 0 AND toStartOfMinute(time) = time"); got != "8" {
 		t.Errorf("records without times: %s at their file's slot, want 8", got)
 	}
 	// A new shipper on the same checkpoint ships nothing again.
-	again := start(t, shipperOpts(dir, url))
+	again := start(t, opts)
 	again.finish(t)
 	if st := again.s.Stats(); st.Rows != 0 {
 		t.Errorf("second run inserted %d rows", st.Rows)
