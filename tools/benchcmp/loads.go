@@ -171,27 +171,23 @@ func (g *XDPGen) Close() { g.objs.Close() }
 // which a veth needs before it accepts XDP frames from its peer. Closing
 // the link detaches it.
 func (g *XDPGen) AttachPass(e *Env) (link.Link, error) {
-	var l link.Link
-	err := e.A.Do(func() (err error) {
-		l, err = link.AttachXDP(link.XDPOptions{Program: g.objs.XdpgenPass, Interface: e.AIndex, Flags: link.XDPDriverMode})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("attach xdp pass on %s: %w", e.AIf, err)
-	}
-	return l, nil
+	return g.attachXDP(e, g.objs.XdpgenPass, "pass")
 }
 
 // AttachHeaders attaches the header-reading XDP program to A's veth end
 // in place of the XDP_PASS one (a floor row).
 func (g *XDPGen) AttachHeaders(e *Env) (link.Link, error) {
+	return g.attachXDP(e, g.objs.XdpgenHeaders, "headers")
+}
+
+func (g *XDPGen) attachXDP(e *Env, prog *ebpf.Program, what string) (link.Link, error) {
 	var l link.Link
 	err := e.A.Do(func() (err error) {
-		l, err = link.AttachXDP(link.XDPOptions{Program: g.objs.XdpgenHeaders, Interface: e.AIndex, Flags: link.XDPDriverMode})
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: e.AIndex, Flags: link.XDPDriverMode})
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("attach xdp headers on %s: %w", e.AIf, err)
+		return nil, fmt.Errorf("attach xdp %s on %s: %w", what, e.AIf, err)
 	}
 	return l, nil
 }
