@@ -108,15 +108,15 @@ func (bd *builder) build(files []*fileState, limit map[*fileState]int64, skip ma
 	b := &batch{}
 	if encode {
 		bd.body.Reset()
-		if !bd.gzip {
-			// Written to the body as they are.
-		} else if bd.gz == nil {
+		switch {
+		case !bd.gzip: // the rows go to the body as they are
+		case bd.gz == nil:
 			gz, err := gzip.NewWriterLevel(&bd.body, gzip.BestSpeed)
 			if err != nil {
 				return nil, err
 			}
 			bd.gz = gz
-		} else {
+		default:
 			bd.gz.Reset(&bd.body)
 		}
 	}
