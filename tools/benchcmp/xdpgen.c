@@ -80,7 +80,8 @@ int xdpgen_headers(struct xdp_md *ctx)
 	/* Counts what a flow key reads and the load never sends, so that
 	 * every load is made (and no store, as the load's frames are all
 	 * IPv4 UDP with a non-zero mix). */
-	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->protocol != IPPROTO_UDP ||
+	if (eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    ip->protocol != IPPROTO_UDP ||
 	    (ip->saddr ^ ip->daddr ^ udp->source ^ udp->dest) == 0)
 		odd_frames++;
 	return XDP_PASS;
