@@ -4,14 +4,14 @@ package main
 
 import (
 	"fmt"
-
-	"github.com/cilium/ebpf/link"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cilium/ebpf/link"
 )
 
 // The rows: each starts one exporter observing A's veth end and
