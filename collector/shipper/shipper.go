@@ -120,15 +120,20 @@ func gzipFor(c Compression, urls []string) bool {
 	}
 	for _, s := range urls {
 		u, err := url.Parse(s)
-		if err != nil {
-			return true
-		}
-		h := u.Hostname()
-		if a, err := netip.ParseAddr(h); !(h == "localhost" || err == nil && a.Unmap().IsLoopback()) {
+		if err != nil || !loopbackHost(u.Hostname()) {
 			return true
 		}
 	}
 	return false
+}
+
+// loopbackHost reports whether a URL's host is this machine's loopback.
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // EventKind says what happened.
