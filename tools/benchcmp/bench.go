@@ -22,23 +22,34 @@ import (
 
 // Config is what the whole run needs.
 type Config struct {
-	Kflow      string
-	Runs       int
-	MixPPS     int
-	TrafgenN   uint64
-	XDPGenN    uint64
-	LoadFlows  int
-	MixPcap    string
-	MixTruth   Truth
-	MixStats   MixStats
-	Logf       func(string, ...any)
-	Verbose    bool
-	CollectorN int
+	Kflow    string
+	Runs     int
+	MixPPS   int
+	TrafgenN uint64
+	XDPGenN  uint64
+	// XDPGenSkipped says why the xdpgen load was left out (XDPGenN 0).
+	XDPGenSkipped string
+	LoadFlows     int
+	MixPcap       string
+	MixTruth      Truth
+	MixStats      MixStats
+	Logf          func(string, ...any)
+	Verbose       bool
+	CollectorN    int
 	// NoQueries skips the query rows after the collector rows.
 	NoQueries bool
 	// KeepFiles, when set, is where the last collector run's files of
 	// kflow's collector and nfcapd are moved at the end.
 	KeepFiles string
+}
+
+// loads returns the load phases the run has: trafgen's, and xdpgen's
+// unless it was left out.
+func (cfg *Config) loads() []string {
+	if cfg.XDPGenN == 0 {
+		return []string{phaseTrafgen}
+	}
+	return []string{phaseTrafgen, phaseXDPGen}
 }
 
 // LoadMetrics are one load phase's figures.
@@ -143,7 +154,7 @@ func runRow(ctx context.Context, e *Env, cfg *Config, gen *XDPGen, pr Probe, n i
 
 	// Phases 2 and 3: the loads.
 	truths := map[string]LoadResult{}
-	for _, ph := range []string{phaseTrafgen, phaseXDPGen} {
+	for _, ph := range cfg.loads() {
 		s0, _ := readSysCPU()
 		p0 := usage()
 		t0 := time.Now()

@@ -217,6 +217,31 @@ func (g *XDPGen) runs() (uint64, error) {
 	return v, err
 }
 
+// Probe checks that the kernel runs the generator with live frames: one
+// frame of a local experimental EtherType out of B's veth end, before A
+// has the XDP program it needs to take XDP frames, so A drops it and no
+// row can count it. Some kernels and sandboxes refuse live-frame test
+// runs (EPERM) while they allow every other use of BPF.
+func (g *XDPGen) Probe(e *Env) error {
+	frame := make([]byte, loadFrameLen)
+	copy(frame[0:], genDstMAC)
+	copy(frame[6:], genSrcMAC)
+	binary.BigEndian.PutUint16(frame[12:], 0x88b5)
+	err := e.B.Do(func() error {
+		_, err := g.objs.XdpgenTx.Run(&ebpf.RunOptions{
+			Data:    frame,
+			Context: xdpMd{DataEnd: uint32(len(frame)), IngressIfindex: uint32(e.BIndex)},
+			Repeat:  1,
+			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("the kernel refused a live-frame test run (BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, Linux 5.18 or later, CAP_BPF and CAP_NET_ADMIN): %w", err)
+	}
+	return nil
+}
+
 // Run transmits n frames out of B's veth end (into A) from one CPU, the
 // last one, pinned.
 func (g *XDPGen) Run(e *Env, n uint64) (LoadResult, error) {

@@ -32,7 +32,7 @@ func main() {
 		out       = flag.String("out", "docs/benchmarks.md", "markdown page whose generated region to rewrite (empty: stdout only)")
 		mixPPS    = flag.Int("mix-pps", 20000, "packets per second of the tcpreplay mix")
 		trafgenN  = flag.Uint64("trafgen-packets", 1_000_000, "frames of the trafgen load")
-		xdpgenN   = flag.Uint64("xdpgen-packets", 4_000_000, "frames of the xdpgen load")
+		xdpgenN   = flag.Uint64("xdpgen-packets", 4_000_000, "frames of the xdpgen load (0 leaves the load out)")
 		flows     = flag.Int("load-flows", 64, "flows of each load (UDP source ports)")
 		collFlows = flag.Int("collector-flows", 1_000_000, "flows of the collector and query benchmark")
 		rows      = flag.String("rows", "", "comma-separated row name prefixes to run (default all)")
@@ -111,6 +111,12 @@ func run(ctx context.Context, cfg *Config, rowFilter, out, note string, collecto
 		return err
 	}
 	defer gen.Close()
+	if cfg.XDPGenN == 0 {
+		cfg.XDPGenSkipped = "-xdpgen-packets 0"
+	} else if err := gen.Probe(e); err != nil {
+		cfg.XDPGenN, cfg.XDPGenSkipped = 0, err.Error()
+		cfg.Logf("the xdpgen load is left out, the trafgen load stands in for it: %v", err)
+	}
 
 	var probes []Probe
 	for _, p := range Probes(bin) {
@@ -165,7 +171,7 @@ func logRow(cfg *Config, rr RowRun) {
 		cfg.Logf("  error: %v", rr.Err)
 		return
 	}
-	for _, ph := range []string{phaseMix, phaseTrafgen, phaseXDPGen} {
+	for _, ph := range append([]string{phaseMix}, cfg.loads()...) {
 		m, ok := rr.Match[ph]
 		l := rr.Loads[ph]
 		s := ""

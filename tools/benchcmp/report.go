@@ -147,14 +147,22 @@ func (r *Report) Markdown() string {
 	p("| mix | %d flows, %d packets, %d L3 bytes, replayed at %d packets/s; frames of %d to %d bytes, %d shorter than 60 bytes |\n",
 		len(cfg.MixTruth), tot.Packets, tot.Bytes, cfg.MixPPS, cfg.MixStats.MinFrame, cfg.MixStats.MaxFrame, cfg.MixStats.Runts)
 	p("| trafgen load | %d frames of 60 bytes, %d flows |\n", cfg.TrafgenN, cfg.LoadFlows)
-	p("| xdpgen load | %d frames of 60 bytes, %d flows |\n", cfg.XDPGenN, cfg.LoadFlows)
+	if cfg.XDPGenN > 0 {
+		p("| xdpgen load | %d frames of 60 bytes, %d flows |\n", cfg.XDPGenN, cfg.LoadFlows)
+	} else {
+		p("| xdpgen load | left out: %s |\n", cfg.XDPGenSkipped)
+	}
 	if len(r.Collectors) > 0 {
 		p("| collector stream | %d flows, replayed at %d messages/s |\n", r.Collectors[0].Sent, replayRate)
 	}
 	p("\n")
 
 	r.exactness(p)
-	r.cost(p, phaseXDPGen, "xdpgen")
+	if cfg.XDPGenN > 0 {
+		r.cost(p, phaseXDPGen, "xdpgen")
+	} else {
+		p("## Cost under the xdpgen load\n\nLeft out of this run: %s.\n\n", cfg.XDPGenSkipped)
+	}
 	r.cost(p, phaseTrafgen, "trafgen")
 	r.collectors(p)
 	r.queries(p)
@@ -216,9 +224,12 @@ func (r *Report) exactness(p func(string, ...any)) {
 				exact++
 			}
 		}
-		tg, xg := r.lossPct(runs, phaseTrafgen), r.lossPct(runs, phaseXDPGen)
-		p("| %s | %s of %d | %s | %s | %s%s | %s%s | %d of %d%s |\n", name, spread(flows).Format("%.0f"), want,
-			spread(mixP).Format("%.0f"), spread(mixB).Format("%.0f"), spread(tgP).Format("%.0f"), tg, spread(xgP).Format("%.0f"), xg,
+		tg, xg := r.lossPct(runs, phaseTrafgen), spread(xgP).Format("%.0f")+r.lossPct(runs, phaseXDPGen)
+		if r.Config.XDPGenN == 0 {
+			xg = "—"
+		}
+		p("| %s | %s of %d | %s | %s | %s%s | %s | %d of %d%s |\n", name, spread(flows).Format("%.0f"), want,
+			spread(mixP).Format("%.0f"), spread(mixB).Format("%.0f"), spread(tgP).Format("%.0f"), tg, xg,
 			exact, len(runs), failedNote(failed))
 	}
 	p("\n")

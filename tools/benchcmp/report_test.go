@@ -21,7 +21,7 @@ func fakeReport() *Report {
 	}
 	exact := map[string]Match{phaseMix: {Flows: 3, ExactFlows: 3}, phaseTrafgen: {}, phaseXDPGen: {}}
 	return &Report{
-		Config:    &Config{Kflow: "/nonexistent/kflow", Runs: 1, MixTruth: Truth{}},
+		Config:    &Config{Kflow: "/nonexistent/kflow", Runs: 1, MixTruth: Truth{}, TrafgenN: 1_000_000, XDPGenN: 1_000_000},
 		Command:   "bin/benchcmp -runs 1",
 		LoadStart: "0.1 0.1 0.1", LoadEnd: "0.2 0.2 0.2",
 		Rows: []RowRun{
@@ -61,6 +61,32 @@ func TestReportStatesOnlyMeasurements(t *testing.T) {
 	}
 	if _, err := splice("no markers", md); err == nil {
 		t.Error("a page without the markers was accepted")
+	}
+}
+
+// TestReportWithoutXDPGen: a run whose kernel refused the xdpgen load
+// says why in place of its table, shows no xdpgen figures, and ranks CPU
+// per packet under the trafgen load instead.
+func TestReportWithoutXDPGen(t *testing.T) {
+	r := fakeReport()
+	r.Config.XDPGenN, r.Config.XDPGenSkipped = 0, "the kernel refused a live-frame test run: operation not permitted"
+	for i := range r.Rows {
+		delete(r.Rows[i].Loads, phaseXDPGen)
+		delete(r.Rows[i].Match, phaseXDPGen)
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"| xdpgen load | left out: the kernel refused a live-frame test run: operation not permitted |",
+		"## Cost under the xdpgen load\n\nLeft out of this run: the kernel refused",
+		"| kflow (TCX) | 3 of 3 | 0 | 0 | 0 | — | 1 of 1 |",
+		"per packet ≥ 20× below the best libpcap probe's (among the probes that lost nothing), trafgen load |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "xdpgen load |") && strings.Contains(md, "≥ 20× below the best libpcap probe's (among the probes that lost nothing), xdpgen load") {
+		t.Errorf("a target is judged under the xdpgen load that did not run:\n%s", md)
 	}
 }
 
