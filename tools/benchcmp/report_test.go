@@ -106,7 +106,12 @@ func TestBenchmarksPageLayout(t *testing.T) {
 	// Section headings and table header rows (the row above "| --- |").
 	shape := regexp.MustCompile(`(?m)^## .*$|^\|.*\|\n\| --- `)
 	got := shape.FindAllString(region, -1)
-	want := shape.FindAllString(fakeReport().Markdown(), -1)
+	fake := fakeReport()
+	if strings.Contains(region, "| xdpgen load | left out: ") {
+		// A run on a kernel that refused the xdpgen load.
+		fake.Config.XDPGenN, fake.Config.XDPGenSkipped = 0, "refused"
+	}
+	want := shape.FindAllString(fake.Markdown(), -1)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("generated region's sections and tables:\n%s\nthe generator writes:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
