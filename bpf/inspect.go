@@ -582,34 +582,60 @@ func LoadedLinks(pinDir string) ([]LoadedLink, error) {
 	}
 	var out []LoadedLink
 	it := new(link.Iterator)
-	defer it.Close()
-	for it.Next() {
-		info, err := it.Link.Info()
-		if err != nil {
-			return nil, fmt.Errorf("link %d info: %w", it.ID, err)
-		}
-		name := progName(info.Program)
-		pinned, isPinned := pins[info.ID]
-		if !strings.HasPrefix(name, ProgramPrefix) && !isPinned {
+	defer func() { it.Close() }()
+	for retries := 0; ; {
+		if it.Next() {
+			info, err := it.Link.Info()
+			if err != nil {
+				return nil, fmt.Errorf("link %d info: %w", it.ID, err)
+			}
+			if ll, ok := loadedLink(info, pins); ok {
+				out = append(out, ll)
+			}
 			continue
 		}
-		ll := LoadedLink{ID: info.ID, Type: linkTypeName(info.Type), ProgramID: info.Program, ProgramName: name, Pinned: pinned}
-		if x := info.TCX(); x != nil {
-			ll.Ifindex, ll.Hook = int(x.Ifindex), HookTCX
-			if ebpf.AttachType(x.AttachType) == ebpf.AttachTCXEgress {
-				ll.Direction = flow.Egress
-			}
+		err := it.Err()
+		if err == nil {
+			return out, nil
 		}
-		if x := info.XDP(); x != nil {
-			ll.Ifindex, ll.Hook = int(x.Ifindex), HookXDP
+		// A link another process is creating has its id before it is
+		// settled, and the kernel answers EAGAIN for it meanwhile: read
+		// on from the last link read, a moment later.
+		if !errors.Is(err, unix.EAGAIN) || retries == linkRetries {
+			return nil, fmt.Errorf("list links: %w", err)
 		}
-		ll.Ifname = linkIfname(ll, pinned)
-		out = append(out, ll)
+		retries++
+		last := it.ID
+		it.Close()
+		it = &link.Iterator{ID: last}
+		time.Sleep(time.Millisecond)
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
+}
+
+// linkRetries bounds how often LoadedLinks reads on past a link that is
+// not settled yet; attaching settles a link within microseconds.
+const linkRetries = 100
+
+// loadedLink describes a link to a kflow program, or one pinned in pins;
+// false for the others.
+func loadedLink(info *link.Info, pins map[link.ID]string) (LoadedLink, bool) {
+	name := progName(info.Program)
+	pinned, isPinned := pins[info.ID]
+	if !strings.HasPrefix(name, ProgramPrefix) && !isPinned {
+		return LoadedLink{}, false
 	}
-	return out, nil
+	ll := LoadedLink{ID: info.ID, Type: linkTypeName(info.Type), ProgramID: info.Program, ProgramName: name, Pinned: pinned}
+	if x := info.TCX(); x != nil {
+		ll.Ifindex, ll.Hook = int(x.Ifindex), HookTCX
+		if ebpf.AttachType(x.AttachType) == ebpf.AttachTCXEgress {
+			ll.Direction = flow.Egress
+		}
+	}
+	if x := info.XDP(); x != nil {
+		ll.Ifindex, ll.Hook = int(x.Ifindex), HookXDP
+	}
+	ll.Ifname = linkIfname(ll, pinned)
+	return ll, true
 }
 
 // linkIfname names a link's interface: from this namespace when the
