@@ -6,7 +6,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -14,7 +13,8 @@ import (
 )
 
 // TestLoadedLinksWhileAttaching: listing the links while another
-// goroutine attaches and detaches TCX links, as another process may,
+// goroutine attaches and detaches XDP links (every kernel kflow supports
+// has them; TCX links came in 6.6), as another process may,
 // never fails. A link has its id before the kernel settles it, and the
 // kernel answers EAGAIN for it meanwhile; the listing reads on past it.
 func TestLoadedLinksWhileAttaching(t *testing.T) {
@@ -32,8 +32,8 @@ func TestLoadedLinksWhileAttaching(t *testing.T) {
 					return nil
 				default:
 				}
-				l, err := link.AttachTCX(link.TCXOptions{Program: d.objs.KflowEmpty, Attach: ebpf.AttachTCXIngress, Interface: p.AIndex})
-				if errors.Is(err, unix.EEXIST) {
+				l, err := link.AttachXDP(link.XDPOptions{Program: d.objs.KflowXdp, Interface: p.AIndex})
+				if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
 					// The listing holds the last link open: the
 					// program is attached until it lets go.
 					continue
