@@ -48,15 +48,7 @@ func TestLoadedLinksWhileAttaching(t *testing.T) {
 			return nil
 		})
 	}()
-	n := 0
-	for ; n < listings; n++ {
-		select {
-		case err := <-done:
-			done <- err
-			n = listings
-			continue
-		default:
-		}
+	for n := range listings {
 		if _, err := LoadedLinks(""); err != nil {
 			close(stop)
 			<-done
